@@ -1,0 +1,433 @@
+//! The SQL engine: `turso_core` (limbo) behind a small, panic-averse facade.
+//!
+//! Design choices, each measured (see `shared/PLATFORM.md`):
+//! - The engine's clock must not touch `std::time` in wasm, so the IO we hand it
+//!   answers the clock from [`crate::clock`], which the worker points at JavaScript time.
+//! - Preparing is the expensive part in wasm, and Django sends parameters apart from
+//!   the SQL, so prepared statements are cached by SQL text and re-bound.
+//! - Every statement runs under a work budget (the progress handler checks a deadline),
+//!   so nothing a learner types keeps the engine busy for long.
+
+use std::collections::HashMap;
+use std::num::NonZero;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use turso_core::io::clock::{MonotonicInstant, WallClockInstant};
+use turso_core::{
+    Buffer, Clock, Completion, Connection, Database, File, MemoryIO, OpenFlags, Statement,
+    StatementStatusCounter, StepResult, IO,
+};
+
+use crate::clock;
+
+/// A value crossing the engine boundary (SQLite's storage classes).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl SqlValue {
+    /// How Django's SQLite backend shows a parameter in `connection.queries`
+    /// (it asks SQLite for `QUOTE(?)`).
+    pub fn quoted(&self) -> String {
+        match self {
+            SqlValue::Null => "NULL".into(),
+            SqlValue::Int(i) => i.to_string(),
+            SqlValue::Real(f) => format_real(*f),
+            SqlValue::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            SqlValue::Blob(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+                format!("X'{hex}'")
+            }
+        }
+    }
+
+    fn to_engine(&self) -> turso_core::Value {
+        match self {
+            SqlValue::Null => turso_core::Value::Null,
+            SqlValue::Int(i) => turso_core::Value::from_i64(*i),
+            SqlValue::Real(f) => turso_core::Value::from_f64(*f),
+            SqlValue::Text(s) => turso_core::Value::from_text(s.clone()),
+            SqlValue::Blob(b) => turso_core::Value::from_blob(b.clone()),
+        }
+    }
+
+    fn from_engine(v: &turso_core::Value) -> SqlValue {
+        match v {
+            turso_core::Value::Null => SqlValue::Null,
+            turso_core::Value::Numeric(turso_core::Numeric::Integer(i)) => SqlValue::Int(*i),
+            turso_core::Value::Numeric(turso_core::Numeric::Float(f)) => SqlValue::Real(f64::from(*f)),
+            turso_core::Value::Text(t) => SqlValue::Text(t.as_str().to_string()),
+            turso_core::Value::Blob(b) => SqlValue::Blob(b.to_vec()),
+        }
+    }
+}
+
+/// SQLite prints reals with up to 15 significant digits and always a decimal point.
+pub fn format_real(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        let s = format!("{f}");
+        s
+    }
+}
+
+/// The deterministic cost of one statement, read from the engine's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StmtCounters {
+    pub rows_read: u64,
+    pub fullscan_steps: u64,
+    pub sorts: u64,
+    pub vm_steps: u64,
+}
+
+/// The outcome of running one statement.
+#[derive(Debug, Clone)]
+pub struct StmtResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlValue>>,
+    pub ms: f64,
+    pub counters: StmtCounters,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    /// The SQL was refused before it reached the engine (it would crash or escape the sandbox).
+    Refused(String),
+    /// The statement ran past its work budget and was stopped.
+    Budget { ms: f64 },
+    /// Anything the engine itself reported.
+    Sql(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Refused(why) => write!(f, "refused: {why}"),
+            EngineError::Budget { ms } => write!(
+                f,
+                "stopped after {ms:.0} ms: the statement ran past the sandbox's work budget"
+            ),
+            EngineError::Sql(msg) => write!(f, "{msg}"),
+        }
+    }
+}
+
+/// IO for the engine: files in memory, clock from [`crate::clock`].
+struct SandboxIo {
+    mem: Arc<MemoryIO>,
+}
+
+impl Clock for SandboxIo {
+    fn current_time_monotonic(&self) -> MonotonicInstant {
+        MonotonicInstant::from_nanos((clock::monotonic_ms() * 1e6) as u128)
+    }
+    fn current_time_wall_clock(&self) -> WallClockInstant {
+        let ms = clock::wall_ms();
+        WallClockInstant {
+            secs: (ms / 1000.0).floor() as i64,
+            micros: ((ms.rem_euclid(1000.0)) * 1000.0) as u32,
+        }
+    }
+}
+
+impl IO for SandboxIo {
+    fn open_file(&self, path: &str, flags: OpenFlags, direct: bool) -> turso_core::Result<Arc<dyn File>> {
+        self.mem.open_file(path, flags, direct)
+    }
+    fn remove_file(&self, path: &str) -> turso_core::Result<()> {
+        self.mem.remove_file(path)
+    }
+    fn step(&self) -> turso_core::Result<()> {
+        self.mem.step()
+    }
+    fn generate_random_number(&self) -> i64 {
+        // Deterministic: the sandbox promises same input, same output.
+        42
+    }
+    fn fill_bytes(&self, dest: &mut [u8]) {
+        dest.fill(7);
+    }
+    fn get_memory_io(&self) -> Arc<MemoryIO> {
+        self.mem.clone()
+    }
+}
+
+/// Default budget for one statement, in milliseconds of engine time.
+pub const DEFAULT_BUDGET_MS: f64 = 1000.0;
+
+pub struct Engine {
+    _db: Arc<Database>,
+    conn: Arc<Connection>,
+    stmts: HashMap<String, Statement>,
+    /// Deadline of the running statement, as `f64` bits of `clock::monotonic_ms()`.
+    deadline: Arc<AtomicU64>,
+    pub budget_ms: f64,
+}
+
+impl Engine {
+    /// A fresh in-memory database.
+    pub fn open_memory() -> Result<Engine, EngineError> {
+        let io: Arc<dyn IO> = Arc::new(SandboxIo { mem: Arc::new(MemoryIO::new()) });
+        let db = Database::open_file(io, ":memory:", Arc::new(turso_core::SqliteDialect))
+            .map_err(|e| EngineError::Sql(e.to_string()))?;
+        Self::from_db(db)
+    }
+
+    /// A database file on disk (native only): it is copied first, so the original is never changed.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_file_copy(path: &std::path::Path) -> Result<Engine, EngineError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| EngineError::Sql(format!("cannot read {}: {e}", path.display())))?;
+        let dir = std::env::temp_dir().join(format!("sandbox-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::Sql(e.to_string()))?;
+        let copy = dir.join("db.sqlite3");
+        std::fs::write(&copy, bytes).map_err(|e| EngineError::Sql(e.to_string()))?;
+        let io: Arc<dyn IO> = Arc::new(
+            turso_core::PlatformIO::new().map_err(|e| EngineError::Sql(e.to_string()))?,
+        );
+        let db = Database::open_file(io, copy.to_str().unwrap_or_default(), Arc::new(turso_core::SqliteDialect))
+            .map_err(|e| EngineError::Sql(format!("cannot open {}: {e}", path.display())))?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: Arc<Database>) -> Result<Engine, EngineError> {
+        let conn = db.connect().map_err(|e| EngineError::Sql(e.to_string()))?;
+        let deadline = Arc::new(AtomicU64::new(f64::INFINITY.to_bits()));
+        let d = deadline.clone();
+        // Checked every 10k VM steps: cheap, and fine-grained enough to stop within milliseconds.
+        conn.set_progress_handler(
+            10_000,
+            Some(Box::new(move || clock::monotonic_ms() > f64::from_bits(d.load(Ordering::Relaxed)))),
+        );
+        Ok(Engine { _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS })
+    }
+
+    /// Runs SQL that may be several statements and returns nothing (DDL, seeding).
+    pub fn execute_batch(&mut self, sql: &str) -> Result<(), EngineError> {
+        self.arm();
+        let r = self.conn.execute(sql).map_err(|e| self.map_err(e));
+        self.disarm();
+        // Schema changes invalidate cached statements.
+        self.stmts.clear();
+        r
+    }
+
+    /// Runs one statement with parameters bound to its `?` placeholders.
+    pub fn run(&mut self, sql: &str, params: &[SqlValue]) -> Result<StmtResult, EngineError> {
+        let start = clock::monotonic_ms();
+        if !self.stmts.contains_key(sql) {
+            let stmt = self.conn.prepare(sql).map_err(|e| EngineError::Sql(e.to_string()))?;
+            self.stmts.insert(sql.to_string(), stmt);
+        }
+        let budget = self.budget_ms;
+        self.deadline.store((start + budget).to_bits(), Ordering::Relaxed);
+        let stmt = self.stmts.get_mut(sql).expect("inserted above");
+        let outcome = run_prepared(stmt, params);
+        let ms = clock::monotonic_ms() - start;
+        self.disarm();
+        let stmt = self.stmts.get_mut(sql).expect("inserted above");
+        let counters = StmtCounters {
+            rows_read: stmt.stmt_status(StatementStatusCounter::RowsRead),
+            fullscan_steps: stmt.stmt_status(StatementStatusCounter::FullscanStep),
+            sorts: stmt.stmt_status(StatementStatusCounter::Sort),
+            vm_steps: stmt.stmt_status(StatementStatusCounter::VmStep),
+        };
+        let columns = (0..stmt.num_columns()).map(|i| stmt.get_column_name(i).to_string()).collect();
+        let _ = stmt.reset();
+        for c in [
+            StatementStatusCounter::RowsRead,
+            StatementStatusCounter::FullscanStep,
+            StatementStatusCounter::Sort,
+            StatementStatusCounter::VmStep,
+        ] {
+            stmt.reset_stmt_status(c);
+        }
+        match outcome {
+            Ok(rows) => Ok(StmtResult { columns, rows, ms, counters }),
+            Err(Interrupted) if ms >= budget => {
+                // A statement stopped mid-write must not leave a transaction open behind it.
+                self.stmts.remove(sql);
+                let _ = self.conn.execute("ROLLBACK");
+                Err(EngineError::Budget { ms })
+            }
+            Err(Failed(msg)) => {
+                self.stmts.remove(sql);
+                Err(EngineError::Sql(msg))
+            }
+            Err(Interrupted) => {
+                self.stmts.remove(sql);
+                Err(EngineError::Budget { ms })
+            }
+        }
+    }
+
+    fn arm(&self) {
+        self.deadline
+            .store((clock::monotonic_ms() + self.budget_ms).to_bits(), Ordering::Relaxed);
+    }
+    fn disarm(&self) {
+        self.deadline.store(f64::INFINITY.to_bits(), Ordering::Relaxed);
+    }
+    fn map_err(&self, e: turso_core::LimboError) -> EngineError {
+        match e {
+            turso_core::LimboError::Interrupt => EngineError::Budget { ms: self.budget_ms },
+            other => EngineError::Sql(other.to_string()),
+        }
+    }
+}
+
+enum RunError {
+    Interrupted,
+    Failed(String),
+}
+use RunError::{Failed, Interrupted};
+
+fn run_prepared(stmt: &mut Statement, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, RunError> {
+    let _ = stmt.reset();
+    stmt.clear_bindings();
+    for (i, p) in params.iter().enumerate() {
+        let idx = NonZero::new(i + 1).expect("i + 1 > 0");
+        stmt.bind_at(idx, p.to_engine()).map_err(|e| Failed(e.to_string()))?;
+    }
+    let mut rows = Vec::new();
+    loop {
+        match stmt.step() {
+            Ok(StepResult::Row) => {
+                if let Some(row) = stmt.row() {
+                    rows.push(row.get_values().map(SqlValue::from_engine).collect());
+                }
+            }
+            Ok(StepResult::Done) => return Ok(rows),
+            Ok(StepResult::IO) | Ok(StepResult::Yield) | Ok(StepResult::Sleep { .. }) => {
+                stmt._io().step().map_err(|e| Failed(e.to_string()))?;
+            }
+            Ok(StepResult::Interrupt) => return Err(Interrupted),
+            Ok(StepResult::Busy) => return Err(Failed("database is busy".into())),
+            Err(turso_core::LimboError::Interrupt) => return Err(Interrupted),
+            Err(e) => return Err(Failed(e.to_string())),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn unique() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+// Silence unused-import warnings for types only some targets use.
+#[allow(dead_code)]
+fn _types(_: Option<Buffer>, _: Option<Completion>) {}
+
+/// SQL that must never reach the engine from a learner: it crashes the engine in wasm
+/// (time read straight from `std::time`), or reaches outside the sandbox.
+/// Returns a message pointing at the offending text.
+pub fn refuse_unsafe_sql(sql: &str) -> Result<(), EngineError> {
+    let lower = sql.to_ascii_lowercase();
+    let squeezed: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    const TIME: [(&str, &str); 4] = [
+        ("current_timestamp", "CURRENT_TIMESTAMP"),
+        ("current_date", "CURRENT_DATE"),
+        ("current_time", "CURRENT_TIME"),
+        ("'now'", "'now'"),
+    ];
+    for (needle, shown) in TIME {
+        if squeezed.contains(needle) {
+            return Err(EngineError::Refused(format!(
+                "{shown}: the sandbox has no wall clock inside the engine; use an explicit timestamp such as '2024-01-01 12:00:00'"
+            )));
+        }
+    }
+    for (needle, shown) in [("attach", "ATTACH"), ("detach", "DETACH"), ("vacuum", "VACUUM"), ("writable_schema", "PRAGMA writable_schema"), ("load_extension", "load_extension")] {
+        if contains_word(&lower, needle) {
+            return Err(EngineError::Refused(format!("{shown} is not available in the sandbox")));
+        }
+    }
+    Ok(())
+}
+
+fn contains_word(hay: &str, word: &str) -> bool {
+    let bytes = hay.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = hay[from..].find(word) {
+        let start = from + pos;
+        let end = start + word.len();
+        let before = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let after = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        if before && after {
+            return true;
+        }
+        from = end;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_counts_a_scan_then_a_search() {
+        let mut e = Engine::open_memory().unwrap();
+        e.execute_batch("CREATE TABLE t (id integer primary key, slug text); ").unwrap();
+        e.execute_batch("BEGIN").unwrap();
+        for i in 0..500 {
+            e.run("INSERT INTO t (slug) VALUES (?)", &[SqlValue::Text(format!("s{i}"))]).unwrap();
+        }
+        e.execute_batch("COMMIT").unwrap();
+        let scan = e.run("SELECT id FROM t WHERE slug = ?", &[SqlValue::Text("s250".into())]).unwrap();
+        assert_eq!(scan.rows, vec![vec![SqlValue::Int(251)]]);
+        assert!(scan.counters.rows_read >= 500, "{:?}", scan.counters);
+        e.execute_batch("CREATE INDEX t_slug ON t (slug)").unwrap();
+        let search = e.run("SELECT id FROM t WHERE slug = ?", &[SqlValue::Text("s250".into())]).unwrap();
+        assert_eq!(search.rows, scan.rows);
+        assert!(search.counters.rows_read < 5, "{:?}", search.counters);
+        let plan = e.run("EXPLAIN QUERY PLAN SELECT id FROM t WHERE slug = ?", &[SqlValue::Text("x".into())]).unwrap();
+        let detail = format!("{:?}", plan.rows);
+        assert!(detail.contains("USING INDEX t_slug") || detail.contains("USING COVERING INDEX t_slug"), "{detail}");
+    }
+
+    #[test]
+    fn runaway_statement_is_stopped_and_connection_still_works() {
+        let mut e = Engine::open_memory().unwrap();
+        e.budget_ms = 50.0;
+        let err = e
+            .run("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", &[])
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Budget { .. }), "{err:?}");
+        let ok = e.run("SELECT 1 + 1", &[]).unwrap();
+        assert_eq!(ok.rows, vec![vec![SqlValue::Int(2)]]);
+    }
+
+    #[test]
+    fn bad_sql_is_an_error_not_a_panic() {
+        let mut e = Engine::open_memory().unwrap();
+        let err = e.run("SELEC 1", &[]).unwrap_err();
+        assert!(matches!(err, EngineError::Sql(_)));
+        let err = e.run("SELECT * FROM missing_table", &[]).unwrap_err();
+        assert!(err.to_string().contains("missing_table"), "{err}");
+    }
+
+    #[test]
+    fn time_functions_are_refused_before_the_engine() {
+        for sql in ["SELECT datetime('now')", "select CURRENT_TIMESTAMP", "SELECT date( 'now' )", "ATTACH 'x' AS y", "VACUUM INTO 'x'", "PRAGMA writable_schema = 1"] {
+            assert!(matches!(refuse_unsafe_sql(sql), Err(EngineError::Refused(_))), "{sql}");
+        }
+        assert!(refuse_unsafe_sql("SELECT * FROM articles_article WHERE title = 'attachment'").is_ok());
+    }
+
+    #[test]
+    fn quoted_params_look_like_djangos_log() {
+        assert_eq!(SqlValue::Text("it's".into()).quoted(), "'it''s'");
+        assert_eq!(SqlValue::Int(8).quoted(), "8");
+        assert_eq!(SqlValue::Null.quoted(), "NULL");
+    }
+}

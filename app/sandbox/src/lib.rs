@@ -1,0 +1,8 @@
+//! The sandbox core: an in-memory SQLite-compatible engine, the sample app's data, and a
+//! Django-faithful subset of the ORM and template language, with a query log.
+//!
+//! It knows nothing about the DOM or Leptos: it builds and tests natively, and the worker
+//! crate wraps it for the browser.
+
+pub mod clock;
+pub mod engine;

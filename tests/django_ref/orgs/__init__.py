@@ -1,0 +1,1 @@
+"""The sample app `orgs`; models.py is copied verbatim from shared/sample_app (the spec)."""
