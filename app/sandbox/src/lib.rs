@@ -4,5 +4,10 @@
 //! It knows nothing about the DOM or Leptos: it builds and tests natively, and the worker
 //! crate wraps it for the browser.
 
+pub mod cache;
 pub mod clock;
 pub mod engine;
+pub mod error;
+pub mod runtime;
+pub mod template;
+pub mod value;

@@ -1,0 +1,1 @@
+//! Django template language subset (being written).
