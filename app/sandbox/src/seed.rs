@@ -1,0 +1,239 @@
+//! Deterministic sample data for the sample app's tables: same size, same rows, every time.
+//!
+//! Timestamps are explicit strings (the engine's own clock functions crash in wasm), and the
+//! random choices come from a fixed-seed generator, so a shared link reproduces the data.
+
+use crate::engine::{Engine, EngineError, SqlValue};
+use crate::schema::SCHEMA_SQL;
+
+/// SplitMix64: tiny, fast, and the same on every platform.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// How many rows of each kind a seed of `articles` articles makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedSize {
+    pub users: u32,
+    pub tags: u32,
+    pub articles: u32,
+    pub organizations: u32,
+    pub tasks: u32,
+}
+
+impl SeedSize {
+    pub fn for_articles(articles: u32) -> SeedSize {
+        let articles = articles.clamp(1, MAX_ARTICLES);
+        SeedSize {
+            users: (articles / 5).clamp(10, 2_000),
+            tags: 24,
+            articles,
+            organizations: 6,
+            tasks: (articles / 2).clamp(20, 5_000),
+        }
+    }
+    pub fn total_rows(&self) -> u32 {
+        // Articles carry ~1.5 tag links each; memberships ~1.5 per user.
+        self.users * 5 / 2 + self.tags + self.articles * 5 / 2 + self.organizations + self.tasks
+    }
+}
+
+pub const MAX_ARTICLES: u32 = 10_000;
+pub const SIZES: [u32; 5] = [50, 200, 1_000, 5_000, 10_000];
+
+const FIRST: [&str; 12] = ["Ada", "Grace", "Guido", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Radia", "Alan", "Frances", "Edsger"];
+const LAST: [&str; 10] = ["Lovelace", "Hopper", "Rossum", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie", "Perlman", "Kay"];
+const TOPICS: [&str; 24] = [
+    "django", "python", "orm", "sql", "sqlite", "postgres", "caching", "indexes", "testing", "templates", "performance", "n-plus-one",
+    "pagination", "transactions", "profiling", "security", "deployment", "async", "celery", "redis", "migrations", "admin", "forms", "rest",
+];
+const WORDS: [&str; 16] = ["Fast", "Lazy", "Careful", "Hidden", "Tiny", "Honest", "Quiet", "Deep", "Shared", "Cached", "Joined", "Sorted", "Simple", "Clever", "Stale", "Fresh"];
+const NOUNS: [&str; 16] = ["Queries", "Templates", "Indexes", "Pages", "Loops", "Joins", "Caches", "Models", "Views", "Managers", "Cursors", "Plans", "Lookups", "Tests", "Signals", "Fields"];
+
+/// `2024-01-01 00:00:00` plus `minutes`, as Django stores a naive datetime.
+fn timestamp(minutes: u64) -> String {
+    let days = minutes / (24 * 60);
+    let rem = minutes % (24 * 60);
+    let (mut y, mut m, mut d) = (2024i32, 1u32, 1u32);
+    let mut left = days;
+    loop {
+        let dim = crate::value::days_in_month(y, m) as u64;
+        if left + d as u64 <= dim {
+            d += left as u32;
+            break;
+        }
+        left -= dim - d as u64 + 1;
+        d = 1;
+        m += 1;
+        if m > 12 {
+            m = 1;
+            y += 1;
+        }
+    }
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:00", rem / 60, rem % 60)
+}
+
+/// Creates the schema and fills it. `progress(done, total)` is called every few thousand rows.
+pub fn seed(engine: &mut Engine, articles: u32, progress: &mut dyn FnMut(u32, u32)) -> Result<SeedSize, EngineError> {
+    let size = SeedSize::for_articles(articles);
+    let total = size.total_rows();
+    let mut done = 0u32;
+    let mut tick = |n: u32, progress: &mut dyn FnMut(u32, u32)| {
+        done += n;
+        if done % 2_000 < n {
+            progress(done.min(total), total);
+        }
+    };
+    let mut rng = Rng::new(0x5EED_0000 + articles as u64);
+    engine.execute_batch(SCHEMA_SQL)?;
+    engine.execute_batch("BEGIN")?;
+    let t = SqlValue::Text;
+    let i = SqlValue::Int;
+    for u in 1..=size.users {
+        let first = if u % 7 == 0 { String::new() } else { FIRST[rng.below(FIRST.len() as u64) as usize].to_string() };
+        let last = LAST[rng.below(LAST.len() as u64) as usize];
+        engine.run(
+            "INSERT INTO \"auth_user\" (\"password\", \"last_login\", \"is_superuser\", \"username\", \"first_name\", \"last_name\", \"email\", \"is_staff\", \"is_active\", \"date_joined\") VALUES (?, NULL, ?, ?, ?, ?, ?, ?, 1, ?)",
+            &[
+                t("!".into()),
+                i((u == 1) as i64),
+                t(format!("user{u:03}")),
+                t(first),
+                t(last.into()),
+                t(format!("user{u:03}@example.com")),
+                i((u <= 2) as i64),
+                t(timestamp(u as u64 * 37)),
+            ],
+        )?;
+        tick(1, progress);
+    }
+    for g in 1..=size.tags {
+        let name = TOPICS[(g - 1) as usize % TOPICS.len()];
+        engine.run("INSERT INTO \"articles_tag\" (\"name\", \"slug\") VALUES (?, ?)", &[t(name.into()), t(name.into())])?;
+        tick(1, progress);
+    }
+    let mut minutes = 0u64;
+    for a in 1..=size.articles {
+        minutes += 30 + rng.below(600);
+        let author = 1 + rng.below(size.users as u64) as i64;
+        let status = if rng.below(4) == 0 { "draft" } else { "published" };
+        let title = match a {
+            // Markup in the data: it must come out escaped, as Django's autoescape does.
+            7 => "<script>alert('xss')</script> & other \"tricks\"".to_string(),
+            _ => format!(
+                "{} {} #{a}",
+                WORDS[rng.below(WORDS.len() as u64) as usize],
+                NOUNS[rng.below(NOUNS.len() as u64) as usize]
+            ),
+        };
+        engine.run(
+            "INSERT INTO \"articles_article\" (\"author_id\", \"title\", \"slug\", \"body\", \"status\", \"created_at\") VALUES (?, ?, ?, ?, ?, ?)",
+            &[i(author), t(title), t(format!("article-{a}")), t(format!("Body of article {a}.")), t(status.into()), t(timestamp(minutes))],
+        )?;
+        let n_tags = rng.below(4);
+        let mut chosen: Vec<u64> = Vec::new();
+        while (chosen.len() as u64) < n_tags {
+            let tag = 1 + rng.below(size.tags as u64);
+            if !chosen.contains(&tag) {
+                chosen.push(tag);
+            }
+        }
+        for tag in chosen {
+            engine.run(
+                "INSERT INTO \"articles_article_tags\" (\"article_id\", \"tag_id\") VALUES (?, ?)",
+                &[i(a as i64), i(tag as i64)],
+            )?;
+        }
+        tick(1, progress);
+    }
+    for o in 1..=size.organizations {
+        engine.run(
+            "INSERT INTO \"orgs_organization\" (\"name\", \"slug\") VALUES (?, ?)",
+            &[t(format!("Org {o}")), t(format!("org-{o}"))],
+        )?;
+    }
+    for u in 1..=size.users {
+        let first_org = 1 + rng.below(size.organizations as u64);
+        let orgs = if u % 3 == 0 { vec![first_org, 1 + first_org % size.organizations as u64] } else { vec![first_org] };
+        for (k, org) in orgs.into_iter().enumerate() {
+            let role = if u <= size.organizations { "owner" } else if k == 0 && u % 5 == 0 { "admin" } else { "member" };
+            engine.run(
+                "INSERT INTO \"orgs_membership\" (\"organization_id\", \"user_id\", \"role\") VALUES (?, ?, ?)",
+                &[i(org as i64), i(u as i64), t(role.into())],
+            )?;
+        }
+        tick(1, progress);
+    }
+    let statuses = ["open", "in_progress", "done"];
+    for k in 1..=size.tasks {
+        let user = |rng: &mut Rng| 1 + rng.below(size.users as u64) as i64;
+        let assigned = if rng.below(4) == 0 { SqlValue::Null } else { i(user(&mut rng)) };
+        let updated = if rng.below(3) == 0 { SqlValue::Null } else { i(user(&mut rng)) };
+        engine.run(
+            "INSERT INTO \"tasks_task\" (\"organization_id\", \"title\", \"status\", \"assigned_to_id\", \"created_by_id\", \"updated_by_id\", \"created_at\") VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &[
+                i(1 + rng.below(size.organizations as u64) as i64),
+                t(format!("Task {k}")),
+                t(statuses[rng.below(3) as usize].into()),
+                assigned,
+                i(user(&mut rng)),
+                updated,
+                t(timestamp(k as u64 * 45)),
+            ],
+        )?;
+        tick(1, progress);
+    }
+    engine.execute_batch("COMMIT")?;
+    progress(total, total);
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_walk_the_calendar() {
+        assert_eq!(timestamp(0), "2024-01-01 00:00:00");
+        assert_eq!(timestamp(31 * 24 * 60 + 61), "2024-02-01 01:01:00");
+        assert_eq!(timestamp((31 + 29) * 24 * 60), "2024-03-01 00:00:00");
+        assert_eq!(timestamp(366 * 24 * 60), "2025-01-01 00:00:00");
+    }
+
+    fn dump(e: &mut Engine) -> Vec<Vec<SqlValue>> {
+        let mut all = Vec::new();
+        for table in ["auth_user", "articles_article", "articles_article_tags", "orgs_membership", "tasks_task"] {
+            all.extend(e.run(&format!("SELECT * FROM \"{table}\" ORDER BY id"), &[]).unwrap().rows);
+        }
+        all
+    }
+
+    #[test]
+    fn same_size_same_rows() {
+        let mut a = Engine::open_memory().unwrap();
+        let mut b = Engine::open_memory().unwrap();
+        seed(&mut a, 120, &mut |_, _| {}).unwrap();
+        seed(&mut b, 120, &mut |_, _| {}).unwrap();
+        assert_eq!(dump(&mut a), dump(&mut b));
+        let drafts = a.run("SELECT count(*) FROM articles_article WHERE status = 'draft'", &[]).unwrap().rows[0][0].clone();
+        let SqlValue::Int(d) = drafts else { panic!() };
+        assert!((15..=45).contains(&d), "about a quarter of 120 are drafts, got {d}");
+        let nulls = a.run("SELECT count(*) FROM tasks_task WHERE assigned_to_id IS NULL", &[]).unwrap().rows[0][0].clone();
+        assert_ne!(nulls, SqlValue::Int(0));
+    }
+}

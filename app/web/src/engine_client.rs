@@ -1,0 +1,205 @@
+//! The page's side of the engine worker: spawn it, send requests, route answers, and replace
+//! it when it dies (a wasm panic aborts the worker for good) or stops answering.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use protocol::{Request, Response};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+/// Where Trunk puts the worker's loader (`data-loader-shim` in index.html).
+const WORKER_URL: &str = "./engine_worker_loader.js";
+/// A run that takes longer than this means the worker is stuck (the engine's own budget is 1 s).
+const RUN_TIMEOUT_MS: i32 = 10_000;
+/// Seeding 10,000 articles takes a few seconds in wasm; allow for slow machines.
+const SEED_TIMEOUT_MS: i32 = 120_000;
+
+/// What the client tells the page.
+pub enum Event {
+    Response(Response),
+    /// The worker died or hung and was replaced; the text says why.
+    Restarted(String),
+}
+
+struct Inner {
+    worker: Option<Worker>,
+    next_id: u64,
+    /// Articles in the current database, to re-seed a replacement worker the same way.
+    articles: u32,
+    /// The request being waited on and its watchdog timer.
+    waiting: Option<(u64, i32)>,
+    on_event: Rc<dyn Fn(Event)>,
+    /// Requests sent before the worker said it was ready.
+    queue: Vec<Request>,
+    ready: bool,
+    _closures: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+#[derive(Clone)]
+pub struct EngineClient(Rc<RefCell<Inner>>);
+
+impl EngineClient {
+    pub fn new(articles: u32, on_event: impl Fn(Event) + 'static) -> EngineClient {
+        let client = EngineClient(Rc::new(RefCell::new(Inner {
+            worker: None,
+            next_id: 1,
+            articles,
+            waiting: None,
+            on_event: Rc::new(on_event),
+            queue: Vec::new(),
+            ready: false,
+            _closures: Vec::new(),
+        })));
+        client.spawn();
+        client.seed(articles);
+        client
+    }
+
+    fn spawn(&self) {
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Classic);
+        let worker = match Worker::new_with_options(WORKER_URL, &opts) {
+            Ok(w) => w,
+            Err(e) => {
+                let why = format!("the engine could not start: {e:?}");
+                let on_event = self.0.borrow().on_event.clone();
+                on_event(Event::Restarted(why));
+                return;
+            }
+        };
+        let me = self.clone();
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let Some(text) = ev.unchecked_into::<MessageEvent>().data().as_string() else { return };
+            match serde_json::from_str::<Response>(&text) {
+                Ok(resp) => me.receive(resp),
+                Err(e) => me.restart(format!("the engine sent an unreadable answer ({e})")),
+            }
+        });
+        let me = self.clone();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            let msg = ev.dyn_ref::<ErrorEvent>().map(|e| e.message()).unwrap_or_else(|| "unknown error".into());
+            me.restart(format!("the engine stopped: {msg}"));
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        let mut inner = self.0.borrow_mut();
+        inner.worker = Some(worker);
+        inner.ready = false;
+        inner._closures = vec![on_message, on_error];
+    }
+
+    fn receive(&self, resp: Response) {
+        match &resp {
+            Response::Ready => {
+                let queued: Vec<Request> = {
+                    let mut inner = self.0.borrow_mut();
+                    inner.ready = true;
+                    std::mem::take(&mut inner.queue)
+                };
+                for r in queued {
+                    self.post(r);
+                }
+            }
+            Response::Panic { message } => {
+                self.restart(format!("the engine crashed ({message})"));
+                return;
+            }
+            Response::Progress { .. } => {}
+            other => {
+                let id = match other {
+                    Response::Seeded { id, .. } | Response::Result { id, .. } | Response::SqlResult { id, .. } | Response::Error { id, .. } => *id,
+                    _ => 0,
+                };
+                self.clear_watchdog(id);
+            }
+        }
+        let on_event = self.0.borrow().on_event.clone();
+        on_event(Event::Response(resp));
+    }
+
+    fn clear_watchdog(&self, id: u64) {
+        let mut inner = self.0.borrow_mut();
+        if let Some((wid, timer)) = inner.waiting {
+            if wid == id {
+                if let Some(w) = web_sys::window() {
+                    w.clear_timeout_with_handle(timer);
+                }
+                inner.waiting = None;
+            }
+        }
+    }
+
+    /// Replaces a dead or stuck worker with a fresh one on a freshly seeded database.
+    pub fn restart(&self, why: String) {
+        let (on_event, articles) = {
+            let mut inner = self.0.borrow_mut();
+            if let Some(w) = inner.worker.take() {
+                w.terminate();
+            }
+            if let Some((_, timer)) = inner.waiting.take() {
+                if let Some(w) = web_sys::window() {
+                    w.clear_timeout_with_handle(timer);
+                }
+            }
+            inner.queue.clear();
+            (inner.on_event.clone(), inner.articles)
+        };
+        on_event(Event::Restarted(why));
+        self.spawn();
+        self.seed(articles);
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut inner = self.0.borrow_mut();
+        inner.next_id += 1;
+        inner.next_id
+    }
+
+    fn post(&self, req: Request) {
+        let mut inner = self.0.borrow_mut();
+        if !inner.ready {
+            inner.queue.push(req);
+            return;
+        }
+        let Some(worker) = inner.worker.clone() else { return };
+        let timeout = if matches!(req, Request::Seed { .. }) { SEED_TIMEOUT_MS } else { RUN_TIMEOUT_MS };
+        let id = req.id();
+        drop(inner);
+        if let Ok(text) = serde_json::to_string(&req) {
+            let _ = worker.post_message(&JsValue::from_str(&text));
+        }
+        let me = self.clone();
+        let cb = Closure::once_into_js(move || {
+            let stuck = me.0.borrow().waiting.map(|(w, _)| w) == Some(id);
+            if stuck {
+                me.restart(format!("the engine did not answer within {} s", timeout / 1000));
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            if let Ok(timer) = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), timeout) {
+                self.0.borrow_mut().waiting = Some((id, timer));
+            }
+        }
+    }
+
+    pub fn seed(&self, articles: u32) -> u64 {
+        self.0.borrow_mut().articles = articles;
+        let id = self.next_id();
+        self.post(Request::Seed { id, articles });
+        id
+    }
+
+    pub fn run(&self, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Run { id, context, template, renders, clear_cache });
+        id
+    }
+
+    pub fn sql(&self, sql: String) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Sql { id, sql });
+        id
+    }
+}
