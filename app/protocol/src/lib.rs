@@ -15,12 +15,14 @@ pub enum Request {
     Run { id: u64, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool },
     /// Run raw SQL (DDL for indexes, `EXPLAIN QUERY PLAN`), guarded against SQL that crashes the engine.
     Sql { id: u64, sql: String },
+    /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
+    CrashForTest { id: u64 },
 }
 
 impl Request {
     pub fn id(&self) -> u64 {
         match self {
-            Request::Seed { id, .. } | Request::Run { id, .. } | Request::Sql { id, .. } => *id,
+            Request::Seed { id, .. } | Request::Run { id, .. } | Request::Sql { id, .. } | Request::CrashForTest { id } => *id,
         }
     }
 }

@@ -36,6 +36,7 @@ impl Lab {
             Request::Seed { articles, .. } => self.seed(id, articles, send),
             Request::Run { context, template, renders, clear_cache, .. } => self.run(id, &context, &template, renders, clear_cache),
             Request::Sql { sql, .. } => self.sql(id, &sql),
+            Request::CrashForTest { .. } => panic!("crash requested by the page (test hook)"),
         };
         send(answer);
     }

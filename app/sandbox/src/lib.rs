@@ -5,9 +5,15 @@
 //! crate wraps it for the browser.
 
 pub mod cache;
+pub mod cases;
 pub mod clock;
 pub mod engine;
+pub mod lab;
 pub mod error;
+pub mod orm;
+pub mod pyexpr;
 pub mod runtime;
+pub mod schema;
+pub mod seed;
 pub mod template;
 pub mod value;

@@ -197,6 +197,12 @@ impl EngineClient {
         id
     }
 
+    /// Test hook: makes the worker panic, to exercise recovery end to end.
+    pub fn crash_for_test(&self) {
+        let id = self.next_id();
+        self.post(Request::CrashForTest { id });
+    }
+
     pub fn sql(&self, sql: String) -> u64 {
         let id = self.next_id();
         self.post(Request::Sql { id, sql });

@@ -55,6 +55,8 @@ struct Shared {
     engine: StoredValue<Option<EngineClient>, LocalStorage>,
     state: RwSignal<EngineState>,
     result: RwSignal<Option<RenderReport>>,
+    /// How many results arrived so far: lets tests and benchmarks tell a new result from the last.
+    runs: RwSignal<u64>,
     error: RwSignal<Option<ErrorInfo>>,
     /// Bumped when a fresh database is ready, so the lab re-runs.
     seeded: RwSignal<u64>,
@@ -70,12 +72,14 @@ pub fn App() -> impl IntoView {
         engine: StoredValue::new_local(None),
         state: RwSignal::new(EngineState { status: "Loading the engine…".into(), articles: DEFAULT_SIZE, ..Default::default() }),
         result: RwSignal::new(None),
+        runs: RwSignal::new(0),
         error: RwSignal::new(None),
         seeded: RwSignal::new(0),
     };
     let client = EngineClient::new(DEFAULT_SIZE, move |ev| on_engine_event(shared, ev));
-    shared.engine.set_value(Some(client));
+    shared.engine.set_value(Some(client.clone()));
     provide_context(shared);
+    expose_test_hooks(client);
 
     view! {
         <header class="top">
@@ -90,6 +94,14 @@ pub fn App() -> impl IntoView {
             }}
         </main>
     }
+}
+
+/// `window.djperfCrashEngine()`: lets the browser tests kill the worker the way a panic would.
+fn expose_test_hooks(client: EngineClient) {
+    use wasm_bindgen::prelude::*;
+    let crash = Closure::<dyn Fn()>::new(move || client.crash_for_test());
+    let _ = js_sys::Reflect::set(&window(), &JsValue::from_str("djperfCrashEngine"), crash.as_ref());
+    crash.forget();
 }
 
 fn on_engine_event(shared: Shared, ev: Event) {
@@ -122,10 +134,12 @@ fn on_engine_event(shared: Shared, ev: Event) {
             Response::Result { renders, .. } => {
                 shared.error.set(None);
                 shared.result.set(renders.into_iter().last());
+                shared.runs.update(|n| *n += 1);
             }
             Response::Error { error, .. } => {
                 shared.result.set(None);
                 shared.error.set(Some(error));
+                shared.runs.update(|n| *n += 1);
             }
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
@@ -273,7 +287,7 @@ fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
                 view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
             });
             view! {
-                <div class="metrics">
+                <div class="metrics" data-testid="metrics" data-run=move || shared.runs.get()>
                     <div><span class="big" data-testid="query-count">{r.n_queries}</span>" queries"</div>
                     <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.request_ms)}</span>" ms request"</div>
                     <div><span class="big">{format!("{:.2}", r.sql_ms)}</span>" ms in SQL"</div>
@@ -283,6 +297,10 @@ fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
                 <details class="output" open>
                     <summary>"Rendered page"</summary>
                     <iframe sandbox="" title="Rendered page" srcdoc=r.output.clone()></iframe>
+                </details>
+                <details class="output-source">
+                    <summary>"HTML source"</summary>
+                    <pre data-testid="output-source">{r.output.clone()}</pre>
                 </details>
                 <QueryLog report=r/>
             }

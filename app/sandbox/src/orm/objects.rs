@@ -310,7 +310,7 @@ fn add_filter(q: &mut Query, args: Vec<Val>, kwargs: Vec<(String, Val)>, negate:
     }
     let node = build_q(args, kwargs)?;
     // Check the names now, as Django does when filter() is called, not when the query runs.
-    Compiler::new(&Query { filter: node.clone(), ..q.clone() }).compile_count()?;
+    Compiler::validator(&Query { filter: node.clone(), ..q.clone() }).compile_count()?;
     let node = if negate { QNode::Not(Box::new(node)) } else { node };
     q.filter = std::mem::replace(&mut q.filter, QNode::And(vec![])).and(node);
     Ok(())

@@ -217,6 +217,11 @@ pub struct Compiler<'q> {
     outer_model: Option<&'static Model>,
     /// Conditions on annotations, which go to HAVING.
     having: Vec<String>,
+    /// Joins made for an aggregate are LEFT OUTER (Django promotes them so rows with no
+    /// related row still count 0).
+    outer_joins: bool,
+    /// Checking a filter at `filter()` time, before any outer query exists for `OuterRef`.
+    validating: bool,
 }
 
 pub fn qn(name: &str) -> String {
@@ -234,7 +239,16 @@ impl<'q> Compiler<'q> {
             outer_alias: None,
             outer_model: None,
             having: vec![],
+            outer_joins: false,
+            validating: false,
         }
+    }
+
+    /// A compiler that only checks names (OuterRef is resolved later, by the outer query).
+    pub fn validator(q: &'q Query) -> Compiler<'q> {
+        let mut c = Compiler::new(q);
+        c.validating = true;
+        c
     }
 
     /// `"table"` for a real table name, bare `T4`/`U0` for an alias (as Django quotes them).
@@ -264,6 +278,7 @@ impl<'q> Compiler<'q> {
             return j.alias.clone();
         }
         let alias = self.new_alias(table);
+        let kind = if self.outer_joins { JoinKind::LeftOuter } else { kind };
         self.joins.push(Join {
             table,
             alias: alias.clone(),
@@ -416,6 +431,9 @@ impl<'q> Compiler<'q> {
             "exact" if matches!(value, Val::None) => format!("{lhs} IS NULL"),
             "exact" => {
                 if let Some(sub) = value.as_obj::<crate::orm::objects::OuterRefVal>() {
+                    if self.validating {
+                        return Ok(format!("{lhs} = (outer)"));
+                    }
                     let outer = self.outer_alias.clone().ok_or_else(|| err(ErrorKind::ValueError, "This queryset contains a reference to an outer query and may only be used in a subquery."))?;
                     let model = self.outer_model.expect("set with outer_alias");
                     let f = model.field(&sub.0).ok_or_else(|| err(ErrorKind::FieldError, format!("Cannot resolve keyword '{}' into field. Choices are: {}", sub.0, model.choice_names().join(", "))))?;
@@ -618,6 +636,13 @@ impl<'q> Compiler<'q> {
     }
 
     fn aggregate_sql(&mut self, agg: &Aggregate) -> SResult<String> {
+        let was = std::mem::replace(&mut self.outer_joins, true);
+        let r = self.aggregate_sql_inner(agg);
+        self.outer_joins = was;
+        r
+    }
+
+    fn aggregate_sql_inner(&mut self, agg: &Aggregate) -> SResult<String> {
         let (alias, column, _, lookup) = if agg.path == "*" {
             (String::new(), "*", None, "exact".to_string())
         } else {

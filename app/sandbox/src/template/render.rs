@@ -1,0 +1,788 @@
+//! Rendering nodes: variable lookup as Django does it, autoescaping, the tags' behaviour, and
+//! the query-origin / loop bookkeeping the query log needs.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::dateformat;
+use super::expr::{Arg, FilterExpr, Variable};
+use super::filters::{self, escape, py_float, py_int, str_of};
+use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag};
+use super::Context;
+use crate::error::{err, ErrorKind, SResult, SandboxError};
+use crate::runtime::Rt;
+use crate::value::{python_str_repr, Object, Val};
+
+/// Node renders per template render before the sandbox stops it (runaway nested loops).
+const MAX_STEPS: u64 = 2_000_000;
+/// Output size cap (bytes).
+const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+pub(crate) struct Renderer<'a> {
+    pub rt: &'a Rt,
+    pub src: &'a str,
+    pub autoescape: bool,
+    cycle_defs: &'a [CycleDef],
+    cycle_pos: HashMap<usize, usize>,
+    /// `{% ifchanged %}` state per (node, enclosing loop run).
+    ifchanged: HashMap<(usize, u64), Vec<Val>>,
+    ifchanged_text: HashMap<(usize, u64), String>,
+    loop_runs: Vec<u64>,
+    next_run: u64,
+    steps: u64,
+}
+
+pub(crate) fn vdne(var: &Variable) -> SandboxError {
+    err(ErrorKind::ValueError, format!("VariableDoesNotExist: Failed lookup for key [{}]", var.text()))
+}
+
+fn is_vdne(e: &SandboxError) -> bool {
+    e.message.starts_with("VariableDoesNotExist")
+}
+
+fn mark_safe(v: Val) -> Val {
+    match v {
+        Val::Str(s) => Val::SafeStr(s),
+        other => other,
+    }
+}
+
+fn empty_dict() -> Val {
+    Val::Dict(Rc::new(Vec::new()))
+}
+
+impl FilterExpr {
+    /// `FilterExpression.resolve`: an invalid variable is `""` (or `None` with
+    /// `ignore_failures`, as `{% if %}` and `{% for %}` ask).
+    pub(crate) fn resolve(&self, r: &mut Renderer, ctx: &Context, ignore_failures: bool) -> SResult<Val> {
+        let mut obj = match self.var.resolve(r, ctx)? {
+            Some(v) => v,
+            None if ignore_failures => Val::None,
+            None => Val::str(""),
+        };
+        for f in &self.filters {
+            let arg = match &f.arg {
+                None => None,
+                Some(Arg::Const(v)) => Some(v.clone()),
+                Some(Arg::Var(var)) => match var.resolve(r, ctx)? {
+                    Some(v) => Some(v),
+                    None => return Err(vdne(var)),
+                },
+            };
+            let safe_in = matches!(obj, Val::SafeStr(_));
+            let out = filters::apply(r, f.spec, obj, arg)?;
+            obj = if f.spec.is_safe && safe_in { mark_safe(out) } else { out };
+        }
+        Ok(obj)
+    }
+}
+
+/// The methods of `str` a template can call without arguments.
+fn str_method(s: &str, name: &str) -> Option<Val> {
+    let b = |x: bool| Some(Val::Bool(x));
+    match name {
+        "upper" => Some(Val::str(s.to_uppercase())),
+        "lower" | "casefold" => Some(Val::str(s.to_lowercase())),
+        "title" => Some(Val::str(filters::py_title(s))),
+        "capitalize" => {
+            let mut cs = s.chars();
+            Some(Val::str(match cs.next() {
+                Some(c) => format!("{}{}", c.to_uppercase(), cs.as_str().to_lowercase()),
+                None => String::new(),
+            }))
+        }
+        "swapcase" => Some(Val::str(
+            s.chars()
+                .flat_map(|c| {
+                    if c.is_uppercase() {
+                        c.to_lowercase().collect::<Vec<_>>()
+                    } else {
+                        c.to_uppercase().collect::<Vec<_>>()
+                    }
+                })
+                .collect::<String>(),
+        )),
+        "strip" => Some(Val::str(super::lexer::py_strip(s))),
+        "lstrip" => Some(Val::str(s.trim_start_matches(super::lexer::py_space))),
+        "rstrip" => Some(Val::str(s.trim_end_matches(super::lexer::py_space))),
+        "split" => Some(Val::list(
+            s.split(super::lexer::py_space).filter(|w| !w.is_empty()).map(Val::str).collect(),
+        )),
+        "splitlines" => Some(Val::list(s.lines().map(Val::str).collect())),
+        "isdigit" => b(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit())),
+        "isalpha" => b(!s.is_empty() && s.chars().all(char::is_alphabetic)),
+        "isalnum" => b(!s.is_empty() && s.chars().all(char::is_alphanumeric)),
+        "isspace" => b(!s.is_empty() && s.chars().all(super::lexer::py_space)),
+        "isupper" => b(s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)),
+        "islower" => b(s.chars().any(char::is_lowercase) && !s.chars().any(char::is_uppercase)),
+        _ => None,
+    }
+}
+
+fn identical(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::None, Val::None) => true,
+        (Val::Bool(x), Val::Bool(y)) => x == y,
+        (Val::Int(x), Val::Int(y)) => x == y && (-5..=256).contains(x),
+        (Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => Rc::ptr_eq(x, y),
+        (Val::List(x), Val::List(y)) | (Val::Tuple(x), Val::Tuple(y)) => Rc::ptr_eq(x, y),
+        (Val::Dict(x), Val::Dict(y)) => Rc::ptr_eq(x, y),
+        (Val::Obj(x), Val::Obj(y)) => std::ptr::eq(Rc::as_ptr(x) as *const u8, Rc::as_ptr(y) as *const u8),
+        _ => false,
+    }
+}
+
+/// `{% regroup %}`'s `GroupedResult(grouper, list)` namedtuple.
+struct GroupedResult {
+    grouper: Val,
+    list: Val,
+}
+
+impl Object for GroupedResult {
+    fn type_name(&self) -> String {
+        "GroupedResult".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "grouper" => Ok(self.grouper.clone()),
+            "list" => Ok(self.list.clone()),
+            _ => Err(crate::value::no_attr("GroupedResult", name)),
+        }
+    }
+    fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        Ok(Rc::new(vec![self.grouper.clone(), self.list.clone()]))
+    }
+    fn len(&self, _rt: &Rt) -> SResult<usize> {
+        Ok(2)
+    }
+    fn getitem(&self, _rt: &Rt, key: &Val) -> SResult<Val> {
+        match key.as_int() {
+            Some(0) | Some(-2) => Ok(self.grouper.clone()),
+            Some(1) | Some(-1) => Ok(self.list.clone()),
+            _ => Err(err(ErrorKind::ValueError, "IndexError: tuple index out of range")),
+        }
+    }
+    fn to_str(&self, rt: &Rt) -> SResult<String> {
+        Ok(format!("GroupedResult(grouper={}, list={})", self.grouper.repr(rt)?, self.list.repr(rt)?))
+    }
+}
+
+impl<'a> Renderer<'a> {
+    pub(crate) fn new(rt: &'a Rt, src: &'a str, cycle_defs: &'a [CycleDef]) -> Self {
+        Renderer {
+            rt,
+            src,
+            autoescape: true,
+            cycle_defs,
+            cycle_pos: HashMap::new(),
+            ifchanged: HashMap::new(),
+            ifchanged_text: HashMap::new(),
+            loop_runs: Vec::new(),
+            next_run: 1,
+            steps: 0,
+        }
+    }
+
+    fn locate(&self, e: SandboxError, off: usize) -> SandboxError {
+        if e.pos.is_none() { e.at(self.src, off) } else { e }
+    }
+
+    /// `Variable._resolve_lookup`; `Ok(None)` = invalid variable.
+    pub(crate) fn lookup(&mut self, ctx: &Context, parts: &[String]) -> SResult<Option<Val>> {
+        let first = parts[0].as_str();
+        let mut cur = match ctx.get(first) {
+            Some(v) => v,
+            None => match first {
+                "True" => Val::Bool(true),
+                "False" => Val::Bool(false),
+                "None" => Val::None,
+                _ => return Ok(None),
+            },
+        };
+        for bit in &parts[1..] {
+            match self.attr(&cur, bit)? {
+                Some(v) => cur = v,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    /// One `.bit` of a lookup: dict key, attribute (called when a method), list index.
+    fn attr(&mut self, cur: &Val, bit: &str) -> SResult<Option<Val>> {
+        let index = bit.parse::<usize>().ok().filter(|_| bit.bytes().all(|b| b.is_ascii_digit()));
+        Ok(match cur {
+            Val::Dict(d) => match d.iter().find(|(k, _)| **k == *bit) {
+                Some((_, v)) => Some(v.clone()),
+                None => match bit {
+                    "items" => Some(Val::list(
+                        d.iter().map(|(k, v)| Val::Tuple(Rc::new(vec![Val::Str(k.clone()), v.clone()]))).collect(),
+                    )),
+                    "keys" => Some(Val::list(d.iter().map(|(k, _)| Val::Str(k.clone())).collect())),
+                    "values" => Some(Val::list(d.iter().map(|(_, v)| v.clone()).collect())),
+                    _ => None,
+                },
+            },
+            Val::List(v) | Val::Tuple(v) => index.and_then(|i| v.get(i).cloned()),
+            Val::Str(s) | Val::SafeStr(s) => match str_method(s, bit) {
+                Some(v) => Some(v),
+                None => index.and_then(|i| s.chars().nth(i)).map(|c| Val::str(c.to_string())),
+            },
+            Val::DateTime(dt) => match bit {
+                "year" => Some(Val::Int(dt.year as i64)),
+                "month" => Some(Val::Int(dt.month as i64)),
+                "day" => Some(Val::Int(dt.day as i64)),
+                "hour" => Some(Val::Int(dt.hour as i64)),
+                "minute" => Some(Val::Int(dt.minute as i64)),
+                "second" => Some(Val::Int(dt.second as i64)),
+                "microsecond" => Some(Val::Int(dt.micro as i64)),
+                "weekday" => Some(Val::Int(dt.weekday() as i64)),
+                "isoweekday" => Some(Val::Int(dt.weekday() as i64 + 1)),
+                "isoformat" => Some(Val::str(dateformat::format(dt, "c"))),
+                _ => None,
+            },
+            Val::Obj(o) => {
+                let silent = [ErrorKind::AttributeError, ErrorKind::DoesNotExist];
+                let found = match o.template_attr(self.rt, bit) {
+                    Ok(v) => v,
+                    Err(e) if silent.contains(&e.kind) => None,
+                    Err(e) => return Err(e),
+                };
+                match (found, index) {
+                    (Some(v), _) => Some(v),
+                    (None, Some(i)) => match o.getitem(self.rt, &Val::Int(i as i64)) {
+                        Ok(v) => Some(v),
+                        Err(e)
+                            if matches!(
+                                e.kind,
+                                ErrorKind::ValueError
+                                    | ErrorKind::TypeError
+                                    | ErrorKind::AssertionError
+                                    | ErrorKind::DoesNotExist
+                                    | ErrorKind::AttributeError
+                            ) =>
+                        {
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    (None, None) => None,
+                }
+            }
+            _ => None,
+        })
+    }
+
+    /// `render_value_in_context`: localized and (when autoescaping) escaped.
+    fn render_value(&self, v: &Val) -> SResult<String> {
+        Ok(match v {
+            Val::SafeStr(s) => s.to_string(),
+            Val::DateTime(d) => escape(&dateformat::format(d, dateformat::named_format("DATETIME_FORMAT"))),
+            other => {
+                let s = other.to_str(self.rt)?;
+                if self.autoescape { escape(&s) } else { s }
+            }
+        })
+    }
+
+    pub(crate) fn render_nodes(&mut self, nodes: &[Node], ctx: &mut Context, out: &mut String) -> SResult<()> {
+        for n in nodes {
+            self.steps += 1;
+            if self.steps > MAX_STEPS || out.len() > MAX_OUTPUT {
+                return Err(err(
+                    ErrorKind::Budget,
+                    "this template did too much work (huge or deeply nested loops); the sandbox stopped it",
+                ));
+            }
+            self.render_node(n, ctx, out)?;
+        }
+        Ok(())
+    }
+
+    fn with_origin<T>(&mut self, tag: &Tag, f: impl FnOnce(&mut Self) -> SResult<T>) -> SResult<T> {
+        let rt = self.rt;
+        rt.with_origin(tag.label.to_string(), || f(self)).map_err(|e| self.locate(e, tag.off))
+    }
+
+    /// Dispatches one node. Kept small (nodes with bodies have their own functions) because
+    /// rendering nested blocks recurses through here.
+    fn render_node(&mut self, node: &Node, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        match node {
+            Node::Text(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Node::For(f) => self.render_for(f, ctx, out),
+            Node::If(branches) => self.render_if(branches, ctx, out),
+            Node::With { tag, assigns, body } => self.render_with(tag, assigns, body, ctx, out),
+            Node::Autoescape { on, body } => {
+                let old = self.autoescape;
+                self.autoescape = *on;
+                let res = self.render_nodes(body, ctx, out);
+                self.autoescape = old;
+                res
+            }
+            Node::Cache(c) => self.render_cache(c, ctx, out),
+            Node::Spaceless(body) => {
+                let mut inner = String::new();
+                self.render_nodes(body, ctx, &mut inner)?;
+                out.push_str(&strip_spaces_between_tags(super::lexer::py_strip(&inner)));
+                Ok(())
+            }
+            Node::Filter { tag, expr, body } => self.render_filter(tag, expr, body, ctx, out),
+            Node::IfChanged { tag, id, exprs, yes, no } => self.render_ifchanged(tag, *id, exprs, yes, no, ctx, out),
+            Node::Block(body) => {
+                ctx.push();
+                let res = self.render_nodes(body, ctx, out);
+                ctx.pop();
+                res
+            }
+            other => self.render_leaf(other, ctx, out),
+        }
+    }
+
+    fn render_with(
+        &mut self,
+        tag: &Tag,
+        assigns: &[(String, FilterExpr)],
+        body: &[Node],
+        ctx: &mut Context,
+        out: &mut String,
+    ) -> SResult<()> {
+        let vals = self.with_origin(tag, |r| {
+            assigns.iter().map(|(k, e)| Ok((k.clone(), e.resolve(r, ctx, false)?))).collect::<SResult<Vec<_>>>()
+        })?;
+        ctx.push();
+        for (k, v) in vals {
+            ctx.set(&k, v);
+        }
+        let res = self.render_nodes(body, ctx, out);
+        ctx.pop();
+        res
+    }
+
+    fn render_filter(&mut self, tag: &Tag, expr: &FilterExpr, body: &[Node], ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let mut inner = String::new();
+        self.render_nodes(body, ctx, &mut inner)?;
+        ctx.push();
+        ctx.set("var", Val::safe(inner));
+        let res = self.with_origin(tag, |r| {
+            let v = expr.resolve(r, ctx, false)?;
+            v.to_str(r.rt)
+        });
+        ctx.pop();
+        out.push_str(&res?);
+        Ok(())
+    }
+
+    /// Nodes without a body.
+    fn render_leaf(&mut self, node: &Node, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        match node {
+            Node::Var { tag, expr } => {
+                let s = self.with_origin(tag, |r| {
+                    let v = expr.resolve(r, ctx, false)?;
+                    r.render_value(&v)
+                })?;
+                out.push_str(&s);
+            }
+            Node::FirstOf { tag, exprs, asvar } => {
+                let first = self.with_origin(tag, |r| {
+                    for e in exprs {
+                        let v = e.resolve(r, ctx, true)?;
+                        if v.truthy(r.rt)? {
+                            return r.render_value(&v);
+                        }
+                    }
+                    Ok(String::new())
+                })?;
+                match asvar {
+                    Some(name) => ctx.set(name, Val::safe(first)),
+                    None => out.push_str(&first),
+                }
+            }
+            Node::Cycle { tag, id } => {
+                let defs = self.cycle_defs;
+                let Some(def) = defs.get(*id) else { return Ok(()) };
+                if def.values.is_empty() {
+                    return Ok(());
+                }
+                let pos = self.cycle_pos.entry(*id).or_insert(0);
+                let which = *pos % def.values.len();
+                *pos += 1;
+                let s = self.with_origin(tag, |r| {
+                    let v = def.values[which].resolve(r, ctx, false)?;
+                    if let Some(name) = &def.name {
+                        ctx.set_upward(name, v.clone());
+                    }
+                    r.render_value(&v)
+                })?;
+                if !def.silent {
+                    out.push_str(&s);
+                }
+            }
+            Node::WidthRatio { tag, val, max, width, asvar } => {
+                let s = self.with_origin(tag, |r| r.widthratio(val, max, width, ctx))?;
+                match asvar {
+                    Some(name) => ctx.set(name, Val::str(s)),
+                    None => out.push_str(&s),
+                }
+            }
+            Node::Now { tag, fmt, asvar } => {
+                let now = dateformat::from_unix_ms(crate::clock::wall_ms());
+                let fmt = dateformat::named_format(fmt);
+                let s = dateformat::format(&now, fmt);
+                let _ = tag;
+                match asvar {
+                    Some(name) => ctx.set(name, Val::str(s)),
+                    None => out.push_str(&s),
+                }
+            }
+            Node::Regroup { tag, target, key, var } => {
+                let groups = self.with_origin(tag, |r| r.regroup(target, key, var, ctx))?;
+                ctx.set(var, groups);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn render_for(&mut self, f: &ForNode, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let parent = ctx.get("forloop").unwrap_or_else(empty_dict);
+        let items = self.with_origin(&f.tag, |r| match f.seq.resolve(r, ctx, true)? {
+            Val::None => Ok(Rc::new(Vec::new())),
+            v => v.iterate(r.rt),
+        })?;
+        if items.is_empty() {
+            return self.render_nodes(&f.empty, ctx, out);
+        }
+        let run = self.next_run;
+        self.next_run += 1;
+        self.loop_runs.push(run);
+        ctx.push();
+        let res = self.for_body(f, &items, parent, ctx, out);
+        ctx.pop();
+        self.loop_runs.pop();
+        res
+    }
+
+    fn for_body(&mut self, f: &ForNode, items: &[Val], parent: Val, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let rt = self.rt;
+        for i in 0..items.len() {
+            let pushed = self.bind_loop_vars(f, items, i, &parent, ctx)?;
+            let res = rt.in_loop(|| self.render_nodes(&f.body, ctx, out));
+            if pushed {
+                ctx.pop();
+            }
+            res?;
+        }
+        Ok(())
+    }
+
+    /// Sets `forloop` and the loop variables for iteration `i`; `Ok(true)` when unpacking
+    /// pushed a scope (Django's `context.update`), which the caller pops.
+    #[inline(never)]
+    fn bind_loop_vars(&mut self, f: &ForNode, items: &[Val], i: usize, parent: &Val, ctx: &mut Context) -> SResult<bool> {
+        let n = items.len();
+        let item = if f.reversed { &items[n - 1 - i] } else { &items[i] };
+        let int = |x: usize| Val::Int(x as i64);
+        let forloop: Vec<(Rc<str>, Val)> = vec![
+            (Rc::from("parentloop"), parent.clone()),
+            (Rc::from("counter0"), int(i)),
+            (Rc::from("counter"), int(i + 1)),
+            (Rc::from("revcounter"), int(n - i)),
+            (Rc::from("revcounter0"), int(n - i - 1)),
+            (Rc::from("first"), Val::Bool(i == 0)),
+            (Rc::from("last"), Val::Bool(i == n - 1)),
+        ];
+        ctx.set("forloop", Val::Dict(Rc::new(forloop)));
+        if f.vars.len() == 1 {
+            ctx.set(&f.vars[0], item.clone());
+            return Ok(false);
+        }
+        let len_item = match item.len(self.rt) {
+            Ok(l) => l,
+            Err(e) if e.kind == ErrorKind::TypeError => 1,
+            Err(e) => return Err(self.locate(e, f.tag.off)),
+        };
+        if len_item != f.vars.len() {
+            return Err(self.locate(
+                err(ErrorKind::ValueError, format!("Need {} values to unpack in for loop; got {}. ", f.vars.len(), len_item)),
+                f.tag.off,
+            ));
+        }
+        let vals = item.iterate(self.rt).map_err(|e| self.locate(e, f.tag.off))?;
+        ctx.push();
+        for (name, v) in f.vars.iter().zip(vals.iter()) {
+            ctx.set(name, v.clone());
+        }
+        Ok(true)
+    }
+
+    fn render_if(&mut self, branches: &[IfBranch], ctx: &mut Context, out: &mut String) -> SResult<()> {
+        for b in branches {
+            let matched = match &b.cond {
+                None => true,
+                Some((cond, tag)) => {
+                    let res = self.with_origin(tag, |r| {
+                        let v = r.eval(cond, ctx)?;
+                        v.truthy(r.rt)
+                    });
+                    match res {
+                        Ok(m) => m,
+                        Err(e) if is_vdne(&e) => false,
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            if matched {
+                return self.render_nodes(&b.body, ctx, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates an `{% if %}` condition. Operators swallow errors into `False`, as Django's
+    /// smartif does (except the sandbox's own budget stops).
+    fn eval(&mut self, c: &Cond, ctx: &Context) -> SResult<Val> {
+        let guarded = |res: SResult<Val>| match res {
+            Err(e) if e.kind != ErrorKind::Budget => Ok(Val::Bool(false)),
+            other => other,
+        };
+        match c {
+            Cond::Lit(e) => e.resolve(self, ctx, true),
+            Cond::Not(a) => {
+                let res = self.eval(a, ctx).and_then(|v| Ok(Val::Bool(!v.truthy(self.rt)?)));
+                guarded(res)
+            }
+            Cond::Bin(Op::Or, a, b) => {
+                let res = (|| {
+                    let x = self.eval(a, ctx)?;
+                    if x.truthy(self.rt)? { Ok(x) } else { self.eval(b, ctx) }
+                })();
+                guarded(res)
+            }
+            Cond::Bin(Op::And, a, b) => {
+                let res = (|| {
+                    let x = self.eval(a, ctx)?;
+                    if !x.truthy(self.rt)? { Ok(x) } else { self.eval(b, ctx) }
+                })();
+                guarded(res)
+            }
+            Cond::Bin(op, a, b) => {
+                let res = (|| {
+                    let x = self.eval(a, ctx)?;
+                    let y = self.eval(b, ctx)?;
+                    Ok(Val::Bool(self.compare(*op, &x, &y)?))
+                })();
+                guarded(res)
+            }
+        }
+    }
+
+    fn compare(&self, op: Op, x: &Val, y: &Val) -> SResult<bool> {
+        let order = || {
+            x.py_cmp(y).ok_or_else(|| {
+                err(
+                    ErrorKind::TypeError,
+                    format!("'<' not supported between instances of '{}' and '{}'", x.type_name(), y.type_name()),
+                )
+            })
+        };
+        use std::cmp::Ordering::*;
+        Ok(match op {
+            Op::Eq => x.py_eq(y),
+            Op::Ne => !x.py_eq(y),
+            Op::Lt => order()? == Less,
+            Op::Le => order()? != Greater,
+            Op::Gt => order()? == Greater,
+            Op::Ge => order()? != Less,
+            Op::In => self.contains(y, x)?,
+            Op::NotIn => !self.contains(y, x)?,
+            Op::Is => identical(x, y),
+            Op::IsNot => !identical(x, y),
+            Op::Or | Op::And | Op::Not => false,
+        })
+    }
+
+    /// Python's `item in container`.
+    fn contains(&self, container: &Val, item: &Val) -> SResult<bool> {
+        match container {
+            Val::Str(s) | Val::SafeStr(s) => match item.as_str() {
+                Some(i) => Ok(s.contains(i)),
+                None => Err(err(
+                    ErrorKind::TypeError,
+                    format!("'in <string>' requires string as left operand, not {}", item.type_name()),
+                )),
+            },
+            Val::List(v) | Val::Tuple(v) => Ok(v.iter().any(|x| identical(x, item) || x.py_eq(item))),
+            Val::Dict(d) => Ok(d.iter().any(|(k, _)| Val::Str(k.clone()).py_eq(item))),
+            Val::Obj(o) => {
+                let items = o.iterate(self.rt)?;
+                Ok(items.iter().any(|x| identical(x, item) || x.py_eq(item)))
+            }
+            other => Err(err(ErrorKind::TypeError, format!("argument of type '{}' is not iterable", other.type_name()))),
+        }
+    }
+
+    fn render_cache(&mut self, c: &CacheNode, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let (timeout, key) = self.with_origin(&c.tag, |r| {
+            let t = c.timeout.resolve(r, ctx, false)?;
+            let timeout = match &t {
+                Val::None => None,
+                other => match py_int(other) {
+                    Ok(i) => Some(i as f64),
+                    Err(_) => {
+                        return Err(err(
+                            ErrorKind::TemplateSyntaxError,
+                            format!("\"cache\" tag got a non-integer timeout value: {}", other.repr(r.rt)?),
+                        ))
+                    }
+                },
+            };
+            if let Some(using) = &c.using {
+                let name = using.resolve(r, ctx, false)?;
+                let name = str_of(r, &name)?;
+                if name != "default" {
+                    return Err(err(
+                        ErrorKind::TemplateSyntaxError,
+                        format!("Invalid cache name specified for cache tag: {}", python_str_repr(&name)),
+                    ));
+                }
+            }
+            let mut vary = Vec::with_capacity(c.vary.len());
+            for e in &c.vary {
+                let v = e.resolve(r, ctx, false)?;
+                vary.push(str_of(r, &v)?);
+            }
+            Ok((timeout, make_template_fragment_key(&c.name, &vary)))
+        })?;
+        let hit = self.rt.cache.borrow_mut().get(&key);
+        if let Some(v) = hit {
+            match v {
+                Val::Str(s) | Val::SafeStr(s) => out.push_str(&s),
+                other => out.push_str(&other.to_str(self.rt)?),
+            }
+            return Ok(());
+        }
+        let mut inner = String::new();
+        self.render_nodes(&c.body, ctx, &mut inner)?;
+        self.rt.cache.borrow_mut().set(&key, Val::safe(&inner), timeout);
+        out.push_str(&inner);
+        Ok(())
+    }
+
+    fn widthratio(&mut self, val: &FilterExpr, max: &FilterExpr, width: &FilterExpr, ctx: &Context) -> SResult<String> {
+        let value = val.resolve(self, ctx, false)?;
+        let max_value = max.resolve(self, ctx, false)?;
+        let w = width.resolve(self, ctx, false)?;
+        let w = match py_int(&w) {
+            Ok(w) => w,
+            Err(_) => {
+                return Err(err(ErrorKind::TemplateSyntaxError, "widthratio final argument must be a number"));
+            }
+        };
+        let (Ok(v), Ok(m)) = (py_float(&value), py_float(&max_value)) else { return Ok(String::new()) };
+        if m == 0.0 {
+            return Ok("0".into());
+        }
+        let ratio = v / m * w as f64;
+        if !ratio.is_finite() {
+            return Ok(String::new());
+        }
+        // Python's round(): half to even.
+        let r = ratio.round();
+        let r = if (ratio - ratio.trunc()).abs() == 0.5 { 2.0 * (ratio / 2.0).round() } else { r };
+        Ok(format!("{}", r as i64))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn render_ifchanged(
+        &mut self,
+        tag: &Tag,
+        id: usize,
+        exprs: &[FilterExpr],
+        yes: &[Node],
+        no: &[Node],
+        ctx: &mut Context,
+        out: &mut String,
+    ) -> SResult<()> {
+        let frame = (id, self.loop_runs.last().copied().unwrap_or(0));
+        if exprs.is_empty() {
+            let mut inner = String::new();
+            self.render_nodes(yes, ctx, &mut inner)?;
+            if self.ifchanged_text.get(&frame) != Some(&inner) {
+                self.ifchanged_text.insert(frame, inner.clone());
+                out.push_str(&inner);
+            } else {
+                self.render_nodes(no, ctx, out)?;
+            }
+            return Ok(());
+        }
+        let vals = self.with_origin(tag, |r| {
+            exprs.iter().map(|e| e.resolve(r, ctx, true)).collect::<SResult<Vec<_>>>()
+        })?;
+        let changed = match self.ifchanged.get(&frame) {
+            Some(old) => old.len() != vals.len() || old.iter().zip(vals.iter()).any(|(a, b)| !a.py_eq(b)),
+            None => true,
+        };
+        if changed {
+            self.ifchanged.insert(frame, vals);
+            self.render_nodes(yes, ctx, out)
+        } else {
+            self.render_nodes(no, ctx, out)
+        }
+    }
+
+    fn regroup(&mut self, target: &FilterExpr, key: &FilterExpr, var: &str, ctx: &mut Context) -> SResult<Val> {
+        let list = target.resolve(self, ctx, true)?;
+        if matches!(list, Val::None) {
+            return Ok(Val::list(Vec::new()));
+        }
+        let items = list.iterate(self.rt)?;
+        let mut groups: Vec<(Val, Vec<Val>)> = Vec::new();
+        for item in items.iter() {
+            ctx.set(var, item.clone());
+            let k = key.resolve(self, ctx, true)?;
+            match groups.last_mut() {
+                Some((g, members)) if g.py_eq(&k) => members.push(item.clone()),
+                _ => groups.push((k, vec![item.clone()])),
+            }
+        }
+        Ok(Val::list(
+            groups.into_iter().map(|(g, l)| Val::obj(GroupedResult { grouper: g, list: Val::list(l) })).collect(),
+        ))
+    }
+}
+
+/// `re.sub(r">\s+<", "><", s)`.
+fn strip_spaces_between_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('>') {
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 1..];
+        let trimmed = after.trim_start_matches(super::lexer::py_space);
+        if trimmed.len() != after.len() && trimmed.starts_with('<') {
+            rest = trimmed;
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Django's `make_template_fragment_key(fragment_name, vary_on)`:
+/// `template.cache.<name>.<md5 of "v1:v2:...:">`.
+pub fn make_template_fragment_key(name: &str, vary_on: &[String]) -> String {
+    let mut data = Vec::new();
+    for v in vary_on {
+        data.extend_from_slice(v.as_bytes());
+        data.push(b':');
+    }
+    format!("template.cache.{name}.{}", super::md5::hex(&data))
+}

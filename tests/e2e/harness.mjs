@@ -1,0 +1,57 @@
+// Shared by the browser tests and the benchmark: a static server for dist/ on loopback and a
+// headless Chromium from Debian (playwright cannot download browsers here).
+import { createServer } from 'node:http';
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm', '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.svg': 'image/svg+xml',
+};
+
+export const DIST = resolve(process.env.DIST_DIR ?? new URL('../../dist', import.meta.url).pathname);
+
+/** A plain static file server (no SPA fallback: routes live in the URL hash). */
+export async function serveDist(root = DIST) {
+  await stat(join(root, 'index.html'));
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = normalize(join(root, path.endsWith('/') ? path + 'index.html' : path));
+    if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.end(body);
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    }
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+}
+
+/** Waits until the lab shows a result for a run newer than `afterRun`, and returns it. */
+export async function waitForResult(page, afterRun = 0, timeout = 60_000) {
+  const handle = await page.waitForFunction((after) => {
+    const m = document.querySelector('[data-testid=metrics]');
+    if (!m) return null;
+    const run = Number(m.getAttribute('data-run'));
+    if (run <= after) return null;
+    return {
+      run,
+      count: Number(document.querySelector('[data-testid=query-count]').textContent),
+      ms: Number(document.querySelector('[data-testid=request-ms]').textContent),
+    };
+  }, afterRun, { timeout });
+  return handle.jsonValue();
+}

@@ -1,0 +1,129 @@
+// The N+1 lab in real headless Chromium, against the release build in dist/ served on loopback.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch, waitForResult } from './harness.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+async function openLesson(ctx) {
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/n-plus-one`);
+  return { page, errors };
+}
+
+test('the lesson list links to the N+1 lesson by a URL of its own', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/`);
+  const link = page.locator('a[href*="n-plus-one"]');
+  await link.click();
+  assert.match(page.url(), /#\/lessons\/n-plus-one$/);
+  await page.getByRole('heading', { level: 1, name: 'N+1 queries' }).waitFor();
+  await ctx.close();
+});
+
+test('toggling select_related and prefetch_related takes the page from 41 to 21 to 2 queries', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await openLesson(ctx);
+  let r = await waitForResult(page);
+  assert.equal(r.count, 41);
+  assert.ok(r.ms > 0, `request time shown: ${r.ms}`);
+  assert.match(await page.locator('[data-testid=n-plus-one]').first().textContent(), /20 similar queries/);
+
+  await page.getByLabel('select_related("author")').check();
+  r = await waitForResult(page, r.run);
+  assert.equal(r.count, 21);
+  const sqlAfterJoin = await page.locator('[data-testid=query]').first().textContent();
+  assert.match(sqlAfterJoin, /INNER JOIN "auth_user" ON \("articles_article"\."author_id" = "auth_user"\."id"\)/);
+
+  await page.getByLabel('prefetch_related("tags")').check();
+  r = await waitForResult(page, r.run);
+  assert.equal(r.count, 2);
+  const log = await page.locator('[data-testid=query-log]').textContent();
+  assert.match(log, /WHERE "articles_article_tags"\."article_id" IN \(\d+(, \d+)*\)/);
+  assert.equal(await page.locator('[data-testid=n-plus-one]').count(), 0);
+  assert.match(await page.locator('[data-testid=goal]').textContent(), /✔/);
+
+  await page.getByLabel('select_related("author")').uncheck();
+  r = await waitForResult(page, r.run);
+  assert.equal(r.count, 21);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('reloading lands on the same lesson and runs it again', async () => {
+  const ctx = await browser.newContext();
+  const { page } = await openLesson(ctx);
+  await waitForResult(page);
+  await page.reload();
+  await page.getByRole('heading', { level: 1, name: 'N+1 queries' }).waitFor();
+  const r = await waitForResult(page);
+  assert.equal(r.count, 41);
+  await ctx.close();
+});
+
+test('an unknown URL shows a not-found page with a link to the lessons', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/__proto__`);
+  await page.locator('[data-testid=not-found]').waitFor();
+  await page.getByRole('link', { name: 'See all lessons' }).click();
+  await page.locator('a[href*="n-plus-one"]').waitFor();
+  await ctx.close();
+});
+
+test('markup in the data is printed escaped, as Django autoescapes', async () => {
+  const ctx = await browser.newContext();
+  const { page } = await openLesson(ctx);
+  const r = await waitForResult(page);
+  // Article 7's title is a <script> tag; show the first 50 articles, drafts included.
+  await page.getByLabel('QuerySet for articles').fill("Article.objects.order_by('id')[:10]");
+  await page.getByLabel('QuerySet for articles').dispatchEvent('change');
+  await page.getByTestId('run').click();
+  await waitForResult(page, r.run);
+  const html = await page.locator('[data-testid=output-source]').textContent();
+  assert.match(html, /&lt;script&gt;alert\(&#x27;xss&#x27;\)&lt;\/script&gt; &amp; other &quot;tricks&quot;/);
+  assert.doesNotMatch(html, /<script>/);
+  await ctx.close();
+});
+
+test('a typo in the QuerySet gets Django\'s message with a caret, and the page keeps working', async () => {
+  const ctx = await browser.newContext();
+  const { page } = await openLesson(ctx);
+  const r = await waitForResult(page);
+  const box = page.getByLabel('QuerySet for articles');
+  await box.fill("Article.objects.filter(titel='x')[:20]");
+  await box.dispatchEvent('change');
+  await page.getByTestId('run').click();
+  const err = page.locator('[data-testid=error]');
+  await err.waitFor();
+  const text = await err.textContent();
+  assert.match(text, /FieldError: Cannot resolve keyword 'titel' into field\. Choices are: author, author_id, body/);
+  assert.match(text, /\^/);
+  await box.fill('Article.objects.published()[:5]');
+  await box.dispatchEvent('change');
+  await page.getByTestId('run').click();
+  const r2 = await waitForResult(page, r.run);
+  assert.equal(r2.count, 11);
+  await ctx.close();
+});
+
+test('when the engine crashes, the page says so, restarts it and keeps the learner\'s code', async () => {
+  const ctx = await browser.newContext();
+  const { page } = await openLesson(ctx);
+  const r = await waitForResult(page);
+  const tpl = page.getByLabel('Template');
+  await tpl.fill('{% for a in articles %}{{ a.slug }} {% endfor %}');
+  await tpl.dispatchEvent('change');
+  await page.evaluate(() => window.djperfCrashEngine());
+  await page.locator('[data-testid=notice]').waitFor({ timeout: 30_000 });
+  assert.match(await page.locator('[data-testid=notice]').textContent(), /engine crashed/);
+  assert.equal(await tpl.inputValue(), '{% for a in articles %}{{ a.slug }} {% endfor %}');
+  const r2 = await waitForResult(page, r.run, 60_000);
+  assert.equal(r2.count, 1, 'the edited template (no relation touched) runs on the fresh engine');
+  await ctx.close();
+});
