@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod lesson;
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -652,6 +652,12 @@ fn diff_against_django() {
         };
         total += 1;
         let same = if want.starts_with('!') { got.starts_with('!') } else { got == want };
+        if same && want.starts_with('!') {
+            let msg = |s: &str| s.split_once(": ").map(|x| x.1.to_string()).unwrap_or_default();
+            if msg(want) != msg(&got) {
+                eprintln!("MESSAGE {src:?}\n  django: {want:?}\n  ours:   {got:?}");
+            }
+        }
         if !same {
             bad += 1;
             eprintln!("MISMATCH {src:?}\n  django: {want:?}\n  ours:   {got:?}");

@@ -1,0 +1,145 @@
+//! The curriculum checks itself (as rustlings does): every lesson's lab runs on the sample
+//! data, its starting state does NOT meet the goal, and with every toggle on it does.
+
+use protocol::lesson::Lab as LabSpec;
+use protocol::{Request, Response};
+use sandbox::lab::Lab;
+
+fn labs() -> Vec<(String, LabSpec)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lessons");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|d| {
+            let name = d.file_name().unwrap().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(d.join("lab.json")).unwrap_or_else(|e| panic!("{name}/lab.json: {e}"));
+            let spec: LabSpec = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}/lab.json: {e}"));
+            (name, spec)
+        })
+        .collect()
+}
+
+fn run(lab: &mut Lab, context: Vec<(String, String)>, template: &str) -> Result<usize, String> {
+    let mut got = None;
+    lab.handle(Request::Run { id: 1, context, template: template.into(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::Result { renders, .. }) => Ok(renders[0].n_queries),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[test]
+fn every_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200 }, &mut |_| {});
+    let labs = labs();
+    assert!(!labs.is_empty());
+    for (name, spec) in labs {
+        let start = run(&mut lab, spec.context.clone(), &spec.template).unwrap_or_else(|e| panic!("{name}: start state fails: {e}"));
+        let mut solved = spec.context.clone();
+        for t in &spec.toggles {
+            for (var, expr) in solved.iter_mut() {
+                if *var == t.var {
+                    *expr = t.apply(expr, true);
+                }
+            }
+        }
+        let end = run(&mut lab, solved, &spec.template).unwrap_or_else(|e| panic!("{name}: solved state fails: {e}"));
+        if let Some(goal) = &spec.goal {
+            assert!(start > goal.max_queries, "{name}: the start already meets the goal ({start} queries)");
+            assert!(end <= goal.max_queries, "{name}: all toggles on still costs {end} queries, goal {}", goal.max_queries);
+        }
+    }
+}
+
+#[test]
+fn the_n_plus_one_lab_counts_41_21_2_with_the_sql_django_sends() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 1000 }, &mut |_| {});
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("n-plus-one")).unwrap().1;
+    let mut ctx = spec.context.clone();
+    let mut counts = vec![run(&mut lab, ctx.clone(), &spec.template).unwrap()];
+    for t in &spec.toggles {
+        ctx[0].1 = t.apply(&ctx[0].1, true);
+        counts.push(run(&mut lab, ctx.clone(), &spec.template).unwrap());
+    }
+    assert_eq!(counts, vec![41, 21, 2]);
+    let mut got = None;
+    lab.handle(Request::Run { id: 9, context: ctx, template: spec.template.clone(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
+    let Some(Response::Result { renders, .. }) = got else { panic!() };
+    let sql: Vec<&str> = renders[0].queries.iter().map(|q| q.sql.as_str()).collect();
+    assert!(sql[0].contains("INNER JOIN \"auth_user\" ON (\"articles_article\".\"author_id\" = \"auth_user\".\"id\") WHERE \"articles_article\".\"status\" = 'published' ORDER BY \"articles_article\".\"created_at\" DESC LIMIT 20"), "{}", sql[0]);
+    assert!(sql[1].starts_with("SELECT (\"articles_article_tags\".\"article_id\") AS \"_prefetch_related_val_article_id\""), "{}", sql[1]);
+    assert!(sql[1].contains("WHERE \"articles_article_tags\".\"article_id\" IN ("), "{}", sql[1]);
+    assert!(renders[0].request_ms > 0.0);
+}
+
+#[test]
+fn the_n_plus_one_is_reported_with_the_fix() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200 }, &mut |_| {});
+    let mut got = None;
+    lab.handle(
+        Request::Run {
+            id: 1,
+            context: vec![("articles".into(), "Article.objects.published()[:20]".into())],
+            template: "{% for a in articles %}{{ a.author.username }} {% for t in a.tags.all %}{{ t.name }}{% endfor %}{% endfor %}".into(),
+            renders: 1,
+            clear_cache: true,
+        },
+        &mut |r| got = Some(r),
+    );
+    let Some(Response::Result { renders, .. }) = got else { panic!("{got:?}") };
+    let advice: Vec<String> = renders[0].groups.iter().filter_map(|g| g.n_plus_one.clone()).collect();
+    assert_eq!(
+        advice,
+        vec![
+            "20 similar queries from `a.author.username` → `select_related(\"author\")`".to_string(),
+            "20 similar queries from `for t in a.tags.all` → `prefetch_related(\"tags\")`".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn learner_mistakes_come_back_as_messages_with_positions() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 50 }, &mut |_| {});
+    let cases = [
+        ("Article.objects.filter(titel='x')", "{{ articles }}", "FieldError", "Cannot resolve keyword 'titel' into field. Choices are: author, author_id, body, created_at, id, slug, status, tags, title"),
+        ("Article.objects.all()[-1]", "", "ValueError", "Negative indexing is not supported."),
+        ("Article.objects.filter(", "", "SyntaxError", "'(' was never closed"),
+        ("Artcle.objects.all()", "", "NameError", "name 'Artcle' is not defined"),
+        ("Article.objects.all()", "{% for a in articles %}", "TemplateSyntaxError", "Unclosed tag"),
+        ("Article.objects.all()", "{{ articles|nope }}", "TemplateSyntaxError", "Invalid filter: 'nope'"),
+    ];
+    for (expr, template, kind, message) in cases {
+        let mut got = None;
+        lab.handle(
+            Request::Run { id: 1, context: vec![("articles".into(), expr.into())], template: template.into(), renders: 1, clear_cache: true },
+            &mut |r| got = Some(r),
+        );
+        match got {
+            Some(Response::Error { error, .. }) => {
+                assert_eq!(error.kind, kind, "{expr} / {template}: {error:?}");
+                assert!(error.message.contains(message), "{expr} / {template}: {}", error.message);
+                assert!(error.line.is_some() && error.excerpt.is_some(), "{expr} / {template}: no position: {error:?}");
+            }
+            other => panic!("{expr} / {template}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn sql_that_would_crash_or_escape_the_engine_is_refused() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 50 }, &mut |_| {});
+    for sql in ["SELECT datetime('now')", "SELECT date('now')", "SELECT CURRENT_TIMESTAMP", "ATTACH DATABASE 'x' AS y", "VACUUM INTO '/tmp/x'", "PRAGMA writable_schema = ON", "SELECT 1; DROP TABLE auth_user"] {
+        let mut got = None;
+        lab.handle(Request::Sql { id: 1, sql: sql.into() }, &mut |r| got = Some(r));
+        assert!(matches!(got, Some(Response::Error { .. })), "{sql}: {got:?}");
+    }
+    let mut got = None;
+    lab.handle(Request::Sql { id: 2, sql: "EXPLAIN QUERY PLAN SELECT * FROM articles_article WHERE slug = 'article-3'".into() }, &mut |r| got = Some(r));
+    let Some(Response::SqlResult { rows, .. }) = got else { panic!("{got:?}") };
+    assert!(rows.iter().any(|r| r.iter().any(|c| c.contains("articles_article"))), "{rows:?}");
+}
