@@ -6,7 +6,10 @@ use sandbox::cases::{run_case, Case};
 use sandbox::engine::Engine;
 use sandbox::runtime::Rt;
 
-const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json";
+const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]";
+
+/// The article-list page of the benchmark; the same text as tests/django_ref/bench_django.py.
+const BENCH_TEMPLATE: &str = "{% for a in articles %}<li>{{ a.title }} by {{ a.author.username }}: {% for t in a.tags.all %}{{ t.name }}{% if not forloop.last %}, {% endif %}{% endfor %}</li>{% endfor %}";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +28,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("run-cases") => {}
+        Some("bench") => return bench(&args[1..]),
         _ => return Err(USAGE.into()),
     }
     while let Some(a) = it.next() {
@@ -41,5 +45,55 @@ fn run(args: &[String]) -> Result<(), String> {
     let rt = Rt::new(engine);
     let results: Vec<_> = cases.iter().map(|c| run_case(&rt, c)).collect();
     println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Times the article-list page (N+1 and fixed) natively, as bench_django.py times it in Django.
+fn bench(args: &[String]) -> Result<(), String> {
+    use sandbox::cases::render_once;
+    use sandbox::template::Template;
+    let mut db = None;
+    let (mut per_page, mut repeat) = (50u32, 20u32);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| USAGE.to_string());
+        match a.as_str() {
+            "--db" => db = Some(value()?),
+            "--per-page" => per_page = value()?.parse().map_err(|_| USAGE)?,
+            "--repeat" => repeat = value()?.parse().map_err(|_| USAGE)?,
+            other => return Err(format!("unexpected argument '{other}'\n{USAGE}")),
+        }
+    }
+    let db = db.ok_or(USAGE)?;
+    let engine = Engine::open_file_copy(std::path::Path::new(&db)).map_err(|e| e.to_string())?;
+    let rt = Rt::new(engine);
+    let template = Template::parse(BENCH_TEMPLATE).map_err(|e| e.pretty())?;
+    let variants = [
+        ("n_plus_one", format!("Article.objects.published().order_by('-created_at')[:{per_page}]")),
+        ("fixed", format!("Article.objects.published().order_by('-created_at').select_related('author').prefetch_related('tags')[:{per_page}]")),
+    ];
+    let mut out = serde_json::Map::new();
+    let mut counts = Vec::new();
+    for (name, expr) in &variants {
+        let context = vec![("articles".to_string(), expr.clone())];
+        let mut times = Vec::new();
+        let mut n = 0;
+        // One untimed render warms the statement cache, as Django's first request warms its own.
+        for i in 0..=repeat {
+            rt.begin_request(60_000.0);
+            let start = std::time::Instant::now();
+            render_once(&rt, &context, &template).map_err(|e| e.pretty())?;
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            n = rt.n_queries();
+            if i > 0 {
+                times.push(ms);
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        out.insert(format!("{name}_ms"), serde_json::json!(times[times.len() / 2]));
+        counts.push(n);
+    }
+    out.insert("n_queries".into(), serde_json::json!(counts));
+    println!("{}", serde_json::Value::Object(out));
     Ok(())
 }

@@ -84,7 +84,10 @@ pub fn App() -> impl IntoView {
     view! {
         <header class="top">
             <a href="#/" class="brand">"Django performance lab"</a>
-            <span class="engine-status" data-testid="status">{move || shared.state.get().status}</span>
+            <span class="engine-status" data-testid="status" role="status">{move || shared.state.get().status}</span>
+            {move || shared.state.get().progress.map(|(done, total)| view! {
+                <progress max=total.to_string() value=done.to_string() aria-label="Loading sample data"></progress>
+            })}
         </header>
         <main>
             {move || match route.get() {

@@ -831,13 +831,22 @@ fn index(r: &Renderer, v: &Val, i: i64) -> SResult<Val> {
 /// dictsort's key: `value[part]`, falling back to `getattr(value, part)`, per dotted part.
 fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
     if let Val::Int(i) = arg {
-        return Ok(match item {
-            Val::List(v) | Val::Tuple(v) => {
-                let idx = if *i < 0 { v.len() as i64 + i } else { *i };
-                v.get(idx as usize).filter(|_| idx >= 0).cloned()
+        // operator.itemgetter(i): IndexError/KeyError escape dictsort, TypeError does not.
+        return match item {
+            Val::List(_) | Val::Tuple(_) | Val::Str(_) | Val::SafeStr(_) => {
+                let n = item.len(r.rt)? as i64;
+                let idx = if *i < 0 { n + i } else { *i };
+                if idx < 0 || idx >= n {
+                    return Err(value_err("IndexError: index out of range"));
+                }
+                match item {
+                    Val::Str(s) | Val::SafeStr(s) => Ok(s.chars().nth(idx as usize).map(|c| Val::str(c.to_string()))),
+                    _ => item.getitem(r.rt, &Val::Int(idx)).map(Some),
+                }
             }
-            _ => None,
-        });
+            Val::Dict(_) => Err(value_err(format!("KeyError: {i}"))),
+            _ => Ok(None),
+        };
     }
     let arg = str_of(r, arg)?;
     if parse_py_float(&arg).is_some() {
@@ -1087,7 +1096,10 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
         F::Pluralize => {
             let a = match arg_ref {
                 None => "s".to_string(),
-                Some(a) => str_of(r, a)?,
+                Some(Val::Str(a) | Val::SafeStr(a)) => a.to_string(),
+                Some(other) => {
+                    return Err(type_err(format!("argument of type '{}' is not iterable", other.type_name())));
+                }
             };
             let a = if a.contains(',') { a } else { format!(",{a}") };
             let bits: Vec<&str> = a.split(',').collect();
@@ -1245,7 +1257,12 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
         F::WordCount => Val::Int(py_words(&str_of(r, &v)?).len() as i64),
         F::Cut => {
             let s = py_str(r, &v)?;
-            let a = str_of(r, &need_arg())?;
+            let a = match need_arg() {
+                Val::Str(a) | Val::SafeStr(a) => a.to_string(),
+                other => {
+                    return Err(type_err(format!("replace() argument 1 must be str, not {}", other.type_name())));
+                }
+            };
             let out = text(&s).replace(&a, "");
             if matches!(s, Val::SafeStr(_)) && a != ";" {
                 Val::safe(out)

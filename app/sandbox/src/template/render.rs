@@ -72,7 +72,8 @@ impl FilterExpr {
             };
             let safe_in = matches!(obj, Val::SafeStr(_));
             let out = filters::apply(r, f.spec, obj, arg)?;
-            obj = if f.spec.is_safe && safe_in { mark_safe(out) } else { out };
+            // Django's mark_safe() on a non-string makes it the safe string of its str().
+            obj = if f.spec.is_safe && safe_in { mark_safe(filters::py_str(r, &out)?) } else { out };
         }
         Ok(obj)
     }
@@ -370,9 +371,13 @@ impl<'a> Renderer<'a> {
         self.render_nodes(body, ctx, &mut inner)?;
         ctx.push();
         ctx.set("var", Val::safe(inner));
-        let res = self.with_origin(tag, |r| {
-            let v = expr.resolve(r, ctx, false)?;
-            v.to_str(r.rt)
+        let res = self.with_origin(tag, |r| match expr.resolve(r, ctx, false)? {
+            Val::Str(s) | Val::SafeStr(s) => Ok(s.to_string()),
+            // The node's output joins the others with "".join(): only strings fit.
+            other => Err(err(
+                ErrorKind::TypeError,
+                format!("sequence item 0: expected str instance, {} found", other.type_name()),
+            )),
         });
         ctx.pop();
         out.push_str(&res?);
