@@ -351,6 +351,17 @@ pub fn refuse_unsafe_sql(sql: &str) -> Result<(), EngineError> {
             return Err(EngineError::Refused(format!("{shown} is not available in the sandbox")));
         }
     }
+    // A huge blob is allocated at once inside the engine: in a browser that is an out-of-memory abort.
+    for func in ["zeroblob(", "randomblob("] {
+        let mut rest = squeezed.as_str();
+        while let Some(i) = rest.find(func) {
+            let digits: String = rest[i + func.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            if digits.len() > 8 || digits.parse::<u64>().is_ok_and(|n| n > 10_000_000) {
+                return Err(EngineError::Refused(format!("{}{digits}): the sandbox allows blobs up to 10,000,000 bytes", &func)));
+            }
+            rest = &rest[i + func.len()..];
+        }
+    }
     Ok(())
 }
 
@@ -422,6 +433,8 @@ mod tests {
             assert!(matches!(refuse_unsafe_sql(sql), Err(EngineError::Refused(_))), "{sql}");
         }
         assert!(refuse_unsafe_sql("SELECT * FROM articles_article WHERE title = 'attachment'").is_ok());
+        assert!(refuse_unsafe_sql("SELECT zeroblob(999999999)").is_err());
+        assert!(refuse_unsafe_sql("SELECT length(randomblob(1000000))").is_ok());
     }
 
     #[test]

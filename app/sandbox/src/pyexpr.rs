@@ -382,6 +382,9 @@ impl<'a> Parser<'a> {
                         let start = e.start;
                         e = Expr { kind: ExprKind::Attr(Box::new(e), n, at), start, end };
                     }
+                    (Tok::End, _, _) => {
+                        return Err(err(ErrorKind::SyntaxError, "unexpected end of expression: expected an attribute name after '.'").at(self.src, at))
+                    }
                     _ => return Err(err(ErrorKind::SyntaxError, "expected an attribute name after '.'").at(self.src, at)),
                 }
             } else if self.is_op("(") {

@@ -4,7 +4,17 @@
 use crate::value::{days_from_civil, days_in_month, is_leap, DateTime};
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 const MONTHS_AP: [&str; 12] =
@@ -114,11 +124,19 @@ fn hour12(dt: &DateTime) -> u32 {
 
 /// `f`: hours and minutes, minutes left off when zero.
 fn f(dt: &DateTime) -> String {
-    if dt.minute == 0 { hour12(dt).to_string() } else { format!("{}:{:02}", hour12(dt), dt.minute) }
+    if dt.minute == 0 {
+        hour12(dt).to_string()
+    } else {
+        format!("{}:{:02}", hour12(dt), dt.minute)
+    }
 }
 
 fn ampm(dt: &DateTime) -> &'static str {
-    if dt.hour > 11 { "p.m." } else { "a.m." }
+    if dt.hour > 11 {
+        "p.m."
+    } else {
+        "a.m."
+    }
 }
 
 fn day_of_year(dt: &DateTime) -> i64 {
@@ -127,7 +145,11 @@ fn day_of_year(dt: &DateTime) -> i64 {
 
 fn weeks_in_year(y: i32) -> i64 {
     let jan1 = DateTime { year: y, month: 1, day: 1, hour: 0, minute: 0, second: 0, micro: 0 }.weekday();
-    if jan1 == 3 || (jan1 == 2 && is_leap(y)) { 53 } else { 52 }
+    if jan1 == 3 || (jan1 == 2 && is_leap(y)) {
+        53
+    } else {
+        52
+    }
 }
 
 /// `isocalendar()`: (ISO year, ISO week).
@@ -276,7 +298,10 @@ mod tests {
         assert_eq!(format(&dt("2024-01-17 14:30"), "N j, Y, P"), "Jan. 17, 2024, 2:30 p.m.");
         assert_eq!(format(&dt("2024-09-01 12:00"), "N j, Y, P"), "Sept. 1, 2024, noon");
         assert_eq!(format(&dt("2024-03-01 00:00"), "N j, Y, P"), "March 1, 2024, midnight");
-        assert_eq!(format(&dt("2024-01-07 09:05"), "D, d M Y H:i l F n m y G g h A a f s w"), "Sun, 07 Jan 2024 09:05 Sunday January 1 01 24 9 9 09 AM a.m. 9:05 00 0");
+        assert_eq!(
+            format(&dt("2024-01-07 09:05"), "D, d M Y H:i l F n m y G g h A a f s w"),
+            "Sun, 07 Jan 2024 09:05 Sunday January 1 01 24 9 9 09 AM a.m. 9:05 00 0"
+        );
         assert_eq!(format(&dt("2021-01-01 00:00"), "o-W"), "2020-53");
         assert_eq!(format(&dt("2024-12-30 00:00"), "o-W"), "2025-1");
         assert_eq!(format(&dt("2024-01-22 00:00"), "jS"), "22nd");

@@ -1,7 +1,5 @@
 //! `{{ a.b|filter:arg }}` expressions: Django's `FilterExpression` and `Variable`.
 
-use std::rc::Rc;
-
 use super::filters::{self, FilterSpec};
 use super::lexer::{py_space, py_word};
 use super::render::Renderer;
@@ -31,11 +29,8 @@ pub(crate) struct FilterCall {
 
 #[derive(Debug, Clone)]
 pub(crate) struct FilterExpr {
-    /// `None` when the expression started with a literal that resolved to nothing (never here).
     pub var: Variable,
     pub filters: Vec<FilterCall>,
-    /// The expression text, as written.
-    pub text: Rc<str>,
 }
 
 fn tse(msg: impl Into<String>) -> SandboxError {
@@ -343,10 +338,7 @@ impl FilterExpr {
                     let provided = 1 + arg.is_some() as usize;
                     let (min, max) = (1 + spec.min_args as usize, 1 + spec.max_args as usize);
                     if provided < min || provided > max {
-                        return Err(at(
-                            tse(format!("{name} requires {min} arguments, {provided} provided")),
-                            f.name.0,
-                        ));
+                        return Err(at(tse(format!("{name} requires {min} arguments, {provided} provided")), f.name.0));
                     }
                     filters.push(FilterCall { spec, arg });
                     end = f.end;
@@ -355,13 +347,10 @@ impl FilterExpr {
             upto = end;
         }
         if upto != token.len() {
-            return Err(at(
-                tse(format!("Could not parse the remainder: '{}' from '{}'", &token[upto..], token)),
-                upto,
-            ));
+            return Err(at(tse(format!("Could not parse the remainder: '{}' from '{}'", &token[upto..], token)), upto));
         }
         match var {
-            Some(var) => Ok(FilterExpr { var, filters, text: Rc::from(token) }),
+            Some(var) => Ok(FilterExpr { var, filters }),
             // Only reachable for an empty token.
             None => Err(at(tse(format!("Could not parse the remainder: '' from '{token}'")), 0)),
         }

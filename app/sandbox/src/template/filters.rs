@@ -90,7 +90,7 @@ static FILTERS: &[FilterSpec] = &[
     spec!("divisibleby", DivisibleBy, 1, 1, false),
     spec!("escape", Escape, 0, 0, true),
     spec!("escapejs", EscapeJs, 0, 0, false),
-    spec!("escapeseq", EscapeSeq, 0, 0, false),
+    spec!("escapeseq", EscapeSeq, 0, 0, true),
     spec!("filesizeformat", FileSizeFormat, 0, 0, true),
     spec!("first", First, 0, 0, false),
     spec!("floatformat", FloatFormat, 0, 1, true),
@@ -222,8 +222,9 @@ pub(crate) fn py_int(v: &Val) -> SResult<i64> {
         Val::Bool(b) => Ok(*b as i64),
         Val::Float(f) if f.is_finite() => Ok(f.trunc() as i64),
         Val::Float(f) => Err(value_err(format!("cannot convert float {} to integer", py_float_repr(*f)))),
-        Val::Str(s) | Val::SafeStr(s) => parse_py_int(s)
-            .ok_or_else(|| value_err(format!("invalid literal for int() with base 10: {}", crate::value::python_str_repr(s)))),
+        Val::Str(s) | Val::SafeStr(s) => parse_py_int(s).ok_or_else(|| {
+            value_err(format!("invalid literal for int() with base 10: {}", crate::value::python_str_repr(s)))
+        }),
         other => Err(type_err(format!(
             "int() argument must be a string, a bytes-like object or a real number, not '{}'",
             other.type_name()
@@ -237,9 +238,12 @@ pub(crate) fn py_float(v: &Val) -> SResult<f64> {
         Val::Int(i) => Ok(*i as f64),
         Val::Bool(b) => Ok(*b as i64 as f64),
         Val::Float(f) => Ok(*f),
-        Val::Str(s) | Val::SafeStr(s) => parse_py_float(s)
-            .ok_or_else(|| value_err(format!("could not convert string to float: {}", crate::value::python_str_repr(s)))),
-        other => Err(type_err(format!("float() argument must be a string or a real number, not '{}'", other.type_name()))),
+        Val::Str(s) | Val::SafeStr(s) => parse_py_float(s).ok_or_else(|| {
+            value_err(format!("could not convert string to float: {}", crate::value::python_str_repr(s)))
+        }),
+        other => {
+            Err(type_err(format!("float() argument must be a string or a real number, not '{}'", other.type_name())))
+        }
     }
 }
 
@@ -276,7 +280,11 @@ fn text(v: &Val) -> &str {
 }
 
 fn same_safety(input: &Val, out: String) -> Val {
-    if matches!(input, Val::SafeStr(_)) { Val::safe(out) } else { Val::str(out) }
+    if matches!(input, Val::SafeStr(_)) {
+        Val::safe(out)
+    } else {
+        Val::str(out)
+    }
 }
 
 /// Python's `str.split()` word count / words.
@@ -304,7 +312,10 @@ pub(crate) fn py_title(s: &str) -> String {
             if prev_cased {
                 out.extend(c.to_lowercase());
             } else {
-                out.extend(c.to_uppercase());
+                // Title case: the first letter of a multi-letter uppercase (ß → Ss).
+                let mut up = c.to_uppercase();
+                out.extend(up.next());
+                out.extend(up.flat_map(char::to_lowercase));
             }
         } else {
             out.push(c);
@@ -437,12 +448,16 @@ fn ascii_fold(c: char) -> Option<char> {
     if c.is_ascii() {
         return Some(c);
     }
+    if c == '\u{a0}' {
+        return Some(' ');
+    }
     TABLE.iter().find(|(s, _)| s.contains(c)).map(|(_, b)| *b)
 }
 
 fn slugify(s: &str) -> String {
     let folded: String = s.chars().filter_map(ascii_fold).collect::<String>().to_lowercase();
-    let kept: String = folded.chars().filter(|&c| c.is_ascii_alphanumeric() || c == '_' || py_space(c) || c == '-').collect();
+    let kept: String =
+        folded.chars().filter(|&c| c.is_ascii_alphanumeric() || c == '_' || py_space(c) || c == '-').collect();
     let mut out = String::new();
     let mut in_sep = false;
     for c in kept.chars() {
@@ -506,7 +521,10 @@ fn parse_decimal(s: &str) -> Option<Result<Dec, ()>> {
         Some(i) => (&mant[..i], &mant[i + 1..]),
         None => (mant, ""),
     };
-    if (ip.is_empty() && fp.is_empty()) || !ip.bytes().all(|b| b.is_ascii_digit()) || !fp.bytes().all(|b| b.is_ascii_digit()) {
+    if (ip.is_empty() && fp.is_empty())
+        || !ip.bytes().all(|b| b.is_ascii_digit())
+        || !fp.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let mut exp: i64 = match e {
@@ -552,7 +570,11 @@ impl Dec {
         }
         let zero = ds.iter().all(|&d| d == 0);
         let s: String = ds.iter().map(|d| (b'0' + d) as char).collect();
-        if self.neg && !zero { format!("-{s}") } else { s }
+        if self.neg && !zero {
+            format!("-{s}")
+        } else {
+            s
+        }
     }
 
     /// `d.quantize(Decimal(10) ** -places, ROUND_HALF_UP)` as text with `places` decimals.
@@ -600,7 +622,11 @@ impl Dec {
         let s: String = ds.iter().map(|d| (b'0' + d) as char).collect();
         let (int, frac) = s.split_at(s.len() - places);
         let body = if places > 0 { format!("{int}.{frac}") } else { int.to_string() };
-        if self.neg && !zero { format!("-{body}") } else { body }
+        if self.neg && !zero {
+            format!("-{body}")
+        } else {
+            body
+        }
     }
 }
 
@@ -633,7 +659,11 @@ fn number_format(s: &str, decimal_pos: Option<usize>, grouping: bool) -> String 
     } else {
         int
     };
-    if dec.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{dec}") }
+    if dec.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{dec}")
+    }
 }
 
 fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
@@ -687,7 +717,46 @@ fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
 
 // --- stringformat -------------------------------------------------------------------------
 
-/// `("%" + spec) % value`; `None` when Python would raise.
+/// Python's `%e`-style text of `a >= 0` with `p` decimals (`1.250000e+01`).
+fn sci(a: f64, p: usize, upper: bool) -> String {
+    let s = format!("{a:.p$e}");
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    let t = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+    if upper {
+        t.to_uppercase()
+    } else {
+        t
+    }
+}
+
+/// Python's `%g` of `a >= 0` (finite).
+fn general(a: f64, p: usize, alt: bool, upper: bool) -> String {
+    let p = p.max(1);
+    let exp = if a == 0.0 {
+        0
+    } else {
+        let s = format!("{a:.prec$e}", prec = p - 1);
+        s.split_once('e').and_then(|(_, e)| e.parse::<i32>().ok()).unwrap_or(0)
+    };
+    let mut out = if (-4..p as i32).contains(&exp) {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        format!("{a:.decimals$}")
+    } else {
+        sci(a, p - 1, upper)
+    };
+    if !alt {
+        let (mant, tail) = match out.find(['e', 'E']) {
+            Some(i) => (out[..i].to_string(), out[i..].to_string()),
+            None => (out.clone(), String::new()),
+        };
+        let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.').to_string() } else { mant };
+        out = format!("{mant}{tail}");
+    }
+    out
+}
+
+/// `("%" + spec) % value`; `None` when Python would raise (the filter then gives "").
 fn stringformat(r: &Renderer, spec: &str, v: &Val) -> SResult<Option<String>> {
     let b: Vec<char> = spec.chars().collect();
     let mut i = 0;
@@ -717,30 +786,66 @@ fn stringformat(r: &Renderer, spec: &str, v: &Val) -> SResult<Option<String>> {
         }
         prec = Some(p);
     }
-    if i + 1 != b.len() {
+    while i < b.len() && "hlL".contains(b[i]) {
+        i += 1;
+    }
+    if i >= b.len() {
         return Ok(None);
     }
     let conv = b[i];
-    let num = |v: &Val| -> Option<f64> {
+    // The rest is literal text, where only "%%" may appear.
+    let mut suffix = String::new();
+    let mut j = i + 1;
+    while j < b.len() {
+        if b[j] == '%' {
+            if b.get(j + 1) == Some(&'%') {
+                suffix.push('%');
+                j += 2;
+                continue;
+            }
+            return Ok(None);
+        }
+        suffix.push(b[j]);
+        j += 1;
+    }
+    let sign_of = |neg: bool| {
+        if neg {
+            "-"
+        } else if plus {
+            "+"
+        } else if space {
+            " "
+        } else {
+            ""
+        }
+    };
+    let number = |v: &Val| -> Option<f64> {
         match v {
             Val::Int(_) | Val::Bool(_) | Val::Float(_) => v.as_f64(),
             _ => None,
         }
     };
-    let sign_of = |neg: bool| if neg { "-" } else if plus { "+" } else if space { " " } else { "" };
     let (sign, body, numeric) = match conv {
-        's' | 'r' => {
+        's' | 'r' | 'a' => {
             let mut s = if conv == 's' { str_of(r, v)? } else { v.repr(r.rt)? };
             if let Some(p) = prec {
                 s = s.chars().take(p).collect();
             }
             (String::new(), s, false)
         }
-        'd' | 'i' | 'x' | 'X' | 'o' => {
+        'c' => match v {
+            Val::Int(i) => match u32::try_from(*i).ok().and_then(char::from_u32) {
+                Some(c) => (String::new(), c.to_string(), false),
+                None => return Ok(None),
+            },
+            Val::Str(s) | Val::SafeStr(s) if s.chars().count() == 1 => (String::new(), s.to_string(), false),
+            _ => return Ok(None),
+        },
+        'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
             let n: i128 = match v {
                 Val::Int(i) => *i as i128,
                 Val::Bool(b) => *b as i128,
-                Val::Float(f) if f.is_finite() && matches!(conv, 'd' | 'i') => f.trunc() as i128,
+                Val::Float(f) if f.is_finite() && matches!(conv, 'd' | 'i' | 'u') => f.trunc() as i128,
                 _ => return Ok(None),
             };
             let a = n.unsigned_abs();
@@ -765,21 +870,31 @@ fn stringformat(r: &Renderer, spec: &str, v: &Val) -> SResult<Option<String>> {
             }
             (sign_of(n < 0).to_string(), digits, true)
         }
-        'f' | 'F' | 'e' | 'E' => {
-            let Some(f) = num(v) else { return Ok(None) };
+        'f' | 'F' | 'e' | 'E' | 'g' | 'G' => {
+            let Some(f) = number(v) else { return Ok(None) };
             let p = prec.unwrap_or(6);
             let a = f.abs();
+            let upper = conv.is_ascii_uppercase();
             let body = if !f.is_finite() {
                 let t = if f.is_nan() { "nan" } else { "inf" };
-                if conv.is_uppercase() { t.to_uppercase() } else { t.to_string() }
-            } else if conv == 'f' || conv == 'F' {
-                format!("{a:.p$}")
+                if upper {
+                    t.to_uppercase()
+                } else {
+                    t.to_string()
+                }
             } else {
-                let s = format!("{a:.p$e}");
-                let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-                let e: i32 = e.parse().unwrap_or(0);
-                let t = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-                if conv == 'E' { t.to_uppercase() } else { t }
+                match conv {
+                    'f' | 'F' => {
+                        let t = format!("{a:.p$}");
+                        if alt && p == 0 {
+                            format!("{t}.")
+                        } else {
+                            t
+                        }
+                    }
+                    'e' | 'E' => sci(a, p, upper),
+                    _ => general(a, p, alt, upper),
+                }
             };
             (sign_of(f.is_sign_negative() && !f.is_nan()).to_string(), body, true)
         }
@@ -787,13 +902,14 @@ fn stringformat(r: &Renderer, spec: &str, v: &Val) -> SResult<Option<String>> {
     };
     let len = sign.chars().count() + body.chars().count();
     let fill = width.saturating_sub(len);
-    Ok(Some(if left {
+    let text = if left {
         format!("{sign}{body}{}", " ".repeat(fill))
     } else if zero && numeric {
         format!("{sign}{}{body}", "0".repeat(fill))
     } else {
         format!("{}{sign}{body}", " ".repeat(fill))
-    }))
+    };
+    Ok(Some(text + &suffix))
 }
 
 // --- the filters --------------------------------------------------------------------------
@@ -882,7 +998,9 @@ fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
 }
 
 fn dictsort(r: &Renderer, v: &Val, arg: &Val, reverse: bool) -> SResult<Val> {
-    let Some(list) = items(r, v)? else { return Ok(Val::str("")) };
+    let Some(list) = items(r, v)? else {
+        return Ok(Val::str(""));
+    };
     let mut keyed = Vec::with_capacity(list.len());
     for item in list.iter() {
         match sort_key(r, item, arg)? {
@@ -896,7 +1014,11 @@ fn dictsort(r: &Renderer, v: &Val, arg: &Val, reverse: bool) -> SResult<Val> {
             failed = true;
             std::cmp::Ordering::Equal
         });
-        if reverse { o.reverse() } else { o }
+        if reverse {
+            o.reverse()
+        } else {
+            o
+        }
     });
     if failed && keyed.len() > 1 {
         return Ok(Val::str(""));
@@ -934,7 +1056,11 @@ fn truncate_words(s: &str, length: i64) -> String {
     let words = py_words(s);
     if words.len() > length as usize {
         let t = words[..length as usize].join(" ");
-        if t.ends_with(" …") { t } else { format!("{t} …") }
+        if t.ends_with(" …") {
+            t
+        } else {
+            format!("{t} …")
+        }
     } else {
         words.join(" ")
     }
@@ -963,7 +1089,11 @@ fn filesizeformat(v: &Val) -> String {
     } else {
         one(a / pb, "PB")
     };
-    if neg { format!("-{s}") } else { s }
+    if neg {
+        format!("-{s}")
+    } else {
+        s
+    }
 }
 
 /// Python's `round(x, 1)` (correctly rounded, half to even on the exact binary value).
@@ -1021,19 +1151,31 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
                 Err(e) if e.kind == ErrorKind::ValueError => return Ok(s),
                 Err(e) => return Err(e),
             };
-            let out = if spec.id == F::TruncateChars { truncate_chars(text(&s), n) } else { truncate_words(text(&s), n) };
+            let out =
+                if spec.id == F::TruncateChars { truncate_chars(text(&s), n) } else { truncate_words(text(&s), n) };
             same_safety(&s, out)
         }
         F::Join => {
-            let Some(list) = items(r, &v)? else { return Ok(v) };
             let a = need_arg();
+            if !r.autoescape && a.as_str().is_none() {
+                return Err(err(
+                    ErrorKind::AttributeError,
+                    format!("'{}' object has no attribute 'join'", a.type_name()),
+                ));
+            }
+            let Some(list) = items(r, &v)? else {
+                return Ok(v);
+            };
             if r.autoescape {
                 let sep = conditional_escape(r, &a)?;
                 let parts = list.iter().map(|x| conditional_escape(r, x)).collect::<SResult<Vec<_>>>()?;
                 Val::safe(parts.join(&sep))
             } else {
                 let Some(sep) = a.as_str() else {
-                    return Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'join'", a.type_name())));
+                    return Err(err(
+                        ErrorKind::AttributeError,
+                        format!("'{}' object has no attribute 'join'", a.type_name()),
+                    ));
                 };
                 let mut parts = Vec::with_capacity(list.len());
                 for x in list.iter() {
@@ -1050,25 +1192,30 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
                 return Ok(Val::str(""));
             }
             let default = if spec.id == F::Date { "DATE_FORMAT" } else { "TIME_FORMAT" };
+            // get_format(arg or "DATE_FORMAT"): any falsy argument means the default.
             let fmt_name = match arg_ref {
-                Some(Val::None) | None => default.to_string(),
-                Some(a) => {
-                    let s = str_of(r, a)?;
-                    if s.is_empty() { default.to_string() } else { s }
-                }
+                Some(a) if a.truthy(r.rt)? => str_of(r, a)?,
+                _ => default.to_string(),
             };
             let fmt = dateformat::named_format(&fmt_name);
             match &v {
                 Val::DateTime(dt) if spec.id == F::Date => Val::str(dateformat::format(dt, fmt)),
                 Val::DateTime(dt) => Val::str(dateformat::time_format(dt, fmt).unwrap_or_default()),
-                _ if dateformat::is_literal(fmt) => Val::str(dateformat::literal_text(fmt)),
-                _ => Val::str(""),
+                // Not a datetime: Django retries `dateformat.format(value, arg)` with the raw
+                // argument, which only succeeds when it has no format character.
+                _ => {
+                    let raw = match arg_ref {
+                        Some(a) => str_of(r, a)?,
+                        None => "None".to_string(),
+                    };
+                    Val::str(if dateformat::is_literal(&raw) { dateformat::literal_text(&raw) } else { String::new() })
+                }
             }
         }
         F::FloatFormat => floatformat(r, &v, arg_ref)?,
         F::YesNo => {
             let a = match arg_ref {
-                None => "yes,no,maybe".to_string(),
+                None | Some(Val::None) => "yes,no,maybe".to_string(),
                 Some(a) => match a.as_str() {
                     Some(s) => s.to_string(),
                     None => {
@@ -1083,7 +1230,8 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
             if bits.len() < 2 {
                 return Ok(v);
             }
-            let (yes, no, maybe) = if bits.len() == 3 { (bits[0], bits[1], bits[2]) } else { (bits[0], bits[1], bits[1]) };
+            let (yes, no, maybe) =
+                if bits.len() == 3 { (bits[0], bits[1], bits[2]) } else { (bits[0], bits[1], bits[1]) };
             let out = if matches!(v, Val::None) {
                 maybe
             } else if v.truthy(r.rt)? {
@@ -1161,9 +1309,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
             };
             let out = list
                 .iter()
-                .map(|x| {
-                    Ok(Val::safe(if spec.id == F::SafeSeq { str_of(r, x)? } else { conditional_escape(r, x)? }))
-                })
+                .map(|x| Ok(Val::safe(if spec.id == F::SafeSeq { str_of(r, x)? } else { conditional_escape(r, x)? })))
                 .collect::<SResult<Vec<_>>>()?;
             Val::list(out)
         }
@@ -1188,11 +1334,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
             };
             match v.getslice(r.rt, start, stop, step) {
                 Ok(x) => x,
-                Err(e)
-                    if is_kind(&e, &[ErrorKind::TypeError, ErrorKind::ValueError, ErrorKind::AssertionError]) =>
-                {
-                    v
-                }
+                Err(e) if is_kind(&e, &[ErrorKind::TypeError, ErrorKind::ValueError, ErrorKind::AssertionError]) => v,
                 Err(e) => return Err(e),
             }
         }
@@ -1244,9 +1386,15 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
         }
         F::UrlEncode => {
             let s = str_of(r, &v)?;
+            if s.is_empty() {
+                return Ok(Val::str(""));
+            }
             let safe = match arg_ref {
-                None => "/".to_string(),
-                Some(a) => str_of(r, a)?,
+                None | Some(Val::None) => "/".to_string(),
+                Some(Val::Str(a) | Val::SafeStr(a)) => a.to_string(),
+                Some(other) => {
+                    return Err(type_err(format!("'{}' object is not iterable", other.type_name())));
+                }
             };
             Val::str(quote(&s, &safe))
         }
@@ -1259,6 +1407,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
             let s = py_str(r, &v)?;
             let a = match need_arg() {
                 Val::Str(a) | Val::SafeStr(a) => a.to_string(),
+                Val::None => return Err(type_err("replace() argument 1 must be str, not None")),
                 other => {
                     return Err(type_err(format!("replace() argument 1 must be str, not {}", other.type_name())));
                 }
@@ -1273,6 +1422,12 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
         F::Center | F::Ljust | F::Rjust => {
             let s = py_str(r, &v)?;
             let w = py_int(&need_arg())?;
+            if w > 1_000_000 {
+                return Err(err(
+                    ErrorKind::Budget,
+                    format!("{}: a width of {w} is more than the sandbox renders", spec.name),
+                ));
+            }
             same_safety(&s, pad(text(&s), w, spec.id))
         }
         F::AddSlashes => {
@@ -1308,7 +1463,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
                 Err(e) => return Err(e),
             };
             if a < 1 {
-                return Ok(v);
+                return Ok(Val::Int(n));
             }
             let s: Vec<char> = n.to_string().chars().collect();
             if a as usize > s.len() {

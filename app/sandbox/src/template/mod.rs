@@ -45,7 +45,6 @@ impl Template {
     /// sandbox leaves out) carries the position of the offending tag or filter.
     pub fn parse(src: &str) -> SResult<Template> {
         let parsed = parser::Parser::parse_template(src)?;
-        let _ = parsed.ifchanged;
         Ok(Template { src: src.to_string(), nodes: parsed.nodes, cycles: parsed.cycles })
     }
 

@@ -148,7 +148,6 @@ pub(crate) enum Cond {
 pub(crate) struct Parsed {
     pub nodes: Vec<Node>,
     pub cycles: Vec<CycleDef>,
-    pub ifchanged: usize,
 }
 
 fn tse(msg: impl Into<String>) -> SandboxError {
@@ -205,7 +204,7 @@ impl<'s> Parser<'s> {
             ifchanged: 0,
         };
         let nodes = p.parse(&[])?;
-        Ok(Parsed { nodes, cycles: p.cycles, ifchanged: p.ifchanged })
+        Ok(Parsed { nodes, cycles: p.cycles })
     }
 
     fn tok(&self, i: usize) -> &Token {
@@ -599,10 +598,9 @@ impl<'s> Parser<'s> {
         let reversed = bits[bits.len() - 1].0 == "reversed";
         let in_index = if reversed { bits.len() - 3 } else { bits.len() - 2 };
         if bits[in_index].0 != "in" {
-            return Err(self.err_at(
-                ti,
-                tse(format!("'for' statements should use the format 'for x in y': {contents}")),
-            ));
+            return Err(
+                self.err_at(ti, tse(format!("'for' statements should use the format 'for x in y': {contents}")))
+            );
         }
         let joined = bits[1..in_index].iter().map(|b| b.0.as_str()).collect::<Vec<_>>().join(" ");
         let vars: Vec<String> = joined.split(',').map(|v| v.trim_matches(' ').to_string()).collect();
@@ -639,7 +637,9 @@ impl<'s> Parser<'s> {
             }
             if self.tok(end).contents != "endif" {
                 let t = self.tok(end);
-                return Err(self.err_at(end, tse(format!("Malformed template tag at line {}: \"{}\"", t.line, t.contents))));
+                return Err(
+                    self.err_at(end, tse(format!("Malformed template tag at line {}: \"{}\"", t.line, t.contents)))
+                );
             }
             return Ok(Some(Node::If(branches)));
         }
@@ -666,7 +666,9 @@ impl<'s> Parser<'s> {
         }
         while !bits.is_empty() {
             let (key, expr) = if kwarg_format {
-                let Some((key, vstart)) = kwarg(&bits[0].0) else { return Ok(out) };
+                let Some((key, vstart)) = kwarg(&bits[0].0) else {
+                    return Ok(out);
+                };
                 let (b, off) = bits.remove(0);
                 (key, FilterExpr::parse(&b[vstart..], self.src, off + vstart)?)
             } else {
@@ -729,10 +731,9 @@ impl<'s> Parser<'s> {
             check(self, lib)?;
             for name in &bits[1..bits.len() - 2] {
                 if *name != "cache" {
-                    return Err(self.err_at(
-                        ti,
-                        tse(format!("'{name}' is not a valid tag or filter in tag library '{lib}'")),
-                    ));
+                    return Err(
+                        self.err_at(ti, tse(format!("'{name}' is not a valid tag or filter in tag library '{lib}'")))
+                    );
                 }
             }
         } else {
@@ -831,6 +832,10 @@ impl<'s> Parser<'s> {
                 None => ITok::Lit(self.compile(&bits[i])?, bits[i].0.clone()),
             });
             i += 1;
+        }
+        // Operator chains build a tree as deep as the chain; evaluating and dropping it recurse.
+        if toks.iter().filter(|t| matches!(t, ITok::Op(_))).count() > MAX_DEPTH {
+            return Err(self.err_at(ti, tse("if expression is too deeply nested")));
         }
         let mut p = IfParser { toks: toks.into_iter().map(Some).collect(), pos: 0, current: None, depth: 0 };
         p.current = p.next();

@@ -107,9 +107,7 @@ fn str_method(s: &str, name: &str) -> Option<Val> {
         "strip" => Some(Val::str(super::lexer::py_strip(s))),
         "lstrip" => Some(Val::str(s.trim_start_matches(super::lexer::py_space))),
         "rstrip" => Some(Val::str(s.trim_end_matches(super::lexer::py_space))),
-        "split" => Some(Val::list(
-            s.split(super::lexer::py_space).filter(|w| !w.is_empty()).map(Val::str).collect(),
-        )),
+        "split" => Some(Val::list(s.split(super::lexer::py_space).filter(|w| !w.is_empty()).map(Val::str).collect())),
         "splitlines" => Some(Val::list(s.lines().map(Val::str).collect())),
         "isdigit" => b(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit())),
         "isalpha" => b(!s.is_empty() && s.chars().all(char::is_alphabetic)),
@@ -121,11 +119,31 @@ fn str_method(s: &str, name: &str) -> Option<Val> {
     }
 }
 
+/// Python `==`, also for dicts (same keys with equal values, in any order).
+pub(crate) fn py_eq(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Dict(x), Val::Dict(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && py_eq(v, v2)))
+        }
+        (Val::List(x), Val::List(y)) | (Val::Tuple(x), Val::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| py_eq(p, q))
+        }
+        _ => a.py_eq(b),
+    }
+}
+
 fn identical(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::None, Val::None) => true,
         (Val::Bool(x), Val::Bool(y)) => x == y,
-        (Val::Int(x), Val::Int(y)) => x == y && (-5..=256).contains(x),
+        // Equal ints are usually the same object in a template (one variable, or CPython's
+        // small-int cache); values do not carry identity here.
+        (Val::Int(x), Val::Int(y)) => x == y,
+        (Val::Float(x), Val::Float(y)) => x.to_bits() == y.to_bits(),
+        // CPython shares "" and one-character Latin-1 strings (not SafeStrings: literals).
+        (Val::Str(x), Val::Str(y)) => {
+            Rc::ptr_eq(x, y) || (x == y && x.chars().count() <= 1 && x.chars().all(|c| (c as u32) < 256))
+        }
         (Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => Rc::ptr_eq(x, y),
         (Val::List(x), Val::List(y)) | (Val::Tuple(x), Val::Tuple(y)) => Rc::ptr_eq(x, y),
         (Val::Dict(x), Val::Dict(y)) => Rc::ptr_eq(x, y),
@@ -189,7 +207,11 @@ impl<'a> Renderer<'a> {
     }
 
     fn locate(&self, e: SandboxError, off: usize) -> SandboxError {
-        if e.pos.is_none() { e.at(self.src, off) } else { e }
+        if e.pos.is_none() {
+            e.at(self.src, off)
+        } else {
+            e
+        }
     }
 
     /// `Variable._resolve_lookup`; `Ok(None)` = invalid variable.
@@ -285,23 +307,36 @@ impl<'a> Renderer<'a> {
             Val::DateTime(d) => escape(&dateformat::format(d, dateformat::named_format("DATETIME_FORMAT"))),
             other => {
                 let s = other.to_str(self.rt)?;
-                if self.autoescape { escape(&s) } else { s }
+                if self.autoescape {
+                    escape(&s)
+                } else {
+                    s
+                }
             }
         })
     }
 
     pub(crate) fn render_nodes(&mut self, nodes: &[Node], ctx: &mut Context, out: &mut String) -> SResult<()> {
         for n in nodes {
-            self.steps += 1;
-            if self.steps > MAX_STEPS || out.len() > MAX_OUTPUT {
-                return Err(err(
-                    ErrorKind::Budget,
-                    "this template did too much work (huge or deeply nested loops); the sandbox stopped it",
-                ));
-            }
+            self.step(out)?;
             self.render_node(n, ctx, out)?;
         }
         Ok(())
+    }
+
+    /// Counts one unit of work (a node or a loop iteration) against the render's budget.
+    fn step(&mut self, out: &str) -> SResult<()> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS || out.len() > MAX_OUTPUT {
+            return Err(self.too_much_work());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_much_work(&self) -> SandboxError {
+        err(ErrorKind::Budget, "this template did too much work (huge or deeply nested loops); the sandbox stopped it")
     }
 
     fn with_origin<T>(&mut self, tag: &Tag, f: impl FnOnce(&mut Self) -> SResult<T>) -> SResult<T> {
@@ -366,7 +401,14 @@ impl<'a> Renderer<'a> {
         res
     }
 
-    fn render_filter(&mut self, tag: &Tag, expr: &FilterExpr, body: &[Node], ctx: &mut Context, out: &mut String) -> SResult<()> {
+    fn render_filter(
+        &mut self,
+        tag: &Tag,
+        expr: &FilterExpr,
+        body: &[Node],
+        ctx: &mut Context,
+        out: &mut String,
+    ) -> SResult<()> {
         let mut inner = String::new();
         self.render_nodes(body, ctx, &mut inner)?;
         ctx.push();
@@ -411,7 +453,9 @@ impl<'a> Renderer<'a> {
             }
             Node::Cycle { tag, id } => {
                 let defs = self.cycle_defs;
-                let Some(def) = defs.get(*id) else { return Ok(()) };
+                let Some(def) = defs.get(*id) else {
+                    return Ok(());
+                };
                 if def.values.is_empty() {
                     return Ok(());
                 }
@@ -474,9 +518,17 @@ impl<'a> Renderer<'a> {
         res
     }
 
-    fn for_body(&mut self, f: &ForNode, items: &[Val], parent: Val, ctx: &mut Context, out: &mut String) -> SResult<()> {
+    fn for_body(
+        &mut self,
+        f: &ForNode,
+        items: &[Val],
+        parent: Val,
+        ctx: &mut Context,
+        out: &mut String,
+    ) -> SResult<()> {
         let rt = self.rt;
         for i in 0..items.len() {
+            self.step(out)?;
             let pushed = self.bind_loop_vars(f, items, i, &parent, ctx)?;
             let res = rt.in_loop(|| self.render_nodes(&f.body, ctx, out));
             if pushed {
@@ -490,7 +542,14 @@ impl<'a> Renderer<'a> {
     /// Sets `forloop` and the loop variables for iteration `i`; `Ok(true)` when unpacking
     /// pushed a scope (Django's `context.update`), which the caller pops.
     #[inline(never)]
-    fn bind_loop_vars(&mut self, f: &ForNode, items: &[Val], i: usize, parent: &Val, ctx: &mut Context) -> SResult<bool> {
+    fn bind_loop_vars(
+        &mut self,
+        f: &ForNode,
+        items: &[Val],
+        i: usize,
+        parent: &Val,
+        ctx: &mut Context,
+    ) -> SResult<bool> {
         let n = items.len();
         let item = if f.reversed { &items[n - 1 - i] } else { &items[i] };
         let int = |x: usize| Val::Int(x as i64);
@@ -515,7 +574,10 @@ impl<'a> Renderer<'a> {
         };
         if len_item != f.vars.len() {
             return Err(self.locate(
-                err(ErrorKind::ValueError, format!("Need {} values to unpack in for loop; got {}. ", f.vars.len(), len_item)),
+                err(
+                    ErrorKind::ValueError,
+                    format!("Need {} values to unpack in for loop; got {}. ", f.vars.len(), len_item),
+                ),
                 f.tag.off,
             ));
         }
@@ -566,14 +628,22 @@ impl<'a> Renderer<'a> {
             Cond::Bin(Op::Or, a, b) => {
                 let res = (|| {
                     let x = self.eval(a, ctx)?;
-                    if x.truthy(self.rt)? { Ok(x) } else { self.eval(b, ctx) }
+                    if x.truthy(self.rt)? {
+                        Ok(x)
+                    } else {
+                        self.eval(b, ctx)
+                    }
                 })();
                 guarded(res)
             }
             Cond::Bin(Op::And, a, b) => {
                 let res = (|| {
                     let x = self.eval(a, ctx)?;
-                    if !x.truthy(self.rt)? { Ok(x) } else { self.eval(b, ctx) }
+                    if !x.truthy(self.rt)? {
+                        Ok(x)
+                    } else {
+                        self.eval(b, ctx)
+                    }
                 })();
                 guarded(res)
             }
@@ -599,8 +669,8 @@ impl<'a> Renderer<'a> {
         };
         use std::cmp::Ordering::*;
         Ok(match op {
-            Op::Eq => x.py_eq(y),
-            Op::Ne => !x.py_eq(y),
+            Op::Eq => py_eq(x, y),
+            Op::Ne => !py_eq(x, y),
             Op::Lt => order()? == Less,
             Op::Le => order()? != Greater,
             Op::Gt => order()? == Greater,
@@ -623,13 +693,15 @@ impl<'a> Renderer<'a> {
                     format!("'in <string>' requires string as left operand, not {}", item.type_name()),
                 )),
             },
-            Val::List(v) | Val::Tuple(v) => Ok(v.iter().any(|x| identical(x, item) || x.py_eq(item))),
+            Val::List(v) | Val::Tuple(v) => Ok(v.iter().any(|x| identical(x, item) || py_eq(x, item))),
             Val::Dict(d) => Ok(d.iter().any(|(k, _)| Val::Str(k.clone()).py_eq(item))),
             Val::Obj(o) => {
                 let items = o.iterate(self.rt)?;
-                Ok(items.iter().any(|x| identical(x, item) || x.py_eq(item)))
+                Ok(items.iter().any(|x| identical(x, item) || py_eq(x, item)))
             }
-            other => Err(err(ErrorKind::TypeError, format!("argument of type '{}' is not iterable", other.type_name()))),
+            other => {
+                Err(err(ErrorKind::TypeError, format!("argument of type '{}' is not iterable", other.type_name())))
+            }
         }
     }
 
@@ -690,7 +762,9 @@ impl<'a> Renderer<'a> {
                 return Err(err(ErrorKind::TemplateSyntaxError, "widthratio final argument must be a number"));
             }
         };
-        let (Ok(v), Ok(m)) = (py_float(&value), py_float(&max_value)) else { return Ok(String::new()) };
+        let (Ok(v), Ok(m)) = (py_float(&value), py_float(&max_value)) else {
+            return Ok(String::new());
+        };
         if m == 0.0 {
             return Ok("0".into());
         }
@@ -721,17 +795,21 @@ impl<'a> Renderer<'a> {
             self.render_nodes(yes, ctx, &mut inner)?;
             if self.ifchanged_text.get(&frame) != Some(&inner) {
                 self.ifchanged_text.insert(frame, inner.clone());
-                out.push_str(&inner);
+                if inner.is_empty() {
+                    // Django: `nodelist_true_output or self.nodelist_true.render(context)`.
+                    self.render_nodes(yes, ctx, out)?;
+                } else {
+                    out.push_str(&inner);
+                }
             } else {
                 self.render_nodes(no, ctx, out)?;
             }
             return Ok(());
         }
-        let vals = self.with_origin(tag, |r| {
-            exprs.iter().map(|e| e.resolve(r, ctx, true)).collect::<SResult<Vec<_>>>()
-        })?;
+        let vals =
+            self.with_origin(tag, |r| exprs.iter().map(|e| e.resolve(r, ctx, true)).collect::<SResult<Vec<_>>>())?;
         let changed = match self.ifchanged.get(&frame) {
-            Some(old) => old.len() != vals.len() || old.iter().zip(vals.iter()).any(|(a, b)| !a.py_eq(b)),
+            Some(old) => old.len() != vals.len() || old.iter().zip(vals.iter()).any(|(a, b)| !py_eq(a, b)),
             None => true,
         };
         if changed {
@@ -753,7 +831,7 @@ impl<'a> Renderer<'a> {
             ctx.set(var, item.clone());
             let k = key.resolve(self, ctx, true)?;
             match groups.last_mut() {
-                Some((g, members)) if g.py_eq(&k) => members.push(item.clone()),
+                Some((g, members)) if py_eq(g, &k) => members.push(item.clone()),
                 _ => groups.push((k, vec![item.clone()])),
             }
         }
