@@ -197,6 +197,12 @@ impl Engine {
         Self::from_db(db)
     }
 
+    /// In the browser there are no files to open.
+    #[cfg(target_arch = "wasm32")]
+    pub fn open_file_copy(path: &std::path::Path) -> Result<Engine, EngineError> {
+        Err(EngineError::Sql(format!("cannot open {}: the browser build has no file system", path.display())))
+    }
+
     fn from_db(db: Arc<Database>) -> Result<Engine, EngineError> {
         let conn = db.connect().map_err(|e| EngineError::Sql(e.to_string()))?;
         let deadline = Arc::new(AtomicU64::new(f64::INFINITY.to_bits()));
