@@ -34,14 +34,19 @@ async function firstResult(browser, base) {
     times.push(await page.evaluate(() => performance.now()));
     await ctx.close();
   }
-  console.log(`navigation -> first lab result (cold cache, 1,000 articles seeded): median ${median(times).toFixed(0)} ms of [${times.map((t) => t.toFixed(0)).join(', ')}]  (target <= 1000 ms)`);
+  console.log(`navigation -> first lab result (cold cache, default database of 200 articles): median ${median(times).toFixed(0)} ms of [${times.map((t) => t.toFixed(0)).join(', ')}]  (target <= 1000 ms)`);
 }
 
-async function labTimes(browser, base) {
+async function labTimes(browser, base, articles) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${base}/#/lessons/n-plus-one`);
   let last = (await waitForResult(page)).run;
+  if (articles !== 200) {
+    await page.getByLabel('Articles in the database').selectOption(String(articles));
+    last = (await waitForResult(page, last)).run;
+  }
+  console.log(`database of ${articles} articles:`);
   const box = page.getByLabel('QuerySet for articles');
   for (const perPage of [20, 200]) {
     for (const [label, expr] of [
@@ -51,15 +56,19 @@ async function labTimes(browser, base) {
       await box.fill(expr);
       await box.dispatchEvent('change');
       const ms = [];
+      const sqlMs = [];
       let count = 0;
       for (let i = 0; i < 21; i++) {
         await page.getByTestId('run').click();
         const r = await waitForResult(page, last);
         last = r.run;
         count = r.count;
-        if (i > 0) ms.push(r.ms); // the first run warms the statement cache
+        if (i > 0) { // the first run warms the statement cache
+          ms.push(r.ms);
+          sqlMs.push(Number(await page.getByTestId('sql-ms').textContent()));
+        }
       }
-      console.log(`lab page, ${String(perPage).padStart(3)} articles, ${label}: ${String(count).padStart(3)} queries, request median ${median(ms).toFixed(2)} ms (min ${Math.min(...ms).toFixed(2)}, max ${Math.max(...ms).toFixed(2)}, n=20)`);
+      console.log(`  page of ${String(perPage).padStart(3)}, ${label}: ${String(count).padStart(3)} queries, request median ${median(ms).toFixed(2)} ms (min ${Math.min(...ms).toFixed(2)}, max ${Math.max(...ms).toFixed(2)}), of which SQL ${median(sqlMs).toFixed(2)} ms, n=20`);
     }
   }
   console.log('  targets, 20 articles warm: N+1 <= 3 ms, fixed <= 1 ms (real Django natively: 9.7 ms / 3.0 ms)');
@@ -71,7 +80,8 @@ const browser = await launch();
 try {
   await sizes();
   await firstResult(browser, server.base);
-  await labTimes(browser, server.base);
+  await labTimes(browser, server.base, 200);
+  await labTimes(browser, server.base, 1000);
 } finally {
   await browser.close();
   await server.close();

@@ -60,7 +60,7 @@ enum Tok {
 }
 
 const MAX_DEPTH: usize = 100;
-const MAX_SOURCE: usize = 20_000;
+const MAX_SOURCE: usize = 200_000;
 
 pub fn parse(src: &str) -> SResult<Expr> {
     if src.len() > MAX_SOURCE {

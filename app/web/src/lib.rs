@@ -15,7 +15,7 @@ use engine_client::{EngineClient, Event};
 
 /// Database sizes a learner can pick (articles).
 pub const SIZES: [u32; 5] = [50, 200, 1_000, 5_000, 10_000];
-pub const DEFAULT_SIZE: u32 = 1_000;
+pub const DEFAULT_SIZE: u32 = 200;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Route {
@@ -225,7 +225,7 @@ fn LessonPage(slug: String) -> impl IntoView {
             <section class="lab" aria-label="Lab">
                 <div class="lab-controls">
                     <label>"Articles in the database "
-                        <select on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
+                        <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
                             {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
                         </select>
                     </label>
@@ -293,7 +293,7 @@ fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
                 <div class="metrics" data-testid="metrics" data-run=move || shared.runs.get()>
                     <div><span class="big" data-testid="query-count">{r.n_queries}</span>" queries"</div>
                     <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.request_ms)}</span>" ms request"</div>
-                    <div><span class="big">{format!("{:.2}", r.sql_ms)}</span>" ms in SQL"</div>
+                    <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.sql_ms)}</span>" ms in SQL"</div>
                 </div>
                 {goal_view}
                 {r.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}

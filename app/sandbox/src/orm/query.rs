@@ -481,11 +481,11 @@ impl<'q> Compiler<'q> {
                     return Ok("0 = 1".into());
                 }
                 let mut marks = Vec::new();
-                let mut seen: Vec<SqlValue> = Vec::new();
+                // Django sends each distinct value once (it builds a set); a 10,000-item list must stay linear.
+                let mut seen = std::collections::HashSet::new();
                 for v in items {
                     let sv = p(v)?;
-                    if !seen.contains(&sv) {
-                        seen.push(sv.clone());
+                    if seen.insert(sv.quoted()) {
                         self.params.push(sv);
                         marks.push("%s");
                     }

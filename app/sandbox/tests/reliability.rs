@@ -1,0 +1,117 @@
+//! What learners throw at the sandbox (shared/RELIABILITY.md, "Django code and templates"):
+//! every input ends in a result or a clear, positioned error, never a panic.
+
+use protocol::{Request, Response};
+use sandbox::lab::Lab;
+
+fn seeded() -> Lab {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 60 }, &mut |_| {});
+    lab
+}
+
+fn run(lab: &mut Lab, expr: &str, template: &str) -> Response {
+    let mut got = None;
+    lab.handle(
+        Request::Run { id: 1, context: vec![("qs".into(), expr.into())], template: template.into(), renders: 1, clear_cache: true },
+        &mut |r| got = Some(r),
+    );
+    got.expect("every request is answered")
+}
+
+fn error_of(r: &Response) -> Option<(String, String)> {
+    match r {
+        Response::Error { error, .. } => Some((error.kind.clone(), error.message.clone())),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_valid_expression_cut_at_every_position_never_panics() {
+    let mut lab = seeded();
+    let full = "Article.objects.filter(Q(status='published') | ~Q(title__icontains=\"x\"), author__username__in=['user001']).select_related('author').prefetch_related(Prefetch('tags', queryset=Tag.objects.order_by('-name'), to_attr='t')).order_by('-created_at')[2:5]";
+    let mut errors = 0;
+    for cut in 0..=full.len() {
+        if !full.is_char_boundary(cut) {
+            continue;
+        }
+        let r = run(&mut lab, &full[..cut], "{% for a in qs %}{{ a.title }}{% endfor %}");
+        if let Response::Error { error, .. } = &r {
+            errors += 1;
+            assert!(!error.message.is_empty());
+        }
+    }
+    assert!(errors > full.len() / 2, "most prefixes are not valid Python ({errors})");
+    assert!(matches!(run(&mut lab, full, "{% for a in qs %}{{ a.title }}{% endfor %}"), Response::Result { .. }));
+}
+
+#[test]
+fn a_valid_template_cut_at_every_position_never_panics() {
+    let mut lab = seeded();
+    let full = "{% load cache %}{% cache 60 list qs %}{% for a in qs %}{% if a.status == 'draft' and not forloop.first %}{{ a.title|truncatechars:8|upper }}{% elif a.tags.count > 1 %}{% with n=a.tags.count %}{{ n|pluralize }}{% endwith %}{% else %}{{ a.created_at|date:'Y-m-d' }}{% endif %}{% empty %}none{% endfor %}{% endcache %}";
+    for cut in 0..=full.len() {
+        let _ = run(&mut lab, "Article.objects.order_by('id')[:3]", &full[..cut]);
+    }
+    assert!(matches!(run(&mut lab, "Article.objects.order_by('id')[:3]", full), Response::Result { .. }));
+}
+
+#[test]
+fn mistakes_get_djangos_messages() {
+    let mut lab = seeded();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("Article.objects.filter(title__foo='x')", "{{ qs }}", "FieldError", "Unsupported lookup 'foo' for CharField"),
+        ("Article.objects.select_related('tags')", "{{ qs }}", "FieldError", "Non-relational field or reverse/many-to-many relation given in select_related: 'tags'"),
+        ("Article.objects.prefetch_related('writer')", "{{ qs }}", "AttributeError", "Cannot find 'writer' on Article object"),
+        ("Article.objects.order_by('titel')", "{{ qs }}", "FieldError", "Cannot resolve keyword 'titel' into field"),
+        ("Article.objects.get(id=999999)", "", "DoesNotExist", "Article matching query does not exist."),
+        ("Article.objects.get(status='draft')", "", "MultipleObjectsReturned", "get() returned more than one Article"),
+        ("Article.objects.filter(1)", "", "TypeError", "Cannot filter against a non-conditional expression"),
+        ("Article.objects.filter(id='abc')", "", "ValueError", "Field 'id' expected a number but got 'abc'."),
+        ("Article.objects.all()[-3:]", "", "ValueError", "Negative indexing is not supported."),
+        ("Article.objects.all()[:5].filter(id=1)", "", "TypeError", "Cannot filter a query once a slice has been taken."),
+        ("Article.objects.all()", "{% load cache %}{% cache abc frag %}x{% endcache %}", "TemplateSyntaxError", "non-integer timeout"),
+        ("Article.objects.all()", "{% frobnicate %}", "TemplateSyntaxError", "Invalid block tag on line 1: 'frobnicate'"),
+        ("Article.objects.all()", "{% cache 60 x %}{% endcache %}", "TemplateSyntaxError", "Invalid block tag"),
+        ("Article.objects.all()", "{% if %}x{% endif %}", "TemplateSyntaxError", ""),
+    ];
+    for (expr, template, kind, message) in cases {
+        let r = run(&mut lab, expr, template);
+        let (k, m) = error_of(&r).unwrap_or_else(|| panic!("{expr} / {template}: expected an error, got {r:?}"));
+        assert_eq!(&k, kind, "{expr} / {template}: {m}");
+        assert!(m.contains(message), "{expr} / {template}: {m}");
+    }
+}
+
+#[test]
+fn huge_and_deep_inputs_are_bounded() {
+    let mut lab = seeded();
+    // A huge slice is just a LIMIT.
+    assert!(matches!(run(&mut lab, "Article.objects.order_by('id')[:1000000000]", "{{ qs|length }}"), Response::Result { .. }));
+    // Deep nesting is refused, not a stack overflow.
+    let deep = format!("{}Q(id=1){}", "(".repeat(500), ")".repeat(500));
+    assert!(error_of(&run(&mut lab, &format!("Article.objects.filter({deep})"), "")).is_some());
+    let deep_tpl = "{% if 1 %}".repeat(500) + &"{% endif %}".repeat(500);
+    assert!(error_of(&run(&mut lab, "Article.objects.all()", &deep_tpl)).is_some());
+    // A 10,000-item IN list runs.
+    let ids: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
+    let r = run(&mut lab, &format!("Article.objects.filter(id__in=[{}])", ids.join(", ")), "{{ qs.count }}");
+    assert!(matches!(r, Response::Result { .. }), "{r:?}");
+}
+
+#[test]
+fn markup_from_data_and_code_is_escaped() {
+    let mut lab = seeded();
+    let r = run(&mut lab, "Article.objects.filter(id=7)", "{% for a in qs %}{{ a.title }}|{{ a.title|lower }}{% endfor %}");
+    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
+    let out = &renders[0].output;
+    assert!(out.contains("&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt; &amp; other &quot;tricks&quot;"), "{out}");
+    assert!(!out.contains('<'), "{out}");
+    // A string from the learner's Python is data too.
+    let r = run(&mut lab, "'<img src=x onerror=alert(1)> javascript:alert(1)'", "<a href=\"{{ qs }}\">{{ qs|upper }}</a>");
+    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
+    assert_eq!(renders[0].output, "<a href=\"&lt;img src=x onerror=alert(1)&gt; javascript:alert(1)\">&lt;IMG SRC=X ONERROR=ALERT(1)&gt; JAVASCRIPT:ALERT(1)</a>");
+    // As in Django, a string literal written in the template itself is not escaped.
+    let r = run(&mut lab, "1", "{{ '<b>' }}");
+    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
+    assert_eq!(renders[0].output, "<b>");
+}
