@@ -348,35 +348,27 @@ impl<'q> Compiler<'q> {
                         model = from;
                         reached = Some((alias.clone(), "id", from.field("id")));
                     }
-                    Relation::ManyToMany { m2m, to } => {
-                        let through = self.join(m2m.table, &alias, "id", m2m.from_column, JoinKind::Inner, &format!("{walked}+through"));
-                        if next_is_pk || i + 1 == parts.len() || !is_field_or_relation(to, parts.get(i + 1).copied()) {
-                            reached = Some((through, m2m.to_column, to.field("id")));
+                    Relation::ManyToMany { .. } | Relation::ManyToManyReverse { .. } => {
+                        // Through the join table: (column to this side, column to the other side).
+                        let (m2m, near, far, target) = match rel {
+                            Relation::ManyToMany { m2m, to } => (m2m, m2m.from_column, m2m.to_column, to),
+                            Relation::ManyToManyReverse { m2m, from } => (m2m, m2m.to_column, m2m.from_column, from),
+                            _ => unreachable!("matched above"),
+                        };
+                        let through = self.join(m2m.table, &alias, "id", near, JoinKind::Inner, &format!("{walked}+through"));
+                        if next_is_pk || i + 1 == parts.len() || !is_field_or_relation(target, parts.get(i + 1).copied()) {
+                            // `tags=3`, `tags__id=3`, `tags__in=[…]`: the through column, no second join.
+                            reached = Some((through, far, target.field("id")));
                             if next_is_pk {
                                 i += 1;
                             }
                             i += 1;
-                            model = to;
+                            model = target;
                             break;
                         }
-                        alias = self.join(to.table, &through, m2m.to_column, "id", JoinKind::Inner, &walked);
-                        model = to;
-                        reached = Some((alias.clone(), "id", to.field("id")));
-                    }
-                    Relation::ManyToManyReverse { m2m, from } => {
-                        let through = self.join(m2m.table, &alias, "id", m2m.to_column, JoinKind::Inner, &format!("{walked}+through"));
-                        if next_is_pk || i + 1 == parts.len() || !is_field_or_relation(from, parts.get(i + 1).copied()) {
-                            reached = Some((through, m2m.from_column, from.field("id")));
-                            if next_is_pk {
-                                i += 1;
-                            }
-                            i += 1;
-                            model = from;
-                            break;
-                        }
-                        alias = self.join(from.table, &through, m2m.from_column, "id", JoinKind::Inner, &walked);
-                        model = from;
-                        reached = Some((alias.clone(), "id", from.field("id")));
+                        alias = self.join(target.table, &through, far, "id", JoinKind::Inner, &walked);
+                        model = target;
+                        reached = Some((alias.clone(), "id", target.field("id")));
                     }
                 }
                 i += 1;
