@@ -90,7 +90,6 @@ pub struct StmtCounters {
 /// The outcome of running one statement.
 #[derive(Debug, Clone)]
 pub struct StmtResult {
-    pub columns: Vec<String>,
     pub rows: Vec<Vec<SqlValue>>,
     pub ms: f64,
     pub counters: StmtCounters,
@@ -245,7 +244,6 @@ impl Engine {
             sorts: stmt.stmt_status(StatementStatusCounter::Sort),
             vm_steps: stmt.stmt_status(StatementStatusCounter::VmStep),
         };
-        let columns = (0..stmt.num_columns()).map(|i| stmt.get_column_name(i).to_string()).collect();
         let _ = stmt.reset();
         for c in [
             StatementStatusCounter::RowsRead,
@@ -256,7 +254,7 @@ impl Engine {
             stmt.reset_stmt_status(c);
         }
         match outcome {
-            Ok(rows) => Ok(StmtResult { columns, rows, ms, counters }),
+            Ok(rows) => Ok(StmtResult { rows, ms, counters }),
             Err(Interrupted) if ms >= budget => {
                 // A statement stopped mid-write must not leave a transaction open behind it.
                 self.stmts.remove(sql);
@@ -271,6 +269,14 @@ impl Engine {
                 self.stmts.remove(sql);
                 Err(EngineError::Budget { ms })
             }
+        }
+    }
+
+    /// The column names of a statement that ran (the ORM knows its columns; the SQL console asks).
+    pub fn columns(&self, sql: &str) -> Vec<String> {
+        match self.stmts.get(sql) {
+            Some(stmt) => (0..stmt.num_columns()).map(|i| stmt.get_column_name(i).to_string()).collect(),
+            None => vec![],
         }
     }
 

@@ -110,7 +110,7 @@ impl Lab {
         match engine.run(trimmed, &[]) {
             Ok(r) => Response::SqlResult {
                 id,
-                columns: r.columns.clone(),
+                columns: engine.columns(trimmed),
                 rows: r.rows.iter().take(MAX_SQL_ROWS).map(|row| row.iter().map(show_sql_value).collect()).collect(),
                 query: QueryInfo {
                     sql: trimmed.to_string(),

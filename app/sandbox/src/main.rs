@@ -77,6 +77,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     for (name, expr) in &variants {
         let context = vec![("articles".to_string(), expr.clone())];
         let mut times = Vec::new();
+        let mut sql_times = Vec::new();
         let mut n = 0;
         // One untimed render warms the statement cache, as Django's first request warms its own.
         for i in 0..=repeat {
@@ -87,10 +88,13 @@ fn bench(args: &[String]) -> Result<(), String> {
             n = rt.n_queries();
             if i > 0 {
                 times.push(ms);
+                sql_times.push(rt.log.borrow().iter().map(|q| q.ms).sum::<f64>());
             }
         }
         times.sort_by(|a, b| a.total_cmp(b));
+        sql_times.sort_by(|a, b| a.total_cmp(b));
         out.insert(format!("{name}_ms"), serde_json::json!(times[times.len() / 2]));
+        out.insert(format!("{name}_sql_ms"), serde_json::json!(sql_times[sql_times.len() / 2]));
         counts.push(n);
     }
     out.insert("n_queries".into(), serde_json::json!(counts));
