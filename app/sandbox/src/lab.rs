@@ -62,6 +62,7 @@ impl Lab {
                         ("articles".into(), size.articles as u64),
                         ("organizations".into(), size.organizations as u64),
                         ("tasks".into(), size.tasks as u64),
+                        ("schema_ms".into(), size.schema_ms as u64),
                     ],
                 }
             }

@@ -125,12 +125,14 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
             }),
             Response::Seeded { ms, counts, .. } => {
-                let articles = counts.iter().find(|(k, _)| k == "articles").map(|(_, v)| *v as u32).unwrap_or(0);
+                let count = |name: &str| counts.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(0);
+                let articles = count("articles") as u32;
+                let schema_ms = count("schema_ms");
                 shared.state.update(|s| {
                     s.ready = true;
                     s.progress = None;
                     s.articles = articles;
-                    s.status = format!("Database ready: {articles} articles ({ms:.0} ms)");
+                    s.status = format!("Database ready: {articles} articles ({ms:.0} ms, of which schema {schema_ms} ms)");
                 });
                 shared.seeded.update(|n| *n += 1);
             }
