@@ -129,3 +129,28 @@ test('when the engine crashes, the page says so, restarts it and keeps the learn
   assert.equal(r2.count, 1, 'the edited template (no relation touched) runs on the fresh engine');
   await ctx.close();
 });
+
+test('when the engine file is missing, the page says so instead of retrying forever', async () => {
+  const { mkdtemp, readdir, copyFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { DIST } = await import('./harness.mjs');
+  const broken = await mkdtemp(join(tmpdir(), 'dist-no-engine-'));
+  for (const f of await readdir(DIST)) {
+    if (f !== 'engine_worker_bg.wasm') await copyFile(join(DIST, f), join(broken, f));
+  }
+  const brokenServer = await serveDist(broken);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${brokenServer.base}/#/lessons/n-plus-one`);
+    await page.getByRole('heading', { level: 1, name: 'N+1 queries' }).waitFor();
+    await page.waitForFunction(() => /not available/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''), null, { timeout: 60_000 });
+    assert.match(await page.locator('[data-testid=notice]').textContent(), /engine_worker_bg\.wasm could not be loaded \(HTTP 404\)\. Reload the page to retry/);
+    assert.equal(await page.getByLabel('QuerySet for articles').inputValue(), 'Article.objects.published()[:20]');
+  } finally {
+    await ctx.close();
+    await brokenServer.close();
+    await rm(broken, { recursive: true, force: true });
+  }
+});

@@ -9,18 +9,26 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-/// Where Trunk puts the worker's loader (`data-loader-shim` in index.html).
+/// Where Trunk puts the worker's loader (`data-loader-shim` in index.html) and its wasm.
 const WORKER_URL: &str = "./engine_worker_loader.js";
+const WORKER_WASM_URL: &str = "./engine_worker_bg.wasm";
+/// A worker that has not said "ready" by then failed to load (its errors may not reach the page).
+const STARTUP_TIMEOUT_MS: i32 = 30_000;
 /// A run that takes longer than this means the worker is stuck (the engine's own budget is 1 s).
 const RUN_TIMEOUT_MS: i32 = 10_000;
 /// Seeding 10,000 articles takes a few seconds in wasm; allow for slow machines.
 const SEED_TIMEOUT_MS: i32 = 120_000;
+
+/// Consecutive restarts allowed before giving up.
+const MAX_RESTARTS: u32 = 3;
 
 /// What the client tells the page.
 pub enum Event {
     Response(Response),
     /// The worker died or hung and was replaced; the text says why.
     Restarted(String),
+    /// The worker keeps failing (it cannot load); no new one was started.
+    GaveUp(String),
 }
 
 struct Inner {
@@ -34,6 +42,9 @@ struct Inner {
     /// Requests sent before the worker said it was ready.
     queue: Vec<Request>,
     ready: bool,
+    /// Restarts since the last successful seed: a worker that cannot even load (missing file,
+    /// wrong MIME type, blocked by a CSP) must not be respawned forever.
+    failures: u32,
     _closures: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
@@ -50,11 +61,52 @@ impl EngineClient {
             on_event: Rc::new(on_event),
             queue: Vec::new(),
             ready: false,
+            failures: 0,
             _closures: Vec::new(),
         })));
+        client.check_engine_file();
         client.spawn();
         client.seed(articles);
         client
+    }
+
+    /// A missing engine file or a wrong MIME type makes the worker fail silently: look first,
+    /// and say exactly what is wrong.
+    fn check_engine_file(&self) {
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Some(window) = web_sys::window() else { return };
+            let init = web_sys::RequestInit::new();
+            init.set_method("HEAD");
+            let Ok(resp) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(WORKER_WASM_URL, &init)).await else {
+                return; // offline or blocked: the startup watchdog still applies
+            };
+            let resp: web_sys::Response = resp.unchecked_into();
+            let mime = resp.headers().get("content-type").ok().flatten().unwrap_or_default();
+            // Only a definite "not there" counts: some servers refuse HEAD itself (405).
+            let problem = if resp.status() == 404 || resp.status() == 410 {
+                Some(format!("the engine file {WORKER_WASM_URL} could not be loaded (HTTP {})", resp.status()))
+            } else if resp.ok() && !mime.starts_with("application/wasm") {
+                Some(format!("the server sends the engine file {WORKER_WASM_URL} as '{mime}' instead of 'application/wasm'"))
+            } else {
+                None
+            };
+            if let Some(why) = problem {
+                me.give_up(why);
+            }
+        });
+    }
+
+    fn give_up(&self, why: String) {
+        let on_event = {
+            let mut inner = self.0.borrow_mut();
+            if let Some(w) = inner.worker.take() {
+                w.terminate();
+            }
+            inner.failures = MAX_RESTARTS + 1;
+            inner.on_event.clone()
+        };
+        on_event(Event::GaveUp(format!("{why}. Reload the page to retry")));
     }
 
     fn spawn(&self) {
@@ -65,7 +117,7 @@ impl EngineClient {
             Err(e) => {
                 let why = format!("the engine could not start: {e:?}");
                 let on_event = self.0.borrow().on_event.clone();
-                on_event(Event::Restarted(why));
+                on_event(Event::GaveUp(why));
                 return;
             }
         };
@@ -85,9 +137,23 @@ impl EngineClient {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let mut inner = self.0.borrow_mut();
-        inner.worker = Some(worker);
+        inner.worker = Some(worker.clone());
         inner.ready = false;
         inner._closures = vec![on_message, on_error];
+        drop(inner);
+        let me = self.clone();
+        let watchdog = Closure::once_into_js(move || {
+            let inner = me.0.borrow();
+            let same_worker = inner.worker.as_ref().is_some_and(|w| JsValue::from(w) == JsValue::from(&worker));
+            let stuck = same_worker && !inner.ready;
+            drop(inner);
+            if stuck {
+                me.restart(format!("the engine did not load within {} s", STARTUP_TIMEOUT_MS / 1000));
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(watchdog.unchecked_ref(), STARTUP_TIMEOUT_MS);
+        }
     }
 
     fn receive(&self, resp: Response) {
@@ -107,6 +173,12 @@ impl EngineClient {
                 return;
             }
             Response::Progress { .. } => {}
+            Response::Seeded { .. } => {
+                self.0.borrow_mut().failures = 0;
+                if let Response::Seeded { id, .. } = &resp {
+                    self.clear_watchdog(*id);
+                }
+            }
             other => {
                 let id = match other {
                     Response::Seeded { id, .. } | Response::Result { id, .. } | Response::SqlResult { id, .. } | Response::Error { id, .. } => *id,
@@ -133,8 +205,9 @@ impl EngineClient {
 
     /// Replaces a dead or stuck worker with a fresh one on a freshly seeded database.
     pub fn restart(&self, why: String) {
-        let (on_event, articles) = {
+        let (on_event, articles, failures) = {
             let mut inner = self.0.borrow_mut();
+            inner.failures += 1;
             if let Some(w) = inner.worker.take() {
                 w.terminate();
             }
@@ -144,8 +217,14 @@ impl EngineClient {
                 }
             }
             inner.queue.clear();
-            (inner.on_event.clone(), inner.articles)
+            (inner.on_event.clone(), inner.articles, inner.failures)
         };
+        if failures > MAX_RESTARTS {
+            on_event(Event::GaveUp(format!(
+                "{why}. The engine failed {MAX_RESTARTS} times in a row, so it was not started again. Reload the page to retry"
+            )));
+            return;
+        }
         on_event(Event::Restarted(why));
         self.spawn();
         self.seed(articles);

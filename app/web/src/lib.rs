@@ -118,6 +118,14 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 ));
             });
         }
+        Event::GaveUp(why) => {
+            shared.state.update(|s| {
+                s.ready = false;
+                s.progress = None;
+                s.status = "The engine is not available".into();
+                s.notice = Some(why);
+            });
+        }
         Event::Response(resp) => match resp {
             Response::Ready => shared.state.update(|s| s.status = "Engine loaded; creating the database…".into()),
             Response::Progress { done, total, .. } => shared.state.update(|s| {
