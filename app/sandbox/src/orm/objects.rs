@@ -118,6 +118,9 @@ impl QuerySetObj {
             Some(sql) => sql_count_through(sql),
             None => Compiler::new(&self.query).compile_count()?,
         };
+        if c.always_empty {
+            return Ok(Val::Int(0));
+        }
         let r = rt.query(&c.sql, &c.params)?;
         Ok(Val::Int(r.rows.first().and_then(|r| r.first()).and_then(sql_int).unwrap_or(0)))
     }
@@ -143,6 +146,9 @@ impl QuerySetObj {
                 Compiler::new(&q).compile_exists()?
             }
         };
+        if c.always_empty {
+            return Ok(Val::Bool(false));
+        }
         let r = rt.query(&c.sql, &c.params)?;
         Ok(Val::Bool(!r.rows.is_empty()))
     }
@@ -230,8 +236,12 @@ impl QuerySetObj {
         let mut q = self.query.clone();
         q.order_by = Some(vec![]);
         let c = Compiler::new(&q).compile_aggregate(&aggs)?;
-        let r = rt.query(&c.sql, &c.params)?;
-        let row = r.rows.into_iter().next().unwrap_or_default();
+        // On an empty filter Django sends nothing: counts are 0, other aggregates None.
+        let row = if c.always_empty {
+            aggs.iter().map(|(_, a)| if a.func == "COUNT" { SqlValue::Int(0) } else { SqlValue::Null }).collect()
+        } else {
+            rt.query(&c.sql, &c.params)?.rows.into_iter().next().unwrap_or_default()
+        };
         let mut out = Vec::new();
         for ((name, agg), v) in aggs.iter().zip(row) {
             out.push((Rc::from(name.as_str()), aggregate_value(&q, agg, &v)));
@@ -242,6 +252,7 @@ impl QuerySetObj {
 
 fn sql_count_through((table, column, pk): (&'static str, &'static str, i64)) -> Compiled {
     Compiled {
+        always_empty: false,
         sql: format!("SELECT COUNT(*) AS \"__count\" FROM \"{table}\" WHERE \"{table}\".\"{column}\" = %s"),
         params: vec![SqlValue::Int(pk)],
         select: vec![],
@@ -250,6 +261,7 @@ fn sql_count_through((table, column, pk): (&'static str, &'static str, i64)) -> 
 
 fn sql_exists_through((table, column, pk): (&'static str, &'static str, i64)) -> Compiled {
     Compiled {
+        always_empty: false,
         sql: format!("SELECT 1 AS \"a\" FROM \"{table}\" WHERE \"{table}\".\"{column}\" = %s LIMIT 1"),
         params: vec![SqlValue::Int(pk)],
         select: vec![],
@@ -365,9 +377,6 @@ impl Object for QuerySetObj {
                 no_kwargs(name, &kwargs)?;
                 if let Some(rows) = self.prefetched() {
                     return Ok(Val::obj(QuerySetObj::with_cache(self.query.clone(), rows)));
-                }
-                if let Some(rows) = self.cache.borrow().as_ref() {
-                    let _ = rows;
                 }
                 self.derive(|_| Ok(()))
             }
@@ -709,7 +718,7 @@ pub fn run_select(rt: &Rt, q: &Query) -> SResult<Vec<Val>> {
         return Ok(vec![]);
     }
     let c = Compiler::new(q).compile_select(None)?;
-    if c.sql.contains("0 = 1") && !q.filter.is_empty() && matches!(&q.filter, QNode::Leaf(_, Val::List(v)) if v.is_empty()) {
+    if c.always_empty {
         return Ok(vec![]);
     }
     let r = rt.query(&c.sql, &c.params)?;
@@ -905,9 +914,9 @@ fn prefetch_one(rt: &Rt, owners: &[Rc<Instance>], name: &str, rel: Relation, cus
             let key_sql = format!("\"{}\".\"{key_col}\"", m2m.table);
             let key_alias = format!("_prefetch_related_val_{key_col}");
             let c = Compiler::new(&q).compile_select(Some((key_sql, key_alias)))?;
-            let r = rt.query(&c.sql, &c.params)?;
+            let result_rows = if c.always_empty { vec![] } else { rt.query(&c.sql, &c.params)?.rows };
             let mut keys = Vec::new();
-            let rows = build_rows(&q, &c.select, &r.rows, Some(&mut keys))?;
+            let rows = build_rows(&q, &c.select, &result_rows, Some(&mut keys))?;
             if !q.prefetch.is_empty() {
                 prefetch_related_objects(rt, &rows, &q.prefetch)?;
             }

@@ -71,17 +71,6 @@ pub enum ValuesMode {
     Flat(String),
 }
 
-/// Restricts a related manager's rows to one instance's relation (`a.tags`: through a join table).
-#[derive(Clone, Debug)]
-pub struct M2MConstraint {
-    pub through_table: &'static str,
-    /// Column of the through table pointing at this query's model.
-    pub target_column: &'static str,
-    /// Column of the through table pointing at the owning instance's model.
-    pub owner_column: &'static str,
-    pub owner_pk: i64,
-}
-
 #[derive(Clone, Debug)]
 pub struct Query {
     pub model: &'static Model,
@@ -99,7 +88,6 @@ pub struct Query {
     pub distinct: bool,
     /// `.none()`: no query is ever sent.
     pub empty: bool,
-    pub m2m: Option<M2MConstraint>,
 }
 
 impl Query {
@@ -118,7 +106,6 @@ impl Query {
             defer: vec![],
             distinct: false,
             empty: false,
-            m2m: None,
         }
     }
 
@@ -201,6 +188,8 @@ pub enum SelectItem {
 }
 
 pub struct Compiled {
+    /// The filter matches nothing: Django sends no query and answers empty / 0.
+    pub always_empty: bool,
     pub sql: String,
     pub params: Vec<SqlValue>,
     pub select: Vec<SelectItem>,
@@ -222,7 +211,20 @@ pub struct Compiler<'q> {
     outer_joins: bool,
     /// Checking a filter at `filter()` time, before any outer query exists for `OuterRef`.
     validating: bool,
+    /// The filter matches nothing: the query need not be sent.
+    always_empty: bool,
 }
+
+/// What a filter node compiles to.
+enum Cond {
+    Sql(String),
+    /// Matches no row (an empty `__in`): Django's EmptyResultSet.
+    Nothing,
+    /// No condition at all (e.g. `~Q(id__in=[])`, or a condition moved to HAVING).
+    Everything,
+}
+
+const MATCHES_NOTHING: &str = "\u{0}matches nothing";
 
 pub fn qn(name: &str) -> String {
     format!("\"{name}\"")
@@ -241,6 +243,7 @@ impl<'q> Compiler<'q> {
             having: vec![],
             outer_joins: false,
             validating: false,
+            always_empty: false,
         }
     }
 
@@ -469,8 +472,8 @@ impl<'q> Compiler<'q> {
                 };
                 let items: Vec<&Val> = items.iter().filter(|v| !matches!(v, Val::None)).collect();
                 if items.is_empty() {
-                    // Django raises EmptyResultSet and sends no query; callers check `is_always_empty`.
-                    return Ok("0 = 1".into());
+                    // Django raises EmptyResultSet here: the condition matches nothing (see `Cond`).
+                    return Ok(MATCHES_NOTHING.into());
                 }
                 let mut marks = Vec::new();
                 // Django sends each distinct value once (it builds a set); a 10,000-item list must stay linear.
@@ -512,39 +515,51 @@ impl<'q> Compiler<'q> {
         format!("{a}.{}", qn(column))
     }
 
-    fn node_sql(&mut self, node: &QNode, having: &mut Vec<String>) -> SResult<Option<String>> {
+    fn node_sql(&mut self, node: &QNode, having: &mut Vec<String>) -> SResult<Cond> {
         Ok(match node {
             QNode::Leaf(path, v) => {
                 let is_annotation = self.q.annotations.iter().any(|(n, _)| Some(n.as_str()) == path.split("__").next());
                 let sql = self.leaf_sql(path, v)?;
-                if is_annotation {
+                if sql == MATCHES_NOTHING {
+                    Cond::Nothing
+                } else if is_annotation {
                     having.push(sql);
-                    None
+                    Cond::Everything
                 } else {
-                    Some(sql)
+                    Cond::Sql(sql)
                 }
             }
+            // As Django's WhereNode: an AND with an empty child matches nothing, an OR drops it;
+            // a child with no condition vanishes from an AND and makes an OR match everything.
             QNode::And(children) | QNode::Or(children) => {
-                let conn = if matches!(node, QNode::And(_)) { " AND " } else { " OR " };
+                let and = matches!(node, QNode::And(_));
                 let mut parts = Vec::new();
                 for c in children {
-                    if let Some(s) = self.node_sql(c, having)? {
-                        parts.push(s);
+                    match self.node_sql(c, having)? {
+                        Cond::Sql(s) => parts.push(s),
+                        Cond::Nothing if and => return Ok(Cond::Nothing),
+                        Cond::Everything if !and => return Ok(Cond::Everything),
+                        _ => {}
                     }
                 }
-                match parts.len() {
-                    0 => None,
-                    1 => Some(parts.pop().expect("one")),
-                    _ => Some(format!("({})", parts.join(conn))),
+                match (parts.len(), and) {
+                    (0, true) => Cond::Everything,
+                    (0, false) => Cond::Nothing,
+                    (1, _) => Cond::Sql(parts.pop().expect("one")),
+                    _ => Cond::Sql(format!("({})", parts.join(if and { " AND " } else { " OR " }))),
                 }
             }
-            QNode::Not(inner) => self.node_sql(inner, having)?.map(|s| {
-                let s = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')).filter(|x| balanced(x)).map(str::to_string).unwrap_or(s);
-                format!("NOT ({s})")
-            }),
+            QNode::Not(inner) => match self.node_sql(inner, having)? {
+                Cond::Sql(s) => {
+                    let s = s.strip_prefix('(').and_then(|x| x.strip_suffix(')')).filter(|x| balanced(x)).map(str::to_string).unwrap_or(s);
+                    Cond::Sql(format!("NOT ({s})"))
+                }
+                Cond::Nothing => Cond::Everything,
+                Cond::Everything => Cond::Nothing,
+            },
             QNode::Exists(sub, negated) => {
                 let sql = self.exists_subquery(sub)?;
-                Some(if *negated { format!("NOT EXISTS({sql})") } else { format!("EXISTS({sql})") })
+                Cond::Sql(if *negated { format!("NOT EXISTS({sql})") } else { format!("EXISTS({sql})") })
             }
         })
     }
@@ -590,23 +605,21 @@ impl<'q> Compiler<'q> {
         Ok(sql)
     }
 
+    /// The WHERE condition; `None` when there is none. Sets `always_empty` when the filter can
+    /// match nothing, so the caller sends no query at all (as Django does on EmptyResultSet).
     fn where_sql(&mut self) -> SResult<Option<String>> {
         let mut having = Vec::new();
-        let mut parts = Vec::new();
-        if let Some(m) = &self.q.m2m {
-            let through = self.join(m.through_table, &self.base_alias.clone(), "id", m.target_column, JoinKind::Inner, "+m2m");
-            self.params.push(SqlValue::Int(m.owner_pk));
-            parts.push(format!("{} = %s", self.col(&through, m.owner_column)));
-        }
         let filter = self.q.filter.clone();
-        if let Some(s) = self.node_sql(&filter, &mut having)? {
-            parts.push(s);
-        }
+        let cond = self.node_sql(&filter, &mut having)?;
         self.having = having;
-        Ok(match parts.len() {
-            0 => None,
-            1 => parts.pop(),
-            _ => Some(format!("({})", parts.join(" AND "))),
+        Ok(match cond {
+            Cond::Sql(s) => Some(s),
+            Cond::Everything => None,
+            Cond::Nothing => {
+                self.always_empty = true;
+                // Only reached by subqueries, which are embedded rather than skipped.
+                Some("0 = 1".into())
+            }
         })
     }
 
@@ -646,7 +659,7 @@ impl<'q> Compiler<'q> {
         let mut sql = format!("{}({distinct}{target})", agg.func);
         if let Some(f) = &agg.filter {
             let mut having = vec![];
-            if let Some(w) = self.node_sql(f, &mut having)? {
+            if let Cond::Sql(w) = self.node_sql(f, &mut having)? {
                 let w = w.strip_prefix('(').and_then(|x| x.strip_suffix(')')).filter(|x| balanced(x)).map(str::to_string).unwrap_or(w);
                 sql = format!("{sql} FILTER (WHERE {w})");
             }
@@ -751,7 +764,7 @@ impl<'q> Compiler<'q> {
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
         sql.push_str(&limit_sql(q.low, q.high));
-        Ok(Compiled { sql, params: self.params, select })
+        Ok(Compiled { always_empty: self.always_empty, sql, params: self.params, select })
     }
 
     fn order_sql(&mut self, select: &[SelectItem]) -> SResult<Vec<String>> {
@@ -786,13 +799,13 @@ impl<'q> Compiler<'q> {
             inner.order_by = if inner.is_sliced() { inner.order_by } else { Some(vec![]) };
             let c = Compiler::new(&inner).compile_select(None)?;
             let sql = format!("SELECT COUNT(*) FROM ({}) subquery", c.sql);
-            return Ok(Compiled { sql, params: c.params, select: vec![] });
+            return Ok(Compiled { always_empty: c.always_empty, sql, params: c.params, select: vec![] });
         }
         let mut sql = format!("SELECT COUNT(*) AS {} FROM {}{}", qn("__count"), qn(self.q.model.table), self.joins_sql());
         if let Some(w) = where_ {
             sql.push_str(&format!(" WHERE {w}"));
         }
-        Ok(Compiled { sql, params: self.params, select: vec![] })
+        Ok(Compiled { always_empty: self.always_empty, sql, params: self.params, select: vec![] })
     }
 
     pub fn compile_exists(mut self) -> SResult<Compiled> {
@@ -802,7 +815,7 @@ impl<'q> Compiler<'q> {
             sql.push_str(&format!(" WHERE {w}"));
         }
         sql.push_str(" LIMIT 1");
-        Ok(Compiled { sql, params: self.params, select: vec![] })
+        Ok(Compiled { always_empty: self.always_empty, sql, params: self.params, select: vec![] })
     }
 
     pub fn compile_aggregate(mut self, aggs: &[(String, Aggregate)]) -> SResult<Compiled> {
@@ -816,7 +829,7 @@ impl<'q> Compiler<'q> {
         if let Some(w) = where_ {
             sql.push_str(&format!(" WHERE {w}"));
         }
-        Ok(Compiled { sql, params: self.params, select: aggs.iter().map(|(n, _)| SelectItem::Annotation(n.clone())).collect() })
+        Ok(Compiled { always_empty: self.always_empty, sql, params: self.params, select: aggs.iter().map(|(n, _)| SelectItem::Annotation(n.clone())).collect() })
     }
 }
 
