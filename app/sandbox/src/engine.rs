@@ -15,8 +15,7 @@ use std::sync::Arc;
 
 use turso_core::io::clock::{MonotonicInstant, WallClockInstant};
 use turso_core::{
-    Buffer, Clock, Completion, Connection, Database, File, MemoryIO, OpenFlags, Statement,
-    StatementStatusCounter, StepResult, IO,
+    Clock, Connection, Database, File, MemoryIO, OpenFlags, Statement, StatementStatusCounter, StepResult, IO,
 };
 
 use crate::clock;
@@ -68,13 +67,26 @@ impl SqlValue {
     }
 }
 
+/// The SQL as Django's `connection.queries` shows it: each `%s` replaced by its quoted parameter.
+pub fn inline_params(sql: &str, params: &[SqlValue]) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    let mut it = params.iter();
+    while let Some(i) = rest.find("%s") {
+        out.push_str(&rest[..i]);
+        out.push_str(&it.next().map(SqlValue::quoted).unwrap_or_else(|| "%s".into()));
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// SQLite prints reals with up to 15 significant digits and always a decimal point.
 pub fn format_real(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 {
         format!("{f:.1}")
     } else {
-        let s = format!("{f}");
-        s
+        format!("{f}")
     }
 }
 
@@ -255,8 +267,9 @@ impl Engine {
         }
         match outcome {
             Ok(rows) => Ok(StmtResult { rows, ms, counters }),
-            Err(Interrupted) if ms >= budget => {
-                // A statement stopped mid-write must not leave a transaction open behind it.
+            Err(Interrupted) => {
+                // Only the budget's progress handler interrupts. A statement stopped mid-write
+                // must not leave a transaction open behind it.
                 self.stmts.remove(sql);
                 let _ = self.conn.execute("ROLLBACK");
                 Err(EngineError::Budget { ms })
@@ -264,10 +277,6 @@ impl Engine {
             Err(Failed(msg)) => {
                 self.stmts.remove(sql);
                 Err(EngineError::Sql(msg))
-            }
-            Err(Interrupted) => {
-                self.stmts.remove(sql);
-                Err(EngineError::Budget { ms })
             }
         }
     }
@@ -334,10 +343,6 @@ fn unique() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
-
-// Silence unused-import warnings for types only some targets use.
-#[allow(dead_code)]
-fn _types(_: Option<Buffer>, _: Option<Completion>) {}
 
 /// SQL that must never reach the engine from a learner: it crashes the engine in wasm
 /// (time read straight from `std::time`), or reaches outside the sandbox.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::cache::Cache;
 use crate::clock;
-use crate::engine::{Engine, EngineError, SqlValue, StmtCounters, StmtResult};
+use crate::engine::{inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
 use crate::error::{err, ErrorKind, SResult};
 
 /// One SQL statement as the learner sees it in the log.
@@ -76,20 +76,11 @@ impl Rt {
         }
         let raw_sql = sql.replace("%s", "?");
         let result = self.engine.borrow_mut().run(&raw_sql, params).map_err(engine_error)?;
-        let quoted: Vec<String> = params.iter().map(SqlValue::quoted).collect();
-        let mut shown = String::with_capacity(sql.len() + 16);
-        let mut rest = sql;
-        let mut it = quoted.iter();
-        while let Some(i) = rest.find("%s") {
-            shown.push_str(&rest[..i]);
-            shown.push_str(it.next().map(String::as_str).unwrap_or("%s"));
-            rest = &rest[i + 2..];
-        }
-        shown.push_str(rest);
+        let shown = inline_params(sql, params);
         self.log.borrow_mut().push(QueryRecord {
             sql: shown,
             raw_sql,
-            params: quoted,
+            params: params.iter().map(SqlValue::quoted).collect(),
             ms: result.ms,
             rows: result.rows.len(),
             counters: result.counters,

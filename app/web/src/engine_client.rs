@@ -173,13 +173,10 @@ impl EngineClient {
                 return;
             }
             Response::Progress { .. } => {}
-            Response::Seeded { .. } => {
-                self.0.borrow_mut().failures = 0;
-                if let Response::Seeded { id, .. } = &resp {
-                    self.clear_watchdog(*id);
-                }
-            }
             other => {
+                if matches!(other, Response::Seeded { .. }) {
+                    self.0.borrow_mut().failures = 0;
+                }
                 let id = match other {
                     Response::Seeded { id, .. } | Response::Result { id, .. } | Response::SqlResult { id, .. } | Response::Error { id, .. } => *id,
                     _ => 0,

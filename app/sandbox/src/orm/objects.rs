@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::query::{Aggregate, Compiled, Compiler, PrefetchSpec, QNode, Query, SelectItem, ValuesMode};
-use crate::engine::SqlValue;
+use crate::engine::{inline_params, SqlValue};
 use crate::error::{err, ErrorKind, SResult};
 use crate::runtime::Rt;
 use crate::schema::{self, Field, FieldKind, Model, Relation};
@@ -592,19 +592,6 @@ impl QuerySetObj {
         let c = Compiler::new(&self.query).compile_select(None)?;
         Ok(inline_params(&c.sql, &c.params))
     }
-}
-
-pub fn inline_params(sql: &str, params: &[SqlValue]) -> String {
-    let mut out = String::new();
-    let mut rest = sql;
-    let mut it = params.iter();
-    while let Some(i) = rest.find("%s") {
-        out.push_str(&rest[..i]);
-        out.push_str(&it.next().map(SqlValue::quoted).unwrap_or_else(|| "%s".into()));
-        rest = &rest[i + 2..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn is_qs_method(name: &str) -> bool {
