@@ -13,86 +13,29 @@ so neither can influence the other).
 known_gaps.txt lists case names the sandbox does not support yet; they run as
 strict xfail, so a gap that gets fixed fails the suite until it is removed from the list.
 """
-import difflib
-import hashlib
-import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
+from differential_common import (HERE, fmt_sql, load_json, load_name_list, require_sandbox_bin, run,
+                                 sample_app_dir, sha256, sql_diff)
+
 CASES_FILE = HERE / "cases.json"
 KNOWN_GAPS_FILE = HERE / "known_gaps.txt"
-RUN_TIMEOUT = 900  # seconds; the whole case file, generous for a debug build on 2 cores
-
-
-def sandbox_bin():
-    if os.environ.get("SANDBOX_BIN"):
-        return Path(os.environ["SANDBOX_BIN"])
-    target = Path(os.environ.get("CARGO_TARGET_DIR") or "target")
-    if not target.is_absolute():
-        target = REPO_ROOT / target
-    return target / "release" / "sandbox"
-
-
-def sample_app_dir():
-    """shared/ sits beside the repo checkout (both locally and in CI)."""
-    candidates = [os.environ.get("SAMPLE_APP_DIR"), REPO_ROOT.parent / "shared" / "sample_app",
-                  Path("/work/shared/sample_app")]
-    for c in candidates:
-        if c and (Path(c) / "examples.json").exists():
-            return Path(c)
-    pytest.fail("shared/sample_app not found (looked at %s); set SAMPLE_APP_DIR"
-                % [str(c) for c in candidates if c], pytrace=False)
 
 
 def load_cases():
-    with open(CASES_FILE, encoding="utf-8") as f:
-        return json.load(f)
+    return load_json(CASES_FILE)
 
 
 def load_known_gaps():
-    if not KNOWN_GAPS_FILE.exists():
-        return set()
-    gaps = set()
-    for line in KNOWN_GAPS_FILE.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            gaps.add(line)
-    return gaps
-
-
-def sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def run(cmd, what):
-    """Run a runner and parse its JSON; any failure shows the runner's own stderr."""
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    if proc.returncode != 0:
-        pytest.fail(f"{what} exited {proc.returncode}\n$ {' '.join(map(str, cmd))}\n"
-                    f"--- stderr ---\n{proc.stderr[-5000:]}", pytrace=False)
-    try:
-        return json.loads(proc.stdout)
-    except ValueError as exc:
-        pytest.fail(f"{what} printed invalid JSON ({exc})\n--- stdout (head) ---\n{proc.stdout[:3000]}"
-                    f"\n--- stderr ---\n{proc.stderr[-3000:]}", pytrace=False)
+    return load_name_list(KNOWN_GAPS_FILE)
 
 
 # ---------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="session")
-def seeded_db(tmp_path_factory):
-    db = tmp_path_factory.mktemp("seed") / "seed.sqlite3"
-    subprocess.run([sys.executable, str(HERE / "seed.py"), "--db", str(db)], check=True, timeout=300)
-    return db
-
 
 @pytest.fixture(scope="session")
 def django_results(seeded_db, tmp_path_factory):
@@ -105,14 +48,7 @@ def django_results(seeded_db, tmp_path_factory):
 @pytest.fixture(scope="session")
 def sandbox_run(seeded_db, tmp_path_factory):
     """One sandbox run over all cases; also records the DB file hash around it."""
-    binary = sandbox_bin()
-    if not binary.exists():
-        pytest.fail(
-            f"sandbox binary not found at {binary}.\n"
-            "Build it (cargo build --release -p <crate with bin 'sandbox'>) or point SANDBOX_BIN "
-            "at it. The differential tests never skip: without the binary they check nothing.",
-            pytrace=False,
-        )
+    binary = require_sandbox_bin()
     db = tmp_path_factory.mktemp("sandbox") / "db.sqlite3"
     shutil.copyfile(seeded_db, db)
     before = sha256(db)
@@ -129,19 +65,15 @@ def sandbox_run(seeded_db, tmp_path_factory):
 
 # ---------------------------------------------------------------- comparison
 
-def fmt_sql(sql):
-    return "\n".join(f"    {i + 1:2d}. {q}" for i, q in enumerate(sql)) or "    (none)"
-
-
 def describe_render(i, dj, sb):
     lines = [f"render {i + 1}: n_queries django={dj['n_queries']} sandbox={sb.get('n_queries')}",
              f"  django  output: {dj['output']!r}",
              f"  sandbox output: {sb.get('output')!r}",
              "  django SQL:", fmt_sql(dj["sql"]),
              "  sandbox SQL:", fmt_sql(sb.get("sql", []))]
-    diff = list(difflib.unified_diff(dj["sql"], sb.get("sql", []), "django", "sandbox", lineterm="", n=0))
+    diff = sql_diff(dj["sql"], sb.get("sql", []))
     if diff:
-        lines += ["  SQL diff (django -> sandbox):"] + ["    " + d for d in diff]
+        lines += ["  SQL diff (django -> sandbox):"] + diff
     return "\n".join(lines)
 
 
@@ -188,7 +120,7 @@ def examples_results(seeded_db, tmp_path):
     shutil.copyfile(seeded_db, db)
     examples = sample_app_dir() / "examples.json"
     got = run([sys.executable, HERE / "django_run_cases.py", "--db", db, examples], "django_run_cases.py")
-    want = json.loads((sample_app_dir() / "examples.django.json").read_text(encoding="utf-8"))
+    want = load_json(sample_app_dir() / "examples.django.json")
     return got, want
 
 

@@ -1,0 +1,170 @@
+"""Helpers shared by the differential tests (test_differential.py for run-cases,
+test_project_differential.py for run-project): where the sandbox binary and shared/ are,
+running a runner and parsing its JSON, known-gaps lists, SQL formatting for reports, and the
+one normalisation applied before comparing run-project output.
+
+Django never runs in the pytest process itself, only in subprocesses (seed.py and the
+django_run_*.py runners), so both sides always see the same seeded file, each its own copy.
+"""
+import difflib
+import hashlib
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+RUN_TIMEOUT = 900  # seconds; a whole case file, generous for a debug build on 2 cores
+
+
+def sandbox_bin():
+    """SANDBOX_BIN, else $CARGO_TARGET_DIR/release/sandbox, else target/release/sandbox."""
+    if os.environ.get("SANDBOX_BIN"):
+        return Path(os.environ["SANDBOX_BIN"])
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or "target")
+    if not target.is_absolute():
+        target = REPO_ROOT / target
+    return target / "release" / "sandbox"
+
+
+def require_sandbox_bin():
+    """The binary, or a test failure (never a skip: a skipped suite would look green)."""
+    binary = sandbox_bin()
+    if not binary.exists():
+        pytest.fail(
+            f"sandbox binary not found at {binary}.\n"
+            "Build it (cargo build --release -p <crate with bin 'sandbox'>) or point SANDBOX_BIN "
+            "at it. The differential tests never skip: without the binary they check nothing.",
+            pytrace=False,
+        )
+    return binary
+
+
+def sample_app_dir():
+    """shared/ sits beside the repo checkout (both locally and in CI)."""
+    candidates = [os.environ.get("SAMPLE_APP_DIR"), REPO_ROOT.parent / "shared" / "sample_app",
+                  Path("/work/shared/sample_app")]
+    for c in candidates:
+        if c and (Path(c) / "examples.json").exists():
+            return Path(c)
+    pytest.fail("shared/sample_app not found (looked at %s); set SAMPLE_APP_DIR"
+                % [str(c) for c in candidates if c], pytrace=False)
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_name_list(path):
+    """Names one per line; '#' starts a comment. A missing file is an empty list."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.add(line)
+    return names
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run(cmd, what):
+    """Run a runner and parse its JSON; any failure shows the runner's own stderr."""
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    if proc.returncode != 0:
+        pytest.fail(f"{what} exited {proc.returncode}\n$ {' '.join(map(str, cmd))}\n"
+                    f"--- stderr ---\n{proc.stderr[-5000:]}", pytrace=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError as exc:
+        pytest.fail(f"{what} printed invalid JSON ({exc})\n--- stdout (head) ---\n{proc.stdout[:3000]}"
+                    f"\n--- stderr ---\n{proc.stderr[-3000:]}", pytrace=False)
+
+
+def fmt_sql(sql, indent="    "):
+    return "\n".join(f"{indent}{i + 1:2d}. {q}" for i, q in enumerate(sql)) or f"{indent}(none)"
+
+
+def sql_diff(django_sql, sandbox_sql, indent="    "):
+    """Unified diff of two SQL lists, one statement a line; [] when they are equal. Statements
+    are long single lines, so for each position where both sides have a different statement
+    the first differing column is shown too."""
+    lines = [indent + d for d in
+             difflib.unified_diff(django_sql, sandbox_sql, "django", "sandbox", lineterm="", n=1)]
+    for i, (d, s) in enumerate(zip(django_sql, sandbox_sql)):
+        if d != s:
+            col = next((j for j, (a, b) in enumerate(zip(d, s)) if a != b), min(len(d), len(s)))
+            lo = max(0, col - 40)
+            lines += [f"{indent}statement {i + 1} first differs at column {col + 1}:",
+                      f"{indent}  django : …{d[lo:col + 60]}",
+                      f"{indent}  sandbox: …{s[lo:col + 60]}"]
+    return lines
+
+
+# ---------------------------------------------------------------- run-project normalisation
+
+_SAVEPOINT = re.compile(r'"s\d+_x(\d+)"')
+_PLAN_ROW = re.compile(r"(?m)^\d+ \d+ (\d+) (?=[A-Z])")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+def normalize(value):
+    """What cannot be equal by construction, made equal; applied to both sides alike.
+
+    - savepoint names: Django's are "s<thread ident>_x<n>". The thread ident is the Python
+      thread's, so it is masked; the counter n is kept (the runner restarts it per case);
+    - EXPLAIN QUERY PLAN rows "<id> <parent> <notused> <detail>": id and parent are the
+      engine's own numbering (README), so they are masked; the detail is compared;
+    - object addresses in reprs ("<function <lambda> at 0x7f...>") are masked;
+    - whitespace runs become one space, ends are stripped (bodies are collapsed anyway).
+    Lists and dicts are normalised element by element; other values are left alone.
+    """
+    if isinstance(value, str):
+        value = _SAVEPOINT.sub(r'"s<thread>_x\1"', value)
+        value = _PLAN_ROW.sub(r"<id> <parent> \1 ", value)
+        value = _ADDRESS.sub("0x?", value)
+        return " ".join(value.split())
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------- run-project summaries
+
+def summarize_step(result, width=100):
+    """One line saying what a run-project step did (project_expectations.json's format)."""
+    def cut(text):
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    if "error" in result:
+        return cut(f"ERROR {result['error']}")
+    if "status" in result:
+        return cut(f"GET {result['status']} q={result['n_queries']} {result['body']}".rstrip())
+    if "tests" in result:
+        return "TEST " + "; ".join(
+            f"{t['name']}={t['outcome']}" + (f" ({t['message'][:70]})" if t["message"] else "")
+            for t in result["tests"])
+    if "output" in result:
+        return cut(f"RUN q={result['n_queries']} => {result['output']}")
+    if result == {}:
+        return "ADVANCE"
+    return cut(f"UNKNOWN {json.dumps(result)}")
+
+
+def summarize_case(result):
+    """A case's outcome as a list of step lines; a case that did not load gives its error type
+    only (import errors name absolute paths)."""
+    if "error" in result:
+        return [f"CASE ERROR {result['error'].split(':', 1)[0]}"]
+    return [summarize_step(s) for s in result["steps"]]

@@ -1,0 +1,533 @@
+"""The `run-project` contract of shared/sample_app/README.md, executed by real Django 5.2.
+
+    python3 django_run_project.py --db PATH CASES.json
+
+Prints one JSON array on stdout: [{"name", "steps": [...]}] or [{"name", "error"}] for a case
+whose code does not load. Exit status 0 whenever CASES.json could be read.
+
+Like django_run_cases.py, this is the reference the sandbox is compared against, so it adds as
+little as possible on top of Django: requests go through django.test.Client, SQL is what
+CaptureQueriesContext records, tests run under pytest + pytest-django (which runs Django's own
+TestCase machinery). What it does add, and why:
+
+Settings
+    djref/project_settings.py (djref.settings plus the contract's DEBUG, USE_TZ, CACHES,
+    SESSION_ENGINE, MIDDLEWARE, ALLOWED_HOSTS and a locmem template loader). Per case the runner
+    refills the template dict in place and installs the case's URLconf as the module `urls`.
+
+Isolation of cases (every case starts from the --db file's data and nothing else)
+    - the DB: the connection is closed and pointed at a fresh temporary copy of the file; the
+      copy is deleted after the case. The given file is never opened;
+    - the cache is cleared, ContentType's id cache too, and the connection's savepoint
+      counter (the n of savepoint ids "s<thread>_x<n>") restarts, as in a fresh process;
+    - views.py is executed as a new module named `views` (so Django's messages say e.g.
+      "The view views.article_list didn't return an HttpResponse object"); it is in
+      sys.modules during its case, so tests.py may `from views import ...`;
+    - signal receivers: the receiver lists of Django's built-in signals are saved before the
+      case and restored after it, so a case's @receiver functions do not fire in later cases
+      (weak references alone would not do: a module's functions live as long as its cycles).
+
+The virtual clock (deterministic TTLs, cookie timestamps and "now" values)
+    Every case starts at Unix 1767258000 = 2026-01-01 09:00:00 UTC and time stands still until
+    an {"advance": seconds} step moves it. Patched for the whole process:
+    - time.time: read at call time as `time.time()` by LocMemCache (expiry), cache_page's
+      Expires header (django.utils.cache), signing's TimestampSigner (the signed-cookie
+      session) and HttpResponse.set_cookie;
+    - django.utils.timezone.now: returns the naive UTC datetime of the clock (USE_TZ=False).
+      Used by update_last_login (force_login), auto_now/auto_now_add fields;
+    - model fields whose default *is* the original timezone.now function object (e.g.
+      User.date_joined): a default holds the function itself, so patching the module
+      attribute does not reach it; those defaults are pointed at the virtual now.
+    Not virtual: datetime.now()/date.today() called directly, and SQL-side clocks
+    (functions.Now() is CURRENT_TIMESTAMP, evaluated by SQLite).
+
+Steps
+    {"get": url, "user": username?}
+        A new django.test.Client; with "user", force_login(User.objects.get(username=...))
+        runs before the capture starts (its SELECT and last_login UPDATE are not counted).
+        -> {"status", "n_queries", "body" (whitespace collapsed), "sql"}. The client re-raises
+        a view's exception (as in tests); Http404 and unknown URLs are 404 responses.
+    {"advance": seconds} -> {}
+    {"run": "statements"}
+        exec'd in the views module's namespace (names persist to later steps, as in a shell);
+        -> {"n_queries", "sql", "output"}: output is str() of the value of a final expression
+        statement (so "None" for `obj.save()`), else "".
+    {"test": "tests.py"}
+        The file is run by pytest in-process with pytest-django, in a temporary directory
+        holding only that file and a conftest.py that overrides pytest-django's
+        django_db_setup with a no-op: no test database is created, tests run on the case's
+        current DB, each in a transaction rolled back afterwards (django.test.TestCase classes
+        through their own setUpClass/setUpTestData/_pre_setup; @pytest.mark.django_db
+        functions through pytest-django's TestCase wrapper). Both styles are collected:
+        TestCase classes, test_* functions and Test* classes, with pytest-django's fixtures
+        (client, rf, db, django_user_model, django_assert_num_queries, ...).
+        -> {"tests": [{"name", "outcome", "message"}]} sorted by name. name is "Class.method"
+        for methods, the function name for module-level functions. outcome: "pass"; "fail"
+        when the test raised AssertionError or pytest's Failed (pytest.fail, and so
+        django_assert_num_queries); "error" for any other exception, and for failures in
+        fixtures, setUpClass/setUpTestData or teardown; "skip" for skipped tests. message is
+        the first line of "ExceptionType: str(exc)" ("" for pass). Note that a
+        TransactionTestCase (or a transactional_db test) flushes the tables afterwards: on
+        the case's copy, so the rest of that case sees empty tables.
+        A tests file that does not import gives {"error": ...} for the step.
+    Any step that raises -> {"error": "ExceptionType: message"} (just "ExceptionType" when the
+    message is empty); the next steps still run.
+
+Case-level "migrations" (applied in order, before the steps, with connection.schema_editor()):
+    {"model": "Task", "add_index": {"fields": ["organization", "-created_at"], "name": "..."}}
+        what makemigrations + migrate do for a models.Index in Meta.indexes (AddIndex);
+    {"model": "Task", "remove_index": "name"}
+        RemoveIndex: DROP INDEX "name" (the index's fields do not matter for dropping it);
+    {"model": "Task", "db_index": "title"}
+        the index that setting db_index=True on that field ends with:
+        schema_editor._create_index_sql(model, fields=[field]), named as Django names it
+        ("<table>_<column>_<hash>"). Django's AlterField on SQLite would also rebuild the
+        table around it; the rebuild changes neither data nor plans, so it is not done.
+    "model" is a model class name (Article, Tag, User, Organization, Membership, Task) or
+    "app_label.Model". A migration that fails makes the case a {"name", "error"}.
+
+Case-level errors ({"name", "error"}): views.py that does not compile or import, a URL entry
+naming a function views.py does not have ("AttributeError: module 'views' has no attribute
+'x'", as urls.py would raise), a failing migration.
+
+URLs: [route, view_function_name, "namespace:name"]. Entries with a namespace go into one
+path("", include((patterns, namespace), namespace=namespace)) per namespace, placed where the
+namespace first appears, patterns in the given order; entries whose name has no ":" are
+top-level paths (name "" or null: unnamed).
+"""
+import argparse
+import ast
+import contextlib
+import datetime as dt
+import importlib.util
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import types
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from djref import boot  # noqa: E402
+
+CLOCK_START = 1767258000.0  # 2026-01-01 09:00:00 UTC
+
+
+# ---------------------------------------------------------------- the virtual clock
+
+class VirtualClock:
+    def __init__(self):
+        self.now = CLOCK_START
+
+    def reset(self):
+        self.now = CLOCK_START
+
+    def advance(self, seconds):
+        self.now += seconds
+
+    def time(self):
+        return self.now
+
+    def naive_utc_now(self):
+        return dt.datetime.fromtimestamp(self.now, tz=dt.timezone.utc).replace(tzinfo=None)
+
+
+CLOCK = VirtualClock()
+
+
+def install_clock():
+    """Patch time.time, django.utils.timezone.now and the field defaults that hold the
+    original timezone.now (see the module docstring). Call after django.setup()."""
+    from django.apps import apps
+    from django.utils import timezone
+
+    original_now = timezone.now
+    time.time = CLOCK.time
+    timezone.now = CLOCK.naive_utc_now
+    for model in apps.get_models():
+        for field in model._meta.fields:
+            if field.default is original_now:
+                field.default = CLOCK.naive_utc_now
+                # Field._get_default is a cached_property that may already hold the old one.
+                field.__dict__.pop("_get_default", None)
+
+
+# ---------------------------------------------------------------- helpers
+
+def collapse(text):
+    return " ".join(text.split())
+
+
+def describe(exc):
+    """'ExceptionType: message', or just the type when the message is empty."""
+    msg = str(exc)
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def first_line(text):
+    return text.splitlines()[0] if text else ""
+
+
+def captured_sql(captured):
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def builtin_signals():
+    """Django's own Signal objects, whose receiver lists a case may extend."""
+    import django.contrib.auth.signals as auth_signals
+    import django.core.signals as core_signals
+    import django.db.backends.signals as backend_signals
+    import django.db.models.signals as model_signals
+    import django.test.signals as test_signals
+    from django.dispatch import Signal
+
+    found = []
+    for mod in (model_signals, core_signals, auth_signals, backend_signals, test_signals):
+        for value in vars(mod).values():
+            if isinstance(value, Signal) and value not in found:
+                found.append(value)
+    return found
+
+
+@contextlib.contextmanager
+def restored_signals():
+    signals = builtin_signals()
+    saved = [(sig, list(sig.receivers)) for sig in signals]
+    try:
+        yield
+    finally:
+        for sig, receivers in saved:
+            with sig.lock:
+                sig.receivers = receivers
+                sig.sender_receivers_cache.clear()
+
+
+def find_model(name):
+    from django.apps import apps
+
+    if "." in name:
+        return apps.get_model(name)
+    matches = [m for m in apps.get_models() if m.__name__ == name]
+    if len(matches) != 1:
+        raise LookupError(f"migrations: no single model named {name!r}")
+    return matches[0]
+
+
+def apply_migration(mig):
+    from django.db import connection, models
+
+    model = find_model(mig["model"])
+    with connection.schema_editor() as editor:
+        if "add_index" in mig:
+            spec = mig["add_index"]
+            editor.add_index(model, models.Index(fields=spec["fields"], name=spec["name"]))
+        elif "remove_index" in mig:
+            # remove_index only uses the name; Index() needs some field to be constructed.
+            editor.remove_index(model, models.Index(fields=[model._meta.pk.name], name=mig["remove_index"]))
+        elif "db_index" in mig:
+            field = model._meta.get_field(mig["db_index"])
+            editor.execute(editor._create_index_sql(model, fields=[field]))
+        else:
+            raise ValueError(f"migrations: unknown operation in {mig!r}")
+
+
+def build_urlconf(entries, views):
+    """The module `urls` for the case's [route, view_name, "ns:name"] entries."""
+    from django.urls import include, path
+
+    top = []  # path objects, and [namespace, [paths]] placeholders at first appearance
+    groups = {}
+    for route, view_name, full_name in entries:
+        view = getattr(views, view_name)  # AttributeError, as urls.py's `views.x` would raise
+        ns, _, name = (full_name or "").rpartition(":")
+        pattern = path(route, view, name=name or None)
+        if ns:
+            if ns not in groups:
+                groups[ns] = []
+                top.append((ns, groups[ns]))
+            groups[ns].append(pattern)
+        else:
+            top.append(pattern)
+    module = types.ModuleType("urls")
+    module.urlpatterns = [
+        path("", include((item[1], item[0]), namespace=item[0])) if isinstance(item, tuple) else item
+        for item in top
+    ]
+    return module
+
+
+def load_module(name, filename, source):
+    """Execute `source` as a brand-new module `name` (registered in sys.modules)."""
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module
+    try:
+        exec(compile(source, filename, "exec"), module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+# ---------------------------------------------------------------- steps
+
+def step_get(step):
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    if step.get("user"):
+        client.force_login(User.objects.get(username=step["user"]))
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(step["get"])
+    return {
+        "status": response.status_code,
+        "n_queries": len(captured.captured_queries),
+        "body": collapse(response.content.decode("utf-8", errors="replace")),
+        "sql": captured_sql(captured),
+    }
+
+
+_NO_VALUE = object()
+
+
+def step_run(source, namespace):
+    """exec the statements; a final expression statement is eval'd for `output`."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tree = ast.parse(source, "<run>", "exec")
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    body = compile(tree, "<run>", "exec")
+    final = compile(ast.Expression(last.value), "<run>", "eval") if last else None
+    value = _NO_VALUE
+    with CaptureQueriesContext(connection) as captured:
+        exec(body, namespace)
+        if final is not None:
+            value = eval(final, namespace)
+        # str() inside the capture: str(queryset) evaluates it, and that query is the step's.
+        output = "" if value is _NO_VALUE else str(value)
+    return {"n_queries": len(captured.captured_queries), "sql": captured_sql(captured), "output": output}
+
+
+class _LoadError(Exception):
+    """Carries an already formatted 'ExceptionType: message' out of a step."""
+
+
+CONFTEST = '''\
+import pytest
+
+
+@pytest.fixture(scope="session")
+def django_db_setup():
+    """The case's database is the test database: nothing to create or destroy."""
+'''
+
+
+class OutcomeRecorder:
+    """pytest plugin recording each test's outcome from the exceptions of its phases."""
+
+    def __init__(self):
+        self.tests = {}
+        self.load_error = None
+
+    def _record(self, item, call):
+        name = f"{item.cls.__name__}.{item.name}" if getattr(item, "cls", None) else item.name
+        entry = self.tests.setdefault(name, {"name": name, "outcome": "pass", "message": ""})
+        if entry["outcome"] != "pass" or call.excinfo is None:
+            return  # keep the first problem (a teardown error after a failure is secondary)
+        exc = call.excinfo.value
+        if isinstance(exc, pytest.skip.Exception):
+            outcome = "skip"
+        elif call.when == "call" and isinstance(exc, (AssertionError, pytest.fail.Exception)):
+            outcome = "fail"
+        else:
+            outcome = "error"
+        entry["outcome"] = outcome
+        entry["message"] = first_line(describe(exc))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        # A wrapper, because the hook stops at the first report made. After the yield,
+        # pytest's unittest plugin has moved a TestCase's exception into call.excinfo.
+        report = yield
+        self._record(item, call)
+        return report
+
+    def pytest_exception_interact(self, node, call, report):
+        if isinstance(node, pytest.Collector) and self.load_error is None:
+            exc = call.excinfo.value
+            # Import and syntax errors come wrapped in CollectError, the cause is the real one.
+            if isinstance(exc, pytest.Collector.CollectError) and exc.__cause__ is not None:
+                exc = exc.__cause__
+            self.load_error = describe(exc)
+
+
+def step_test(filename, files):
+    if importlib.util.find_spec("pytest_django") is None:
+        raise RuntimeError("pytest-django is not installed (pip install -r tests/django_ref/requirements.txt)")
+    if filename not in files:
+        raise FileNotFoundError(f"no file {filename!r} in this case")
+    base = os.path.basename(filename)
+    mod_name = base[:-3] if base.endswith(".py") else base
+    tmp = tempfile.mkdtemp(prefix="djref-tests-")
+    saved_path = list(sys.path)
+    saved_env = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    saved_dont_write = sys.dont_write_bytecode
+    for stale in (mod_name, "conftest"):
+        sys.modules.pop(stale, None)
+    try:
+        with open(os.path.join(tmp, base), "w", encoding="utf-8") as f:
+            f.write(files[filename])
+        with open(os.path.join(tmp, "conftest.py"), "w", encoding="utf-8") as f:
+            f.write(CONFTEST)
+        ini = os.path.join(tmp, "pytest.ini")
+        with open(ini, "w", encoding="utf-8") as f:
+            f.write(f"[pytest]\npython_files = {base}\ndjango_find_project = false\n")
+        # Only pytest-django, whatever else is installed; nothing written next to the tests.
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        sys.dont_write_bytecode = True
+        outcomes = OutcomeRecorder()
+        code = pytest.main(
+            [os.path.join(tmp, base), "-c", ini, "--rootdir", tmp, "-p", "pytest_django.plugin",
+             "-p", "no:cacheprovider", "--capture=sys"],
+            plugins=[outcomes],
+        )
+    finally:
+        sys.path[:] = saved_path
+        sys.dont_write_bytecode = saved_dont_write
+        if saved_env is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved_env
+        for stale in (mod_name, "conftest"):
+            sys.modules.pop(stale, None)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if outcomes.load_error is not None:
+        raise _LoadError(outcomes.load_error)
+    if int(code) not in (0, 1, 5):  # ok, some tests failed, no tests collected
+        raise RuntimeError(f"pytest exited with {code!r}")
+    return {"tests": sorted(outcomes.tests.values(), key=lambda t: t["name"])}
+
+
+def run_step(step, views, files):
+    if "get" in step:
+        return step_get(step)
+    if "advance" in step:
+        CLOCK.advance(step["advance"])
+        return {}
+    if "run" in step:
+        return step_run(step["run"], views.__dict__)
+    if "test" in step:
+        return step_test(step["test"], files)
+    raise ValueError(f"unknown step {step!r}")
+
+
+# ---------------------------------------------------------------- cases
+
+@contextlib.contextmanager
+def fresh_db_copy(src):
+    """Point the default connection at a new temporary copy of `src` for one case."""
+    from django.db import connection
+
+    connection.close()
+    fd, copy = tempfile.mkstemp(prefix="djref-case-", suffix=".sqlite3")
+    os.close(fd)
+    shutil.copyfile(src, copy)
+    connection.settings_dict["NAME"] = copy
+    try:
+        yield copy
+    finally:
+        connection.close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(copy + suffix)
+
+
+def reset_globals(case):
+    from django.conf import settings
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.cache import cache
+    from django.db import connection
+    from django.urls import clear_url_caches, set_urlconf
+
+    CLOCK.reset()
+    # The savepoint ids' counter ("s<thread>_x<n>") lives on the connection object, which
+    # outlives connections and cases; start it over so a case's SQL does not depend on
+    # the cases before it.
+    connection.clean_savepoints()
+    cache.clear()
+    ContentType.objects.clear_cache()
+    templates = settings.TEMPLATES[0]["OPTIONS"]["loaders"][0][1]
+    templates.clear()
+    templates.update({path[len("templates/"):]: src for path, src in case.get("files", {}).items()
+                      if path.startswith("templates/")})
+    clear_url_caches()
+    set_urlconf(None)
+
+
+def run_case(case, db_path):
+    name = case.get("name", "?")
+    files = case.get("files", {})
+    with fresh_db_copy(db_path), restored_signals():
+        try:
+            try:
+                reset_globals(case)
+                views = load_module("views", "views.py", files.get("views.py", ""))
+                sys.modules["urls"] = build_urlconf(case.get("urls", []), views)
+                for mig in case.get("migrations", []):
+                    apply_migration(mig)
+            except Exception as exc:  # the case's code does not load
+                return {"name": name, "error": describe(exc)}
+            steps = []
+            for step in case.get("steps", []):
+                try:
+                    steps.append(run_step(step, views, files))
+                except _LoadError as exc:
+                    steps.append({"error": str(exc)})
+                except Exception as exc:  # the contract: an error step, the next steps still run
+                    steps.append({"error": describe(exc)})
+            return {"name": name, "steps": steps}
+        finally:
+            sys.modules.pop("views", None)
+            sys.modules.pop("urls", None)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Run run-project JSON through real Django.")
+    p.add_argument("--db", required=True, help="existing SQLite file (e.g. made by seed.py); never modified")
+    p.add_argument("cases", help="JSON array of project cases")
+    args = p.parse_args(argv)
+
+    if not os.path.exists(args.db):
+        sys.exit(f"django_run_project.py: no such database file: {args.db}")
+    try:
+        with open(args.cases, encoding="utf-8") as f:
+            cases = json.load(f)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"django_run_project.py: cannot read {args.cases}: {exc}")
+
+    db_path = os.path.abspath(args.db)
+    # Django only ever connects to per-case copies: fresh_db_copy() points the connection at
+    # one before anything queries.
+    boot.setup(db_path, settings_module="djref.project_settings")
+    install_clock()
+
+    out = sys.stdout
+    # Whatever cases print (views, run steps, pytest's report) must not corrupt the JSON;
+    # DJREF_SHOW_OUTPUT=1 sends it to stderr instead of dropping it (for debugging).
+    with contextlib.redirect_stdout(sys.stderr if os.environ.get("DJREF_SHOW_OUTPUT") else io.StringIO()):
+        results = [run_case(case, db_path) for case in cases]
+    json.dump(results, out, indent=1, ensure_ascii=False)
+    out.write("\n")
+
+
+if __name__ == "__main__":
+    main()

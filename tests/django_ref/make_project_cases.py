@@ -1,0 +1,1474 @@
+"""Writes project_cases.json, the run-project cases of the differential tests.
+
+    python3 make_project_cases.py            (rewrites project_cases.json next to this file)
+
+Source code inside JSON strings is unreadable and easy to break, so the cases are written
+here as Python strings and this script is the one place to edit them. The first five cases
+are shared/sample_app/project_examples.json, copied verbatim.
+test_project_differential.py checks that project_cases.json is what this script produces.
+
+Conventions:
+  - a case whose name starts with `err_` is expected to fail to load ({"name", "error"});
+  - project_expectations.json holds, per case, the outcome each step must have in real Django
+    (status and query count, run output, error, test outcomes; differential_common.summarize_case).
+    After changing cases:
+        python3 make_project_cases.py
+        python3 seed.py --db /tmp/seed.sqlite3
+        python3 django_run_project.py --db /tmp/seed.sqlite3 project_cases.json > /tmp/out.json
+        python3 make_project_cases.py --expectations /tmp/out.json
+    and read the diff of project_expectations.json: it must show the outcomes you intended.
+"""
+import argparse
+import json
+import os
+import textwrap
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CASES_FILE = HERE / "project_cases.json"
+EXPECTATIONS_FILE = HERE / "project_expectations.json"
+
+
+def src(text):
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def case(name, views, steps, urls=(), templates=None, tests=None, migrations=None):
+    """views: the source of views.py, or a list of pieces (each dedented on its own)."""
+    pieces = [views] if isinstance(views, str) else views
+    files = {"views.py": "\n\n".join(src(p).rstrip("\n") for p in pieces) + "\n"}
+    for path, body in (templates or {}).items():
+        files[f"templates/{path}"] = src(body).rstrip("\n")
+    if tests is not None:
+        files["tests.py"] = src(tests)
+    c = {"name": name, "files": files, "urls": [list(u) for u in urls]}
+    if migrations:
+        c["migrations"] = migrations
+    c["steps"] = steps
+    return c
+
+
+def get(url, user=None):
+    return {"get": url, "user": user} if user else {"get": url}
+
+
+def run(code):
+    return {"run": src(code).rstrip("\n")}
+
+
+def advance(seconds):
+    return {"advance": seconds}
+
+
+TEST = {"test": "tests.py"}
+
+# A list view many cases share: published articles, newest first, five of them.
+LIST_VIEW = '''
+def article_list(request):
+    articles = Article.objects.published()[:5]
+    return render(request, "articles/list.html", {"articles": articles})
+'''
+LIST_TEMPLATE = "<ul>{% for a in articles %}<li>{{ a.title }}</li>{% endfor %}</ul>"
+LIST_URL = ("articles/", "article_list", "articles:list")
+DETAIL_URL = ("articles/<slug:slug>/", "article_detail", "articles:detail")
+
+# A view whose page depends on who is logged in (the cache_page leak cases).
+DASHBOARD_TEMPLATE = "Hello {{ user.username|default:'anonymous' }}: {{ n }} tasks assigned"
+
+
+def n_plus_one_cases():
+    return [
+        case(
+            "select_related_author_fixes_n_plus_one",
+            '''
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def naive(request):
+                articles = Article.objects.published()[:5]
+                return render(request, "articles/authors.html", {"articles": articles})
+
+
+            def fixed(request):
+                articles = Article.objects.published().select_related("author")[:5]
+                return render(request, "articles/authors.html", {"articles": articles})
+            ''',
+            templates={"articles/authors.html": "{% for a in articles %}{{ a.title }} by {{ a.author.username }}; {% endfor %}"},
+            urls=[("naive/", "naive", "articles:naive"), ("fixed/", "fixed", "articles:fixed")],
+            steps=[get("/naive/"), get("/fixed/")],
+        ),
+        case(
+            "prefetch_related_tags_and_count",
+            '''
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def naive(request):
+                articles = Article.objects.published()[:5]
+                return render(request, "articles/tags.html", {"articles": articles})
+
+
+            def fixed(request):
+                articles = Article.objects.published().prefetch_related("tags")[:5]
+                return render(request, "articles/tags.html", {"articles": articles})
+            ''',
+            # a.tags.count on a prefetched relation is answered from the prefetch cache.
+            templates={"articles/tags.html": "{% for a in articles %}{{ a.title }} ({{ a.tags.count }}): {% for t in a.tags.all %}{{ t.name }} {% endfor %}| {% endfor %}"},
+            urls=[("naive/", "naive", "articles:naive"), ("fixed/", "fixed", "articles:fixed")],
+            steps=[get("/naive/"), get("/fixed/")],
+        ),
+        case(
+            "prefetch_object_to_attr_and_filtered",
+            '''
+            from django.db.models import Prefetch
+            from django.shortcuts import render
+            from articles.models import Article, Tag
+
+
+            def sorted_tags(request):
+                articles = Article.objects.published().prefetch_related(
+                    Prefetch("tags", queryset=Tag.objects.order_by("-name"), to_attr="tags_desc")
+                )[:4]
+                return render(request, "articles/sorted.html", {"articles": articles})
+
+
+            def wrong_attr(request):
+                # Prefetches into tags_desc, but the template reads a.tags.all: N+1 again.
+                articles = Article.objects.published().prefetch_related(
+                    Prefetch("tags", queryset=Tag.objects.order_by("-name"), to_attr="tags_desc")
+                )[:4]
+                return render(request, "articles/unsorted.html", {"articles": articles})
+
+
+            def filtered(request):
+                late = Tag.objects.filter(name__gte="tag08")
+                articles = Article.objects.published().prefetch_related(Prefetch("tags", queryset=late))[:4]
+                return render(request, "articles/unsorted.html", {"articles": articles})
+            ''',
+            templates={
+                "articles/sorted.html": "{% for a in articles %}{{ a.id }}:{% for t in a.tags_desc %} {{ t.name }}{% endfor %}; {% endfor %}",
+                "articles/unsorted.html": "{% for a in articles %}{{ a.id }}:{% for t in a.tags.all %} {{ t.name }}{% endfor %}; {% endfor %}",
+            },
+            urls=[("sorted/", "sorted_tags", "articles:sorted"), ("wrong/", "wrong_attr", "articles:wrong"),
+                  ("filtered/", "filtered", "articles:filtered")],
+            steps=[get("/sorted/"), get("/wrong/"), get("/filtered/")],
+        ),
+        case(
+            "task_list_select_related_nullable_users",
+            '''
+            from django.shortcuts import get_object_or_404, render
+            from orgs.models import Organization
+            from tasks.models import Task
+
+
+            def naive(request, org_slug):
+                org = get_object_or_404(Organization, slug=org_slug)
+                tasks = Task.objects.filter(organization=org)[:6]
+                return render(request, "tasks/list.html", {"org": org, "tasks": tasks, "user": request.user})
+
+
+            def fixed(request, org_slug):
+                org = get_object_or_404(Organization, slug=org_slug)
+                tasks = Task.objects.filter(organization=org).select_related("assigned_to", "created_by", "updated_by")[:6]
+                return render(request, "tasks/list.html", {"org": org, "tasks": tasks, "user": request.user})
+            ''',
+            templates={"tasks/list.html": "{{ org.name }} for {{ user.username }}: {% for t in tasks %}{{ t.title }} [{{ t.assigned_to.username|default:'-' }} {{ t.created_by.username }} {{ t.updated_by.username|default:'-' }}] {% endfor %}"},
+            urls=[("orgs/<slug:org_slug>/naive/", "naive", "tasks:naive"),
+                  ("orgs/<slug:org_slug>/fixed/", "fixed", "tasks:fixed")],
+            steps=[get("/orgs/org-1/naive/", "user002"), get("/orgs/org-1/fixed/", "user002"),
+                   get("/orgs/org-4/fixed/", "user002")],
+        ),
+        case(
+            "nested_prefetch_memberships_users",
+            '''
+            from django.shortcuts import render
+            from orgs.models import Organization
+
+
+            def half_fixed(request):
+                orgs = Organization.objects.order_by("id").prefetch_related("memberships")[:2]
+                return render(request, "orgs/members.html", {"orgs": orgs})
+
+
+            def fixed(request):
+                orgs = Organization.objects.order_by("id").prefetch_related("memberships__user")[:2]
+                return render(request, "orgs/members.html", {"orgs": orgs})
+            ''',
+            templates={"orgs/members.html": "{% for o in orgs %}{{ o.name }}:{% for m in o.memberships.all|slice:':3' %} {{ m.user.username }}({{ m.role }}){% endfor %}; {% endfor %}"},
+            urls=[("half/", "half_fixed", "orgs:half"), ("fixed/", "fixed", "orgs:fixed")],
+            steps=[get("/half/"), get("/fixed/")],
+        ),
+    ]
+
+
+def cache_page_cases():
+    return [
+        case(
+            "cache_page_keys_include_query_string",
+            '''
+            from django.shortcuts import render
+            from django.views.decorators.cache import cache_page
+            from articles.models import Article
+
+
+            @cache_page(60)
+            def search(request):
+                q = request.GET.get("q", "")
+                articles = Article.objects.filter(title__contains=q).order_by("id")[:3]
+                return render(request, "search.html", {"q": q, "articles": articles})
+            ''',
+            templates={"search.html": "{{ q }}: {% for a in articles %}{{ a.title }}, {% endfor %}"},
+            urls=[("search/", "search", "search")],
+            steps=[get("/search/?q=1"), get("/search/?q=1"), get("/search/?q=2"),
+                   get("/search/?q=1&x=y"), get("/search/?x=y&q=1"), get("/search/?q=1&x=y"),
+                   get("/search/")],
+        ),
+        case(
+            "cache_page_ttl_boundary",
+            '''
+            from django.http import HttpResponse
+            from django.views.decorators.cache import cache_page
+            from articles.models import Tag
+
+
+            @cache_page(60)
+            def tag_count(request):
+                return HttpResponse(f"{Tag.objects.count()} tags")
+            ''',
+            urls=[("tags/count/", "tag_count", "tags:count")],
+            steps=[get("/tags/count/"), advance(59), get("/tags/count/"),
+                   advance(1), get("/tags/count/"),  # 60 s after caching: expired exactly now
+                   advance(59), run("Tag.objects.create(name='late', slug='late')"),
+                   get("/tags/count/"),  # still the stale count
+                   advance(2), get("/tags/count/")],  # 61 s: fresh
+        ),
+        case(
+            "cache_page_leaks_page_between_users",
+            '''
+            from django.shortcuts import render
+            from django.views.decorators.cache import cache_page
+            from tasks.models import Task
+
+
+            @cache_page(60)
+            def dashboard(request):
+                # cache_page runs inside the middleware: SessionMiddleware adds "Vary: Cookie"
+                # only after the page was stored under a key made from the URL alone.
+                n = Task.objects.filter(assigned_to=request.user).count() if request.user.is_authenticated else 0
+                return render(request, "dashboard.html", {"user": request.user, "n": n})
+            ''',
+            templates={"dashboard.html": DASHBOARD_TEMPLATE},
+            urls=[("dashboard/", "dashboard", "dashboard")],
+            steps=[get("/dashboard/", "user006"), get("/dashboard/", "user002"), get("/dashboard/"),
+                   advance(60), get("/dashboard/"), get("/dashboard/", "user006")],
+        ),
+        case(
+            "cache_page_vary_on_cookie_fix",
+            '''
+            from django.shortcuts import render
+            from django.views.decorators.cache import cache_page
+            from django.views.decorators.vary import vary_on_cookie
+            from tasks.models import Task
+
+
+            @cache_page(60)
+            @vary_on_cookie
+            def dashboard(request):
+                n = Task.objects.filter(assigned_to=request.user).count() if request.user.is_authenticated else 0
+                return render(request, "dashboard.html", {"user": request.user, "n": n})
+            ''',
+            templates={"dashboard.html": DASHBOARD_TEMPLATE},
+            urls=[("dashboard/", "dashboard", "dashboard")],
+            # The key varies on the whole Cookie header: the same user with the same signed
+            # session cookie hits; once the clock moves, a new login signs a new cookie.
+            steps=[get("/dashboard/", "user002"), get("/dashboard/", "user006"), get("/dashboard/", "user002"),
+                   get("/dashboard/"), get("/dashboard/"), advance(1), get("/dashboard/", "user002")],
+        ),
+        case(
+            "per_user_cache_key_and_uncached_page",
+            '''
+            from django.core.cache import cache
+            from django.http import HttpResponse
+            from django.shortcuts import render
+            from django.template.loader import render_to_string
+            from django.views.decorators.cache import cache_page
+            from articles.models import Article
+            from tasks.models import Task
+
+
+            def dashboard(request):
+                key = f"dashboard:{request.user.pk}"
+                html = cache.get(key)
+                if html is None:
+                    n = Task.objects.filter(assigned_to=request.user).count()
+                    html = render_to_string("dashboard.html", {"user": request.user, "n": n})
+                    cache.set(key, html, 60)
+                return HttpResponse(html)
+
+
+            def me(request):
+                n = Task.objects.filter(assigned_to=request.user).count()
+                return render(request, "dashboard.html", {"user": request.user, "n": n})
+
+
+            @cache_page(60)
+            def public(request):
+                return HttpResponse(f"{Article.objects.published().count()} articles")
+            ''',
+            templates={"dashboard.html": DASHBOARD_TEMPLATE},
+            urls=[("dashboard/", "dashboard", "dashboard"), ("me/", "me", "me"), ("public/", "public", "public")],
+            steps=[get("/dashboard/", "user002"), get("/dashboard/", "user006"), get("/dashboard/", "user002"),
+                   run("cache.get('dashboard:6')"),
+                   get("/me/", "user006"), get("/me/", "user006"),
+                   get("/public/", "user002"), get("/public/", "user006")],
+        ),
+        case(
+            "cache_page_does_not_store_404",
+            '''
+            from django.shortcuts import get_object_or_404, render
+            from django.views.decorators.cache import cache_page
+            from articles.models import Article
+
+
+            @cache_page(60)
+            def article_detail(request, slug):
+                article = get_object_or_404(Article, slug=slug)
+                return render(request, "articles/detail.html", {"article": article})
+            ''',
+            templates={"articles/detail.html": "{{ article.title }} by {{ article.author.username }}"},
+            urls=[DETAIL_URL],
+            steps=[get("/articles/nope/"), get("/articles/nope/"), get("/articles/article-1/"),
+                   get("/articles/article-1/")],
+        ),
+    ]
+
+
+def low_level_cache_cases():
+    views = '''
+    from django.core.cache import cache
+    from articles.models import Article
+    '''
+    return [
+        case(
+            "cache_api_set_get_add_delete",
+            views,
+            steps=[
+                run("cache.set('a', 1)\ncache.get('a')"),
+                run("cache.add('a', 2)"),
+                run("cache.add('b', 2)"),
+                run("cache.get('missing', 'fallback')"),
+                run("cache.delete('a')"),
+                run("cache.delete('a')"),
+                run("cache.get('a') is None"),
+                # LocMemCache pickles: mutating what get() returned does not change the cache.
+                run("cache.set('obj', {'ids': [1, 2]})\ncache.get('obj')['ids'].append(3)\ncache.get('obj')"),
+                run("cache.has_key('b'), 'b' in cache"),
+            ],
+        ),
+        case(
+            "cache_api_get_or_set",
+            [views, '''
+            def published_count():
+                return Article.objects.published().count()
+            '''],
+            steps=[
+                run("cache.get_or_set('n_pub', published_count, 30)"),
+                run("cache.get_or_set('n_pub', published_count, 30)"),
+                advance(30),
+                run("cache.get_or_set('n_pub', published_count, 30)"),
+                # A plain value as default is computed before get_or_set is even called.
+                run("cache.get_or_set('n_all', Article.objects.count(), 30)"),
+                run("cache.get_or_set('n_all', Article.objects.count(), 30)"),
+            ],
+        ),
+        case(
+            "cache_api_many_incr_decr",
+            views,
+            steps=[
+                run("cache.set_many({'a': 1, 'b': 2})"),
+                run("cache.get_many(['a', 'b', 'c'])"),
+                run("cache.incr('a')"),
+                run("cache.incr('a', 10)"),
+                run("cache.decr('b')"),
+                run("cache.incr('nope')"),
+                run("cache.delete_many(['a', 'b'])\ncache.get_many(['a', 'b'])"),
+            ],
+        ),
+        case(
+            "cache_api_timeouts_touch_clear",
+            views,
+            steps=[
+                run("cache.set('forever', 'x', None)\ncache.set('gone', 'y', 0)\ncache.set('short', 'z', 10)\ncache.set('default', 'd')"),
+                run("cache.get_many(['forever', 'gone', 'short', 'default'])"),
+                advance(10),
+                run("cache.get('short')"),
+                run("cache.set('t', 1, 10)"),
+                advance(5),
+                run("cache.touch('t', 10)"),
+                advance(9),
+                run("cache.get('t')"),
+                advance(1),
+                run("cache.get('t')"),
+                run("cache.touch('t')"),
+                advance(274),  # 299 s after set(): the default timeout is 300
+                run("cache.get('default')"),
+                advance(1),
+                run("cache.get('default')"),
+                advance(10 ** 9),
+                run("cache.get('forever')"),
+                run("cache.clear()\ncache.get('forever')"),
+            ],
+        ),
+    ]
+
+
+def fragment_cases():
+    return [
+        case(
+            "template_fragment_cache_vary_on_user",
+            '''
+            from django.shortcuts import render
+            from articles.models import Tag
+
+
+            def home(request):
+                tags = Tag.objects.order_by("name")[:3]
+                return render(request, "home.html", {"tags": tags, "user": request.user})
+            ''',
+            templates={"home.html": '''
+                {% load cache %}
+                {% cache 60 tag_cloud %}{% for t in tags %}{{ t.name }} {% endfor %}{% endcache %}
+                {% cache 60 greeting user.username %}Hi {{ user.username|default:"guest" }} ({{ user.memberships.count }} orgs){% endcache %}
+                '''},
+            urls=[("", "home", "home")],
+            steps=[get("/"), get("/", "user002"), get("/", "user006"), get("/", "user002"), get("/"),
+                   advance(60), get("/", "user002")],
+        ),
+        case(
+            "template_fragment_invalidation",
+            '''
+            from django.core.cache import cache
+            from django.core.cache.utils import make_template_fragment_key
+            from django.db.models.signals import post_save
+            from django.dispatch import receiver
+            from django.shortcuts import render
+            from articles.models import Tag
+
+
+            def home(request):
+                return render(request, "home.html", {"tags": Tag.objects.order_by("-id")[:3]})
+
+
+            @receiver(post_save, sender=Tag)
+            def drop_tag_cloud(sender, instance, **kwargs):
+                cache.delete(make_template_fragment_key("tag_cloud", ["v1"]))
+            ''',
+            templates={"home.html": '{% load cache %}{% cache 300 tag_cloud "v1" %}{% for t in tags %}{{ t.name }} {% endfor %}{% endcache %}'},
+            urls=[("", "home", "home")],
+            steps=[get("/"), get("/"),
+                   run("make_template_fragment_key('tag_cloud', ['v1'])"),
+                   run("Tag.objects.create(name='newest', slug='newest')"),
+                   get("/"),
+                   # QuerySet.update() sends no post_save: the fragment stays stale.
+                   run("Tag.objects.filter(slug='newest').update(name='renamed')"),
+                   get("/"),
+                   advance(300), get("/")],
+        ),
+    ]
+
+
+def signal_cases():
+    return [
+        case(
+            "signals_pre_save_post_save_created",
+            '''
+            from django.db.models.signals import post_save, pre_save
+            from django.dispatch import receiver
+            from articles.models import Tag
+
+            log = []
+
+
+            @receiver(pre_save, sender=Tag)
+            def before(sender, instance, **kwargs):
+                log.append(f"pre_save {instance.name} pk={instance.pk}")
+
+
+            @receiver(post_save, sender=Tag)
+            def after(sender, instance, created, **kwargs):
+                log.append(f"post_save {instance.name} pk={instance.pk} created={created}")
+            ''',
+            steps=[
+                run("t = Tag.objects.create(name='new', slug='new')\nlog"),
+                run("t.name = 'renamed'\nt.save()\nlog[2:]"),
+                run("Tag.objects.filter(pk=t.pk).update(name='quiet')\nlen(log)"),
+                run("Tag.objects.bulk_create([Tag(name='bulk', slug='bulk')])\nlen(log)"),
+                run("Tag.objects.get_or_create(slug='new', defaults={'name': 'ignored'})\nlen(log)"),
+                run("Tag.objects.update_or_create(slug='new', defaults={'name': 'updated'})\nlog[4:]"),
+            ],
+        ),
+        case(
+            "signals_post_delete_invalidates_cache",
+            '''
+            from django.core.cache import cache
+            from django.db.models.signals import post_delete
+            from django.dispatch import receiver
+            from django.http import Http404, HttpResponse
+            from articles.models import Article
+
+            deleted = []
+
+
+            def article_detail(request, slug):
+                key = f"article:{slug}"
+                text = cache.get(key)
+                if text is None:
+                    article = Article.objects.filter(slug=slug).select_related("author").first()
+                    if article is None:
+                        raise Http404("no such article")
+                    text = f"{article.title} by {article.author.username}"
+                    cache.set(key, text, 300)
+                return HttpResponse(text)
+
+
+            @receiver(post_delete, sender=Article)
+            def forget_article(sender, instance, **kwargs):
+                cache.delete(f"article:{instance.slug}")
+                deleted.append(instance.pk)
+            ''',
+            urls=[DETAIL_URL],
+            steps=[
+                get("/articles/article-1/"), get("/articles/article-1/"),
+                run("Article.objects.get(slug='article-1').delete()"),
+                run("deleted"),
+                get("/articles/article-1/"),
+                # With a delete receiver connected, QuerySet.delete() must load the rows.
+                run("Article.objects.filter(pk__in=[2, 5]).delete()\ndeleted"),
+            ],
+        ),
+        case(
+            "signals_m2m_changed_actions",
+            '''
+            from django.db.models.signals import m2m_changed
+            from django.dispatch import receiver
+            from articles.models import Article
+
+            events = []
+
+
+            @receiver(m2m_changed, sender=Article.tags.through)
+            def tags_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
+                events.append(f"{action} {sorted(pk_set) if pk_set is not None else None}")
+            ''',
+            steps=[
+                run("a = Article.objects.get(pk=1)\na.tags.add(1, 2)\nevents"),
+                run("a.tags.add(1)\nevents[2:]"),
+                run("a.tags.remove(2)\nevents[4:]"),
+                run("a.tags.set([3, 1])\nevents[6:]"),
+                run("a.tags.clear()\nevents[10:]"),
+                run("Article.objects.get(pk=2).tags.all().count()"),
+            ],
+        ),
+        case(
+            "signals_connect_dispatch_uid_and_weak_refs",
+            '''
+            from django.db.models.signals import post_save
+            from articles.models import Tag
+
+            calls = []
+
+
+            def count_tag_saves(sender, instance, **kwargs):
+                calls.append(f"counted {instance.slug}")
+
+
+            post_save.connect(count_tag_saves, sender=Tag, dispatch_uid="count-tags")
+            post_save.connect(count_tag_saves, sender=Tag, dispatch_uid="count-tags")  # same uid: once
+            # Receivers are weak references by default: nothing else keeps this lambda alive.
+            post_save.connect(lambda sender, instance, **kw: calls.append("lambda"), sender=Tag)
+            post_save.connect(lambda sender, instance, **kw: calls.append("strong lambda"), sender=Tag, weak=False)
+            ''',
+            steps=[
+                run("Tag.objects.create(name='one', slug='one')\ncalls"),
+                run("post_save.disconnect(dispatch_uid='count-tags', sender=Tag)"),
+                run("Tag.objects.create(name='two', slug='two')\ncalls"),
+            ],
+        ),
+    ]
+
+
+def write_cases():
+    return [
+        case(
+            "save_update_vs_insert",
+            '''
+            from articles.models import Tag
+            ''',
+            steps=[
+                run("t = Tag.objects.get(pk=1)\nt.name = 'renamed'\nt.save()"),
+                run("t.save(update_fields=['name'])"),
+                run("n = Tag(name='fresh', slug='fresh')\nn.save()\nn.pk"),
+                # An explicit pk: UPDATE first, which finds the row.
+                run("Tag(pk=2, name='again', slug='tag-02').save()"),
+                # An explicit pk that does not exist: UPDATE (0 rows), then INSERT.
+                run("Tag(pk=99, name='x99', slug='x99').save()"),
+                run("Tag(pk=100, name='x100', slug='x100').save(force_insert=True)"),
+                run("list(Tag.objects.filter(pk__in=[1, 2, 99, 100]).values_list('name', flat=True))"),
+            ],
+        ),
+        case(
+            "create_get_or_create_update_or_create",
+            '''
+            from articles.models import Tag
+            ''',
+            steps=[
+                run("Tag.objects.create(name='made', slug='made')"),
+                run("Tag.objects.get_or_create(slug='tag-01', defaults={'name': 'ignored'})"),
+                run("Tag.objects.get_or_create(slug='brand-new', defaults={'name': 'Brand new'})"),
+                run("Tag.objects.update_or_create(slug='tag-02', defaults={'name': 'updated'})"),
+                run("Tag.objects.update_or_create(slug='newer', defaults={'name': 'Newer'})"),
+                run("Tag.objects.create(name='tag03', slug='dup-name')"),
+                run("Tag.objects.count()"),
+            ],
+        ),
+        case(
+            "queryset_update_with_f_expressions",
+            '''
+            from django.db.models import F, Value
+            from django.db.models.functions import Concat, Upper
+            from articles.models import Article
+            from tasks.models import Task
+            ''',
+            steps=[
+                run("Task.objects.filter(organization__slug='org-1', status='in_progress').update(status='done')"),
+                run("Task.objects.filter(updated_by__isnull=True).update(updated_by=F('created_by'))"),
+                run("Task.objects.filter(pk=5).values_list('created_by_id', 'updated_by_id').get()"),
+                run("Article.objects.filter(pk=1).update(title=Concat(F('title'), Value(' (edited)')))"),
+                run("Article.objects.filter(pk__in=[1, 2]).update(slug=Upper('slug'))"),
+                run("list(Article.objects.filter(pk__in=[1, 2]).order_by('pk').values_list('title', 'slug'))"),
+                run("Article.objects.filter(pk=0).update(title='nobody')"),
+            ],
+        ),
+        case(
+            "delete_user_cascades_and_sets_null",
+            '''
+            from django.contrib.auth.models import User
+            from articles.models import Article
+            from orgs.models import Membership
+            from tasks.models import Task
+            ''',
+            steps=[
+                run("list(Task.objects.filter(assigned_to__username='user006').order_by('id').values_list('id', flat=True))"),
+                run("User.objects.get(username='user006').delete()"),
+                run("list(Task.objects.filter(id__in=[1, 9, 15]).order_by('id').values_list('id', 'assigned_to_id'))"),
+                run("Article.objects.filter(author_id=6).exists(), Membership.objects.filter(user_id=6).count()"),
+            ],
+        ),
+        case(
+            "delete_article_removes_tag_links",
+            '''
+            from articles.models import Article, Tag
+            ''',
+            steps=[
+                run("a = Article.objects.get(pk=3)\nlist(a.tags.values_list('id', flat=True))"),
+                run("a.delete()"),
+                run("a.pk, Article.tags.through.objects.filter(article_id=3).count()"),
+                run("Tag.objects.filter(pk=4).delete()"),
+                run("Tag.objects.filter(name__startswith='nothing').delete()"),
+            ],
+        ),
+        case(
+            "bulk_create_and_m2m_add_remove_set_clear",
+            '''
+            from articles.models import Article, Tag
+            ''',
+            steps=[
+                run("Tag.objects.bulk_create([Tag(name='x1', slug='x1'), Tag(name='x2', slug='x2')])"),
+                run("a = Article.objects.get(pk=1)\na.tags.add(16, 17)"),
+                run("a.tags.add(16)"),
+                run("a.tags.remove(4)"),
+                run("a.tags.set([16, 1])"),
+                run("sorted(t.name for t in a.tags.all())"),
+                run("Tag.objects.get(pk=16).articles.count()"),
+                run("a.tags.clear()\na.tags.count()"),
+            ],
+        ),
+    ]
+
+
+def transaction_cases():
+    return [
+        case(
+            "atomic_block_commits_together",
+            '''
+            from django.db import transaction
+            from articles.models import Tag
+
+
+            def create_two():
+                with transaction.atomic():
+                    Tag.objects.create(name="a1", slug="a1")
+                    Tag.objects.create(name="a2", slug="a2")
+            ''',
+            steps=[run("create_two()"), run("Tag.objects.filter(slug__in=['a1', 'a2']).count()")],
+        ),
+        case(
+            "atomic_rolls_back_after_exception",
+            '''
+            from django.db import transaction
+            from articles.models import Tag
+
+
+            def failing():
+                with transaction.atomic():
+                    Tag.objects.create(name="r1", slug="r1")
+                    raise ValueError("boom")
+
+
+            @transaction.atomic
+            def rename_then_duplicate(pk):
+                Tag.objects.filter(pk=pk).update(name="renamed")
+                Tag.objects.create(name="tag02", slug="dup-name")  # names are unique
+            ''',
+            steps=[
+                run("failing()"),
+                run("try:\n    failing()\nexcept ValueError as exc:\n    caught = str(exc)\ncaught"),
+                run("Tag.objects.filter(slug='r1').exists()"),
+                run("rename_then_duplicate(1)"),
+                run("Tag.objects.get(pk=1).name"),
+            ],
+        ),
+        case(
+            "atomic_nested_savepoints_and_on_commit",
+            '''
+            from django.db import IntegrityError, transaction
+            from articles.models import Tag
+
+            log = []
+
+
+            def nested():
+                with transaction.atomic():
+                    Tag.objects.create(name="outer", slug="outer")
+                    transaction.on_commit(lambda: log.append("committed"))
+                    try:
+                        with transaction.atomic():
+                            Tag.objects.create(name="tag01", slug="dup")  # names are unique
+                    except IntegrityError:
+                        log.append("inner rolled back")
+                    with transaction.atomic():
+                        Tag.objects.create(name="inner ok", slug="inner-ok")
+                    log.append("end of outer block")
+
+
+            def without_savepoint():
+                with transaction.atomic():
+                    with transaction.atomic(savepoint=False):
+                        Tag.objects.create(name="nosp", slug="nosp")
+            ''',
+            steps=[
+                run("nested()\nlog"),
+                run("list(Tag.objects.filter(slug__in=['outer', 'dup', 'inner-ok']).values_list('slug', flat=True))"),
+                run("without_savepoint()"),
+                run("transaction.on_commit(lambda: log.append('immediately'))\nlog[-1]"),
+            ],
+        ),
+        case(
+            "atomic_view_decorator",
+            '''
+            from django.db import transaction
+            from django.http import HttpResponse
+            from articles.models import Tag
+
+
+            @transaction.atomic
+            def create_tag(request):
+                tag = Tag.objects.create(name=request.GET["name"], slug=request.GET["name"])
+                return HttpResponse(f"created {tag.pk}")
+            ''',
+            urls=[("tags/create/", "create_tag", "tags:create")],
+            steps=[get("/tags/create/?name=zz"), get("/tags/create/?name=zz"), get("/tags/create/"),
+                   run("Tag.objects.filter(slug='zz').count()")],
+        ),
+    ]
+
+
+def view_cases():
+    return [
+        case(
+            "get_object_or_404_and_unknown_urls",
+            '''
+            from django.shortcuts import get_object_or_404, render
+            from articles.models import Article
+
+
+            def article_detail(request, slug):
+                article = get_object_or_404(Article.objects.select_related("author"), slug=slug)
+                return render(request, "articles/detail.html", {"article": article})
+
+
+            def by_id(request, pk):
+                article = get_object_or_404(Article, pk=pk)
+                return render(request, "articles/detail.html", {"article": article})
+            ''',
+            templates={"articles/detail.html": "{{ article.title }} by {{ article.author.username }}"},
+            urls=[DETAIL_URL, ("id/<int:pk>/", "by_id", "articles:by_id")],
+            steps=[get("/articles/article-1/"), get("/articles/nope/"), get("/nothing/"),
+                   get("/articles/article-1"), get("/id/2/"), get("/id/999/"), get("/id/abc/")],
+        ),
+        case(
+            "custom_404_template",
+            '''
+            from django.shortcuts import get_object_or_404, render
+            from articles.models import Article
+
+
+            def article_detail(request, slug):
+                article = get_object_or_404(Article, slug=slug)
+                return render(request, "articles/detail.html", {"article": article})
+            ''',
+            templates={"articles/detail.html": "{{ article.title }}",
+                       "404.html": "Sorry, {{ request_path }} is not here."},
+            urls=[DETAIL_URL],
+            steps=[get("/articles/nope/"), get("/elsewhere/?x=1")],
+        ),
+        case(
+            "reverse_and_url_tag_with_namespaces",
+            '''
+            from django.shortcuts import render
+            from django.urls import resolve, reverse
+            from articles.models import Article
+
+
+            def article_list(request):
+                articles = Article.objects.published().order_by("id")[:2]
+                return render(request, "articles/links.html", {"articles": articles})
+
+
+            def article_detail(request, slug):
+                return render(request, "articles/links.html", {"articles": []})
+
+
+            def org_detail(request, org_slug):
+                return render(request, "articles/links.html", {"articles": []})
+
+
+            def about(request):
+                return render(request, "broken.html", {})
+            ''',
+            templates={
+                "articles/links.html": "{% for a in articles %}<a href=\"{% url 'articles:detail' a.slug %}\">{{ a.title }}</a> {% endfor %}"
+                                       "{% url 'orgs:detail' org_slug='org-1' %} {% url 'about' %} {% url 'articles:list' as list_url %}{{ list_url }}",
+                "broken.html": "{% url 'articles:missing' %}",
+            },
+            urls=[("articles/", "article_list", "articles:list"), DETAIL_URL,
+                  ("orgs/<slug:org_slug>/", "org_detail", "orgs:detail"), ("about/", "about", "about")],
+            steps=[
+                get("/articles/"),
+                run("reverse('articles:detail', args=['hello'])"),
+                run("reverse('orgs:detail', kwargs={'org_slug': 'org-2'})"),
+                run("reverse('articles:detail', kwargs={'slug': 'not a slug'})"),
+                run("reverse('detail')"),
+                run("m = resolve('/orgs/org-3/')\n(m.view_name, m.namespace, m.url_name, m.kwargs)"),
+                get("/about/"),
+            ],
+        ),
+        case(
+            "request_get_parameters",
+            '''
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def search(request):
+                q = request.GET.get("q", "").strip()
+                tags = request.GET.getlist("tag")
+                try:
+                    limit = max(1, min(int(request.GET.get("limit", "3")), 5))
+                except ValueError:
+                    limit = 3
+                articles = Article.objects.published().order_by("id")
+                if q:
+                    articles = articles.filter(title__icontains=q)
+                if tags:
+                    articles = articles.filter(tags__slug__in=tags).distinct()
+                return render(request, "search.html", {"q": q, "tags": tags, "articles": articles[:limit]})
+            ''',
+            templates={"search.html": "q={{ q }} tags={{ tags|join:',' }}: {% for a in articles %}{{ a.title }}; {% empty %}nothing{% endfor %}"},
+            urls=[("search/", "search", "search")],
+            steps=[get("/search/"), get("/search/?q=+article+1&limit=2"), get("/search/?tag=tag-04&tag=tag-07&limit=9"),
+                   get("/search/?limit=abc"), get("/search/?q=%3Cb%3Ebold%3C/b%3E"), get("/search/?q=zzz")],
+        ),
+        case(
+            "view_returns_none_and_other_view_errors",
+            '''
+            from django.http import HttpResponse
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def returns_none(request):
+                Article.objects.count()
+
+
+            def key_error(request):
+                return HttpResponse(request.GET["missing"])
+
+
+            def missing_template(request):
+                return render(request, "nope.html", {})
+
+
+            def bad_template(request):
+                return render(request, "bad.html", {})
+
+
+            def ok(request):
+                return HttpResponse("still fine")
+            ''',
+            templates={"bad.html": "{% for a in %}"},
+            urls=[("none/", "returns_none", "errors:none"), ("key/", "key_error", "errors:key"),
+                  ("missing/", "missing_template", "errors:missing"), ("bad/", "bad_template", "errors:bad"),
+                  ("ok/", "ok", "errors:ok")],
+            steps=[get("/none/"), get("/key/"), get("/missing/"), get("/bad/"), get("/ok/")],
+        ),
+    ]
+
+
+def pagination_cases():
+    return [
+        case(
+            "paginator_get_page_edge_cases",
+            '''
+            from django.core.paginator import Paginator
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def paged(request):
+                articles = Article.objects.published()
+                q = request.GET.get("q")
+                if q:
+                    articles = articles.filter(title__contains=q)
+                page = Paginator(articles, 10).get_page(request.GET.get("page"))
+                return render(request, "paged.html", {"page": page})
+            ''',
+            templates={"paged.html": "page {{ page.number }} of {{ page.paginator.num_pages }} ({{ page.paginator.count }}): {% for a in page %}{{ a.id }} {% endfor %}{% if page.has_previous %}prev={{ page.previous_page_number }}{% endif %}"},
+            urls=[("paged/", "paged", "paged")],
+            steps=[get("/paged/"), get("/paged/?page="), get("/paged/?page=abc"), get("/paged/?page=0"),
+                   get("/paged/?page=-1"), get("/paged/?page=9999"), get("/paged/?page=2"),
+                   get("/paged/?page=1.5"), get("/paged/?q=zzz"), get("/paged/?q=zzz&page=3")],
+        ),
+        case(
+            "paginator_page_errors_caught_in_view",
+            '''
+            from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
+            from django.http import Http404, HttpResponse
+            from django.shortcuts import render
+            from articles.models import Tag
+
+
+            def tags(request):
+                paginator = Paginator(Tag.objects.order_by("name"), 4)
+                try:
+                    page = paginator.page(request.GET.get("page", 1))
+                except PageNotAnInteger:
+                    return HttpResponse("page must be a number", status=400)
+                except EmptyPage:
+                    raise Http404("no such page")
+                return render(request, "tags.html", {"page": page})
+            ''',
+            templates={"tags.html": "{% for t in page %}{{ t.name }} {% endfor %}{{ page.start_index }}-{{ page.end_index }} of {{ page.paginator.count }}"},
+            urls=[("tags/", "tags", "tags")],
+            steps=[get("/tags/"), get("/tags/?page=4"), get("/tags/?page=x"), get("/tags/?page=5"),
+                   get("/tags/?page=0"),
+                   run("from django.core.paginator import Paginator\nPaginator(Tag.objects.order_by('id'), 4).page(9)"),
+                   run("Paginator(Tag.objects.order_by('id'), 4).page(0)"),
+                   run("p = Paginator(Tag.objects.order_by('id'), 4)\n(p.count, p.num_pages, list(p.page_range))")],
+        ),
+        case(
+            "keyset_pagination_is_stable_under_inserts",
+            '''
+            from django.db.models import Q
+            from django.shortcuts import render
+            from articles.models import Article
+
+
+            def keyset(request):
+                qs = Article.objects.published().order_by("-created_at", "-id")
+                before, before_id = request.GET.get("before"), request.GET.get("id")
+                if before and before_id:
+                    qs = qs.filter(Q(created_at__lt=before) | Q(created_at=before, id__lt=before_id))
+                articles = list(qs[:4])
+                return render(request, "keyset.html", {"articles": articles, "last": articles[-1] if articles else None})
+            ''',
+            templates={"keyset.html": '{% for a in articles %}{{ a.id }} {% endfor %}{% if last %}next=?before={{ last.created_at|date:"Y-m-d H:i:s" }}&id={{ last.id }}{% endif %}'},
+            urls=[("keyset/", "keyset", "keyset")],
+            steps=[get("/keyset/"), get("/keyset/?before=2024-01-17 17:08:00&id=8"),
+                   run("Article.objects.create(author_id=1, title='Newest', slug='newest', status='published', created_at='2026-01-01 00:00:00')"),
+                   get("/keyset/?before=2024-01-17 17:08:00&id=8"),
+                   get("/keyset/?before=2024-01-01 00:00:00&id=1")],
+        ),
+    ]
+
+
+def testing_cases():
+    list_views = ['''
+    from django.shortcuts import redirect, render
+    from articles.models import Article
+    ''', LIST_VIEW, '''
+
+    def naive_authors(request):
+        articles = Article.objects.published()[:3]
+        return render(request, "articles/authors.html", {"articles": articles})
+
+
+    def old_list(request):
+        return redirect("articles:list")
+    ''']
+    list_templates = {"articles/list.html": LIST_TEMPLATE,
+                      "articles/authors.html": "{% for a in articles %}{{ a.author.username }} {% endfor %}"}
+    list_urls = [LIST_URL, ("authors/", "naive_authors", "articles:authors"), ("old/", "old_list", "articles:old")]
+    return [
+        case(
+            "tests_assert_num_queries_forms",
+            list_views,
+            templates=list_templates,
+            urls=list_urls,
+            tests='''
+            from django.test import TestCase
+            from articles.models import Article
+
+
+            def load_titles():
+                return [a.title for a in Article.objects.published().select_related("author")[:3]]
+
+
+            class QueryCountTests(TestCase):
+                def test_list_in_one_query(self):
+                    with self.assertNumQueries(1):
+                        self.client.get("/articles/")
+
+                def test_call_form_passes(self):
+                    self.assertNumQueries(1, load_titles)
+
+                def test_call_form_fails(self):
+                    self.assertNumQueries(0, load_titles)
+
+                def test_n_plus_one_is_caught(self):
+                    with self.assertNumQueries(1):
+                        response = self.client.get("/authors/")
+                    self.assertEqual(response.status_code, 200)
+            ''',
+            steps=[TEST],
+        ),
+        case(
+            "tests_set_up_test_data_and_rollback",
+            '''
+            from articles.models import Tag
+            ''',
+            tests='''
+            from django.db import IntegrityError, transaction
+            from django.test import TestCase
+            from articles.models import Tag
+
+
+            class TagTests(TestCase):
+                @classmethod
+                def setUpTestData(cls):
+                    cls.tag = Tag.objects.create(name="fixture", slug="fixture")
+
+                def test_a_rename_is_visible_inside_the_test(self):
+                    self.tag.name = "changed"
+                    self.tag.save()
+                    self.assertEqual(Tag.objects.get(slug="fixture").name, "changed")
+
+                def test_b_each_test_starts_over(self):
+                    self.assertEqual(self.tag.name, "fixture")
+                    self.assertEqual(Tag.objects.get(slug="fixture").name, "fixture")
+
+                def test_sees_the_case_database(self):
+                    self.assertEqual(Tag.objects.count(), 17)
+
+                def test_wrong_count(self):
+                    self.assertEqual(Tag.objects.count(), 15, "seed plus fixture")
+
+                def test_lookup_error_is_an_error(self):
+                    Tag.objects.get(slug="nope")
+
+                def test_integrity_error_in_atomic(self):
+                    with self.assertRaises(IntegrityError):
+                        with transaction.atomic():
+                            Tag.objects.create(name="fixture", slug="other")
+                    self.assertEqual(Tag.objects.filter(name="fixture").count(), 1)
+
+                def test_integrity_error_breaks_the_transaction(self):
+                    with self.assertRaises(IntegrityError):
+                        Tag.objects.create(name="fixture", slug="other")
+                    Tag.objects.count()
+            ''',
+            steps=[run("Tag.objects.create(name='from run', slug='from-run')"), TEST,
+                   run("Tag.objects.filter(slug='fixture').exists(), Tag.objects.count()")],
+        ),
+        case(
+            "tests_client_assertions",
+            list_views,
+            templates=list_templates,
+            urls=list_urls,
+            tests='''
+            from django.test import TestCase
+
+
+            class PageTests(TestCase):
+                def test_contains(self):
+                    self.assertContains(self.client.get("/articles/"), "Article 47")
+
+                def test_contains_count(self):
+                    self.assertContains(self.client.get("/articles/"), "<li>", count=5)
+
+                def test_contains_wrong_count(self):
+                    self.assertContains(self.client.get("/articles/"), "<li>", count=4)
+
+                def test_not_contains(self):
+                    self.assertNotContains(self.client.get("/articles/"), "Article 47")
+
+                def test_redirects(self):
+                    self.assertRedirects(self.client.get("/old/"), "/articles/")
+
+                def test_redirects_elsewhere(self):
+                    self.assertRedirects(self.client.get("/old/"), "/elsewhere/")
+
+                def test_template_used(self):
+                    self.assertTemplateUsed(self.client.get("/articles/"), "articles/list.html")
+
+                def test_missing_page(self):
+                    self.assertEqual(self.client.get("/articles/nope/").status_code, 404)
+            ''',
+            steps=[TEST],
+        ),
+        case(
+            "tests_pytest_django_style",
+            list_views,
+            templates=list_templates,
+            urls=list_urls,
+            tests='''
+            import pytest
+            from articles.models import Tag
+
+
+            @pytest.mark.django_db
+            def test_list_queries(client, django_assert_num_queries):
+                with django_assert_num_queries(1):
+                    response = client.get("/articles/")
+                assert response.status_code == 200
+
+
+            @pytest.mark.django_db
+            def test_authors_too_many_queries(client, django_assert_num_queries):
+                with django_assert_num_queries(1):
+                    client.get("/authors/")
+
+
+            @pytest.mark.django_db
+            def test_authors_at_most(client, django_assert_max_num_queries):
+                with django_assert_max_num_queries(4):
+                    client.get("/authors/")
+
+
+            def test_user_model(db, django_user_model):
+                django_user_model.objects.create(username="pytest-user")
+                assert django_user_model.objects.count() == 41
+
+
+            def test_view_with_request_factory(rf, db):
+                from views import article_list
+
+                response = article_list(rf.get("/articles/"))
+                assert b"<li>" in response.content
+
+
+            @pytest.mark.django_db
+            def test_plain_assert_fails():
+                assert Tag.objects.count() == 3
+
+
+            def test_without_db_access():
+                Tag.objects.count()
+
+
+            class TestTags:
+                @pytest.mark.django_db
+                def test_exists(self):
+                    assert Tag.objects.filter(slug="tag-01").exists()
+            ''',
+            steps=[TEST],
+        ),
+        case(
+            "tests_file_that_does_not_import",
+            list_views,
+            templates=list_templates,
+            urls=list_urls,
+            tests='''
+            from django.test import TestCase
+            from views import missing_helper
+            ''',
+            steps=[TEST, get("/articles/")],
+        ),
+    ]
+
+
+def queryset_cases():
+    return [
+        case(
+            "exists_count_len_and_result_cache",
+            '''
+            from django.shortcuts import render
+            from articles.models import Article, Tag
+
+
+            def with_exists(request):
+                return render(request, "tags.html", {"tags": Tag.objects.order_by("name")[:3], "check": "exists"})
+
+
+            def with_truth(request):
+                return render(request, "tags_truth.html", {"tags": Tag.objects.order_by("name")[:3]})
+            ''',
+            templates={"tags.html": "{% if tags.exists %}{{ tags.count }}: {% for t in tags %}{{ t.name }} {% endfor %}{% endif %}",
+                       "tags_truth.html": "{% if tags %}{{ tags|length }}: {% for t in tags %}{{ t.name }} {% endfor %}{% endif %}"},
+            urls=[("exists/", "with_exists", "tags:exists"), ("truth/", "with_truth", "tags:truth")],
+            steps=[
+                get("/exists/"), get("/truth/"),
+                run("qs = Article.objects.published()\nqs.exists()"),
+                run("qs.count()"),
+                run("len(qs)"),
+                run("qs.count(), qs.exists()"),
+                run("bool(Article.objects.filter(pk=0))"),
+                run("Article.objects.filter(status='draft').first()"),
+                run("Tag.objects.first().name, Tag.objects.last().name"),
+                run("Tag.objects.filter(pk__in=[]).count()"),
+            ],
+        ),
+        case(
+            "values_and_values_list",
+            '''
+            from django.db.models import Count
+            from articles.models import Article, Tag
+            ''',
+            steps=[
+                run("list(Tag.objects.order_by('name').values('id', 'name')[:2])"),
+                run("list(Tag.objects.values_list('slug', flat=True)[:3])"),
+                run("Article.objects.values_list('id', 'author__username', named=True).get(pk=1)"),
+                run("Tag.objects.values_list('name', flat=True).get(pk=3)"),
+                run("dict(Tag.objects.order_by('id').values_list('slug', 'name')[:2])"),
+                run("list(Article.objects.values('status').annotate(n=Count('id')).order_by('status'))"),
+                # Meta.ordering (-created_at) is not applied to GROUP BY queries since Django 3.1.
+                run("list(Article.objects.values('status').annotate(n=Count('id')))"),
+            ],
+        ),
+        case(
+            "annotate_count_filter_and_distinct",
+            '''
+            from django.contrib.auth.models import User
+            from django.db.models import Count, Q
+            from django.shortcuts import render
+            from articles.models import Tag
+            from orgs.models import Organization
+
+
+            def tag_stats(request):
+                tags = Tag.objects.annotate(
+                    n=Count("articles"),
+                    n_pub=Count("articles", filter=Q(articles__status="published")),
+                ).order_by("-n", "name")[:4]
+                return render(request, "stats.html", {"tags": tags})
+            ''',
+            templates={"stats.html": "{% for t in tags %}{{ t.name }}={{ t.n }}/{{ t.n_pub }} {% endfor %}"},
+            urls=[("stats/", "tag_stats", "stats")],
+            steps=[
+                get("/stats/"),
+                run("u = User.objects.annotate(n_art=Count('articles'), n_mem=Count('memberships')).get(username='user008')\n(u.n_art, u.n_mem)"),
+                run("u = User.objects.annotate(n_art=Count('articles', distinct=True), n_mem=Count('memberships', distinct=True)).get(username='user008')\n(u.n_art, u.n_mem)"),
+                # Two joined multi-valued relations multiply rows: the filtered count is 14 x 14.
+                run("list(Organization.objects.annotate(open_tasks=Count('tasks', filter=Q(tasks__status='open')), members=Count('memberships', distinct=True)).order_by('id').values_list('slug', 'open_tasks', 'members'))"),
+                run("list(Organization.objects.annotate(open_tasks=Count('tasks', filter=Q(tasks__status='open'), distinct=True), members=Count('memberships', distinct=True)).order_by('id').values_list('slug', 'open_tasks', 'members'))"),
+            ],
+        ),
+    ]
+
+
+def index_cases():
+    views = '''
+    from tasks.models import Task
+    '''
+    return [
+        case(
+            "explain_without_extra_index",
+            views,
+            steps=[
+                run("print(Task.objects.filter(organization_id=1, status='open').order_by('-created_at')[:10].explain())"),
+                run("Task.objects.filter(organization_id=1, status='open').order_by('-created_at')[:10].explain()"),
+                run("Task.objects.filter(title='Task 1').explain()"),
+            ],
+        ),
+        case(
+            "explain_after_add_index_migration",
+            views,
+            migrations=[{"model": "Task", "add_index": {"fields": ["organization", "status", "-created_at"],
+                                                       "name": "task_org_status_created_idx"}}],
+            steps=[
+                run("Task.objects.filter(organization_id=1, status='open').order_by('-created_at')[:10].explain()"),
+                run("Task.objects.filter(organization_id=1).explain()"),
+                run("Task.objects.filter(organization_id=2, status='open').count()"),
+            ],
+        ),
+        case(
+            "explain_db_index_and_remove_index",
+            views,
+            migrations=[{"model": "Task", "db_index": "title"},
+                        {"model": "Task", "remove_index": "tasks_task_organization_id_50c2ed4a"}],
+            steps=[
+                run("Task.objects.filter(title='Task 1').explain()"),
+                run("Task.objects.filter(organization_id=2).explain()"),
+            ],
+        ),
+    ]
+
+
+def error_cases():
+    return [
+        case(
+            "error_steps_do_not_stop_the_case",
+            ['''
+            from django.shortcuts import render
+            from articles.models import Article, Tag
+            ''', LIST_VIEW],
+            templates={"articles/list.html": LIST_TEMPLATE},
+            urls=[LIST_URL],
+            steps=[
+                run("Article.objects.get(slug='missing')"),
+                run("Article.objects.create(author_id=1, title='Dup', slug='article-1', created_at='2026-01-01 00:00:00')"),
+                run("undefined_name + 1"),
+                run("Article.objects.get(author_id=8)"),
+                run("Article.objects.create(author_id=999, title='Orphan', slug='orphan', created_at='2026-01-01 00:00:00')"),
+                run("x = = 1"),
+                run("1 / 0"),
+                run("Tag.objects.get(pk=1).name"),
+                get("/articles/"),
+            ],
+        ),
+        case(
+            "err_views_syntax_error",
+            '''
+            from articles.models import Article
+
+
+            def article_list(request:
+                return None
+            ''',
+            urls=[("articles/", "article_list", "articles:list")],
+            steps=[get("/articles/")],
+        ),
+        case(
+            "err_unknown_view_in_urls",
+            '''
+            from django.http import HttpResponse
+
+
+            def article_list(request):
+                return HttpResponse("list")
+            ''',
+            urls=[("articles/", "article_list", "articles:list"), ("articles/<slug:slug>/", "article_detial", "articles:detail")],
+            steps=[get("/articles/")],
+        ),
+        case(
+            "err_views_import_error",
+            '''
+            from articles.models import Article, Comment
+            ''',
+            steps=[run("Article.objects.count()")],
+        ),
+    ]
+
+
+def clock_cases():
+    return [
+        case(
+            "virtual_clock_now_and_last_login",
+            '''
+            import time
+
+            from django.contrib.auth.models import User
+            from django.http import HttpResponse
+            from django.utils import timezone
+
+
+            def whoami(request):
+                return HttpResponse(f"{request.user.username} last seen {request.user.last_login}")
+            ''',
+            urls=[("whoami/", "whoami", "whoami")],
+            steps=[
+                run("timezone.now(), time.time()"),
+                advance(3600),
+                # date_joined's default is the timezone.now function itself.
+                run("User.objects.create(username='clock').date_joined"),
+                # force_login updates last_login (not counted: it runs before the capture).
+                get("/whoami/", "user002"),
+                run("User.objects.get(username='user002').last_login"),
+            ],
+        ),
+    ]
+
+
+def all_cases(examples_file):
+    with open(examples_file, encoding="utf-8") as f:
+        examples = json.load(f)
+    cases = (examples + n_plus_one_cases() + cache_page_cases() + low_level_cache_cases() + fragment_cases()
+             + signal_cases() + write_cases() + transaction_cases() + view_cases() + pagination_cases()
+             + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases())
+    names = [c["name"] for c in cases]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise SystemExit(f"duplicate case names: {sorted(dupes)}")
+    return cases
+
+
+def dumps(cases):
+    return json.dumps(cases, indent=1, ensure_ascii=False) + "\n"
+
+
+def default_examples_file():
+    for c in (os.environ.get("SAMPLE_APP_DIR"), HERE.parents[1].parent / "shared" / "sample_app",
+              "/work/shared/sample_app"):
+        if c and (Path(c) / "project_examples.json").exists():
+            return Path(c) / "project_examples.json"
+    raise SystemExit("shared/sample_app/project_examples.json not found; set SAMPLE_APP_DIR")
+
+
+def write_expectations(django_output):
+    """project_expectations.json from a django_run_project.py output on the default seed."""
+    from differential_common import summarize_case
+
+    with open(django_output, encoding="utf-8") as f:
+        results = json.load(f)
+    expected = {r["name"]: summarize_case(r) for r in results}
+    EXPECTATIONS_FILE.write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote the outcomes of {len(expected)} cases to {EXPECTATIONS_FILE}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Write project_cases.json (and project_expectations.json).")
+    p.add_argument("--expectations", metavar="DJANGO_OUTPUT_JSON",
+                   help="also rewrite project_expectations.json from this django_run_project.py output "
+                        "(made with the new project_cases.json on seed.py's default data set)")
+    args = p.parse_args(argv)
+    cases = all_cases(default_examples_file())
+    CASES_FILE.write_text(dumps(cases), encoding="utf-8")
+    print(f"wrote {len(cases)} cases to {CASES_FILE}")
+    if args.expectations:
+        write_expectations(args.expectations)
+
+
+if __name__ == "__main__":
+    main()
