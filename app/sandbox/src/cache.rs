@@ -1,63 +1,182 @@
-//! Django's cache framework, the local-memory backend: keys with timeouts in seconds.
+//! Django's local-memory cache backend (`LocMemCache`), on the sandbox's virtual clock.
 //!
-//! Used by `{% cache %}` (fragments), and by the low-level API lessons (`cache.get/set`).
-//! Time comes from [`crate::clock::wall_ms`], so the browser and tests share one notion of it.
+//! Behaviour follows `django/core/cache/backends/locmem.py` and `base.py`: keys are made as
+//! `KEY_PREFIX:VERSION:key` (`:1:key`), entries expire when `expiry <= now` (so a 60 s entry is
+//! gone at exactly 60 s), `timeout=None` keeps forever and `0` expires at once, the least
+//! recently used third is culled past `MAX_ENTRIES` (300), and values are copied in and out
+//! (Django pickles them), so mutating a cached list later does not change the cache.
+//! Every call is recorded for the cache panel.
 
-use std::collections::HashMap;
+use indexmap::IndexMap;
 
-use crate::clock;
 use crate::value::Val;
 
-#[derive(Default)]
-pub struct Cache {
-    entries: HashMap<String, (Val, Option<f64>)>,
-    pub hits: u64,
-    pub misses: u64,
+/// Django's defaults: `TIMEOUT` 300 s, `MAX_ENTRIES` 300, `CULL_FREQUENCY` 3, `KEY_PREFIX` "".
+pub const DEFAULT_TIMEOUT: f64 = 300.0;
+pub const MAX_ENTRIES: usize = 300;
+pub const CULL_FREQUENCY: usize = 3;
+/// memcached's limit, which Django warns about for every backend.
+pub const MEMCACHE_MAX_KEY_LENGTH: usize = 250;
+
+/// When an entry expires: never, or at a virtual time in seconds.
+pub type Expiry = Option<f64>;
+
+/// One call the cache panel lists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CacheCall {
+    pub op: String,
+    pub key: String,
+    /// `Some(true)` hit, `Some(false)` miss, `None` for writes.
+    pub hit: Option<bool>,
 }
 
-impl Cache {
-    /// `cache.get(key)`: `None` when missing or expired.
-    pub fn get(&mut self, key: &str) -> Option<Val> {
-        let now = clock::wall_ms();
+#[derive(Default)]
+pub struct LocMemCache {
+    /// Made key → (value, expiry), least recently used first.
+    entries: IndexMap<String, (Val, Expiry)>,
+    pub calls: Vec<CacheCall>,
+}
+
+/// How a `timeout` argument reads: the default, never, or seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timeout {
+    Default,
+    Never,
+    Seconds(f64),
+}
+
+impl LocMemCache {
+    /// `make_key`: `:1:key` with Django's default empty prefix.
+    pub fn make_key(key: &str, version: i64) -> String {
+        format!(":{version}:{key}")
+    }
+
+    /// `validate_key`: the `CacheKeyWarning` texts memcached-incompatible keys get.
+    pub fn key_warnings(made_key: &str) -> Vec<String> {
+        let mut w = Vec::new();
+        if made_key.chars().count() > MEMCACHE_MAX_KEY_LENGTH {
+            w.push(format!(
+                "Cache key will cause errors if used with memcached: '{}' (longer than {MEMCACHE_MAX_KEY_LENGTH})",
+                made_key
+            ));
+        }
+        if made_key.chars().any(|c| (c as u32) < 33 || c as u32 == 127) {
+            w.push(format!("Cache key contains characters that will cause errors if used with memcached: '{made_key}'"));
+        }
+        w
+    }
+
+    fn expiry(now: f64, t: Timeout) -> Expiry {
+        match t {
+            Timeout::Never => None,
+            Timeout::Default => Some(now + DEFAULT_TIMEOUT),
+            // Django: timeout 0 expires the key immediately.
+            Timeout::Seconds(s) if s == 0.0 => Some(-1.0),
+            Timeout::Seconds(s) => Some(now + s),
+        }
+    }
+
+    fn expired(entry: &(Val, Expiry), now: f64) -> bool {
+        matches!(entry.1, Some(exp) if exp <= now)
+    }
+
+    fn log(&mut self, op: &str, key: &str, hit: Option<bool>) {
+        if self.calls.len() < 10_000 {
+            self.calls.push(CacheCall { op: op.into(), key: key.into(), hit });
+        }
+    }
+
+    /// The stored value (not copied: the caller copies), or `None` when missing or expired.
+    pub fn get(&mut self, key: &str, now: f64) -> Option<Val> {
         let found = match self.entries.get(key) {
-            Some((_, Some(exp))) if *exp <= now => {
-                self.entries.remove(key);
+            Some(e) if Self::expired(e, now) => {
+                self.entries.shift_remove(key);
                 None
             }
-            Some((v, _)) => Some(v.clone()),
+            Some(_) => {
+                // Move to the most recently used end.
+                let i = self.entries.get_index_of(key).expect("present");
+                let last = self.entries.len() - 1;
+                self.entries.move_index(i, last);
+                self.entries.get(key).map(|(v, _)| v.clone())
+            }
             None => None,
         };
-        if found.is_some() {
-            self.hits += 1;
-        } else {
-            self.misses += 1;
-        }
+        self.log("get", key, Some(found.is_some()));
         found
     }
 
-    /// `cache.set(key, value, timeout)`: `timeout` in seconds, `None` = forever, `0` or less = do not cache.
-    pub fn set(&mut self, key: &str, value: Val, timeout_s: Option<f64>) {
-        match timeout_s {
-            Some(t) if t <= 0.0 => {
-                self.entries.remove(key);
+    pub fn has_key(&mut self, key: &str, now: f64) -> bool {
+        match self.entries.get(key) {
+            Some(e) if Self::expired(e, now) => {
+                self.entries.shift_remove(key);
+                false
             }
-            Some(t) => {
-                self.entries.insert(key.to_string(), (value, Some(clock::wall_ms() + t * 1000.0)));
-            }
-            None => {
-                self.entries.insert(key.to_string(), (value, None));
-            }
+            Some(_) => true,
+            None => false,
         }
     }
 
-    pub fn delete(&mut self, key: &str) -> bool {
-        self.entries.remove(key).is_some()
+    pub fn set(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) {
+        self.log("set", key, None);
+        self.store(key, value, timeout, now);
+    }
+
+    fn store(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) {
+        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
+            self.cull();
+        }
+        self.entries.shift_remove(key);
+        self.entries.insert(key.to_string(), (value, Self::expiry(now, timeout)));
+    }
+
+    /// `add`: only when the key is missing or expired; whether it stored.
+    pub fn add(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) -> bool {
+        let fresh = !self.has_key(key, now);
+        self.log("add", key, Some(!fresh));
+        if fresh {
+            self.store(key, value, timeout, now);
+        }
+        fresh
+    }
+
+    pub fn touch(&mut self, key: &str, timeout: Timeout, now: f64) -> bool {
+        self.log("touch", key, None);
+        if !self.has_key(key, now) {
+            return false;
+        }
+        if let Some(e) = self.entries.get_mut(key) {
+            e.1 = Self::expiry(now, timeout);
+        }
+        true
+    }
+
+    pub fn delete(&mut self, key: &str, now: f64) -> bool {
+        self.log("delete", key, None);
+        let present = self.has_key(key, now);
+        self.entries.shift_remove(key);
+        present
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.hits = 0;
-        self.misses = 0;
+    }
+
+    /// Forget the call log (a new request starts).
+    pub fn reset_calls(&mut self) {
+        self.calls.clear();
+    }
+
+    fn cull(&mut self) {
+        let count = self.entries.len() / CULL_FREQUENCY;
+        for _ in 0..count {
+            self.entries.shift_remove_index(0);
+        }
+    }
+
+    /// The live keys with their expiry, for the cache panel.
+    pub fn keys(&self, now: f64) -> Vec<(String, Expiry)> {
+        self.entries.iter().filter(|(_, e)| !Self::expired(e, now)).map(|(k, e)| (k.clone(), e.1)).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -66,5 +185,39 @@ impl Cache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_inclusive_as_in_django() {
+        let mut c = LocMemCache::default();
+        c.set(":1:k", Val::Int(1), Timeout::Seconds(60.0), 1000.0);
+        assert!(c.get(":1:k", 1059.999).is_some());
+        assert!(c.get(":1:k", 1060.0).is_none());
+        c.set(":1:z", Val::Int(1), Timeout::Seconds(0.0), 1000.0);
+        assert!(c.get(":1:z", 1000.0).is_none());
+        c.set(":1:n", Val::Int(1), Timeout::Never, 1000.0);
+        assert!(c.get(":1:n", 1e12).is_some());
+    }
+
+    #[test]
+    fn culls_a_third_past_max_entries() {
+        let mut c = LocMemCache::default();
+        for i in 0..MAX_ENTRIES {
+            c.set(&format!("k{i}"), Val::Int(i as i64), Timeout::Never, 0.0);
+        }
+        c.set("new", Val::None, Timeout::Never, 0.0);
+        assert_eq!(c.len(), MAX_ENTRIES - MAX_ENTRIES / CULL_FREQUENCY + 1);
+        assert!(!c.has_key("k0", 0.0));
+    }
+
+    #[test]
+    fn warns_about_memcached_keys() {
+        assert_eq!(LocMemCache::key_warnings(":1:ok").len(), 0);
+        assert_eq!(LocMemCache::key_warnings(":1:has space").len(), 1);
     }
 }

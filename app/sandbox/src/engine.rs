@@ -105,6 +105,8 @@ pub struct StmtResult {
     pub rows: Vec<Vec<SqlValue>>,
     pub ms: f64,
     pub counters: StmtCounters,
+    /// Rows an INSERT/UPDATE/DELETE changed.
+    pub changes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -266,7 +268,7 @@ impl Engine {
             stmt.reset_stmt_status(c);
         }
         match outcome {
-            Ok(rows) => Ok(StmtResult { rows, ms, counters }),
+            Ok(rows) => Ok(StmtResult { rows, ms, counters, changes: self.conn.changes() }),
             Err(Interrupted) => {
                 // Only the budget's progress handler interrupts. A statement stopped mid-write
                 // must not leave a transaction open behind it.

@@ -1,13 +1,28 @@
-//! The per-request world: the engine, the query log, the cache, and where we are in the
-//! learner's code (so each query can say which template line or QuerySet call caused it).
+//! The per-session world: the engine, the query log, the cache, the virtual clock, and where
+//! we are in the learner's code (so each query can say which template line or Python call
+//! caused it, which relation a lazy load followed, and whether it ran inside a loop).
+//! Also the budgets that stop runaway work.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use crate::cache::Cache;
+use crate::cache::LocMemCache;
 use crate::clock;
 use crate::engine::{inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
-use crate::error::{err, ErrorKind, SResult};
+use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::py::SourceFile;
+
+/// The relation a lazy load followed: what Django Debug Toolbar's N+1 advice needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LazyLoad {
+    /// The path from the queryset the rows came from (`author`, `author__profile`, `tags`).
+    pub path: String,
+    /// `forward` (FK), `reverse` (reverse FK) or `m2m`.
+    pub kind: String,
+    /// The model whose rows were loaded.
+    pub model: String,
+}
 
 /// One SQL statement as the learner sees it in the log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,24 +36,53 @@ pub struct QueryRecord {
     pub ms: f64,
     pub rows: usize,
     pub counters: StmtCounters,
-    /// What caused it: e.g. `template line 1: {{ a.author.username }}`.
+    /// What caused it: e.g. `template line 1: {{ a.author.username }}` or `views.py line 4: qs.count()`.
     pub origin: Option<String>,
-    /// How many `{% for %}` loops were running when it was sent (0 = not in a loop).
+    /// How many loops (template `{% for %}` or Python `for`) were running when it was sent.
     pub loop_depth: usize,
+    /// Set when the query was a lazy load of a relation.
+    pub lazy: Option<LazyLoad>,
 }
 
 /// Hard stop for one request: no page a learner writes needs this many queries, and an
 /// accidental loop over 10,000 rows each firing a query would otherwise freeze the tab.
 pub const MAX_QUERIES_PER_REQUEST: usize = 5_000;
 
+/// Where a query came from.
+#[derive(Clone)]
+enum Origin {
+    Label(String),
+    Py(Rc<SourceFile>, usize, usize),
+}
+
+/// The virtual clock's start: 2026-01-01 09:00:00 UTC, as the run-project contract says.
+pub const CLOCK_START: f64 = 1_767_258_000.0;
+
 pub struct Rt {
     pub engine: RefCell<Engine>,
     pub log: RefCell<Vec<QueryRecord>>,
-    pub cache: RefCell<Cache>,
-    origin: RefCell<Vec<String>>,
+    pub cache: RefCell<LocMemCache>,
+    origin: RefCell<Vec<Origin>>,
     loop_depth: Cell<usize>,
-    /// Wall-clock budget for the whole request, in ms of [`clock::monotonic_ms`].
+    /// Wall-clock budget for the running request, in ms of [`clock::monotonic_ms`].
     deadline: Cell<f64>,
+    budget_ms: Cell<f64>,
+    /// Statements and loop iterations since the request started.
+    steps: Cell<u64>,
+    /// Nested Python calls.
+    depth: Cell<usize>,
+    /// Exceptions being handled (`raise` with no argument re-raises the innermost).
+    pub handling: RefCell<Vec<SandboxError>>,
+    stdout: RefCell<String>,
+    /// The Python statement running: (file, line).
+    line: RefCell<Option<(Rc<SourceFile>, usize)>>,
+    /// Seconds since the Unix epoch on the lab's virtual clock (what the cache reads).
+    clock_s: Cell<f64>,
+    lazy: RefCell<Option<LazyLoad>>,
+    /// Warnings to show beside the output (`CacheKeyWarning`, …).
+    pub warnings: RefCell<Vec<String>>,
+    /// Django's state for the session (imports, signals, transactions, the project).
+    pub django: RefCell<crate::django::State>,
 }
 
 impl Rt {
@@ -46,72 +90,253 @@ impl Rt {
         Rt {
             engine: RefCell::new(engine),
             log: RefCell::new(Vec::new()),
-            cache: RefCell::new(Cache::default()),
+            cache: RefCell::new(LocMemCache::default()),
             origin: RefCell::new(Vec::new()),
             loop_depth: Cell::new(0),
             deadline: Cell::new(f64::INFINITY),
+            budget_ms: Cell::new(f64::INFINITY),
+            steps: Cell::new(0),
+            depth: Cell::new(0),
+            handling: RefCell::new(Vec::new()),
+            stdout: RefCell::new(String::new()),
+            line: RefCell::new(None),
+            clock_s: Cell::new(CLOCK_START),
+            lazy: RefCell::new(None),
+            warnings: RefCell::new(Vec::new()),
+            django: RefCell::new(crate::django::State::default()),
         }
     }
 
     /// Starts a request: empties the log and arms the request's time budget.
     pub fn begin_request(&self, budget_ms: f64) {
         self.log.borrow_mut().clear();
+        self.arm_budget(budget_ms);
+        self.stdout.borrow_mut().clear();
+        self.warnings.borrow_mut().clear();
+        self.cache.borrow_mut().reset_calls();
+        self.handling.borrow_mut().clear();
+        self.depth.set(0);
+    }
+
+    /// Re-arms the time budget without touching the log (each test of a test run gets one).
+    pub fn arm_budget(&self, budget_ms: f64) {
+        self.budget_ms.set(budget_ms);
         self.deadline.set(clock::monotonic_ms() + budget_ms);
+        self.steps.set(0);
     }
 
     pub fn n_queries(&self) -> usize {
         self.log.borrow().len()
     }
 
+    // ------------------------------------------------------------ the virtual clock
+
+    pub fn now_seconds(&self) -> f64 {
+        self.clock_s.get()
+    }
+
+    pub fn set_clock(&self, s: f64) {
+        self.clock_s.set(s);
+    }
+
+    /// Moves the virtual clock; refuses negative or absurd steps.
+    pub fn advance_clock(&self, seconds: f64) -> SResult<()> {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(err(ErrorKind::ValueError, format!("the clock only moves forward: advance by 0 or more seconds, not {seconds}")));
+        }
+        if seconds > 10.0 * 365.0 * 86_400.0 {
+            return Err(err(ErrorKind::ValueError, "the clock moves at most 10 years at a time"));
+        }
+        self.clock_s.set(self.clock_s.get() + seconds);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ queries
+
     /// Runs one query the ORM built (`%s` placeholders, as Django writes them) and logs it.
     pub fn query(&self, sql: &str, params: &[SqlValue]) -> SResult<StmtResult> {
+        self.query_with(sql, params, sql, params)
+    }
+
+    /// Runs `engine_sql` but logs `shown_sql`: for the few spots where the SQL Django sends
+    /// relies on functions Django registers in SQLite (`django_datetime_extract`), which the
+    /// engine runs in an equivalent built-in form. Same rows either way.
+    pub fn query_with(&self, shown_sql: &str, shown_params: &[SqlValue], engine_sql: &str, engine_params: &[SqlValue]) -> SResult<StmtResult> {
+        crate::django::transaction::check_not_broken(self)?;
+        self.run_logged(shown_sql, shown_params, engine_sql, engine_params)
+    }
+
+    /// Transaction control (`BEGIN`, `SAVEPOINT "…"`, `COMMIT`): logged like any query, as
+    /// Django's debug cursor logs them, and allowed in a broken transaction.
+    pub fn query_tx(&self, sql: &str) -> SResult<()> {
+        self.run_logged(sql, &[], sql, &[]).map(|_| ())
+    }
+
+    fn run_logged(&self, shown_sql: &str, shown_params: &[SqlValue], engine_sql: &str, engine_params: &[SqlValue]) -> SResult<StmtResult> {
         if self.n_queries() >= MAX_QUERIES_PER_REQUEST {
-            return Err(err(
-                ErrorKind::Budget,
-                format!("this request already sent {MAX_QUERIES_PER_REQUEST} queries; the sandbox stopped it"),
-            ));
+            return Err(err(ErrorKind::Budget, format!("this request already sent {MAX_QUERIES_PER_REQUEST} queries; the sandbox stopped it")));
         }
         if clock::monotonic_ms() > self.deadline.get() {
-            return Err(err(ErrorKind::Budget, "this request ran past the sandbox's time budget and was stopped"));
+            return Err(self.budget_error());
         }
-        let raw_sql = sql.replace("%s", "?");
-        let result = self.engine.borrow_mut().run(&raw_sql, params).map_err(engine_error)?;
-        let shown = inline_params(sql, params);
+        let raw_sql = engine_sql.replace("%s", "?");
+        let result = self.engine.borrow_mut().run(&raw_sql, engine_params).map_err(engine_error)?;
+        let origin = self.current_origin();
         self.log.borrow_mut().push(QueryRecord {
-            sql: shown,
-            raw_sql,
-            params: params.iter().map(SqlValue::quoted).collect(),
+            sql: inline_params(shown_sql, shown_params),
+            raw_sql: shown_sql.replace("%s", "?"),
+            params: shown_params.iter().map(SqlValue::quoted).collect(),
             ms: result.ms,
             rows: result.rows.len(),
             counters: result.counters,
-            origin: self.origin.borrow().last().cloned(),
+            origin,
             loop_depth: self.loop_depth.get(),
+            lazy: self.lazy.borrow().clone(),
         });
         Ok(result)
     }
 
+    fn current_origin(&self) -> Option<String> {
+        let o = self.origin.borrow();
+        match o.last() {
+            Some(Origin::Label(s)) => Some(s.clone()),
+            Some(Origin::Py(file, start, end)) => {
+                let text = file.text.get(*start..*end).unwrap_or("");
+                let line = file.text[..(*start).min(file.text.len())].matches('\n').count() + 1;
+                let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let shown: String = one_line.chars().take(100).collect();
+                Some(if file.name.is_empty() { shown } else { format!("{} line {line}: {shown}", file.name) })
+            }
+            None => None,
+        }
+    }
+
     /// Runs `f` with `label` as the cause of any query it sends.
     pub fn with_origin<T>(&self, label: impl Into<String>, f: impl FnOnce() -> T) -> T {
-        self.origin.borrow_mut().push(label.into());
+        self.origin.borrow_mut().push(Origin::Label(label.into()));
         let out = f();
         self.origin.borrow_mut().pop();
         out
     }
 
-    /// Runs `f` as the body of a template loop (queries inside are candidates for N+1).
+    /// Runs `f` with the Python expression `file[start..end]` as the cause of its queries.
+    pub fn with_py_origin<T>(&self, file: &Rc<SourceFile>, start: usize, end: usize, f: impl FnOnce() -> T) -> T {
+        self.origin.borrow_mut().push(Origin::Py(file.clone(), start, end));
+        let out = f();
+        self.origin.borrow_mut().pop();
+        out
+    }
+
+    /// Runs `f` as the body of a loop (queries inside are candidates for N+1).
     pub fn in_loop<T>(&self, f: impl FnOnce() -> T) -> T {
         self.loop_depth.set(self.loop_depth.get() + 1);
         let out = f();
         self.loop_depth.set(self.loop_depth.get() - 1);
         out
     }
+
+    /// Runs `f` as the lazy load of a relation: its queries carry `what`.
+    pub fn lazy_load<T>(&self, what: LazyLoad, f: impl FnOnce() -> T) -> T {
+        let prev = self.lazy.replace(Some(what));
+        let out = f();
+        *self.lazy.borrow_mut() = prev;
+        out
+    }
+
+    /// Runs `f` outside any lazy load (a prefetch's own queries are not lazy loads).
+    pub fn not_lazy<T>(&self, f: impl FnOnce() -> T) -> T {
+        let prev = self.lazy.replace(None);
+        let out = f();
+        *self.lazy.borrow_mut() = prev;
+        out
+    }
+
+    // ------------------------------------------------------------ the Python interpreter's hooks
+
+    /// Called before each statement and loop iteration: the request's work budget.
+    pub fn py_tick(&self) -> SResult<()> {
+        let n = self.steps.get() + 1;
+        self.steps.set(n);
+        if n & 1023 == 0 && clock::monotonic_ms() > self.deadline.get() {
+            return Err(self.budget_error());
+        }
+        Ok(())
+    }
+
+    fn budget_error(&self) -> SandboxError {
+        let b = self.budget_ms.get();
+        let what = if b.is_finite() { format!("{:.0} s", b / 1000.0) } else { "its time budget".into() };
+        let mut e = exc("Stopped", format!("stopped after {what}: the code ran past the sandbox's time budget (an endless loop?)"));
+        e.kind = ErrorKind::Budget;
+        e
+    }
+
+    pub fn py_enter(&self) -> SResult<()> {
+        let d = self.depth.get() + 1;
+        if d > crate::py::interp::MAX_CALL_DEPTH {
+            let mut e = exc("RecursionError", "maximum recursion depth exceeded");
+            e.kind = ErrorKind::Budget;
+            return Err(e);
+        }
+        self.depth.set(d);
+        Ok(())
+    }
+
+    pub fn py_leave(&self) {
+        self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    pub fn set_py_line(&self, file: &Rc<SourceFile>, line: usize) {
+        let mut cur = self.line.borrow_mut();
+        match cur.as_mut() {
+            Some((f, l)) if Rc::ptr_eq(f, file) => *l = line,
+            _ => *cur = Some((file.clone(), line)),
+        }
+    }
+
+    /// `print()` output, captured for the shell panel.
+    pub fn print(&self, s: &str) {
+        let mut out = self.stdout.borrow_mut();
+        if out.len() < 1_000_000 {
+            out.push_str(s);
+        }
+    }
+
+    pub fn take_stdout(&self) -> String {
+        std::mem::take(&mut *self.stdout.borrow_mut())
+    }
 }
 
-pub fn engine_error(e: EngineError) -> crate::error::SandboxError {
+pub fn engine_error(e: EngineError) -> SandboxError {
     match e {
-        EngineError::Budget { .. } => err(ErrorKind::Budget, e.to_string()),
-        other => err(ErrorKind::DatabaseError, other.to_string()),
+        EngineError::Budget { .. } => {
+            let mut x = exc("Stopped", e.to_string());
+            x.kind = ErrorKind::Budget;
+            x
+        }
+        EngineError::Sql(msg) => db_error(&msg),
+        other => exc("OperationalError", other.to_string()),
     }
+}
+
+/// Maps the engine's message to the exception Django's SQLite backend raises.
+pub fn db_error(msg: &str) -> SandboxError {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("unique constraint") || lower.contains("not null constraint") || lower.contains("foreign key constraint") || lower.contains("check constraint") {
+        // SQLite's own wording, as Django passes it on: "UNIQUE constraint failed: articles_tag.slug".
+        return exc("IntegrityError", sqlite_constraint_text(msg));
+    }
+    exc("OperationalError", msg.to_string())
+}
+
+fn sqlite_constraint_text(msg: &str) -> String {
+    // turso prefixes its own words; keep SQLite's "X constraint failed: t.c".
+    for kind in ["UNIQUE", "NOT NULL", "FOREIGN KEY", "CHECK"] {
+        if let Some(i) = msg.find(&format!("{kind} constraint failed")) {
+            return msg[i..].trim().to_string();
+        }
+    }
+    msg.to_string()
 }
 
 /// A group of queries with the same SQL shape, as Django Debug Toolbar groups them.
@@ -132,11 +357,13 @@ pub fn group_queries(log: &[QueryRecord]) -> Vec<QueryGroup> {
     let mut order: Vec<String> = Vec::new();
     let mut by_sql: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, q) in log.iter().enumerate() {
-        by_sql.entry(q.raw_sql.as_str()).or_insert_with(|| {
-            order.push(q.raw_sql.clone());
-            Vec::new()
-        });
-        by_sql.get_mut(q.raw_sql.as_str()).expect("just inserted").push(i);
+        by_sql
+            .entry(q.raw_sql.as_str())
+            .or_insert_with(|| {
+                order.push(q.raw_sql.clone());
+                Vec::new()
+            })
+            .push(i);
     }
     order
         .into_iter()
@@ -151,35 +378,27 @@ pub fn group_queries(log: &[QueryRecord]) -> Vec<QueryGroup> {
             }
             let duplicates = seen.values().filter(|&&c| c > 1).map(|c| c - 1).sum();
             let in_loop = members.iter().filter(|&&m| log[m].loop_depth > 0).count();
-            let n_plus_one = if in_loop >= 2 {
-                let origin = log[members[0]].origin.clone();
-                Some(n_plus_one_advice(members.len(), &sql, origin.as_deref()))
-            } else {
-                None
-            };
+            let n_plus_one = (in_loop >= 2).then(|| n_plus_one_advice(members.len(), &log[members[0]]));
             Some(QueryGroup { raw_sql: sql, members, duplicates, n_plus_one })
         })
         .collect()
 }
 
-/// "20 similar queries from `a.author` → `select_related("author")`".
-fn n_plus_one_advice(n: usize, raw_sql: &str, origin: Option<&str>) -> String {
-    let expr = origin
-        .and_then(|o| o.split("{{").nth(1).or_else(|| o.split("{%").nth(1)))
-        .map(|s| s.trim_end_matches("}}").trim_end_matches("%}").trim().to_string());
-    let cause = expr.clone().unwrap_or_else(|| "a loop".into());
-    // The relation is the attribute the loop touched: the second part of `a.author.username`.
-    let relation = expr
+/// "20 similar queries from `a.author.username` → `select_related("author")`": the fix comes
+/// from the relation the lazy load followed (its path from the queryset and its kind).
+fn n_plus_one_advice(n: usize, first: &QueryRecord) -> String {
+    let cause = first
+        .origin
         .as_deref()
-        .and_then(|e| e.split('|').next())
-        .map(|e| e.split_whitespace().last().unwrap_or(e))
-        .and_then(|e| e.split('.').nth(1).map(str::to_string));
-    let fix = match relation {
-        Some(rel) if raw_sql.contains(" LIMIT 21") && !raw_sql.contains(" IN (") => {
-            format!("select_related(\"{rel}\")")
-        }
-        Some(rel) => format!("prefetch_related(\"{rel}\")"),
-        None => "select_related() / prefetch_related()".into(),
+        .map(|o| {
+            let expr = o.split_once(": ").map(|(_, e)| e).unwrap_or(o);
+            expr.trim().trim_start_matches("{{").trim_start_matches("{%").trim_end_matches("}}").trim_end_matches("%}").trim().to_string()
+        })
+        .unwrap_or_else(|| "a loop".into());
+    let fix = match &first.lazy {
+        Some(l) if l.kind == "forward" => format!("select_related(\"{}\")", l.path),
+        Some(l) => format!("prefetch_related(\"{}\")", l.path),
+        None => "fetch these rows once, outside the loop (a queryset per iteration)".into(),
     };
     format!("{n} similar queries from `{cause}` → `{fix}`")
 }
@@ -188,7 +407,7 @@ fn n_plus_one_advice(n: usize, raw_sql: &str, origin: Option<&str>) -> String {
 mod tests {
     use super::*;
 
-    fn rec(sql: &str, p: &str, origin: &str, depth: usize) -> QueryRecord {
+    fn rec(sql: &str, p: &str, origin: &str, depth: usize, lazy: Option<(&str, &str)>) -> QueryRecord {
         QueryRecord {
             sql: sql.replace('?', p),
             raw_sql: sql.into(),
@@ -198,17 +417,19 @@ mod tests {
             counters: StmtCounters::default(),
             origin: Some(origin.into()),
             loop_depth: depth,
+            lazy: lazy.map(|(path, kind)| LazyLoad { path: path.into(), kind: kind.into(), model: "User".into() }),
         }
     }
 
     #[test]
-    fn similar_queries_in_a_loop_are_an_n_plus_one_with_the_fix() {
+    fn similar_lazy_loads_in_a_loop_get_the_fix_for_their_relation() {
         let fk = "SELECT \"auth_user\".\"id\" FROM \"auth_user\" WHERE \"auth_user\".\"id\" = ? LIMIT 21";
+        let o = "template line 1: {{ a.author.profile.bio }}";
         let log = vec![
-            rec("SELECT 1", "", "articles", 0),
-            rec(fk, "8", "template line 1: {{ a.author.username }}", 1),
-            rec(fk, "15", "template line 1: {{ a.author.username }}", 1),
-            rec(fk, "8", "template line 1: {{ a.author.username }}", 1),
+            rec("SELECT 1", "", "articles", 0, None),
+            rec(fk, "8", o, 1, Some(("author__profile", "forward"))),
+            rec(fk, "15", o, 1, Some(("author__profile", "forward"))),
+            rec(fk, "8", o, 1, Some(("author__profile", "forward"))),
         ];
         let groups = group_queries(&log);
         assert_eq!(groups.len(), 1);
@@ -216,13 +437,13 @@ mod tests {
         assert_eq!(groups[0].duplicates, 1);
         assert_eq!(
             groups[0].n_plus_one.as_deref(),
-            Some("3 similar queries from `a.author.username` → `select_related(\"author\")`")
+            Some("3 similar queries from `a.author.profile.bio` → `select_related(\"author__profile\")`")
         );
     }
 
     #[test]
     fn similar_queries_outside_a_loop_are_not_n_plus_one() {
-        let log = vec![rec("SELECT ?", "1", "x", 0), rec("SELECT ?", "2", "x", 0)];
+        let log = vec![rec("SELECT ?", "1", "x", 0, None), rec("SELECT ?", "2", "x", 0, None)];
         assert_eq!(group_queries(&log)[0].n_plus_one, None);
     }
 }

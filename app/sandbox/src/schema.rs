@@ -15,6 +15,25 @@ pub enum FieldKind {
     ForeignKey(&'static str),
 }
 
+/// What `Field.get_default()` gives a new instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldDefault {
+    /// No default: `""` for text fields that allow empty strings, else `None`.
+    Unset,
+    Str(&'static str),
+    Bool(bool),
+    /// `default=timezone.now`.
+    Now,
+}
+
+/// `on_delete` of a foreign key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    Cascade,
+    SetNull,
+    Protect,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
@@ -25,6 +44,40 @@ pub struct Field {
     pub related_name: Option<&'static str>,
     /// `choices` (value, label), for `get_FOO_display`.
     pub choices: &'static [(&'static str, &'static str)],
+    pub default: FieldDefault,
+    pub unique: bool,
+    pub on_delete: OnDelete,
+    /// `db_index=True` as declared (foreign keys always get an index).
+    pub db_index: bool,
+}
+
+impl Field {
+    /// The attribute holding the raw value: `author_id` for a foreign key, else the name.
+    pub fn attname(&self) -> &'static str {
+        match self.kind {
+            FieldKind::ForeignKey(_) => self.column,
+            _ => self.name,
+        }
+    }
+    pub fn is_relation(&self) -> bool {
+        matches!(self.kind, FieldKind::ForeignKey(_))
+    }
+    /// Django's `empty_strings_allowed`.
+    pub fn empty_strings_allowed(&self) -> bool {
+        matches!(self.kind, FieldKind::Char | FieldKind::Text)
+    }
+    /// The Django field class, for messages.
+    pub fn class_name(&self) -> &'static str {
+        match self.kind {
+            FieldKind::Auto => "BigAutoField",
+            FieldKind::Int => "IntegerField",
+            FieldKind::Char => "CharField",
+            FieldKind::Text => "TextField",
+            FieldKind::Bool => "BooleanField",
+            FieldKind::DateTime => "DateTimeField",
+            FieldKind::ForeignKey(_) => "ForeignKey",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +99,58 @@ pub struct Model {
     pub m2m: &'static [ManyToMany],
     /// `Meta.ordering`.
     pub ordering: &'static [&'static str],
-    /// The custom QuerySet methods the manager offers (`published`).
-    pub custom_methods: &'static [&'static str],
     /// What `str(instance)` prints: a field name, or `None` for Django's default `Model object (pk)`.
     pub str_field: Option<&'static str>,
+    /// The app label (`articles`) and the module the model is imported from.
+    pub app_label: &'static str,
+    pub module: &'static str,
+    /// Nested `TextChoices` classes: (class name, field whose choices they are).
+    pub choices_classes: &'static [(&'static str, &'static str)],
+    /// Python source of the custom QuerySet class the manager comes from (`ArticleQuerySet`),
+    /// whose methods querysets of this model offer.
+    pub queryset_source: Option<&'static str>,
+    /// `unique_together` sets, as field names.
+    pub unique_together: &'static [&'static [&'static str]],
+    /// Many-to-many tables of models outside the sample app (auth's groups and permissions):
+    /// (table, column pointing here), deleted with the instance.
+    pub hidden_m2m: &'static [(&'static str, &'static str)],
 }
 
 const fn f(name: &'static str, column: &'static str, kind: FieldKind) -> Field {
-    Field { name, column, kind, null: false, related_name: None, choices: &[] }
+    Field {
+        name,
+        column,
+        kind,
+        null: false,
+        related_name: None,
+        choices: &[],
+        default: FieldDefault::Unset,
+        unique: false,
+        on_delete: OnDelete::Cascade,
+        db_index: false,
+    }
 }
 const fn fk(name: &'static str, column: &'static str, to: &'static str, related: &'static str, null: bool) -> Field {
-    Field { name, column, kind: FieldKind::ForeignKey(to), null, related_name: Some(related), choices: &[] }
+    Field {
+        name,
+        column,
+        kind: FieldKind::ForeignKey(to),
+        null,
+        related_name: Some(related),
+        choices: &[],
+        default: FieldDefault::Unset,
+        unique: false,
+        on_delete: if null { OnDelete::SetNull } else { OnDelete::Cascade },
+        db_index: true,
+    }
+}
+const fn unique(mut fld: Field) -> Field {
+    fld.unique = true;
+    fld
+}
+const fn default(mut fld: Field, d: FieldDefault) -> Field {
+    fld.default = d;
+    fld
 }
 const fn nullable(mut fld: Field) -> Field {
     fld.null = true;
@@ -76,30 +170,43 @@ pub static USER: Model = Model {
         f("id", "id", Auto),
         f("password", "password", Char),
         nullable(f("last_login", "last_login", DateTime)),
-        f("is_superuser", "is_superuser", Bool),
-        f("username", "username", Char),
+        default(f("is_superuser", "is_superuser", Bool), FieldDefault::Bool(false)),
+        unique(f("username", "username", Char)),
         f("first_name", "first_name", Char),
         f("last_name", "last_name", Char),
         f("email", "email", Char),
-        f("is_staff", "is_staff", Bool),
-        f("is_active", "is_active", Bool),
-        f("date_joined", "date_joined", DateTime),
+        default(f("is_staff", "is_staff", Bool), FieldDefault::Bool(false)),
+        default(f("is_active", "is_active", Bool), FieldDefault::Bool(true)),
+        default(f("date_joined", "date_joined", DateTime), FieldDefault::Now),
     ],
     m2m: &[],
     ordering: &[],
-    custom_methods: &[],
     str_field: Some("username"),
+    app_label: "auth",
+    module: "django.contrib.auth.models",
+    choices_classes: &[],
+    queryset_source: None,
+    unique_together: &[],
+    hidden_m2m: &[("auth_user_groups", "user_id"), ("auth_user_user_permissions", "user_id")],
 };
 
 pub static TAG: Model = Model {
     name: "Tag",
     table: "articles_tag",
-    fields: &[f("id", "id", Auto), f("name", "name", Char), f("slug", "slug", Char)],
+    fields: &[f("id", "id", Auto), unique(f("name", "name", Char)), unique(f("slug", "slug", Char))],
     m2m: &[],
     ordering: &[],
-    custom_methods: &[],
     str_field: None,
+    app_label: "articles",
+    module: "articles.models",
+    choices_classes: &[],
+    queryset_source: None,
+    unique_together: &[],
+    hidden_m2m: &[],
 };
+
+/// `articles/models.py`'s custom QuerySet: the methods `Article.objects` offers beyond Django's.
+const ARTICLE_QUERYSET: &str = "class ArticleQuerySet(models.QuerySet):\n    def published(self):\n        return self.filter(status=Article.Status.PUBLISHED)\n";
 
 pub static ARTICLE: Model = Model {
     name: "Article",
@@ -108,9 +215,9 @@ pub static ARTICLE: Model = Model {
         f("id", "id", Auto),
         fk("author", "author_id", "User", "articles", false),
         f("title", "title", Char),
-        f("slug", "slug", Char),
+        unique(f("slug", "slug", Char)),
         f("body", "body", Text),
-        choices(f("status", "status", Char), &[("draft", "Draft"), ("published", "Published")]),
+        default(choices(f("status", "status", Char), &[("draft", "Draft"), ("published", "Published")]), FieldDefault::Str("draft")),
         f("created_at", "created_at", DateTime),
     ],
     m2m: &[ManyToMany {
@@ -122,18 +229,28 @@ pub static ARTICLE: Model = Model {
         to_column: "tag_id",
     }],
     ordering: &["-created_at"],
-    custom_methods: &["published"],
     str_field: None,
+    app_label: "articles",
+    module: "articles.models",
+    choices_classes: &[("Status", "status")],
+    queryset_source: Some(ARTICLE_QUERYSET),
+    unique_together: &[],
+    hidden_m2m: &[],
 };
 
 pub static ORGANIZATION: Model = Model {
     name: "Organization",
     table: "orgs_organization",
-    fields: &[f("id", "id", Auto), f("name", "name", Char), f("slug", "slug", Char)],
+    fields: &[f("id", "id", Auto), f("name", "name", Char), unique(f("slug", "slug", Char))],
     m2m: &[],
     ordering: &[],
-    custom_methods: &[],
     str_field: None,
+    app_label: "orgs",
+    module: "orgs.models",
+    choices_classes: &[],
+    queryset_source: None,
+    unique_together: &[],
+    hidden_m2m: &[],
 };
 
 pub static MEMBERSHIP: Model = Model {
@@ -143,12 +260,17 @@ pub static MEMBERSHIP: Model = Model {
         f("id", "id", Auto),
         fk("organization", "organization_id", "Organization", "memberships", false),
         fk("user", "user_id", "User", "memberships", false),
-        choices(f("role", "role", Char), &[("owner", "Owner"), ("admin", "Admin"), ("member", "Member")]),
+        default(choices(f("role", "role", Char), &[("owner", "Owner"), ("admin", "Admin"), ("member", "Member")]), FieldDefault::Str("member")),
     ],
     m2m: &[],
     ordering: &[],
-    custom_methods: &[],
     str_field: None,
+    app_label: "orgs",
+    module: "orgs.models",
+    choices_classes: &[("Role", "role")],
+    queryset_source: None,
+    unique_together: &[&["organization", "user"]],
+    hidden_m2m: &[],
 };
 
 pub static TASK: Model = Model {
@@ -158,9 +280,9 @@ pub static TASK: Model = Model {
         f("id", "id", Auto),
         fk("organization", "organization_id", "Organization", "tasks", false),
         f("title", "title", Char),
-        choices(
-            f("status", "status", Char),
-            &[("open", "Open"), ("in_progress", "In Progress"), ("done", "Done")],
+        default(
+            choices(f("status", "status", Char), &[("open", "Open"), ("in_progress", "In Progress"), ("done", "Done")]),
+            FieldDefault::Str("open"),
         ),
         fk("assigned_to", "assigned_to_id", "User", "assigned_tasks", true),
         fk("created_by", "created_by_id", "User", "created_tasks", false),
@@ -169,14 +291,45 @@ pub static TASK: Model = Model {
     ],
     m2m: &[],
     ordering: &["-created_at"],
-    custom_methods: &[],
     str_field: None,
+    app_label: "tasks",
+    module: "tasks.models",
+    choices_classes: &[("Status", "status")],
+    queryset_source: None,
+    unique_together: &[],
+    hidden_m2m: &[],
 };
 
 pub static MODELS: [&Model; 6] = [&USER, &TAG, &ARTICLE, &ORGANIZATION, &MEMBERSHIP, &TASK];
 
+/// The auto-created through model of `Article.tags` (Django's `Article_tags`): hidden from
+/// reverse lookups, used for the queries many-to-many managers send.
+pub static ARTICLE_TAGS: Model = Model {
+    name: "Article_tags",
+    table: "articles_article_tags",
+    fields: &[
+        f("id", "id", Auto),
+        fk("article", "article_id", "Article", "Article_tags+", false),
+        fk("tag", "tag_id", "Tag", "Article_tags+", false),
+    ],
+    m2m: &[],
+    ordering: &[],
+    str_field: None,
+    app_label: "articles",
+    module: "articles.models",
+    choices_classes: &[],
+    queryset_source: None,
+    unique_together: &[&["article", "tag"]],
+    hidden_m2m: &[],
+};
+
+/// The through model of a many-to-many table.
+pub fn through_model(table: &str) -> Option<&'static Model> {
+    (table == ARTICLE_TAGS.table).then_some(&ARTICLE_TAGS)
+}
+
 pub fn model(name: &str) -> Option<&'static Model> {
-    MODELS.iter().copied().find(|m| m.name == name)
+    MODELS.iter().copied().find(|m| m.name == name).or_else(|| (name == ARTICLE_TAGS.name).then_some(&ARTICLE_TAGS))
 }
 
 /// A relation seen from one model: how to get from its rows to the other model's rows.
@@ -272,6 +425,11 @@ impl Model {
 
 /// The DDL Django 5.2 generates for the sample app on SQLite (`shared/sample_app/schema.sql`).
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// `django.contrib.auth`'s many-to-many tables of users (groups and permissions), which a
+/// user's deletion empties as Django's does. Not part of the sample app's spec; created so the
+/// same DELETE statements run in the browser as on a database Django made.
+pub const AUTH_M2M_SQL: &str = "CREATE TABLE IF NOT EXISTS \"auth_user_groups\" (\"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, \"user_id\" integer NOT NULL, \"group_id\" integer NOT NULL);\nCREATE TABLE IF NOT EXISTS \"auth_user_user_permissions\" (\"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, \"user_id\" integer NOT NULL, \"permission_id\" integer NOT NULL);\n";
 
 #[cfg(test)]
 mod tests {

@@ -1,16 +1,26 @@
-//! The dynamic values that QuerySet expressions and templates pass around.
+//! The dynamic values the learner's Python and the templates pass around.
 //!
-//! Plain data (numbers, strings, lists, dicts, datetimes) are variants of [`Val`]; everything
-//! with Django behaviour (querysets, model instances, managers, paginators) is an
-//! [`Object`], so the template engine and the expression evaluator reach it through one
-//! narrow interface and laziness (when a query fires) lives in one place: the object.
+//! Plain data are variants of [`Val`] with Python's semantics: lists and dicts are shared and
+//! mutable (two names can hold one list), tuples and strings are not. Everything with
+//! behaviour (functions, classes, model instances, querysets, requests, …) is an [`Object`]:
+//! the interpreter, the template engine and the ORM reach it through one narrow trait, so
+//! laziness (when a query fires) lives in one place, the object.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::cmp::Ordering;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::error::{err, ErrorKind, SResult};
+use indexmap::IndexMap;
+
+use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::pyfmt::{python_float_repr, python_str_repr};
 use crate::runtime::Rt;
+
+pub type Kwargs = Vec<(String, Val)>;
+pub type ListRef = Rc<RefCell<Vec<Val>>>;
+pub type DictRef = Rc<RefCell<PyDict>>;
 
 #[derive(Clone)]
 pub enum Val {
@@ -22,15 +32,52 @@ pub enum Val {
     /// A string already escaped or marked safe (`mark_safe`, a rendered fragment).
     SafeStr(Rc<str>),
     DateTime(DateTime),
-    List(Rc<Vec<Val>>),
-    /// A tuple prints and compares like a list but is Python's `(a, b)`.
+    List(ListRef),
     Tuple(Rc<Vec<Val>>),
-    /// An ordered dict (`values()` rows, `aggregate()` results).
-    Dict(Rc<Vec<(Rc<str>, Val)>>),
+    Dict(DictRef),
+    Set(DictRef),
     Obj(Rc<dyn Object>),
 }
 
-/// Behaviour shared by everything Django-like: model instances, querysets, managers, ...
+/// Python's binary operators, as objects may overload them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Mod,
+    Pow,
+    LShift,
+    RShift,
+    BitOr,
+    BitXor,
+    BitAnd,
+    MatMul,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::FloorDiv => "//",
+            BinOp::Mod => "%",
+            BinOp::Pow => "**",
+            BinOp::LShift => "<<",
+            BinOp::RShift => ">>",
+            BinOp::BitOr => "|",
+            BinOp::BitXor => "^",
+            BinOp::BitAnd => "&",
+            BinOp::MatMul => "@",
+        }
+    }
+}
+
+/// Behaviour shared by everything Django-like or Python-like that is not plain data.
 /// Defaults answer as Python would for an object that lacks the feature.
 pub trait Object {
     /// The Python type name, used in messages (`'QuerySet' object has no attribute 'x'`).
@@ -41,24 +88,48 @@ pub trait Object {
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         Err(no_attr(&self.type_name(), name))
     }
-    /// Python method call `obj.name(*args, **kwargs)`.
-    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Vec<(String, Val)>) -> SResult<Val> {
-        let _ = (args, kwargs);
-        let attr = self.getattr(rt, name)?;
-        Err(err(ErrorKind::TypeError, format!("'{}' object is not callable", attr.type_name())))
+    /// `obj.name = value`.
+    fn setattr(&self, _rt: &Rt, name: &str, _value: Val) -> SResult<()> {
+        Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute '{name}' (it cannot be set)", self.type_name())))
     }
-    /// Calling the object itself (`Prefetch(...)` is a class, not this).
-    fn call(&self, _rt: &Rt, _args: Vec<Val>, _kwargs: Vec<(String, Val)>) -> SResult<Val> {
+    /// Python method call `obj.name(*args, **kwargs)`.
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        let attr = self.getattr(rt, name)?;
+        call_value(rt, &attr, args, kwargs)
+    }
+    /// Calling the object itself.
+    fn call(&self, _rt: &Rt, _args: Vec<Val>, _kwargs: Kwargs) -> SResult<Val> {
         Err(err(ErrorKind::TypeError, format!("'{}' object is not callable", self.type_name())))
+    }
+    fn is_callable(&self) -> bool {
+        false
     }
     /// Django template lookup `{{ obj.name }}`: the attribute, called with no arguments when it
     /// is a method. `Ok(None)` means "invalid variable", which Django renders as "".
     fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        if name.starts_with('_') {
+            return Ok(None);
+        }
         match self.getattr(rt, name) {
+            Ok(Val::Obj(o)) if o.is_callable() => {
+                if o.template_alters_data() {
+                    return Ok(None);
+                }
+                match o.call(rt, vec![], vec![]) {
+                    Ok(v) => Ok(Some(v)),
+                    // A method that needs arguments is an invalid variable, as in Django.
+                    Err(e) if e.kind == ErrorKind::TypeError && e.message.contains("argument") => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::AttributeError => Ok(None),
             Err(e) => Err(e),
         }
+    }
+    /// Django refuses to call methods marked `alters_data` from templates (`save`, `delete`).
+    fn template_alters_data(&self) -> bool {
+        false
     }
     fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
         Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", self.type_name())))
@@ -70,30 +141,192 @@ pub trait Object {
         Ok(true)
     }
     /// `str(obj)`.
-    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+    fn to_str(&self, rt: &Rt) -> SResult<String> {
+        self.repr(rt)
+    }
+    /// `repr(obj)`.
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
         Ok(format!("<{} object>", self.type_name()))
     }
-    /// `obj[key]` with an int or str key.
+    /// `obj[key]`.
     fn getitem(&self, _rt: &Rt, _key: &Val) -> SResult<Val> {
         Err(err(ErrorKind::TypeError, format!("'{}' object is not subscriptable", self.type_name())))
+    }
+    /// `obj[key] = value`.
+    fn setitem(&self, _rt: &Rt, _key: &Val, _value: Val) -> SResult<()> {
+        Err(err(ErrorKind::TypeError, format!("'{}' object does not support item assignment", self.type_name())))
     }
     /// `obj[start:stop:step]`.
     fn getslice(&self, _rt: &Rt, _start: Option<i64>, _stop: Option<i64>, _step: Option<i64>) -> SResult<Val> {
         Err(err(ErrorKind::TypeError, format!("'{}' object is not subscriptable", self.type_name())))
     }
-    /// Python `==` against another object (identity by default; model instances compare by pk).
-    fn eq_obj(&self, other: &dyn Object) -> bool {
-        std::ptr::eq(self as *const _ as *const u8, other as *const _ as *const u8)
+    /// `item in obj`; by default by iterating.
+    fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
+        Ok(self.iterate(rt)?.iter().any(|x| x.py_eq(item)))
+    }
+    /// Python `==` against another value; `None` = identity.
+    fn eq_val(&self, _other: &Val) -> Option<bool> {
+        None
+    }
+    /// Ordering against another value (`<`), when the type defines one.
+    fn cmp_val(&self, _other: &Val) -> Option<Ordering> {
+        None
+    }
+    /// The dict key of this object; by default its identity.
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(HashKey::Ident(self as *const Self as *const u8 as usize))
     }
     /// The primary key, for objects that are model instances.
     fn pk(&self) -> Option<i64> {
         None
     }
+    /// `self <op> other` (or `other <op> self` when `reflected`); `None` = not supported.
+    fn binop(&self, _rt: &Rt, _op: BinOp, _other: &Val, _reflected: bool) -> Option<SResult<Val>> {
+        None
+    }
+    /// `-x`, `~x`, `+x`; `None` = not supported.
+    fn unary(&self, _rt: &Rt, _op: char) -> Option<SResult<Val>> {
+        None
+    }
+    /// `with obj as x:` — what `x` is bound to.
+    fn enter(&self, _rt: &Rt) -> SResult<Val> {
+        Err(err(ErrorKind::TypeError, format!("'{}' object does not support the context manager protocol", self.type_name())))
+    }
+    /// Leaving a `with` block; `error` is the exception leaving it. `Ok(true)` suppresses it.
+    fn exit(&self, _rt: &Rt, _error: Option<&SandboxError>) -> SResult<bool> {
+        Ok(false)
+    }
+    /// A copy as pickling and unpickling would make it (what the cache stores); `None` when
+    /// Django could not pickle it.
+    fn pickle(&self, _rt: &Rt) -> Option<SResult<Val>> {
+        None
+    }
+    /// The class-like names this object is an instance of, most derived first (for
+    /// `isinstance` and `except`).
+    fn class_names(&self) -> Vec<String> {
+        vec![self.type_name(), "object".into()]
+    }
 }
 
-pub fn no_attr(type_name: &str, name: &str) -> crate::error::SandboxError {
+pub fn no_attr(type_name: &str, name: &str) -> SandboxError {
     err(ErrorKind::AttributeError, format!("'{type_name}' object has no attribute '{name}'"))
 }
+
+/// Calls any callable value.
+pub fn call_value(rt: &Rt, f: &Val, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    match f {
+        Val::Obj(o) => o.call(rt, args, kwargs),
+        other => Err(err(ErrorKind::TypeError, format!("'{}' object is not callable", other.type_name()))),
+    }
+}
+
+// ---------------------------------------------------------------- hashing and dicts
+
+/// What a value is as a dict key or set member. Equal values (as Python's `==` sees them)
+/// have equal keys: `1`, `1.0` and `True` are one key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HashKey {
+    None,
+    Int(i64),
+    FloatBits(u64),
+    Str(Rc<str>),
+    Tuple(Vec<HashKey>),
+    DateTime(DateTime),
+    /// A model instance: its model and primary key.
+    Model(String, i64),
+    /// Anything else: identity.
+    Ident(usize),
+    /// A type-specific key (Q objects, F expressions, …).
+    Other(String),
+}
+
+impl Val {
+    pub fn hash_key(&self) -> SResult<HashKey> {
+        Ok(match self {
+            Val::None => HashKey::None,
+            Val::Bool(b) => HashKey::Int(*b as i64),
+            Val::Int(i) => HashKey::Int(*i),
+            Val::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => HashKey::Int(*f as i64),
+            Val::Float(f) => HashKey::FloatBits(f.to_bits()),
+            Val::Str(s) | Val::SafeStr(s) => HashKey::Str(s.clone()),
+            Val::DateTime(d) => HashKey::DateTime(*d),
+            Val::Tuple(items) => HashKey::Tuple(items.iter().map(Val::hash_key).collect::<SResult<_>>()?),
+            Val::List(_) | Val::Dict(_) | Val::Set(_) => {
+                return Err(err(ErrorKind::TypeError, format!("unhashable type: '{}'", self.type_name())))
+            }
+            Val::Obj(o) => o.hash_key()?,
+        })
+    }
+}
+
+/// An insertion-ordered dict with any hashable keys, as Python's `dict`.
+#[derive(Clone, Default)]
+pub struct PyDict {
+    map: IndexMap<HashKey, (Val, Val)>,
+}
+
+impl PyDict {
+    pub fn new() -> PyDict {
+        PyDict::default()
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn get(&self, key: &Val) -> SResult<Option<Val>> {
+        Ok(self.map.get(&key.hash_key()?).map(|(_, v)| v.clone()))
+    }
+    pub fn get_str(&self, key: &str) -> Option<Val> {
+        self.map.get(&HashKey::Str(Rc::from(key))).map(|(_, v)| v.clone())
+    }
+    pub fn contains(&self, key: &Val) -> SResult<bool> {
+        Ok(self.map.contains_key(&key.hash_key()?))
+    }
+    pub fn set(&mut self, key: Val, value: Val) -> SResult<()> {
+        let k = key.hash_key()?;
+        match self.map.get_mut(&k) {
+            // Python keeps the first key object and its position.
+            Some(slot) => slot.1 = value,
+            None => {
+                self.map.insert(k, (key, value));
+            }
+        }
+        Ok(())
+    }
+    pub fn set_str(&mut self, key: &str, value: Val) {
+        let k: Rc<str> = Rc::from(key);
+        self.map.insert(HashKey::Str(k.clone()), (Val::Str(k), value));
+    }
+    pub fn remove(&mut self, key: &Val) -> SResult<Option<Val>> {
+        Ok(self.map.shift_remove(&key.hash_key()?).map(|(_, v)| v))
+    }
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+    pub fn keys(&self) -> Vec<Val> {
+        self.map.values().map(|(k, _)| k.clone()).collect()
+    }
+    pub fn values(&self) -> Vec<Val> {
+        self.map.values().map(|(_, v)| v.clone()).collect()
+    }
+    pub fn items(&self) -> Vec<(Val, Val)> {
+        self.map.values().cloned().collect()
+    }
+    pub fn pop_last(&mut self) -> Option<(Val, Val)> {
+        self.map.pop().map(|(_, kv)| kv)
+    }
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Val, Val)>) -> SResult<PyDict> {
+        let mut d = PyDict::new();
+        for (k, v) in pairs {
+            d.set(k, v)?;
+        }
+        Ok(d)
+    }
+}
+
+// ---------------------------------------------------------------- constructors and accessors
 
 impl Val {
     pub fn str(s: impl AsRef<str>) -> Val {
@@ -103,7 +336,28 @@ impl Val {
         Val::SafeStr(Rc::from(s.as_ref()))
     }
     pub fn list(v: Vec<Val>) -> Val {
-        Val::List(Rc::new(v))
+        Val::List(Rc::new(RefCell::new(v)))
+    }
+    pub fn tuple(v: Vec<Val>) -> Val {
+        Val::Tuple(Rc::new(v))
+    }
+    pub fn dict(d: PyDict) -> Val {
+        Val::Dict(Rc::new(RefCell::new(d)))
+    }
+    /// A dict with string keys, in the given order.
+    pub fn str_dict<S: AsRef<str>>(pairs: impl IntoIterator<Item = (S, Val)>) -> Val {
+        let mut d = PyDict::new();
+        for (k, v) in pairs {
+            d.set_str(k.as_ref(), v);
+        }
+        Val::dict(d)
+    }
+    pub fn set_of(items: Vec<Val>) -> SResult<Val> {
+        let mut d = PyDict::new();
+        for i in items {
+            d.set(i, Val::None)?;
+        }
+        Ok(Val::Set(Rc::new(RefCell::new(d))))
     }
     pub fn obj(o: impl Object + 'static) -> Val {
         Val::Obj(Rc::new(o))
@@ -115,11 +369,13 @@ impl Val {
             Val::Bool(_) => "bool".into(),
             Val::Int(_) => "int".into(),
             Val::Float(_) => "float".into(),
-            Val::Str(_) | Val::SafeStr(_) => "str".into(),
+            Val::Str(_) => "str".into(),
+            Val::SafeStr(_) => "SafeString".into(),
             Val::DateTime(_) => "datetime".into(),
             Val::List(_) => "list".into(),
             Val::Tuple(_) => "tuple".into(),
             Val::Dict(_) => "dict".into(),
+            Val::Set(_) => "set".into(),
             Val::Obj(o) => o.type_name(),
         }
     }
@@ -155,6 +411,19 @@ impl Val {
         }
     }
 
+    pub fn is_none(&self) -> bool {
+        matches!(self, Val::None)
+    }
+
+    /// The items of a list or tuple (a snapshot), without evaluating anything.
+    pub fn seq_items(&self) -> Option<Vec<Val>> {
+        match self {
+            Val::List(l) => Some(l.borrow().clone()),
+            Val::Tuple(t) => Some(t.as_ref().clone()),
+            _ => None,
+        }
+    }
+
     /// Python truthiness (querysets evaluate themselves to answer).
     pub fn truthy(&self, rt: &Rt) -> SResult<bool> {
         Ok(match self {
@@ -164,8 +433,9 @@ impl Val {
             Val::Float(f) => *f != 0.0,
             Val::Str(s) | Val::SafeStr(s) => !s.is_empty(),
             Val::DateTime(_) => true,
-            Val::List(v) | Val::Tuple(v) => !v.is_empty(),
-            Val::Dict(d) => !d.is_empty(),
+            Val::List(v) => !v.borrow().is_empty(),
+            Val::Tuple(v) => !v.is_empty(),
+            Val::Dict(d) | Val::Set(d) => !d.borrow().is_empty(),
             Val::Obj(o) => o.truthy(rt)?,
         })
     }
@@ -173,8 +443,9 @@ impl Val {
     /// `iter(x)` as a list (querysets fetch and cache their rows).
     pub fn iterate(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
         match self {
-            Val::List(v) | Val::Tuple(v) => Ok(v.clone()),
-            Val::Dict(d) => Ok(Rc::new(d.iter().map(|(k, _)| Val::Str(k.clone())).collect())),
+            Val::List(v) => Ok(Rc::new(v.borrow().clone())),
+            Val::Tuple(v) => Ok(v.clone()),
+            Val::Dict(d) | Val::Set(d) => Ok(Rc::new(d.borrow().keys())),
             Val::Str(s) | Val::SafeStr(s) => Ok(Rc::new(s.chars().map(|c| Val::str(c.to_string())).collect())),
             Val::Obj(o) => o.iterate(rt),
             other => Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", other.type_name()))),
@@ -184,86 +455,146 @@ impl Val {
     /// `len(x)`.
     pub fn len(&self, rt: &Rt) -> SResult<usize> {
         match self {
-            Val::List(v) | Val::Tuple(v) => Ok(v.len()),
-            Val::Dict(d) => Ok(d.len()),
+            Val::List(v) => Ok(v.borrow().len()),
+            Val::Tuple(v) => Ok(v.len()),
+            Val::Dict(d) | Val::Set(d) => Ok(d.borrow().len()),
             Val::Str(s) | Val::SafeStr(s) => Ok(s.chars().count()),
             Val::Obj(o) => o.len(rt),
             other => Err(err(ErrorKind::TypeError, format!("object of type '{}' has no len()", other.type_name()))),
         }
     }
 
-    /// `str(x)`, as Django prints a value in a template (before escaping).
+    /// `str(x)`, as Python prints a value (and Django before escaping).
     pub fn to_str(&self, rt: &Rt) -> SResult<String> {
         Ok(match self {
-            Val::None => "None".into(),
-            Val::Bool(true) => "True".into(),
-            Val::Bool(false) => "False".into(),
-            Val::Int(i) => i.to_string(),
-            Val::Float(f) => python_float_repr(*f),
             Val::Str(s) | Val::SafeStr(s) => s.to_string(),
             Val::DateTime(d) => d.to_string(),
-            Val::List(v) => format!("[{}]", v.iter().map(|x| x.repr(rt)).collect::<SResult<Vec<_>>>()?.join(", ")),
-            Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr(rt)?),
-            Val::Tuple(v) => format!("({})", v.iter().map(|x| x.repr(rt)).collect::<SResult<Vec<_>>>()?.join(", ")),
-            Val::Dict(d) => format!(
-                "{{{}}}",
-                d.iter()
-                    .map(|(k, v)| Ok(format!("'{k}': {}", v.repr(rt)?)))
-                    .collect::<SResult<Vec<_>>>()?
-                    .join(", ")
-            ),
             Val::Obj(o) => o.to_str(rt)?,
+            other => other.repr(rt)?,
         })
     }
 
     /// `repr(x)`.
     pub fn repr(&self, rt: &Rt) -> SResult<String> {
         Ok(match self {
+            Val::None => "None".into(),
+            Val::Bool(true) => "True".into(),
+            Val::Bool(false) => "False".into(),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => python_float_repr(*f),
             Val::Str(s) | Val::SafeStr(s) => python_str_repr(s),
             Val::DateTime(d) => d.repr(),
-            Val::Obj(o) => format!("<{}: {}>", o.type_name(), o.to_str(rt)?),
-            other => other.to_str(rt)?,
+            Val::List(v) => format!("[{}]", join_reprs(rt, &v.borrow())?),
+            Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr(rt)?),
+            Val::Tuple(v) => format!("({})", join_reprs(rt, v)?),
+            Val::Dict(d) => {
+                let d = d.borrow();
+                let parts = d.items().iter().map(|(k, v)| Ok(format!("{}: {}", k.repr(rt)?, v.repr(rt)?))).collect::<SResult<Vec<_>>>()?;
+                format!("{{{}}}", parts.join(", "))
+            }
+            Val::Set(d) => {
+                let d = d.borrow();
+                if d.is_empty() {
+                    "set()".into()
+                } else {
+                    format!("{{{}}}", join_reprs(rt, &d.keys())?)
+                }
+            }
+            Val::Obj(o) => o.repr(rt)?,
         })
     }
 
     /// `x[key]`.
     pub fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
         match (self, key) {
-            (Val::List(v) | Val::Tuple(v), k) => {
+            (Val::List(_) | Val::Tuple(_) | Val::Str(_) | Val::SafeStr(_), Val::Obj(o)) if o.as_any().is::<SliceVal>() => {
+                let s = o.as_any().downcast_ref::<SliceVal>().expect("checked");
+                self.getslice(rt, s.0, s.1, s.2)
+            }
+            (Val::List(_) | Val::Tuple(_), k) => {
+                let items = self.seq_items().expect("a sequence");
+                let what = if matches!(self, Val::List(_)) { "list" } else { "tuple" };
                 let i = k.as_int().ok_or_else(|| {
-                    err(ErrorKind::TypeError, format!("list indices must be integers or slices, not {}", k.type_name()))
+                    err(ErrorKind::TypeError, format!("{what} indices must be integers or slices, not {}", k.type_name()))
                 })?;
-                let idx = if i < 0 { v.len() as i64 + i } else { i };
-                v.get(idx as usize)
+                let idx = if i < 0 { items.len() as i64 + i } else { i };
+                items
+                    .get(idx as usize)
                     .filter(|_| idx >= 0)
                     .cloned()
-                    .ok_or_else(|| err(ErrorKind::ValueError, "IndexError: list index out of range"))
+                    .ok_or_else(|| exc("IndexError", format!("{what} index out of range")))
             }
-            (Val::Dict(d), Val::Str(k) | Val::SafeStr(k)) => d
-                .iter()
-                .find(|(kk, _)| kk == k)
-                .map(|(_, v)| v.clone())
-                .ok_or_else(|| err(ErrorKind::ValueError, format!("KeyError: '{k}'"))),
+            (Val::Str(s) | Val::SafeStr(s), k) => {
+                let i = k.as_int().ok_or_else(|| {
+                    err(ErrorKind::TypeError, format!("string indices must be integers, not '{}'", k.type_name()))
+                })?;
+                let n = s.chars().count() as i64;
+                let idx = if i < 0 { n + i } else { i };
+                if idx < 0 || idx >= n {
+                    return Err(exc("IndexError", "string index out of range"));
+                }
+                Ok(Val::str(s.chars().nth(idx as usize).expect("in range").to_string()))
+            }
+            (Val::Dict(d), k) => match d.borrow().get(k)? {
+                Some(v) => Ok(v),
+                None => Err(key_error(rt, k)),
+            },
             (Val::Obj(o), k) => o.getitem(rt, k),
             (other, _) => Err(err(ErrorKind::TypeError, format!("'{}' object is not subscriptable", other.type_name()))),
+        }
+    }
+
+    /// `x[key] = value`.
+    pub fn setitem(&self, rt: &Rt, key: &Val, value: Val) -> SResult<()> {
+        match self {
+            Val::List(l) => {
+                let i = key.as_int().ok_or_else(|| {
+                    err(ErrorKind::TypeError, format!("list indices must be integers or slices, not {}", key.type_name()))
+                })?;
+                let mut l = l.borrow_mut();
+                let idx = if i < 0 { l.len() as i64 + i } else { i };
+                if idx < 0 || idx as usize >= l.len() {
+                    return Err(exc("IndexError", "list assignment index out of range"));
+                }
+                l[idx as usize] = value;
+                Ok(())
+            }
+            Val::Dict(d) => d.borrow_mut().set(key.clone(), value),
+            Val::Obj(o) => o.setitem(rt, key, value),
+            other => Err(err(ErrorKind::TypeError, format!("'{}' object does not support item assignment", other.type_name()))),
         }
     }
 
     /// `x[start:stop:step]`.
     pub fn getslice(&self, rt: &Rt, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> SResult<Val> {
         match self {
-            Val::List(v) => Ok(Val::list(slice_vec(v, start, stop, step)?)),
+            Val::List(v) => Ok(Val::list(slice_vec(&v.borrow(), start, stop, step)?)),
             Val::Tuple(v) => Ok(Val::Tuple(Rc::new(slice_vec(v, start, stop, step)?))),
             Val::Str(s) | Val::SafeStr(s) => {
                 let chars: Vec<Val> = s.chars().map(|c| Val::str(c.to_string())).collect();
-                let out: String = slice_vec(&chars, start, stop, step)?
-                    .iter()
-                    .filter_map(|c| c.as_str().map(str::to_string))
-                    .collect();
+                let out: String = slice_vec(&chars, start, stop, step)?.iter().filter_map(|c| c.as_str().map(str::to_string)).collect();
                 Ok(if matches!(self, Val::SafeStr(_)) { Val::safe(out) } else { Val::str(out) })
             }
             Val::Obj(o) => o.getslice(rt, start, stop, step),
             other => Err(err(ErrorKind::TypeError, format!("'{}' object is not subscriptable", other.type_name()))),
+        }
+    }
+
+    /// `item in self`.
+    pub fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
+        match self {
+            Val::List(v) => Ok(v.borrow().iter().any(|x| x.py_eq(item))),
+            Val::Tuple(v) => Ok(v.iter().any(|x| x.py_eq(item))),
+            Val::Dict(d) | Val::Set(d) => d.borrow().contains(item),
+            Val::Str(s) | Val::SafeStr(s) => match item.as_str() {
+                Some(sub) => Ok(s.contains(sub)),
+                None => Err(err(
+                    ErrorKind::TypeError,
+                    format!("'in <string>' requires string as left operand, not {}", item.type_name()),
+                )),
+            },
+            Val::Obj(o) => o.contains(rt, item),
+            other => Err(err(ErrorKind::TypeError, format!("argument of type '{}' is not iterable", other.type_name()))),
         }
     }
 
@@ -273,37 +604,85 @@ impl Val {
             (Val::None, Val::None) => true,
             (Val::Str(a) | Val::SafeStr(a), Val::Str(b) | Val::SafeStr(b)) => a == b,
             (Val::DateTime(a), Val::DateTime(b)) => a == b,
-            (Val::List(a), Val::List(b)) | (Val::Tuple(a), Val::Tuple(b)) => {
+            (Val::List(a), Val::List(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    return true;
+                }
+                let (a, b) = (a.borrow(), b.borrow());
                 a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.py_eq(y))
             }
-            (Val::Obj(a), Val::Obj(b)) => match (a.pk(), b.pk()) {
-                (Some(x), Some(y)) => x == y && a.type_name() == b.type_name(),
-                _ => a.eq_obj(b.as_ref()),
+            (Val::Tuple(a), Val::Tuple(b)) => a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.py_eq(y)),
+            (Val::Dict(a), Val::Dict(b)) | (Val::Set(a), Val::Set(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    return true;
+                }
+                let (a, b) = (a.borrow(), b.borrow());
+                a.len() == b.len()
+                    && a.items().iter().all(|(k, v)| matches!(b.get(k), Ok(Some(w)) if w.py_eq(v)))
+            }
+            (Val::Obj(a), b) => match a.eq_val(b) {
+                Some(r) => r,
+                None => match b {
+                    Val::Obj(bo) => match bo.eq_val(self) {
+                        Some(r) => r,
+                        None => std::ptr::eq(Rc::as_ptr(a) as *const u8, Rc::as_ptr(bo) as *const u8),
+                    },
+                    _ => false,
+                },
             },
+            (a, Val::Obj(b)) => b.eq_val(a).unwrap_or(false),
             (a, b) => match (a.as_f64(), b.as_f64()) {
-                (Some(x), Some(y)) => x == y,
+                (Some(x), Some(y)) => match (a, b) {
+                    (Val::Int(x), Val::Int(y)) => x == y,
+                    _ => x == y,
+                },
                 _ => false,
             },
         }
     }
 
     /// Python ordering (`<`), `None` when the types cannot be compared.
-    pub fn py_cmp(&self, other: &Val) -> Option<std::cmp::Ordering> {
+    pub fn py_cmp(&self, other: &Val) -> Option<Ordering> {
         match (self, other) {
             (Val::Str(a) | Val::SafeStr(a), Val::Str(b) | Val::SafeStr(b)) => Some(a.cmp(b)),
             (Val::DateTime(a), Val::DateTime(b)) => Some(a.cmp(b)),
-            (Val::List(a), Val::List(b)) | (Val::Tuple(a), Val::Tuple(b)) => {
-                for (x, y) in a.iter().zip(b.iter()) {
-                    match x.py_cmp(y)? {
-                        std::cmp::Ordering::Equal => continue,
-                        o => return Some(o),
-                    }
-                }
-                Some(a.len().cmp(&b.len()))
-            }
+            (Val::List(a), Val::List(b)) => cmp_seq(&a.borrow(), &b.borrow()),
+            (Val::Tuple(a), Val::Tuple(b)) => cmp_seq(a, b),
+            (Val::Int(a), Val::Int(b)) => Some(a.cmp(b)),
+            (Val::Obj(a), b) => a.cmp_val(b),
+            (a, Val::Obj(b)) => b.cmp_val(a).map(Ordering::reverse),
             (a, b) => a.as_f64()?.partial_cmp(&b.as_f64()?),
         }
     }
+
+    /// `<` with Python's TypeError when the types do not order.
+    pub fn py_lt_checked(&self, other: &Val, op: &str) -> SResult<Ordering> {
+        self.py_cmp(other).ok_or_else(|| {
+            err(
+                ErrorKind::TypeError,
+                format!("'{op}' not supported between instances of '{}' and '{}'", self.type_name(), other.type_name()),
+            )
+        })
+    }
+}
+
+fn cmp_seq(a: &[Val], b: &[Val]) -> Option<Ordering> {
+    for (x, y) in a.iter().zip(b.iter()) {
+        if x.py_eq(y) {
+            continue;
+        }
+        return x.py_cmp(y);
+    }
+    Some(a.len().cmp(&b.len()))
+}
+
+fn join_reprs(rt: &Rt, items: &[Val]) -> SResult<String> {
+    Ok(items.iter().map(|x| x.repr(rt)).collect::<SResult<Vec<_>>>()?.join(", "))
+}
+
+/// Python's `KeyError: 'x'` (the message is the key's repr).
+pub fn key_error(rt: &Rt, key: &Val) -> SandboxError {
+    exc("KeyError", key.repr(rt).unwrap_or_else(|_| "?".into()))
 }
 
 impl fmt::Debug for Val {
@@ -316,15 +695,32 @@ impl fmt::Debug for Val {
             Val::Str(s) => write!(f, "{s:?}"),
             Val::SafeStr(s) => write!(f, "safe({s:?})"),
             Val::DateTime(d) => write!(f, "{d}"),
-            Val::List(v) => f.debug_list().entries(v.iter()).finish(),
+            Val::List(v) => f.debug_list().entries(v.borrow().iter()).finish(),
             Val::Tuple(v) => f.debug_tuple("").field(&v).finish(),
-            Val::Dict(d) => f.debug_map().entries(d.iter().map(|(k, v)| (k, v))).finish(),
+            Val::Dict(d) => f.debug_map().entries(d.borrow().items()).finish(),
+            Val::Set(d) => f.debug_set().entries(d.borrow().keys()).finish(),
             Val::Obj(o) => write!(f, "<{}>", o.type_name()),
         }
     }
 }
 
-fn slice_vec(v: &[Val], start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> SResult<Vec<Val>> {
+/// A slice object (`x[a:b:c]` as a value, e.g. passed to `__getitem__`).
+pub struct SliceVal(pub Option<i64>, pub Option<i64>, pub Option<i64>);
+
+impl Object for SliceVal {
+    fn type_name(&self) -> String {
+        "slice".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        let s = |x: Option<i64>| x.map(|i| i.to_string()).unwrap_or_else(|| "None".into());
+        Ok(format!("slice({}, {}, {})", s(self.0), s(self.1), s(self.2)))
+    }
+}
+
+pub fn slice_vec(v: &[Val], start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> SResult<Vec<Val>> {
     let n = v.len() as i64;
     let step = step.unwrap_or(1);
     if step == 0 {
@@ -351,37 +747,7 @@ fn slice_vec(v: &[Val], start: Option<i64>, stop: Option<i64>, step: Option<i64>
     Ok(out)
 }
 
-pub fn python_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        "nan".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf".into() } else { "-inf".into() }
-    } else if f.fract() == 0.0 && f.abs() < 1e16 {
-        format!("{f:.1}")
-    } else {
-        format!("{f}")
-    }
-}
-
-pub fn python_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::new();
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+// ---------------------------------------------------------------- dates and times
 
 /// A naive datetime, as Django returns with `USE_TZ = False` (SQLite stores text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -433,7 +799,6 @@ impl DateTime {
 
     /// 0 = Monday, as Python's `weekday()`.
     pub fn weekday(&self) -> u32 {
-        // Days since 1970-01-01 (a Thursday).
         let days = days_from_civil(self.year, self.month, self.day);
         ((days + 3).rem_euclid(7)) as u32
     }
@@ -444,10 +809,7 @@ impl DateTime {
     }
 
     pub fn repr(&self) -> String {
-        let mut s = format!(
-            "datetime.datetime({}, {}, {}, {}, {}",
-            self.year, self.month, self.day, self.hour, self.minute
-        );
+        let mut s = format!("datetime.datetime({}, {}, {}, {}, {}", self.year, self.month, self.day, self.hour, self.minute);
         if self.second != 0 || self.micro != 0 {
             s.push_str(&format!(", {}", self.second));
         }
@@ -457,16 +819,40 @@ impl DateTime {
         s.push(')');
         s
     }
+
+    /// Microseconds since 1970-01-01 00:00:00.
+    pub fn to_micros(&self) -> i64 {
+        let days = days_from_civil(self.year, self.month, self.day);
+        ((days * 86_400 + self.hour as i64 * 3600 + self.minute as i64 * 60 + self.second as i64) * 1_000_000)
+            + self.micro as i64
+    }
+
+    pub fn from_micros(us: i64) -> DateTime {
+        let secs = us.div_euclid(1_000_000);
+        let micro = us.rem_euclid(1_000_000) as u32;
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        DateTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+            micro,
+        }
+    }
+
+    pub fn from_unix_seconds(s: f64) -> DateTime {
+        DateTime::from_micros((s * 1_000_000.0).round() as i64)
+    }
 }
 
 impl fmt::Display for DateTime {
     /// Python's `str(datetime)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )?;
+        write!(f, "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", self.year, self.month, self.day, self.hour, self.minute, self.second)?;
         if self.micro != 0 {
             write!(f, ".{:06}", self.micro)?;
         }
@@ -499,6 +885,20 @@ pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// The inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    ((if m <= 2 { y + 1 } else { y }) as i32, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,12 +911,18 @@ mod tests {
         assert_eq!(DateTime::parse("2024-02-30"), None);
         assert_eq!(DateTime::parse("2024-01-17").unwrap().to_string(), "2024-01-17 00:00:00");
         assert_eq!(DateTime::parse("2024-01-17 10:11:12.5").unwrap().micro, 500000);
+        assert_eq!(DateTime::from_micros(d.to_micros()), d);
+        assert_eq!(DateTime::from_unix_seconds(1767258000.0).to_string(), "2026-01-01 09:00:00");
     }
 
     #[test]
-    fn python_reprs() {
-        assert_eq!(python_str_repr("it's"), "\"it's\"");
-        assert_eq!(python_float_repr(2.0), "2.0");
-        assert_eq!(python_float_repr(2.5), "2.5");
+    fn equal_numbers_are_one_dict_key() {
+        let mut d = PyDict::new();
+        d.set(Val::Int(1), Val::str("a")).unwrap();
+        d.set(Val::Float(1.0), Val::str("b")).unwrap();
+        d.set(Val::Bool(true), Val::str("c")).unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(matches!(d.get(&Val::Int(1)).unwrap(), Some(Val::Str(s)) if &*s == "c"));
+        assert!(d.set(Val::list(vec![]), Val::None).is_err());
     }
 }

@@ -5,6 +5,7 @@ use super::lexer::{py_space, py_word};
 use super::render::Renderer;
 use super::Context;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
+use crate::pyfmt::{parse_py_float, parse_py_int};
 use crate::value::Val;
 
 /// A variable reference: a literal (number or quoted string) or a dotted lookup.
@@ -35,69 +36,6 @@ pub(crate) struct FilterExpr {
 
 fn tse(msg: impl Into<String>) -> SandboxError {
     err(ErrorKind::TemplateSyntaxError, msg)
-}
-
-/// Python's `int(str)` for the text of a literal (`-5`, `+3`, `1_000`, `007`).
-pub(crate) fn parse_py_int(s: &str) -> Option<i64> {
-    let t = s.trim_matches(py_space);
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    if !valid_digits(digits) {
-        return None;
-    }
-    let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    let v: i64 = clean.parse().ok()?;
-    Some(if neg { -v } else { v })
-}
-
-/// Digits with single underscores between them (Python's numeric literal rule).
-fn valid_digits(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !b[0].is_ascii_digit() || !b[b.len() - 1].is_ascii_digit() {
-        return false;
-    }
-    b.iter().all(|c| c.is_ascii_digit() || *c == b'_') && !s.contains("__")
-}
-
-/// Python's `float(str)`.
-pub(crate) fn parse_py_float(s: &str) -> Option<f64> {
-    let t = s.trim_matches(py_space);
-    let (sign, body) = match t.as_bytes().first() {
-        Some(b'-') => (-1.0, &t[1..]),
-        Some(b'+') => (1.0, &t[1..]),
-        _ => (1.0, t),
-    };
-    let lower = body.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" {
-        return Some(sign * f64::INFINITY);
-    }
-    if lower == "nan" {
-        return Some(f64::NAN);
-    }
-    let (mant, exp) = match lower.find('e') {
-        Some(i) => (&lower[..i], Some(&lower[i + 1..])),
-        None => (lower.as_str(), None),
-    };
-    let (int_part, frac_part) = match mant.find('.') {
-        Some(i) => (&mant[..i], Some(&mant[i + 1..])),
-        None => (mant, None),
-    };
-    let int_ok = int_part.is_empty() || valid_digits(int_part);
-    let frac_ok = frac_part.map(|f| f.is_empty() || valid_digits(f)).unwrap_or(true);
-    if !int_ok || !frac_ok || (int_part.is_empty() && frac_part.map(str::is_empty).unwrap_or(true)) {
-        return None;
-    }
-    if let Some(e) = exp {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        if !valid_digits(e) {
-            return None;
-        }
-    }
-    let clean: String = lower.chars().filter(|&c| c != '_').collect();
-    clean.parse::<f64>().ok().map(|v| sign * v)
 }
 
 /// Django's `unescape_string_literal`.

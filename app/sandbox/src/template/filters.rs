@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use super::dateformat;
-use super::expr::{parse_py_float, parse_py_int};
+use crate::pyfmt::{parse_py_float, parse_py_int, percent_format, python_float_repr};
+pub(crate) use crate::pyfmt::{py_float, py_int};
 use super::lexer::py_space;
 use super::render::Renderer;
 use crate::error::{err, ErrorKind, SResult};
@@ -156,46 +157,11 @@ pub(crate) fn find(name: &str) -> SResult<&'static FilterSpec> {
 
 // --- Python-ish helpers ------------------------------------------------------------------
 
-/// Python's `repr(float)` / `str(float)` (`1e+20`, `1.5e-07`, `2.0`).
-pub(crate) fn py_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
-    }
-    let sci = format!("{:e}", f);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let neg = mant.starts_with('-');
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if neg { "-" } else { "" };
-    if (-4..16).contains(&exp) {
-        if exp >= 0 {
-            let e = exp as usize;
-            let (int, frac) = if digits.len() > e + 1 {
-                (digits[..e + 1].to_string(), digits[e + 1..].to_string())
-            } else {
-                (format!("{digits:0<width$}", width = e + 1), "0".to_string())
-            };
-            format!("{sign}{int}.{frac}")
-        } else {
-            format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
-        }
-    } else {
-        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
-        format!("{sign}{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    }
-}
-
 /// `str(value)`, keeping a safe string safe (Django's `stringfilter`).
 pub(crate) fn py_str(r: &Renderer, v: &Val) -> SResult<Val> {
     Ok(match v {
         Val::Str(_) | Val::SafeStr(_) => v.clone(),
-        Val::Float(f) => Val::str(py_float_repr(*f)),
+        Val::Float(f) => Val::str(python_float_repr(*f)),
         other => Val::str(other.to_str(r.rt)?),
     })
 }
@@ -215,37 +181,6 @@ fn value_err(msg: impl Into<String>) -> crate::error::SandboxError {
     err(ErrorKind::ValueError, msg)
 }
 
-/// Python's `int(x)`.
-pub(crate) fn py_int(v: &Val) -> SResult<i64> {
-    match v {
-        Val::Int(i) => Ok(*i),
-        Val::Bool(b) => Ok(*b as i64),
-        Val::Float(f) if f.is_finite() => Ok(f.trunc() as i64),
-        Val::Float(f) => Err(value_err(format!("cannot convert float {} to integer", py_float_repr(*f)))),
-        Val::Str(s) | Val::SafeStr(s) => parse_py_int(s).ok_or_else(|| {
-            value_err(format!("invalid literal for int() with base 10: {}", crate::value::python_str_repr(s)))
-        }),
-        other => Err(type_err(format!(
-            "int() argument must be a string, a bytes-like object or a real number, not '{}'",
-            other.type_name()
-        ))),
-    }
-}
-
-/// Python's `float(x)`.
-pub(crate) fn py_float(v: &Val) -> SResult<f64> {
-    match v {
-        Val::Int(i) => Ok(*i as f64),
-        Val::Bool(b) => Ok(*b as i64 as f64),
-        Val::Float(f) => Ok(*f),
-        Val::Str(s) | Val::SafeStr(s) => parse_py_float(s).ok_or_else(|| {
-            value_err(format!("could not convert string to float: {}", crate::value::python_str_repr(s)))
-        }),
-        other => {
-            Err(type_err(format!("float() argument must be a string or a real number, not '{}'", other.type_name())))
-        }
-    }
-}
 
 fn is_kind(e: &crate::error::SandboxError, kinds: &[ErrorKind]) -> bool {
     kinds.contains(&e.kind)
@@ -692,7 +627,7 @@ fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
     let d = match parse_decimal(&input) {
         Some(d) => d,
         None => match py_float(v) {
-            Ok(f) => parse_decimal(&py_float_repr(f)).unwrap_or(Err(())),
+            Ok(f) => parse_decimal(&python_float_repr(f)).unwrap_or(Err(())),
             Err(_) => return Ok(Val::str("")),
         },
     };
@@ -716,201 +651,6 @@ fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
 }
 
 // --- stringformat -------------------------------------------------------------------------
-
-/// Python's `%e`-style text of `a >= 0` with `p` decimals (`1.250000e+01`).
-fn sci(a: f64, p: usize, upper: bool) -> String {
-    let s = format!("{a:.p$e}");
-    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-    let e: i32 = e.parse().unwrap_or(0);
-    let t = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    if upper {
-        t.to_uppercase()
-    } else {
-        t
-    }
-}
-
-/// Python's `%g` of `a >= 0` (finite).
-fn general(a: f64, p: usize, alt: bool, upper: bool) -> String {
-    let p = p.max(1);
-    let exp = if a == 0.0 {
-        0
-    } else {
-        let s = format!("{a:.prec$e}", prec = p - 1);
-        s.split_once('e').and_then(|(_, e)| e.parse::<i32>().ok()).unwrap_or(0)
-    };
-    let mut out = if (-4..p as i32).contains(&exp) {
-        let decimals = (p as i32 - 1 - exp).max(0) as usize;
-        format!("{a:.decimals$}")
-    } else {
-        sci(a, p - 1, upper)
-    };
-    if !alt {
-        let (mant, tail) = match out.find(['e', 'E']) {
-            Some(i) => (out[..i].to_string(), out[i..].to_string()),
-            None => (out.clone(), String::new()),
-        };
-        let mant = if mant.contains('.') { mant.trim_end_matches('0').trim_end_matches('.').to_string() } else { mant };
-        out = format!("{mant}{tail}");
-    }
-    out
-}
-
-/// `("%" + spec) % value`; `None` when Python would raise (the filter then gives "").
-fn stringformat(r: &Renderer, spec: &str, v: &Val) -> SResult<Option<String>> {
-    let b: Vec<char> = spec.chars().collect();
-    let mut i = 0;
-    let (mut left, mut plus, mut space, mut zero, mut alt) = (false, false, false, false, false);
-    while i < b.len() && "-+ 0#".contains(b[i]) {
-        match b[i] {
-            '-' => left = true,
-            '+' => plus = true,
-            ' ' => space = true,
-            '0' => zero = true,
-            _ => alt = true,
-        }
-        i += 1;
-    }
-    let mut width = 0usize;
-    while i < b.len() && b[i].is_ascii_digit() {
-        width = (width * 10 + b[i].to_digit(10).unwrap_or(0) as usize).min(1000);
-        i += 1;
-    }
-    let mut prec: Option<usize> = None;
-    if i < b.len() && b[i] == '.' {
-        i += 1;
-        let mut p = 0usize;
-        while i < b.len() && b[i].is_ascii_digit() {
-            p = (p * 10 + b[i].to_digit(10).unwrap_or(0) as usize).min(1000);
-            i += 1;
-        }
-        prec = Some(p);
-    }
-    while i < b.len() && "hlL".contains(b[i]) {
-        i += 1;
-    }
-    if i >= b.len() {
-        return Ok(None);
-    }
-    let conv = b[i];
-    // The rest is literal text, where only "%%" may appear.
-    let mut suffix = String::new();
-    let mut j = i + 1;
-    while j < b.len() {
-        if b[j] == '%' {
-            if b.get(j + 1) == Some(&'%') {
-                suffix.push('%');
-                j += 2;
-                continue;
-            }
-            return Ok(None);
-        }
-        suffix.push(b[j]);
-        j += 1;
-    }
-    let sign_of = |neg: bool| {
-        if neg {
-            "-"
-        } else if plus {
-            "+"
-        } else if space {
-            " "
-        } else {
-            ""
-        }
-    };
-    let number = |v: &Val| -> Option<f64> {
-        match v {
-            Val::Int(_) | Val::Bool(_) | Val::Float(_) => v.as_f64(),
-            _ => None,
-        }
-    };
-    let (sign, body, numeric) = match conv {
-        's' | 'r' | 'a' => {
-            let mut s = if conv == 's' { str_of(r, v)? } else { v.repr(r.rt)? };
-            if let Some(p) = prec {
-                s = s.chars().take(p).collect();
-            }
-            (String::new(), s, false)
-        }
-        'c' => match v {
-            Val::Int(i) => match u32::try_from(*i).ok().and_then(char::from_u32) {
-                Some(c) => (String::new(), c.to_string(), false),
-                None => return Ok(None),
-            },
-            Val::Str(s) | Val::SafeStr(s) if s.chars().count() == 1 => (String::new(), s.to_string(), false),
-            _ => return Ok(None),
-        },
-        'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
-            let n: i128 = match v {
-                Val::Int(i) => *i as i128,
-                Val::Bool(b) => *b as i128,
-                Val::Float(f) if f.is_finite() && matches!(conv, 'd' | 'i' | 'u') => f.trunc() as i128,
-                _ => return Ok(None),
-            };
-            let a = n.unsigned_abs();
-            let mut digits = match conv {
-                'x' => format!("{a:x}"),
-                'X' => format!("{a:X}"),
-                'o' => format!("{a:o}"),
-                _ => a.to_string(),
-            };
-            if let Some(p) = prec {
-                while digits.len() < p {
-                    digits.insert(0, '0');
-                }
-            }
-            if alt {
-                digits = match conv {
-                    'x' => format!("0x{digits}"),
-                    'X' => format!("0X{digits}"),
-                    'o' => format!("0o{digits}"),
-                    _ => digits,
-                };
-            }
-            (sign_of(n < 0).to_string(), digits, true)
-        }
-        'f' | 'F' | 'e' | 'E' | 'g' | 'G' => {
-            let Some(f) = number(v) else { return Ok(None) };
-            let p = prec.unwrap_or(6);
-            let a = f.abs();
-            let upper = conv.is_ascii_uppercase();
-            let body = if !f.is_finite() {
-                let t = if f.is_nan() { "nan" } else { "inf" };
-                if upper {
-                    t.to_uppercase()
-                } else {
-                    t.to_string()
-                }
-            } else {
-                match conv {
-                    'f' | 'F' => {
-                        let t = format!("{a:.p$}");
-                        if alt && p == 0 {
-                            format!("{t}.")
-                        } else {
-                            t
-                        }
-                    }
-                    'e' | 'E' => sci(a, p, upper),
-                    _ => general(a, p, alt, upper),
-                }
-            };
-            (sign_of(f.is_sign_negative() && !f.is_nan()).to_string(), body, true)
-        }
-        _ => return Ok(None),
-    };
-    let len = sign.chars().count() + body.chars().count();
-    let fill = width.saturating_sub(len);
-    let text = if left {
-        format!("{sign}{body}{}", " ".repeat(fill))
-    } else if zero && numeric {
-        format!("{sign}{}{body}", "0".repeat(fill))
-    } else {
-        format!("{}{sign}{body}", " ".repeat(fill))
-    };
-    Ok(Some(text + &suffix))
-}
 
 // --- the filters --------------------------------------------------------------------------
 
@@ -1074,7 +814,7 @@ fn filesizeformat(v: &Val) -> String {
     let neg = b < 0;
     let a = b.unsigned_abs() as f64;
     let (kb, mb, gb, tb, pb) = (1024f64, 1024f64.powi(2), 1024f64.powi(3), 1024f64.powi(4), 1024f64.powi(5));
-    let one = |x: f64, unit: &str| format!("{}\u{a0}{unit}", number_format(&py_float_repr(round1(x)), Some(1), false));
+    let one = |x: f64, unit: &str| format!("{}\u{a0}{unit}", number_format(&python_float_repr(round1(x)), Some(1), false));
     let s = if a < kb {
         let n = b.unsigned_abs();
         format!("{n}\u{a0}{}", if n == 1 { "byte" } else { "bytes" })
@@ -1446,7 +1186,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
                 Val::Tuple(_) => Val::str(v.to_str(r.rt)?),
                 other => other.clone(),
             };
-            Val::str(stringformat(r, &spec_s, &value)?.unwrap_or_default())
+            Val::str(percent_format(r.rt, &spec_s, &value)?.unwrap_or_default())
         }
         F::FileSizeFormat => Val::str(filesizeformat(&v)),
         F::DictSort => dictsort(r, &v, &need_arg(), false)?,
@@ -1484,14 +1224,14 @@ mod tests {
 
     #[test]
     fn float_reprs_like_python() {
-        assert_eq!(py_float_repr(1e20), "1e+20");
-        assert_eq!(py_float_repr(1.5e-7), "1.5e-07");
-        assert_eq!(py_float_repr(2.0), "2.0");
-        assert_eq!(py_float_repr(2.675), "2.675");
-        assert_eq!(py_float_repr(123456.789), "123456.789");
-        assert_eq!(py_float_repr(0.0001), "0.0001");
-        assert_eq!(py_float_repr(1e15), "1000000000000000.0");
-        assert_eq!(py_float_repr(-1e16), "-1e+16");
+        assert_eq!(python_float_repr(1e20), "1e+20");
+        assert_eq!(python_float_repr(1.5e-7), "1.5e-07");
+        assert_eq!(python_float_repr(2.0), "2.0");
+        assert_eq!(python_float_repr(2.675), "2.675");
+        assert_eq!(python_float_repr(123456.789), "123456.789");
+        assert_eq!(python_float_repr(0.0001), "0.0001");
+        assert_eq!(python_float_repr(1e15), "1000000000000000.0");
+        assert_eq!(python_float_repr(-1e16), "-1e+16");
     }
 
     #[test]

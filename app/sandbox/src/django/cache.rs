@@ -1,0 +1,439 @@
+//! `django.core.cache`: the low-level API (`cache.get/set/add/delete/get_or_set/get_many/
+//! set_many/delete_many/incr/decr/touch/has_key/clear`) over the session's `LocMemCache` and
+//! virtual clock, values copied in and out as pickling does, and the `cache_page` machinery
+//! (`FetchFromCacheMiddleware` / `UpdateCacheMiddleware` as a view decorator, with Django's
+//! cache keys from the full URL and the learned `Vary` headers).
+
+use std::any::Any;
+use std::rc::Rc;
+
+use crate::cache::{LocMemCache, Timeout};
+use crate::error::{err, exc, ErrorKind, SResult};
+use crate::py::objects::Function;
+use crate::py::NativeFn;
+use crate::runtime::Rt;
+use crate::value::{call_value, Kwargs, Object, PyDict, Val};
+
+/// What pickling and unpickling a value gives back (the cache stores copies).
+pub fn pickle_copy(rt: &Rt, v: &Val) -> SResult<Val> {
+    Ok(match v {
+        Val::List(l) => Val::list(l.borrow().iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?),
+        Val::Tuple(t) => Val::tuple(t.iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?),
+        Val::Dict(d) => {
+            let mut out = PyDict::new();
+            for (k, x) in d.borrow().items() {
+                out.set(pickle_copy(rt, &k)?, pickle_copy(rt, &x)?)?;
+            }
+            Val::dict(out)
+        }
+        Val::Set(d) => Val::set_of(d.borrow().keys().iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?)?,
+        Val::Obj(o) => {
+            if let Some(r) = o.pickle(rt) {
+                return r;
+            }
+            if let Some(f) = o.as_any().downcast_ref::<Function>() {
+                // Module-level functions pickle by reference; lambdas and nested ones cannot.
+                if f.def.is_lambda || f.qualname.contains("<locals>") {
+                    return Err(exc(
+                        "PicklingError",
+                        format!("Can't pickle <function {}>: it is not reachable by name from its module (a lambda or a nested function)", f.qualname),
+                    ));
+                }
+                return Ok(v.clone());
+            }
+            if matches!(o.type_name().as_str(), "type" | "ModelBase" | "builtin_function_or_method") {
+                return Ok(v.clone());
+            }
+            return Err(err(ErrorKind::TypeError, format!("cannot pickle '{}' object", o.type_name())));
+        }
+        other => other.clone(),
+    })
+}
+
+fn timeout_arg(rt: &Rt, v: Option<&Val>) -> SResult<Timeout> {
+    Ok(match v {
+        None => Timeout::Default,
+        Some(Val::None) => Timeout::Never,
+        Some(Val::Int(i)) => Timeout::Seconds(*i as f64),
+        Some(Val::Float(f)) => Timeout::Seconds(*f),
+        Some(Val::Bool(b)) => Timeout::Seconds(*b as i64 as f64),
+        Some(other) => {
+            // Django adds the timeout to time.time(): a string fails there.
+            return Err(err(ErrorKind::TypeError, format!("unsupported operand type(s) for +: 'float' and '{}'", other.type_name()))).map_err(|e| {
+                let _ = rt;
+                e
+            });
+        }
+    })
+}
+
+fn version_arg(v: Option<&Val>) -> SResult<i64> {
+    match v {
+        None | Some(Val::None) => Ok(1),
+        Some(Val::Int(i)) => Ok(*i),
+        Some(other) => Err(err(ErrorKind::TypeError, format!("version must be an integer, not {}", other.type_name()))),
+    }
+}
+
+/// `make_key` plus `validate_key` (warnings shown beside the output, as `CacheKeyWarning`).
+fn key(rt: &Rt, k: &Val, version: i64) -> SResult<String> {
+    let raw = k.to_str(rt)?;
+    let made = LocMemCache::make_key(&raw, version);
+    for w in LocMemCache::key_warnings(&made) {
+        rt.warnings.borrow_mut().push(format!("CacheKeyWarning: {w}"));
+    }
+    Ok(made)
+}
+
+fn now(rt: &Rt) -> f64 {
+    rt.now_seconds()
+}
+
+/// `cache.get(key)` internals: the stored value, copied.
+pub fn get_raw(rt: &Rt, made: &str) -> SResult<Option<Val>> {
+    let v = rt.cache.borrow_mut().get(made, now(rt));
+    v.map(|v| pickle_copy(rt, &v)).transpose()
+}
+
+pub fn set_raw(rt: &Rt, made: &str, v: &Val, t: Timeout) -> SResult<()> {
+    let copy = pickle_copy(rt, v)?;
+    rt.cache.borrow_mut().set(made, copy, t, now(rt));
+    Ok(())
+}
+
+/// The `cache` object.
+pub struct CacheObj;
+
+impl Object for CacheObj {
+    fn type_name(&self) -> String {
+        "LocMemCache".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok("<django.core.cache.backends.locmem.LocMemCache object>".into())
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        const METHODS: &[&str] = &["get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many", "incr", "decr", "touch", "has_key", "clear", "close", "make_key"];
+        if METHODS.contains(&name) {
+            let n = name.to_string();
+            return Ok(NativeFn::val(format!("cache.{name}"), move |rt, args, kwargs| cache_call(rt, &n, args, kwargs)));
+        }
+        match name {
+            "default_timeout" => Ok(Val::Int(300)),
+            "key_prefix" => Ok(Val::str("")),
+            _ => Err(crate::value::no_attr("LocMemCache", name)),
+        }
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        cache_call(rt, name, args, kwargs)
+    }
+    fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
+        let k = key(rt, item, 1)?;
+        Ok(rt.cache.borrow_mut().has_key(&k, now(rt)))
+    }
+}
+
+fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    use crate::py::builtins::bind;
+    match name {
+        "get" => {
+            let a = bind("get", args, kwargs, &["key", "default", "version"], 1)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[2].as_ref())?)?;
+            Ok(get_raw(rt, &k)?.unwrap_or_else(|| a[1].clone().unwrap_or(Val::None)))
+        }
+        "set" => {
+            let a = bind("set", args, kwargs, &["key", "value", "timeout", "version"], 2)?;
+            let t = timeout_arg(rt, a[2].as_ref())?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
+            let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
+            rt.cache.borrow_mut().set(&k, v, t, now(rt));
+            Ok(Val::None)
+        }
+        "add" => {
+            let a = bind("add", args, kwargs, &["key", "value", "timeout", "version"], 2)?;
+            let t = timeout_arg(rt, a[2].as_ref())?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
+            let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
+            let n = now(rt);
+            Ok(Val::Bool(rt.cache.borrow_mut().add(&k, v, t, n)))
+        }
+        "delete" => {
+            let a = bind("delete", args, kwargs, &["key", "version"], 1)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
+            let n = now(rt);
+            Ok(Val::Bool(rt.cache.borrow_mut().delete(&k, n)))
+        }
+        "get_or_set" => {
+            let a = bind("get_or_set", args, kwargs, &["key", "default", "timeout", "version"], 2)?;
+            let version = version_arg(a[3].as_ref())?;
+            let k = key(rt, a[0].as_ref().expect("required"), version)?;
+            if let Some(v) = get_raw(rt, &k)? {
+                return Ok(v);
+            }
+            let mut default = a[1].clone().expect("required");
+            if matches!(&default, Val::Obj(o) if o.is_callable()) {
+                default = call_value(rt, &default, vec![], vec![])?;
+            }
+            let t = timeout_arg(rt, a[2].as_ref())?;
+            let copy = pickle_copy(rt, &default)?;
+            let n = now(rt);
+            rt.cache.borrow_mut().add(&k, copy, t, n);
+            Ok(get_raw(rt, &k)?.unwrap_or(default))
+        }
+        "get_many" => {
+            let a = bind("get_many", args, kwargs, &["keys", "version"], 1)?;
+            let version = version_arg(a[1].as_ref())?;
+            let mut out = PyDict::new();
+            for k in a[0].as_ref().expect("required").iterate(rt)?.iter() {
+                let made = key(rt, k, version)?;
+                if let Some(v) = get_raw(rt, &made)? {
+                    out.set(k.clone(), v)?;
+                }
+            }
+            Ok(Val::dict(out))
+        }
+        "set_many" => {
+            let a = bind("set_many", args, kwargs, &["data", "timeout", "version"], 1)?;
+            let t = timeout_arg(rt, a[1].as_ref())?;
+            let version = version_arg(a[2].as_ref())?;
+            let Some(Val::Dict(d)) = &a[0] else { return Err(err(ErrorKind::AttributeError, "'list' object has no attribute 'items'")) };
+            for (k, v) in d.borrow().items() {
+                let made = key(rt, &k, version)?;
+                set_raw(rt, &made, &v, t)?;
+            }
+            Ok(Val::list(vec![]))
+        }
+        "delete_many" => {
+            let a = bind("delete_many", args, kwargs, &["keys", "version"], 1)?;
+            let version = version_arg(a[1].as_ref())?;
+            for k in a[0].as_ref().expect("required").iterate(rt)?.iter() {
+                let made = key(rt, k, version)?;
+                let n = now(rt);
+                rt.cache.borrow_mut().delete(&made, n);
+            }
+            Ok(Val::None)
+        }
+        "incr" | "decr" => {
+            let a = bind(name, args, kwargs, &["key", "delta", "version"], 1)?;
+            let delta = a[1].as_ref().and_then(|v| v.as_int()).unwrap_or(1);
+            let version = version_arg(a[2].as_ref())?;
+            let made = key(rt, a[0].as_ref().expect("required"), version)?;
+            let cur = get_raw(rt, &made)?.ok_or_else(|| err(ErrorKind::ValueError, format!("Key '{made}' not found")))?;
+            let delta = if name == "decr" { -delta } else { delta };
+            let new = crate::py::interp::binop(rt, crate::value::BinOp::Add, &cur, &Val::Int(delta))?;
+            // incr keeps the key's expiry.
+            let exp = rt.cache.borrow().keys(now(rt)).into_iter().find(|(k, _)| *k == made).and_then(|(_, e)| e);
+            let t = match exp {
+                None => Timeout::Never,
+                Some(e) => Timeout::Seconds(e - now(rt)),
+            };
+            rt.cache.borrow_mut().set(&made, new.clone(), t, now(rt));
+            Ok(new)
+        }
+        "touch" => {
+            let a = bind("touch", args, kwargs, &["key", "timeout", "version"], 1)?;
+            let t = timeout_arg(rt, a[1].as_ref())?;
+            let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[2].as_ref())?)?;
+            let n = now(rt);
+            Ok(Val::Bool(rt.cache.borrow_mut().touch(&made, t, n)))
+        }
+        "has_key" => {
+            let a = bind("has_key", args, kwargs, &["key", "version"], 1)?;
+            let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
+            let n = now(rt);
+            Ok(Val::Bool(rt.cache.borrow_mut().has_key(&made, n)))
+        }
+        "clear" => {
+            rt.cache.borrow_mut().clear();
+            Ok(Val::None)
+        }
+        "close" => Ok(Val::None),
+        "make_key" => {
+            let a = bind("make_key", args, kwargs, &["key", "version"], 1)?;
+            Ok(Val::str(LocMemCache::make_key(&a[0].as_ref().expect("required").to_str(rt)?, version_arg(a[1].as_ref())?)))
+        }
+        _ => Err(crate::value::no_attr("LocMemCache", name)),
+    }
+}
+
+/// `caches["default"]`.
+pub struct CachesObj;
+
+impl Object for CachesObj {
+    fn type_name(&self) -> String {
+        "CacheHandler".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getitem(&self, _rt: &Rt, key: &Val) -> SResult<Val> {
+        match key.as_str() {
+            Some("default") => Ok(Val::obj(CacheObj)),
+            _ => Err(exc("InvalidCacheBackendError", format!("The connection '{}' doesn't exist.", key.as_str().unwrap_or("?")))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- cache_page
+
+/// `cache_page(timeout, *, cache=None, key_prefix=None)`.
+pub fn cache_page_factory() -> Val {
+    NativeFn::val("cache_page", |rt, args, kwargs| {
+        let a = crate::py::builtins::bind("cache_page", args, kwargs, &["timeout", "cache", "key_prefix"], 1)?;
+        let timeout = match a[0].as_ref().expect("required") {
+            Val::Int(i) => Some(*i as f64),
+            Val::Float(f) => Some(*f),
+            Val::None => None,
+            other => return Err(err(ErrorKind::TypeError, format!("cache_page() timeout must be a number of seconds, not {}", other.type_name()))),
+        };
+        let prefix = match &a[2] {
+            Some(v) if !v.is_none() => v.to_str(rt)?,
+            _ => String::new(),
+        };
+        Ok(NativeFn::val("cache_page.<decorator>", move |_rt, args, _| {
+            let view = args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, "cache_page() decorates a view function"))?;
+            let prefix = prefix.clone();
+            Ok(Val::obj(CachedView { view, timeout, prefix: Rc::from(prefix.as_str()) }))
+        }))
+    })
+}
+
+/// A view wrapped by `cache_page`.
+pub struct CachedView {
+    pub view: Val,
+    pub timeout: Option<f64>,
+    pub prefix: Rc<str>,
+}
+
+impl Object for CachedView {
+    fn type_name(&self) -> String {
+        "function".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn is_callable(&self) -> bool {
+        true
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        match &self.view {
+            Val::Obj(o) => o.getattr(rt, name),
+            _ => Err(crate::value::no_attr("function", name)),
+        }
+    }
+    fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        let request = args.first().cloned().ok_or_else(|| err(ErrorKind::TypeError, "a view takes the request"))?;
+        let req = request.as_obj::<super::http::Request>().ok_or_else(|| err(ErrorKind::TypeError, "cache_page views take an HttpRequest"))?;
+        // FetchFromCacheMiddleware.process_request
+        let cacheable_method = req.method == "GET" || req.method == "HEAD";
+        let mut update = false;
+        if cacheable_method {
+            let header_key = header_cache_key(&self.prefix, req);
+            let headerlist = get_raw(rt, &LocMemCache::make_key(&header_key, 1))?;
+            match headerlist {
+                None => update = true,
+                Some(hl) => {
+                    let headers: Vec<String> = hl.iterate(rt)?.iter().filter_map(|h| h.as_str().map(str::to_string)).collect();
+                    let page_key = page_cache_key(&self.prefix, req, "GET", &headers);
+                    match get_raw(rt, &LocMemCache::make_key(&page_key, 1))? {
+                        Some(resp) => return Ok(resp),
+                        None => update = true,
+                    }
+                }
+            }
+        }
+        let response = call_value(rt, &self.view, args, kwargs)?;
+        // UpdateCacheMiddleware.process_response
+        if !update {
+            return Ok(response);
+        }
+        let Some(resp) = response.as_obj::<super::http::Response>() else { return Ok(response) };
+        if resp.status.get() != 200 && resp.status.get() != 304 {
+            return Ok(response);
+        }
+        if req.cookies.is_empty() && !resp.cookies.borrow().is_empty() && resp.has_vary("Cookie") {
+            return Ok(response);
+        }
+        if resp.header("Cache-Control").is_some_and(|c| c.contains("private")) {
+            return Ok(response);
+        }
+        let timeout = match self.timeout {
+            Some(t) => t,
+            None => match resp.max_age() {
+                Some(0) => return Ok(response),
+                Some(m) => m as f64,
+                None => 300.0,
+            },
+        };
+        resp.patch_response_headers(rt, timeout);
+        if timeout != 0.0 && resp.status.get() == 200 {
+            let header_key = LocMemCache::make_key(&header_cache_key(&self.prefix, req), 1);
+            let mut headerlist: Vec<String> = resp
+                .header("Vary")
+                .map(|v| v.split(',').map(|h| format!("HTTP_{}", h.trim().to_uppercase().replace('-', "_"))).filter(|h| h != "HTTP_").collect())
+                .unwrap_or_default();
+            headerlist.sort();
+            let t = Timeout::Seconds(timeout);
+            set_raw(rt, &header_key, &Val::list(headerlist.iter().map(Val::str).collect()), t)?;
+            let page_key = LocMemCache::make_key(&page_cache_key(&self.prefix, req, &req.method, &headerlist), 1);
+            set_raw(rt, &page_key, &response, t)?;
+        }
+        Ok(response)
+    }
+}
+
+/// `_generate_cache_header_key`.
+pub fn header_cache_key(prefix: &str, req: &super::http::Request) -> String {
+    let url = crate::template::md5_hex(req.build_absolute_uri().as_bytes());
+    format!("views.decorators.cache.cache_header.{prefix}.{url}")
+}
+
+/// `_generate_cache_key`: the URL's md5 and the md5 of the varying headers' values.
+pub fn page_cache_key(prefix: &str, req: &super::http::Request, method: &str, headers: &[String]) -> String {
+    let mut ctx = Vec::new();
+    for h in headers {
+        if let Some(v) = req.meta_str(h) {
+            ctx.extend_from_slice(v.as_bytes());
+        }
+    }
+    let url = crate::template::md5_hex(req.build_absolute_uri().as_bytes());
+    let vary = crate::template::md5_hex(&ctx);
+    format!("views.decorators.cache.cache_page.{prefix}.{method}.{url}.{vary}")
+}
+
+/// `vary_on_cookie`, `vary_on_headers(*headers)`, `never_cache`, `cache_control(**kw)`.
+pub fn response_decorator(name: &'static str, headers: Vec<String>, control: Vec<(String, Val)>) -> Val {
+    NativeFn::val(name, move |_rt, args, _| {
+        let view = args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, format!("{name} decorates a view function")))?;
+        let headers = headers.clone();
+        let control = control.clone();
+        Ok(NativeFn::val(format!("{name}.<wrapper>"), move |rt, a, k| {
+            let r = call_value(rt, &view, a, k)?;
+            if let Some(resp) = r.as_obj::<super::http::Response>() {
+                match name {
+                    "never_cache" => resp.never_cache(rt),
+                    "cache_control" => resp.patch_cache_control(rt, &control)?,
+                    _ => {
+                        for h in &headers {
+                            resp.patch_vary(h);
+                        }
+                    }
+                }
+            }
+            Ok(r)
+        }))
+    })
+}
+
+pub fn vary_on_headers_factory() -> Val {
+    NativeFn::val("vary_on_headers", |rt, args, _| {
+        let headers: Vec<String> = args.iter().map(|a| a.to_str(rt)).collect::<SResult<_>>()?;
+        Ok(response_decorator("vary_on_headers", headers, vec![]))
+    })
+}
+
+pub fn cache_control_factory() -> Val {
+    NativeFn::val("cache_control", |_rt, _args, kwargs| Ok(response_decorator("cache_control", vec![], kwargs)))
+}

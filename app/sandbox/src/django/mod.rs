@@ -1,0 +1,34 @@
+//! Django's runtime as the labs need it, on top of the ORM and the template engine: the
+//! importable modules, transactions and savepoints, signals, the cache framework, the request
+//! cycle (URL routing, session and auth middleware, `cache_page`), shortcuts, the test
+//! runner and the `run-project` contract.
+
+pub mod cache;
+pub mod http;
+pub mod modules;
+pub mod paginator;
+pub mod project;
+pub mod signals;
+pub mod testing;
+pub mod transaction;
+pub mod urls;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::py::Namespace;
+use crate::value::Val;
+
+/// Django's state for one session (a lab, or one run-project case).
+#[derive(Default)]
+pub struct State {
+    /// Imported modules by dotted name.
+    pub modules: HashMap<String, Val>,
+    /// Signal receivers by signal name.
+    pub signals: signals::Registry,
+    pub tx: transaction::TxState,
+    /// Custom QuerySet classes (executed once) by model name.
+    pub qs_classes: HashMap<&'static str, Rc<Namespace>>,
+    /// The project the request cycle serves (views, URLs, templates).
+    pub project: Option<Rc<project::Project>>,
+}

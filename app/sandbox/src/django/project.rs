@@ -1,0 +1,449 @@
+//! A lab's small Django project — `views.py`, templates, `tests.py`, URL routes — and the
+//! request cycle that serves it: URL resolution, `SessionMiddleware` and
+//! `AuthenticationMiddleware` in Django's order, the view (with its decorators), Django's
+//! 404 page, `render()`, `get_object_or_404()`, `redirect()`, `reverse()`.
+//!
+//! Also the headless `run-project` contract (`shared/sample_app/README.md`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use super::http::{not_found_page, Request, Response};
+use super::urls::{Route, UrlConf};
+use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::orm::instance::Instance;
+use crate::py::{Namespace, NativeFn, SourceFile};
+use crate::runtime::Rt;
+use crate::template::{Context, Template};
+use crate::value::{call_value, Kwargs, Val};
+
+pub struct Project {
+    pub files: IndexMap<String, String>,
+    pub urls: UrlConf,
+    /// The loaded `views.py` module's names.
+    pub views: RefCell<Option<Rc<Namespace>>>,
+    templates: RefCell<HashMap<String, Rc<Template>>>,
+}
+
+impl Project {
+    pub fn new(files: IndexMap<String, String>, urls: &[(String, String, Option<String>)]) -> SResult<Project> {
+        let mut routes = Vec::new();
+        for (route, view, name) in urls {
+            routes.push(Route::new(route, view, name.as_deref()).map_err(|m| exc("ImproperlyConfigured", m))?);
+        }
+        Ok(Project { files, urls: UrlConf { routes }, views: RefCell::new(None), templates: RefCell::new(HashMap::new()) })
+    }
+
+    /// A template by name (`articles/list.html` is the file `templates/articles/list.html`).
+    pub fn template(&self, name: &str) -> SResult<Rc<Template>> {
+        if let Some(t) = self.templates.borrow().get(name) {
+            return Ok(t.clone());
+        }
+        let src = self.files.get(&format!("templates/{name}")).ok_or_else(|| exc("TemplateDoesNotExist", name.to_string()))?;
+        let t = Rc::new(Template::parse_named(src, &format!("templates/{name}")).map_err(|e| e.in_source(format!("templates/{name}")))?);
+        self.templates.borrow_mut().insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+
+    pub fn has_template(&self, name: &str) -> bool {
+        self.files.contains_key(&format!("templates/{name}"))
+    }
+}
+
+/// Loads (or reloads) `views.py` as the module `views`, after installing the project.
+pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
+    rt.django.borrow_mut().project = Some(project.clone());
+    let src = project.files.get("views.py").cloned().unwrap_or_default();
+    let ns = super::modules::exec_source_module(rt, "views", "views.py", &src)?;
+    *project.views.borrow_mut() = Some(ns.clone());
+    // URL routes must name functions of views.py.
+    for r in &project.urls.routes {
+        if ns.get(&r.view).is_none() {
+            return Err(exc("AttributeError", format!("module 'views' has no attribute '{}'", r.view)));
+        }
+    }
+    Ok(ns)
+}
+
+pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
+    rt.django.borrow().project.clone().ok_or_else(|| err(ErrorKind::NotSupported, "there is no project loaded (views, URLs and templates)"))
+}
+
+// ---------------------------------------------------------------- the request cycle
+
+/// What the client sends.
+pub struct RequestSpec {
+    pub method: String,
+    pub url: String,
+    /// The logged-in user's id (the session cookie), if any.
+    pub user_id: Option<i64>,
+    pub post: Vec<(String, String)>,
+}
+
+/// Handles one request the way Django's handler and middleware do. Exceptions other than
+/// `Http404`/`PermissionDenied` propagate (the test client re-raises them).
+pub fn handle(rt: &Rt, spec: &RequestSpec) -> SResult<Val> {
+    let project = current(rt)?;
+    let cookies = match spec.user_id {
+        Some(id) => vec![("sessionid".to_string(), format!("sandbox-session-{id}"))],
+        None => vec![],
+    };
+    let req = Rc::new(Request::new(&spec.method, &spec.url, cookies, spec.user_id, spec.post.clone()));
+    let request = Val::Obj(req.clone());
+    let response = match project.urls.resolve(&req.path) {
+        None => not_found(rt, &project, &req, &format!("The current path, {}, didn't match any of these.", req.path.trim_start_matches('/')))?,
+        Some((route, kwargs)) => {
+            let view_name = route.view.clone();
+            let views = project.views.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "views.py is not loaded"))?;
+            let view = views.get(&view_name).ok_or_else(|| exc("AttributeError", format!("module 'views' has no attribute '{view_name}'")))?;
+            let kw: Kwargs = kwargs;
+            match call_value(rt, &view, vec![request.clone()], kw) {
+                Ok(Val::None) => {
+                    return Err(err(ErrorKind::ValueError, format!("The view views.{view_name} didn't return an HttpResponse object. It returned None instead.")));
+                }
+                Ok(v) => {
+                    if v.as_obj::<Response>().is_none() {
+                        return Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'get'", v.type_name())));
+                    }
+                    v
+                }
+                Err(e) if e.is_a("Http404") => not_found(rt, &project, &req, &e.message)?,
+                Err(e) if e.is_a("PermissionDenied") => Val::obj(Response::html("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>403 Forbidden</title>\n</head>\n<body>\n  <h1>403 Forbidden</h1><p></p>\n</body>\n</html>\n".into(), 403)),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    // SessionMiddleware.process_response: a session that was read varies on the cookie.
+    if req.session_accessed.get() {
+        if let Some(r) = response.as_obj::<Response>() {
+            r.patch_vary("Cookie");
+        }
+    }
+    Ok(response)
+}
+
+fn not_found(rt: &Rt, project: &Project, req: &Request, message: &str) -> SResult<Val> {
+    if project.has_template("404.html") {
+        let t = project.template("404.html")?;
+        let mut ctx = Context::from_pairs([("request_path", Val::str(&req.path)), ("exception", Val::str(message))]);
+        let body = t.render(rt, &mut ctx)?;
+        return Ok(Val::obj(Response::html(body, 404)));
+    }
+    Ok(Val::obj(Response::html(not_found_page(&req.path), 404)))
+}
+
+// ---------------------------------------------------------------- shortcuts
+
+/// `render_to_string(template_name, context=None, request=None)`.
+pub fn render_to_string(rt: &Rt, name: &str, context: Option<&Val>) -> SResult<(String, Option<Val>)> {
+    let project = current(rt)?;
+    let t = project.template(name)?;
+    let mut ctx = Context::new();
+    if let Some(Val::Dict(d)) = context {
+        for (k, v) in d.borrow().items() {
+            ctx.set(&k.to_str(rt)?, v);
+        }
+    } else if let Some(v) = context {
+        if !v.is_none() {
+            return Err(err(ErrorKind::TypeError, format!("context must be a dict rather than {}.", v.type_name())));
+        }
+    }
+    let out = t.render(rt, &mut ctx)?;
+    Ok((out, context.cloned()))
+}
+
+pub fn render_fn() -> Val {
+    NativeFn::val("render", |rt, args, kwargs| {
+        let a = crate::py::builtins::bind("render", args, kwargs, &["request", "template_name", "context", "content_type", "status", "using"], 2)?;
+        let name = a[1].as_ref().expect("required");
+        let names: Vec<String> = match name {
+            Val::List(_) | Val::Tuple(_) => name.iterate(rt)?.iter().map(|n| n.to_str(rt)).collect::<SResult<_>>()?,
+            other => vec![other.to_str(rt)?],
+        };
+        let project = current(rt)?;
+        let chosen = names.iter().find(|n| project.has_template(n)).cloned().ok_or_else(|| exc("TemplateDoesNotExist", names.join(", ")))?;
+        let (body, ctx) = render_to_string(rt, &chosen, a[2].as_ref())?;
+        let status = a[4].as_ref().and_then(|v| v.as_int()).unwrap_or(200) as u16;
+        let ct = match &a[3] {
+            Some(v) if !v.is_none() => v.to_str(rt)?,
+            _ => "text/html; charset=utf-8".into(),
+        };
+        let r = Response::new(body, status, &ct, "HttpResponse");
+        r.templates.borrow_mut().push(chosen);
+        *r.context.borrow_mut() = ctx;
+        Ok(Val::obj(r))
+    })
+}
+
+/// `_get_queryset(klass)`: a model class, manager or queryset.
+fn queryset_of(rt: &Rt, klass: &Val) -> SResult<crate::orm::queryset::QuerySetObj> {
+    if let Some(m) = klass.as_obj::<crate::orm::instance::ModelClass>() {
+        return Ok(crate::orm::queryset::QuerySetObj::for_model(m.0));
+    }
+    if let Some(m) = klass.as_obj::<crate::orm::queryset::Manager>() {
+        return Ok(crate::orm::queryset::QuerySetObj::for_model(m.model));
+    }
+    if let Some(q) = klass.as_obj::<crate::orm::queryset::QuerySetObj>() {
+        return Ok(q.chain());
+    }
+    if let Some(r) = klass.as_obj::<crate::orm::queryset::RelatedManager>() {
+        return r.get_queryset(rt);
+    }
+    Err(err(
+        ErrorKind::ValueError,
+        format!("First argument to get_object_or_404() must be a Model, Manager, or QuerySet, not '{}'.", klass.type_name()),
+    ))
+}
+
+pub fn get_object_or_404_fn(list: bool) -> Val {
+    let name = if list { "get_list_or_404" } else { "get_object_or_404" };
+    NativeFn::val(name, move |rt, mut args, kwargs| {
+        if args.is_empty() {
+            return Err(err(ErrorKind::TypeError, format!("{name}() missing 1 required positional argument: 'klass'")));
+        }
+        let klass = args.remove(0);
+        let qs = queryset_of(rt, &klass).map_err(|e| {
+            if list {
+                err(ErrorKind::ValueError, e.message.replace("get_object_or_404", "get_list_or_404"))
+            } else {
+                e
+            }
+        })?;
+        let model = qs.model.name;
+        if list {
+            let f = qs.filter_or_exclude(rt, false, args, kwargs)?;
+            let rows = f.fetch(rt)?;
+            if rows.is_empty() {
+                return Err(exc("Http404", format!("No {model} matches the given query.")));
+            }
+            return Ok(Val::list(rows.as_ref().clone()));
+        }
+        match qs.get(rt, args, kwargs) {
+            Ok(v) => Ok(v),
+            Err(e) if e.exc.as_ref() == format!("{model}.DoesNotExist") => Err(exc("Http404", format!("No {model} matches the given query."))),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+fn to_strings(rt: &Rt, v: Option<&Val>) -> SResult<Vec<String>> {
+    match v {
+        None | Some(Val::None) => Ok(vec![]),
+        Some(v) => v.iterate(rt)?.iter().map(|x| x.to_str(rt)).collect(),
+    }
+}
+
+fn kw_strings(rt: &Rt, v: Option<&Val>) -> SResult<Vec<(String, String)>> {
+    match v {
+        Some(Val::Dict(d)) => d.borrow().items().iter().map(|(k, x)| Ok((k.to_str(rt)?, x.to_str(rt)?))).collect(),
+        _ => Ok(vec![]),
+    }
+}
+
+pub fn reverse(rt: &Rt, viewname: &str, args: &[String], kwargs: &[(String, String)]) -> SResult<String> {
+    current(rt)?.urls.reverse(viewname, args, kwargs)
+}
+
+pub fn reverse_fn() -> Val {
+    NativeFn::val("reverse", |rt, args, kwargs| {
+        let a = crate::py::builtins::bind("reverse", args, kwargs, &["viewname", "urlconf", "args", "kwargs", "current_app", "query", "fragment"], 1)?;
+        let name = a[0].as_ref().expect("required").to_str(rt)?;
+        let url = reverse(rt, &name, &to_strings(rt, a[2].as_ref())?, &kw_strings(rt, a[3].as_ref())?)?;
+        Ok(Val::str(url))
+    })
+}
+
+pub fn redirect_fn() -> Val {
+    NativeFn::val("redirect", |rt, mut args, kwargs| {
+        if args.is_empty() {
+            return Err(err(ErrorKind::TypeError, "redirect() missing 1 required positional argument: 'to'"));
+        }
+        let to = args.remove(0);
+        let permanent = kwargs.iter().find(|(k, _)| k == "permanent").map(|(_, v)| v.truthy(rt)).transpose()?.unwrap_or(false);
+        let url_kwargs: Vec<(String, String)> = kwargs.iter().filter(|(k, _)| k != "permanent").map(|(k, v)| Ok((k.clone(), v.to_str(rt)?))).collect::<SResult<_>>()?;
+        let url = if let Some(inst) = to.as_obj::<Instance>() {
+            return Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'get_absolute_url'", inst.model.name)));
+        } else {
+            let s = to.to_str(rt)?;
+            let arg_strings: Vec<String> = args.iter().map(|a| a.to_str(rt)).collect::<SResult<_>>()?;
+            if s.contains('/') || s.contains('.') {
+                match reverse(rt, &s, &arg_strings, &url_kwargs) {
+                    Ok(u) => u,
+                    Err(_) => s,
+                }
+            } else {
+                reverse(rt, &s, &arg_strings, &url_kwargs)?
+            }
+        };
+        let r = Response::new(String::new(), if permanent { 301 } else { 302 }, "text/html; charset=utf-8", if permanent { "HttpResponsePermanentRedirect" } else { "HttpResponseRedirect" });
+        r.set_header("Location", &url);
+        Ok(Val::obj(r))
+    })
+}
+
+// ---------------------------------------------------------------- run-project
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ProjectCase {
+    pub name: String,
+    #[serde(default)]
+    pub files: IndexMap<String, String>,
+    #[serde(default)]
+    pub urls: Vec<Vec<Option<String>>>,
+    #[serde(default)]
+    pub steps: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub migrations: Vec<serde_json::Value>,
+}
+
+/// Collapses whitespace as the contract compares bodies.
+fn collapse(s: &str) -> String {
+    crate::template::collapse_whitespace(s)
+}
+
+fn step_error(e: &SandboxError) -> serde_json::Value {
+    serde_json::json!({ "error": e.one_line() })
+}
+
+/// Runs one case on a fresh database (the caller opens `rt` on a copy of the file).
+pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
+    rt.reset_session();
+    let fail = |e: SandboxError| serde_json::json!({ "name": case.name, "error": e.one_line() });
+    let mut urls = Vec::new();
+    for u in &case.urls {
+        let route = u.first().cloned().flatten().unwrap_or_default();
+        let view = u.get(1).cloned().flatten().unwrap_or_default();
+        let name = u.get(2).cloned().flatten();
+        urls.push((route, view, name));
+    }
+    let project = match Project::new(case.files.clone(), &urls) {
+        Ok(p) => Rc::new(p),
+        Err(e) => return fail(e),
+    };
+    rt.begin_request(60_000.0);
+    for m in &case.migrations {
+        if let Err(e) = crate::django::modules::apply_migration(rt, m) {
+            return fail(e);
+        }
+    }
+    if let Err(e) = load(rt, project.clone()) {
+        return fail(e);
+    }
+    let mut steps = Vec::new();
+    for step in &case.steps {
+        steps.push(run_step(rt, &project, step));
+    }
+    serde_json::json!({ "name": case.name, "steps": steps })
+}
+
+/// Per-step time budget natively (the browser uses its own, shorter).
+pub const STEP_BUDGET_MS: f64 = 20_000.0;
+
+pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> serde_json::Value {
+    if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
+        rt.begin_request(STEP_BUDGET_MS);
+        let user = step.get("user").and_then(|v| v.as_str());
+        let user_id = match user {
+            Some(u) => match force_login(rt, u) {
+                Ok(id) => Some(id),
+                Err(e) => return step_error(&e),
+            },
+            None => None,
+        };
+        rt.log.borrow_mut().clear();
+        let spec = RequestSpec { method: "GET".into(), url: url.to_string(), user_id, post: vec![] };
+        return match handle(rt, &spec) {
+            Ok(resp) => {
+                let r = resp.as_obj::<Response>().expect("a response");
+                let log = rt.log.borrow();
+                serde_json::json!({
+                    "status": r.status.get(),
+                    "n_queries": log.len(),
+                    "body": collapse(&r.content.borrow()),
+                    "sql": log.iter().map(|q| q.sql.clone()).collect::<Vec<_>>(),
+                })
+            }
+            Err(e) => step_error(&e),
+        };
+    }
+    if let Some(secs) = step.get("advance") {
+        return match secs.as_f64() {
+            Some(s) => match rt.advance_clock(s) {
+                Ok(()) => serde_json::json!({}),
+                Err(e) => step_error(&e),
+            },
+            None => step_error(&err(ErrorKind::TypeError, "advance takes a number of seconds")),
+        };
+    }
+    if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
+        rt.begin_request(STEP_BUDGET_MS);
+        let views = project.views.borrow().clone().unwrap_or_else(Namespace::new);
+        return match run_statements(rt, &views, src) {
+            Ok(out) => {
+                let log = rt.log.borrow();
+                serde_json::json!({
+                    "n_queries": log.len(),
+                    "sql": log.iter().map(|q| q.sql.clone()).collect::<Vec<_>>(),
+                    "output": out,
+                })
+            }
+            Err(e) => step_error(&e),
+        };
+    }
+    if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
+        rt.begin_request(STEP_BUDGET_MS);
+        let src = match project.files.get(file) {
+            Some(s) => s.clone(),
+            None => return step_error(&exc("FileNotFoundError", format!("No such file: '{file}'"))),
+        };
+        return match super::testing::run_tests(rt, file, &src) {
+            Ok(results) => serde_json::json!({ "tests": results.iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>() }),
+            Err(e) => step_error(&e),
+        };
+    }
+    step_error(&err(ErrorKind::ValueError, format!("unknown step: {step}")))
+}
+
+/// `Client.force_login(user)`: the session cookie, and `last_login` updated (not counted).
+pub fn force_login(rt: &Rt, username: &str) -> SResult<i64> {
+    let qs = crate::orm::queryset::QuerySetObj::for_model(&crate::schema::USER);
+    let user = qs.get(rt, vec![], vec![("username".into(), Val::str(username))])?;
+    let inst = user.as_obj::<Instance>().expect("a user").rc();
+    let id = inst.pk_value().unwrap_or(0);
+    let now = crate::py::interp::datetime_now(rt);
+    inst.set_value("last_login", Val::DateTime(now));
+    crate::orm::write::save(rt, &inst, vec![], vec![("update_fields".into(), Val::list(vec![Val::str("last_login")]))])?;
+    Ok(id)
+}
+
+/// A shell step: statements in the views module's namespace; the `str()` of a final
+/// expression statement, else "".
+pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<String> {
+    use crate::py::ast::StmtKind;
+    let file = Rc::new(SourceFile { name: "<shell>".into(), text: src.to_string() });
+    let body = crate::py::parser::parse_module(src).map_err(|e| e.in_source("shell"))?;
+    let fr = crate::py::Frame::module(file, globals.clone());
+    let (last, init) = match body.split_last() {
+        Some((l, i)) => (Some(l), i),
+        None => (None, &body[..]),
+    };
+    crate::py::interp::exec_block(rt, &fr, init)?;
+    match last {
+        Some(s) => match &s.kind {
+            StmtKind::Expr(e) => {
+                rt.py_tick()?;
+                let v = crate::py::interp::eval(rt, &fr, e)?;
+                v.to_str(rt)
+            }
+            _ => {
+                crate::py::interp::exec_block(rt, &fr, std::slice::from_ref(s))?;
+                Ok(String::new())
+            }
+        },
+        None => Ok(String::new()),
+    }
+}

@@ -1,0 +1,408 @@
+//! The `django.db.models` names a learner's code uses to build queries — `Q`, `F`, `Count`
+//! and the other aggregates, `Exists`, `OuterRef`, `Subquery`, `Value`, `Prefetch`, `Case`,
+//! `When`, `Lower`/`Upper`/`Length`/`Coalesce` — as Python objects, and their conversion into
+//! the ORM's `QTree` / `Expression`.
+
+use std::any::Any;
+use std::rc::Rc;
+
+use super::expr::*;
+use super::queryset::{PrefetchSpec, QuerySetObj};
+use crate::error::{err, ErrorKind, SResult};
+use crate::py::NativeFn;
+use crate::runtime::Rt;
+use crate::schema::Model;
+use crate::value::{BinOp, HashKey, Kwargs, Object, Val};
+
+/// A `Q` object.
+pub struct QObj(pub QTree);
+
+impl Object for QObj {
+    fn type_name(&self) -> String {
+        "Q".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        Ok(format!("<Q: {}>", self.0.describe(rt)))
+    }
+    fn binop(&self, _rt: &Rt, op: BinOp, other: &Val, reflected: bool) -> Option<SResult<Val>> {
+        let conn = match op {
+            BinOp::BitAnd => Connector::And,
+            BinOp::BitOr => Connector::Or,
+            BinOp::BitXor => Connector::Xor,
+            _ => return None,
+        };
+        let other_tree = match condition_of(other) {
+            Some(t) => t,
+            None => return Some(Err(err(ErrorKind::TypeError, format!("unsupported operand type(s) for {}: 'Q' and '{}'", op.symbol(), other.type_name())))),
+        };
+        let (a, b) = if reflected { (other_tree, self.0.clone()) } else { (self.0.clone(), other_tree) };
+        Some(Ok(Val::obj(QObj(a.combine(b, conn)))))
+    }
+    fn unary(&self, _rt: &Rt, op: char) -> Option<SResult<Val>> {
+        (op == '~').then(|| Ok(Val::obj(QObj(self.0.clone().negate()))))
+    }
+    fn truthy(&self, _rt: &Rt) -> SResult<bool> {
+        Ok(!self.0.is_empty())
+    }
+}
+
+/// `F()`, aggregates, `Value()`, `OuterRef()`, `Exists()`, `Subquery()`, combinations.
+pub struct ExprObj(pub Expression);
+
+impl Object for ExprObj {
+    fn type_name(&self) -> String {
+        match &self.0 {
+            Expression::F(_) => "F",
+            Expression::Value(_) => "Value",
+            Expression::Aggregate { func: "COUNT", .. } => "Count",
+            Expression::Aggregate { func: "SUM", .. } => "Sum",
+            Expression::Aggregate { func: "AVG", .. } => "Avg",
+            Expression::Aggregate { func: "MAX", .. } => "Max",
+            Expression::Aggregate { .. } => "Min",
+            Expression::OuterRef(_) => "OuterRef",
+            Expression::Exists(_) => "Exists",
+            Expression::Subquery(_) => "Subquery",
+            Expression::Combined(..) => "CombinedExpression",
+            Expression::Func(..) => "Func",
+            Expression::Case(..) => "Case",
+            Expression::Not(_) => "Exists",
+        }
+        .into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(self.0.describe())
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        let e = self.0.clone();
+        match name {
+            "asc" | "desc" => {
+                let desc = name == "desc";
+                Ok(NativeFn::val(name, move |_, _, _| Ok(Val::obj(OrderByObj(e.clone(), desc)))))
+            }
+            "name" => match &self.0 {
+                Expression::F(n) | Expression::OuterRef(n) => Ok(Val::str(n)),
+                _ => Err(crate::value::no_attr(&self.type_name(), name)),
+            },
+            _ => Err(crate::value::no_attr(&self.type_name(), name)),
+        }
+    }
+    fn binop(&self, _rt: &Rt, op: BinOp, other: &Val, reflected: bool) -> Option<SResult<Val>> {
+        if matches!(op, BinOp::BitAnd | BinOp::BitOr) {
+            if matches!(self.0, Expression::Exists(_) | Expression::Not(_)) {
+                let me = QTree::Cond(self.0.clone());
+                let o = condition_of(other)?;
+                let conn = if op == BinOp::BitAnd { Connector::And } else { Connector::Or };
+                let (a, b) = if reflected { (o, me) } else { (me, o) };
+                return Some(Ok(Val::obj(QObj(a.combine(b, conn)))));
+            }
+            return Some(Err(err(ErrorKind::NotSupported, "Use .bitand(), .bitor(), and .bitxor() for bitwise logical operations.")));
+        }
+        let aop = match op {
+            BinOp::Add => ArithOp::Add,
+            BinOp::Sub => ArithOp::Sub,
+            BinOp::Mul => ArithOp::Mul,
+            BinOp::Div => ArithOp::Div,
+            BinOp::Mod => ArithOp::Mod,
+            BinOp::Pow => ArithOp::Pow,
+            _ => return None,
+        };
+        let o = match expression_of(other) {
+            Some(e) => e,
+            None => match other {
+                Val::Int(_) | Val::Float(_) | Val::Bool(_) | Val::Str(_) | Val::SafeStr(_) | Val::DateTime(_) => Expression::Value(other.clone()),
+                _ => return None,
+            },
+        };
+        let (a, b) = if reflected { (o, self.0.clone()) } else { (self.0.clone(), o) };
+        Some(Ok(Val::obj(ExprObj(Expression::Combined(Box::new(a), aop, Box::new(b))))))
+    }
+    fn unary(&self, _rt: &Rt, op: char) -> Option<SResult<Val>> {
+        match (op, &self.0) {
+            ('~', Expression::Exists(_)) => Some(Ok(Val::obj(ExprObj(Expression::Not(Box::new(self.0.clone())))))),
+            ('~', Expression::Not(inner)) => Some(Ok(Val::obj(ExprObj((**inner).clone())))),
+            ('-', _) => Some(Ok(Val::obj(ExprObj(Expression::Combined(Box::new(self.0.clone()), ArithOp::Mul, Box::new(Expression::Value(Val::Int(-1)))))))),
+            _ => None,
+        }
+    }
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(HashKey::Other(self.0.describe()))
+    }
+    fn eq_val(&self, other: &Val) -> Option<bool> {
+        Some(other.as_obj::<ExprObj>().is_some_and(|o| o.0.describe() == self.0.describe()))
+    }
+}
+
+/// `F("x").desc()`.
+pub struct OrderByObj(pub Expression, pub bool);
+
+impl Object for OrderByObj {
+    fn type_name(&self) -> String {
+        "OrderBy".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("OrderBy({}, descending={})", self.0.describe(), if self.1 { "True" } else { "False" }))
+    }
+}
+
+/// `Prefetch(lookup, queryset=..., to_attr=...)`.
+pub struct PrefetchObj(pub PrefetchSpec);
+
+impl Object for PrefetchObj {
+    fn type_name(&self) -> String {
+        "Prefetch".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("<Prefetch: {}>", self.0.lookup))
+    }
+}
+
+/// `When(condition, then=value)`.
+pub struct WhenObj(pub QTree, pub Expression);
+
+impl Object for WhenObj {
+    fn type_name(&self) -> String {
+        "When".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The expression a value is, if it is one.
+pub fn expression_of(v: &Val) -> Option<Expression> {
+    if let Some(e) = v.as_obj::<ExprObj>() {
+        return Some(e.0.clone());
+    }
+    None
+}
+
+/// A condition usable in `Q` combinations: a `Q`, or an `Exists`.
+fn condition_of(v: &Val) -> Option<QTree> {
+    if let Some(q) = v.as_obj::<QObj>() {
+        return Some(q.0.clone());
+    }
+    match expression_of(v)? {
+        e @ (Expression::Exists(_) | Expression::Not(_)) => Some(QTree::Cond(e)),
+        _ => None,
+    }
+}
+
+pub fn order_expression(v: &Val) -> Option<(Expression, bool)> {
+    if let Some(o) = v.as_obj::<OrderByObj>() {
+        return Some((o.0.clone(), o.1));
+    }
+    expression_of(v).map(|e| (e, false))
+}
+
+/// A filter keyword's value.
+pub fn filter_value(v: Val) -> FilterValue {
+    if let Some(qs) = v.as_obj::<QuerySetObj>() {
+        return FilterValue::Query(Box::new(qs.query.clone()));
+    }
+    match expression_of(&v) {
+        Some(e) => FilterValue::Expr(e),
+        None => FilterValue::Val(v),
+    }
+}
+
+/// `Q(*args, **kwargs)` / `filter(*args, **kwargs)`: positional conditions first, then the
+/// keyword lookups sorted by name (as `Q.__init__` sorts them).
+pub fn build_q(rt: &Rt, args: Vec<Val>, mut kwargs: Kwargs) -> SResult<QTree> {
+    let mut children = Vec::new();
+    for a in args {
+        match condition_of(&a) {
+            Some(t) => children.push(t),
+            None => {
+                if let Some(e) = expression_of(&a) {
+                    let _ = e;
+                    return Err(err(ErrorKind::TypeError, "Cannot filter against a non-conditional expression."));
+                }
+                return Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", a.type_name())).in_source_maybe(rt));
+            }
+        }
+    }
+    kwargs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (k, v) in kwargs {
+        children.push(QTree::Leaf(Rc::from(k.as_str()), filter_value(v)));
+    }
+    Ok(QTree::and(children))
+}
+
+trait MaybeSource {
+    fn in_source_maybe(self, rt: &Rt) -> Self;
+}
+
+impl MaybeSource for crate::error::SandboxError {
+    fn in_source_maybe(self, _rt: &Rt) -> Self {
+        self
+    }
+}
+
+fn first_str(fname: &str, args: &[Val]) -> SResult<String> {
+    args.first().and_then(|a| a.as_str()).map(str::to_string).ok_or_else(|| err(ErrorKind::TypeError, format!("{fname}() needs a field name as a string, e.g. {fname}('id')")))
+}
+
+fn kw(kwargs: &Kwargs, name: &str) -> Option<Val> {
+    kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn check_kwargs(fname: &str, kwargs: &Kwargs, allowed: &[&str]) -> SResult<()> {
+    for (k, _) in kwargs {
+        if !allowed.contains(&k.as_str()) {
+            return Err(err(ErrorKind::TypeError, format!("{fname}.__init__() got an unexpected keyword argument '{k}'")));
+        }
+    }
+    Ok(())
+}
+
+/// An expression argument: a field name string becomes `F(name)`.
+fn arg_expr(v: &Val) -> SResult<Expression> {
+    if let Some(s) = v.as_str() {
+        return Ok(Expression::F(if s == "pk" { "pk".into() } else { s.to_string() }));
+    }
+    if let Some(e) = expression_of(v) {
+        return Ok(e);
+    }
+    Ok(Expression::Value(v.clone()))
+}
+
+/// The `django.db.models` callables by name.
+pub fn model_api(name: &'static str) -> Val {
+    NativeFn::val(name, move |rt, args, kwargs| construct(rt, name, args, kwargs))
+}
+
+fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    match name {
+        "Q" => Ok(Val::obj(QObj(build_q(rt, args, kwargs)?))),
+        "F" => {
+            check_kwargs("F", &kwargs, &[])?;
+            Ok(Val::obj(ExprObj(Expression::F(first_str("F", &args)?))))
+        }
+        "Value" => {
+            let v = args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, "Value.__init__() missing 1 required positional argument: 'value'"))?;
+            Ok(Val::obj(ExprObj(Expression::Value(v))))
+        }
+        "OuterRef" => {
+            let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, "OuterRef() needs a field name"))?;
+            Ok(Val::obj(ExprObj(match a.as_str() {
+                Some(s) => Expression::OuterRef(s.to_string()),
+                None => match expression_of(a) {
+                    Some(Expression::OuterRef(inner)) => Expression::OuterRef(format!("\u{0}outer:{inner}")),
+                    _ => return Err(err(ErrorKind::TypeError, "OuterRef() takes a field name or another OuterRef")),
+                },
+            })))
+        }
+        "Count" | "Sum" | "Avg" | "Max" | "Min" => {
+            check_kwargs(name, &kwargs, &["distinct", "filter", "output_field", "default"])?;
+            let func: &'static str = match name {
+                "Count" => "COUNT",
+                "Sum" => "SUM",
+                "Avg" => "AVG",
+                "Max" => "MAX",
+                _ => "MIN",
+            };
+            let arg = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() needs a field name as a string, e.g. {name}('id')")))?;
+            let arg = if arg.as_str() == Some("*") && name == "Count" { None } else { Some(Box::new(arg_expr(arg)?)) };
+            let distinct = match kw(&kwargs, "distinct") {
+                Some(v) => v.truthy(rt)?,
+                None => false,
+            };
+            if distinct && name != "Count" {
+                return Err(err(ErrorKind::TypeError, format!("{name} does not allow distinct.")));
+            }
+            let filter = match kw(&kwargs, "filter") {
+                None | Some(Val::None) => None,
+                Some(v) => Some(condition_of(&v).ok_or_else(|| err(ErrorKind::TypeError, "filter= takes a Q object"))?),
+            };
+            Ok(Val::obj(ExprObj(Expression::Aggregate { func, arg, distinct, filter })))
+        }
+        "Exists" | "Subquery" => {
+            let qs = args.first().and_then(|a| a.as_obj::<QuerySetObj>()).ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes a QuerySet")))?;
+            let q = Box::new(qs.query.clone());
+            Ok(Val::obj(ExprObj(if name == "Exists" { Expression::Exists(q) } else { Expression::Subquery(q) })))
+        }
+        "Prefetch" => {
+            check_kwargs("Prefetch", &kwargs, &["queryset", "to_attr"])?;
+            let lookup = args.first().and_then(|a| a.as_str()).ok_or_else(|| err(ErrorKind::TypeError, "Prefetch() needs the lookup as a string: Prefetch('tags', queryset=...)"))?;
+            let queryset = match kw(&kwargs, "queryset").or_else(|| args.get(1).cloned()) {
+                None | Some(Val::None) => None,
+                Some(v) => {
+                    let qs = v.as_obj::<QuerySetObj>().ok_or_else(|| err(ErrorKind::ValueError, "Prefetch querysets cannot use raw(), values(), and values_list()."))?;
+                    if qs.is_values() {
+                        return Err(err(ErrorKind::ValueError, "Prefetch querysets cannot use raw(), values(), and values_list()."));
+                    }
+                    Some(Rc::new(qs.chain()))
+                }
+            };
+            let to_attr = kw(&kwargs, "to_attr").or_else(|| args.get(2).cloned()).and_then(|v| v.as_str().map(str::to_string));
+            Ok(Val::obj(PrefetchObj(PrefetchSpec { lookup: lookup.to_string(), queryset, to_attr })))
+        }
+        "When" => {
+            let then = kw(&kwargs, "then").ok_or_else(|| err(ErrorKind::TypeError, "When() missing 'then'"))?;
+            let cond_kwargs: Kwargs = kwargs.into_iter().filter(|(k, _)| k != "then").collect();
+            let cond = build_q(rt, args, cond_kwargs)?;
+            if cond.is_empty() {
+                return Err(err(ErrorKind::TypeError, "When() supports a Q object, a boolean expression, or lookups as a condition."));
+            }
+            Ok(Val::obj(WhenObj(cond, arg_value_expr(&then))))
+        }
+        "Case" => {
+            let mut whens = Vec::new();
+            for a in &args {
+                let w = a.as_obj::<WhenObj>().ok_or_else(|| err(ErrorKind::TypeError, "Positional arguments must all be When objects."))?;
+                whens.push((w.0.clone(), w.1.clone()));
+            }
+            let default = kw(&kwargs, "default").map(|d| arg_value_expr(&d)).unwrap_or(Expression::Value(Val::None));
+            Ok(Val::obj(ExprObj(Expression::Case(whens, Box::new(default)))))
+        }
+        "Lower" | "Upper" | "Length" => {
+            let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes one expression")))?;
+            let f: &'static str = match name {
+                "Lower" => "LOWER",
+                "Upper" => "UPPER",
+                _ => "LENGTH",
+            };
+            Ok(Val::obj(ExprObj(Expression::Func(f, vec![arg_expr(a)?]))))
+        }
+        "Coalesce" => {
+            if args.len() < 2 {
+                return Err(err(ErrorKind::ValueError, "Coalesce must take at least two expressions"));
+            }
+            Ok(Val::obj(ExprObj(Expression::Func("COALESCE", args.iter().map(arg_expr).collect::<SResult<_>>()?))))
+        }
+        other => Err(err(ErrorKind::NameError, format!("name '{other}' is not defined"))),
+    }
+}
+
+/// `then=`/`default=` values: a string is a value here, not a field name.
+fn arg_value_expr(v: &Val) -> Expression {
+    expression_of(v).unwrap_or_else(|| Expression::Value(v.clone()))
+}
+
+pub const MODEL_API: &[&str] = &[
+    "Q", "F", "Value", "OuterRef", "Count", "Sum", "Avg", "Max", "Min", "Exists", "Subquery", "Prefetch", "When", "Case", "Lower",
+    "Upper", "Length", "Coalesce",
+];
+
+/// A custom QuerySet method of the model's manager (`Article.objects.published`), written in
+/// Python in the schema: the function, when the model has one by that name.
+pub fn custom_qs_method(rt: &Rt, model: &'static Model, name: &str) -> SResult<Option<Val>> {
+    let Some(src) = model.queryset_source else { return Ok(None) };
+    if super::queryset::QS_METHODS.contains(&name) || name.starts_with('_') {
+        return Ok(None);
+    }
+    let ns = crate::django::modules::queryset_namespace(rt, model, src)?;
+    Ok(ns.and_then(|class_ns| class_ns.get(name)))
+}

@@ -1,0 +1,1179 @@
+//! Django's `SQLCompiler` for SQLite: SELECT lists (with `select_related` columns), ORDER BY
+//! (model default ordering, positional references to selected aliases), GROUP BY, LIMIT/OFFSET,
+//! the aggregation subquery (`SELECT COUNT(*) FROM (...) subquery`), and INSERT/UPDATE/DELETE.
+//! Follows `django/db/models/sql/compiler.py` (5.2).
+
+use indexmap::IndexMap;
+
+use super::expr::*;
+use super::sql::{GroupBy, JoinErr, OrderItem, Query, SelectRelated, Selected, Table};
+use crate::engine::SqlValue;
+use crate::error::{err, ErrorKind, SResult, SandboxError};
+use crate::runtime::Rt;
+use crate::schema::{self, Field, FieldKind, Model};
+
+/// Why an expression produced no SQL: Django's `EmptyResultSet` / `FullResultSet`, or an error.
+pub enum CErr {
+    Empty,
+    Full,
+    Err(SandboxError),
+}
+
+impl From<SandboxError> for CErr {
+    fn from(e: SandboxError) -> Self {
+        CErr::Err(e)
+    }
+}
+
+type CResult<T> = Result<T, CErr>;
+
+pub fn qn(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// Which model's columns a run of selected columns holds, for building instances.
+#[derive(Clone, Debug)]
+pub struct KlassInfo {
+    pub model: &'static Model,
+    /// (select index, field) for each loaded field.
+    pub fields: Vec<(usize, &'static Field)>,
+    /// `select_related`: (the FK on this model, the related model's columns).
+    pub related: Vec<(&'static Field, KlassInfo)>,
+    /// The path from the queryset's model (`author`, `author__profile`).
+    pub path: String,
+}
+
+/// A compiled statement with parameters apart, and what the engine runs when it differs.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    /// The same statement with Django's SQLite functions in built-in form.
+    pub engine: Option<(String, Vec<SqlValue>)>,
+    pub klass_info: Option<KlassInfo>,
+    /// Selected alias → column index (annotations and values() names).
+    pub col_map: IndexMap<String, usize>,
+    pub n_cols: usize,
+}
+
+impl Compiled {
+    pub fn run(&self, rt: &Rt) -> SResult<crate::engine::StmtResult> {
+        match &self.engine {
+            None => rt.query(&self.sql, &self.params),
+            // Show Django's text; run the equivalent with the engine's built-ins.
+            Some((esql, eparams)) => rt.query_with(&self.sql, &self.params, esql, eparams),
+        }
+    }
+}
+
+pub struct Compiler<'a> {
+    rt: &'a Rt,
+    pub q: Query,
+    /// Compile Django's SQLite functions as built-ins the engine runs.
+    engine_mode: bool,
+    uses_django_functions: bool,
+    meta_ordering: bool,
+}
+
+struct SelItem {
+    expr: SqlExpr,
+    sql: String,
+    params: Vec<SqlValue>,
+    alias: Option<String>,
+}
+
+impl<'a> Compiler<'a> {
+    pub fn new(rt: &'a Rt, q: &Query) -> Compiler<'a> {
+        Compiler { rt, q: q.clone(), engine_mode: false, uses_django_functions: false, meta_ordering: false }
+    }
+
+    fn quote_name_unless_alias(&self, name: &str) -> String {
+        if (self.q.alias_map.contains_key(name) && !self.q.table_map.contains_key(name))
+            || (self.q.external_aliases.get(name).copied().unwrap_or(false) && !self.q.table_map.contains_key(name))
+        {
+            return name.to_string();
+        }
+        qn(name)
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    pub fn compile_expr(&mut self, e: &SqlExpr) -> CResult<(String, Vec<SqlValue>)> {
+        Ok(match e {
+            SqlExpr::Col { alias, target } => (format!("{}.{}", self.quote_name_unless_alias(alias), qn(target.column)), vec![]),
+            SqlExpr::Value(SqlValue::Null) => ("NULL".into(), vec![]),
+            SqlExpr::Value(v) => ("%s".into(), vec![v.clone()]),
+            SqlExpr::Raw(s) => (s.to_string(), vec![]),
+            SqlExpr::Extra(s) => (format!("({s})"), vec![]),
+            SqlExpr::Ref(name, _) => (qn(name), vec![]),
+            SqlExpr::Aggregate(a) => {
+                let (arg, mut params) = match &a.arg {
+                    None => ("*".to_string(), vec![]),
+                    Some(x) => self.compile_expr(x)?,
+                };
+                let distinct = if a.distinct { "DISTINCT " } else { "" };
+                let base = format!("{}({distinct}{arg})", a.func);
+                if let Some(f) = &a.filter {
+                    match self.compile_where(f) {
+                        Ok((fsql, fparams)) => {
+                            params.extend(fparams);
+                            return Ok((format!("{base} FILTER (WHERE {fsql})"), params));
+                        }
+                        Err(CErr::Full) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                (base, params)
+            }
+            SqlExpr::Combined(a, op, b) => {
+                let (l, mut p) = self.compile_expr(a)?;
+                let (r, rp) = self.compile_expr(b)?;
+                p.extend(rp);
+                match op {
+                    ArithOp::Pow => (format!("(POWER({l},{r}))"), p),
+                    ArithOp::Mod => (format!("(MOD({l}, {r}))"), p),
+                    _ => (format!("({l} {} {r})", op.sql()), p),
+                }
+            }
+            SqlExpr::Exists(sub, negated) => {
+                let c = compile_select_query(self.rt, sub, false, self.engine_mode)?;
+                self.uses_django_functions |= c.engine.is_some();
+                let sql = strip_outer_parens(&c.sql);
+                let s = format!("EXISTS({sql})");
+                (if *negated { format!("NOT {s}") } else { s }, c.params)
+            }
+            SqlExpr::Subquery(sub) => {
+                let c = compile_select_query(self.rt, sub, false, self.engine_mode)?;
+                self.uses_django_functions |= c.engine.is_some();
+                let sql = if c.sql.starts_with('(') { c.sql } else { format!("({})", c.sql) };
+                (sql, c.params)
+            }
+            SqlExpr::OuterRef(name) => {
+                return Err(CErr::Err(err(
+                    ErrorKind::ValueError,
+                    format!("This queryset contains a reference to an outer query (OuterRef('{name}')) and may only be used in a subquery."),
+                )))
+            }
+            SqlExpr::Extract(part, inner) => {
+                self.uses_django_functions = true;
+                let (s, mut p) = self.compile_expr(inner)?;
+                if self.engine_mode {
+                    let expr = match *part {
+                        "year" => format!("CAST(STRFTIME(%s, {s}) AS INTEGER)"),
+                        "iso_year" => format!("CAST(STRFTIME(%s, {s}) AS INTEGER)"),
+                        "month" | "day" | "hour" | "minute" | "second" => format!("CAST(STRFTIME(%s, {s}) AS INTEGER)"),
+                        "week_day" => format!("(CAST(STRFTIME(%s, {s}) AS INTEGER) + 1)"),
+                        "iso_week_day" => format!("(((CAST(STRFTIME(%s, {s}) AS INTEGER) + 6) % 7) + 1)"),
+                        "quarter" => format!("((CAST(STRFTIME(%s, {s}) AS INTEGER) + 2) / 3)"),
+                        _ => format!("CAST(STRFTIME(%s, {s}) AS INTEGER)"),
+                    };
+                    let fmt = match *part {
+                        "year" => "%Y",
+                        "iso_year" => "%G",
+                        "month" | "quarter" => "%m",
+                        "day" => "%d",
+                        "hour" => "%H",
+                        "minute" => "%M",
+                        "second" => "%S",
+                        "week_day" | "iso_week_day" => "%w",
+                        _ => "%W",
+                    };
+                    let mut params = vec![SqlValue::Text(fmt.into())];
+                    params.extend(p);
+                    return Ok((expr, params));
+                }
+                let mut params = vec![SqlValue::Text(part.to_string())];
+                params.append(&mut p);
+                params.push(SqlValue::Null);
+                params.push(SqlValue::Null);
+                (format!("django_datetime_extract(%s, {s}, %s, %s)"), params)
+            }
+            SqlExpr::CastDate(inner) | SqlExpr::CastTime(inner) => {
+                self.uses_django_functions = true;
+                let date = matches!(e, SqlExpr::CastDate(_));
+                let (s, mut p) = self.compile_expr(inner)?;
+                if self.engine_mode {
+                    return Ok((if date { format!("DATE({s})") } else { format!("TIME({s})") }, p));
+                }
+                p.push(SqlValue::Null);
+                p.push(SqlValue::Null);
+                (format!("{}({s}, %s, %s)", if date { "django_datetime_cast_date" } else { "django_datetime_cast_time" }), p)
+            }
+            SqlExpr::Func(name, args) => {
+                let mut parts = Vec::new();
+                let mut params = Vec::new();
+                for a in args {
+                    let (s, p) = self.compile_expr(a)?;
+                    parts.push(s);
+                    params.extend(p);
+                }
+                (format!("{name}({})", parts.join(", ")), params)
+            }
+            SqlExpr::Case(whens, default) => {
+                let mut sql = String::from("CASE");
+                let mut params = Vec::new();
+                for (cond, val) in whens {
+                    match self.compile_where(cond) {
+                        Ok((c, cp)) => {
+                            let (v, vp) = self.compile_expr(val)?;
+                            sql.push_str(&format!(" WHEN {c} THEN {v}"));
+                            params.extend(cp);
+                            params.extend(vp);
+                        }
+                        Err(CErr::Empty) => continue,
+                        Err(CErr::Full) => {
+                            let (v, vp) = self.compile_expr(val)?;
+                            sql.push_str(&format!(" WHEN 1 THEN {v}"));
+                            params.extend(vp);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let (d, dp) = self.compile_expr(default)?;
+                if sql == "CASE" {
+                    return Ok((d, dp));
+                }
+                sql.push_str(&format!(" ELSE {d} END"));
+                params.extend(dp);
+                (sql, params)
+            }
+        })
+    }
+
+    fn compile_rhs_expr(&mut self, e: &SqlExpr) -> CResult<(String, Vec<SqlValue>)> {
+        let (s, p) = self.compile_expr(e)?;
+        // Lookups wrap expression right-hand sides in parentheses (not twice).
+        Ok(if s.starts_with('(') { (s, p) } else { (format!("({s})"), p) })
+    }
+
+    fn compile_lookup(&mut self, l: &Lookup) -> CResult<(String, Vec<SqlValue>)> {
+        let (lhs, mut params) = self.compile_expr(&l.lhs)?;
+        // An Exists condition compared with True is just the condition.
+        let op = |name: &str| -> &'static str {
+            match name {
+                "exact" => "=",
+                "gt" => ">",
+                "gte" => ">=",
+                "lt" => "<",
+                "lte" => "<=",
+                _ => "LIKE",
+            }
+        };
+        match (l.name, &l.rhs) {
+            ("isnull", Rhs::Bool(b)) => Ok((format!("{lhs} IS {}NULL", if *b { "" } else { "NOT " }), params)),
+            ("in", Rhs::Values(vals)) => {
+                if vals.is_empty() {
+                    return Err(CErr::Empty);
+                }
+                params.extend(vals.iter().cloned());
+                Ok((format!("{lhs} IN ({})", vec!["%s"; vals.len()].join(", ")), params))
+            }
+            ("in", Rhs::Expr(e)) => {
+                let (s, p) = self.compile_expr(e)?;
+                params.extend(p);
+                let s = if s.starts_with('(') { s } else { format!("({s})") };
+                Ok((format!("{lhs} IN {s}"), params))
+            }
+            ("range", Rhs::Values(vals)) => {
+                params.extend(vals.iter().cloned());
+                Ok((format!("{lhs} BETWEEN %s AND %s"), params))
+            }
+            ("regex", Rhs::Value(v)) => {
+                params.push(v.clone());
+                Ok((format!("{lhs} REGEXP %s"), params))
+            }
+            ("iregex", Rhs::Value(v)) => {
+                params.push(v.clone());
+                Ok((format!("{lhs} REGEXP '(?i)' || %s"), params))
+            }
+            (name, Rhs::Value(v)) => {
+                params.push(v.clone());
+                if matches!(name, "exact" | "gt" | "gte" | "lt" | "lte") {
+                    Ok((format!("{lhs} {} %s", op(name)), params))
+                } else {
+                    Ok((format!("{lhs} LIKE %s ESCAPE '\\'"), params))
+                }
+            }
+            (name, Rhs::Expr(e)) => {
+                let (r, p) = self.compile_rhs_expr(e)?;
+                params.extend(p);
+                if matches!(name, "exact" | "gt" | "gte" | "lt" | "lte") {
+                    Ok((format!("{lhs} {} {r}", op(name)), params))
+                } else {
+                    Err(CErr::Err(err(ErrorKind::NotSupported, format!("the '{name}' lookup against an expression is not supported in the sandbox"))))
+                }
+            }
+            (name, Rhs::Bool(b)) => {
+                params.push(SqlValue::Int(*b as i64));
+                Ok((format!("{lhs} {} %s", op(name)), params))
+            }
+            (name, Rhs::Values(_)) => Err(CErr::Err(err(ErrorKind::ValueError, format!("the '{name}' lookup takes one value")))),
+        }
+    }
+
+    /// `WhereNode.as_sql`, with Django's empty/full result logic.
+    pub fn compile_where(&mut self, w: &WhereNode) -> CResult<(String, Vec<SqlValue>)> {
+        let (mut full_needed, mut empty_needed) = match w.connector {
+            Connector::And => (w.children.len() as isize, 1isize),
+            _ => (1, w.children.len() as isize),
+        };
+        let mut result: Vec<String> = Vec::new();
+        let mut params = Vec::new();
+        for c in &w.children {
+            let r = match c {
+                WhereChild::Node(n) => self.compile_where(n),
+                WhereChild::Lookup(l) => self.compile_lookup(l),
+                WhereChild::Expr(e) => self.compile_expr(e),
+                WhereChild::Nothing => Err(CErr::Empty),
+            };
+            match r {
+                Err(CErr::Empty) => empty_needed -= 1,
+                Err(CErr::Full) => full_needed -= 1,
+                Err(e) => return Err(e),
+                Ok((sql, p)) => {
+                    if sql.is_empty() {
+                        full_needed -= 1;
+                    } else {
+                        result.push(sql);
+                        params.extend(p);
+                    }
+                }
+            }
+            if empty_needed == 0 {
+                return Err(if w.negated { CErr::Full } else { CErr::Empty });
+            }
+            if full_needed == 0 {
+                return Err(if w.negated { CErr::Empty } else { CErr::Full });
+            }
+        }
+        let conn = format!(" {} ", w.connector.sql());
+        let s = result.join(&conn);
+        if s.is_empty() {
+            return Err(CErr::Full);
+        }
+        let s = if w.negated {
+            format!("NOT ({s})")
+        } else if result.len() > 1 {
+            format!("({s})")
+        } else {
+            s
+        };
+        Ok((s, params))
+    }
+
+    // ------------------------------------------------------------ SELECT
+
+    fn default_columns(&self, model: &'static Model, alias: &str, prefix: &str) -> Vec<(SqlExpr, &'static Field)> {
+        self.q.loaded_fields(model, prefix).into_iter().map(|f| (SqlExpr::col(alias, Target::of(model, f)), f)).collect()
+    }
+
+    fn get_select(&mut self, with_col_aliases: bool) -> SResult<(Vec<SelItem>, Option<KlassInfo>, IndexMap<String, usize>)> {
+        let mut select: Vec<(SqlExpr, Option<String>)> = Vec::new();
+        let mut klass_info: Option<KlassInfo> = None;
+        let mut col_map = IndexMap::new();
+        let (cols, fields): (Vec<SqlExpr>, Vec<Option<&'static Field>>) = if self.q.default_cols {
+            let alias = self.q.get_initial_alias();
+            let d = self.default_columns(self.q.model, &alias, "");
+            (d.iter().map(|(c, _)| c.clone()).collect(), d.iter().map(|(_, f)| Some(*f)).collect())
+        } else {
+            (self.q.select.clone(), vec![None; self.q.select.len()])
+        };
+        match self.q.selected.clone() {
+            None => {
+                for (alias, raw) in self.q.extra_select.clone() {
+                    select.push((SqlExpr::Extra(raw), Some(alias)));
+                }
+                let mut kfields = Vec::new();
+                for (i, c) in cols.iter().enumerate() {
+                    if let Some(f) = fields[i] {
+                        kfields.push((select.len(), f));
+                    }
+                    select.push((c.clone(), None));
+                }
+                if self.q.default_cols {
+                    klass_info = Some(KlassInfo { model: self.q.model, fields: kfields, related: vec![], path: String::new() });
+                }
+                for (alias, e) in self.q.annotation_select() {
+                    select.push((e, Some(alias)));
+                }
+            }
+            Some(sel) => {
+                for (alias, s) in sel {
+                    match s {
+                        Selected::Annotation(name) => {
+                            let e = self.q.annotations.get(&name).cloned().ok_or_else(|| err(ErrorKind::FieldError, format!("Cannot resolve keyword '{name}' into field.")))?;
+                            select.push((e, Some(alias)));
+                        }
+                        Selected::Col(i) => select.push((cols[i].clone(), Some(alias))),
+                    }
+                }
+            }
+        }
+        if self.q.select_related != SelectRelated::No {
+            if let Some(ki) = klass_info.as_mut() {
+                let root = self.q.get_initial_alias();
+                let requested = self.q.select_related.clone();
+                ki.related = self.related_selections(&mut select, self.q.model, &root, 1, &requested, "")?;
+            }
+        }
+        let mut out = Vec::with_capacity(select.len());
+        let mut col_idx = 1;
+        for (i, (e, alias)) in select.into_iter().enumerate() {
+            let (sql, params) = match self.compile_expr(&e) {
+                Ok(x) => x,
+                Err(CErr::Empty) => match &e {
+                    SqlExpr::Aggregate(a) if a.func == "COUNT" => ("%s".into(), vec![SqlValue::Int(0)]),
+                    _ => ("NULL".into(), vec![]),
+                },
+                Err(CErr::Full) => ("%s".into(), vec![SqlValue::Int(1)]),
+                Err(CErr::Err(e)) => return Err(e),
+            };
+            let alias = match alias {
+                Some(a) => {
+                    col_map.insert(a.clone(), i);
+                    Some(a)
+                }
+                None if with_col_aliases => {
+                    let a = format!("col{col_idx}");
+                    col_idx += 1;
+                    Some(a)
+                }
+                None => None,
+            };
+            out.push(SelItem { expr: e, sql, params, alias });
+        }
+        Ok((out, klass_info, col_map))
+    }
+
+    /// `get_related_selections`: the columns `select_related` adds, joined as Django joins them.
+    fn related_selections(
+        &mut self,
+        select: &mut Vec<(SqlExpr, Option<String>)>,
+        opts: &'static Model,
+        root_alias: &str,
+        depth: usize,
+        requested: &SelectRelated,
+        path: &str,
+    ) -> SResult<Vec<(&'static Field, KlassInfo)>> {
+        let mut out = Vec::new();
+        let restricted = matches!(requested, SelectRelated::Fields(_));
+        if !restricted && depth > self.q.max_depth {
+            return Ok(out);
+        }
+        let choices = || {
+            let c: Vec<&str> = opts.fields.iter().filter(|f| f.is_relation()).map(|f| f.name).collect();
+            if c.is_empty() { "(none)".to_string() } else { c.join(", ") }
+        };
+        let req_tree: Vec<(String, SelectRelated)> = match requested {
+            SelectRelated::Fields(t) => t.clone(),
+            _ => vec![],
+        };
+        let mut found: Vec<&str> = Vec::new();
+        for f in opts.fields {
+            found.push(f.name);
+            let next = req_tree.iter().find(|(n, _)| n == f.name).map(|(_, t)| t.clone());
+            if restricted && !f.is_relation() && next.is_some() {
+                return Err(err(ErrorKind::FieldError, format!("Non-relational field given in select_related: '{}'. Choices are: {}", f.name, choices())));
+            }
+            if !f.is_relation() {
+                continue;
+            }
+            if restricted && next.is_none() {
+                continue;
+            }
+            if !restricted && f.null {
+                continue;
+            }
+            let FieldKind::ForeignKey(to) = f.kind else { continue };
+            let to = schema::model(to).expect("schema is consistent");
+            let joins = match self.q.setup_joins(&[f.name.to_string()], opts, root_alias, None, true) {
+                Ok(i) => i.joins,
+                Err(JoinErr::Err(e)) => return Err(e),
+                Err(JoinErr::Multi { .. }) => continue,
+            };
+            let alias = joins.last().cloned().expect("joined");
+            let rel_path = if path.is_empty() { f.name.to_string() } else { format!("{path}__{}", f.name) };
+            let mut fields = Vec::new();
+            for (c, fld) in self.default_columns(to, &alias, &rel_path) {
+                fields.push((select.len(), fld));
+                select.push((c, None));
+            }
+            let next_req = if restricted { next.unwrap_or(SelectRelated::Fields(vec![])) } else { SelectRelated::All };
+            let related = self.related_selections(select, to, &alias, depth + 1, &next_req, &rel_path)?;
+            out.push((f, KlassInfo { model: to, fields, related, path: rel_path }));
+        }
+        if restricted {
+            let missing: Vec<String> = req_tree.iter().filter(|(n, _)| !found.contains(&n.as_str())).map(|(n, _)| format!("'{n}'")).collect();
+            if !missing.is_empty() {
+                return Err(err(ErrorKind::FieldError, format!("Invalid field name(s) given in select_related: {}. Choices are: {}", missing.join(", "), choices())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// ORDER BY terms: (expression for GROUP BY, sql, params, refers to the select list).
+    fn get_order_by(&mut self, select: &[SelItem]) -> SResult<Vec<(SqlExpr, String, Vec<SqlValue>, bool)>> {
+        let ordering: Vec<OrderItem> = if !self.q.default_ordering || !self.q.order_by.is_empty() {
+            self.q.order_by.clone()
+        } else if !self.q.model.ordering.is_empty() {
+            self.meta_ordering = true;
+            self.q.model.ordering.iter().map(|s| OrderItem::Name(s.to_string())).collect()
+        } else {
+            vec![]
+        };
+        let default_asc = self.q.standard_ordering;
+        let mut result: Vec<(SqlExpr, String, Vec<SqlValue>, bool)> = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for item in ordering {
+            let pairs: Vec<(SqlExpr, bool, bool)> = match item {
+                OrderItem::Expr(expr, desc) => {
+                    let resolved = super::resolve::resolve_expression(self.rt, &mut self.q, &expr, true, None, false)?;
+                    let desc = if default_asc { desc } else { !desc };
+                    match select.iter().position(|s| s.expr == resolved) {
+                        Some(p) => vec![(SqlExpr::Raw(leak_index(p + 1)), desc, true)],
+                        None => vec![(resolved, desc, false)],
+                    }
+                }
+                OrderItem::Name(field) => {
+                    if field == "?" {
+                        vec![(SqlExpr::Func("RANDOM", vec![]), false, false)]
+                    } else {
+                        let (col, desc) = match field.strip_prefix('-') {
+                            Some(c) => (c.to_string(), default_asc),
+                            None => (field.clone(), !default_asc),
+                        };
+                        if let Some(p) = select.iter().position(|s| s.alias.as_deref() == Some(col.as_str())) {
+                            vec![(SqlExpr::Raw(leak_index(p + 1)), desc, true)]
+                        } else if let Some(ann) = self.q.annotations.get(&col).cloned() {
+                            vec![(ann, desc, false)]
+                        } else {
+                            self.find_ordering_name(&col, desc, self.q.model, None, &mut vec![])?
+                        }
+                    }
+                }
+            };
+            for (expr, desc, is_ref) in pairs {
+                let (sql, params) = match self.compile_expr(&expr) {
+                    Ok(x) => x,
+                    Err(CErr::Err(e)) => return Err(e),
+                    Err(_) => continue,
+                };
+                let key = (sql.clone(), format!("{params:?}"));
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                let dir = if desc { "DESC" } else { "ASC" };
+                result.push((expr, format!("{sql} {dir}"), params, is_ref));
+            }
+        }
+        Ok(result)
+    }
+
+    /// `find_ordering_name`: a field path (following a related model's own ordering).
+    fn find_ordering_name(&mut self, name: &str, desc: bool, opts: &'static Model, alias: Option<String>, seen: &mut Vec<String>) -> SResult<Vec<(SqlExpr, bool, bool)>> {
+        let pieces: Vec<String> = name.split("__").map(str::to_string).collect();
+        let alias = match alias {
+            Some(a) => a,
+            None => self.q.get_initial_alias(),
+        };
+        let info = match self.q.setup_joins(&pieces, opts, &alias, None, true) {
+            Ok(i) => i,
+            Err(JoinErr::Err(e)) => return Err(e),
+            Err(JoinErr::Multi { .. }) => return Err(err(ErrorKind::FieldError, "invalid ordering")),
+        };
+        let last = pieces.last().map(String::as_str).unwrap_or("");
+        let attname_used = matches!(&info.final_field, super::sql::FinalField::Field(_, f) if f.attname() == last);
+        if info.final_field.is_relation() && !info.opts.ordering.is_empty() && !attname_used && name != "pk" && info.transforms.is_empty() {
+            let key = info.joins.join(",");
+            if seen.contains(&key) {
+                return Err(err(ErrorKind::FieldError, "Infinite loop caused by ordering."));
+            }
+            seen.push(key);
+            let mut out = Vec::new();
+            for item in info.opts.ordering {
+                let (n, d) = match item.strip_prefix('-') {
+                    Some(n) => (n, !desc),
+                    None => (*item, desc),
+                };
+                let full = format!("{name}__{n}");
+                out.extend(self.find_ordering_name(&full, d, opts, None, seen)?);
+            }
+            return Ok(out);
+        }
+        let (targets, alias, _) = self.q.trim_joins(info.targets.clone(), info.joins.clone(), &info.path);
+        let mut out = Vec::new();
+        for t in targets {
+            let mut e = SqlExpr::col(&alias, t);
+            for tr in &info.transforms {
+                e = super::lookups::apply_transform(e, tr)?;
+            }
+            out.push((e, desc, false));
+        }
+        Ok(out)
+    }
+
+    fn get_group_by(&mut self, select: &[SelItem], order_by: &[(SqlExpr, String, Vec<SqlValue>, bool)], having: Option<&WhereNode>) -> SResult<Vec<(String, Vec<SqlValue>)>> {
+        let mut expressions: Vec<SqlExpr> = Vec::new();
+        let mut group_by_refs: Vec<String> = Vec::new();
+        match &self.q.group_by {
+            GroupBy::None => return Ok(vec![]),
+            GroupBy::All => {}
+            GroupBy::Exprs(g) => {
+                for e in g.clone() {
+                    match e {
+                        SqlExpr::Ref(name, src) => {
+                            if !group_by_refs.contains(&name) {
+                                group_by_refs.push(name);
+                                expressions.push(*src);
+                            }
+                        }
+                        other => expressions.push(other),
+                    }
+                }
+            }
+        }
+        let mut positions: Vec<(SqlExpr, usize)> = Vec::new();
+        for (i, s) in select.iter().enumerate() {
+            if s.alias.is_some() {
+                positions.push((s.expr.clone(), i + 1));
+            }
+            if let Some(a) = &s.alias {
+                if group_by_refs.contains(a) {
+                    continue;
+                }
+            }
+            expressions.extend(s.expr.group_by_cols());
+        }
+        if !self.meta_ordering {
+            for (e, _, _, is_ref) in order_by {
+                if !is_ref {
+                    expressions.extend(e.group_by_cols());
+                }
+            }
+        }
+        if let Some(h) = having {
+            expressions.extend(where_group_by_cols(h));
+        }
+        let mut result = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for e in expressions {
+            let (sql, params) = match self.compile_expr(&e) {
+                Ok(x) => x,
+                Err(CErr::Err(x)) => return Err(x),
+                Err(_) => continue,
+            };
+            let (sql, params) = match positions.iter().find(|(pe, _)| *pe == e) {
+                Some((_, p)) => (p.to_string(), vec![]),
+                None => (sql, params),
+            };
+            let key = (sql.clone(), format!("{params:?}"));
+            if !seen.contains(&key) {
+                seen.push(key);
+                result.push((sql, params));
+            }
+        }
+        Ok(result)
+    }
+
+    fn from_clause(&mut self) -> CResult<(Vec<String>, Vec<SqlValue>)> {
+        let mut out = Vec::new();
+        for (alias, t) in self.q.alias_map.clone() {
+            if self.q.refcount(&alias) <= 0 {
+                continue;
+            }
+            match t {
+                Table::Base { table, alias } => {
+                    out.push(if table == alias { qn(table) } else { format!("{} {alias}", qn(table)) });
+                }
+                Table::Join(j) => {
+                    let alias_str = if j.alias == j.table { String::new() } else { format!(" {}", j.alias) };
+                    let on = format!(
+                        "{}.{} = {}.{}",
+                        self.quote_name_unless_alias(&j.parent_alias),
+                        qn(j.join_cols.0),
+                        self.quote_name_unless_alias(&j.alias),
+                        qn(j.join_cols.1)
+                    );
+                    out.push(format!("{} {}{alias_str} ON ({on})", j.join_type.unwrap_or(super::sql::JoinType::Inner).sql(), qn(j.table)));
+                }
+            }
+        }
+        Ok((out, vec![]))
+    }
+
+    /// `as_sql`.
+    pub fn as_sql(&mut self, with_limits: bool, with_col_aliases: bool) -> CResult<Compiled> {
+        if self.q.alias_map.keys().all(|a| self.q.refcount(a) == 0) {
+            self.q.get_initial_alias();
+        }
+        let (select, klass_info, col_map) = self.get_select(with_col_aliases)?;
+        let order_by = self.get_order_by(&select)?;
+        let must_group_by = self.q.group_by != GroupBy::None;
+        let (where_part, having_part) = self.q.where_.split_having(must_group_by);
+        // DISTINCT selects the ORDER BY columns too (`get_extra_select`).
+        let mut extra_select: Vec<SelItem> = Vec::new();
+        if self.q.distinct {
+            for (e, sql, params, is_ref) in &order_by {
+                let without = sql.rsplit_once(' ').map(|(s, _)| s.to_string()).unwrap_or(sql.clone());
+                if !is_ref && !select.iter().any(|s| s.sql == without && s.params == *params) {
+                    extra_select.push(SelItem { expr: e.clone(), sql: without, params: params.clone(), alias: None });
+                }
+            }
+        }
+        let all_select: Vec<&SelItem> = select.iter().chain(extra_select.iter()).collect();
+        let sel_owned: Vec<SelItem> = all_select.iter().map(|s| SelItem { expr: s.expr.clone(), sql: s.sql.clone(), params: s.params.clone(), alias: s.alias.clone() }).collect();
+        let group_by = self.get_group_by(&sel_owned, &order_by, having_part.as_ref())?;
+        let (from, fparams) = self.from_clause()?;
+        let where_sql = match &where_part {
+            Some(w) => match self.compile_where(w) {
+                Ok(x) => Some(x),
+                Err(CErr::Full) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let having_sql = match &having_part {
+            Some(h) => match self.compile_where(h) {
+                Ok(x) => Some(x),
+                Err(CErr::Full) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let mut sql = String::from("SELECT");
+        let mut params: Vec<SqlValue> = Vec::new();
+        if self.q.distinct {
+            sql.push_str(" DISTINCT");
+        }
+        let mut cols = Vec::new();
+        for s in &all_select {
+            let c = match &s.alias {
+                Some(a) => format!("{} AS {}", s.sql, qn(a)),
+                None => s.sql.clone(),
+            };
+            params.extend(s.params.iter().cloned());
+            cols.push(c);
+        }
+        sql.push(' ');
+        sql.push_str(&cols.join(", "));
+        if !from.is_empty() {
+            sql.push_str(" FROM ");
+            sql.push_str(&from.join(" "));
+        }
+        params.extend(fparams);
+        if let Some((w, wp)) = where_sql {
+            sql.push_str(&format!(" WHERE {w}"));
+            params.extend(wp);
+        }
+        let mut order_by = Some(order_by);
+        if !group_by.is_empty() {
+            sql.push_str(" GROUP BY ");
+            sql.push_str(&group_by.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "));
+            for (_, p) in &group_by {
+                params.extend(p.iter().cloned());
+            }
+            // Django (since 3.1) drops Meta.ordering from aggregation queries.
+            if self.meta_ordering {
+                order_by = None;
+            }
+        }
+        if let Some((h, hp)) = having_sql {
+            sql.push_str(&format!(" HAVING {h}"));
+            params.extend(hp);
+        }
+        if let Some(ob) = order_by.filter(|o| !o.is_empty()) {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&ob.iter().map(|(_, s, _, _)| s.as_str()).collect::<Vec<_>>().join(", "));
+            for (_, _, p, _) in &ob {
+                params.extend(p.iter().cloned());
+            }
+        }
+        if with_limits && self.q.is_sliced() {
+            let offset = self.q.low_mark;
+            let limit = match self.q.high_mark {
+                Some(h) => Some(h - offset),
+                None if offset != 0 => Some(-1),
+                None => None,
+            };
+            let mut parts = Vec::new();
+            if let Some(l) = limit {
+                if l != 0 {
+                    parts.push(format!("LIMIT {l}"));
+                }
+            }
+            if offset != 0 {
+                parts.push(format!("OFFSET {offset}"));
+            }
+            if !parts.is_empty() {
+                sql.push(' ');
+                sql.push_str(&parts.join(" "));
+            }
+        }
+        if self.q.subquery && !extra_select.is_empty() {
+            let subs: Vec<String> = select
+                .iter()
+                .map(|s| match &s.alias {
+                    Some(a) => format!("{}.{}", qn("subquery"), qn(a)),
+                    None => s.sql.clone(),
+                })
+                .collect();
+            sql = format!("SELECT {} FROM ({sql}) subquery", subs.join(", "));
+        }
+        if self.q.subquery {
+            sql = format!("({sql})");
+        }
+        let n_cols = select.len();
+        Ok(Compiled { sql, params, engine: None, klass_info, col_map, n_cols })
+    }
+}
+
+fn where_group_by_cols(w: &WhereNode) -> Vec<SqlExpr> {
+    let mut out = Vec::new();
+    for c in &w.children {
+        match c {
+            WhereChild::Node(n) => out.extend(where_group_by_cols(n)),
+            WhereChild::Lookup(l) => {
+                out.extend(l.lhs.group_by_cols());
+                if let Rhs::Expr(e) = &l.rhs {
+                    out.extend(e.group_by_cols());
+                }
+            }
+            WhereChild::Expr(e) => out.extend(e.group_by_cols()),
+            WhereChild::Nothing => {}
+        }
+    }
+    out
+}
+
+/// A positional ORDER BY/GROUP BY reference (`1`).
+fn leak_index(i: usize) -> &'static str {
+    const N: [&str; 64] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23",
+        "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45",
+        "46", "47", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63",
+    ];
+    N.get(i).copied().unwrap_or("1")
+}
+
+fn strip_outer_parens(s: &str) -> &str {
+    if s.starts_with('(') && s.ends_with(')') {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+/// Compiles a SELECT, and again in engine form when it uses Django's SQLite functions.
+pub fn compile_select_query(rt: &Rt, q: &Query, with_col_aliases: bool, engine_mode: bool) -> CResult<Compiled> {
+    let mut c = Compiler::new(rt, q);
+    c.engine_mode = engine_mode;
+    let mut out = c.as_sql(true, with_col_aliases)?;
+    if c.uses_django_functions && !engine_mode {
+        let mut e = Compiler::new(rt, q);
+        e.engine_mode = true;
+        let eo = e.as_sql(true, with_col_aliases)?;
+        out.engine = Some((eo.sql, eo.params));
+    }
+    Ok(out)
+}
+
+/// Compiles `q` for fetching rows; `None` when the filter matches nothing (no query is sent).
+pub fn compile_select(rt: &Rt, q: &Query) -> SResult<Option<Compiled>> {
+    match compile_select_query(rt, q, false, false) {
+        Ok(c) => Ok(Some(c)),
+        Err(CErr::Empty) => Ok(None),
+        Err(CErr::Full) => Err(err(ErrorKind::ValueError, "the query matches everything and selects nothing")),
+        Err(CErr::Err(e)) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------- aggregation
+
+/// `Query.get_aggregation`: the query that computes `aggregates` over `q` (wrapped in a
+/// subquery when `q` is sliced, distinct or already aggregated). Returns the compiled query
+/// (`None` when it matches nothing) and the aliases in result order.
+pub fn compile_aggregation(rt: &Rt, q: &Query, aggregates: &[(String, Expression)]) -> SResult<(Option<Compiled>, Vec<String>)> {
+    let mut q = q.clone();
+    let mask_before = q.annotation_select_mask.clone();
+    let mut resolved: Vec<(String, SqlExpr)> = Vec::new();
+    for (alias, e) in aggregates {
+        let r = super::resolve::resolve_expression(rt, &mut q, e, true, None, true)?;
+        if !r.contains_aggregate() {
+            return Err(err(ErrorKind::TypeError, format!("{alias} is not an aggregate expression")));
+        }
+        q.append_annotation_mask(&[alias.clone()]);
+        q.annotations.insert(alias.clone(), r.clone());
+        resolved.push((alias.clone(), r));
+    }
+    for (alias, _) in &resolved {
+        q.annotations.shift_remove(alias);
+    }
+    q.set_annotation_mask(mask_before);
+    let (_, having) = q.where_.split_having(false);
+    let has_existing = q.annotations.values().any(SqlExpr::contains_aggregate) || having.is_some();
+    let names: Vec<String> = resolved.iter().map(|(a, _)| a.clone()).collect();
+    let needs_subquery = matches!(q.group_by, GroupBy::Exprs(_)) || q.is_sliced() || has_existing || q.distinct;
+    if needs_subquery {
+        let mut inner = q.clone();
+        inner.subquery = true;
+        inner.select_related = SelectRelated::No;
+        inner.set_annotation_mask(Some(q.annotation_select().keys().cloned().collect()));
+        inner.clear_ordering(false, true);
+        if !inner.distinct {
+            if inner.default_cols && has_existing {
+                let alias = inner.get_initial_alias();
+                let pk = Target::of(inner.model, inner.model.pk_field());
+                inner.group_by = GroupBy::Exprs(vec![SqlExpr::col(&alias, pk)]);
+            }
+            inner.default_cols = false;
+            let mut mask: Vec<String> = Vec::new();
+            if let GroupBy::Exprs(g) = &q.group_by {
+                for e in g {
+                    collect_refs(e, &mut mask);
+                }
+            }
+            for (_, a) in &resolved {
+                collect_refs(a, &mut mask);
+            }
+            for (alias, ann) in q.annotation_select() {
+                if !ann.group_by_cols().is_empty() && !mask.contains(&alias) {
+                    mask.push(alias);
+                }
+            }
+            // Keep the annotations' own order.
+            let ordered: Vec<String> = q.annotations.keys().filter(|k| mask.contains(k)).cloned().collect();
+            inner.set_annotation_mask(Some(ordered));
+        }
+        let mut outer_exprs: Vec<(String, SqlExpr)> = Vec::new();
+        let mut col_refs: Vec<(SqlExpr, String)> = Vec::new();
+        for (alias, agg) in &resolved {
+            let mut agg = agg.clone();
+            replace_cols(&mut agg, &mut |col: &SqlExpr| {
+                if let Some((_, a)) = col_refs.iter().find(|(c, _)| c == col) {
+                    return SqlExpr::Ref(a.clone(), Box::new(col.clone()));
+                }
+                let a = format!("__col{}", col_refs.len() + 1);
+                col_refs.push((col.clone(), a.clone()));
+                inner.add_annotation(col.clone(), &a, true);
+                SqlExpr::Ref(a, Box::new(col.clone()))
+            });
+            outer_exprs.push((alias.clone(), agg));
+        }
+        if inner.select.is_empty() && !inner.default_cols && inner.annotation_select_mask.as_ref().is_none_or(|m| m.is_empty()) {
+            let alias = inner.get_initial_alias();
+            let pk = Target::of(inner.model, inner.model.pk_field());
+            inner.select = vec![SqlExpr::col(&alias, pk)];
+        }
+        let inner_c = match compile_select_query(rt, &inner, true, false) {
+            Ok(c) => c,
+            Err(CErr::Empty) => return Ok((None, names)),
+            Err(CErr::Full) => return Err(err(ErrorKind::ValueError, "empty aggregation")),
+            Err(CErr::Err(e)) => return Err(e),
+        };
+        let mut c = Compiler::new(rt, &inner);
+        let mut sels = Vec::new();
+        let mut params = Vec::new();
+        for (_, e) in &outer_exprs {
+            let (s, p) = match c.compile_expr(e) {
+                Ok(x) => x,
+                Err(CErr::Err(e)) => return Err(e),
+                Err(_) => ("NULL".into(), vec![]),
+            };
+            sels.push(s);
+            params.extend(p);
+        }
+        let inner_sql = strip_outer_parens(&inner_c.sql).to_string();
+        let sql = format!("SELECT {} FROM ({inner_sql}) subquery", sels.join(", "));
+        params.extend(inner_c.params);
+        let engine = match inner_c.engine {
+            Some((esql, eparams)) => {
+                let mut p = Vec::new();
+                for (_, e) in &outer_exprs {
+                    if let Ok((_, ep)) = c.compile_expr(e) {
+                        p.extend(ep);
+                    }
+                }
+                p.extend(eparams);
+                Some((format!("SELECT {} FROM ({}) subquery", sels.join(", "), strip_outer_parens(&esql)), p))
+            }
+            None => None,
+        };
+        return Ok((Some(Compiled { sql, params, engine, klass_info: None, col_map: IndexMap::new(), n_cols: outer_exprs.len() }), names));
+    }
+    q.select.clear();
+    q.selected = None;
+    q.default_cols = false;
+    let existing: Vec<(String, SqlExpr)> = q.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut new_anns = IndexMap::new();
+    for (alias, mut agg) in resolved {
+        if !existing.is_empty() {
+            inline_refs(&mut agg, &existing);
+        }
+        new_anns.insert(alias, agg);
+    }
+    q.annotations = new_anns;
+    q.set_annotation_mask(Some(names.clone()));
+    q.clear_ordering(true, true);
+    q.clear_limits();
+    q.select_related = SelectRelated::No;
+    match compile_select_query(rt, &q, false, false) {
+        Ok(c) => Ok((Some(c), names)),
+        Err(CErr::Empty) => Ok((None, names)),
+        Err(CErr::Full) => Err(err(ErrorKind::ValueError, "empty aggregation")),
+        Err(CErr::Err(e)) => Err(e),
+    }
+}
+
+fn cerr_to_err(e: CErr) -> SandboxError {
+    match e {
+        CErr::Err(e) => e,
+        CErr::Empty => err(ErrorKind::ValueError, "empty result"),
+        CErr::Full => err(ErrorKind::ValueError, "full result"),
+    }
+}
+
+fn collect_refs(e: &SqlExpr, out: &mut Vec<String>) {
+    match e {
+        SqlExpr::Ref(n, inner) => {
+            if !out.contains(n) {
+                out.push(n.clone());
+            }
+            collect_refs(inner, out);
+        }
+        SqlExpr::Aggregate(a) => {
+            if let Some(x) = &a.arg {
+                collect_refs(x, out);
+            }
+        }
+        SqlExpr::Combined(a, _, b) => {
+            collect_refs(a, out);
+            collect_refs(b, out);
+        }
+        SqlExpr::Func(_, args) => args.iter().for_each(|a| collect_refs(a, out)),
+        _ => {}
+    }
+}
+
+/// Replaces every column (not inside a Ref) by `f(col)`.
+fn replace_cols(e: &mut SqlExpr, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
+    match e {
+        SqlExpr::Col { .. } | SqlExpr::Extract(..) | SqlExpr::CastDate(_) | SqlExpr::CastTime(_) => *e = f(e),
+        SqlExpr::Aggregate(a) => {
+            if let Some(x) = &mut a.arg {
+                replace_cols(x, f);
+            }
+        }
+        SqlExpr::Combined(a, _, b) => {
+            replace_cols(a, f);
+            replace_cols(b, f);
+        }
+        SqlExpr::Func(_, args) => args.iter_mut().for_each(|a| replace_cols(a, f)),
+        _ => {}
+    }
+}
+
+fn inline_refs(e: &mut SqlExpr, anns: &[(String, SqlExpr)]) {
+    match e {
+        SqlExpr::Ref(n, _) => {
+            if let Some((_, a)) = anns.iter().find(|(k, _)| k == n) {
+                *e = a.clone();
+            }
+        }
+        SqlExpr::Aggregate(a) => {
+            if let Some(x) = &mut a.arg {
+                inline_refs(x, anns);
+            }
+        }
+        SqlExpr::Combined(a, _, b) => {
+            inline_refs(a, anns);
+            inline_refs(b, anns);
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------- writes
+
+/// `SQLInsertCompiler`: one INSERT (bulk when several rows) with `RETURNING "table"."id"`.
+pub fn compile_insert(model: &'static Model, fields: &[&'static Field], rows: &[Vec<SqlValue>], returning: bool) -> (String, Vec<SqlValue>) {
+    let cols: Vec<String> = fields.iter().map(|f| qn(f.column)).collect();
+    let mut params = Vec::new();
+    let (cols_sql, values_sql) = if fields.is_empty() {
+        ("(\"id\")".to_string(), vec!["(NULL)".to_string(); rows.len()])
+    } else {
+        let mut v = Vec::new();
+        for r in rows {
+            v.push(format!("({})", vec!["%s"; r.len()].join(", ")));
+            params.extend(r.iter().cloned());
+        }
+        (format!("({})", cols.join(", ")), v)
+    };
+    let mut sql = format!("INSERT INTO {} {cols_sql} VALUES {}", qn(model.table), values_sql.join(", "));
+    if returning {
+        sql.push_str(&format!(" RETURNING {}.{}", qn(model.table), qn("id")));
+    }
+    (sql, params)
+}
+
+/// `SQLUpdateCompiler`: `UPDATE "t" SET "c" = %s, … WHERE …`. `values` are SQL snippets with
+/// their parameters (a `%s`, `NULL`, or an expression such as `("t"."n" + %s)`).
+pub fn compile_update(rt: &Rt, q: &Query, values: &[(&'static str, String, Vec<SqlValue>)]) -> SResult<Option<(String, Vec<SqlValue>)>> {
+    let mut c = Compiler::new(rt, q);
+    c.q.get_initial_alias();
+    let table = q.model.table;
+    let mut sets = Vec::new();
+    let mut params = Vec::new();
+    for (col, sql, p) in values {
+        sets.push(format!("{} = {sql}", qn(col)));
+        params.extend(p.iter().cloned());
+    }
+    let mut sql = format!("UPDATE {} SET {}", qn(table), sets.join(", "));
+    match c.compile_where(&q.where_) {
+        Ok((w, wp)) => {
+            sql.push_str(&format!(" WHERE {w}"));
+            params.extend(wp);
+        }
+        Err(CErr::Full) => {}
+        Err(CErr::Empty) => return Ok(None),
+        Err(CErr::Err(e)) => return Err(e),
+    }
+    Ok(Some((sql, params)))
+}
+
+/// Compiles an update value expression (`F("n") + 1`) against the table.
+pub fn compile_update_expr(rt: &Rt, q: &Query, e: &SqlExpr) -> SResult<(String, Vec<SqlValue>)> {
+    let mut c = Compiler::new(rt, q);
+    match c.compile_expr(e) {
+        Ok(x) => Ok(x),
+        Err(e) => Err(cerr_to_err(e)),
+    }
+}
+
+/// `SQLDeleteCompiler`: `DELETE FROM "t" WHERE …` for a single-table query.
+pub fn compile_delete(rt: &Rt, q: &Query) -> SResult<Option<(String, Vec<SqlValue>)>> {
+    let mut c = Compiler::new(rt, q);
+    let mut sql = format!("DELETE FROM {}", qn(q.model.table));
+    let mut params = Vec::new();
+    match c.compile_where(&q.where_) {
+        Ok((w, wp)) => {
+            sql.push_str(&format!(" WHERE {w}"));
+            params.extend(wp);
+        }
+        Err(CErr::Full) => {}
+        Err(CErr::Empty) => return Ok(None),
+        Err(CErr::Err(e)) => return Err(e),
+    }
+    Ok(Some((sql, params)))
+}
+
+/// Compiles a where tree alone (for `DELETE`/`UPDATE` built by hand).
+pub fn compile_where_of(rt: &Rt, q: &Query) -> Result<(String, Vec<SqlValue>), CErr> {
+    let mut c = Compiler::new(rt, q);
+    let w = c.q.where_.clone();
+    c.compile_where(&w)
+}
+
+pub fn cerr(e: CErr) -> SandboxError {
+    cerr_to_err(e)
+}

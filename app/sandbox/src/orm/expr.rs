@@ -1,0 +1,531 @@
+//! SQL-side expressions: what `F()`, aggregates, `Exists()`, lookups and `Q` trees become once
+//! a query has resolved them against its joins (Django's `Col`, `Ref`, `Lookup`, `WhereNode`),
+//! and the Python-side objects before resolution (`Expression`, `QTree`).
+
+use std::rc::Rc;
+
+use super::sql::Query;
+use crate::engine::SqlValue;
+use crate::schema::{Field, FieldKind, Model};
+use crate::value::Val;
+
+/// A column's owner and type: what a `Col` points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The table the column belongs to.
+    pub table: &'static str,
+    pub column: &'static str,
+    pub kind: FieldKind,
+    pub null: bool,
+    pub is_pk: bool,
+    /// The model field's name (`author`), or the column for through tables.
+    pub name: &'static str,
+    /// The model field, when the column belongs to a model (not a through table).
+    pub field: Option<&'static Field>,
+}
+
+impl Target {
+    pub fn of(model: &'static Model, f: &'static Field) -> Target {
+        Target { table: model.table, column: f.column, kind: f.kind, null: f.null, is_pk: f.kind == FieldKind::Auto, name: f.name, field: Some(f) }
+    }
+    pub fn through(table: &'static str, column: &'static str, to: &'static str) -> Target {
+        Target { table, column, kind: FieldKind::ForeignKey(to), null: false, is_pk: false, name: column, field: None }
+    }
+    pub fn through_pk(table: &'static str) -> Target {
+        Target { table, column: "id", kind: FieldKind::Auto, null: false, is_pk: true, name: "id", field: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+}
+
+impl ArithOp {
+    pub fn sql(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+            ArithOp::Mod => "%%",
+            ArithOp::Pow => "^",
+        }
+    }
+}
+
+/// An aggregate function as Django writes it on SQLite.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateSql {
+    /// `COUNT`, `SUM`, `AVG`, `MAX`, `MIN`.
+    pub func: &'static str,
+    /// `None` for `COUNT(*)`.
+    pub arg: Option<Box<SqlExpr>>,
+    pub distinct: bool,
+    pub filter: Option<Box<WhereNode>>,
+    /// The Python name (`Count`) and the field it reads, for output conversion.
+    pub output: FieldKind,
+}
+
+/// An expression after resolution: SQL with parameters apart.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlExpr {
+    Col { alias: String, target: Target },
+    /// A parameter (`%s`).
+    Value(SqlValue),
+    /// Literal SQL with no parameters (`1`, `*`).
+    Raw(&'static str),
+    /// An `extra(select=...)` column: raw SQL, parenthesized.
+    Extra(String),
+    Aggregate(AggregateSql),
+    /// A reference to a selected alias (`"n"`): annotations used in ORDER BY / GROUP BY.
+    Ref(String, Box<SqlExpr>),
+    Combined(Box<SqlExpr>, ArithOp, Box<SqlExpr>),
+    /// `EXISTS(...)`; `true` = negated (`~Exists(...)`).
+    Exists(Box<Query>, bool),
+    /// `(SELECT ...)`.
+    Subquery(Box<Query>),
+    /// `OuterRef("pk")` inside a subquery, until the outer query resolves it.
+    OuterRef(String),
+    /// `created_at__day`: Django's `Extract` on SQLite (`django_datetime_extract`).
+    Extract(&'static str, Box<SqlExpr>),
+    /// `created_at__date`: `django_datetime_cast_date`.
+    CastDate(Box<SqlExpr>),
+    /// `created_at__time`: `django_datetime_cast_time`.
+    CastTime(Box<SqlExpr>),
+    /// A function call (`LOWER`, `COALESCE`, `LENGTH`, …).
+    Func(&'static str, Vec<SqlExpr>),
+    /// `CASE WHEN … THEN … ELSE … END`.
+    Case(Vec<(WhereNode, SqlExpr)>, Box<SqlExpr>),
+}
+
+impl SqlExpr {
+    pub fn col(alias: &str, target: Target) -> SqlExpr {
+        SqlExpr::Col { alias: alias.to_string(), target }
+    }
+
+    pub fn contains_aggregate(&self) -> bool {
+        match self {
+            SqlExpr::Aggregate(_) => true,
+            SqlExpr::Ref(_, e) => e.contains_aggregate(),
+            SqlExpr::Combined(a, _, b) => a.contains_aggregate() || b.contains_aggregate(),
+            SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) => e.contains_aggregate(),
+            SqlExpr::Func(_, args) => args.iter().any(SqlExpr::contains_aggregate),
+            SqlExpr::Case(whens, default) => default.contains_aggregate() || whens.iter().any(|(c, v)| c.contains_aggregate() || v.contains_aggregate()),
+            _ => false,
+        }
+    }
+
+    /// The columns an expression reads (for GROUP BY).
+    pub fn group_by_cols(&self) -> Vec<SqlExpr> {
+        match self {
+            SqlExpr::Col { .. } => vec![self.clone()],
+            SqlExpr::Aggregate(_) => vec![],
+            SqlExpr::Value(_) | SqlExpr::Raw(_) => vec![],
+            SqlExpr::Ref(_, e) => e.group_by_cols(),
+            SqlExpr::Combined(a, _, b) => {
+                if self.contains_aggregate() {
+                    let mut v = a.group_by_cols();
+                    v.extend(b.group_by_cols());
+                    v
+                } else {
+                    vec![self.clone()]
+                }
+            }
+            SqlExpr::Exists(..) | SqlExpr::Subquery(_) => vec![self.clone()],
+            _ if !self.contains_aggregate() => vec![self.clone()],
+            SqlExpr::Func(_, args) => args.iter().flat_map(SqlExpr::group_by_cols).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Renames table aliases (`change_aliases`).
+    pub fn relabel(&mut self, map: &[(String, String)]) {
+        match self {
+            SqlExpr::Col { alias, .. } => {
+                if let Some((_, new)) = map.iter().find(|(old, _)| old == alias) {
+                    *alias = new.clone();
+                }
+            }
+            SqlExpr::Aggregate(a) => {
+                if let Some(arg) = &mut a.arg {
+                    arg.relabel(map);
+                }
+                if let Some(f) = &mut a.filter {
+                    f.relabel(map);
+                }
+            }
+            SqlExpr::Ref(_, e) | SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) => e.relabel(map),
+            SqlExpr::Combined(a, _, b) => {
+                a.relabel(map);
+                b.relabel(map);
+            }
+            SqlExpr::Func(_, args) => args.iter_mut().for_each(|a| a.relabel(map)),
+            SqlExpr::Case(whens, default) => {
+                for (c, v) in whens.iter_mut() {
+                    c.relabel(map);
+                    v.relabel(map);
+                }
+                default.relabel(map);
+            }
+            // Subqueries keep their own aliases; references to this query's aliases inside
+            // them were resolved to columns already.
+            SqlExpr::Exists(q, _) | SqlExpr::Subquery(q) => q.relabel_external(map),
+            _ => {}
+        }
+    }
+
+    /// The output type, for converting results and choosing lookups.
+    pub fn output_kind(&self) -> Option<FieldKind> {
+        match self {
+            SqlExpr::Col { target, .. } => Some(target.kind),
+            SqlExpr::Aggregate(a) => Some(a.output),
+            SqlExpr::Ref(_, e) => e.output_kind(),
+            SqlExpr::Extract(..) => Some(FieldKind::Int),
+            SqlExpr::CastDate(_) => Some(FieldKind::DateTime),
+            SqlExpr::Combined(a, _, _) => a.output_kind(),
+            SqlExpr::Exists(..) => Some(FieldKind::Bool),
+            SqlExpr::Subquery(q) => q.single_output_kind(),
+            SqlExpr::Func(name, args) => match *name {
+                "LENGTH" => Some(FieldKind::Int),
+                _ => args.first().and_then(|a| a.output_kind()),
+            },
+            _ => None,
+        }
+    }
+
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            SqlExpr::Col { target, .. } => Some(target),
+            SqlExpr::Ref(_, e) => e.target(),
+            _ => None,
+        }
+    }
+}
+
+/// The right-hand side of a lookup, prepared.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rhs {
+    Value(SqlValue),
+    /// `__in` lists and `__range` pairs.
+    Values(Vec<SqlValue>),
+    Expr(SqlExpr),
+    Bool(bool),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup {
+    pub name: &'static str,
+    pub lhs: SqlExpr,
+    pub rhs: Rhs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connector {
+    And,
+    Or,
+    Xor,
+}
+
+impl Connector {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Connector::And => "AND",
+            Connector::Or => "OR",
+            Connector::Xor => "XOR",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WhereChild {
+    Node(WhereNode),
+    Lookup(Lookup),
+    /// A boolean expression used as a condition (`Exists(...)`).
+    Expr(SqlExpr),
+    /// Matches nothing (`.none()`, an empty `__in`): Django's `NothingNode`.
+    Nothing,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WhereNode {
+    pub connector: Connector,
+    pub negated: bool,
+    pub children: Vec<WhereChild>,
+}
+
+impl Default for WhereNode {
+    fn default() -> Self {
+        WhereNode { connector: Connector::And, negated: false, children: vec![] }
+    }
+}
+
+impl WhereNode {
+    pub fn new(connector: Connector, negated: bool) -> WhereNode {
+        WhereNode { connector, negated, children: vec![] }
+    }
+
+    /// `tree.Node.add`: squashes a same-connector, non-negated child into this node.
+    pub fn add(&mut self, child: WhereChild, connector: Connector) {
+        if self.connector != connector {
+            // tree.Node.add: the old node becomes the first child; `negated` stays on both.
+            let negated = self.negated;
+            let old = std::mem::replace(self, WhereNode::new(connector, negated));
+            self.children = vec![WhereChild::Node(old), child];
+            return;
+        }
+        match child {
+            WhereChild::Node(n) if !n.negated && (n.connector == connector || n.children.len() == 1) => {
+                self.children.extend(n.children);
+            }
+            other => self.children.push(other),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    pub fn contains_aggregate(&self) -> bool {
+        self.children.iter().any(|c| match c {
+            WhereChild::Node(n) => n.contains_aggregate(),
+            WhereChild::Lookup(l) => l.lhs.contains_aggregate() || matches!(&l.rhs, Rhs::Expr(e) if e.contains_aggregate()),
+            WhereChild::Expr(e) => e.contains_aggregate(),
+            WhereChild::Nothing => false,
+        })
+    }
+
+    pub fn relabel(&mut self, map: &[(String, String)]) {
+        for c in self.children.iter_mut() {
+            match c {
+                WhereChild::Node(n) => n.relabel(map),
+                WhereChild::Lookup(l) => {
+                    l.lhs.relabel(map);
+                    if let Rhs::Expr(e) = &mut l.rhs {
+                        e.relabel(map);
+                    }
+                }
+                WhereChild::Expr(e) => e.relabel(map),
+                WhereChild::Nothing => {}
+            }
+        }
+    }
+
+    /// `split_having_qualify`: the part for WHERE and the part for HAVING.
+    pub fn split_having(&self, must_group_by: bool) -> (Option<WhereNode>, Option<WhereNode>) {
+        if !self.contains_aggregate() {
+            return (Some(self.clone()), None);
+        }
+        let in_negated_or = self.negated || self.connector == Connector::Or;
+        if in_negated_or && !must_group_by {
+            return (None, Some(self.clone()));
+        }
+        if self.connector != Connector::And || self.negated {
+            return (None, Some(self.clone()));
+        }
+        let mut where_parts = Vec::new();
+        let mut having_parts = Vec::new();
+        for c in &self.children {
+            let (w, h) = match c {
+                WhereChild::Node(n) => n.split_having(must_group_by),
+                other => {
+                    let agg = match other {
+                        WhereChild::Lookup(l) => l.lhs.contains_aggregate() || matches!(&l.rhs, Rhs::Expr(e) if e.contains_aggregate()),
+                        WhereChild::Expr(e) => e.contains_aggregate(),
+                        _ => false,
+                    };
+                    let node = WhereNode { connector: Connector::And, negated: false, children: vec![other.clone()] };
+                    if agg {
+                        (None, Some(node))
+                    } else {
+                        (Some(node), None)
+                    }
+                }
+            };
+            if let Some(w) = w {
+                where_parts.extend(flatten_and(w));
+            }
+            if let Some(h) = h {
+                having_parts.extend(flatten_and(h));
+            }
+        }
+        let w = (!where_parts.is_empty()).then(|| WhereNode { connector: Connector::And, negated: false, children: where_parts });
+        let h = (!having_parts.is_empty()).then(|| WhereNode { connector: Connector::And, negated: false, children: having_parts });
+        (w, h)
+    }
+}
+
+fn flatten_and(n: WhereNode) -> Vec<WhereChild> {
+    if n.connector == Connector::And && !n.negated {
+        n.children
+    } else {
+        vec![WhereChild::Node(n)]
+    }
+}
+
+// ---------------------------------------------------------------- before resolution
+
+/// What `F()`, `Value()`, aggregates, `OuterRef`, `Exists`, `Subquery` evaluate to in Python,
+/// before a query resolves them against its joins.
+#[derive(Clone, Debug)]
+pub enum Expression {
+    F(String),
+    Value(Val),
+    Aggregate { func: &'static str, arg: Option<Box<Expression>>, distinct: bool, filter: Option<QTree> },
+    OuterRef(String),
+    Exists(Box<Query>),
+    Subquery(Box<Query>),
+    Combined(Box<Expression>, ArithOp, Box<Expression>),
+    Func(&'static str, Vec<Expression>),
+    Case(Vec<(QTree, Expression)>, Box<Expression>),
+    /// `~Exists(...)` and other negated conditions.
+    Not(Box<Expression>),
+}
+
+impl Expression {
+    pub fn contains_aggregate(&self) -> bool {
+        match self {
+            Expression::Aggregate { .. } => true,
+            Expression::Combined(a, _, b) => a.contains_aggregate() || b.contains_aggregate(),
+            Expression::Func(_, args) => args.iter().any(Expression::contains_aggregate),
+            Expression::Not(e) => e.contains_aggregate(),
+            _ => false,
+        }
+    }
+
+    /// Django's default alias for `annotate(Count("tags"))`: `tags__count`.
+    pub fn default_alias(&self) -> Option<String> {
+        match self {
+            Expression::Aggregate { func, arg: Some(a), .. } => match a.as_ref() {
+                Expression::F(name) => Some(format!("{name}__{}", func.to_lowercase())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The `repr()` Django prints (`Count(F(tags))`).
+    pub fn describe(&self) -> String {
+        match self {
+            Expression::F(n) => format!("F({n})"),
+            Expression::Value(v) => format!("Value({v:?})"),
+            Expression::Aggregate { func, arg, distinct, filter } => {
+                let name = match *func {
+                    "COUNT" => "Count",
+                    "SUM" => "Sum",
+                    "AVG" => "Avg",
+                    "MAX" => "Max",
+                    _ => "Min",
+                };
+                let a = arg.as_ref().map(|a| a.describe()).unwrap_or_else(|| "'*'".into());
+                let mut s = format!("{name}({a}");
+                if *distinct {
+                    s.push_str(", distinct=True");
+                }
+                if filter.is_some() {
+                    s.push_str(", filter=(...)");
+                }
+                s.push(')');
+                s
+            }
+            Expression::OuterRef(n) => format!("OuterRef({n})"),
+            Expression::Exists(_) => "Exists(<Query>)".into(),
+            Expression::Subquery(_) => "Subquery(<Query>)".into(),
+            Expression::Combined(a, op, b) => format!("{} {} {}", a.describe(), op.sql().replace("%%", "%"), b.describe()),
+            Expression::Func(n, args) => format!("{n}({})", args.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", ")),
+            Expression::Case(..) => "Case(...)".into(),
+            Expression::Not(e) => format!("~{}", e.describe()),
+        }
+    }
+}
+
+/// The value side of a filter keyword before resolution.
+#[derive(Clone, Debug)]
+pub enum FilterValue {
+    Val(Val),
+    Expr(Expression),
+    /// A queryset (`__in=qs`, `author=qs`).
+    Query(Box<Query>),
+}
+
+/// A `Q` object: a tree of keyword lookups and conditional expressions.
+#[derive(Clone, Debug)]
+pub enum QTree {
+    Node { connector: Connector, negated: bool, children: Vec<QTree> },
+    Leaf(Rc<str>, FilterValue),
+    Cond(Expression),
+}
+
+impl QTree {
+    pub fn and(children: Vec<QTree>) -> QTree {
+        QTree::Node { connector: Connector::And, negated: false, children }
+    }
+
+    /// `Q._combine`: an empty side gives the other; same connector flattens.
+    pub fn combine(self, other: QTree, conn: Connector) -> QTree {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        let mut node = QTree::Node { connector: conn, negated: false, children: vec![] };
+        node.add(self, conn);
+        node.add(other, conn);
+        node
+    }
+
+    fn add(&mut self, child: QTree, conn: Connector) {
+        let QTree::Node { connector, children, .. } = self else { return };
+        match child {
+            QTree::Node { connector: c, negated: false, children: grand } if c == conn || grand.len() == 1 => {
+                let _ = connector;
+                children.extend(grand)
+            }
+            other => children.push(other),
+        }
+    }
+
+    pub fn negate(self) -> QTree {
+        match self {
+            QTree::Node { connector, negated, children } => {
+                // `~Q(...)` wraps: Django's `Q.__invert__` copies and flips `negated`.
+                QTree::Node { connector, negated: !negated, children }
+            }
+            leaf => QTree::Node { connector: Connector::And, negated: true, children: vec![leaf] },
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, QTree::Node { children, .. } if children.is_empty())
+    }
+
+    /// Django's `repr(Q)`: `(AND: ('a', 1), ('b', 2))`, `(NOT (AND: ...))`.
+    pub fn describe(&self, rt: &crate::runtime::Rt) -> String {
+        match self {
+            QTree::Node { connector, negated, children } => {
+                let inner: Vec<String> = children.iter().map(|c| c.describe(rt)).collect();
+                let body = format!("({}: {})", connector.sql(), inner.join(", "));
+                if *negated {
+                    format!("(NOT {body})")
+                } else {
+                    body
+                }
+            }
+            QTree::Leaf(k, v) => {
+                let vs = match v {
+                    FilterValue::Val(v) => v.repr(rt).unwrap_or_default(),
+                    FilterValue::Expr(e) => e.describe(),
+                    FilterValue::Query(_) => "<QuerySet>".into(),
+                };
+                format!("('{k}', {vs})")
+            }
+            QTree::Cond(e) => e.describe(),
+        }
+    }
+}

@@ -1,0 +1,987 @@
+//! `QuerySet`, `Manager` and related managers, with Django's laziness: a queryset sends its
+//! query when iterated, measured, tested for truth or printed, then keeps its rows; chained
+//! calls copy the query (`_chain`); related managers filter on their instance and answer
+//! from a prefetch when there is one.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::expr::*;
+use super::fetch::{self, RowKind};
+use super::instance::{Instance, ModelClass};
+use super::sql::{OrderItem, Query, SelectRelated};
+use crate::error::{err, exc, ErrorKind, SResult};
+use crate::py::NativeFn;
+use crate::runtime::{LazyLoad, Rt};
+use crate::schema::{self, Model, Relation};
+use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
+
+/// Django's `MAX_GET_RESULTS`: `.get()` fetches up to 21 rows to report "more than 20".
+pub const MAX_GET_RESULTS: i64 = 21;
+/// Django's `REPR_OUTPUT_SIZE`.
+const REPR_OUTPUT_SIZE: i64 = 20;
+
+/// A `Prefetch(lookup, queryset=..., to_attr=...)`.
+#[derive(Clone)]
+pub struct PrefetchSpec {
+    pub lookup: String,
+    pub queryset: Option<Rc<QuerySetObj>>,
+    pub to_attr: Option<String>,
+}
+
+pub struct QuerySetObj {
+    pub model: &'static Model,
+    pub query: Query,
+    pub kind: RowKind,
+    pub prefetch: Vec<PrefetchSpec>,
+    /// `_known_related_objects`: rows of a reverse-FK manager know their parent.
+    pub known: Vec<(&'static str, i64, Val)>,
+    /// `_sticky_filter`: the next filter() reuses this one's multi-valued joins.
+    pub sticky: bool,
+    pub cache: RefCell<Option<Rc<Vec<Val>>>>,
+    /// When rows come from a related manager, the lazy load they are (for N+1 advice).
+    pub lazy: Option<LazyLoad>,
+    /// The path of rows from the root queryset (`tags` for `a.tags.all()`).
+    pub path: String,
+}
+
+impl Clone for QuerySetObj {
+    fn clone(&self) -> Self {
+        QuerySetObj {
+            model: self.model,
+            query: self.query.clone(),
+            kind: self.kind.clone(),
+            prefetch: self.prefetch.clone(),
+            known: self.known.clone(),
+            sticky: self.sticky,
+            cache: RefCell::new(None),
+            lazy: self.lazy.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+fn type_err(msg: impl Into<String>) -> crate::error::SandboxError {
+    err(ErrorKind::TypeError, msg)
+}
+
+impl QuerySetObj {
+    pub fn for_model(model: &'static Model) -> QuerySetObj {
+        QuerySetObj {
+            model,
+            query: Query::new(model),
+            kind: RowKind::Models,
+            prefetch: vec![],
+            known: vec![],
+            sticky: false,
+            cache: RefCell::new(None),
+            lazy: None,
+            path: String::new(),
+        }
+    }
+
+    /// `_chain()`: a copy for the next operation.
+    pub fn chain(&self) -> QuerySetObj {
+        let mut c = self.clone();
+        c.query = self.query.chain();
+        if self.sticky {
+            c.query.filter_is_sticky = true;
+            c.query.used_aliases = self.query.used_aliases.clone();
+        }
+        c.sticky = false;
+        c
+    }
+
+    pub fn is_values(&self) -> bool {
+        !matches!(self.kind, RowKind::Models)
+    }
+
+    /// Evaluates (once) and returns the rows.
+    pub fn fetch(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            return Ok(rows.clone());
+        }
+        let rows = Rc::new(self.run(rt)?);
+        *self.cache.borrow_mut() = Some(rows.clone());
+        Ok(rows)
+    }
+
+    /// Runs the query (no caching), then prefetches.
+    pub fn run(&self, rt: &Rt) -> SResult<Vec<Val>> {
+        let go = || -> SResult<Vec<Val>> {
+            let rows = fetch::run_select(rt, &self.query, &self.kind, Some(&self.known))?;
+            if !self.path.is_empty() {
+                for r in &rows {
+                    if let Some(i) = r.as_obj::<Instance>() {
+                        *i.path.borrow_mut() = self.path.clone();
+                    }
+                }
+            }
+            Ok(rows)
+        };
+        let rows = match &self.lazy {
+            Some(l) => rt.lazy_load(l.clone(), go)?,
+            None => go()?,
+        };
+        if !self.prefetch.is_empty() && !self.is_values() {
+            rt.not_lazy(|| super::prefetch::prefetch_related_objects(rt, &rows, &self.prefetch))?;
+        }
+        Ok(rows)
+    }
+
+    fn derive(&self, f: impl FnOnce(&mut QuerySetObj) -> SResult<()>) -> SResult<Val> {
+        let mut c = self.chain();
+        f(&mut c)?;
+        Ok(Val::obj(c))
+    }
+
+    fn check_not_sliced(&self, what: &str) -> SResult<()> {
+        if self.query.is_sliced() {
+            return Err(type_err(format!("Cannot {what} a query once a slice has been taken.")));
+        }
+        Ok(())
+    }
+
+    /// `filter()`/`exclude()`.
+    pub fn filter_or_exclude(&self, rt: &Rt, negate: bool, args: Vec<Val>, kwargs: Kwargs) -> SResult<QuerySetObj> {
+        if (!args.is_empty() || !kwargs.is_empty()) && self.query.is_sliced() {
+            return Err(type_err("Cannot filter a query once a slice has been taken."));
+        }
+        let mut c = self.chain();
+        let q = super::api::build_q(rt, args, kwargs)?;
+        let q = if negate { q.negate() } else { q };
+        c.query.add_q(rt, &q)?;
+        Ok(c)
+    }
+
+    pub fn ordered(&self) -> bool {
+        !self.query.order_by.is_empty() || (self.query.default_ordering && !self.model.ordering.is_empty() && self.query.group_by == super::sql::GroupBy::None)
+    }
+
+    pub fn count(&self, rt: &Rt) -> SResult<i64> {
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            return Ok(rows.len() as i64);
+        }
+        let (c, _) = super::compiler::compile_aggregation(rt, &self.query, &[("__count".into(), Expression::Aggregate { func: "COUNT", arg: None, distinct: false, filter: None })])?;
+        match c {
+            None => Ok(0),
+            Some(c) => {
+                let r = c.run(rt)?;
+                Ok(r.rows.first().and_then(|r| r.first()).and_then(|v| match v {
+                    crate::engine::SqlValue::Int(i) => Some(*i),
+                    _ => None,
+                }).unwrap_or(0))
+            }
+        }
+    }
+
+    pub fn exists(&self, rt: &Rt) -> SResult<bool> {
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            return Ok(!rows.is_empty());
+        }
+        let q = self.query.exists_query(true)?;
+        match super::compiler::compile_select(rt, &q)? {
+            None => Ok(false),
+            Some(c) => Ok(!c.run(rt)?.rows.is_empty()),
+        }
+    }
+
+    pub fn get(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        let mut clone = self.filter_or_exclude(rt, false, args, kwargs)?;
+        if !clone.query.is_sliced() {
+            clone.query.clear_ordering(true, false);
+            clone.query.default_ordering = false;
+        }
+        clone.query.set_limits(None, Some(MAX_GET_RESULTS));
+        let rows = clone.fetch(rt)?;
+        let name = self.model.name;
+        match rows.len() {
+            1 => Ok(rows[0].clone()),
+            0 => Err(exc(&format!("{name}.DoesNotExist"), format!("{name} matching query does not exist."))),
+            n => {
+                let more = if n as i64 >= MAX_GET_RESULTS { format!("more than {}", MAX_GET_RESULTS - 1) } else { n.to_string() };
+                Err(exc(&format!("{name}.MultipleObjectsReturned"), format!("get() returned more than one {name} -- it returned {more}!")))
+            }
+        }
+    }
+
+    fn first_or_last(&self, rt: &Rt, last: bool) -> SResult<Val> {
+        if last && self.query.is_sliced() {
+            return Err(type_err("Cannot reverse a query once a slice has been taken."));
+        }
+        let qs = if self.ordered() {
+            if last {
+                let mut c = self.chain();
+                c.query.standard_ordering = !c.query.standard_ordering;
+                c
+            } else {
+                self.chain()
+            }
+        } else {
+            self.check_aggregation_ordering(if last { "last" } else { "first" })?;
+            let mut c = self.chain();
+            c.query.clear_ordering(true, false);
+            c.query.add_ordering(vec![OrderItem::Name(if last { "-pk".into() } else { "pk".into() })])?;
+            c
+        };
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            if self.ordered() || true {
+                // Slicing a cached queryset answers from the cache.
+                let _ = &qs;
+                return Ok(if last { rows.last() } else { rows.first() }.cloned().unwrap_or(Val::None));
+            }
+        }
+        let mut q = qs;
+        q.query.set_limits(None, Some(1));
+        let rows = q.run(rt)?;
+        Ok(rows.into_iter().next().unwrap_or(Val::None))
+    }
+
+    fn check_aggregation_ordering(&self, method: &str) -> SResult<()> {
+        if let super::sql::GroupBy::Exprs(g) = &self.query.group_by {
+            if !g.iter().any(|e| e.target().is_some_and(|t| t.is_pk && t.table == self.model.table)) {
+                return Err(type_err(format!("Cannot use QuerySet.{method}() on an unordered queryset performing aggregation. Add an ordering with order_by().")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn aggregate(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        if self.is_values() && false {
+            return Err(type_err("aggregate() after values()"));
+        }
+        let mut aggs: Vec<(String, Expression)> = Vec::new();
+        for a in args {
+            let e = super::api::expression_of(&a).ok_or_else(|| type_err(format!("QuerySet.aggregate() received non-expression(s): {}.", a.repr(rt).unwrap_or_default())))?;
+            let alias = e.default_alias().ok_or_else(|| type_err("Complex aggregates require an alias"))?;
+            aggs.push((alias, e));
+        }
+        for (k, v) in kwargs {
+            let e = super::api::expression_of(&v).ok_or_else(|| type_err(format!("QuerySet.aggregate() received non-expression(s): {}.", v.repr(rt).unwrap_or_default())))?;
+            aggs.push((k, e));
+        }
+        let (c, names) = super::compiler::compile_aggregation(rt, &self.query, &aggs)?;
+        let row = match c {
+            None => names.iter().zip(aggs.iter()).map(|(_, (_, e))| if matches!(e, Expression::Aggregate { func: "COUNT", .. }) { crate::engine::SqlValue::Int(0) } else { crate::engine::SqlValue::Null }).collect(),
+            Some(c) => c.run(rt)?.rows.into_iter().next().unwrap_or_default(),
+        };
+        let mut pairs = Vec::new();
+        for ((name, e), v) in aggs.iter().zip(row) {
+            pairs.push((name.clone(), fetch::aggregate_value(e, &v, self.model)));
+        }
+        Ok(Val::str_dict(pairs))
+    }
+
+    fn annotate(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs, select: bool) -> SResult<QuerySetObj> {
+        let method = if select { "annotate" } else { "alias" };
+        let mut anns: Vec<(String, Expression)> = Vec::new();
+        for a in &args {
+            let e = super::api::expression_of(a).ok_or_else(|| type_err(format!("QuerySet.{method}() received non-expression(s): {}.", a.repr(rt).unwrap_or_default())))?;
+            let alias = e.default_alias().ok_or_else(|| type_err("Complex annotations require an alias"))?;
+            if kwargs.iter().any(|(k, _)| *k == alias) {
+                return Err(err(ErrorKind::ValueError, format!("The named annotation '{alias}' conflicts with the default name for another annotation.")));
+            }
+            anns.push((alias, e));
+        }
+        for (k, v) in &kwargs {
+            let e = super::api::expression_of(v).ok_or_else(|| type_err(format!("QuerySet.{method}() received non-expression(s): {}.", v.repr(rt).unwrap_or_default())))?;
+            anns.push((k.clone(), e));
+        }
+        let mut c = self.chain();
+        let names: Vec<String> = match &c.kind {
+            RowKind::Models => self.model.choice_names().into_iter().map(str::to_string).collect(),
+            other => other.field_names(),
+        };
+        for (alias, e) in &anns {
+            if names.contains(alias) {
+                return Err(err(ErrorKind::ValueError, format!("The annotation '{alias}' conflicts with a field on the model.")));
+            }
+            let resolved = super::resolve::resolve_expression(rt, &mut c.query, e, true, None, false)?;
+            c.query.add_annotation(resolved, alias, select);
+        }
+        if anns.iter().any(|(a, _)| c.query.annotations.get(a).is_some_and(|e| e.contains_aggregate())) {
+            match &c.kind {
+                RowKind::Models => c.query.group_by = super::sql::GroupBy::All,
+                _ => c.query.set_group_by(true),
+            }
+        }
+        if let RowKind::Dicts(f) | RowKind::Tuples(f) | RowKind::Named(f) = &mut c.kind {
+            // values().annotate(): the annotation joins the selected names.
+            for (a, _) in &anns {
+                if select && !f.contains(a) {
+                    f.push(a.clone());
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    fn values(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs, list: bool) -> SResult<QuerySetObj> {
+        let mut fields: Vec<String> = Vec::new();
+        for a in &args {
+            match a.as_str() {
+                Some(s) => fields.push(s.to_string()),
+                None => {
+                    if list {
+                        return Err(type_err("values_list() only takes field names (as strings) in the sandbox"));
+                    }
+                    return Err(type_err(format!("values() takes field names as strings, not {}", a.type_name())));
+                }
+            }
+        }
+        let mut flat = false;
+        let mut named = false;
+        let mut exprs: Kwargs = Vec::new();
+        for (k, v) in kwargs {
+            match (list, k.as_str()) {
+                (true, "flat") => flat = v.truthy(rt)?,
+                (true, "named") => named = v.truthy(rt)?,
+                (true, other) => return Err(type_err(format!("Unexpected keyword arguments to values_list: {{'{other}'}}"))),
+                (false, _) => exprs.push((k, v)),
+            }
+        }
+        if flat && named {
+            return Err(type_err("'flat' and 'named' can't be used together."));
+        }
+        if flat && fields.len() > 1 {
+            return Err(type_err("'flat' is not valid when values_list is called with more than one field."));
+        }
+        let mut c = if exprs.is_empty() { self.chain() } else { self.annotate(rt, vec![], exprs.clone(), true)? };
+        for (k, _) in &exprs {
+            fields.push(k.clone());
+        }
+        c.query.set_values(&fields)?;
+        let names = if fields.is_empty() {
+            let mut n: Vec<String> = self.model.fields.iter().map(|f| f.attname().to_string()).collect();
+            n.extend(c.query.annotation_select().keys().cloned());
+            n
+        } else {
+            fields.clone()
+        };
+        c.kind = if !list {
+            RowKind::Dicts(names)
+        } else if flat {
+            RowKind::Flat(names.into_iter().next().unwrap_or_else(|| "id".into()))
+        } else if named {
+            RowKind::Named(names)
+        } else {
+            RowKind::Tuples(names)
+        };
+        Ok(c)
+    }
+
+    /// `str(qs.query)`: the SQL Django would send (parameters inlined).
+    pub fn sql_text(&self, rt: &Rt) -> SResult<String> {
+        match super::compiler::compile_select(rt, &self.query)? {
+            Some(c) => Ok(crate::engine::inline_params(&c.sql, &c.params)),
+            None => Err(exc("EmptyResultSet", "")),
+        }
+    }
+}
+
+fn str_args(method: &str, args: &[Val]) -> SResult<Vec<String>> {
+    args.iter()
+        .map(|a| a.as_str().map(str::to_string).ok_or_else(|| type_err(format!("{method}() arguments must be field names as strings, not {}", a.type_name()))))
+        .collect()
+}
+
+fn no_kwargs(method: &str, kwargs: &Kwargs) -> SResult<()> {
+    match kwargs.first() {
+        Some((k, _)) => Err(type_err(format!("{method}() got an unexpected keyword argument '{k}'"))),
+        None => Ok(()),
+    }
+}
+
+/// The QuerySet methods (what a manager proxies and `getattr` exposes).
+pub const QS_METHODS: &[&str] = &[
+    "all", "filter", "exclude", "get", "first", "last", "count", "exists", "none", "order_by", "reverse", "select_related",
+    "prefetch_related", "annotate", "alias", "aggregate", "values", "values_list", "only", "defer", "distinct", "iterator",
+    "explain", "update", "delete", "create", "bulk_create", "get_or_create", "update_or_create", "in_bulk", "latest",
+    "earliest", "contains", "using", "select_for_update", "bulk_update",
+];
+
+/// Calls a QuerySet method on `qs`.
+pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    match name {
+        "all" => {
+            no_kwargs(name, &kwargs)?;
+            Ok(Val::obj(qs.chain()))
+        }
+        "filter" | "exclude" => Ok(Val::obj(qs.filter_or_exclude(rt, name == "exclude", args, kwargs)?)),
+        "get" => qs.get(rt, args, kwargs),
+        "first" | "last" => {
+            no_kwargs(name, &kwargs)?;
+            qs.first_or_last(rt, name == "last")
+        }
+        "count" => Ok(Val::Int(qs.count(rt)?)),
+        "exists" => Ok(Val::Bool(qs.exists(rt)?)),
+        "none" => qs.derive(|q| {
+            q.query.set_empty();
+            Ok(())
+        }),
+        "order_by" => {
+            qs.check_not_sliced("reorder")?;
+            let mut items = Vec::new();
+            for a in &args {
+                match a {
+                    Val::Str(s) | Val::SafeStr(s) => items.push(OrderItem::Name(s.to_string())),
+                    other => match super::api::order_expression(other) {
+                        Some((e, desc)) => items.push(OrderItem::Expr(e, desc)),
+                        None => return Err(err(ErrorKind::FieldError, format!("Invalid order_by arguments: [{}]", other.repr(rt)?))),
+                    },
+                }
+            }
+            qs.derive(|q| {
+                q.query.clear_ordering(true, false);
+                q.query.add_ordering(items)
+            })
+        }
+        "reverse" => {
+            if qs.query.is_sliced() {
+                return Err(type_err("Cannot reverse a query once a slice has been taken."));
+            }
+            qs.derive(|q| {
+                q.query.standard_ordering = !q.query.standard_ordering;
+                Ok(())
+            })
+        }
+        "distinct" => {
+            if !args.is_empty() {
+                return Err(exc("NotSupportedError", "DISTINCT ON fields is not supported by this database backend"));
+            }
+            if qs.query.is_sliced() {
+                return Err(type_err("Cannot create distinct fields once a slice has been taken."));
+            }
+            qs.derive(|q| {
+                q.query.distinct = true;
+                Ok(())
+            })
+        }
+        "select_related" => {
+            if qs.is_values() {
+                return Err(type_err("Cannot call select_related() after .values() or .values_list()"));
+            }
+            if args.len() == 1 && args[0].is_none() {
+                return qs.derive(|q| {
+                    q.query.select_related = SelectRelated::No;
+                    Ok(())
+                });
+            }
+            let names = str_args(name, &args)?;
+            qs.derive(|q| {
+                if names.is_empty() {
+                    q.query.select_related = SelectRelated::All;
+                } else {
+                    q.query.add_select_related(&names);
+                }
+                Ok(())
+            })
+        }
+        "prefetch_related" => {
+            if args.len() == 1 && args[0].is_none() {
+                return qs.derive(|q| {
+                    q.prefetch.clear();
+                    Ok(())
+                });
+            }
+            let mut specs = Vec::new();
+            for a in &args {
+                if let Some(s) = a.as_str() {
+                    specs.push(PrefetchSpec { lookup: s.to_string(), queryset: None, to_attr: None });
+                } else if let Some(p) = a.as_obj::<super::api::PrefetchObj>() {
+                    specs.push(p.0.clone());
+                } else {
+                    return Err(type_err(format!("prefetch_related() takes lookups as strings or Prefetch objects, not {}", a.type_name())));
+                }
+            }
+            qs.derive(|q| {
+                q.prefetch.extend(specs);
+                Ok(())
+            })
+        }
+        "annotate" | "alias" => Ok(Val::obj(qs.annotate(rt, args, kwargs, name == "annotate")?)),
+        "aggregate" => qs.aggregate(rt, args, kwargs),
+        "values" | "values_list" => Ok(Val::obj(qs.values(rt, args, kwargs, name == "values_list")?)),
+        "only" | "defer" => {
+            if qs.is_values() {
+                return Err(type_err(format!("Cannot call {name}() after .values() or .values_list()")));
+            }
+            if args.len() == 1 && args[0].is_none() {
+                if name == "only" {
+                    return Err(type_err("Cannot pass None as an argument to only()."));
+                }
+                return qs.derive(|q| {
+                    q.query.deferred = (vec![], true);
+                    Ok(())
+                });
+            }
+            let names = str_args(name, &args)?;
+            for n in &names {
+                let head = n.split("__").next().unwrap_or(n);
+                if head != "pk" && super::sql::get_field(qs.model, head).is_none() {
+                    return Err(exc("FieldDoesNotExist", format!("{} has no field named '{head}'", qs.model.name)));
+                }
+            }
+            qs.derive(|q| {
+                if name == "only" {
+                    q.query.add_immediate_loading(&names);
+                } else {
+                    q.query.add_deferred_loading(&names);
+                }
+                Ok(())
+            })
+        }
+        "iterator" => Ok(Val::list(qs.run(rt)?)),
+        "explain" => super::write::explain(rt, qs, kwargs),
+        "update" => super::write::queryset_update(rt, qs, args, kwargs),
+        "delete" => super::write::queryset_delete(rt, qs),
+        "create" => {
+            if !args.is_empty() {
+                return Err(type_err(format!("QuerySet.create() takes 1 positional argument but {} were given", args.len() + 1)));
+            }
+            super::write::create(rt, qs.model, kwargs)
+        }
+        "bulk_create" => super::write::bulk_create(rt, qs.model, args, kwargs),
+        "bulk_update" => super::write::bulk_update(rt, qs, args, kwargs),
+        "get_or_create" => super::write::get_or_create(rt, qs, kwargs),
+        "update_or_create" => super::write::update_or_create(rt, qs, kwargs),
+        "in_bulk" => in_bulk(rt, qs, args, kwargs),
+        "latest" | "earliest" => {
+            let names = str_args(name, &args)?;
+            if names.is_empty() {
+                return Err(err(ErrorKind::ValueError, "earliest() and latest() require either fields as positional arguments or 'get_latest_by' in the model's Meta."));
+            }
+            if qs.query.is_sliced() {
+                return Err(type_err("Cannot change a query once a slice has been taken."));
+            }
+            let mut c = qs.chain();
+            if name == "latest" {
+                c.query.standard_ordering = !c.query.standard_ordering;
+            }
+            c.query.set_limits(None, Some(1));
+            c.query.clear_ordering(true, true);
+            c.query.add_ordering(names.into_iter().map(OrderItem::Name).collect())?;
+            c.get(rt, vec![], vec![])
+        }
+        "contains" => {
+            let obj = args.first().ok_or_else(|| type_err("contains() missing 1 required positional argument: 'obj'"))?;
+            if qs.is_values() {
+                return Err(type_err("Cannot call QuerySet.contains() after .values() or .values_list()."));
+            }
+            let inst = obj.as_obj::<Instance>().filter(|i| i.model.name == qs.model.name).ok_or_else(|| type_err(format!("'obj' must be a model instance.")))?;
+            let pk = inst.pk_value().ok_or_else(|| err(ErrorKind::ValueError, "QuerySet.contains() cannot be used on unsaved objects."))?;
+            if let Some(rows) = qs.cache.borrow().as_ref() {
+                return Ok(Val::Bool(rows.iter().any(|r| r.py_eq(obj))));
+            }
+            let f = qs.filter_or_exclude(rt, false, vec![], vec![("pk".into(), Val::Int(pk))])?;
+            Ok(Val::Bool(f.exists(rt)?))
+        }
+        "using" | "select_for_update" => Ok(Val::obj(qs.chain())),
+        _ => {
+            if let Some(m) = super::api::custom_qs_method(rt, qs.model, name)? {
+                let mut a = vec![Val::obj(qs.chain())];
+                a.extend(args);
+                return crate::value::call_value(rt, &m, a, kwargs);
+            }
+            Err(no_attr(if qs.lazy.is_some() { "RelatedManager" } else { "QuerySet" }, name))
+        }
+    }
+}
+
+fn in_bulk(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    if qs.query.is_sliced() {
+        return Err(type_err("Cannot use 'limit' or 'offset' with in_bulk()."));
+    }
+    if qs.is_values() {
+        return Err(type_err("in_bulk() cannot be used with values() or values_list()."));
+    }
+    let a = crate::py::builtins::bind("in_bulk", args, kwargs, &["id_list", "field_name"], 0)?;
+    let field_name = a[1].as_ref().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "pk".into());
+    if field_name != "pk" {
+        let unique = qs.model.field(&field_name).is_some_and(|f| f.unique || f.kind == crate::schema::FieldKind::Auto);
+        if !unique {
+            return Err(err(ErrorKind::ValueError, format!("in_bulk()'s field_name must be a unique field but '{field_name}' isn't.")));
+        }
+    }
+    let rows = match &a[0] {
+        Some(ids) if !ids.is_none() => {
+            let items = ids.iterate(rt)?;
+            if items.is_empty() {
+                return Ok(Val::dict(crate::value::PyDict::new()));
+            }
+            let mut out = Vec::new();
+            for chunk in items.chunks(999) {
+                let f = qs.filter_or_exclude(rt, false, vec![], vec![(format!("{field_name}__in"), Val::tuple(chunk.to_vec()))])?;
+                out.extend(f.fetch(rt)?.iter().cloned());
+            }
+            out
+        }
+        _ => qs.chain().fetch(rt)?.as_ref().clone(),
+    };
+    let mut d = crate::value::PyDict::new();
+    for r in rows {
+        let k = crate::py::interp::getattr(rt, &r, &field_name)?;
+        d.set(k, r)?;
+    }
+    Ok(Val::dict(d))
+}
+
+impl Object for QuerySetObj {
+    fn type_name(&self) -> String {
+        "QuerySet".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "model" => return Ok(Val::obj(ModelClass(self.model))),
+            "ordered" => return Ok(Val::Bool(self.ordered())),
+            "query" => return Ok(Val::obj(QueryText(self.clone()))),
+            "db" => return Ok(Val::str("default")),
+            _ => {}
+        }
+        if QS_METHODS.contains(&name) || super::api::custom_qs_method(rt, self.model, name)?.is_some() {
+            let me = self.clone();
+            let n = name.to_string();
+            let alters = matches!(name, "update" | "delete" | "create" | "bulk_create" | "get_or_create" | "update_or_create" | "bulk_update");
+            let f = move |rt: &Rt, args: Vec<Val>, kwargs: Kwargs| call_qs_method(rt, &me, &n, args, kwargs);
+            return Ok(if alters { NativeFn::altering(name, f) } else { NativeFn::val(name, f) });
+        }
+        Err(no_attr("QuerySet", name))
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        // Methods on an evaluated queryset share its cache (count(), exists(), first()).
+        call_qs_method(rt, self, name, args, kwargs)
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        match name {
+            "all" | "count" | "exists" | "first" | "last" | "none" | "distinct" | "reverse" => self.call_method(rt, name, vec![], vec![]).map(Some),
+            _ if name.chars().all(|c| c.is_ascii_digit()) => Ok(None),
+            _ if super::api::custom_qs_method(rt, self.model, name)?.is_some() => self.call_method(rt, name, vec![], vec![]).map(Some),
+            "model" | "ordered" | "query" | "db" => self.getattr(rt, name).map(Some),
+            _ => Ok(None),
+        }
+    }
+    fn iterate(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        self.fetch(rt)
+    }
+    fn len(&self, rt: &Rt) -> SResult<usize> {
+        Ok(self.fetch(rt)?.len())
+    }
+    fn truthy(&self, rt: &Rt) -> SResult<bool> {
+        Ok(!self.fetch(rt)?.is_empty())
+    }
+    fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
+        Ok(self.fetch(rt)?.iter().any(|x| x.py_eq(item)))
+    }
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        // Django's repr fetches 21 rows with a query of its own unless the rows are cached.
+        let (rows, more) = match self.cache.borrow().as_ref() {
+            Some(rows) => (rows.iter().take(REPR_OUTPUT_SIZE as usize).cloned().collect::<Vec<_>>(), rows.len() as i64 > REPR_OUTPUT_SIZE),
+            None => {
+                let mut c = self.chain();
+                c.query.set_limits(None, Some(REPR_OUTPUT_SIZE + 1));
+                let rows = c.run(rt)?;
+                let more = rows.len() as i64 > REPR_OUTPUT_SIZE;
+                (rows.into_iter().take(REPR_OUTPUT_SIZE as usize).collect(), more)
+            }
+        };
+        let mut items: Vec<String> = rows.iter().map(|r| r.repr(rt)).collect::<SResult<_>>()?;
+        if more {
+            items.push("'...(remaining elements truncated)...'".into());
+        }
+        Ok(format!("<QuerySet [{}]>", items.join(", ")))
+    }
+    fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
+        if let Some(s) = key.as_obj::<crate::value::SliceVal>() {
+            return self.getslice(rt, s.0, s.1, s.2);
+        }
+        let i = match key {
+            Val::Int(i) => *i,
+            Val::Bool(b) => *b as i64,
+            other => return Err(type_err(format!("QuerySet indices must be integers or slices, not {}.", other.type_name()))),
+        };
+        if i < 0 {
+            return Err(err(ErrorKind::ValueError, "Negative indexing is not supported."));
+        }
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            return rows.get(i as usize).cloned().ok_or_else(|| exc("IndexError", "list index out of range"));
+        }
+        let mut c = self.chain();
+        c.query.set_limits(Some(i), Some(i + 1));
+        c.run(rt)?.into_iter().next().ok_or_else(|| exc("IndexError", "list index out of range"))
+    }
+    fn getslice(&self, rt: &Rt, start: Option<i64>, stop: Option<i64>, step: Option<i64>) -> SResult<Val> {
+        if start.is_some_and(|s| s < 0) || stop.is_some_and(|s| s < 0) {
+            return Err(err(ErrorKind::ValueError, "Negative indexing is not supported."));
+        }
+        if let Some(rows) = self.cache.borrow().as_ref() {
+            return Val::list(rows.as_ref().clone()).getslice(rt, start, stop, step);
+        }
+        let mut c = self.chain();
+        c.query.set_limits(start, stop);
+        match step {
+            None | Some(1) => Ok(Val::obj(c)),
+            Some(s) if s > 0 => {
+                // A step evaluates the slice into a list, as Django does.
+                let rows = c.run(rt)?;
+                Val::list(rows).getslice(rt, None, None, Some(s))
+            }
+            Some(_) => Err(err(ErrorKind::ValueError, "Negative indexing is not supported.")),
+        }
+    }
+    fn binop(&self, rt: &Rt, op: crate::value::BinOp, other: &Val, _reflected: bool) -> Option<SResult<Val>> {
+        let o = other.as_obj::<QuerySetObj>()?;
+        match op {
+            crate::value::BinOp::BitOr | crate::value::BinOp::BitAnd => Some(super::combine::combine(rt, self, o, op == crate::value::BinOp::BitOr).map(Val::obj)),
+            _ => None,
+        }
+    }
+    fn pickle(&self, rt: &Rt) -> Option<SResult<Val>> {
+        // Pickling a queryset evaluates it (QuerySet.__getstate__ fetches the rows).
+        Some(self.fetch(rt).and_then(|rows| {
+            let copy = self.clone();
+            let items: SResult<Vec<Val>> = rows.iter().map(|r| crate::django::cache::pickle_copy(rt, r)).collect();
+            *copy.cache.borrow_mut() = Some(Rc::new(items?));
+            Ok(Val::obj(copy))
+        }))
+    }
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(HashKey::Ident(self as *const Self as *const u8 as usize))
+    }
+}
+
+/// `qs.query`: prints as the SQL.
+pub struct QueryText(QuerySetObj);
+
+impl Object for QueryText {
+    fn type_name(&self) -> String {
+        "Query".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn to_str(&self, rt: &Rt) -> SResult<String> {
+        self.0.sql_text(rt)
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok("<django.db.models.sql.query.Query object>".into())
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "model" => Ok(Val::obj(ModelClass(self.0.model))),
+            _ => Err(no_attr("Query", name)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- managers
+
+/// `Article.objects`: proxies QuerySet methods; not iterable itself.
+pub struct Manager {
+    pub model: &'static Model,
+}
+
+impl Manager {
+    pub fn new(model: &'static Model) -> Manager {
+        Manager { model }
+    }
+}
+
+impl Object for Manager {
+    fn type_name(&self) -> String {
+        "Manager".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "model" => Ok(Val::obj(ModelClass(self.model))),
+            "get_queryset" => {
+                let m = self.model;
+                Ok(NativeFn::val(name, move |_, _, _| Ok(Val::obj(QuerySetObj::for_model(m)))))
+            }
+            _ => QuerySetObj::for_model(self.model).getattr(rt, name).map_err(|_| no_attr("Manager", name)),
+        }
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        if name == "get_queryset" {
+            return Ok(Val::obj(QuerySetObj::for_model(self.model)));
+        }
+        let qs = QuerySetObj::for_model(self.model);
+        if QS_METHODS.contains(&name) || super::api::custom_qs_method(rt, self.model, name)?.is_some() {
+            return call_qs_method(rt, &qs, name, args, kwargs);
+        }
+        Err(no_attr("Manager", name))
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        match name {
+            "all" | "count" | "exists" | "first" | "last" | "none" => self.call_method(rt, name, vec![], vec![]).map(Some),
+            _ if super::api::custom_qs_method(rt, self.model, name)?.is_some() => self.call_method(rt, name, vec![], vec![]).map(Some),
+            _ => Ok(None),
+        }
+    }
+    fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        Err(type_err("'Manager' object is not iterable"))
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("<django.db.models.manager.Manager object>"))
+    }
+    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("{}.{}.objects", self.model.app_label, self.model.name))
+    }
+}
+
+/// `user.articles` / `article.tags` / `tag.articles`.
+pub struct RelatedManager {
+    pub owner: Rc<Instance>,
+    pub name: String,
+    pub relation: Relation,
+}
+
+pub fn related_manager(owner: Rc<Instance>, name: &str, rel: Relation) -> SResult<RelatedManager> {
+    Ok(RelatedManager { owner, name: name.to_string(), relation: rel })
+}
+
+impl RelatedManager {
+    fn target(&self) -> &'static Model {
+        self.relation.target()
+    }
+
+    /// The rows a prefetch left on the owning instance, if any.
+    pub fn prefetched(&self) -> Option<Rc<Vec<Val>>> {
+        self.owner.prefetched.borrow().get(&self.name).cloned()
+    }
+
+    fn path(&self) -> String {
+        let p = self.owner.path.borrow();
+        if p.is_empty() { self.name.clone() } else { format!("{p}__{}", self.name) }
+    }
+
+    /// `get_queryset()`: the prefetch, else the target's queryset filtered on the owner.
+    pub fn get_queryset(&self, rt: &Rt) -> SResult<QuerySetObj> {
+        let pk = self.owner.pk_value().ok_or_else(|| {
+            err(ErrorKind::ValueError, format!("'{}' instance needs to have a primary key value before this relationship can be used.", self.owner.model.name))
+        })?;
+        let target = self.target();
+        let mut qs = QuerySetObj::for_model(target);
+        if let Some(rows) = self.prefetched() {
+            *qs.cache.borrow_mut() = Some(rows);
+            return Ok(qs);
+        }
+        let kind = match self.relation {
+            Relation::Reverse { .. } => "reverse",
+            _ => "m2m",
+        };
+        qs.lazy = Some(LazyLoad { path: self.path(), kind: kind.into(), model: target.name.into() });
+        qs.path = self.path();
+        match self.relation {
+            Relation::Reverse { field, .. } => {
+                let mut c = qs.filter_or_exclude(rt, false, vec![], vec![(field.name.to_string(), Val::Obj(self.owner.clone()))])?;
+                c.known = vec![(field.name, pk, Val::Obj(self.owner.clone()))];
+                Ok(c)
+            }
+            Relation::ManyToMany { m2m, .. } => {
+                qs.sticky = true;
+                qs.filter_or_exclude(rt, false, vec![], vec![(format!("{}__id", m2m.related_name), Val::Int(pk))]).map(|mut c| {
+                    c.sticky = false;
+                    c
+                })
+            }
+            Relation::ManyToManyReverse { m2m, .. } => {
+                qs.sticky = true;
+                qs.filter_or_exclude(rt, false, vec![], vec![(format!("{}__id", m2m.name), Val::Int(pk))]).map(|mut c| {
+                    c.sticky = false;
+                    c
+                })
+            }
+            Relation::Forward { .. } => unreachable!("forward relations are objects, not managers"),
+        }
+    }
+
+}
+
+impl Object for RelatedManager {
+    fn type_name(&self) -> String {
+        "RelatedManager".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        let me = RelatedManager { owner: self.owner.clone(), name: self.name.clone(), relation: self.relation };
+        let n = name.to_string();
+        if matches!(name, "model") {
+            return Ok(Val::obj(ModelClass(self.target())));
+        }
+        if QS_METHODS.contains(&name) || matches!(name, "add" | "remove" | "clear" | "set") || super::api::custom_qs_method(rt, self.target(), name)?.is_some() {
+            let me = Rc::new(me);
+            let f = move |rt: &Rt, args: Vec<Val>, kwargs: Kwargs| me.call_method(rt, &n, args, kwargs);
+            return Ok(if matches!(name, "add" | "remove" | "clear" | "set" | "create" | "update" | "delete") { NativeFn::altering(name, f) } else { NativeFn::val(name, f) });
+        }
+        Err(no_attr("RelatedManager", name))
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        match name {
+            "count" | "exists" if self.prefetched().is_none() => {
+                if let Some(ct) = self.constrained_target_rt(rt) {
+                    return if name == "count" { Ok(Val::Int(ct.count(rt)?)) } else { Ok(Val::Bool(ct.exists(rt)?)) };
+                }
+                let qs = self.get_queryset(rt)?;
+                call_qs_method(rt, &qs, name, args, kwargs)
+            }
+            "add" | "remove" | "clear" | "set" | "create" | "get_or_create" | "update_or_create" => super::write::related_write(rt, self, name, args, kwargs),
+            "all" if self.prefetched().is_some() => Ok(Val::obj(self.get_queryset(rt)?)),
+            _ => {
+                let qs = self.get_queryset(rt)?;
+                call_qs_method(rt, &qs, name, args, kwargs)
+            }
+        }
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        match name {
+            "all" | "count" | "exists" | "first" | "last" | "none" => self.call_method(rt, name, vec![], vec![]).map(Some),
+            _ if super::api::custom_qs_method(rt, self.target(), name)?.is_some() => self.call_method(rt, name, vec![], vec![]).map(Some),
+            // `do_not_call_in_templates`: other names are invalid variables.
+            _ => Ok(None),
+        }
+    }
+    fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        Err(type_err("'RelatedManager' object is not iterable"))
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok("<django.db.models.fields.related_descriptors.RelatedManager object>".into())
+    }
+    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("{}.{}.None", self.target().app_label, self.target().name))
+    }
+}
+
+impl RelatedManager {
+    fn constrained_target_rt(&self, rt: &Rt) -> Option<QuerySetObj> {
+        let (m2m, target, source_field) = match self.relation {
+            Relation::ManyToMany { m2m, to } => (m2m, to, "article"),
+            Relation::ManyToManyReverse { m2m, from } => (m2m, from, "tag"),
+            _ => return None,
+        };
+        if target.queryset_source.is_some() {
+            return None;
+        }
+        let through = schema::through_model(m2m.table)?;
+        let mut q = QuerySetObj::for_model(through);
+        q.lazy = Some(LazyLoad { path: self.path(), kind: "m2m".into(), model: target.name.into() });
+        let pk = self.owner.pk_value()?;
+        q.query.add_q(rt, &QTree::Leaf(Rc::from(source_field), FilterValue::Val(Val::Int(pk)))).ok()?;
+        Some(q)
+    }
+}
+
+/// `Model.objects.get(pk=id)` as a forward FK's lazy load sends it:
+/// `SELECT … WHERE "t"."id" = %s LIMIT 21`.
+pub fn get_by_pk(rt: &Rt, model: &'static Model, id: &Val) -> SResult<Val> {
+    let qs = QuerySetObj::for_model(model);
+    qs.get(rt, vec![], vec![("id".into(), id.clone())])
+}

@@ -1,0 +1,232 @@
+//! Resolving Python-side expressions (`F`, aggregates, `Q` inside aggregates, `OuterRef`,
+//! `Exists`, `Subquery`, querysets used as values) against a query: columns with their join
+//! aliases, subqueries relabelled `U0…` and tied to the outer query.
+
+use std::collections::HashSet;
+
+use super::expr::*;
+use super::lookups;
+use super::sql::{Query, Table};
+use crate::error::{err, ErrorKind, SResult};
+use crate::runtime::Rt;
+use crate::schema::FieldKind;
+use crate::value::Val;
+
+/// A filter's right-hand side after resolution.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    Val(Val),
+    Expr(SqlExpr),
+    Query(Box<Query>),
+}
+
+pub fn resolve_filter_value(
+    rt: &Rt,
+    q: &mut Query,
+    v: &FilterValue,
+    reuse: Option<&mut HashSet<String>>,
+    allow_joins: bool,
+    summarize: bool,
+) -> SResult<Resolved> {
+    Ok(match v {
+        FilterValue::Val(v) => Resolved::Val(v.clone()),
+        FilterValue::Expr(e) => Resolved::Expr(resolve_expression(rt, q, e, allow_joins, reuse, summarize)?),
+        FilterValue::Query(sub) => Resolved::Query(Box::new(resolve_subquery(rt, q, sub)?)),
+    })
+}
+
+/// `Query.resolve_expression`: a queryset used inside another query.
+pub fn resolve_subquery(rt: &Rt, outer: &mut Query, sub: &Query) -> SResult<Query> {
+    let mut clone = sub.clone();
+    clone.bump_prefix(outer);
+    clone.subquery = true;
+    // OuterRefs point at the outer query's columns; nested ones move out one level.
+    resolve_outer_refs_in_where(rt, &mut clone.where_, outer)?;
+    let keys: Vec<String> = clone.annotations.keys().cloned().collect();
+    for k in keys {
+        let mut e = clone.annotations.get(&k).cloned().expect("listed");
+        resolve_outer_refs(rt, &mut e, outer)?;
+        clone.annotations.insert(k, e);
+    }
+    for sel in clone.select.iter_mut() {
+        resolve_outer_refs(rt, sel, outer)?;
+    }
+    for (alias, table) in &outer.alias_map {
+        let aliased = match table {
+            Table::Join(j) => j.join_field.related_table != alias.as_str() && j.table != alias.as_str(),
+            Table::Base { table, alias: a } => *table != a.as_str(),
+        };
+        clone.external_aliases.insert(alias.clone(), aliased);
+    }
+    Ok(clone)
+}
+
+fn resolve_outer_refs_in_where(rt: &Rt, w: &mut WhereNode, outer: &mut Query) -> SResult<()> {
+    for c in w.children.iter_mut() {
+        match c {
+            WhereChild::Node(n) => resolve_outer_refs_in_where(rt, n, outer)?,
+            WhereChild::Lookup(l) => {
+                resolve_outer_refs(rt, &mut l.lhs, outer)?;
+                if let Rhs::Expr(e) = &mut l.rhs {
+                    resolve_outer_refs(rt, e, outer)?;
+                }
+            }
+            WhereChild::Expr(e) => resolve_outer_refs(rt, e, outer)?,
+            WhereChild::Nothing => {}
+        }
+    }
+    Ok(())
+}
+
+const OUTER: &str = "\u{0}outer:";
+
+fn resolve_outer_refs(rt: &Rt, e: &mut SqlExpr, outer: &mut Query) -> SResult<()> {
+    match e {
+        SqlExpr::OuterRef(name) => {
+            if let Some(rest) = name.strip_prefix(OUTER) {
+                *e = SqlExpr::OuterRef(rest.to_string());
+            } else {
+                let n = name.clone();
+                *e = outer.resolve_ref(&n, true, None, false)?;
+            }
+        }
+        SqlExpr::Aggregate(a) => {
+            if let Some(arg) = &mut a.arg {
+                resolve_outer_refs(rt, arg, outer)?;
+            }
+            if let Some(f) = &mut a.filter {
+                resolve_outer_refs_in_where(rt, f, outer)?;
+            }
+        }
+        SqlExpr::Ref(_, inner) | SqlExpr::Extract(_, inner) | SqlExpr::CastDate(inner) | SqlExpr::CastTime(inner) => resolve_outer_refs(rt, inner, outer)?,
+        SqlExpr::Combined(a, _, b) => {
+            resolve_outer_refs(rt, a, outer)?;
+            resolve_outer_refs(rt, b, outer)?;
+        }
+        SqlExpr::Func(_, args) => {
+            for a in args.iter_mut() {
+                resolve_outer_refs(rt, a, outer)?;
+            }
+        }
+        SqlExpr::Exists(q, _) | SqlExpr::Subquery(q) => {
+            // A subquery inside the subquery: its OuterRefs were moved one level out already.
+            resolve_outer_refs_in_where(rt, &mut q.where_, outer)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `Expression.resolve_expression(query, allow_joins, reuse, summarize)`.
+pub fn resolve_expression(
+    rt: &Rt,
+    q: &mut Query,
+    e: &Expression,
+    allow_joins: bool,
+    reuse: Option<&mut HashSet<String>>,
+    summarize: bool,
+) -> SResult<SqlExpr> {
+    Ok(match e {
+        Expression::F(name) => {
+            let mut r = reuse;
+            q.resolve_ref(name, allow_joins, r.as_deref_mut(), summarize)?
+        }
+        Expression::Value(v) => SqlExpr::Value(lookups::plain(rt, v)?),
+        Expression::OuterRef(name) => SqlExpr::OuterRef(name.clone()),
+        Expression::Combined(a, op, b) => {
+            let mut reuse = reuse;
+            let l = resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?;
+            let r = resolve_expression(rt, q, b, allow_joins, reuse.as_deref_mut(), summarize)?;
+            SqlExpr::Combined(Box::new(l), *op, Box::new(r))
+        }
+        Expression::Aggregate { func, arg, distinct, filter } => {
+            if summarize {
+                // aggregate() over an annotation refers to it by name.
+                if let Some(a) = arg {
+                    if let Expression::F(name) = a.as_ref() {
+                        if let Some(ann) = q.annotations.get(name) {
+                            if ann.contains_aggregate() {
+                                return Err(err(
+                                    ErrorKind::FieldError,
+                                    format!("Cannot compute {}('{name}'): '{name}' is an aggregate", agg_name(func)),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            let arg_sql = match arg {
+                None => None,
+                Some(a) => {
+                    let r = resolve_expression(rt, q, a, allow_joins, None, summarize)?;
+                    if r.contains_aggregate() && !summarize {
+                        return Err(err(
+                            ErrorKind::FieldError,
+                            format!("Cannot compute {}('{}'): '{}' is an aggregate", agg_name(func), a.describe(), a.describe()),
+                        ));
+                    }
+                    Some(Box::new(r))
+                }
+            };
+            let filter_sql = match filter {
+                None => None,
+                Some(qt) => {
+                    // Q as an expression: new joins are promoted to LEFT OUTER so they filter no rows.
+                    let mut used = HashSet::new();
+                    let (clause, joins) = q.add_q_inner(rt, qt, &mut used, false, false, allow_joins, summarize)?;
+                    q.promote_joins(joins);
+                    Some(Box::new(clause))
+                }
+            };
+            let output = match *func {
+                "COUNT" => FieldKind::Int,
+                "AVG" => FieldKind::Int,
+                _ => arg_sql.as_ref().and_then(|a| a.output_kind()).unwrap_or(FieldKind::Int),
+            };
+            let output = match (*func, output) {
+                ("SUM" | "MAX" | "MIN", FieldKind::ForeignKey(_) | FieldKind::Auto) => FieldKind::Int,
+                (_, o) => o,
+            };
+            SqlExpr::Aggregate(AggregateSql { func, arg: arg_sql, distinct: *distinct, filter: filter_sql, output })
+        }
+        Expression::Exists(sub) => {
+            let exists = sub.exists_query(true)?;
+            SqlExpr::Exists(Box::new(resolve_subquery(rt, q, &exists)?), false)
+        }
+        Expression::Subquery(sub) => SqlExpr::Subquery(Box::new(resolve_subquery(rt, q, sub)?)),
+        Expression::Func(name, args) => {
+            let mut reuse = reuse;
+            let mut out = Vec::new();
+            for a in args {
+                out.push(resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?);
+            }
+            SqlExpr::Func(name, out)
+        }
+        Expression::Case(whens, default) => {
+            let mut out = Vec::new();
+            for (cond, val) in whens {
+                let mut used = HashSet::new();
+                let (clause, joins) = q.add_q_inner(rt, cond, &mut used, false, false, allow_joins, summarize)?;
+                q.promote_joins(joins);
+                out.push((clause, resolve_expression(rt, q, val, allow_joins, None, summarize)?));
+            }
+            SqlExpr::Case(out, Box::new(resolve_expression(rt, q, default, allow_joins, None, summarize)?))
+        }
+        Expression::Not(inner) => match resolve_expression(rt, q, inner, allow_joins, reuse, summarize)? {
+            SqlExpr::Exists(sub, neg) => SqlExpr::Exists(sub, !neg),
+            other => {
+                return Err(err(ErrorKind::TypeError, format!("only conditions can be negated with ~, not {other:?}")));
+            }
+        },
+    })
+}
+
+fn agg_name(func: &str) -> &'static str {
+    match func {
+        "COUNT" => "Count",
+        "SUM" => "Sum",
+        "AVG" => "Avg",
+        "MAX" => "Max",
+        _ => "Min",
+    }
+}
