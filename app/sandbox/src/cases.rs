@@ -4,7 +4,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;
-use crate::orm::eval::eval_source;
 use crate::runtime::Rt;
 use crate::template::{collapse_whitespace, Context, Template};
 
@@ -44,10 +43,19 @@ const MAX_RENDERS: u32 = 100;
 pub fn render_once(rt: &Rt, context: &[(String, String)], template: &Template) -> Result<String, SandboxError> {
     let mut ctx = Context::new();
     for (var, src) in context {
-        let v = rt.with_origin(format!("context \"{var}\""), || eval_source(rt, src)).map_err(|e| e.in_source(format!("context \"{var}\"")))?;
+        let v = eval_context(rt, var, src).map_err(|e| e.in_source(format!("context \"{var}\"")))?;
         ctx.set(var, v);
     }
     template.render(rt, &mut ctx).map_err(|e| e.in_source("template"))
+}
+
+/// Evaluates one context expression in the names a Django shell of the sample app has.
+pub fn eval_context(rt: &Rt, var: &str, src: &str) -> Result<crate::value::Val, SandboxError> {
+    let file = std::rc::Rc::new(crate::py::SourceFile { name: format!("context \"{var}\""), text: src.to_string() });
+    let expr = crate::py::parser::parse_expression(src)?;
+    let ns = crate::django::modules::shell_namespace(rt)?;
+    let fr = crate::py::Frame::module(file, ns);
+    rt.with_origin(format!("context \"{var}\""), || crate::py::eval(rt, &fr, &expr))
 }
 
 pub fn run_case(rt: &Rt, case: &Case) -> CaseResult {

@@ -162,8 +162,17 @@ const EXCEPTION_PARENTS: &[(&str, &str)] = &[
     ("PageNotAnInteger", "InvalidPage"),
     ("EmptyPage", "InvalidPage"),
     ("NotSupported", "Exception"),
+    ("DatabaseOperationForbidden", "AssertionError"),
+    ("MultiValueDictKeyError", "KeyError"),
+    ("InvalidCacheBackendError", "ImproperlyConfigured"),
+    ("ConnectionDoesNotExist", "Exception"),
+    ("JSONDecodeError", "ValueError"),
+    ("MemoryError", "Exception"),
+    ("FileNotFoundError", "OSError"),
     // pytest
     ("Failed", "BaseException"),
+    ("Skipped", "BaseException"),
+    ("FixtureLookupError", "LookupError"),
 ];
 
 /// The parent class of a built-in exception (model-specific `Article.DoesNotExist` is a

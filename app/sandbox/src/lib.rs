@@ -7,11 +7,13 @@
 pub mod cache;
 pub mod cases;
 pub mod clock;
+pub mod django;
 pub mod engine;
 pub mod lab;
 pub mod error;
 pub mod orm;
-pub mod pyexpr;
+pub mod py;
+pub mod pyfmt;
 pub mod runtime;
 pub mod schema;
 pub mod seed;

@@ -146,7 +146,7 @@ pub fn parse_py_int(s: &str) -> Option<i64> {
 }
 
 /// Digits with single underscores between them (Python's numeric literal rule).
-fn valid_digits(s: &str) -> bool {
+pub fn valid_digits(s: &str) -> bool {
     let b = s.as_bytes();
     if b.is_empty() || !b[0].is_ascii_digit() || !b[b.len() - 1].is_ascii_digit() {
         return false;

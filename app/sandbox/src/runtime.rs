@@ -83,6 +83,13 @@ pub struct Rt {
     pub warnings: RefCell<Vec<String>>,
     /// Django's state for the session (imports, signals, transactions, the project).
     pub django: RefCell<crate::django::State>,
+    /// `connection.queries_log`: (sql, seconds), recorded only while a debug cursor is
+    /// forced (`CaptureQueriesContext`, `assertNumQueries`), as with `DEBUG = False`.
+    pub queries_log: RefCell<Vec<(String, f64)>>,
+    pub force_debug_cursor: Cell<usize>,
+    /// When set, every query raises this exception (class, message): pytest-django's blocked
+    /// database, `SimpleTestCase`.
+    pub db_blocked: RefCell<Option<(&'static str, String)>>,
 }
 
 impl Rt {
@@ -104,6 +111,9 @@ impl Rt {
             lazy: RefCell::new(None),
             warnings: RefCell::new(Vec::new()),
             django: RefCell::new(crate::django::State::default()),
+            queries_log: RefCell::new(Vec::new()),
+            force_debug_cursor: Cell::new(0),
+            db_blocked: RefCell::new(None),
         }
     }
 
@@ -116,6 +126,24 @@ impl Rt {
         self.cache.borrow_mut().reset_calls();
         self.handling.borrow_mut().clear();
         self.depth.set(0);
+    }
+
+    /// Starts a new session on the same database (a run-project case): Django's state, the
+    /// cache and the clock are as on a fresh start.
+    pub fn reset_session(&self) {
+        *self.django.borrow_mut() = crate::django::State::default();
+        self.cache.borrow_mut().clear();
+        self.clock_s.set(CLOCK_START);
+        self.queries_log.borrow_mut().clear();
+        self.force_debug_cursor.set(0);
+        *self.db_blocked.borrow_mut() = None;
+        self.log.borrow_mut().clear();
+        self.warnings.borrow_mut().clear();
+        self.handling.borrow_mut().clear();
+        self.origin.borrow_mut().clear();
+        self.loop_depth.set(0);
+        self.depth.set(0);
+        *self.lazy.borrow_mut() = None;
     }
 
     /// Re-arms the time budget without touching the log (each test of a test run gets one).
@@ -179,11 +207,22 @@ impl Rt {
         if clock::monotonic_ms() > self.deadline.get() {
             return Err(self.budget_error());
         }
+        if let Some((class, msg)) = self.db_blocked.borrow().as_ref() {
+            return Err(exc(class, msg.clone()));
+        }
         let raw_sql = engine_sql.replace("%s", "?");
         let result = self.engine.borrow_mut().run(&raw_sql, engine_params).map_err(engine_error)?;
         let origin = self.current_origin();
+        let sql = inline_params(shown_sql, shown_params);
+        if self.force_debug_cursor.get() > 0 {
+            let mut ql = self.queries_log.borrow_mut();
+            if ql.len() >= 9000 {
+                ql.remove(0);
+            }
+            ql.push((sql.clone(), result.ms / 1000.0));
+        }
         self.log.borrow_mut().push(QueryRecord {
-            sql: inline_params(shown_sql, shown_params),
+            sql,
             raw_sql: shown_sql.replace("%s", "?"),
             params: shown_params.iter().map(SqlValue::quoted).collect(),
             ms: result.ms,

@@ -47,6 +47,19 @@ pub fn url_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `urllib.parse.quote(s, safe)`: spaces as `%20`, `safe` characters kept.
+pub fn url_encode_safe(s: &str, safe: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            other if other < 128 && safe.as_bytes().contains(&other) => out.push(other as char),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 /// `urllib.parse.quote(s, safe)` for query strings.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::new();
@@ -246,6 +259,8 @@ pub struct Request {
     pub session_accessed: Cell<bool>,
     pub user: RefCell<Option<Val>>,
     pub attrs: RefCell<IndexMap<String, Val>>,
+    /// Made by `RequestFactory`: no middleware ran, so there is no `request.user`.
+    pub no_user: Cell<bool>,
     /// Header values (`HTTP_COOKIE`, `HTTP_ACCEPT`), as `request.META` holds them.
     pub meta: Vec<(String, String)>,
 }
@@ -277,6 +292,7 @@ impl Request {
             session_accessed: Cell::new(false),
             user: RefCell::new(None),
             attrs: RefCell::new(IndexMap::new()),
+            no_user: Cell::new(false),
             meta,
         }
     }
@@ -347,6 +363,9 @@ impl Object for Request {
                     .filter_map(|(k, v)| k.strip_prefix("HTTP_").map(|h| (title_header(h), Val::str(v))))
                     .collect::<Vec<_>>(),
             ),
+            "user" if self.no_user.get() && !self.attrs.borrow().contains_key("user") => {
+                return Err(crate::value::no_attr("WSGIRequest", name));
+            }
             "user" => self.user(rt)?,
             "session" => {
                 self.session_accessed.set(true);

@@ -31,4 +31,10 @@ pub struct State {
     pub qs_classes: HashMap<&'static str, Rc<Namespace>>,
     /// The project the request cycle serves (views, URLs, templates).
     pub project: Option<Rc<project::Project>>,
+    /// Numbers `Signal()` objects a learner creates.
+    pub signal_counter: usize,
+    /// Test files whose `assert` statements report as pytest rewrites them.
+    pub rewrite_asserts: Vec<String>,
+    /// Open `CaptureQueriesContext`s (which keep a request from resetting the query log).
+    pub no_reset_queries: usize,
 }

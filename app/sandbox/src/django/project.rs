@@ -257,6 +257,79 @@ pub fn reverse_fn() -> Val {
     })
 }
 
+/// `resolve(path)`: a `ResolverMatch` (`view_name`, `namespace`, `url_name`, `kwargs`, `func`).
+pub fn resolve_fn() -> Val {
+    NativeFn::val("resolve", |rt, args, kwargs| {
+        let a = crate::py::builtins::bind("resolve", args, kwargs, &["path", "urlconf"], 1)?;
+        let path = a[0].as_ref().expect("required").to_str(rt)?;
+        let project = current(rt)?;
+        let Some((route, kw)) = project.urls.resolve(&path) else {
+            return Err(exc("Resolver404", format!("{{'path': {}}}", crate::pyfmt::python_str_repr(path.trim_start_matches('/')))));
+        };
+        let views = project.views.borrow().clone();
+        let func = views.and_then(|v| v.get(&route.view)).unwrap_or(Val::None);
+        let ns = route.namespace.clone().unwrap_or_default();
+        let url_name = route.name.clone();
+        let view_name = match (&route.namespace, &route.name) {
+            (Some(n), Some(u)) => format!("{n}:{u}"),
+            (None, Some(u)) => u.clone(),
+            (_, None) => format!("views.{}", route.view),
+        };
+        let mut kwd = crate::value::PyDict::new();
+        for (k, v) in kw {
+            kwd.set_str(&k, v);
+        }
+        Ok(Val::obj(ResolverMatch {
+            attrs: vec![
+                ("func", func),
+                ("args", Val::tuple(vec![])),
+                ("kwargs", Val::dict(kwd)),
+                ("url_name", url_name.map(Val::str).unwrap_or(Val::None)),
+                ("namespace", Val::str(&ns)),
+                ("namespaces", Val::list(if ns.is_empty() { vec![] } else { vec![Val::str(&ns)] })),
+                ("app_name", Val::str(&ns)),
+                ("view_name", Val::str(view_name)),
+                ("route", Val::str(&route.route)),
+            ],
+        }))
+    })
+}
+
+struct ResolverMatch {
+    attrs: Vec<(&'static str, Val)>,
+}
+
+impl crate::value::Object for ResolverMatch {
+    fn type_name(&self) -> String {
+        "ResolverMatch".into()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).ok_or_else(|| crate::value::no_attr("ResolverMatch", name))
+    }
+    fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
+        // `func, args, kwargs = resolve(path)`.
+        let i = key.as_int().ok_or_else(|| err(ErrorKind::TypeError, "ResolverMatch indices must be integers"))?;
+        match i {
+            0 => self.getattr(rt, "func"),
+            1 => self.getattr(rt, "args"),
+            2 => self.getattr(rt, "kwargs"),
+            _ => Err(exc("IndexError", "tuple index out of range")),
+        }
+    }
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        Ok(format!(
+            "ResolverMatch(func=views.{}, args=(), kwargs={}, url_name={}, app_names=[], namespaces=[], route={})",
+            crate::py::interp::getattr(rt, &self.getattr(rt, "func")?, "__name__").and_then(|n| n.to_str(rt)).unwrap_or_default(),
+            self.getattr(rt, "kwargs")?.repr(rt)?,
+            self.getattr(rt, "url_name")?.repr(rt)?,
+            self.getattr(rt, "route")?.repr(rt)?
+        ))
+    }
+}
+
 pub fn redirect_fn() -> Val {
     NativeFn::val("redirect", |rt, mut args, kwargs| {
         if args.is_empty() {
@@ -424,8 +497,8 @@ pub fn force_login(rt: &Rt, username: &str) -> SResult<i64> {
 /// expression statement, else "".
 pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<String> {
     use crate::py::ast::StmtKind;
-    let file = Rc::new(SourceFile { name: "<shell>".into(), text: src.to_string() });
-    let body = crate::py::parser::parse_module(src).map_err(|e| e.in_source("shell"))?;
+    let file = Rc::new(SourceFile { name: "<run>".into(), text: src.to_string() });
+    let body = crate::py::parser::parse_module(src).map_err(|e| super::modules::syntax_error_in(e, "<run>"))?;
     let fr = crate::py::Frame::module(file, globals.clone());
     let (last, init) = match body.split_last() {
         Some((l, i)) => (Some(l), i),

@@ -326,7 +326,7 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                 None | Some(Val::None) => None,
                 Some(v) => Some(condition_of(&v).ok_or_else(|| err(ErrorKind::TypeError, "filter= takes a Q object"))?),
             };
-            Ok(Val::obj(ExprObj(Expression::Aggregate { func, arg, distinct, filter })))
+            Ok(Val::obj(ExprObj(Expression::Aggregate { func, arg, distinct, filter: filter.map(Box::new) })))
         }
         "Exists" | "Subquery" => {
             let qs = args.first().and_then(|a| a.as_obj::<QuerySetObj>()).ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes a QuerySet")))?;

@@ -376,7 +376,7 @@ fn flatten_and(n: WhereNode) -> Vec<WhereChild> {
 pub enum Expression {
     F(String),
     Value(Val),
-    Aggregate { func: &'static str, arg: Option<Box<Expression>>, distinct: bool, filter: Option<QTree> },
+    Aggregate { func: &'static str, arg: Option<Box<Expression>>, distinct: bool, filter: Option<Box<QTree>> },
     OuterRef(String),
     Exists(Box<Query>),
     Subquery(Box<Query>),

@@ -183,7 +183,7 @@ fn build_instance(ki: &KlassInfo, row: &[SqlValue]) -> Option<Rc<Instance>> {
     }
     *inst.path.borrow_mut() = ki.path.clone();
     for (field, rki) in &ki.related {
-        let related = build_instance(rki, row).map(Val::Obj).unwrap_or(Val::None);
+        let related = build_instance(rki, row).map(|i| Val::Obj(i)).unwrap_or(Val::None);
         inst.fk_cache.borrow_mut().insert(field.name, related);
     }
     Some(inst)

@@ -125,9 +125,10 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
         if related {
             return Err(unsupported(ff, t, &names));
         }
+        let before = lhs.clone();
         lhs = apply_transform(lhs, t).map_err(|_| {
-            let kind = lhs_kind(&lhs, ff);
-            unsupported_for(class_of(&lhs, ff), kind, t, &names)
+            let kind = lhs_kind(&before, ff);
+            unsupported_for(class_of(&before, ff), kind, t, &names)
         })?;
         related = false;
     }

@@ -1,9 +1,28 @@
-//! A Django ORM subset over the sample app's models.
+//! The Django ORM over the sample app's models, ported from Django's own structure so the SQL
+//! and the query counts are Django's:
 //!
-//! - [`query`]: what a QuerySet asks for, and the SQL Django would write for it;
-//! - [`objects`]: querysets, managers, instances and friends, where laziness and caching live;
-//! - [`eval`]: evaluation of the learner's Python expression into those objects.
+//! - [`expr`]: the expression and WHERE-tree types (`Col`, lookups, `Q` trees);
+//! - [`sql`]: `Query` — joins, aliases, filters, ordering, values, group by (Django's
+//!   `sql/query.py`);
+//! - [`lookups`] and [`resolve`]: turning `title__icontains="x"` and `F()`/`OuterRef()` into SQL
+//!   expressions;
+//! - [`compiler`]: `SQLCompiler` and friends, `Query` → SQL text and parameters;
+//! - [`queryset`]: the lazy `QuerySet`, managers and related managers (where queries fire);
+//! - [`fetch`] and [`prefetch`]: rows → instances, `prefetch_related`;
+//! - [`instance`]: model classes and instances (lazy foreign keys, deferred fields);
+//! - [`write`]: `save`, `create`, `bulk_*`, `update`, the deletion `Collector`, m2m writes;
+//! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`;
+//! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects.
 
-pub mod eval;
-pub mod objects;
-pub mod query;
+pub mod api;
+pub mod combine;
+pub mod compiler;
+pub mod expr;
+pub mod fetch;
+pub mod instance;
+pub mod lookups;
+pub mod prefetch;
+pub mod queryset;
+pub mod resolve;
+pub mod sql;
+pub mod write;

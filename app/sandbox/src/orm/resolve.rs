@@ -38,7 +38,7 @@ pub fn resolve_filter_value(
 /// `Query.resolve_expression`: a queryset used inside another query.
 pub fn resolve_subquery(rt: &Rt, outer: &mut Query, sub: &Query) -> SResult<Query> {
     let mut clone = sub.clone();
-    clone.bump_prefix(outer);
+    clone.bump_prefix(outer, &[]);
     clone.subquery = true;
     // OuterRefs point at the outer query's columns; nested ones move out one level.
     resolve_outer_refs_in_where(rt, &mut clone.where_, outer)?;

@@ -516,30 +516,37 @@ impl Query {
         }
     }
 
-    /// `bump_prefix`: moves this query's aliases to the next letter so they cannot clash
-    /// with the outer query's (`U0`, `U1`, …).
-    pub fn bump_prefix(&mut self, outer: &Query) {
+    /// `bump_prefix`: moves this query's aliases to the next free letter so they cannot clash
+    /// with the outer query's (`U0`, `U1`, …); aliases in `exclude` keep their names. The outer
+    /// query learns the letters used (its `subq_aliases`), as in Django.
+    pub fn bump_prefix(&mut self, outer: &mut Query, exclude: &[String]) {
         if self.alias_prefix != outer.alias_prefix {
             return;
         }
-        let mut prefix = next_prefix(&self.alias_prefix);
-        let taken: Vec<String> = self.subq_aliases.iter().chain(outer.subq_aliases.iter()).cloned().collect();
-        let mut guard = 0;
-        while taken.contains(&prefix) {
-            prefix = next_prefix(&prefix);
-            guard += 1;
-            if guard > 60 {
-                break;
+        let mut candidates = prefix_candidates(&self.alias_prefix);
+        let prefix = loop {
+            match candidates.next() {
+                Some(p) if self.subq_aliases.contains(&p) => continue,
+                Some(p) => break p,
+                None => break format!("{}Z", self.alias_prefix),
             }
-        }
+        };
         self.alias_prefix = prefix.clone();
-        self.subq_aliases.push(prefix.clone());
-        for t in &outer.subq_aliases {
-            if !self.subq_aliases.contains(t) {
-                self.subq_aliases.push(t.clone());
+        if !self.subq_aliases.contains(&prefix) {
+            self.subq_aliases.push(prefix.clone());
+        }
+        for t in &self.subq_aliases {
+            if !outer.subq_aliases.contains(t) {
+                outer.subq_aliases.push(t.clone());
             }
         }
-        let map: Vec<(String, String)> = self.alias_map.keys().enumerate().map(|(i, a)| (a.clone(), format!("{prefix}{i}"))).collect();
+        let map: Vec<(String, String)> = self
+            .alias_map
+            .keys()
+            .enumerate()
+            .filter(|(_, a)| !exclude.contains(a))
+            .map(|(i, a)| (a.clone(), format!("{prefix}{i}")))
+            .collect();
         self.change_aliases(&map);
     }
 
@@ -984,7 +991,7 @@ impl Query {
         if reused {
             // The outer query already joins this table: tie the subquery to that row.
             let alias = col_alias.clone();
-            inner.bump_prefix(self);
+            inner.bump_prefix(self, &[]);
             let sel = inner.select[0].clone();
             let SqlExpr::Col { alias: new_alias, .. } = &sel else { unreachable!("a column") };
             let pk = pk_target_of_table(target.table);
@@ -1407,19 +1414,28 @@ impl Query {
         Ok(q)
     }
 
+    /// `JoinPromoter(connector, num_children, False)` with `votes`, then `update_join_types`.
+    pub fn vote_join_types(&mut self, connector: Connector, num_children: usize, votes: &[String]) -> Vec<String> {
+        let mut p = JoinPromoter::new(connector, num_children, false);
+        p.add_votes(votes);
+        p.update_join_types(self)
+    }
+
     /// The most recent alias that joins `table` (for select_related reading).
     pub fn alias_for_path(&self, table: &str) -> Option<String> {
         self.table_map.get(table).and_then(|l| l.last().cloned())
     }
 }
 
-fn next_prefix(p: &str) -> String {
-    let c = p.chars().last().unwrap_or('T');
-    if c < 'Z' {
-        format!("{}{}", &p[..p.len() - 1], (c as u8 + 1) as char)
-    } else {
-        format!("{p}A")
-    }
+/// Django's `prefix_gen`: the next letter, the letters after it, then every pair `AA`…`ZZ`.
+fn prefix_candidates(current: &str) -> impl Iterator<Item = String> {
+    let first = current.chars().next().map(|c| ((c as u8).saturating_add(1)) as char).unwrap_or('U');
+    let alphabet: Vec<char> = ('A'..='Z').collect();
+    let start = alphabet.iter().position(|c| *c == first).unwrap_or(0);
+    let singles: Vec<String> = std::iter::once(first.to_string()).collect();
+    let pairs: Vec<String> = alphabet[start..].iter().map(|a| a.to_string()).collect();
+    let rest: Vec<String> = alphabet.iter().flat_map(|a| alphabet.iter().map(move |b| format!("{a}{b}"))).collect();
+    singles.into_iter().chain(pairs).chain(rest).take(400)
 }
 
 /// `JoinPromoter`: votes on which joins may stay INNER.

@@ -347,7 +347,7 @@ pub fn bulk_create(rt: &Rt, model: &'static Model, args: Vec<Val>, kwargs: Kwarg
         }
         Ok(())
     })?;
-    Ok(Val::list(objs.into_iter().map(Val::Obj).collect()))
+    Ok(Val::list(objs.into_iter().map(|i| Val::Obj(i)).collect()))
 }
 
 pub fn bulk_update(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {

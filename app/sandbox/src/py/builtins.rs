@@ -86,7 +86,10 @@ pub fn builtin(rt: &Rt, name: &str) -> Option<Val> {
     }
     let _ = rt;
     Some(match name {
-        "str" | "int" | "float" | "bool" | "list" | "dict" | "tuple" | "set" | "frozenset" | "object" | "type" | "range" => type_obj(name),
+        "str" | "int" | "float" | "bool" | "list" | "dict" | "tuple" | "set" | "frozenset" | "object" | "type" | "range" => {
+            let n = BUILTIN_NAMES.iter().find(|b| **b == name).copied().expect("listed");
+            type_obj(n)
+        }
         "staticmethod" | "classmethod" | "property" => {
             let kind = match name {
                 "staticmethod" => DescriptorKind::Static,
@@ -99,7 +102,10 @@ pub fn builtin(rt: &Rt, name: &str) -> Option<Val> {
             })
         }
         "NotImplemented" | "Ellipsis" => Val::None,
-        _ => NativeFn::val(name, move |rt, args, kwargs| call_builtin(rt, name, args, kwargs)),
+        _ => {
+            let n: &'static str = BUILTIN_NAMES.iter().find(|b| **b == name).copied().expect("listed");
+            NativeFn::val(n, move |rt, args, kwargs| call_builtin(rt, n, args, kwargs))
+        }
     })
 }
 

@@ -125,6 +125,10 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
             }
         }
         StmtKind::Assert { test, msg } => {
+            let rewrite = rt.django.borrow().rewrite_asserts.iter().any(|f| *f == fr.file.name);
+            if rewrite {
+                return exec_rewritten_assert(rt, fr, test, msg.as_ref()).map(|()| Flow::Normal);
+            }
             if !eval(rt, fr, test)?.truthy(rt)? {
                 let m = match msg {
                     Some(m) => eval(rt, fr, m)?.to_str(rt)?,
@@ -229,6 +233,42 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
         }
     }
     Ok(Flow::Normal)
+}
+
+/// `assert` in a test module, as pytest rewrites it: the operands of a comparison are kept so
+/// the failure can say `assert 15 == 3`.
+fn exec_rewritten_assert(rt: &Rt, fr: &Frame, test: &Expr, msg: Option<&Expr>) -> SResult<()> {
+    use crate::django::testing::{assert_message, AssertParts};
+    let parts = match &test.kind {
+        ExprKind::Compare(first, ops) if ops.len() == 1 => {
+            let left = eval(rt, fr, first)?;
+            let (op, right_e) = &ops[0];
+            let right = eval(rt, fr, right_e)?;
+            if compare(rt, *op, &left, &right)? {
+                return Ok(());
+            }
+            AssertParts::Compare(left, op.symbol(), right)
+        }
+        ExprKind::Unary(UnaryOp::Not, inner) => {
+            let v = eval(rt, fr, inner)?;
+            if !v.truthy(rt)? {
+                return Ok(());
+            }
+            AssertParts::Not(v)
+        }
+        _ => {
+            let v = eval(rt, fr, test)?;
+            if v.truthy(rt)? {
+                return Ok(());
+            }
+            AssertParts::Value(v)
+        }
+    };
+    let m = match msg {
+        Some(m) => eval(rt, fr, m)?.to_str(rt)?,
+        None => assert_message(rt, parts),
+    };
+    Err(locate(exc("AssertionError", m), fr, test.start))
 }
 
 fn exec_try(rt: &Rt, fr: &Frame, body: &[Stmt], handlers: &[Handler], orelse: &[Stmt], finalbody: &[Stmt]) -> SResult<Flow> {

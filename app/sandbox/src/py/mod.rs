@@ -12,6 +12,7 @@ pub mod interp;
 pub mod lexer;
 pub mod objects;
 pub mod parser;
+pub mod pyset;
 
 pub use interp::{eval, exec_module, Frame};
 pub use objects::{Namespace, NativeFn, SourceFile};

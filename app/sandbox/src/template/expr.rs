@@ -5,7 +5,7 @@ use super::lexer::{py_space, py_word};
 use super::render::Renderer;
 use super::Context;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
-use crate::pyfmt::{parse_py_float, parse_py_int};
+use crate::pyfmt::{parse_py_float, parse_py_int, valid_digits};
 use crate::value::Val;
 
 /// A variable reference: a literal (number or quoted string) or a dotted lookup.

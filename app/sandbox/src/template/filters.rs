@@ -708,7 +708,7 @@ fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
     if parse_py_float(&arg).is_some() {
         // itemgetter("0") on anything but a dict with that key fails.
         return Ok(match item {
-            Val::Dict(d) => d.iter().find(|(k, _)| **k == *arg).map(|(_, v)| v.clone()),
+            Val::Dict(d) => d.borrow().get_str(&arg),
             _ => None,
         });
     }
@@ -718,12 +718,12 @@ fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
     let mut cur = item.clone();
     for part in arg.split('.') {
         cur = match &cur {
-            Val::Dict(d) => match d.iter().find(|(k, _)| **k == *part) {
-                Some((_, v)) => v.clone(),
+            Val::Dict(d) => match d.borrow().get_str(part) {
+                Some(v) => v,
                 None => return Ok(None),
             },
-            Val::List(v) | Val::Tuple(v) => match part.parse::<usize>().ok().and_then(|i| v.get(i)) {
-                Some(x) => x.clone(),
+            Val::List(_) | Val::Tuple(_) => match part.parse::<usize>().ok().and_then(|i| cur.seq_items().and_then(|v| v.get(i).cloned())) {
+                Some(x) => x,
                 None => return Ok(None),
             },
             Val::Obj(o) => match o.getattr(r.rt, part) {
@@ -1021,7 +1021,7 @@ pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val
             match (&v, &a) {
                 (Val::SafeStr(x), Val::SafeStr(y)) => Val::safe(format!("{x}{y}")),
                 (Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => Val::str(format!("{x}{y}")),
-                (Val::List(x), Val::List(y)) => Val::list(x.iter().chain(y.iter()).cloned().collect()),
+                (Val::List(x), Val::List(y)) => Val::list(x.borrow().iter().chain(y.borrow().iter()).cloned().collect()),
                 (Val::Tuple(x), Val::Tuple(y)) => Val::Tuple(Rc::new(x.iter().chain(y.iter()).cloned().collect())),
                 (Val::Float(_) | Val::Int(_) | Val::Bool(_), Val::Float(_) | Val::Int(_) | Val::Bool(_)) => {
                     Val::Float(v.as_f64().unwrap_or(0.0) + a.as_f64().unwrap_or(0.0))

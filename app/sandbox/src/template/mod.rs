@@ -27,9 +27,16 @@ use crate::value::Val;
 pub use filters::escape;
 pub use render::make_template_fragment_key;
 
+/// The hex MD5 of `data` (cache keys, index names).
+pub fn md5_hex(data: &[u8]) -> String {
+    md5::hex(data)
+}
+
 /// A parsed template.
 pub struct Template {
     src: String,
+    /// The file it came from (`templates/articles/list.html`), for messages.
+    pub name: Option<String>,
     nodes: Vec<parser::Node>,
     cycles: Vec<parser::CycleDef>,
 }
@@ -45,7 +52,14 @@ impl Template {
     /// sandbox leaves out) carries the position of the offending tag or filter.
     pub fn parse(src: &str) -> SResult<Template> {
         let parsed = parser::Parser::parse_template(src)?;
-        Ok(Template { src: src.to_string(), nodes: parsed.nodes, cycles: parsed.cycles })
+        Ok(Template { src: src.to_string(), name: None, nodes: parsed.nodes, cycles: parsed.cycles })
+    }
+
+    /// Compiles a project template file.
+    pub fn parse_named(src: &str, name: &str) -> SResult<Template> {
+        let mut t = Template::parse(src)?;
+        t.name = Some(name.to_string());
+        Ok(t)
     }
 
     /// Renders with `ctx` (Django's `Template.render(Context(...))`).

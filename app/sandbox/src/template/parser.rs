@@ -156,7 +156,7 @@ fn tse(msg: impl Into<String>) -> SandboxError {
 
 /// Python's `repr(str)`.
 fn r(s: &str) -> String {
-    crate::value::python_str_repr(s)
+    crate::pyfmt::python_str_repr(s)
 }
 
 /// Django's `get_text_list(items, "or")`.

@@ -12,7 +12,8 @@ use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag}
 use super::Context;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
-use crate::value::{python_str_repr, Object, Val};
+use crate::pyfmt::python_str_repr;
+use crate::value::{Object, PyDict, Val};
 
 /// Node renders per template render before the sandbox stops it (runaway nested loops).
 const MAX_STEPS: u64 = 2_000_000;
@@ -49,7 +50,7 @@ fn mark_safe(v: Val) -> Val {
 }
 
 fn empty_dict() -> Val {
-    Val::Dict(Rc::new(Vec::new()))
+    Val::dict(PyDict::new())
 }
 
 impl FilterExpr {
@@ -119,17 +120,9 @@ fn str_method(s: &str, name: &str) -> Option<Val> {
     }
 }
 
-/// Python `==`, also for dicts (same keys with equal values, in any order).
+/// Python `==`.
 pub(crate) fn py_eq(a: &Val, b: &Val) -> bool {
-    match (a, b) {
-        (Val::Dict(x), Val::Dict(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| k == k2 && py_eq(v, v2)))
-        }
-        (Val::List(x), Val::List(y)) | (Val::Tuple(x), Val::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| py_eq(p, q))
-        }
-        _ => a.py_eq(b),
-    }
+    a.py_eq(b)
 }
 
 fn identical(a: &Val, b: &Val) -> bool {
@@ -145,8 +138,9 @@ fn identical(a: &Val, b: &Val) -> bool {
             Rc::ptr_eq(x, y) || (x == y && x.chars().count() <= 1 && x.chars().all(|c| (c as u32) < 256))
         }
         (Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => Rc::ptr_eq(x, y),
-        (Val::List(x), Val::List(y)) | (Val::Tuple(x), Val::Tuple(y)) => Rc::ptr_eq(x, y),
-        (Val::Dict(x), Val::Dict(y)) => Rc::ptr_eq(x, y),
+        (Val::List(x), Val::List(y)) => Rc::ptr_eq(x, y),
+        (Val::Tuple(x), Val::Tuple(y)) => Rc::ptr_eq(x, y),
+        (Val::Dict(x), Val::Dict(y)) | (Val::Set(x), Val::Set(y)) => Rc::ptr_eq(x, y),
         (Val::Obj(x), Val::Obj(y)) => std::ptr::eq(Rc::as_ptr(x) as *const u8, Rc::as_ptr(y) as *const u8),
         _ => false,
     }
@@ -239,18 +233,24 @@ impl<'a> Renderer<'a> {
     fn attr(&mut self, cur: &Val, bit: &str) -> SResult<Option<Val>> {
         let index = bit.parse::<usize>().ok().filter(|_| bit.bytes().all(|b| b.is_ascii_digit()));
         Ok(match cur {
-            Val::Dict(d) => match d.iter().find(|(k, _)| **k == *bit) {
-                Some((_, v)) => Some(v.clone()),
-                None => match bit {
-                    "items" => Some(Val::list(
-                        d.iter().map(|(k, v)| Val::Tuple(Rc::new(vec![Val::Str(k.clone()), v.clone()]))).collect(),
-                    )),
-                    "keys" => Some(Val::list(d.iter().map(|(k, _)| Val::Str(k.clone())).collect())),
-                    "values" => Some(Val::list(d.iter().map(|(_, v)| v.clone()).collect())),
-                    _ => None,
-                },
-            },
-            Val::List(v) | Val::Tuple(v) => index.and_then(|i| v.get(i).cloned()),
+            Val::Dict(d) => {
+                // Dictionary lookup first, then the dict's methods called without arguments.
+                let found = d.borrow().get_str(bit);
+                match found {
+                    Some(v) => Some(v),
+                    None => match bit {
+                        "items" => Some(Val::list(d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
+                        "keys" => Some(Val::list(d.borrow().keys())),
+                        "values" => Some(Val::list(d.borrow().values())),
+                        _ => match index {
+                            Some(i) => d.borrow().get(&Val::Int(i as i64)).ok().flatten(),
+                            None => None,
+                        },
+                    },
+                }
+            }
+            Val::List(v) => index.and_then(|i| v.borrow().get(i).cloned()),
+            Val::Tuple(v) => index.and_then(|i| v.get(i).cloned()),
             Val::Str(s) | Val::SafeStr(s) => match str_method(s, bit) {
                 Some(v) => Some(v),
                 None => index.and_then(|i| s.chars().nth(i)).map(|c| Val::str(c.to_string())),
@@ -553,16 +553,16 @@ impl<'a> Renderer<'a> {
         let n = items.len();
         let item = if f.reversed { &items[n - 1 - i] } else { &items[i] };
         let int = |x: usize| Val::Int(x as i64);
-        let forloop: Vec<(Rc<str>, Val)> = vec![
-            (Rc::from("parentloop"), parent.clone()),
-            (Rc::from("counter0"), int(i)),
-            (Rc::from("counter"), int(i + 1)),
-            (Rc::from("revcounter"), int(n - i)),
-            (Rc::from("revcounter0"), int(n - i - 1)),
-            (Rc::from("first"), Val::Bool(i == 0)),
-            (Rc::from("last"), Val::Bool(i == n - 1)),
-        ];
-        ctx.set("forloop", Val::Dict(Rc::new(forloop)));
+        let forloop = Val::str_dict([
+            ("parentloop", parent.clone()),
+            ("counter0", int(i)),
+            ("counter", int(i + 1)),
+            ("revcounter", int(n - i)),
+            ("revcounter0", int(n - i - 1)),
+            ("first", Val::Bool(i == 0)),
+            ("last", Val::Bool(i == n - 1)),
+        ]);
+        ctx.set("forloop", forloop);
         if f.vars.len() == 1 {
             ctx.set(&f.vars[0], item.clone());
             return Ok(false);
@@ -693,8 +693,9 @@ impl<'a> Renderer<'a> {
                     format!("'in <string>' requires string as left operand, not {}", item.type_name()),
                 )),
             },
-            Val::List(v) | Val::Tuple(v) => Ok(v.iter().any(|x| identical(x, item) || py_eq(x, item))),
-            Val::Dict(d) => Ok(d.iter().any(|(k, _)| Val::Str(k.clone()).py_eq(item))),
+            Val::List(v) => Ok(v.borrow().iter().any(|x| identical(x, item) || py_eq(x, item))),
+            Val::Tuple(v) => Ok(v.iter().any(|x| identical(x, item) || py_eq(x, item))),
+            Val::Dict(d) | Val::Set(d) => d.borrow().contains(item),
             Val::Obj(o) => {
                 let items = o.iterate(self.rt)?;
                 Ok(items.iter().any(|x| identical(x, item) || py_eq(x, item)))
@@ -737,7 +738,8 @@ impl<'a> Renderer<'a> {
             }
             Ok((timeout, make_template_fragment_key(&c.name, &vary)))
         })?;
-        let hit = self.rt.cache.borrow_mut().get(&key);
+        let made = crate::cache::LocMemCache::make_key(&key, 1);
+        let hit = crate::django::cache::get_raw(self.rt, &made)?;
         if let Some(v) = hit {
             match v {
                 Val::Str(s) | Val::SafeStr(s) => out.push_str(&s),
@@ -747,7 +749,11 @@ impl<'a> Renderer<'a> {
         }
         let mut inner = String::new();
         self.render_nodes(&c.body, ctx, &mut inner)?;
-        self.rt.cache.borrow_mut().set(&key, Val::safe(&inner), timeout);
+        let t = match timeout {
+            None => crate::cache::Timeout::Never,
+            Some(s) => crate::cache::Timeout::Seconds(s),
+        };
+        crate::django::cache::set_raw(self.rt, &made, &Val::safe(&inner), t)?;
         out.push_str(&inner);
         Ok(())
     }
