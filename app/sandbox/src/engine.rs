@@ -225,6 +225,8 @@ impl Engine {
             10_000,
             Some(Box::new(move || clock::monotonic_ms() > f64::from_bits(d.load(Ordering::Relaxed)))),
         );
+        // Django's SQLite backend turns foreign keys on for every connection.
+        let _ = conn.execute("PRAGMA foreign_keys = ON");
         Ok(Engine { _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS })
     }
 

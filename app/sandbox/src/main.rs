@@ -1,12 +1,14 @@
-//! `sandbox run-cases --db PATH CASES.json`: the headless contract for tests and benchmarks.
+//! `sandbox run-cases --db PATH CASES.json` and `sandbox run-project --db PATH CASES.json`: the
+//! headless contracts for tests and benchmarks (shared/sample_app/README.md).
 
 use std::process::ExitCode;
 
 use sandbox::cases::{run_case, Case};
+use sandbox::django::project::{run_case as run_case_project, ProjectCase};
 use sandbox::engine::Engine;
 use sandbox::runtime::Rt;
 
-const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]";
+const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]";
 
 /// The article-list page of the benchmark; the same text as tests/django_ref/bench_django.py.
 const BENCH_TEMPLATE: &str = "{% for a in articles %}<li>{{ a.title }} by {{ a.author.username }}: {% for t in a.tags.all %}{{ t.name }}{% if not forloop.last %}, {% endif %}{% endfor %}</li>{% endfor %}";
@@ -26,11 +28,12 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut db = None;
     let mut cases_path = None;
     let mut it = args.iter();
-    match it.next().map(String::as_str) {
-        Some("run-cases") => {}
+    let project = match it.next().map(String::as_str) {
+        Some("run-cases") => false,
+        Some("run-project") => true,
         Some("bench") => return bench(&args[1..]),
         _ => return Err(USAGE.into()),
-    }
+    };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--db" => db = Some(it.next().ok_or(USAGE)?.clone()),
@@ -40,10 +43,35 @@ fn run(args: &[String]) -> Result<(), String> {
     }
     let (db, cases_path) = (db.ok_or(USAGE)?, cases_path.ok_or(USAGE)?);
     let text = std::fs::read_to_string(&cases_path).map_err(|e| format!("cannot read {cases_path}: {e}"))?;
+    if project {
+        return run_project(&db, &cases_path, &text);
+    }
     let cases: Vec<Case> = serde_json::from_str(&text).map_err(|e| format!("{cases_path} is not a JSON array of cases: {e}"))?;
     let engine = Engine::open_file_copy(std::path::Path::new(&db)).map_err(|e| e.to_string())?;
     let rt = Rt::new(engine);
     let results: Vec<_> = cases.iter().map(|c| run_case(&rt, c)).collect();
+    println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// `run-project`: every case on a fresh copy of the database file.
+fn run_project(db: &str, cases_path: &str, text: &str) -> Result<(), String> {
+    let raw: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| format!("{cases_path} is not a JSON array of cases: {e}"))?;
+    let mut results = Vec::new();
+    for c in raw {
+        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let case: ProjectCase = match serde_json::from_value(c) {
+            Ok(c) => c,
+            Err(e) => {
+                results.push(serde_json::json!({"name": name, "error": format!("ValueError: the case is not in the run-project format: {e}")}));
+                continue;
+            }
+        };
+        // Each case starts from the file's data: a fresh copy for each.
+        let engine = Engine::open_file_copy(std::path::Path::new(db)).map_err(|e| e.to_string())?;
+        let rt = Rt::new(engine);
+        results.push(run_case_project(&rt, &case));
+    }
     println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
     Ok(())
 }

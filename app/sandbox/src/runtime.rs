@@ -172,8 +172,8 @@ impl Rt {
         if !seconds.is_finite() || seconds < 0.0 {
             return Err(err(ErrorKind::ValueError, format!("the clock only moves forward: advance by 0 or more seconds, not {seconds}")));
         }
-        if seconds > 10.0 * 365.0 * 86_400.0 {
-            return Err(err(ErrorKind::ValueError, "the clock moves at most 10 years at a time"));
+        if self.clock_s.get() + seconds > 253_402_300_799.0 {
+            return Err(exc("OverflowError", "date value out of range (the clock cannot pass the year 9999)"));
         }
         self.clock_s.set(self.clock_s.get() + seconds);
         Ok(())
@@ -211,7 +211,21 @@ impl Rt {
             return Err(exc(class, msg.clone()));
         }
         let raw_sql = engine_sql.replace("%s", "?");
-        let result = self.engine.borrow_mut().run(&raw_sql, engine_params).map_err(engine_error)?;
+        let started = clock::monotonic_ms();
+        let result = match self.engine.borrow_mut().run(&raw_sql, engine_params) {
+            Ok(r) => r,
+            Err(e) => {
+                // Django's debug cursor logs a statement even when it fails.
+                let failed = StmtResult { rows: vec![], ms: clock::monotonic_ms() - started, counters: StmtCounters::default(), changes: 0 };
+                self.record(shown_sql, shown_params, &failed);
+                return Err(engine_error(e));
+            }
+        };
+        self.record(shown_sql, shown_params, &result);
+        Ok(result)
+    }
+
+    fn record(&self, shown_sql: &str, shown_params: &[SqlValue], result: &StmtResult) {
         let origin = self.current_origin();
         let sql = inline_params(shown_sql, shown_params);
         if self.force_debug_cursor.get() > 0 {
@@ -232,7 +246,6 @@ impl Rt {
             loop_depth: self.loop_depth.get(),
             lazy: self.lazy.borrow().clone(),
         });
-        Ok(result)
     }
 
     fn current_origin(&self) -> Option<String> {

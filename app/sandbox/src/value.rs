@@ -206,6 +206,21 @@ pub trait Object {
     fn class_names(&self) -> Vec<String> {
         vec![self.type_name(), "object".into()]
     }
+    /// For lazy stand-ins (`request.user`, a `SimpleLazyObject`): the real object, loaded.
+    fn unwrap_lazy(&self, _rt: &Rt) -> Option<SResult<Val>> {
+        None
+    }
+}
+
+/// The value itself, or what a lazy stand-in wraps (loading it).
+pub fn resolve_lazy(rt: &Rt, v: Val) -> SResult<Val> {
+    match &v {
+        Val::Obj(o) => match o.unwrap_lazy(rt) {
+            Some(r) => r,
+            None => Ok(v),
+        },
+        _ => Ok(v),
+    }
 }
 
 pub fn no_attr(type_name: &str, name: &str) -> SandboxError {

@@ -256,8 +256,9 @@ pub struct Request {
     /// The session's user id (signed-cookie session).
     pub session_user: Option<i64>,
     /// `request.session` was read (SessionMiddleware then adds `Vary: Cookie`).
-    pub session_accessed: Cell<bool>,
-    pub user: RefCell<Option<Val>>,
+    pub session_accessed: Rc<Cell<bool>>,
+    /// The user `AuthenticationMiddleware` resolves on first use (`request._cached_user`).
+    pub user: Rc<RefCell<Option<Val>>>,
     pub attrs: RefCell<IndexMap<String, Val>>,
     /// Made by `RequestFactory`: no middleware ran, so there is no `request.user`.
     pub no_user: Cell<bool>,
@@ -289,8 +290,8 @@ impl Request {
             post: Rc::new(QueryDict { items: RefCell::new(post), mutable: false }),
             cookies,
             session_user,
-            session_accessed: Cell::new(false),
-            user: RefCell::new(None),
+            session_accessed: Rc::new(Cell::new(false)),
+            user: Rc::new(RefCell::new(None)),
             attrs: RefCell::new(IndexMap::new()),
             no_user: Cell::new(false),
             meta,
@@ -315,27 +316,118 @@ impl Request {
 
     /// `request.user`: the session's user, one query the first time it is touched.
     pub fn user(&self, rt: &Rt) -> SResult<Val> {
-        if let Some(u) = self.user.borrow().clone() {
-            return Ok(u);
-        }
-        self.session_accessed.set(true);
-        let u = match self.session_user {
-            None => Val::obj(AnonymousUser),
-            Some(id) => match crate::orm::queryset::get_by_pk(rt, &crate::schema::USER, &Val::Int(id)) {
-                Ok(u) => {
-                    let active = u.as_obj::<Instance>().and_then(|i| i.get_loaded("is_active")).map(|v| matches!(v, Val::Bool(true))).unwrap_or(false);
-                    if active {
-                        u
-                    } else {
-                        Val::obj(AnonymousUser)
-                    }
+        load_user(rt, self.session_user, &self.user, &self.session_accessed)
+    }
+
+    /// `request.user`: a `SimpleLazyObject` that queries on first use.
+    pub fn lazy_user(&self) -> Val {
+        Val::obj(LazyUser { session_user: self.session_user, cell: self.user.clone(), accessed: self.session_accessed.clone() })
+    }
+}
+
+/// `get_user(request)`: the session's user when it exists and is active, else `AnonymousUser`.
+fn load_user(rt: &Rt, session_user: Option<i64>, cell: &Rc<RefCell<Option<Val>>>, accessed: &Rc<Cell<bool>>) -> SResult<Val> {
+    if let Some(u) = cell.borrow().clone() {
+        return Ok(u);
+    }
+    accessed.set(true);
+    let u = match session_user {
+        None => Val::obj(AnonymousUser),
+        Some(id) => match crate::orm::queryset::get_by_pk(rt, &crate::schema::USER, &Val::Int(id)) {
+            Ok(u) => {
+                let active = u.as_obj::<Instance>().and_then(|i| i.get_loaded("is_active")).map(|v| matches!(v, Val::Bool(true))).unwrap_or(false);
+                if active {
+                    u
+                } else {
+                    Val::obj(AnonymousUser)
                 }
-                Err(e) if e.kind == ErrorKind::DoesNotExist => Val::obj(AnonymousUser),
-                Err(e) => return Err(e),
-            },
-        };
-        *self.user.borrow_mut() = Some(u.clone());
-        Ok(u)
+            }
+            Err(e) if e.kind == ErrorKind::DoesNotExist => Val::obj(AnonymousUser),
+            Err(e) => return Err(e),
+        },
+    };
+    *cell.borrow_mut() = Some(u.clone());
+    Ok(u)
+}
+
+/// `request.user` before it is used.
+pub struct LazyUser {
+    session_user: Option<i64>,
+    cell: Rc<RefCell<Option<Val>>>,
+    accessed: Rc<Cell<bool>>,
+}
+
+impl LazyUser {
+    fn get(&self, rt: &Rt) -> SResult<Val> {
+        load_user(rt, self.session_user, &self.cell, &self.accessed)
+    }
+}
+
+impl Object for LazyUser {
+    fn type_name(&self) -> String {
+        match self.cell.borrow().as_ref() {
+            Some(v) => v.type_name(),
+            None if self.session_user.is_some() => "User".into(),
+            None => "AnonymousUser".into(),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn unwrap_lazy(&self, rt: &Rt) -> Option<SResult<Val>> {
+        Some(self.get(rt))
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        crate::py::interp::getattr(rt, &self.get(rt)?, name)
+    }
+    fn setattr(&self, rt: &Rt, name: &str, value: Val) -> SResult<()> {
+        crate::py::interp::setattr(rt, &self.get(rt)?, name, value)
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        crate::py::interp::call_method(rt, &self.get(rt)?, name, args, kwargs)
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        match self.get(rt)? {
+            Val::Obj(o) => o.template_attr(rt, name),
+            _ => Ok(None),
+        }
+    }
+    fn to_str(&self, rt: &Rt) -> SResult<String> {
+        self.get(rt)?.to_str(rt)
+    }
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        self.get(rt)?.repr(rt)
+    }
+    fn truthy(&self, rt: &Rt) -> SResult<bool> {
+        self.get(rt)?.truthy(rt)
+    }
+    fn eq_val(&self, other: &Val) -> Option<bool> {
+        if let Some(v) = self.cell.borrow().as_ref() {
+            return Some(v.py_eq(other));
+        }
+        Some(match (self.session_user, other) {
+            (Some(id), o) => o.as_obj::<Instance>().is_some_and(|i| i.model.name == "User" && i.pk_value() == Some(id)),
+            (None, o) => o.as_obj::<AnonymousUser>().is_some(),
+        })
+    }
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(match self.session_user {
+            Some(id) => HashKey::Model("User".into(), id),
+            None => HashKey::Int(1),
+        })
+    }
+    fn pk(&self) -> Option<i64> {
+        self.session_user
+    }
+    fn class_names(&self) -> Vec<String> {
+        match self.cell.borrow().as_ref() {
+            Some(Val::Obj(o)) => o.class_names(),
+            _ if self.session_user.is_some() => vec!["User".into(), "Model".into(), "object".into()],
+            _ => vec!["AnonymousUser".into(), "object".into()],
+        }
+    }
+    fn pickle(&self, rt: &Rt) -> Option<SResult<Val>> {
+        Some(self.get(rt).and_then(|v| super::cache::pickle_copy(rt, &v)))
     }
 }
 
@@ -366,7 +458,10 @@ impl Object for Request {
             "user" if self.no_user.get() && !self.attrs.borrow().contains_key("user") => {
                 return Err(crate::value::no_attr("WSGIRequest", name));
             }
-            "user" => self.user(rt)?,
+            "user" => {
+                let _ = rt;
+                self.lazy_user()
+            }
             "session" => {
                 self.session_accessed.set(true);
                 let mut d = PyDict::new();

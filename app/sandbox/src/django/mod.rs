@@ -35,6 +35,8 @@ pub struct State {
     pub signal_counter: usize,
     /// Test files whose `assert` statements report as pytest rewrites them.
     pub rewrite_asserts: Vec<String>,
+    /// Templates rendered (with `{% extends %}` parents and includes), for `response.templates`.
+    pub rendered_templates: Vec<String>,
     /// Open `CaptureQueriesContext`s (which keep a request from resetting the query log).
     pub no_reset_queries: usize,
 }

@@ -286,7 +286,7 @@ pub fn apply_migration(rt: &Rt, m: &serde_json::Value) -> SResult<()> {
     } else {
         return Err(err(ErrorKind::ValueError, format!("migrations: unknown operation in {m}")));
     };
-    rt.engine.borrow_mut().run(&sql, &[]).map_err(crate::runtime::engine_error)?;
+    rt.engine.borrow_mut().execute_batch(&sql).map_err(crate::runtime::engine_error)?;
     Ok(())
 }
 
@@ -379,7 +379,7 @@ fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Val)>>
             v
         }
         "django.db.models.functions" => {
-            ["Lower", "Upper", "Length", "Coalesce"].iter().map(|n| (*n, model_api(n))).collect()
+            ["Lower", "Upper", "Length", "Coalesce", "Concat"].iter().map(|n| (*n, model_api(n))).collect()
         }
         "django.db.models.signals" => ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed", "pre_init", "post_init"]
             .iter()

@@ -79,8 +79,9 @@ pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
 pub struct RequestSpec {
     pub method: String,
     pub url: String,
-    /// The logged-in user's id (the session cookie), if any.
-    pub user_id: Option<i64>,
+    /// The logged-in user's id and the second the session was made (the signed session
+    /// cookie carries that timestamp, so a login a second later is a different cookie).
+    pub session: Option<(i64, i64)>,
     pub post: Vec<(String, String)>,
 }
 
@@ -88,11 +89,11 @@ pub struct RequestSpec {
 /// `Http404`/`PermissionDenied` propagate (the test client re-raises them).
 pub fn handle(rt: &Rt, spec: &RequestSpec) -> SResult<Val> {
     let project = current(rt)?;
-    let cookies = match spec.user_id {
-        Some(id) => vec![("sessionid".to_string(), format!("sandbox-session-{id}"))],
+    let cookies = match spec.session {
+        Some((id, at)) => vec![("sessionid".to_string(), format!("sandbox-session-{id}:{at}"))],
         None => vec![],
     };
-    let req = Rc::new(Request::new(&spec.method, &spec.url, cookies, spec.user_id, spec.post.clone()));
+    let req = Rc::new(Request::new(&spec.method, &spec.url, cookies, spec.session.map(|s| s.0), spec.post.clone()));
     let request = Val::Obj(req.clone());
     let response = match project.urls.resolve(&req.path) {
         None => not_found(rt, &project, &req, &format!("The current path, {}, didn't match any of these.", req.path.trim_start_matches('/')))?,
@@ -166,7 +167,9 @@ pub fn render_fn() -> Val {
         };
         let project = current(rt)?;
         let chosen = names.iter().find(|n| project.has_template(n)).cloned().ok_or_else(|| exc("TemplateDoesNotExist", names.join(", ")))?;
+        let mark = rt.django.borrow().rendered_templates.len();
         let (body, ctx) = render_to_string(rt, &chosen, a[2].as_ref())?;
+        let also: Vec<String> = rt.django.borrow_mut().rendered_templates.drain(mark..).collect();
         let status = a[4].as_ref().and_then(|v| v.as_int()).unwrap_or(200) as u16;
         let ct = match &a[3] {
             Some(v) if !v.is_none() => v.to_str(rt)?,
@@ -174,6 +177,7 @@ pub fn render_fn() -> Val {
         };
         let r = Response::new(body, status, &ct, "HttpResponse");
         r.templates.borrow_mut().push(chosen);
+        r.templates.borrow_mut().extend(also);
         *r.context.borrow_mut() = ctx;
         Ok(Val::obj(r))
     })
@@ -428,7 +432,8 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
             None => None,
         };
         rt.log.borrow_mut().clear();
-        let spec = RequestSpec { method: "GET".into(), url: url.to_string(), user_id, post: vec![] };
+        let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
+        let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
         return match handle(rt, &spec) {
             Ok(resp) => {
                 let r = resp.as_obj::<Response>().expect("a response");

@@ -707,7 +707,7 @@ fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Option<SResult<
                 if fetch {
                     let (path, _) = url.split_once('?').unwrap_or((&url, ""));
                     let client = me.get_attr("client").and_then(|c| c.as_obj::<ClientObj>().map(|c| c.user.get()));
-                    let spec = RequestSpec { method: "GET".into(), url: url.clone(), user_id: client.flatten(), post: vec![] };
+                    let spec = RequestSpec { method: "GET".into(), url: url.clone(), session: client.flatten(), post: vec![] };
                     let rr = handle(rt, &spec)?;
                     let rcode = rr.as_obj::<Response>().map(|x| x.status.get() as i64).unwrap_or(0);
                     assert_equal(rt, &Val::Int(rcode), &Val::Int(target), Some(&Val::str(format!("{prefix}Couldn't retrieve redirection page '{path}': response code was {rcode} (expected {target})"))))?;
@@ -1081,7 +1081,8 @@ impl Object for CaptureView {
 /// `django.test.Client`: requests through the project's handler; `force_login` sets the
 /// session user (and updates `last_login`, as `login()` does).
 pub struct ClientObj {
-    pub user: Cell<Option<i64>>,
+    /// The logged-in user and when the session was made.
+    pub user: Cell<Option<(i64, i64)>>,
 }
 
 impl ClientObj {
@@ -1139,13 +1140,13 @@ impl Object for ClientObj {
                 if rt.django.borrow().no_reset_queries == 0 {
                     rt.queries_log.borrow_mut().clear();
                 }
-                let mut resp = handle(rt, &RequestSpec { method: method.clone(), url, user_id: self.user.get(), post })?;
+                let mut resp = handle(rt, &RequestSpec { method: method.clone(), url, session: self.user.get(), post })?;
                 let mut hops = 0;
                 while follow && hops < 10 {
                     let Some(r) = resp.as_obj::<Response>() else { break };
                     let code = r.status.get();
                     let Some(loc) = r.header("Location").filter(|_| (300..400).contains(&code)) else { break };
-                    resp = handle(rt, &RequestSpec { method: "GET".into(), url: loc, user_id: self.user.get(), post: vec![] })?;
+                    resp = handle(rt, &RequestSpec { method: "GET".into(), url: loc, session: self.user.get(), post: vec![] })?;
                     hops += 1;
                 }
                 Ok(resp)
@@ -1157,7 +1158,7 @@ impl Object for ClientObj {
                 let now = crate::py::interp::datetime_now(rt);
                 inst.set_value("last_login", Val::DateTime(now));
                 crate::orm::write::save(rt, &inst, vec![], vec![("update_fields".into(), Val::list(vec![Val::str("last_login")]))])?;
-                self.user.set(inst.pk_value());
+                self.user.set(inst.pk_value().map(|id| (id, rt.now_seconds().floor() as i64)));
                 Ok(Val::None)
             }
             "logout" => {

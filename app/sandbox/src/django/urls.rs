@@ -236,11 +236,10 @@ impl UrlConf {
         let args_text = format!("({}{})", args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", "), if args.len() == 1 { "," } else { "" });
         let kwargs_text = format!("{{{}}}", kwargs.iter().map(|(k, v)| format!("'{k}': '{v}'")).collect::<Vec<_>>().join(", "));
         let tried: Vec<String> = candidates.iter().map(|r| format!("'{}'", r.regex_text())).collect();
-        let plural = if tried.len() == 1 { "" } else { "s" };
         Err(exc(
             "NoReverseMatch",
             format!(
-                "Reverse for '{name}' with {} not found. {} pattern{plural} tried: [{}]",
+                "Reverse for '{name}' with {} not found. {} pattern(s) tried: [{}]",
                 if args.is_empty() && kwargs.is_empty() {
                     "no arguments".to_string()
                 } else if kwargs.is_empty() {

@@ -235,6 +235,7 @@ pub fn build_q(rt: &Rt, args: Vec<Val>, mut kwargs: Kwargs) -> SResult<QTree> {
     }
     kwargs.sort_by(|a, b| a.0.cmp(&b.0));
     for (k, v) in kwargs {
+        let v = crate::value::resolve_lazy(rt, v)?;
         children.push(QTree::Leaf(Rc::from(k.as_str()), filter_value(v)));
     }
     Ok(QTree::and(children))
@@ -375,6 +376,19 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                 _ => "LENGTH",
             };
             Ok(Val::obj(ExprObj(Expression::Func(f, vec![arg_expr(a)?]))))
+        }
+        "Concat" => {
+            if args.len() < 2 {
+                return Err(err(ErrorKind::ValueError, "Concat must take at least two expressions"));
+            }
+            // `Concat(a, b, c)` is `ConcatPair(a, ConcatPair(b, c))`.
+            let exprs: Vec<Expression> = args.iter().map(arg_expr).collect::<SResult<_>>()?;
+            let mut it = exprs.into_iter().rev();
+            let mut acc = it.next().expect("two or more");
+            for e in it {
+                acc = Expression::Func("CONCATPAIR", vec![e, acc]);
+            }
+            Ok(Val::obj(ExprObj(acc)))
         }
         "Coalesce" => {
             if args.len() < 2 {

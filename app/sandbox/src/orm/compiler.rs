@@ -199,6 +199,17 @@ impl<'a> Compiler<'a> {
                 p.push(SqlValue::Null);
                 (format!("{}({s}, %s, %s)", if date { "django_datetime_cast_date" } else { "django_datetime_cast_time" }), p)
             }
+            SqlExpr::Func("CONCATPAIR", args) => {
+                // ConcatPair.as_sqlite: each side coalesced to '' and joined with ||.
+                let mut parts = Vec::new();
+                let mut params = Vec::new();
+                for a in args {
+                    let (s, p) = self.compile_expr(a)?;
+                    parts.push(format!("COALESCE({s}, '')"));
+                    params.extend(p);
+                }
+                (format!("({})", parts.join(" || ")), params)
+            }
             SqlExpr::Func(name, args) => {
                 let mut parts = Vec::new();
                 let mut params = Vec::new();

@@ -505,6 +505,14 @@ impl QTree {
         matches!(self, QTree::Node { children, .. } if children.is_empty())
     }
 
+    /// A one-child, non-negated node as its child.
+    pub fn children_single(self) -> QTree {
+        match self {
+            QTree::Node { negated: false, mut children, .. } if children.len() == 1 => children.pop().expect("one child"),
+            other => other,
+        }
+    }
+
     /// Django's `repr(Q)`: `(AND: ('a', 1), ('b', 2))`, `(NOT (AND: ...))`.
     pub fn describe(&self, rt: &crate::runtime::Rt) -> String {
         match self {

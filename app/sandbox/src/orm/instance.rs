@@ -275,6 +275,7 @@ impl Instance {
 
     /// Assigns a field by name, as `instance.name = value` does (foreign keys take instances).
     pub fn assign_field(&self, rt: &Rt, f: &'static Field, v: Val) -> SResult<()> {
+        let v = crate::value::resolve_lazy(rt, v)?;
         if let FieldKind::ForeignKey(to) = f.kind {
             match &v {
                 Val::None => {
@@ -419,6 +420,7 @@ impl Instance {
             "_meta" => Ok(Val::obj(Options(model))),
             "DoesNotExist" | "MultipleObjectsReturned" | "objects" => ModelClass(model).getattr(rt, name),
             "__class__" => Ok(Val::obj(ModelClass(model))),
+            _ if model.name == "User" => user_attr(rt, &me, name),
             _ => Err(no_attr(model.name, name)),
         }
     }
@@ -574,6 +576,33 @@ impl Object for Instance {
         copy.adding.set(self.adding.get());
         Some(Ok(Val::Obj(copy)))
     }
+}
+
+/// `AbstractBaseUser` / `AbstractUser` / `PermissionsMixin` extras of `User`.
+fn user_attr(rt: &Rt, me: &Rc<Instance>, name: &str) -> SResult<Val> {
+    let me = me.clone();
+    let text = move |rt: &Rt, n: &str| -> SResult<String> { me.attr(rt, n)?.to_str(rt) };
+    Ok(match name {
+        "is_authenticated" => Val::Bool(true),
+        "is_anonymous" => Val::Bool(false),
+        "USERNAME_FIELD" => Val::str("username"),
+        "EMAIL_FIELD" => Val::str("email"),
+        "get_username" => NativeFn::val("get_username", move |rt, _, _| Ok(Val::str(text(rt, "username")?))),
+        "get_full_name" => NativeFn::val("get_full_name", move |rt, _, _| {
+            let full = format!("{} {}", text(rt, "first_name")?, text(rt, "last_name")?);
+            Ok(Val::str(crate::pyfmt::py_strip(&full)))
+        }),
+        "get_short_name" => NativeFn::val("get_short_name", move |rt, _, _| Ok(Val::str(text(rt, "first_name")?))),
+        "natural_key" => NativeFn::val("natural_key", move |rt, _, _| Ok(Val::tuple(vec![Val::str(text(rt, "username")?)]))),
+        "has_usable_password" => NativeFn::val("has_usable_password", |_, _, _| Ok(Val::Bool(false))),
+        "set_password" | "check_password" | "set_unusable_password" => {
+            return Err(crate::error::err(ErrorKind::NotSupported, format!("{name}() hashes passwords, which the sandbox does not do")));
+        }
+        _ => {
+            let _ = rt;
+            return Err(no_attr("User", name));
+        }
+    })
 }
 
 /// `instance._state`.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::instance::Instance;
 use super::queryset::{PrefetchSpec, QuerySetObj};
 use crate::error::{err, ErrorKind, SResult};
-use crate::py::pyset::IntSet;
+use super::expr::{Connector, FilterValue, QTree};
 use crate::runtime::Rt;
 use crate::schema::Relation;
 use crate::value::Val;
@@ -190,12 +190,32 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
     };
     match *rel {
         Relation::Forward { field, to } => {
-            // `{instance_attr(inst)[0] for inst in instances}`: a set, in CPython's order.
-            let ids: Vec<i64> = insts.iter().filter_map(|i| i.get_loaded(field.name).and_then(|v| v.as_int())).collect();
-            let set = IntSet::from_iter(ids);
-            let values = Val::list(set.items().into_iter().map(Val::Int).collect());
-            let f = qs.filter_or_exclude(rt, false, vec![], vec![("id__in".into(), values)])?;
-            let rows = f.run(rt)?;
+            // Django 5.2: `TupleIn(ColPairs(...), list(instances_dict))`, which SQLite (no tuple
+            // lookups) writes as `(pk = a OR pk = b …)` in first-seen order, without NULLs;
+            // no values at all is an empty result without a query.
+            let mut ids: Vec<i64> = Vec::new();
+            for i in &insts {
+                if let Some(id) = i.get_loaded(field.name).and_then(|v| v.as_int()) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            let rows = if ids.is_empty() {
+                Vec::new()
+            } else {
+                let target_pk = to.pk_field().name;
+                let cond = QTree::Node {
+                    connector: Connector::Or,
+                    negated: false,
+                    children: ids.iter().map(|id| QTree::Leaf(Rc::from(target_pk), FilterValue::Val(Val::Int(*id)))).collect(),
+                };
+                let cond = if ids.len() == 1 { cond.children_single() } else { cond };
+                let mut f = qs.chain();
+                f.query.add_q(rt, &cond)?;
+                f.query.clear_ordering(false, true);
+                f.run(rt)?
+            };
             let by_pk: HashMap<i64, Val> = rows.iter().filter_map(|r| r.pk_of().map(|pk| (pk, r.clone()))).collect();
             for i in &insts {
                 let v = i.get_loaded(field.name).and_then(|v| v.as_int()).and_then(|id| by_pk.get(&id).cloned()).unwrap_or(Val::None);
@@ -208,7 +228,6 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
                     i.fk_cache.borrow_mut().insert(field.name, v);
                 }
             }
-            let _ = to;
             Ok((rows, additional))
         }
         Relation::Reverse { field, .. } => {

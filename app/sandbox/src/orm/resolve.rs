@@ -140,6 +140,7 @@ pub fn resolve_expression(
             SqlExpr::Combined(Box::new(l), *op, Box::new(r))
         }
         Expression::Aggregate { func, arg, distinct, filter } => {
+            let mut reuse = reuse;
             if summarize {
                 // aggregate() over an annotation refers to it by name.
                 if let Some(a) = arg {
@@ -158,7 +159,7 @@ pub fn resolve_expression(
             let arg_sql = match arg {
                 None => None,
                 Some(a) => {
-                    let r = resolve_expression(rt, q, a, allow_joins, None, summarize)?;
+                    let r = resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?;
                     if r.contains_aggregate() && !summarize {
                         return Err(err(
                             ErrorKind::FieldError,
@@ -171,9 +172,9 @@ pub fn resolve_expression(
             let filter_sql = match filter {
                 None => None,
                 Some(qt) => {
-                    // Q as an expression: new joins are promoted to LEFT OUTER so they filter no rows.
-                    let mut used = HashSet::new();
-                    let (clause, joins) = q.add_q_inner(rt, qt, &mut used, false, false, allow_joins, summarize)?;
+                    // Q as an expression (Q.resolve_expression): existing joins are reused, new ones
+                    // promoted to LEFT OUTER so they filter no rows; no split_exclude subqueries.
+                    let (clause, joins) = q.add_q_inner(rt, qt, reuse.as_deref_mut(), false, false, allow_joins, false, summarize)?;
                     q.promote_joins(joins);
                     Some(Box::new(clause))
                 }
@@ -200,17 +201,29 @@ pub fn resolve_expression(
             for a in args {
                 out.push(resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?);
             }
+            if *name == "CONCATPAIR" {
+                // Func._resolve_output_field: the sides' field types must agree.
+                let class = |e: &SqlExpr| match e {
+                    SqlExpr::Value(_) => Some("CharField"),
+                    other => other.output_kind().map(super::sql::kind_class),
+                };
+                if let (Some(a), Some(b)) = (class(&out[0]), class(&out[1])) {
+                    if a != b {
+                        return Err(err(ErrorKind::FieldError, format!("Expression contains mixed types: {a}, {b}. You must set output_field.")));
+                    }
+                }
+            }
             SqlExpr::Func(name, out)
         }
         Expression::Case(whens, default) => {
+            let mut reuse = reuse;
             let mut out = Vec::new();
             for (cond, val) in whens {
-                let mut used = HashSet::new();
-                let (clause, joins) = q.add_q_inner(rt, cond, &mut used, false, false, allow_joins, summarize)?;
+                let (clause, joins) = q.add_q_inner(rt, cond, reuse.as_deref_mut(), false, false, allow_joins, false, summarize)?;
                 q.promote_joins(joins);
-                out.push((clause, resolve_expression(rt, q, val, allow_joins, None, summarize)?));
+                out.push((clause, resolve_expression(rt, q, val, allow_joins, reuse.as_deref_mut(), summarize)?));
             }
-            SqlExpr::Case(out, Box::new(resolve_expression(rt, q, default, allow_joins, None, summarize)?))
+            SqlExpr::Case(out, Box::new(resolve_expression(rt, q, default, allow_joins, reuse.as_deref_mut(), summarize)?))
         }
         Expression::Not(inner) => match resolve_expression(rt, q, inner, allow_joins, reuse, summarize)? {
             SqlExpr::Exists(sub, neg) => SqlExpr::Exists(sub, !neg),

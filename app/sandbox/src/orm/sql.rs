@@ -830,7 +830,7 @@ impl Query {
         let existing_inner: Vec<String> =
             self.alias_map.iter().filter(|(_, t)| t.join_type() == Some(JoinType::Inner)).map(|(a, _)| a.clone()).collect();
         let mut can_reuse = std::mem::take(&mut self.used_aliases);
-        let r = self.add_q_inner(rt, q, &mut can_reuse, false, false, true, false);
+        let r = self.add_q_inner(rt, q, Some(&mut can_reuse), false, false, true, true, false);
         self.used_aliases = can_reuse;
         let (clause, _) = r?;
         if !clause.is_empty() {
@@ -845,10 +845,11 @@ impl Query {
         &mut self,
         rt: &crate::runtime::Rt,
         q: &QTree,
-        used_aliases: &mut HashSet<String>,
+        mut used_aliases: Option<&mut HashSet<String>>,
         branch_negated: bool,
         current_negated: bool,
         allow_joins: bool,
+        split_subq: bool,
         summarize: bool,
     ) -> SResult<(WhereNode, Vec<String>)> {
         let (connector, negated, children): (Connector, bool, Vec<&QTree>) = match q {
@@ -860,7 +861,7 @@ impl Query {
         let mut target = WhereNode::new(connector, negated);
         let mut promoter = JoinPromoter::new(connector, children.len(), current_negated);
         for child in children {
-            let (clause, needed_inner) = self.build_filter(rt, child, branch_negated, current_negated, Some(used_aliases), allow_joins, true, summarize)?;
+            let (clause, needed_inner) = self.build_filter(rt, child, branch_negated, current_negated, used_aliases.as_deref_mut(), allow_joins, split_subq, summarize)?;
             promoter.add_votes(&needed_inner);
             if let Some(c) = clause {
                 if !(matches!(&c, WhereChild::Node(n) if n.children.is_empty() && !n.negated)) {
@@ -887,12 +888,7 @@ impl Query {
     ) -> SResult<(Option<WhereChild>, Vec<String>)> {
         let (arg, value) = match filter {
             QTree::Node { .. } => {
-                let mut empty = HashSet::new();
-                let reuse = match can_reuse {
-                    Some(r) => r,
-                    None => &mut empty,
-                };
-                let (node, inner) = self.add_q_inner(rt, filter, reuse, branch_negated, current_negated, allow_joins, summarize)?;
+                let (node, inner) = self.add_q_inner(rt, filter, can_reuse, branch_negated, current_negated, allow_joins, split_subq, summarize)?;
                 return Ok((Some(WhereChild::Node(node)), inner));
             }
             QTree::Cond(expr) => {

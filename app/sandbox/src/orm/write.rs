@@ -1138,12 +1138,20 @@ pub fn explain(rt: &Rt, qs: &QuerySetObj, kwargs: Kwargs) -> SResult<Val> {
         .rows
         .iter()
         .map(|row| row.iter().map(|v| match v {
-            SqlValue::Text(s) => s.clone(),
+            SqlValue::Text(s) => sqlite_plan_wording(s),
             SqlValue::Null => "None".into(),
             other => other.quoted(),
         }).collect::<Vec<_>>().join(" "))
         .collect();
     Ok(Val::str(lines.join("\n")))
+}
+
+/// The engine says `USE SORTER FOR ORDER BY` where SQLite says `USE TEMP B-TREE FOR ORDER BY`.
+pub fn sqlite_plan_wording(detail: &str) -> String {
+    match detail.strip_prefix("USE SORTER FOR ") {
+        Some(rest) => format!("USE TEMP B-TREE FOR {rest}"),
+        None => detail.to_string(),
+    }
 }
 
 #[allow(dead_code)]

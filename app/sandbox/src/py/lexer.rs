@@ -158,9 +158,8 @@ pub fn tokenize_from(src: &str, start: usize, expr_mode: bool) -> SResult<Vec<To
                 let p = word.to_ascii_lowercase();
                 let (raw, f, bytes) = (p.contains('r'), p.contains('f'), p.contains('b'));
                 if p.chars().all(|c| "rfbu".contains(c)) && !(f && bytes) && !(p.contains('u') && p.len() > 1) {
-                    if bytes {
-                        return Err(syntax(src, start, "bytes literals (b'...') are not supported in the sandbox; use a str"));
-                    }
+                    // A bytes literal is a str here: response.content is a str too, so
+                    // `b"<li>" in response.content` works as in Django.
                     let (body, body_at, next) = string_body(src, i)?;
                     let tok = if f {
                         Tok::FStr { body: body.to_string(), body_at, raw }

@@ -136,7 +136,10 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Tok::End | Tok::Newline if self.i > 0 => self.error_at(at, "invalid syntax"),
             Tok::Indent => exc("IndentationError", "unexpected indent").at(self.src, at),
-            Tok::Op("=") => self.error_at(at, "invalid syntax. Maybe you meant '==' or ':=' instead of '='?"),
+            // CPython suggests == only when '=' follows a complete expression.
+            Tok::Op("=") if self.i > 0 && matches!(&self.toks[self.i - 1].tok, Tok::Name(_) | Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Op(")") | Tok::Op("]")) => {
+                self.error_at(at, "invalid syntax. Maybe you meant '==' or ':=' instead of '='?")
+            }
             _ => self.error_at(at, "invalid syntax"),
         }
     }
@@ -689,7 +692,7 @@ impl<'a> Parser<'a> {
             if self.eat("**") {
                 let (n, at) = self.name()?;
                 add_name(self, &n, at)?;
-                if self.eat(":") && close == ")" {
+                if close == ")" && self.eat(":") {
                     self.expression()?;
                 }
                 p.kwarg = Some(n);
@@ -707,7 +710,7 @@ impl<'a> Parser<'a> {
                 if !self.is_op(",") && !self.is_op(close) {
                     let (n, at) = self.name()?;
                     add_name(self, &n, at)?;
-                    if self.eat(":") && close == ")" {
+                    if close == ")" && self.eat(":") {
                         self.expression()?;
                     }
                     p.vararg = Some(n);
@@ -719,7 +722,7 @@ impl<'a> Parser<'a> {
             } else {
                 let (n, nat) = self.name()?;
                 add_name(self, &n, nat)?;
-                if self.eat(":") && close == ")" {
+                if close == ")" && self.eat(":") {
                     self.expression()?;
                 }
                 let default = if self.eat("=") { Some(self.expression()?) } else { None };
@@ -754,6 +757,7 @@ impl<'a> Parser<'a> {
                     Arg::Star(e) | Arg::StarStar(e) => return Err(self.error_at(e.start, "*bases are not supported in the sandbox")),
                 }
             }
+            self.expect_op(")")?;
         }
         let (loops, funcs) = (self.loops, self.funcs);
         self.loops = 0;

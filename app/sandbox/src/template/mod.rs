@@ -34,11 +34,11 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// A parsed template.
 pub struct Template {
-    src: String,
+    src: std::rc::Rc<str>,
     /// The file it came from (`templates/articles/list.html`), for messages.
     pub name: Option<String>,
-    nodes: Vec<parser::Node>,
-    cycles: Vec<parser::CycleDef>,
+    nodes: std::rc::Rc<Vec<parser::Node>>,
+    cycles: std::rc::Rc<Vec<parser::CycleDef>>,
 }
 
 impl std::fmt::Debug for Template {
@@ -52,7 +52,7 @@ impl Template {
     /// sandbox leaves out) carries the position of the offending tag or filter.
     pub fn parse(src: &str) -> SResult<Template> {
         let parsed = parser::Parser::parse_template(src)?;
-        Ok(Template { src: src.to_string(), name: None, nodes: parsed.nodes, cycles: parsed.cycles })
+        Ok(Template { src: std::rc::Rc::from(src), name: None, nodes: std::rc::Rc::new(parsed.nodes), cycles: std::rc::Rc::new(parsed.cycles) })
     }
 
     /// Compiles a project template file.
@@ -64,7 +64,7 @@ impl Template {
 
     /// Renders with `ctx` (Django's `Template.render(Context(...))`).
     pub fn render(&self, rt: &Rt, ctx: &mut Context) -> SResult<String> {
-        let mut r = render::Renderer::new(rt, &self.src, &self.cycles);
+        let mut r = render::Renderer::new(rt, self.src.clone(), self.cycles.clone());
         let mut out = String::new();
         let depth = ctx.scopes.len();
         let res = r.render_nodes(&self.nodes, ctx, &mut out);

@@ -33,7 +33,11 @@ pub(crate) enum Node {
     WidthRatio { tag: Tag, val: FilterExpr, max: FilterExpr, width: FilterExpr, asvar: Option<String> },
     Filter { tag: Tag, expr: FilterExpr, body: Vec<Node> },
     IfChanged { tag: Tag, id: usize, exprs: Vec<FilterExpr>, yes: Vec<Node>, no: Vec<Node> },
-    Block(Vec<Node>),
+    Block { name: Rc<str>, body: Rc<Vec<Node>> },
+    /// `{% extends "base.html" %}` and the rest of the template (only its blocks matter).
+    Extends { tag: Tag, parent: FilterExpr, nodes: Rc<Vec<Node>> },
+    Include { tag: Tag, template: FilterExpr, extra: Vec<(String, FilterExpr)>, only: bool },
+    Url { tag: Tag, view: FilterExpr, args: Vec<FilterExpr>, kwargs: Vec<(String, FilterExpr)>, asvar: Option<String> },
     Now { tag: Tag, fmt: String, asvar: Option<String> },
     Regroup { tag: Tag, target: FilterExpr, key: FilterExpr, var: String },
 }
@@ -173,7 +177,7 @@ fn py_split(s: &str) -> Vec<&str> {
 }
 
 /// Tags Django has built in that the sandbox does not imitate.
-const UNSUPPORTED_TAGS: &[&str] = &["url", "include", "extends", "lorem", "debug", "resetcycle", "querystring"];
+const UNSUPPORTED_TAGS: &[&str] = &["lorem", "debug", "resetcycle", "querystring"];
 const OTHER_LIBRARIES: &[&str] = &["i18n", "l10n", "static", "tz"];
 
 pub(crate) struct Parser<'s> {
@@ -187,6 +191,13 @@ pub(crate) struct Parser<'s> {
     named_cycles: Option<HashMap<String, usize>>,
     blocks: HashSet<String>,
     ifchanged: usize,
+    /// A tag or variable was seen at the top level (`{% extends %}` must come first).
+    seen_nontext: bool,
+    in_extends: usize,
+}
+
+fn contains_extends(nodes: &[Node]) -> bool {
+    nodes.iter().any(|n| matches!(n, Node::Extends { .. }))
 }
 
 impl<'s> Parser<'s> {
@@ -202,6 +213,8 @@ impl<'s> Parser<'s> {
             named_cycles: None,
             blocks: HashSet::new(),
             ifchanged: 0,
+            seen_nontext: false,
+            in_extends: 0,
         };
         let nodes = p.parse(&[])?;
         Ok(Parsed { nodes, cycles: p.cycles })
@@ -261,10 +274,18 @@ impl<'s> Parser<'s> {
             match self.tokens[ti].kind {
                 TokKind::Text => nodes.push(Node::Text(Rc::from(self.tokens[ti].contents.as_str()))),
                 TokKind::Comment => {}
-                TokKind::Var => nodes.push(self.parse_var(ti)?),
+                TokKind::Var => {
+                    nodes.push(self.parse_var(ti)?);
+                    if self.depth == 1 {
+                        self.seen_nontext = true;
+                    }
+                }
                 TokKind::Block => {
                     if !self.parse_block(ti, until, &mut nodes)? {
                         return Ok(nodes);
+                    }
+                    if self.depth == 1 {
+                        self.seen_nontext = true;
                     }
                 }
             }
@@ -367,6 +388,7 @@ impl<'s> Parser<'s> {
             "filter" => 9,
             "ifchanged" => 10,
             "block" => 11,
+            "extends" => 13,
             _ => 12,
         };
         match id {
@@ -382,6 +404,7 @@ impl<'s> Parser<'s> {
             9 => self.do_filter(ti),
             10 => self.do_ifchanged(ti),
             11 => self.do_block(ti),
+            13 => self.do_extends(ti),
             _ => {
                 let command = self.command_stack[stack].0.clone();
                 self.compile_simple_tag(&command, ti, until)
@@ -479,7 +502,44 @@ impl<'s> Parser<'s> {
         if end_contents != "endblock" && end_contents != named {
             return Err(self.invalid_block_tag(end, "endblock", &["endblock", &named]));
         }
-        Ok(Some(Node::Block(body)))
+        Ok(Some(Node::Block { name: Rc::from(name.as_str()), body: Rc::new(body) }))
+    }
+
+    fn do_extends(&mut self, ti: usize) -> SResult<Option<Node>> {
+        let bits = self.bits(ti);
+        if bits.len() != 2 {
+            return self.fail(ti, format!("'{}' takes one argument", bits[0].0));
+        }
+        if self.seen_nontext {
+            return self.fail(ti, format!("<ExtendsNode: extends {}> must be the first tag in the template.", bits[1].0));
+        }
+        let parent = self.compile(&bits[1])?;
+        self.in_extends += 1;
+        let nodes = self.parse(&[]);
+        self.in_extends -= 1;
+        let nodes = nodes?;
+        if contains_extends(&nodes) {
+            return self.fail(ti, format!("'{}' cannot appear more than once in the same template", bits[0].0));
+        }
+        Ok(Some(Node::Extends { tag: self.tag_of(ti), parent, nodes: Rc::new(nodes) }))
+    }
+
+    /// `token_kwargs(bits, parser, support_legacy=False)`: only `name=value` bits.
+    fn token_kwargs_strict(&self, bits: &mut Vec<(String, usize)>) -> SResult<Vec<(String, FilterExpr)>> {
+        let mut out: Vec<(String, FilterExpr)> = Vec::new();
+        while let Some((b, off)) = bits.first().cloned() {
+            let n: usize = b.chars().take_while(|&c| super::lexer::py_word(c)).map(char::len_utf8).sum();
+            if !(n > 0 && b[n..].starts_with('=') && b.len() > n + 1) {
+                break;
+            }
+            bits.remove(0);
+            let e = FilterExpr::parse(&b[n + 1..], self.src, off + n + 1)?;
+            match out.iter_mut().find(|(k, _)| *k == b[..n]) {
+                Some(slot) => slot.1 = e,
+                None => out.push((b[..n].to_string(), e)),
+            }
+        }
+        Ok(out)
     }
 
     fn compile_simple_tag(&mut self, command: &str, ti: usize, until: &[&str]) -> SResult<Option<Node>> {
@@ -576,6 +636,65 @@ impl<'s> Parser<'s> {
                 Node::Regroup { tag: self.tag_of(ti), target, key, var }
             }
             "csrf_token" => Node::Text(Rc::from("")),
+            "url" => {
+                let mut bits = self.bits(ti);
+                if bits.len() < 2 {
+                    return fail(self, format!("'{}' takes at least one argument, a URL pattern name.", bits[0].0));
+                }
+                let view = self.compile(&bits[1])?;
+                let mut rest: Vec<(String, usize)> = bits.split_off(2);
+                let mut asvar = None;
+                if rest.len() >= 2 && rest[rest.len() - 2].0 == "as" {
+                    asvar = rest.pop().map(|b| b.0);
+                    rest.pop();
+                }
+                let mut args = Vec::new();
+                let mut kwargs: Vec<(String, FilterExpr)> = Vec::new();
+                for (b, off) in rest {
+                    let n: usize = b.chars().take_while(|&c| super::lexer::py_word(c)).map(char::len_utf8).sum();
+                    if n > 0 && b[n..].starts_with('=') && b.len() > n + 1 {
+                        let e = FilterExpr::parse(&b[n + 1..], self.src, off + n + 1)?;
+                        match kwargs.iter_mut().find(|(k, _)| *k == b[..n]) {
+                            Some(slot) => slot.1 = e,
+                            None => kwargs.push((b[..n].to_string(), e)),
+                        }
+                    } else if b.is_empty() {
+                        return fail(self, "Malformed arguments to url tag".into());
+                    } else {
+                        args.push(FilterExpr::parse(&b, self.src, off)?);
+                    }
+                }
+                Node::Url { tag: self.tag_of(ti), view, args, kwargs, asvar }
+            }
+            "include" => {
+                let bits = self.bits(ti);
+                if bits.len() < 2 {
+                    return fail(self, format!("{} tag takes at least one argument: the name of the template to be included.", r(&bits[0].0)));
+                }
+                let template = self.compile(&bits[1])?;
+                let mut rest: Vec<(String, usize)> = bits[2..].to_vec();
+                let mut extra = Vec::new();
+                let mut only = false;
+                let mut seen: Vec<String> = Vec::new();
+                while !rest.is_empty() {
+                    let (option, _) = rest.remove(0);
+                    if seen.contains(&option) {
+                        return fail(self, format!("The {} option was specified more than once.", r(&option)));
+                    }
+                    seen.push(option.clone());
+                    match option.as_str() {
+                        "with" => {
+                            extra = self.token_kwargs_strict(&mut rest)?;
+                            if extra.is_empty() {
+                                return fail(self, format!("\"with\" in {} tag needs at least one keyword argument.", r(&bits[0].0)));
+                            }
+                        }
+                        "only" => only = true,
+                        other => return fail(self, format!("Unknown argument for {} tag: {}.", r(&bits[0].0), r(other))),
+                    }
+                }
+                Node::Include { tag: self.tag_of(ti), template, extra, only }
+            }
             c if UNSUPPORTED_TAGS.contains(&c) => {
                 return Err(self.err_at(
                     ti,

@@ -20,11 +20,45 @@ const MAX_STEPS: u64 = 2_000_000;
 /// Output size cap (bytes).
 const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 
+/// `{% block %}` overrides collected by `{% extends %}`: per name, the most derived last.
+#[derive(Default)]
+pub(crate) struct BlockContext {
+    blocks: HashMap<Rc<str>, Vec<BlockEntry>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct BlockEntry {
+    body: Rc<Vec<Node>>,
+    src: Rc<str>,
+    cycles: Rc<Vec<CycleDef>>,
+}
+
+impl BlockContext {
+    /// `add_blocks`: a less derived template's blocks go under the ones already there.
+    fn add(&mut self, name: Rc<str>, e: BlockEntry) {
+        self.blocks.entry(name).or_default().insert(0, e);
+    }
+    fn pop(&mut self, name: &str) -> Option<BlockEntry> {
+        self.blocks.get_mut(name).and_then(|v| v.pop())
+    }
+    fn peek(&self, name: &str) -> Option<BlockEntry> {
+        self.blocks.get(name).and_then(|v| v.last().cloned())
+    }
+    fn push(&mut self, name: Rc<str>, e: BlockEntry) {
+        self.blocks.entry(name).or_default().push(e);
+    }
+}
+
+/// Most nested `{% include %}` / `{% extends %}` levels before the sandbox stops.
+const MAX_TEMPLATE_NESTING: usize = 40;
+
 pub(crate) struct Renderer<'a> {
     pub rt: &'a Rt,
-    pub src: &'a str,
+    pub src: Rc<str>,
     pub autoescape: bool,
-    cycle_defs: &'a [CycleDef],
+    cycle_defs: Rc<Vec<CycleDef>>,
+    blocks: Option<Rc<std::cell::RefCell<BlockContext>>>,
+    nesting: usize,
     cycle_pos: HashMap<usize, usize>,
     /// `{% ifchanged %}` state per (node, enclosing loop run).
     ifchanged: HashMap<(usize, u64), Vec<Val>>,
@@ -185,12 +219,14 @@ impl Object for GroupedResult {
 }
 
 impl<'a> Renderer<'a> {
-    pub(crate) fn new(rt: &'a Rt, src: &'a str, cycle_defs: &'a [CycleDef]) -> Self {
+    pub(crate) fn new(rt: &'a Rt, src: Rc<str>, cycle_defs: Rc<Vec<CycleDef>>) -> Self {
         Renderer {
             rt,
             src,
             autoescape: true,
             cycle_defs,
+            blocks: None,
+            nesting: 0,
             cycle_pos: HashMap::new(),
             ifchanged: HashMap::new(),
             ifchanged_text: HashMap::new(),
@@ -202,7 +238,7 @@ impl<'a> Renderer<'a> {
 
     fn locate(&self, e: SandboxError, off: usize) -> SandboxError {
         if e.pos.is_none() {
-            e.at(self.src, off)
+            e.at(&self.src, off)
         } else {
             e
         }
@@ -371,14 +407,120 @@ impl<'a> Renderer<'a> {
             }
             Node::Filter { tag, expr, body } => self.render_filter(tag, expr, body, ctx, out),
             Node::IfChanged { tag, id, exprs, yes, no } => self.render_ifchanged(tag, *id, exprs, yes, no, ctx, out),
-            Node::Block(body) => {
-                ctx.push();
-                let res = self.render_nodes(body, ctx, out);
-                ctx.pop();
-                res
-            }
+            Node::Block { name, body } => self.render_block(name, body, ctx, out),
+            Node::Extends { tag, parent, nodes } => self.render_extends(tag, parent, nodes, ctx, out),
+            Node::Include { tag, template, extra, only } => self.render_include(tag, template, extra, *only, ctx, out),
             other => self.render_leaf(other, ctx, out),
         }
+    }
+
+    /// A renderer for another template's nodes, sharing this one's block context.
+    fn sub(&self, src: Rc<str>, cycles: Rc<Vec<CycleDef>>) -> SResult<Renderer<'a>> {
+        if self.nesting >= MAX_TEMPLATE_NESTING {
+            return Err(crate::error::exc("RecursionError", "maximum recursion depth exceeded while rendering included or extended templates"));
+        }
+        let mut r = Renderer::new(self.rt, src, cycles);
+        r.autoescape = self.autoescape;
+        r.blocks = self.blocks.clone();
+        r.nesting = self.nesting + 1;
+        Ok(r)
+    }
+
+    fn load_template(&self, name: &str) -> SResult<Rc<super::Template>> {
+        let project = crate::django::project::current(self.rt).map_err(|_| crate::error::exc("TemplateDoesNotExist", name.to_string()))?;
+        let t = project.template(name)?;
+        self.rt.django.borrow_mut().rendered_templates.push(name.to_string());
+        Ok(t)
+    }
+
+    fn render_block(&mut self, name: &Rc<str>, body: &Rc<Vec<Node>>, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let Some(bc) = self.blocks.clone() else {
+            ctx.push();
+            ctx.set("block", Val::obj(BlockVar { name: name.clone(), blocks: None, ctx: None }));
+            let res = self.render_nodes(body, ctx, out);
+            ctx.pop();
+            return res;
+        };
+        let entry = bc.borrow_mut().pop(name);
+        let (nodes, src, cycles) = match &entry {
+            Some(e) => (e.body.clone(), e.src.clone(), e.cycles.clone()),
+            None => (body.clone(), self.src.clone(), self.cycle_defs.clone()),
+        };
+        ctx.push();
+        ctx.set("block", Val::obj(BlockVar { name: name.clone(), blocks: Some(bc.clone()), ctx: Some(Rc::new(std::cell::RefCell::new(ctx.clone()))) }));
+        let res = self.sub(src, cycles).and_then(|mut r| r.render_nodes(&nodes, ctx, out));
+        ctx.pop();
+        if let Some(e) = entry {
+            bc.borrow_mut().push(name.clone(), e);
+        }
+        res
+    }
+
+    fn render_extends(&mut self, tag: &Tag, parent: &FilterExpr, nodes: &Rc<Vec<Node>>, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let name = self.with_origin(tag, |r| {
+            let v = parent.resolve(r, ctx, false)?;
+            str_of(r, &v)
+        })?;
+        let parent_t = self.load_template(&name).map_err(|e| self.locate(e, tag.off))?;
+        let bc = self.blocks.get_or_insert_with(|| Rc::new(std::cell::RefCell::new(BlockContext::default()))).clone();
+        let mut mine = Vec::new();
+        collect_blocks(nodes, &mut mine);
+        for (n, body) in mine {
+            bc.borrow_mut().add(n, BlockEntry { body, src: self.src.clone(), cycles: self.cycle_defs.clone() });
+        }
+        // A parent that extends nothing is the root: its blocks are the defaults.
+        let root = !parent_t.nodes.iter().find(|n| !matches!(n, Node::Text(_))).is_some_and(|n| matches!(n, Node::Extends { .. }));
+        if root {
+            let mut theirs = Vec::new();
+            collect_blocks(&parent_t.nodes, &mut theirs);
+            for (n, body) in theirs {
+                bc.borrow_mut().add(n, BlockEntry { body, src: parent_t.src.clone(), cycles: parent_t.cycles.clone() });
+            }
+        }
+        let mut r = self.sub(parent_t.src.clone(), parent_t.cycles.clone())?;
+        r.blocks = Some(bc);
+        let name_for_err = parent_t.name.clone().unwrap_or_default();
+        r.render_nodes(&parent_t.nodes, ctx, out).map_err(|e| e.in_source(name_for_err))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn render_include(&mut self, tag: &Tag, template: &FilterExpr, extra: &[(String, FilterExpr)], only: bool, ctx: &mut Context, out: &mut String) -> SResult<()> {
+        let (t, values) = self.with_origin(tag, |r| {
+            let v = template.resolve(r, ctx, false)?;
+            let names: Vec<String> = match &v {
+                Val::List(_) | Val::Tuple(_) => v.iterate(r.rt)?.iter().map(|x| x.to_str(r.rt)).collect::<SResult<_>>()?,
+                other => vec![str_of(r, other)?],
+            };
+            let mut found = None;
+            for n in &names {
+                match r.load_template(n) {
+                    Ok(t) => {
+                        found = Some(t);
+                        break;
+                    }
+                    Err(e) if e.is_a("TemplateDoesNotExist") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let t = found.ok_or_else(|| crate::error::exc("TemplateDoesNotExist", names.join(", ")))?;
+            let values = extra.iter().map(|(k, e)| Ok((k.clone(), e.resolve(r, ctx, false)?))).collect::<SResult<Vec<_>>>()?;
+            Ok((t, values))
+        })?;
+        // An included template gets its own block context (Template.render pushes a state).
+        let mut r = self.sub(t.src.clone(), t.cycles.clone())?;
+        r.blocks = None;
+        let name_for_err = t.name.clone().unwrap_or_default();
+        if only {
+            let mut fresh = Context::from_pairs(values);
+            return r.render_nodes(&t.nodes, &mut fresh, out).map_err(|e| e.in_source(name_for_err));
+        }
+        ctx.push();
+        for (k, v) in values {
+            ctx.set(&k, v);
+        }
+        let res = r.render_nodes(&t.nodes, ctx, out).map_err(|e| e.in_source(name_for_err));
+        ctx.pop();
+        res
     }
 
     fn render_with(
@@ -452,7 +594,7 @@ impl<'a> Renderer<'a> {
                 }
             }
             Node::Cycle { tag, id } => {
-                let defs = self.cycle_defs;
+                let defs = self.cycle_defs.clone();
                 let Some(def) = defs.get(*id) else {
                     return Ok(());
                 };
@@ -488,6 +630,23 @@ impl<'a> Renderer<'a> {
                 match asvar {
                     Some(name) => ctx.set(name, Val::str(s)),
                     None => out.push_str(&s),
+                }
+            }
+            Node::Url { tag, view, args, kwargs, asvar } => {
+                let url = self.with_origin(tag, |r| {
+                    let v = view.resolve(r, ctx, false)?;
+                    let name = str_of(r, &v)?;
+                    let a = args.iter().map(|e| e.resolve(r, ctx, false).and_then(|v| v.to_str(r.rt))).collect::<SResult<Vec<_>>>()?;
+                    let k = kwargs.iter().map(|(n, e)| Ok((n.clone(), e.resolve(r, ctx, false)?.to_str(r.rt)?))).collect::<SResult<Vec<_>>>()?;
+                    match crate::django::project::reverse(r.rt, &name, &a, &k) {
+                        Ok(u) => Ok(u),
+                        Err(e) if e.is_a("NoReverseMatch") && asvar.is_some() => Ok(String::new()),
+                        Err(e) => Err(e),
+                    }
+                })?;
+                match asvar {
+                    Some(n) => ctx.set(n, Val::str(url)),
+                    None => out.push_str(&if self.autoescape { escape(&url) } else { url }),
                 }
             }
             Node::Regroup { tag, target, key, var } => {
@@ -844,6 +1003,67 @@ impl<'a> Renderer<'a> {
         Ok(Val::list(
             groups.into_iter().map(|(g, l)| Val::obj(GroupedResult { grouper: g, list: Val::list(l) })).collect(),
         ))
+    }
+}
+
+/// Every `{% block %}` in `nodes`, however deeply nested (`get_nodes_by_type(BlockNode)`).
+fn collect_blocks(nodes: &[Node], out: &mut Vec<(Rc<str>, Rc<Vec<Node>>)>) {
+    for n in nodes {
+        match n {
+            Node::Block { name, body } => {
+                out.push((name.clone(), body.clone()));
+                collect_blocks(body, out);
+            }
+            Node::For(f) => {
+                collect_blocks(&f.body, out);
+                collect_blocks(&f.empty, out);
+            }
+            Node::If(branches) => branches.iter().for_each(|b| collect_blocks(&b.body, out)),
+            Node::With { body, .. } | Node::Autoescape { body, .. } | Node::Filter { body, .. } | Node::Spaceless(body) => collect_blocks(body, out),
+            Node::Cache(c) => collect_blocks(&c.body, out),
+            Node::IfChanged { yes, no, .. } => {
+                collect_blocks(yes, out);
+                collect_blocks(no, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `{{ block }}` inside a block: `{{ block.super }}` renders the parent's version.
+struct BlockVar {
+    name: Rc<str>,
+    blocks: Option<Rc<std::cell::RefCell<BlockContext>>>,
+    ctx: Option<Rc<std::cell::RefCell<Context>>>,
+}
+
+impl Object for BlockVar {
+    fn type_name(&self) -> String {
+        "BlockNode".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        match name {
+            "super" => {
+                // BlockNode.super(): render this block again, which takes the next (less
+                // derived) version off the block context.
+                let (Some(bc), Some(ctx)) = (&self.blocks, &self.ctx) else { return Ok(Some(Val::safe(""))) };
+                let Some(next) = bc.borrow().peek(&self.name) else { return Ok(Some(Val::safe(""))) };
+                let mut r = Renderer::new(rt, next.src.clone(), next.cycles.clone());
+                r.blocks = Some(bc.clone());
+                let mut out = String::new();
+                let mut c = ctx.borrow().clone();
+                r.render_block(&self.name.clone(), &next.body.clone(), &mut c, &mut out)?;
+                Ok(Some(Val::safe(out)))
+            }
+            "name" => Ok(Some(Val::str(&*self.name))),
+            _ => Ok(None),
+        }
+    }
+    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("<Block Node: {}. Contents: ...>", self.name))
     }
 }
 
