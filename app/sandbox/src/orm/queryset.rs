@@ -868,16 +868,23 @@ impl RelatedManager {
         })?;
         let target = self.target();
         let mut qs = QuerySetObj::for_model(target);
-        if let Some(rows) = self.prefetched() {
-            *qs.cache.borrow_mut() = Some(rows);
-            return Ok(qs);
-        }
         let kind = match self.relation {
             Relation::Reverse { .. } => "reverse",
             _ => "m2m",
         };
         qs.lazy = Some(LazyLoad { path: self.path(), kind: kind.into(), model: target.name.into() });
         qs.path = self.path();
+        // A prefetch stored the filtered queryset with its rows: chaining it (`filter()`)
+        // still filters on the owner, and queries again.
+        let prefetched = self.prefetched();
+        let filtered = self.rel_filtered(rt, qs, pk)?;
+        if let Some(rows) = prefetched {
+            *filtered.cache.borrow_mut() = Some(rows);
+        }
+        Ok(filtered)
+    }
+
+    fn rel_filtered(&self, rt: &Rt, mut qs: QuerySetObj, pk: i64) -> SResult<QuerySetObj> {
         match self.relation {
             Relation::Reverse { field, .. } => {
                 let mut c = qs.filter_or_exclude(rt, false, vec![], vec![(field.name.to_string(), Val::Obj(self.owner.clone()))])?;
