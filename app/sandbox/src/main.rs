@@ -15,7 +15,13 @@ const BENCH_TEMPLATE: &str = "{% for a in articles %}<li>{{ a.title }} by {{ a.a
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    // The interpreter and the template engine recurse: give them a roomy stack.
+    let worker = std::thread::Builder::new().stack_size(256 << 20).spawn(move || run(&args));
+    let result = match worker {
+        Ok(h) => h.join().unwrap_or_else(|_| Err("the sandbox crashed (a bug: please report it)".into())),
+        Err(e) => Err(format!("cannot start: {e}")),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("sandbox: {msg}");

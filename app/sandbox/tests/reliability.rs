@@ -60,12 +60,13 @@ fn mistakes_get_djangos_messages() {
     let mut lab = seeded();
     let cases: &[(&str, &str, &str, &str)] = &[
         ("Article.objects.filter(title__foo='x')", "{{ qs }}", "FieldError", "Unsupported lookup 'foo' for CharField"),
-        ("Article.objects.select_related('tags')", "{{ qs }}", "FieldError", "Non-relational field or reverse/many-to-many relation given in select_related: 'tags'"),
+        ("Article.objects.select_related('tags')", "{{ qs }}", "FieldError", "Invalid field name(s) given in select_related: 'tags'. Choices are: author"),
         ("Article.objects.prefetch_related('writer')", "{{ qs }}", "AttributeError", "Cannot find 'writer' on Article object"),
         ("Article.objects.order_by('titel')", "{{ qs }}", "FieldError", "Cannot resolve keyword 'titel' into field"),
         ("Article.objects.get(id=999999)", "", "DoesNotExist", "Article matching query does not exist."),
         ("Article.objects.get(status='draft')", "", "MultipleObjectsReturned", "get() returned more than one Article"),
-        ("Article.objects.filter(1)", "", "TypeError", "Cannot filter against a non-conditional expression"),
+        ("Article.objects.filter(1)", "", "TypeError", "cannot unpack non-iterable int object"),
+        ("Article.objects.filter(Count('id'))", "", "TypeError", "Cannot filter against a non-conditional expression"),
         ("Article.objects.filter(id='abc')", "", "ValueError", "Field 'id' expected a number but got 'abc'."),
         ("Article.objects.all()[-3:]", "", "ValueError", "Negative indexing is not supported."),
         ("Article.objects.all()[:5].filter(id=1)", "", "TypeError", "Cannot filter a query once a slice has been taken."),

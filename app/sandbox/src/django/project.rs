@@ -249,7 +249,10 @@ fn kw_strings(rt: &Rt, v: Option<&Val>) -> SResult<Vec<(String, String)>> {
 }
 
 pub fn reverse(rt: &Rt, viewname: &str, args: &[String], kwargs: &[(String, String)]) -> SResult<String> {
-    current(rt)?.urls.reverse(viewname, args, kwargs)
+    match rt.django.borrow().project.clone() {
+        Some(p) => p.urls.reverse(viewname, args, kwargs),
+        None => Err(exc("NoReverseMatch", format!("Reverse for '{viewname}' not found. '{viewname}' is not a valid view function or pattern name."))),
+    }
 }
 
 pub fn reverse_fn() -> Val {

@@ -225,11 +225,24 @@ pub fn build_q(rt: &Rt, args: Vec<Val>, mut kwargs: Kwargs) -> SResult<QTree> {
         match condition_of(&a) {
             Some(t) => children.push(t),
             None => {
-                if let Some(e) = expression_of(&a) {
-                    let _ = e;
+                if expression_of(&a).is_some() {
                     return Err(err(ErrorKind::TypeError, "Cannot filter against a non-conditional expression."));
                 }
-                return Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", a.type_name())).in_source_maybe(rt));
+                // Anything else is a `(lookup, value)` pair, unpacked as Python would.
+                let items: Vec<Val> = match &a {
+                    Val::Tuple(_) | Val::List(_) => a.seq_items().expect("a sequence"),
+                    Val::Str(s) | Val::SafeStr(s) => s.chars().map(|c| Val::str(c.to_string())).collect(),
+                    other => return Err(err(ErrorKind::TypeError, format!("cannot unpack non-iterable {} object", other.type_name()))),
+                };
+                match items.len() {
+                    2 => {
+                        let key = items[0].as_str().map(str::to_string).ok_or_else(|| err(ErrorKind::TypeError, format!("keywords must be strings, not {}", items[0].type_name())))?;
+                        let v = crate::value::resolve_lazy(rt, items[1].clone())?;
+                        children.push(QTree::Leaf(Rc::from(key.as_str()), filter_value(v)));
+                    }
+                    n if n < 2 => return Err(err(ErrorKind::ValueError, format!("not enough values to unpack (expected 2, got {n})"))),
+                    _ => return Err(err(ErrorKind::ValueError, "too many values to unpack (expected 2)")),
+                }
             }
         }
     }
@@ -239,16 +252,6 @@ pub fn build_q(rt: &Rt, args: Vec<Val>, mut kwargs: Kwargs) -> SResult<QTree> {
         children.push(QTree::Leaf(Rc::from(k.as_str()), filter_value(v)));
     }
     Ok(QTree::and(children))
-}
-
-trait MaybeSource {
-    fn in_source_maybe(self, rt: &Rt) -> Self;
-}
-
-impl MaybeSource for crate::error::SandboxError {
-    fn in_source_maybe(self, _rt: &Rt) -> Self {
-        self
-    }
 }
 
 fn first_str(fname: &str, args: &[Val]) -> SResult<String> {

@@ -341,6 +341,7 @@ impl<'a> Renderer<'a> {
         Ok(match v {
             Val::SafeStr(s) => s.to_string(),
             Val::DateTime(d) => escape(&dateformat::format(d, dateformat::named_format("DATETIME_FORMAT"))),
+            Val::Float(f) => localize_float(*f),
             other => {
                 let s = other.to_str(self.rt)?;
                 if self.autoescape {
@@ -1004,6 +1005,29 @@ impl<'a> Renderer<'a> {
             groups.into_iter().map(|(g, l)| Val::obj(GroupedResult { grouper: g, list: Val::list(l) })).collect(),
         ))
     }
+}
+
+/// `localize(float)` → `numberformat.format`: a float whose repr uses an exponent is written out
+/// in full (`1e+20` → `100000000000000000000`, `1.5e-07` → `0.00000015`).
+pub(crate) fn localize_float(f: f64) -> String {
+    let r = crate::pyfmt::python_float_repr(f);
+    let Some((mant, exp)) = r.split_once('e') else { return r };
+    let exp: i64 = exp.parse().unwrap_or(0);
+    let (sign, mant) = match mant.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mant),
+    };
+    let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
+    let digits = format!("{int_part}{frac_part}");
+    let point = int_part.len() as i64 + exp;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+    };
+    format!("{sign}{body}")
 }
 
 /// Every `{% block %}` in `nodes`, however deeply nested (`get_nodes_by_type(BlockNode)`).
