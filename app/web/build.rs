@@ -1,5 +1,7 @@
 //! Embeds the lessons (`lessons/NN-slug/lesson.md` + `lab.json`) in order of their prefix.
-//! Fails the build on bad content: a lesson folder without its two files, or a duplicate slug.
+//! Fails the build on bad content, with a message saying what to fix: a lesson folder without
+//! its two files, a duplicate slug, a `lab.json` that does not parse, a second title, a toggle
+//! that names a missing variable, file or text, a URL naming a view `views.py` lacks.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -27,6 +29,9 @@ fn main() {
             assert!(p.exists(), "lesson '{name}' lacks {file}");
             println!("cargo:rerun-if-changed={}", p.display());
         }
+        if let Err(problem) = check_lesson(&dir) {
+            panic!("lessons/{name}: {problem}");
+        }
         writeln!(
             out,
             "    LessonSource {{ slug: {slug:?}, markdown: include_str!({:?}), lab_json: include_str!({:?}) }},",
@@ -38,4 +43,51 @@ fn main() {
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lessons.rs");
     std::fs::write(dest, out).unwrap();
+}
+
+/// What a lesson must satisfy for the page to show it.
+fn check_lesson(dir: &Path) -> Result<(), String> {
+    let md = std::fs::read_to_string(dir.join("lesson.md")).map_err(|e| format!("lesson.md: {e}"))?;
+    if md.trim_start().starts_with("# ") {
+        return Err("lesson.md starts with a '# ' title; the title lives in lab.json (\"title\"), remove the heading".into());
+    }
+    let text = std::fs::read_to_string(dir.join("lab.json")).map_err(|e| format!("lab.json: {e}"))?;
+    let lab: protocol::lesson::Lab = serde_json::from_str(&text).map_err(|e| format!("lab.json does not parse: {e}"))?;
+    if lab.title.trim().is_empty() || lab.summary.trim().is_empty() {
+        return Err("lab.json needs a \"title\" and a \"summary\"".into());
+    }
+    match &lab.project {
+        None => {
+            if lab.context.is_empty() || lab.template.trim().is_empty() {
+                return Err("lab.json needs either \"context\" and \"template\" (an expression lab) or \"project\"".into());
+            }
+            for t in &lab.toggles {
+                if !lab.context.iter().any(|(v, _)| *v == t.var) {
+                    return Err(format!("toggle {:?} names the variable {:?}, which \"context\" does not define", t.call, t.var));
+                }
+            }
+        }
+        Some(p) => {
+            if !lab.context.is_empty() || !lab.toggles.is_empty() {
+                return Err("a project lab keeps its code in \"project\" (files and file toggles), not in \"context\"/\"toggles\"".into());
+            }
+            let file = |name: &str| p.files.iter().find(|(n, _)| n == name).map(|(_, s)| s.as_str());
+            let views = file("views.py").ok_or("a project lab needs a views.py file")?;
+            for (route, view, _) in &p.urls {
+                if !views.contains(&format!("def {view}(")) {
+                    return Err(format!("URL {route:?} names the view {view:?}, which views.py does not define"));
+                }
+            }
+            for t in &p.toggles {
+                let src = file(&t.file).ok_or_else(|| format!("toggle {:?} names the file {:?}, which the project does not have", t.label, t.file))?;
+                if !src.contains(&t.off) && !src.contains(&t.on) {
+                    return Err(format!("toggle {:?}: neither its \"off\" nor its \"on\" text is in {}", t.label, t.file));
+                }
+            }
+            if let Some(bad) = p.requests.iter().find(|r| !r.starts_with('/')) {
+                return Err(format!("request {bad:?} must start with '/'"));
+            }
+        }
+    }
+    Ok(())
 }

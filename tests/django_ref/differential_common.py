@@ -77,9 +77,14 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run(cmd, what):
-    """Run a runner and parse its JSON; any failure shows the runner's own stderr."""
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=RUN_TIMEOUT)
+def run(cmd, what, env=None):
+    """Run a runner and parse its JSON; any failure shows the runner's own stderr. `env`
+    adds variables (e.g. TMPDIR, to see what a run leaves behind)."""
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update({k: str(v) for k, v in env.items()})
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=RUN_TIMEOUT, env=full_env)
     if proc.returncode != 0:
         pytest.fail(f"{what} exited {proc.returncode}\n$ {' '.join(map(str, cmd))}\n"
                     f"--- stderr ---\n{proc.stderr[-5000:]}", pytrace=False)

@@ -52,9 +52,11 @@ def sandbox_run(seeded_db, tmp_path_factory):
     db = tmp_path_factory.mktemp("sandbox") / "db.sqlite3"
     shutil.copyfile(seeded_db, db)
     before = sha256(db)
-    out = run([binary, "run-cases", "--db", db, CASES_FILE], f"sandbox ({binary})")
+    scratch = tmp_path_factory.mktemp("sandbox-tmp")
+    out = run([binary, "run-cases", "--db", db, CASES_FILE], f"sandbox ({binary})", env={"TMPDIR": scratch})
     wal = Path(str(db) + "-wal")
     return {
+        "left_behind": sorted(p.name for p in scratch.iterdir()),
         "results": {c.get("name"): c for c in out},
         "hash_before": before,
         "hash_after": sha256(db),
@@ -77,13 +79,39 @@ def describe_render(i, dj, sb):
     return "\n".join(lines)
 
 
+def error_type(text):
+    """The exception class of an error line: "FieldError: Cannot resolve …" -> "FieldError"."""
+    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return first.split(":", 1)[0].strip()
+
+
+def error_message(text):
+    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return first.split(":", 1)[1].strip() if ":" in first else ""
+
+
+def same_sql(a, b):
+    """SQL compared as the learner reads it: statement by statement, whitespace runs folded
+    (Django's text has no significant whitespace runs; parameters are inlined the same way on
+    both sides, by connection.queries' quoting rules)."""
+    norm = lambda stmts: [" ".join(s.split()) for s in stmts]
+    return norm(a) == norm(b)
+
+
 def compare_case(name, dj, sb):
-    """Return a failure report, or None when the sandbox matches Django."""
+    """Return a failure report, or None when the sandbox matches Django: the query counts,
+    the rendered text, every SQL statement; for a case that errors, the exception class and
+    its message (the first line of the sandbox's report, which adds where the error is)."""
     if sb is None:
         return f"{name}: the sandbox output has no case with this name"
     if "error" in dj:
         if "error" in sb:
-            print(f"{name}: both error\n  django : {dj['error']}\n  sandbox: {sb['error']}")
+            if error_type(dj["error"]) != error_type(sb["error"]):
+                return (f"{name}: both error, with different exception classes\n"
+                        f"  django : {dj['error']}\n  sandbox: {sb['error']}")
+            if error_message(dj["error"]) != error_message(sb["error"]):
+                return (f"{name}: both raise {error_type(dj['error'])}, with different messages\n"
+                        f"  django : {dj['error']}\n  sandbox: {sb['error']}")
             return None
         renders = "\n".join(f"render {i + 1}: sandbox n_queries={r.get('n_queries')} "
                             f"output={r.get('output')!r}\n  sandbox SQL:\n{fmt_sql(r.get('sql', []))}"
@@ -95,7 +123,8 @@ def compare_case(name, dj, sb):
     if len(dj["renders"]) != len(sb.get("renders", [])):
         return f"{name}: {len(dj['renders'])} renders from Django, {len(sb.get('renders', []))} from the sandbox"
     bad = [describe_render(i, d, s) for i, (d, s) in enumerate(zip(dj["renders"], sb["renders"]))
-           if d["n_queries"] != s.get("n_queries") or d["output"] != s.get("output")]
+           if d["n_queries"] != s.get("n_queries") or d["output"] != s.get("output")
+           or not same_sql(d["sql"], s.get("sql", []))]
     return f"{name}: sandbox differs from Django\n" + "\n".join(bad) if bad else None
 
 
@@ -214,6 +243,26 @@ def test_case_matches_django(name, django_results, sandbox_run):
     report = compare_case(name, django_results[name], sandbox_run["results"].get(name))
     if report:
         pytest.fail(report, pytrace=False)
+
+
+def test_examples_through_the_sandbox(seeded_db, tmp_path):
+    """The spec's own examples (shared/sample_app/examples.json) through the sandbox, against
+    what real Django recorded for them (examples.django.json): counts, text and SQL."""
+    binary = require_sandbox_bin()
+    db = tmp_path / "db.sqlite3"
+    shutil.copyfile(seeded_db, db)
+    got = run([binary, "run-cases", "--db", db, sample_app_dir() / "examples.json"], f"sandbox ({binary})")
+    want = load_json(sample_app_dir() / "examples.django.json")
+    assert [c["name"] for c in got] == [c["name"] for c in want]
+    problems = [compare_case(w["name"], w, g) for g, w in zip(got, want)]
+    problems = [p for p in problems if p]
+    assert not problems, "\n\n".join(problems)
+
+
+def test_sandbox_cleans_up_its_copy(sandbox_run):
+    """The engine works on a private copy of the file (so the file itself cannot change);
+    the copy must not outlive the run."""
+    assert sandbox_run["left_behind"] == [], f"the sandbox left files in its TMPDIR: {sandbox_run['left_behind']}"
 
 
 def test_sandbox_does_not_modify_db(sandbox_run, seeded_db):

@@ -3,16 +3,73 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A lab: the QuerySet expressions and the template the page starts with, plus toggles.
+use crate::Migration;
+
+/// A lab: either QuerySet expressions and a template (`context` + `template`), or a small
+/// Django project (`project`), plus toggles and a goal.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Lab {
     pub title: String,
     pub summary: String,
+    #[serde(default)]
     pub context: Vec<(String, String)>,
+    #[serde(default)]
     pub template: String,
     #[serde(default)]
     pub toggles: Vec<Toggle>,
     pub goal: Option<Goal>,
+    #[serde(default)]
+    pub project: Option<ProjectLab>,
+}
+
+/// A lab that is a Django project: files the learner edits, URL routes, requests to try.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectLab {
+    /// `views.py`, `templates/…`, `tests.py`, in tab order.
+    pub files: Vec<(String, String)>,
+    /// `[route, view function, "namespace:name"]`.
+    pub urls: Vec<(String, String, Option<String>)>,
+    #[serde(default)]
+    pub migrations: Vec<Migration>,
+    /// URLs offered in the address bar.
+    #[serde(default)]
+    pub requests: Vec<String>,
+    /// Shell lines offered.
+    #[serde(default)]
+    pub shell: Vec<String>,
+    #[serde(default)]
+    pub toggles: Vec<FileToggle>,
+}
+
+/// A checkbox that rewrites a file: `off` text ↔ `on` text (e.g. a view without and with
+/// `@cache_page(60)` above it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileToggle {
+    pub label: String,
+    pub file: String,
+    pub off: String,
+    pub on: String,
+}
+
+impl FileToggle {
+    pub fn is_on(&self, files: &[(String, String)]) -> bool {
+        files.iter().any(|(n, src)| *n == self.file && src.contains(&self.on))
+    }
+    /// Rewrites the file; a file edited so that neither text is present is left alone.
+    pub fn apply(&self, files: &mut [(String, String)], on: bool) {
+        for (n, src) in files.iter_mut() {
+            if *n != self.file {
+                continue;
+            }
+            let (from, to) = if on { (&self.off, &self.on) } else { (&self.on, &self.off) };
+            if src.contains(from.as_str()) && !(on && src.contains(to.as_str())) {
+                *src = src.replacen(from.as_str(), to, 1);
+            }
+        }
+    }
 }
 
 /// A checkbox that adds or removes one Django call in a context expression.

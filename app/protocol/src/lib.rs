@@ -17,14 +17,66 @@ pub enum Request {
     Run { id: u64, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool },
     /// Run raw SQL (DDL for indexes, `EXPLAIN QUERY PLAN`), guarded against SQL that crashes the engine.
     Sql { id: u64, sql: String },
+    /// Install a lab's Django project (views, templates, tests, URLs, migrations): the session's
+    /// Django state (imports, signal receivers, cache, clock) starts over; the data stays.
+    Project { id: u64, project: ProjectSpec },
+    /// One step against the installed project: a request, a shell line, the tests, the clock.
+    Step { id: u64, step: Step },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
+}
+
+/// A lab's project, as `run-project` cases describe one (shared/sample_app/README.md).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProjectSpec {
+    /// `views.py`, `tests.py`, `templates/<path>`, …, in tab order.
+    pub files: Vec<(String, String)>,
+    /// `[route, view function, "namespace:name"]`.
+    pub urls: Vec<(String, String, Option<String>)>,
+    #[serde(default)]
+    pub migrations: Vec<Migration>,
+}
+
+/// What `makemigrations` + `migrate` would apply (the index lab).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Migration {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_index: Option<IndexSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_index: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_index: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexSpec {
+    pub fields: Vec<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// `client.get(url)`, anonymous or after `force_login(username)`.
+    Get { url: String, user: Option<String> },
+    /// Moves the virtual clock the cache reads.
+    Advance { seconds: f64 },
+    /// Statements in `views.py`'s namespace, as in `manage.py shell`.
+    Run { code: String },
+    /// Runs the test file (`tests.py`).
+    Test { file: String },
 }
 
 impl Request {
     pub fn id(&self) -> u64 {
         match self {
-            Request::Seed { id, .. } | Request::Run { id, .. } | Request::Sql { id, .. } | Request::CrashForTest { id } => *id,
+            Request::Seed { id, .. }
+            | Request::Run { id, .. }
+            | Request::Sql { id, .. }
+            | Request::Project { id, .. }
+            | Request::Step { id, .. }
+            | Request::CrashForTest { id } => *id,
         }
     }
 }
@@ -36,9 +88,12 @@ pub enum Response {
     /// The worker is loaded and waiting.
     Ready,
     Progress { id: u64, done: u32, total: u32 },
-    Seeded { id: u64, ms: f64, counts: Vec<(String, u64)> },
+    Seeded { id: u64, ms: f64, counts: Vec<(String, u64)>, schema_ms: f64 },
     Result { id: u64, renders: Vec<RenderReport> },
     SqlResult { id: u64, columns: Vec<String>, rows: Vec<Vec<String>>, query: QueryInfo },
+    /// The project is installed (its `views.py` imported); `clock` is the virtual time.
+    ProjectLoaded { id: u64, clock: String },
+    StepResult { id: u64, report: StepReport },
     /// The learner's input could not run: a message pointing at the problem.
     Error { id: u64, error: ErrorInfo },
     /// The engine panicked; the worker is unusable and must be replaced.
@@ -83,7 +138,41 @@ pub struct GroupInfo {
     pub n_plus_one: Option<String>,
 }
 
+/// What one project step did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepReport {
+    /// `get`, `run`, `test` or `advance`.
+    pub kind: String,
+    /// The request line or the code, as the history shows it.
+    pub label: String,
+    pub status: Option<u16>,
+    /// Response headers worth showing (`Cache-Control`, `Expires`, `Vary`, `Location`).
+    pub headers: Vec<(String, String)>,
+    /// Queries, timings and the response body (or the shell's output) of the step.
+    pub render: RenderReport,
+    /// `print()` output of a shell line or of the tests.
+    pub stdout: String,
+    pub tests: Vec<TestInfo>,
+    /// Warnings Django would emit (`CacheKeyWarning`, `UnorderedObjectListWarning`).
+    pub warnings: Vec<String>,
+    pub error: Option<ErrorInfo>,
+    /// The virtual clock after the step (`2026-01-01 09:00:00`).
+    pub clock: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestInfo {
+    /// `Class.method` or the function name.
+    pub name: String,
+    /// `pass`, `fail`, `error` or `skip`.
+    pub outcome: String,
+    /// The first line of `ExceptionType: message`.
+    pub message: String,
+    /// The whole message (`assertNumQueries` lists the captured queries).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RenderReport {
     pub n_queries: usize,
     /// The whole request (expressions + template + queries), like an `X-Request-Duration-Ms` header.

@@ -182,6 +182,17 @@ pub struct Engine {
     /// Deadline of the running statement, as `f64` bits of `clock::monotonic_ms()`.
     deadline: Arc<AtomicU64>,
     pub budget_ms: f64,
+    /// The private copy a file database runs on, removed when the engine goes.
+    temp_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stmts.clear();
+        if let Some(dir) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Engine {
@@ -205,9 +216,16 @@ impl Engine {
         let io: Arc<dyn IO> = Arc::new(
             turso_core::PlatformIO::new().map_err(|e| EngineError::Sql(e.to_string()))?,
         );
-        let db = Database::open_file(io, copy.to_str().unwrap_or_default(), Arc::new(turso_core::SqliteDialect))
-            .map_err(|e| EngineError::Sql(format!("cannot open {}: {e}", path.display())))?;
-        Self::from_db(db)
+        let db = match Database::open_file(io, copy.to_str().unwrap_or_default(), Arc::new(turso_core::SqliteDialect)) {
+            Ok(db) => db,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(EngineError::Sql(format!("cannot open {}: {e}", path.display())));
+            }
+        };
+        let mut engine = Self::from_db(db)?;
+        engine.temp_dir = Some(dir);
+        Ok(engine)
     }
 
     /// In the browser there are no files to open.
@@ -227,7 +245,7 @@ impl Engine {
         );
         // Django's SQLite backend turns foreign keys on for every connection.
         let _ = conn.execute("PRAGMA foreign_keys = ON");
-        Ok(Engine { _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS })
+        Ok(Engine { _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS, temp_dir: None })
     }
 
     /// Runs SQL that may be several statements and returns nothing (DDL, seeding).

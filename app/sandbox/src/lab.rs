@@ -2,7 +2,9 @@
 //! [`protocol::Response`]s. Everything the browser does goes through here, so native tests of
 //! this module test what the learner gets.
 
-use protocol::{ErrorInfo, GroupInfo, QueryInfo, RenderReport, Request, Response};
+use std::rc::Rc;
+
+use protocol::{ErrorInfo, GroupInfo, ProjectSpec, QueryInfo, RenderReport, Request, Response, Step, StepReport, TestInfo};
 
 use crate::cases::render_once;
 use crate::clock;
@@ -16,12 +18,17 @@ use crate::template::Template;
 pub const REQUEST_BUDGET_MS: f64 = 2_000.0;
 /// Budget for one statement.
 pub const STATEMENT_BUDGET_MS: f64 = 1_000.0;
+/// Budget for a test run (every test of the file together).
+pub const TEST_BUDGET_MS: f64 = 8_000.0;
 /// Most rows an SQL console answer carries back to the page.
 const MAX_SQL_ROWS: usize = 200;
 
 #[derive(Default)]
 pub struct Lab {
     rt: Option<Rt>,
+    project: Option<Rc<crate::django::project::Project>>,
+    /// Why the last project did not load (repeated for the steps sent after it).
+    load_error: Option<SandboxError>,
 }
 
 impl Lab {
@@ -36,6 +43,8 @@ impl Lab {
             Request::Seed { articles, .. } => self.seed(id, articles, send),
             Request::Run { context, template, renders, clear_cache, .. } => self.run(id, &context, &template, renders, clear_cache),
             Request::Sql { sql, .. } => self.sql(id, &sql),
+            Request::Project { project, .. } => self.load_project(id, project),
+            Request::Step { step, .. } => self.step(id, step),
             Request::CrashForTest { .. } => panic!("crash requested by the page (test hook)"),
         };
         send(answer);
@@ -53,6 +62,7 @@ impl Lab {
         match result {
             Ok((engine, size)) => {
                 self.rt = Some(Rt::new(engine));
+                self.project = None;
                 Response::Seeded {
                     id,
                     ms: clock::monotonic_ms() - start,
@@ -62,8 +72,8 @@ impl Lab {
                         ("articles".into(), size.articles as u64),
                         ("organizations".into(), size.organizations as u64),
                         ("tasks".into(), size.tasks as u64),
-                        ("schema_ms".into(), size.schema_ms as u64),
                     ],
+                    schema_ms: size.schema_ms as f64,
                 }
             }
             Err(e) => error_response(id, engine_error(e)),
@@ -132,6 +142,112 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Installs a project: Django's state starts over (imports, receivers, cache, clock),
+    /// the migrations run, and `views.py` is imported.
+    fn load_project(&mut self, id: u64, spec: ProjectSpec) -> Response {
+        let Some(rt) = self.rt.as_ref() else {
+            return not_seeded(id);
+        };
+        rt.reset_session();
+        self.project = None;
+        self.load_error = None;
+        let files: indexmap::IndexMap<String, String> = spec.files.into_iter().collect();
+        let project = match crate::django::project::Project::new(files, &spec.urls) {
+            Ok(p) => Rc::new(p),
+            Err(e) => {
+                self.load_error = Some(e.clone());
+                return error_response(id, e);
+            }
+        };
+        rt.begin_request(REQUEST_BUDGET_MS);
+        for m in &spec.migrations {
+            let json = serde_json::to_value(m).unwrap_or_default();
+            if let Err(e) = crate::django::modules::apply_migration(rt, &json) {
+                let e = e.in_source("migrations");
+                self.load_error = Some(e.clone());
+                return error_response(id, e);
+            }
+        }
+        if let Err(e) = crate::django::project::load(rt, project.clone()) {
+            self.load_error = Some(e.clone());
+            return error_response(id, e);
+        }
+        self.project = Some(project);
+        Response::ProjectLoaded { id, clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string() }
+    }
+
+    fn step(&mut self, id: u64, step: Step) -> Response {
+        use crate::django::project::{execute, StepKind};
+        let Some(rt) = self.rt.as_ref() else {
+            return not_seeded(id);
+        };
+        let Some(project) = self.project.clone() else {
+            return match &self.load_error {
+                Some(e) => error_response(id, e.clone()),
+                None => error_response(id, SandboxError::new(ErrorKind::NotSupported, "no project is loaded: open a lab first")),
+            };
+        };
+        let (kind, label, budget) = match step {
+            Step::Get { url, user } => {
+                let label = match &user {
+                    Some(u) => format!("GET {url} (as {u})"),
+                    None => format!("GET {url}"),
+                };
+                (StepKind::Get { url, user }, label, REQUEST_BUDGET_MS)
+            }
+            Step::Advance { seconds } => (StepKind::Advance(seconds), format!("clock +{seconds} s"), REQUEST_BUDGET_MS),
+            Step::Run { code } => {
+                let label = code.lines().next().unwrap_or("").to_string();
+                (StepKind::Run(code), label, REQUEST_BUDGET_MS)
+            }
+            Step::Test { file } => (StepKind::Test(file.clone()), format!("test {file}"), TEST_BUDGET_MS),
+        };
+        let kind_name = match &kind {
+            StepKind::Get { .. } => "get",
+            StepKind::Advance(_) => "advance",
+            StepKind::Run(_) => "run",
+            StepKind::Test(_) => "test",
+        };
+        let start = clock::monotonic_ms();
+        let out = execute(rt, &project, &kind, budget);
+        let request_ms = clock::monotonic_ms() - start;
+        let shown = out.body.clone().or_else(|| out.output.clone()).unwrap_or_default();
+        let mut render = report(rt, shown, request_ms);
+        if kind_name == "advance" {
+            render = RenderReport::default();
+        }
+        let mut status = out.status;
+        let error = out.error.map(|e| {
+            // A view that raised is a 500 in the browser (Django's debug page would show it).
+            if kind_name == "get" {
+                status = Some(500);
+            }
+            error_info(e)
+        });
+        Response::StepResult {
+            id,
+            report: StepReport {
+                kind: kind_name.into(),
+                label,
+                status,
+                headers: out.headers,
+                render,
+                stdout: rt.take_stdout(),
+                tests: out
+                    .tests
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| TestInfo { name: t.name, outcome: t.outcome.into(), message: t.message, detail: t.detail })
+                    .collect(),
+                warnings: rt.warnings.borrow().clone(),
+                error,
+                clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string(),
+            },
+        }
+    }
+}
+
 fn show_sql_value(v: &SqlValue) -> String {
     match v {
         SqlValue::Null => "NULL".into(),
@@ -186,15 +302,17 @@ fn not_seeded(id: u64) -> Response {
 }
 
 pub fn error_response(id: u64, e: SandboxError) -> Response {
-    Response::Error {
-        id,
-        error: ErrorInfo {
-            kind: e.kind.python_name().to_string(),
-            message: e.message.clone(),
-            source: e.source_name.clone(),
-            line: e.pos.map(|p| p.line),
-            col: e.pos.map(|p| p.col),
-            excerpt: e.excerpt.clone(),
-        },
+    Response::Error { id, error: error_info(e) }
+}
+
+/// The page's view of an error: the exception class, the message, where, the caret.
+pub fn error_info(e: SandboxError) -> ErrorInfo {
+    ErrorInfo {
+        kind: e.python_name().to_string(),
+        message: e.message.clone(),
+        source: e.source_name.clone(),
+        line: e.pos.map(|p| p.line),
+        col: e.pos.map(|p| p.col),
+        excerpt: e.excerpt.clone(),
     }
 }

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use protocol::{Request, Response};
+use protocol::{ProjectSpec, Request, Response, Step};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
@@ -18,6 +18,8 @@ const STARTUP_TIMEOUT_MS: i32 = 30_000;
 const RUN_TIMEOUT_MS: i32 = 10_000;
 /// Seeding 10,000 articles takes a few seconds in wasm; allow for slow machines.
 const SEED_TIMEOUT_MS: i32 = 120_000;
+/// A test run has a budget of its own (8 s in the worker).
+const TEST_TIMEOUT_MS: i32 = 20_000;
 
 /// Consecutive restarts allowed before giving up.
 const MAX_RESTARTS: u32 = 3;
@@ -42,6 +44,9 @@ struct Inner {
     /// Requests sent before the worker said it was ready.
     queue: Vec<Request>,
     ready: bool,
+    /// Handlers of replaced workers: kept alive, since a terminated worker's last message can
+    /// still be delivered (a dropped closure would then throw in the page).
+    retired: Vec<Closure<dyn FnMut(JsValue)>>,
     /// Restarts since the last successful seed: a worker that cannot even load (missing file,
     /// wrong MIME type, blocked by a CSP) must not be respawned forever.
     failures: u32,
@@ -61,6 +66,7 @@ impl EngineClient {
             on_event: Rc::new(on_event),
             queue: Vec::new(),
             ready: false,
+            retired: Vec::new(),
             failures: 0,
             _closures: Vec::new(),
         })));
@@ -139,7 +145,8 @@ impl EngineClient {
         let mut inner = self.0.borrow_mut();
         inner.worker = Some(worker.clone());
         inner.ready = false;
-        inner._closures = vec![on_message, on_error];
+        let old = std::mem::replace(&mut inner._closures, vec![on_message, on_error]);
+        inner.retired.extend(old);
         drop(inner);
         let me = self.clone();
         let watchdog = Closure::once_into_js(move || {
@@ -178,7 +185,12 @@ impl EngineClient {
                     self.0.borrow_mut().failures = 0;
                 }
                 let id = match other {
-                    Response::Seeded { id, .. } | Response::Result { id, .. } | Response::SqlResult { id, .. } | Response::Error { id, .. } => *id,
+                    Response::Seeded { id, .. }
+                    | Response::Result { id, .. }
+                    | Response::SqlResult { id, .. }
+                    | Response::Error { id, .. }
+                    | Response::ProjectLoaded { id, .. }
+                    | Response::StepResult { id, .. } => *id,
                     _ => 0,
                 };
                 self.clear_watchdog(id);
@@ -206,6 +218,8 @@ impl EngineClient {
             let mut inner = self.0.borrow_mut();
             inner.failures += 1;
             if let Some(w) = inner.worker.take() {
+                w.set_onmessage(None);
+                w.set_onerror(None);
                 w.terminate();
             }
             if let Some((_, timer)) = inner.waiting.take() {
@@ -240,7 +254,11 @@ impl EngineClient {
             return;
         }
         let Some(worker) = inner.worker.clone() else { return };
-        let timeout = if matches!(req, Request::Seed { .. }) { SEED_TIMEOUT_MS } else { RUN_TIMEOUT_MS };
+        let timeout = match &req {
+            Request::Seed { .. } => SEED_TIMEOUT_MS,
+            Request::Step { step: Step::Test { .. }, .. } => TEST_TIMEOUT_MS,
+            _ => RUN_TIMEOUT_MS,
+        };
         let id = req.id();
         drop(inner);
         if let Ok(text) = serde_json::to_string(&req) {
@@ -270,6 +288,18 @@ impl EngineClient {
     pub fn run(&self, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool) -> u64 {
         let id = self.next_id();
         self.post(Request::Run { id, context, template, renders, clear_cache });
+        id
+    }
+
+    pub fn project(&self, project: ProjectSpec) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Project { id, project });
+        id
+    }
+
+    pub fn step(&self, step: Step) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Step { id, step });
         id
     }
 

@@ -7,6 +7,7 @@
 pub mod engine_client;
 pub mod lessons;
 pub mod markdown;
+pub mod project_lab;
 
 use leptos::prelude::*;
 use protocol::{ErrorInfo, RenderReport, Response};
@@ -60,6 +61,8 @@ struct Shared {
     error: RwSignal<Option<ErrorInfo>>,
     /// Bumped when a fresh database is ready, so the lab re-runs.
     seeded: RwSignal<u64>,
+    /// The project lab's state (requests, shell lines, tests).
+    project: RwSignal<project_lab::ProjectState>,
 }
 
 #[component]
@@ -75,6 +78,7 @@ pub fn App() -> impl IntoView {
         runs: RwSignal::new(0),
         error: RwSignal::new(None),
         seeded: RwSignal::new(0),
+        project: RwSignal::new(Default::default()),
     };
     let client = EngineClient::new(DEFAULT_SIZE, move |ev| on_engine_event(shared, ev));
     shared.engine.set_value(Some(client.clone()));
@@ -132,15 +136,14 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 s.progress = Some((done, total));
                 s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
             }),
-            Response::Seeded { ms, counts, .. } => {
+            Response::Seeded { ms, counts, schema_ms, .. } => {
                 let count = |name: &str| counts.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(0);
                 let articles = count("articles") as u32;
-                let schema_ms = count("schema_ms");
                 shared.state.update(|s| {
                     s.ready = true;
                     s.progress = None;
                     s.articles = articles;
-                    s.status = format!("Database ready: {articles} articles ({ms:.0} ms, of which schema {schema_ms} ms)");
+                    s.status = format!("Database ready: {articles} articles ({ms:.0} ms, of which schema {schema_ms:.0} ms)");
                 });
                 shared.seeded.update(|n| *n += 1);
             }
@@ -149,11 +152,32 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 shared.result.set(renders.into_iter().last());
                 shared.runs.update(|n| *n += 1);
             }
+            Response::Error { id, error } if shared.project.get_untracked().pending.contains(&id) => {
+                shared.project.update(|p| {
+                    p.pending.retain(|x| *x != id);
+                    p.loaded = false;
+                    p.load_error = Some(error);
+                    p.answers += 1;
+                });
+            }
             Response::Error { error, .. } => {
                 shared.result.set(None);
                 shared.error.set(Some(error));
                 shared.runs.update(|n| *n += 1);
             }
+            Response::ProjectLoaded { id, clock } => shared.project.update(|p| {
+                p.pending.retain(|x| *x != id);
+                p.loaded = true;
+                p.load_error = None;
+                p.clock = clock;
+            }),
+            Response::StepResult { id, report } => shared.project.update(|p| {
+                p.pending.retain(|x| *x != id);
+                p.clock = report.clock.clone();
+                p.history.push(report);
+                p.selected = Some(p.history.len() - 1);
+                p.answers += 1;
+            }),
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
         },
@@ -199,8 +223,9 @@ fn LessonPage(slug: String) -> impl IntoView {
     let lab = lessons::lab(src);
     let context = RwSignal::new(lab.context.clone());
     let template = RwSignal::new(lab.template.clone());
+    let is_project = lab.project.is_some();
     let run = move || {
-        if !shared.state.get_untracked().ready {
+        if is_project || !shared.state.get_untracked().ready {
             return;
         }
         shared.engine.with_value(|e| {
@@ -227,6 +252,27 @@ fn LessonPage(slug: String) -> impl IntoView {
     };
     let toggles = lab.toggles.clone();
     let goal = lab.goal.clone();
+    if let Some(project) = lab.project.clone() {
+        shared.project.set(Default::default());
+        return view! {
+            <article class="lesson">
+                <h1>{lab.title.clone()}</h1>
+                <div class="prose">{markdown::render(src.markdown)}</div>
+                <section class="lab" aria-label="Lab">
+                    <div class="lab-controls">
+                        <label>"Articles in the database "
+                            <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
+                                {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                    </div>
+                    {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
+                    <project_lab::ProjectLabView lab=project goal=goal/>
+                </section>
+            </article>
+        }
+        .into_any();
+    }
 
     view! {
         <article class="lesson">
@@ -281,6 +327,7 @@ fn LessonPage(slug: String) -> impl IntoView {
             </section>
         </article>
     }
+    .into_any()
 }
 
 #[component]
@@ -322,7 +369,7 @@ fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
 }
 
 #[component]
-fn QueryLog(report: RenderReport) -> impl IntoView {
+pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
     let groups = report.groups.clone();
     view! {
         <ol class="query-log" data-testid="query-log">

@@ -423,70 +423,125 @@ pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
 /// Per-step time budget natively (the browser uses its own, shorter).
 pub const STEP_BUDGET_MS: f64 = 20_000.0;
 
+/// One step of a project session.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Get { url: String, user: Option<String> },
+    Advance(f64),
+    Run(String),
+    Test(String),
+}
+
+impl StepKind {
+    /// The contract's JSON form (`{"get": url, "user": u}`, `{"advance": s}`, …).
+    pub fn from_json(step: &serde_json::Value) -> SResult<StepKind> {
+        if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
+            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string) });
+        }
+        if let Some(secs) = step.get("advance") {
+            return secs.as_f64().map(StepKind::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
+        }
+        if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
+            return Ok(StepKind::Run(src.to_string()));
+        }
+        if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
+            return Ok(StepKind::Test(file.to_string()));
+        }
+        Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
+    }
+}
+
+/// What a step did; the query log of the step stays in `rt.log`.
+#[derive(Default)]
+pub struct StepOutcome {
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// A shell line's `str()` of its final expression.
+    pub output: Option<String>,
+    pub tests: Option<Vec<super::testing::TestResult>>,
+    pub error: Option<SandboxError>,
+}
+
+fn failed(e: SandboxError) -> StepOutcome {
+    StepOutcome { error: Some(e), ..Default::default() }
+}
+
+/// Runs one step with `budget_ms` of time: a request through the test client (the login
+/// itself not counted), a clock move, a shell line in `views.py`'s namespace, or the tests.
+pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) -> StepOutcome {
+    match step {
+        StepKind::Get { url, user } => {
+            rt.begin_request(budget_ms);
+            let user_id = match user {
+                Some(u) => match force_login(rt, u) {
+                    Ok(id) => Some(id),
+                    Err(e) => return failed(e),
+                },
+                None => None,
+            };
+            rt.log.borrow_mut().clear();
+            let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
+            let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
+            match handle(rt, &spec) {
+                Ok(resp) => {
+                    let r = resp.as_obj::<Response>().expect("a response");
+                    let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
+                    let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
+                    StepOutcome { status: Some(r.status.get()), body: Some(r.content.borrow().clone()), headers, ..Default::default() }
+                }
+                Err(e) => failed(e),
+            }
+        }
+        StepKind::Advance(s) => match rt.advance_clock(*s) {
+            Ok(()) => StepOutcome::default(),
+            Err(e) => failed(e),
+        },
+        StepKind::Run(src) => {
+            rt.begin_request(budget_ms);
+            let views = project.views.borrow().clone().unwrap_or_else(Namespace::new);
+            match run_statements(rt, &views, src) {
+                Ok(out) => StepOutcome { output: Some(out), ..Default::default() },
+                Err(e) => failed(e),
+            }
+        }
+        StepKind::Test(file) => {
+            rt.begin_request(budget_ms);
+            let Some(src) = project.files.get(file).cloned() else {
+                return failed(exc("FileNotFoundError", format!("No such file: '{file}'")));
+            };
+            match super::testing::run_tests(rt, file, &src) {
+                Ok(results) => StepOutcome { tests: Some(results), ..Default::default() },
+                Err(e) => failed(e),
+            }
+        }
+    }
+}
+
 pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> serde_json::Value {
-    if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
-        rt.begin_request(STEP_BUDGET_MS);
-        let user = step.get("user").and_then(|v| v.as_str());
-        let user_id = match user {
-            Some(u) => match force_login(rt, u) {
-                Ok(id) => Some(id),
-                Err(e) => return step_error(&e),
-            },
-            None => None,
-        };
-        rt.log.borrow_mut().clear();
-        let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
-        let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
-        return match handle(rt, &spec) {
-            Ok(resp) => {
-                let r = resp.as_obj::<Response>().expect("a response");
-                let log = rt.log.borrow();
-                serde_json::json!({
-                    "status": r.status.get(),
-                    "n_queries": log.len(),
-                    "body": collapse(&r.content.borrow()),
-                    "sql": log.iter().map(|q| q.sql.clone()).collect::<Vec<_>>(),
-                })
-            }
-            Err(e) => step_error(&e),
-        };
+    let kind = match StepKind::from_json(step) {
+        Ok(k) => k,
+        Err(e) => return step_error(&e),
+    };
+    let out = execute(rt, project, &kind, STEP_BUDGET_MS);
+    if let Some(e) = &out.error {
+        return step_error(e);
     }
-    if let Some(secs) = step.get("advance") {
-        return match secs.as_f64() {
-            Some(s) => match rt.advance_clock(s) {
-                Ok(()) => serde_json::json!({}),
-                Err(e) => step_error(&e),
-            },
-            None => step_error(&err(ErrorKind::TypeError, "advance takes a number of seconds")),
-        };
+    let log = rt.log.borrow();
+    let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
+    match kind {
+        StepKind::Get { .. } => serde_json::json!({
+            "status": out.status,
+            "n_queries": log.len(),
+            "body": collapse(out.body.as_deref().unwrap_or("")),
+            "sql": sql,
+        }),
+        StepKind::Advance(_) => serde_json::json!({}),
+        StepKind::Run(_) => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
+        StepKind::Test(_) => serde_json::json!({
+            "tests": out.tests.unwrap_or_default().iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>()
+        }),
     }
-    if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
-        rt.begin_request(STEP_BUDGET_MS);
-        let views = project.views.borrow().clone().unwrap_or_else(Namespace::new);
-        return match run_statements(rt, &views, src) {
-            Ok(out) => {
-                let log = rt.log.borrow();
-                serde_json::json!({
-                    "n_queries": log.len(),
-                    "sql": log.iter().map(|q| q.sql.clone()).collect::<Vec<_>>(),
-                    "output": out,
-                })
-            }
-            Err(e) => step_error(&e),
-        };
-    }
-    if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
-        rt.begin_request(STEP_BUDGET_MS);
-        let src = match project.files.get(file) {
-            Some(s) => s.clone(),
-            None => return step_error(&exc("FileNotFoundError", format!("No such file: '{file}'"))),
-        };
-        return match super::testing::run_tests(rt, file, &src) {
-            Ok(results) => serde_json::json!({ "tests": results.iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>() }),
-            Err(e) => step_error(&e),
-        };
-    }
-    step_error(&err(ErrorKind::ValueError, format!("unknown step: {step}")))
 }
 
 /// `Client.force_login(user)`: the session cookie, and `last_login` updated (not counted).

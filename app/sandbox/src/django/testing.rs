@@ -32,7 +32,10 @@ use crate::value::{call_value, no_attr, Kwargs, Object, Val};
 pub struct TestResult {
     pub name: String,
     pub outcome: &'static str,
+    /// The first line of `ExceptionType: message`.
     pub message: String,
+    /// The whole message (a failed `assertNumQueries` lists the captured queries).
+    pub detail: String,
 }
 
 const DB_BLOCKED: &str = "Database access not allowed, use the \"django_db\" mark, or the \"db\" or \"transactional_db\" fixtures to enable it.";
@@ -250,6 +253,7 @@ fn param_id(v: &Val, name: &str, index: usize) -> String {
 
 fn outcome_of(e: &SandboxError, in_call: bool) -> (&'static str, String) {
     let message = e.one_line().lines().next().unwrap_or("").to_string();
+    OUTCOME_DETAIL.with(|d| *d.borrow_mut() = e.one_line());
     if e.is_a("Skipped") {
         return ("skip", message);
     }
@@ -259,8 +263,20 @@ fn outcome_of(e: &SandboxError, in_call: bool) -> (&'static str, String) {
     ("error", message)
 }
 
+thread_local! {
+    /// The full text of the last outcome computed (picked up by `result`).
+    static OUTCOME_DETAIL: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 fn pass(name: &str) -> TestResult {
-    TestResult { name: name.to_string(), outcome: "pass", message: String::new() }
+    TestResult { name: name.to_string(), outcome: "pass", message: String::new(), detail: String::new() }
+}
+
+/// A result for a non-passing outcome; `detail` is the full text of that outcome's error.
+fn result(name: &str, outcome: &'static str, message: String) -> TestResult {
+    let detail = OUTCOME_DETAIL.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    let detail = if detail.is_empty() { message.clone() } else { detail };
+    TestResult { name: name.to_string(), outcome, message, detail }
 }
 
 // ---------------------------------------------------------------- unittest classes
@@ -270,7 +286,7 @@ fn run_unittest_class(rt: &Rt, class: &Rc<Class>, methods: &[String]) -> Vec<Tes
     let kind = test_kind(class);
     let qual = class.name.clone();
     let names: Vec<String> = methods.iter().map(|m| format!("{qual}.{m}")).collect();
-    let fail_all = |e: &SandboxError| names.iter().map(|n| TestResult { name: n.clone(), outcome: "error", message: outcome_of(e, false).1 }).collect::<Vec<_>>();
+    let fail_all = |e: &SandboxError| names.iter().map(|n| result(&n.clone(), "error", outcome_of(e, false).1)).collect::<Vec<_>>();
     let class_val = Val::obj(ClassVal(class.clone()));
     // setUpClass (the learner's, which may call super()), then the class-level atomic.
     rt.arm_budget(super::project::STEP_BUDGET_MS);
@@ -350,7 +366,7 @@ fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &s
     if atomic {
         if let Err(e) = transaction::enter(rt, true) {
             let (_, m) = outcome_of(&e, false);
-            return TestResult { name: name.to_string(), outcome: "error", message: m };
+            return result(&name.to_string(), "error", m);
         }
     }
     if blocked {
@@ -363,21 +379,21 @@ fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &s
         let f = crate::py::interp::instance_getattr(rt, &inst, n)?;
         call_value(rt, &f, vec![], vec![]).map(|_| ())
     };
-    let mut result = pass(name);
-    let record = |e: SandboxError, in_call: bool, result: &mut TestResult| {
-        if result.outcome == "pass" {
+    let mut res = pass(name);
+    let record = |e: SandboxError, in_call: bool, r: &mut TestResult| {
+        if r.outcome == "pass" {
             let (o, m) = outcome_of(&e, in_call);
-            *result = TestResult { name: name.to_string(), outcome: o, message: m };
+            *r = result(name, o, m);
         }
     };
     match call("setUp") {
-        Err(e) => record(e, false, &mut result),
+        Err(e) => record(e, false, &mut res),
         Ok(()) => {
             if let Err(e) = call(method) {
-                record(e, true, &mut result);
+                record(e, true, &mut res);
             }
             if let Err(e) = call("tearDown") {
-                record(e, false, &mut result);
+                record(e, false, &mut res);
             }
         }
     }
@@ -388,10 +404,10 @@ fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &s
     } else if kind == "TransactionTestCase" {
         // _fixture_teardown: flush every table.
         if let Err(e) = flush_tables(rt) {
-            record(e, false, &mut result);
+            record(e, false, &mut res);
         }
     }
-    result
+    res
 }
 
 /// `flush`: what a `TransactionTestCase` leaves behind (empty tables).
@@ -1014,7 +1030,8 @@ impl Object for CaptureQueries {
             None => {}
             Some(NumCheck::Unittest(num)) => {
                 if n != *num {
-                    return Err(exc("AssertionError", format!("{n} != {num} : {n} queries executed, {num} expected")));
+                    let listed: Vec<String> = captured.iter().enumerate().map(|(i, (sql, _))| format!("{}. {sql}", i + 1)).collect();
+                    return Err(exc("AssertionError", format!("{n} != {num} : {n} queries executed, {num} expected\nCaptured queries were:\n{}", listed.join("\n"))));
                 }
             }
             Some(NumCheck::PytestDjango { num, exact, info }) => {
@@ -1335,7 +1352,8 @@ fn run_pytest_item(rt: &Rt, ns: &Rc<Namespace>, name: &str, func: &Val, class: O
     if let Some(skip) = marks.iter().find(|m| m.name == "skip") {
         let reason = skip.kwargs.iter().find(|(k, _)| k == "reason").map(|(_, v)| v.clone()).or_else(|| skip.args.first().cloned());
         let reason = reason.and_then(|r| r.to_str(rt).ok()).unwrap_or_else(|| "unconditional skip".into());
-        return TestResult { name: name.to_string(), outcome: "skip", message: format!("Skipped: {reason}") };
+        let message = format!("Skipped: {reason}");
+        return TestResult { name: name.to_string(), outcome: "skip", detail: message.clone(), message };
     }
     let Some(f) = func.as_obj::<Function>() else { return pass(name) };
     let def = f.def.clone();
@@ -1354,7 +1372,7 @@ fn run_pytest_item(rt: &Rt, ns: &Rc<Namespace>, name: &str, func: &Val, class: O
     let db = db_mark.is_some() || all_fixtures.iter().any(|n| n == "db" || n == "transactional_db");
     if db && !transactional {
         if let Err(e) = transaction::enter(rt, true) {
-            return TestResult { name: name.to_string(), outcome: "error", message: outcome_of(&e, false).1 };
+            return result(&name.to_string(), "error", outcome_of(&e, false).1);
         }
     }
     if !db {
@@ -1368,7 +1386,7 @@ fn run_pytest_item(rt: &Rt, ns: &Rc<Namespace>, name: &str, func: &Val, class: O
                 Ok(v) => args.push(v),
                 Err(e) => {
                     let (o, m) = outcome_of(&e, false);
-                    return TestResult { name: name.to_string(), outcome: if o == "skip" { "skip" } else { "error" }, message: m };
+                    return result(&name.to_string(), if o == "skip" { "skip" } else { "error" }, m);
                 }
             }
         }
@@ -1380,7 +1398,7 @@ fn run_pytest_item(rt: &Rt, ns: &Rc<Namespace>, name: &str, func: &Val, class: O
             Ok(_) => pass(name),
             Err(e) => {
                 let (o, m) = outcome_of(&e, true);
-                TestResult { name: name.to_string(), outcome: o, message: m }
+                result(&name.to_string(), o, m)
             }
         }
     })();

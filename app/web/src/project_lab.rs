@@ -1,0 +1,259 @@
+//! A lab that is a small Django project: file tabs the learner edits (`views.py`, templates,
+//! `tests.py`), an address bar with a user picker, a shell line, "Run tests", the virtual
+//! clock, and a history of every step with its query log.
+//!
+//! Edits are sent to the worker (`Request::Project`) before the next step, which re-imports
+//! `views.py` — as Django's development server reloads on a code change (the cache and the
+//! clock start over too).
+
+use leptos::prelude::*;
+use protocol::lesson::ProjectLab;
+use protocol::{ErrorInfo, ProjectSpec, Step, StepReport};
+
+use crate::{QueryLog, Shared};
+
+/// What the project lab shows, fed by the engine's answers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectState {
+    /// Request ids this lab is waiting for (to tell its answers from others).
+    pub pending: Vec<u64>,
+    pub loaded: bool,
+    pub load_error: Option<ErrorInfo>,
+    pub history: Vec<StepReport>,
+    pub selected: Option<usize>,
+    pub clock: String,
+    /// Bumped on each answer (tests wait on it).
+    pub answers: u64,
+}
+
+/// Sample users a request can be sent as (the seed's usernames).
+const USERS: [&str; 5] = ["user001", "user002", "user006", "user010", "user020"];
+
+#[component]
+pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let files = RwSignal::new(lab.files.clone());
+    let active = RwSignal::new(0usize);
+    let dirty = RwSignal::new(true);
+    let url = RwSignal::new(lab.requests.first().cloned().unwrap_or_else(|| "/".to_string()));
+    let user = RwSignal::new(String::new());
+    let shell = RwSignal::new(lab.shell.first().cloned().unwrap_or_default());
+    let urls = StoredValue::new(lab.urls.clone());
+    let migrations = StoredValue::new(lab.migrations.clone());
+
+    // Sends the project if it changed since the worker last saw it, then `step`.
+    let send = move |step: Option<Step>| {
+        if !shared.state.get_untracked().ready {
+            return;
+        }
+        shared.engine.with_value(|e| {
+            let Some(e) = e else { return };
+            let mut ids = Vec::new();
+            if dirty.get_untracked() || !shared.project.get_untracked().loaded {
+                let spec = ProjectSpec { files: files.get_untracked(), urls: urls.get_value(), migrations: migrations.get_value() };
+                ids.push(e.project(spec));
+                dirty.set(false);
+            }
+            if let Some(s) = step {
+                ids.push(e.step(s));
+            }
+            shared.project.update(|p| p.pending.extend(ids));
+        });
+    };
+    // A fresh database (first load, new size, reset) gets the project again.
+    Effect::new(move |_| {
+        shared.seeded.track();
+        shared.project.update(|p| p.loaded = false);
+        dirty.set(true);
+        send(None);
+    });
+
+    let send_get = move || {
+        let u = user.get_untracked();
+        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }));
+    };
+    let toggles = lab.toggles.clone();
+    let requests = lab.requests.clone();
+    let shell_lines = lab.shell.clone();
+    let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
+
+    view! {
+        <div class="project-lab">
+            <div class="lab-controls">
+                {toggles.into_iter().enumerate().map(|(i, t)| {
+                    let id = format!("ftoggle-{i}");
+                    let for_id = id.clone();
+                    let t2 = t.clone();
+                    let label = t.label.clone();
+                    let checked = Signal::derive(move || t.is_on(&files.get()));
+                    view! {
+                        <label class="toggle" for=for_id>
+                            <input type="checkbox" id=id prop:checked=checked on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                files.update(|f| t2.apply(f, on));
+                                dirty.set(true);
+                            }/>
+                            <code>{label}</code>
+                        </label>
+                    }
+                }).collect_view()}
+            </div>
+            <div class="tabs" role="tablist">
+                {move || files.get().into_iter().enumerate().map(|(i, (name, _))| view! {
+                    <button role="tab" data-testid="file-tab" aria-selected=move || (active.get() == i).to_string()
+                        class:active=move || active.get() == i on:click=move |_| active.set(i)>{name}</button>
+                }).collect_view()}
+            </div>
+            {move || {
+                let i = active.get();
+                let (name, src) = files.get().get(i).cloned().unwrap_or_default();
+                view! {
+                    <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone()
+                        aria-label=format!("File {name}") prop:value=src
+                        on:input=move |ev| {
+                            let v = event_target_value(&ev);
+                            files.update(|f| if let Some(slot) = f.get_mut(i) { slot.1 = v });
+                            dirty.set(true);
+                        }/>
+                }
+            }}
+            <div class="request-bar">
+                <label>"GET "
+                    <input data-testid="url" list="lab-urls" size="40" prop:value=move || url.get()
+                        on:input=move |ev| url.set(event_target_value(&ev))
+                        on:keydown=move |ev| if ev.key() == "Enter" { send_get() }/>
+                </label>
+                <datalist id="lab-urls">{requests.into_iter().map(|r| view! { <option value=r/> }).collect_view()}</datalist>
+                <label>" as "
+                    <select data-testid="user" aria-label="Logged-in user" on:change=move |ev| user.set(event_target_value(&ev))>
+                        <option value="">"anonymous"</option>
+                        {USERS.iter().map(|u| view! { <option value=*u>{*u}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button data-testid="send" on:click=move |_| send_get()>"Send"</button>
+            </div>
+            <div class="shell-bar">
+                <label>">>> "
+                    <input data-testid="shell" list="lab-shell" size="50" spellcheck="false" prop:value=move || shell.get()
+                        on:input=move |ev| shell.set(event_target_value(&ev))
+                        on:keydown=move |ev| if ev.key() == "Enter" { send(Some(Step::Run { code: shell.get_untracked() })) }/>
+                </label>
+                <datalist id="lab-shell">{shell_lines.into_iter().map(|r| view! { <option value=r/> }).collect_view()}</datalist>
+                <button data-testid="run-shell" on:click=move |_| send(Some(Step::Run { code: shell.get_untracked() }))>"Run"</button>
+                {has_tests.then(|| view! {
+                    <button data-testid="run-tests" on:click=move |_| send(Some(Step::Test { file: "tests.py".into() }))>"Run tests"</button>
+                })}
+            </div>
+            <div class="clock-bar">
+                <span>"Clock: "<span data-testid="clock">{move || shared.project.get().clock}</span></span>
+                {[1.0f64, 30.0, 61.0, 300.0].into_iter().map(|s| view! {
+                    <button data-testid="clock-advance" data-seconds=s.to_string()
+                        on:click=move |_| send(Some(Step::Advance { seconds: s }))>{format!("+{s} s")}</button>
+                }).collect_view()}
+                <button data-testid="reset-data" title="Reload the sample data (undoes writes)"
+                    on:click=move |_| {
+                        let n = shared.state.get_untracked().articles;
+                        shared.state.update(|s| { s.ready = false; s.status = format!("Creating {n} articles…"); });
+                        shared.engine.with_value(|e| if let Some(e) = e { e.seed(n); });
+                    }>"Reset data"</button>
+            </div>
+            {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
+            <StepHistory goal=goal.clone()/>
+        </div>
+    }
+}
+
+#[component]
+pub fn ErrorBox(error: ErrorInfo) -> impl IntoView {
+    let e = error;
+    view! {
+        <div class="error" role="alert" data-testid="error">
+            <strong>{format!("{}: {}", e.kind, e.message)}</strong>
+            {e.source.clone().map(|s| view! { <div>{format!("in {s}")}{e.line.map(|l| format!(", line {l}, column {}", e.col.unwrap_or(0)))}</div> })}
+            {e.excerpt.clone().map(|x| view! { <pre>{x}</pre> })}
+        </div>
+    }
+}
+
+/// Every step so far, newest last; the selected one (the newest by default) in full.
+#[component]
+fn StepHistory(goal: Option<protocol::lesson::Goal>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    view! {
+        <ol class="history" data-testid="history">
+            {move || {
+                let p = shared.project.get();
+                p.history.iter().enumerate().map(|(i, r)| {
+                    let sel = p.selected == Some(i);
+                    let summary = match r.kind.as_str() {
+                        "get" => format!("{} → {} · {} queries · {:.1} ms", r.label, r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into()), r.render.n_queries, r.render.request_ms),
+                        "advance" => format!("{} → {}", r.label, r.clock),
+                        "test" => format!("{} → {} passed of {}", r.label, r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
+                        _ => format!(">>> {} · {} queries", r.label, r.render.n_queries),
+                    };
+                    view! {
+                        <li data-testid="history-step" data-kind=r.kind.clone() class:selected=sel>
+                            <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>{summary}</button>
+                        </li>
+                    }
+                }).collect_view()
+            }}
+        </ol>
+        {move || {
+            let p = shared.project.get();
+            let r = p.selected.and_then(|i| p.history.get(i).cloned())?;
+            Some(view! { <StepDetail report=r goal=goal.clone() answers=p.answers/> })
+        }}
+    }
+}
+
+#[component]
+fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers: u64) -> impl IntoView {
+    let r = report;
+    let goal_view = goal.filter(|_| r.kind == "get").map(|g| {
+        let met = r.render.n_queries <= g.max_queries && r.error.is_none();
+        view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
+    });
+    let is_get = r.kind == "get";
+    let is_test = r.kind == "test";
+    view! {
+        <div class="step-detail" data-testid="step-detail" data-run=answers.to_string()>
+            {(r.kind != "advance").then(|| view! {
+                <div class="metrics" data-testid="metrics">
+                    {r.status.map(|s| view! { <div><span class="big" data-testid="status">{s}</span>" status"</div> })}
+                    <div><span class="big" data-testid="query-count">{r.render.n_queries}</span>" queries"</div>
+                    <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.render.request_ms)}</span>" ms"</div>
+                    <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
+                </div>
+            })}
+            {goal_view}
+            {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
+            {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
+            {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
+            {(!r.headers.is_empty()).then(|| view! {
+                <dl class="headers" data-testid="headers">
+                    {r.headers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                </dl>
+            })}
+            {is_test.then(|| view! {
+                <ul class="tests" data-testid="tests">
+                    {r.tests.iter().map(|t| view! {
+                        <li data-testid="test-result" data-outcome=t.outcome.clone() class=t.outcome.clone()>
+                            <strong>{t.outcome.to_uppercase()}</strong>" "<code>{t.name.clone()}</code>
+                            {(!t.detail.is_empty()).then(|| view! { <pre>{t.detail.clone()}</pre> })}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
+            {(!r.stdout.is_empty()).then(|| view! { <pre class="stdout" data-testid="stdout">{r.stdout.clone()}</pre> })}
+            {(is_get && r.error.is_none()).then(|| view! {
+                <details class="output" open>
+                    <summary>"Response"</summary>
+                    <iframe sandbox="" title="Response" srcdoc=r.render.output.clone()></iframe>
+                </details>
+            })}
+            {(r.kind == "run").then(|| view! { <pre class="shell-output" data-testid="shell-output">{r.render.output.clone()}</pre> })}
+            {(!r.render.queries.is_empty()).then(|| view! { <QueryLog report=r.render.clone()/> })}
+        </div>
+    }
+}

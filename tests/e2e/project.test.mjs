@@ -1,0 +1,124 @@
+// Project labs (views.py, templates, tests.py, requests) in real headless Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch } from './harness.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+async function open(ctx, slug) {
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/${slug}`);
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+  return { page, errors };
+}
+
+/** Number of answered steps so far (the newest step's detail carries it). */
+async function answers(page) {
+  const d = page.locator('[data-testid=step-detail]');
+  return (await d.count()) ? Number(await d.getAttribute('data-run')) : 0;
+}
+
+/** Clicks `locator`, then waits for the next step's detail and returns its numbers. */
+async function step(page, click) {
+  const before = await answers(page);
+  await click();
+  await page.waitForFunction((b) => {
+    const d = document.querySelector('[data-testid=step-detail]');
+    return d && Number(d.getAttribute('data-run')) > b;
+  }, before, { timeout: 60_000 });
+  const text = async (id) => {
+    const l = page.locator(`[data-testid=step-detail] [data-testid=${id}]`);
+    return (await l.count()) ? (await l.first().textContent()).trim() : null;
+  };
+  return { status: await text('status'), queries: Number(await text('query-count')), ms: Number(await text('request-ms')) };
+}
+
+async function get(page, url, user = '') {
+  await page.locator('[data-testid=url]').fill(url);
+  await page.locator('[data-testid=user]').selectOption(user);
+  return step(page, () => page.locator('[data-testid=send]').click());
+}
+
+async function editFile(page, name, edit) {
+  await page.locator('[data-testid=file-tab]', { hasText: name }).click();
+  const editor = page.locator(`[data-testid=file-editor][data-file="${name}"]`);
+  const src = await editor.inputValue();
+  await editor.fill(edit(src));
+}
+
+test('typing @cache_page(60) into views.py: the second request costs 0 queries, until the clock passes 60 s', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-page');
+  let r = await get(page, '/articles/');
+  assert.equal(r.status, '200');
+  assert.equal(r.queries, 2);
+  await editFile(page, 'views.py', (src) => src.replace('def article_list(request):', '@cache_page(60)\ndef article_list(request):'));
+  r = await get(page, '/articles/');
+  assert.equal(r.queries, 2, 'the first request after the edit fills the cache');
+  const uncachedMs = r.ms;
+  r = await get(page, '/articles/');
+  assert.equal(r.queries, 0, 'served from the cache');
+  assert.ok(r.ms < uncachedMs, `cached ${r.ms} ms < uncached ${uncachedMs} ms`);
+  assert.match(await page.locator('[data-testid=step-detail] [data-testid=headers]').textContent(), /max-age=60/);
+  // Another query string is another cache entry.
+  r = await get(page, '/articles/?tag=tag-03');
+  assert.ok(r.queries > 0);
+  await step(page, () => page.locator('[data-testid=clock-advance][data-seconds="61"]').click());
+  r = await get(page, '/articles/');
+  assert.equal(r.queries, 2, 'expired after 61 s');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('cache_page serves one user\'s dashboard to another; vary_on_cookie stops it', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-page');
+  await page.getByLabel('@cache_page(60) on dashboard').check();
+  await get(page, '/dashboard/', 'user006');
+  const first = await page.frameLocator('[data-testid=step-detail] iframe').locator('body').textContent();
+  assert.match(first, /Hello user006/);
+  await get(page, '/dashboard/', 'user002');
+  const leaked = await page.frameLocator('[data-testid=step-detail] iframe').locator('body').textContent();
+  assert.match(leaked, /Hello user006/, 'user002 sees user006\'s page, as in Django');
+  await page.getByLabel('@vary_on_cookie on dashboard').check();
+  await get(page, '/dashboard/', 'user006');
+  await get(page, '/dashboard/', 'user002');
+  const fixed = await page.frameLocator('[data-testid=step-detail] iframe').locator('body').textContent();
+  assert.match(fixed, /Hello user002/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a failing assertNumQueries shows Django\'s message; fixing the view makes it pass', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'query-count-tests');
+  await step(page, () => page.locator('[data-testid=run-tests]').click());
+  const rows = page.locator('[data-testid=test-result]');
+  assert.equal(await rows.count(), 2);
+  const failing = page.locator('[data-testid=test-result][data-outcome=fail]');
+  assert.equal(await failing.count(), 1);
+  assert.match(await failing.textContent(), /AssertionError: 22 != 2 : 22 queries executed, 2 expected/);
+  assert.match(await failing.textContent(), /Captured queries were:/);
+  await page.getByLabel(/select_related/).check();
+  await step(page, () => page.locator('[data-testid=run-tests]').click());
+  assert.equal(await page.locator('[data-testid=test-result][data-outcome=pass]').count(), 2);
+  const r = await get(page, '/orgs/org-1/tasks/');
+  assert.equal(r.queries, 2);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('an error in views.py points at the line; nothing typed is lost', async () => {
+  const ctx = await browser.newContext();
+  const { page } = await open(ctx, 'query-count-tests');
+  await editFile(page, 'views.py', (src) => src.replace('return render(', 'return render(('));
+  await page.locator('[data-testid=send]').click();
+  await page.locator('[data-testid=error]').first().waitFor();
+  assert.match(await page.locator('[data-testid=error]').first().textContent(), /SyntaxError/);
+  assert.match(await page.locator('[data-testid=file-editor]').inputValue(), /render\(\(/);
+  await ctx.close();
+});
