@@ -122,3 +122,18 @@ test('an error in views.py points at the line; nothing typed is lost', async () 
   assert.match(await page.locator('[data-testid=file-editor]').inputValue(), /render\(\(/);
   await ctx.close();
 });
+
+test('the goal check runs the lab\'s steps on a fresh project: missed at the start, met with the toggle', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-page');
+  const goal = page.locator('[data-testid=goal]');
+  await page.locator('[data-testid=check-goal]').click();
+  await page.locator('[data-testid=goal][data-met=false]').waitFor({ timeout: 60_000 });
+  assert.match(await goal.textContent(), /✘/);
+  await page.getByLabel('@cache_page(60) on article_list').check();
+  await page.locator('[data-testid=check-goal]').click();
+  await page.locator('[data-testid=goal][data-met=true]').waitFor({ timeout: 60_000 });
+  assert.match(await goal.textContent(), /✔.*0 queries/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -80,10 +80,19 @@ pub struct Toggle {
     pub call: String,
 }
 
+/// What a lab asks for: at most `max_queries` for the page (an expression lab's render, or
+/// the last request of `steps` in a project lab, run on a freshly loaded project).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Goal {
     pub max_queries: usize,
     pub text: String,
+    /// Project labs: the steps the check runs.
+    #[serde(default)]
+    pub steps: Vec<crate::Step>,
+    /// Expression labs: the goal only counts with the lesson's template unchanged.
+    #[serde(default)]
+    pub keep_template: bool,
 }
 
 impl Toggle {

@@ -73,7 +73,7 @@ fn mistakes_get_djangos_messages() {
         ("Article.objects.all()", "{% load cache %}{% cache abc frag %}x{% endcache %}", "TemplateSyntaxError", "non-integer timeout"),
         ("Article.objects.all()", "{% frobnicate %}", "TemplateSyntaxError", "Invalid block tag on line 1: 'frobnicate'"),
         ("Article.objects.all()", "{% cache 60 x %}{% endcache %}", "TemplateSyntaxError", "Invalid block tag"),
-        ("Article.objects.all()", "{% if %}x{% endif %}", "TemplateSyntaxError", ""),
+        ("Article.objects.all()", "{% if %}x{% endif %}", "TemplateSyntaxError", "Unexpected end of expression in if tag."),
     ];
     for (expr, template, kind, message) in cases {
         let r = run(&mut lab, expr, template);

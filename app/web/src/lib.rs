@@ -175,6 +175,7 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 p.pending.retain(|x| *x != id);
                 p.clock = report.clock.clone();
                 p.history.push(report);
+                p.history_ids.push(id);
                 p.selected = Some(p.history.len() - 1);
                 p.answers += 1;
             }),
@@ -323,7 +324,7 @@ fn LessonPage(slug: String) -> impl IntoView {
                     <button data-testid="run" on:click=move |_| run()>"Run"</button>
                 </div>
                 {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-                <Results goal=goal.clone()/>
+                <Results goal=goal.clone() template=template original_template=lab.template.clone()/>
             </section>
         </article>
     }
@@ -331,7 +332,7 @@ fn LessonPage(slug: String) -> impl IntoView {
 }
 
 #[component]
-fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
+fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, original_template: String) -> impl IntoView {
     let shared = expect_context::<Shared>();
     view! {
         {move || shared.error.get().map(|e| view! {
@@ -342,8 +343,10 @@ fn Results(goal: Option<lessons::Goal>) -> impl IntoView {
             </div>
         })}
         {move || shared.result.get().map(|r| {
+            let unchanged = template.get_untracked() == original_template;
             let goal_view = goal.clone().map(|g| {
-                let met = r.n_queries <= g.max_queries;
+                // "Without changing the template" is part of the goal when it says so.
+                let met = r.n_queries <= g.max_queries && (!g.keep_template || unchanged);
                 view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
             });
             view! {

@@ -20,7 +20,11 @@ pub struct ProjectState {
     pub loaded: bool,
     pub load_error: Option<ErrorInfo>,
     pub history: Vec<StepReport>,
+    /// The request id each history entry answered.
+    pub history_ids: Vec<u64>,
     pub selected: Option<usize>,
+    /// The goal check in flight or done: its request ids (the last one decides).
+    pub check_ids: Vec<u64>,
     pub clock: String,
     /// Bumped on each answer (tests wait on it).
     pub answers: u64,
@@ -41,24 +45,34 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let urls = StoredValue::new(lab.urls.clone());
     let migrations = StoredValue::new(lab.migrations.clone());
 
-    // Sends the project if it changed since the worker last saw it, then `step`.
-    let send = move |step: Option<Step>| {
+    // Sends the project if it changed since the worker last saw it, then the steps; the ids.
+    let send_all = move |steps: Vec<Step>, reload: bool| -> Vec<u64> {
         if !shared.state.get_untracked().ready {
-            return;
+            return vec![];
         }
+        let mut ids = Vec::new();
         shared.engine.with_value(|e| {
             let Some(e) = e else { return };
-            let mut ids = Vec::new();
-            if dirty.get_untracked() || !shared.project.get_untracked().loaded {
+            if reload || dirty.get_untracked() || !shared.project.get_untracked().loaded {
                 let spec = ProjectSpec { files: files.get_untracked(), urls: urls.get_value(), migrations: migrations.get_value() };
                 ids.push(e.project(spec));
                 dirty.set(false);
             }
-            if let Some(s) = step {
+            for s in steps {
                 ids.push(e.step(s));
             }
-            shared.project.update(|p| p.pending.extend(ids));
         });
+        shared.project.update(|p| p.pending.extend(ids.iter().copied()));
+        ids
+    };
+    let send = move |step: Option<Step>| {
+        send_all(step.into_iter().collect(), false);
+    };
+    let goal_steps = StoredValue::new(goal.as_ref().map(|g| g.steps.clone()).unwrap_or_default());
+    let check = move || {
+        // The check starts from a freshly loaded project (empty cache, clock at its start).
+        let ids = send_all(goal_steps.get_value(), true);
+        shared.project.update(|p| p.check_ids = ids);
     };
     // A fresh database (first load, new size, reset) gets the project again.
     Effect::new(move |_| {
@@ -157,8 +171,37 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                         shared.engine.with_value(|e| if let Some(e) = e { e.seed(n); });
                     }>"Reset data"</button>
             </div>
+            {goal.clone().filter(|g| !g.steps.is_empty()).map(|g| {
+                let text = g.text.clone();
+                let max = g.max_queries;
+                view! {
+                    <div class="goal-check">
+                        <button data-testid="check-goal" on:click=move |_| check()>"Check the goal"</button>
+                        {move || {
+                            let p = shared.project.get();
+                            let last = p.check_ids.last().copied();
+                            let answered = last.and_then(|id| p.history_ids.iter().position(|x| *x == id)).map(|i| p.history[i].clone());
+                            let verdict = answered.map(|r| {
+                                let met = r.error.is_none() && r.render.n_queries <= max;
+                                (met, format!("{} queries on the last request of the check (goal: at most {max})", r.render.n_queries))
+                            });
+                            let pending = last.is_some() && verdict.is_none();
+                            let class = if verdict.as_ref().is_some_and(|v| v.0) { "goal met" } else { "goal" };
+                            view! {
+                                <p class=class data-testid="goal"
+                                    data-met=verdict.as_ref().map(|v| v.0.to_string()).unwrap_or_default()>
+                                    {match &verdict { Some((true, _)) => "✔ ", Some((false, _)) => "✘ ", None => "Goal: " }}
+                                    {text.clone()}
+                                    {verdict.as_ref().map(|v| view! { <span class="goal-detail">{format!(" — {}", v.1)}</span> })}
+                                    {pending.then(|| " (checking…)")}
+                                </p>
+                            }
+                        }}
+                    </div>
+                }
+            })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
-            <StepHistory goal=goal.clone()/>
+            <StepHistory goal=None/>
         </div>
     }
 }
@@ -210,7 +253,7 @@ fn StepHistory(goal: Option<protocol::lesson::Goal>) -> impl IntoView {
 #[component]
 fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers: u64) -> impl IntoView {
     let r = report;
-    let goal_view = goal.filter(|_| r.kind == "get").map(|g| {
+    let goal_view = goal.filter(|g| r.kind == "get" && g.steps.is_empty()).map(|g| {
         let met = r.render.n_queries <= g.max_queries && r.error.is_none();
         view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
     });

@@ -459,7 +459,8 @@ impl<'s> Parser<'s> {
         let t = self.tok(ti);
         let rest = t.contents["filter".len()..].trim_start_matches(py_space);
         if rest.is_empty() {
-            return self.fail(ti, "not enough values to unpack (expected 2, got 1)");
+            // Django's compile function unpacks `token.contents.split(None, 1)`.
+            return Err(self.err_at(ti, crate::error::exc("ValueError", "not enough values to unpack (expected 2, got 1)")));
         }
         let rest_off = t.content_off + (t.contents.len() - rest.len());
         let expr = FilterExpr::parse(&format!("var|{rest}"), self.src, rest_off - 4)?;

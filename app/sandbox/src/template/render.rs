@@ -59,6 +59,9 @@ pub(crate) struct Renderer<'a> {
     cycle_defs: Rc<Vec<CycleDef>>,
     blocks: Option<Rc<std::cell::RefCell<BlockContext>>>,
     nesting: usize,
+    /// A node rendered to a non-string (`{% filter length %}`): Django's
+    /// `"".join([...])` fails only after every sibling node has rendered.
+    join_error: Option<SandboxError>,
     cycle_pos: HashMap<usize, usize>,
     /// `{% ifchanged %}` state per (node, enclosing loop run).
     ifchanged: HashMap<(usize, u64), Vec<Val>>,
@@ -69,11 +72,11 @@ pub(crate) struct Renderer<'a> {
 }
 
 pub(crate) fn vdne(var: &Variable) -> SandboxError {
-    err(ErrorKind::ValueError, format!("VariableDoesNotExist: Failed lookup for key [{}]", var.text()))
+    crate::error::exc("VariableDoesNotExist", format!("Failed lookup for key [{}]", var.text()))
 }
 
 fn is_vdne(e: &SandboxError) -> bool {
-    e.message.starts_with("VariableDoesNotExist")
+    e.is_a("VariableDoesNotExist")
 }
 
 fn mark_safe(v: Val) -> Val {
@@ -227,6 +230,7 @@ impl<'a> Renderer<'a> {
             cycle_defs,
             blocks: None,
             nesting: 0,
+            join_error: None,
             cycle_pos: HashMap::new(),
             ifchanged: HashMap::new(),
             ifchanged_text: HashMap::new(),
@@ -354,11 +358,30 @@ impl<'a> Renderer<'a> {
     }
 
     pub(crate) fn render_nodes(&mut self, nodes: &[Node], ctx: &mut Context, out: &mut String) -> SResult<()> {
-        for n in nodes {
-            self.step(out)?;
-            self.render_node(n, ctx, out)?;
+        let outer = self.join_error.take();
+        let mut res = Ok(());
+        for (i, n) in nodes.iter().enumerate() {
+            if let Err(e) = self.step(out) {
+                res = Err(e);
+                break;
+            }
+            let before = self.join_error.is_some();
+            if let Err(e) = self.render_node(n, ctx, out) {
+                res = Err(e);
+                break;
+            }
+            if !before {
+                if let Some(e) = self.join_error.as_mut() {
+                    e.message = e.message.replacen("sequence item 0", &format!("sequence item {i}"), 1);
+                }
+            }
         }
-        Ok(())
+        let pending = std::mem::replace(&mut self.join_error, outer);
+        res?;
+        match pending {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Counts one unit of work (a node or a loop iteration) against the render's budget.
@@ -556,17 +579,26 @@ impl<'a> Renderer<'a> {
         self.render_nodes(body, ctx, &mut inner)?;
         ctx.push();
         ctx.set("var", Val::safe(inner));
-        let res = self.with_origin(tag, |r| match expr.resolve(r, ctx, false)? {
-            Val::Str(s) | Val::SafeStr(s) => Ok(s.to_string()),
-            // The node's output joins the others with "".join(): only strings fit.
-            other => Err(err(
-                ErrorKind::TypeError,
-                format!("sequence item 0: expected str instance, {} found", other.type_name()),
-            )),
-        });
+        let res = self.with_origin(tag, |r| r.filter_output(expr, ctx));
         ctx.pop();
-        out.push_str(&res?);
+        match res? {
+            Ok(s) => out.push_str(&s),
+            // The node's output joins the others with "".join(): only strings fit, and the
+            // join fails after the whole node list has rendered.
+            Err(type_name) => {
+                if self.join_error.is_none() {
+                    self.join_error = Some(err(ErrorKind::TypeError, format!("sequence item 0: expected str instance, {type_name} found")));
+                }
+            }
+        }
         Ok(())
+    }
+
+    fn filter_output(&mut self, expr: &FilterExpr, ctx: &Context) -> SResult<Result<String, String>> {
+        Ok(match expr.resolve(self, ctx, false)? {
+            Val::Str(s) | Val::SafeStr(s) => Ok(s.to_string()),
+            other => Err(other.type_name()),
+        })
     }
 
     /// Nodes without a body.
@@ -919,14 +951,21 @@ impl<'a> Renderer<'a> {
     }
 
     fn widthratio(&mut self, val: &FilterExpr, max: &FilterExpr, width: &FilterExpr, ctx: &Context) -> SResult<String> {
-        let value = val.resolve(self, ctx, false)?;
-        let max_value = max.resolve(self, ctx, false)?;
-        let w = width.resolve(self, ctx, false)?;
-        let w = match py_int(&w) {
-            Ok(w) => w,
-            Err(_) => {
+        // Any ValueError/TypeError while resolving the three arguments is reported as Django's
+        // TemplateSyntaxError; a missing filter argument renders nothing.
+        let resolved = (|| -> SResult<(Val, Val, i64)> {
+            let value = val.resolve(self, ctx, false)?;
+            let max_value = max.resolve(self, ctx, false)?;
+            let w = width.resolve(self, ctx, false)?;
+            Ok((value, max_value, py_int(&w)?))
+        })();
+        let (value, max_value, w) = match resolved {
+            Ok(v) => v,
+            Err(e) if is_vdne(&e) => return Ok(String::new()),
+            Err(e) if matches!(e.kind, ErrorKind::ValueError | ErrorKind::TypeError) => {
                 return Err(err(ErrorKind::TemplateSyntaxError, "widthratio final argument must be a number"));
             }
+            Err(e) => return Err(e),
         };
         let (Ok(v), Ok(m)) = (py_float(&value), py_float(&max_value)) else {
             return Ok(String::new());
