@@ -116,7 +116,7 @@ test('a typo in the QuerySet gets Django\'s message with a caret, and the page k
 
 test('when the engine crashes, the page says so, restarts it and keeps the learner\'s code', async () => {
   const ctx = await browser.newContext();
-  const { page } = await openLesson(ctx);
+  const { page, errors } = await openLesson(ctx);
   const r = await waitForResult(page);
   const tpl = page.getByLabel('Template');
   await tpl.fill('{% for a in articles %}{{ a.slug }} {% endfor %}');
@@ -127,6 +127,10 @@ test('when the engine crashes, the page says so, restarts it and keeps the learn
   assert.equal(await tpl.inputValue(), '{% for a in articles %}{{ a.slug }} {% endfor %}');
   const r2 = await waitForResult(page, r.run, 60_000);
   assert.equal(r2.count, 1, 'the edited template (no relation touched) runs on the fresh engine');
+  // The old worker's handlers are detached, not dropped: no "closure invoked … after being
+  // dropped" or any other page error on the fault path.
+  await page.waitForTimeout(500);
+  assert.deepEqual(errors, []);
   await ctx.close();
 });
 
