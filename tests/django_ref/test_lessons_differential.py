@@ -3,7 +3,7 @@
 For each lesson whose lab.json has a "project", cases are built from the lab itself: the
 files as the lesson starts them, then the same files with each toggle turned on (and all of
 them at once); the steps are every request the lab offers (each twice, so caching shows),
-then every shell line, then the tests. Both runners get the same cases on copies of the same
+then every shell line, then the tests; migration toggles (indexes) become case migrations. Both runners get the same cases on copies of the same
 seeded database, and every step must agree (test_project_differential's comparison). A lesson
 that teaches something Django does not do fails here.
 """
@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from differential_common import HERE, normalize, require_sandbox_bin, run
+from differential_common import HERE, load_name_list, normalize, require_sandbox_bin, run
 
 LESSONS = HERE.parent.parent / "lessons"
+KNOWN_GAPS_FILE = HERE / "known_gaps_lessons.txt"
 
 
 def apply_toggle(files, t, on=True):
@@ -39,10 +40,12 @@ def lesson_cases():
         steps += [{"run": line} for line in project.get("shell", [])]
         if any(name == "tests.py" for name, _ in project["files"]):
             steps.append({"test": "tests.py"})
-        variants = [("start", [])] + [(f"toggle{i}", [t]) for i, t in enumerate(project.get("toggles", []))]
-        if len(project.get("toggles", [])) > 1:
-            variants.append(("all_toggles", project["toggles"]))
-        for label, toggles in variants:
+        mtoggles = project.get("migration_toggles", [])
+        variants = [("start", [], [])] + [(f"toggle{i}", [t], []) for i, t in enumerate(project.get("toggles", []))]
+        variants += [(f"migration{i}", [], [t["migration"]]) for i, t in enumerate(mtoggles)]
+        if len(project.get("toggles", [])) + len(mtoggles) > 1:
+            variants.append(("all_toggles", project.get("toggles", []), [t["migration"] for t in mtoggles]))
+        for label, toggles, migrations in variants:
             files = dict(project["files"])
             for t in toggles:
                 apply_toggle(files, t)
@@ -50,7 +53,7 @@ def lesson_cases():
                 "name": f"{slug}:{label}",
                 "files": files,
                 "urls": project["urls"],
-                "migrations": project.get("migrations", []),
+                "migrations": project.get("migrations", []) + migrations,
                 "steps": steps,
             })
     return cases
@@ -72,7 +75,19 @@ def lesson_runs(seeded_db, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", [c["name"] for c in lesson_cases()])
+def case_params():
+    gaps = load_name_list(KNOWN_GAPS_FILE)
+    return [pytest.param(c["name"], id=c["name"], marks=[pytest.mark.xfail(
+        strict=True, reason="listed in known_gaps_lessons.txt; if this now passes, remove it from that list")]
+        if c["name"] in gaps else []) for c in lesson_cases()]
+
+
+def test_known_lesson_gaps_are_case_names():
+    unknown = load_name_list(KNOWN_GAPS_FILE) - {c["name"] for c in lesson_cases()}
+    assert not unknown, f"known_gaps_lessons.txt names cases that do not exist: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("name", case_params())
 def test_lesson_project_matches_django(name, lesson_runs):
     dj, sb = normalize(lesson_runs["django"][name]), normalize(lesson_runs["sandbox"].get(name))
     assert "error" not in dj, f"the lesson's project does not load in Django: {dj['error']}"

@@ -41,6 +41,20 @@ pub struct ProjectLab {
     pub shell: Vec<String>,
     #[serde(default)]
     pub toggles: Vec<FileToggle>,
+    /// Checkboxes that add a migration (an index) to the project.
+    #[serde(default)]
+    pub migration_toggles: Vec<MigrationToggle>,
+    /// Table sizes offered as numbers of tasks (the indexes lab); empty: sizes in articles.
+    #[serde(default)]
+    pub task_sizes: Vec<u32>,
+}
+
+/// A migration the learner can apply or undo, shown as Django writes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationToggle {
+    pub label: String,
+    pub migration: Migration,
 }
 
 /// A checkbox that rewrites a file: `off` text ↔ `on` text (e.g. a view without and with

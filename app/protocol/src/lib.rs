@@ -11,8 +11,14 @@ pub mod lesson;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
-    /// (Re)create the database and fill it with the deterministic sample data.
-    Seed { id: u64, articles: u32 },
+    /// (Re)create the database and fill it with the deterministic sample data; `tasks`
+    /// overrides the number of tasks (the indexes lab wants 100,000 of them).
+    Seed {
+        id: u64,
+        articles: u32,
+        #[serde(default)]
+        tasks: Option<u32>,
+    },
     /// Evaluate the context expressions and render the template `renders` times.
     Run { id: u64, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool },
     /// Run raw SQL (DDL for indexes, `EXPLAIN QUERY PLAN`), guarded against SQL that crashes the engine.
@@ -91,8 +97,14 @@ pub enum Response {
     Seeded { id: u64, ms: f64, counts: Vec<(String, u64)>, schema_ms: f64 },
     Result { id: u64, renders: Vec<RenderReport> },
     SqlResult { id: u64, columns: Vec<String>, rows: Vec<Vec<String>>, query: QueryInfo },
-    /// The project is installed (its `views.py` imported); `clock` is the virtual time.
-    ProjectLoaded { id: u64, clock: String },
+    /// The project is installed (its `views.py` imported); `clock` is the virtual time;
+    /// `migrations` is, per migration, what `makemigrations` writes and `sqlmigrate` prints.
+    ProjectLoaded {
+        id: u64,
+        clock: String,
+        #[serde(default)]
+        migrations: Vec<(String, String)>,
+    },
     StepResult { id: u64, report: StepReport },
     /// The learner's input could not run: a message pointing at the problem.
     Error { id: u64, error: ErrorInfo },

@@ -29,6 +29,8 @@ pub struct Lab {
     project: Option<Rc<crate::django::project::Project>>,
     /// Why the last project did not load (repeated for the steps sent after it).
     load_error: Option<SandboxError>,
+    /// Indexes the labs' migrations created in this database (undone when a lab drops them).
+    applied_indexes: Vec<String>,
 }
 
 impl Lab {
@@ -40,7 +42,7 @@ impl Lab {
     pub fn handle(&mut self, req: Request, send: &mut dyn FnMut(Response)) {
         let id = req.id();
         let answer = match req {
-            Request::Seed { articles, .. } => self.seed(id, articles, send),
+            Request::Seed { articles, tasks, .. } => self.seed(id, articles, tasks, send),
             Request::Run { context, template, renders, clear_cache, .. } => self.run(id, &context, &template, renders, clear_cache),
             Request::Sql { sql, .. } => self.sql(id, &sql),
             Request::Project { project, .. } => self.load_project(id, project),
@@ -50,12 +52,12 @@ impl Lab {
         send(answer);
     }
 
-    fn seed(&mut self, id: u64, articles: u32, send: &mut dyn FnMut(Response)) -> Response {
+    fn seed(&mut self, id: u64, articles: u32, tasks: Option<u32>, send: &mut dyn FnMut(Response)) -> Response {
         let start = clock::monotonic_ms();
         let result = Engine::open_memory().and_then(|mut engine| {
             // Seeding is one long, trusted job: it gets a larger budget than a learner's statement.
             engine.budget_ms = 60_000.0;
-            let size = seed::seed(&mut engine, articles, &mut |done, total| send(Response::Progress { id, done, total }))?;
+            let size = seed::seed_with_tasks(&mut engine, articles, tasks, &mut |done, total| send(Response::Progress { id, done, total }))?;
             engine.budget_ms = STATEMENT_BUDGET_MS;
             Ok((engine, size))
         });
@@ -63,6 +65,7 @@ impl Lab {
             Ok((engine, size)) => {
                 self.rt = Some(Rt::new(engine));
                 self.project = None;
+                self.applied_indexes.clear();
                 Response::Seeded {
                     id,
                     ms: clock::monotonic_ms() - start,
@@ -161,12 +164,30 @@ impl Lab {
             }
         };
         rt.begin_request(REQUEST_BUDGET_MS);
+        // The browser's database outlives a project: first undo the indexes an earlier
+        // version of the lab added and this one does not, then add the missing ones.
+        let wanted: Vec<String> = spec.migrations.iter().filter_map(|m| m.add_index.as_ref().map(|i| i.name.clone())).collect();
+        for name in std::mem::take(&mut self.applied_indexes) {
+            if wanted.contains(&name) {
+                self.applied_indexes.push(name);
+            } else {
+                let _ = rt.engine.borrow_mut().execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""));
+            }
+        }
         for m in &spec.migrations {
+            if let Some(i) = &m.add_index {
+                if self.applied_indexes.contains(&i.name) {
+                    continue;
+                }
+            }
             let json = serde_json::to_value(m).unwrap_or_default();
             if let Err(e) = crate::django::modules::apply_migration(rt, &json) {
                 let e = e.in_source("migrations");
                 self.load_error = Some(e.clone());
                 return error_response(id, e);
+            }
+            if let Some(i) = &m.add_index {
+                self.applied_indexes.push(i.name.clone());
             }
         }
         if let Err(e) = crate::django::project::load(rt, project.clone()) {
@@ -174,7 +195,13 @@ impl Lab {
             return error_response(id, e);
         }
         self.project = Some(project);
-        Response::ProjectLoaded { id, clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string() }
+        let migrations = spec
+            .migrations
+            .iter()
+            .filter_map(|m| crate::django::modules::migration_text(&serde_json::to_value(m).unwrap_or_default()).ok())
+            .map(|t| (t.python, t.sql))
+            .collect();
+        Response::ProjectLoaded { id, clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string(), migrations }
     }
 
     fn step(&mut self, id: u64, step: Step) -> Response {

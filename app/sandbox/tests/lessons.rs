@@ -56,7 +56,7 @@ fn project_goal_count(lab: &mut Lab, name: &str, files: Vec<(String, String)>, s
 #[test]
 fn every_project_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 200 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
     let labs: Vec<_> = labs().into_iter().filter(|(_, s)| s.project.is_some()).collect();
     assert!(!labs.is_empty());
     for (name, spec) in labs {
@@ -77,7 +77,7 @@ fn every_project_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
 #[test]
 fn every_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 200 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
     let labs: Vec<_> = labs().into_iter().filter(|(_, s)| s.project.is_none()).collect();
     assert!(!labs.is_empty());
     for (name, spec) in labs {
@@ -101,7 +101,7 @@ fn every_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
 #[test]
 fn the_n_plus_one_lab_counts_41_21_2_with_the_sql_django_sends() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 1000 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 1000, tasks: None }, &mut |_| {});
     let spec = labs().into_iter().find(|(n, _)| n.ends_with("n-plus-one")).unwrap().1;
     let mut ctx = spec.context.clone();
     let mut counts = vec![run(&mut lab, ctx.clone(), &spec.template).unwrap()];
@@ -123,7 +123,7 @@ fn the_n_plus_one_lab_counts_41_21_2_with_the_sql_django_sends() {
 #[test]
 fn the_n_plus_one_is_reported_with_the_fix() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 200 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
     let mut got = None;
     lab.handle(
         Request::Run {
@@ -149,7 +149,7 @@ fn the_n_plus_one_is_reported_with_the_fix() {
 #[test]
 fn learner_mistakes_come_back_as_messages_with_positions() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 50 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 50, tasks: None }, &mut |_| {});
     let cases = [
         ("Article.objects.filter(titel='x')", "{{ articles }}", "FieldError", "Cannot resolve keyword 'titel' into field. Choices are: author, author_id, body, created_at, id, slug, status, tags, title"),
         ("Article.objects.all()[-1]", "", "ValueError", "Negative indexing is not supported."),
@@ -178,7 +178,7 @@ fn learner_mistakes_come_back_as_messages_with_positions() {
 #[test]
 fn sql_that_would_crash_or_escape_the_engine_is_refused() {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 50 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 50, tasks: None }, &mut |_| {});
     for sql in ["SELECT datetime('now')", "SELECT date('now')", "SELECT CURRENT_TIMESTAMP", "ATTACH DATABASE 'x' AS y", "VACUUM INTO '/tmp/x'", "PRAGMA writable_schema = ON", "SELECT 1; DROP TABLE auth_user"] {
         let mut got = None;
         lab.handle(Request::Sql { id: 1, sql: sql.into() }, &mut |r| got = Some(r));

@@ -6,7 +6,7 @@ use sandbox::lab::Lab;
 
 fn seeded() -> Lab {
     let mut lab = Lab::new();
-    lab.handle(Request::Seed { id: 0, articles: 60 }, &mut |_| {});
+    lab.handle(Request::Seed { id: 0, articles: 60, tasks: None }, &mut |_| {});
     lab
 }
 

@@ -11,7 +11,7 @@ fn setup() -> Lab {
     sandbox::clock::set_clocks(js_sys::Date::now, js_sys::Date::now);
     let mut lab = Lab::new();
     let mut seeded = false;
-    lab.handle(Request::Seed { id: 1, articles: 200 }, &mut |r| seeded |= matches!(r, Response::Seeded { .. }));
+    lab.handle(Request::Seed { id: 1, articles: 200, tasks: None }, &mut |r| seeded |= matches!(r, Response::Seeded { .. }));
     assert!(seeded);
     lab
 }

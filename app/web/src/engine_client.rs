@@ -36,8 +36,9 @@ pub enum Event {
 struct Inner {
     worker: Option<Worker>,
     next_id: u64,
-    /// Articles in the current database, to re-seed a replacement worker the same way.
+    /// Articles (and tasks) in the current database, to re-seed a replacement worker the same way.
     articles: u32,
+    tasks: Option<u32>,
     /// The request being waited on and its watchdog timer.
     waiting: Option<(u64, i32)>,
     on_event: Rc<dyn Fn(Event)>,
@@ -62,6 +63,7 @@ impl EngineClient {
             worker: None,
             next_id: 1,
             articles,
+            tasks: None,
             waiting: None,
             on_event: Rc::new(on_event),
             queue: Vec::new(),
@@ -72,7 +74,7 @@ impl EngineClient {
         })));
         client.check_engine_file();
         client.spawn();
-        client.seed(articles);
+        client.seed(articles, None);
         client
     }
 
@@ -214,7 +216,7 @@ impl EngineClient {
 
     /// Replaces a dead or stuck worker with a fresh one on a freshly seeded database.
     pub fn restart(&self, why: String) {
-        let (on_event, articles, failures) = {
+        let (on_event, articles, tasks, failures) = {
             let mut inner = self.0.borrow_mut();
             inner.failures += 1;
             if let Some(w) = inner.worker.take() {
@@ -228,7 +230,7 @@ impl EngineClient {
                 }
             }
             inner.queue.clear();
-            (inner.on_event.clone(), inner.articles, inner.failures)
+            (inner.on_event.clone(), inner.articles, inner.tasks, inner.failures)
         };
         if failures > MAX_RESTARTS {
             on_event(Event::GaveUp(format!(
@@ -238,7 +240,7 @@ impl EngineClient {
         }
         on_event(Event::Restarted(why));
         self.spawn();
-        self.seed(articles);
+        self.seed(articles, tasks);
     }
 
     fn next_id(&self) -> u64 {
@@ -278,11 +280,24 @@ impl EngineClient {
         }
     }
 
-    pub fn seed(&self, articles: u32) -> u64 {
-        self.0.borrow_mut().articles = articles;
+    pub fn seed(&self, articles: u32, tasks: Option<u32>) -> u64 {
+        {
+            let mut inner = self.0.borrow_mut();
+            inner.articles = articles;
+            inner.tasks = tasks;
+        }
         let id = self.next_id();
-        self.post(Request::Seed { id, articles });
+        self.post(Request::Seed { id, articles, tasks });
         id
+    }
+
+    /// The same data again (undoes writes).
+    pub fn reseed(&self) -> u64 {
+        let (articles, tasks) = {
+            let inner = self.0.borrow();
+            (inner.articles, inner.tasks)
+        };
+        self.seed(articles, tasks)
     }
 
     pub fn run(&self, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool) -> u64 {

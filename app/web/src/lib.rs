@@ -165,11 +165,12 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 shared.error.set(Some(error));
                 shared.runs.update(|n| *n += 1);
             }
-            Response::ProjectLoaded { id, clock } => shared.project.update(|p| {
+            Response::ProjectLoaded { id, clock, migrations } => shared.project.update(|p| {
                 p.pending.retain(|x| *x != id);
                 p.loaded = true;
                 p.load_error = None;
                 p.clock = clock;
+                p.migrations = migrations;
             }),
             Response::StepResult { id, report } => shared.project.update(|p| {
                 p.pending.retain(|x| *x != id);
@@ -247,7 +248,7 @@ fn LessonPage(slug: String) -> impl IntoView {
         });
         shared.engine.with_value(|e| {
             if let Some(e) = e {
-                e.seed(n);
+                e.seed(n, None);
             }
         });
     };
@@ -255,17 +256,43 @@ fn LessonPage(slug: String) -> impl IntoView {
     let goal = lab.goal.clone();
     if let Some(project) = lab.project.clone() {
         shared.project.set(Default::default());
+        let task_sizes = project.task_sizes.clone();
+        let reseed_tasks = move |t: u32| {
+            let articles = shared.state.get_untracked().articles;
+            shared.state.update(|s| {
+                s.ready = false;
+                s.status = format!("Creating {t} tasks…");
+            });
+            shared.engine.with_value(|e| {
+                if let Some(e) = e {
+                    e.seed(articles, Some(t));
+                }
+            });
+        };
         return view! {
             <article class="lesson">
                 <h1>{lab.title.clone()}</h1>
                 <div class="prose">{markdown::render(src.markdown)}</div>
                 <section class="lab" aria-label="Lab">
                     <div class="lab-controls">
-                        <label>"Articles in the database "
-                            <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
-                                {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
-                            </select>
-                        </label>
+                        {if task_sizes.is_empty() {
+                            view! {
+                                <label>"Articles in the database "
+                                    <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
+                                        {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
+                                    </select>
+                                </label>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <label>"Tasks in the database "
+                                    <select data-testid="task-size" aria-label="Tasks in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed_tasks(n) } }>
+                                        <option value="" selected=true>"(default)"</option>
+                                        {task_sizes.iter().map(|n| view! { <option value=n.to_string()>{n.to_string()}</option> }).collect_view()}
+                                    </select>
+                                </label>
+                            }.into_any()
+                        }}
                     </div>
                     {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
                     <project_lab::ProjectLabView lab=project goal=goal/>
@@ -385,6 +412,7 @@ pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
                     <li data-testid="query" class:similar=q.group.is_some() class:duplicate=q.duplicate>
                         <div class="q-head">
                             <span class="q-n">{format!("#{}", i + 1)}</span>
+                            <span class="rows-read" data-testid="rows-read" data-value=q.rows_read.to_string() hidden=true>{q.rows_read}</span>
                             <span>{format!("{:.3} ms", q.ms)}</span>
                             <span>{format!("{} rows", q.rows)}</span>
                             <span title="rows read / full-scan steps / sorts / VM steps">

@@ -26,6 +26,8 @@ pub struct ProjectState {
     /// The goal check in flight or done: its request ids (the last one decides).
     pub check_ids: Vec<u64>,
     pub clock: String,
+    /// Per applied migration: (`makemigrations` text, `sqlmigrate` text).
+    pub migrations: Vec<(String, String)>,
     /// Bumped on each answer (tests wait on it).
     pub answers: u64,
 }
@@ -43,7 +45,19 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let user = RwSignal::new(String::new());
     let shell = RwSignal::new(lab.shell.first().cloned().unwrap_or_default());
     let urls = StoredValue::new(lab.urls.clone());
-    let migrations = StoredValue::new(lab.migrations.clone());
+    let base_migrations = StoredValue::new(lab.migrations.clone());
+    let migration_toggles = StoredValue::new(lab.migration_toggles.clone());
+    let active_migrations = RwSignal::new(Vec::<usize>::new());
+    let migrations = move || {
+        let mut all = base_migrations.get_value();
+        let toggles = migration_toggles.get_value();
+        for i in active_migrations.get_untracked() {
+            if let Some(t) = toggles.get(i) {
+                all.push(t.migration.clone());
+            }
+        }
+        all
+    };
 
     // Sends the project if it changed since the worker last saw it, then the steps; the ids.
     let send_all = move |steps: Vec<Step>, reload: bool| -> Vec<u64> {
@@ -54,7 +68,7 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
         shared.engine.with_value(|e| {
             let Some(e) = e else { return };
             if reload || dirty.get_untracked() || !shared.project.get_untracked().loaded {
-                let spec = ProjectSpec { files: files.get_untracked(), urls: urls.get_value(), migrations: migrations.get_value() };
+                let spec = ProjectSpec { files: files.get_untracked(), urls: urls.get_value(), migrations: migrations() };
                 ids.push(e.project(spec));
                 dirty.set(false);
             }
@@ -87,6 +101,7 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
         send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }));
     };
     let toggles = lab.toggles.clone();
+    let mtoggles = lab.migration_toggles.clone();
     let requests = lab.requests.clone();
     let shell_lines = lab.shell.clone();
     let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
@@ -112,6 +127,36 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                     }
                 }).collect_view()}
             </div>
+            {(!mtoggles.is_empty()).then(|| view! {
+                <div class="lab-controls migrations">
+                    {mtoggles.into_iter().enumerate().map(|(i, t)| {
+                        let id = format!("mtoggle-{i}");
+                        let for_id = id.clone();
+                        view! {
+                            <label class="toggle" for=for_id>
+                                <input type="checkbox" id=id data-testid="migrate"
+                                    prop:checked=move || active_migrations.get().contains(&i)
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        active_migrations.update(|a| { a.retain(|x| *x != i); if on { a.push(i) } });
+                                        dirty.set(true);
+                                        send(None);
+                                    }/>
+                                <code>{t.label.clone()}</code>
+                            </label>
+                        }
+                    }).collect_view()}
+                </div>
+            })}
+            {move || {
+                let m = shared.project.get().migrations;
+                (!m.is_empty()).then(|| view! {
+                    <details class="migrations-text" data-testid="migrations" open>
+                        <summary>"Migrations applied (makemigrations / sqlmigrate)"</summary>
+                        {m.into_iter().map(|(py, sql)| view! { <pre class="python">{py}</pre><pre class="sql">{sql}</pre> }).collect_view()}
+                    </details>
+                })
+            }}
             <div class="tabs" role="tablist">
                 {move || files.get().into_iter().enumerate().map(|(i, (name, _))| view! {
                     <button role="tab" data-testid="file-tab" aria-selected=move || (active.get() == i).to_string()
@@ -166,9 +211,8 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                 }).collect_view()}
                 <button data-testid="reset-data" title="Reload the sample data (undoes writes)"
                     on:click=move |_| {
-                        let n = shared.state.get_untracked().articles;
-                        shared.state.update(|s| { s.ready = false; s.status = format!("Creating {n} articles…"); });
-                        shared.engine.with_value(|e| if let Some(e) = e { e.seed(n); });
+                        shared.state.update(|s| { s.ready = false; s.status = "Reloading the sample data…".into(); });
+                        shared.engine.with_value(|e| if let Some(e) = e { e.reseed(); });
                     }>"Reset data"</button>
             </div>
             {goal.clone().filter(|g| !g.steps.is_empty()).map(|g| {
@@ -295,8 +339,37 @@ fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers:
                     <iframe sandbox="" title="Response" srcdoc=r.render.output.clone()></iframe>
                 </details>
             })}
-            {(r.kind == "run").then(|| view! { <pre class="shell-output" data-testid="shell-output">{r.render.output.clone()}</pre> })}
+            {(r.kind == "run").then(|| {
+                let out = r.render.output.clone();
+                let is_plan = out.lines().next().is_some_and(|l| l.contains(" SCAN ") || l.contains(" SEARCH ") || l.contains(" USE TEMP "));
+                if is_plan {
+                    view! { <PlanView text=out/> }.into_any()
+                } else {
+                    view! { <pre class="shell-output" data-testid="shell-output">{out}</pre> }.into_any()
+                }
+            })}
             {(!r.render.queries.is_empty()).then(|| view! { <QueryLog report=r.render.clone()/> })}
         </div>
+    }
+}
+
+/// `explain()` output with the words that matter marked: a full scan, an index search, a sort.
+#[component]
+pub fn PlanView(text: String) -> impl IntoView {
+    view! {
+        <pre class="plan" data-testid="plan">
+            {text.lines().map(|line| {
+                let class = if line.contains(" SCAN ") && !line.contains("COVERING INDEX") {
+                    "plan-line scan"
+                } else if line.contains("USE TEMP B-TREE") {
+                    "plan-line sort"
+                } else if line.contains(" SEARCH ") || line.contains("COVERING INDEX") {
+                    "plan-line search"
+                } else {
+                    "plan-line"
+                };
+                view! { <span class=class>{line.to_string()}</span>"\n" }
+            }).collect_view()}
+        </pre>
     }
 }

@@ -250,43 +250,80 @@ fn kw<'a>(kwargs: &'a Kwargs, name: &str) -> Option<&'a Val> {
 
 // ---------------------------------------------------------------- migrations
 
-/// A case-level migration: `add_index`, `remove_index` or `db_index`, with the SQL Django's
-/// schema editor writes for SQLite.
-pub fn apply_migration(rt: &Rt, m: &serde_json::Value) -> SResult<()> {
+/// What `makemigrations` writes for a migration, and what `sqlmigrate` prints for it.
+pub struct MigrationText {
+    /// The migration file's `operations` entry (Django's formatting).
+    pub python: String,
+    /// `sqlmigrate`: the description comment and the DDL.
+    pub sql: String,
+    /// The DDL alone, as the schema editor sends it.
+    pub ddl: String,
+}
+
+fn migration_model(m: &serde_json::Value) -> SResult<&'static Model> {
     let model_name = m.get("model").and_then(|v| v.as_str()).ok_or_else(|| err(ErrorKind::ValueError, "a migration names its \"model\""))?;
     let short = model_name.rsplit('.').next().unwrap_or(model_name);
-    let model = MODELS
+    MODELS
         .iter()
         .copied()
         .find(|x| x.name == short && (!model_name.contains('.') || model_name.starts_with(&format!("{}.", x.app_label))))
-        .ok_or_else(|| exc("LookupError", format!("migrations: no single model named '{model_name}'")))?;
-    let sql = if let Some(spec) = m.get("add_index") {
+        .ok_or_else(|| exc("LookupError", format!("migrations: no single model named '{model_name}'")))
+}
+
+/// The migration Django would write for `m` and its SQL on SQLite.
+pub fn migration_text(m: &serde_json::Value) -> SResult<MigrationText> {
+    let model = migration_model(m)?;
+    let lower = model.name.to_lowercase();
+    let field_of = |fname: &str| model.field(fname).ok_or_else(|| exc("FieldDoesNotExist", format!("{} has no field named '{fname}'", model.name)));
+    let (python, description, ddl) = if let Some(spec) = m.get("add_index") {
         let name = spec.get("name").and_then(|v| v.as_str()).ok_or_else(|| err(ErrorKind::ValueError, "add_index needs a \"name\""))?;
-        if name.len() > 30 {
-            return Err(exc("ValueError", format!("Index names cannot be longer than 30 characters.")));
-        }
-        let fields = spec.get("fields").and_then(|v| v.as_array()).ok_or_else(|| err(ErrorKind::ValueError, "add_index needs \"fields\""))?;
+        let fields: Vec<String> = spec
+            .get("fields")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| err(ErrorKind::ValueError, "add_index needs \"fields\""))?
+            .iter()
+            .map(|f| f.as_str().unwrap_or("").to_string())
+            .collect();
         let mut cols = Vec::new();
-        for f in fields {
-            let f = f.as_str().unwrap_or("");
+        for f in &fields {
             let (desc, fname) = match f.strip_prefix('-') {
                 Some(n) => (true, n),
-                None => (false, f),
+                None => (false, f.as_str()),
             };
-            let field = model.field(fname).ok_or_else(|| exc("FieldDoesNotExist", format!("{} has no field named '{fname}'", model.name)))?;
-            cols.push(format!("\"{}\"{}", field.column, if desc { " DESC" } else { "" }));
+            cols.push(format!("\"{}\"{}", field_of(fname)?.column, if desc { " DESC" } else { "" }));
         }
-        format!("CREATE INDEX \"{name}\" ON \"{}\" ({})", model.table, cols.join(", "))
+        let quoted: Vec<String> = fields.iter().map(|f| format!("'{f}'")).collect();
+        (
+            format!("migrations.AddIndex(\n    model_name='{lower}',\n    index=models.Index(fields=[{}], name='{name}'),\n),", quoted.join(", ")),
+            format!("Create index {name} on field(s) {} of model {lower}", fields.join(", ")),
+            format!("CREATE INDEX \"{name}\" ON \"{}\" ({})", model.table, cols.join(", ")),
+        )
     } else if let Some(name) = m.get("remove_index").and_then(|v| v.as_str()) {
-        format!("DROP INDEX \"{name}\"")
+        (
+            format!("migrations.RemoveIndex(\n    model_name='{lower}',\n    name='{name}',\n),"),
+            format!("Remove index {name} from {lower}"),
+            format!("DROP INDEX \"{name}\""),
+        )
     } else if let Some(fname) = m.get("db_index").and_then(|v| v.as_str()) {
-        let field = model.field(fname).ok_or_else(|| exc("FieldDoesNotExist", format!("{} has no field named '{fname}'", model.name)))?;
+        let field = field_of(fname)?;
         let name = index_name(model.table, &[field.column], "");
-        format!("CREATE INDEX \"{name}\" ON \"{}\" (\"{}\")", model.table, field.column)
+        (
+            format!("migrations.AlterField(\n    model_name='{lower}',\n    name='{fname}',\n    field=models.{}(..., db_index=True),\n),", field.class_name()),
+            format!("Alter field {fname} on {lower}"),
+            format!("CREATE INDEX \"{name}\" ON \"{}\" (\"{}\")", model.table, field.column),
+        )
     } else {
         return Err(err(ErrorKind::ValueError, format!("migrations: unknown operation in {m}")));
     };
-    rt.engine.borrow_mut().execute_batch(&sql).map_err(crate::runtime::engine_error)?;
+    let sql = format!("BEGIN;\n--\n-- {description}\n--\n{ddl};\nCOMMIT;");
+    Ok(MigrationText { python, sql, ddl })
+}
+
+/// A case-level migration: `add_index`, `remove_index` or `db_index`, with the SQL Django's
+/// schema editor writes for SQLite.
+pub fn apply_migration(rt: &Rt, m: &serde_json::Value) -> SResult<()> {
+    let text = migration_text(m)?;
+    rt.engine.borrow_mut().execute_batch(&text.ddl).map_err(crate::runtime::engine_error)?;
     Ok(())
 }
 
