@@ -167,3 +167,38 @@ test('indexes lab at 100,000 tasks: SCAN and a sort become an index SEARCH, rows
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('pagination at 10,000 articles: OFFSET reads more the deeper the page, a cursor with its index does not; pages shift', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'pagination');
+  await page.getByLabel('Articles in the database').selectOption('10000');
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 10000' }).waitFor({ timeout: 120_000 });
+  const rowsRead = async () => Number(await page.locator('[data-testid=step-detail] [data-testid=rows-read]').last().getAttribute('data-value'));
+  const body = async () => page.frameLocator('[data-testid=step-detail] iframe').locator('body').textContent();
+  await get(page, '/articles/');
+  const first = await rowsRead();
+  await get(page, '/articles/?page=300');
+  const deep = await rowsRead();
+  assert.ok(deep > 20 * first, `offset: page 1 read ${first} rows, page 300 read ${deep}`);
+  // A cursor 6,000 articles deep, with the index on (-created_at, -id).
+  await page.getByLabel('Article.Meta.indexes: Index(fields=["-created_at", "-id"])').check();
+  await page.locator('[data-testid=shell]').fill("a = newest_first()[6000]; f'{a.created_at:%Y-%m-%d %H:%M:%S}~{a.id}'");
+  await step(page, () => page.locator('[data-testid=run-shell]').click());
+  const cursor = (await page.locator('[data-testid=shell-output]').textContent()).trim();
+  await get(page, `/articles/by-cursor/?cursor=${encodeURIComponent(cursor)}`);
+  const cursorDeep = await rowsRead();
+  assert.ok(cursorDeep < deep / 20, `cursor 6,000 deep read ${cursorDeep} rows; offset page 300 read ${deep}`);
+  console.log(`# rows read at 10,000 articles: offset page 1 ${first}, page 300 ${deep}; cursor 6,000 deep ${cursorDeep}`);
+  // Shifting pages: a new article moves page 2 down by one.
+  await get(page, '/articles/?page=2');
+  const before = (await body()).match(/<li>|[^\n]+/g);
+  const oldPage2 = await page.frameLocator('[data-testid=step-detail] iframe').locator('li').allTextContents();
+  await page.locator('[data-testid=shell]').fill("Article.objects.create(author_id=1, title='Breaking news', slug='breaking-news', status='published', created_at='2030-01-01 00:00:00')");
+  await step(page, () => page.locator('[data-testid=run-shell]').click());
+  await get(page, '/articles/?page=2');
+  const newPage2 = await page.frameLocator('[data-testid=step-detail] iframe').locator('li').allTextContents();
+  assert.equal(newPage2[0], oldPage2[oldPage2.length - 1], 'the last article of page 2 shows again at the top of page 2');
+  assert.ok(before);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -207,7 +207,14 @@ impl Object for Paginator {
                 let number = a[0].clone().unwrap_or(Val::Int(1));
                 let side = a[1].as_ref().map(crate::pyfmt::py_int).transpose()?.unwrap_or(3);
                 let ends = a[2].as_ref().map(crate::pyfmt::py_int).transpose()?.unwrap_or(2);
-                Ok(Val::list(me.elided_page_range(rt, &number, side, ends)?))
+                let _ = rt;
+                let me = me.clone();
+                // A generator in Django: nothing (not even the count) runs until it is iterated.
+                Ok(Val::obj(crate::py::objects::GeneratorObj {
+                    qualname: "Paginator.get_elided_page_range".into(),
+                    thunk: Rc::new(move |rt| me.elided_page_range(rt, &number, side, ends)),
+                    done: std::cell::Cell::new(false),
+                }))
             }),
             _ => return Err(no_attr("Paginator", name)),
         })

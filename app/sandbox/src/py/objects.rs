@@ -778,3 +778,30 @@ impl Object for IterObj {
         Ok(Rc::new(self.items[p.min(self.items.len())..].to_vec()))
     }
 }
+
+/// A generator a native function returns (`Paginator.get_elided_page_range`): nothing runs
+/// until it is iterated, once.
+pub struct GeneratorObj {
+    pub qualname: String,
+    pub thunk: Rc<dyn Fn(&Rt) -> SResult<Vec<Val>>>,
+    pub done: std::cell::Cell<bool>,
+}
+
+impl Object for GeneratorObj {
+    fn type_name(&self) -> String {
+        "generator".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn iterate(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        // A generator runs once; iterating it again gives nothing.
+        if self.done.replace(true) {
+            return Ok(Rc::new(vec![]));
+        }
+        Ok(Rc::new((self.thunk)(rt)?))
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("<generator object {} at 0x{:x}>", self.qualname, self as *const Self as usize))
+    }
+}
