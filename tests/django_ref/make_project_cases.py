@@ -1421,12 +1421,39 @@ def clock_cases():
     ]
 
 
+def class_name_cases():
+    """The class names Django's messages and reprs use: a custom QuerySet (`ArticleQuerySet`),
+    the manager `as_manager()` makes, many-to-many vs reverse related managers."""
+    return [
+        case(
+            "queryset_and_manager_class_names",
+            '''
+            from django.contrib.auth.models import User
+            from articles.models import Article, Tag
+            ''',
+            [
+                run("Article.objects.all().foo"),
+                run("Article.objects.foo"),
+                run("Article.objects.get(pk=1).tags.foo"),
+                run("User.objects.get(pk=1).articles.foo"),
+                run("Tag.objects.all().foo"),
+                run("type(Article.objects).__name__"),
+                run("Article.objects.filter(pk__in=[1, 2]).order_by('id')"),
+                run("Article.objects.get(pk=1).tags.all()"),
+                run("Tag.objects.order_by('id')[:2]"),
+                run("Article.objects.published().nope()"),
+            ],
+        ),
+    ]
+
+
 def all_cases(examples_file):
     with open(examples_file, encoding="utf-8") as f:
         examples = json.load(f)
     cases = (examples + n_plus_one_cases() + cache_page_cases() + low_level_cache_cases() + fragment_cases()
              + signal_cases() + write_cases() + transaction_cases() + view_cases() + pagination_cases()
-             + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases())
+             + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases()
+             + class_name_cases())
     names = [c["name"] for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

@@ -584,7 +584,12 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
                 a.extend(args);
                 return crate::value::call_value(rt, &m, a, kwargs);
             }
-            Err(no_attr(if qs.lazy.is_some() { "RelatedManager" } else { "QuerySet" }, name))
+            let owner = match qs.lazy.as_ref().map(|l| l.kind.as_str()) {
+                Some("m2m") => "ManyRelatedManager".to_string(),
+                Some(_) => "RelatedManager".to_string(),
+                None => queryset_class_name(qs.model),
+            };
+            Err(no_attr(&owner, name))
         }
     }
 }
@@ -627,9 +632,37 @@ fn in_bulk(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult
     Ok(Val::dict(d))
 }
 
+/// The manager class of a model: `ManagerFromArticleQuerySet` for `ArticleQuerySet.as_manager()`.
+pub fn manager_class_name(model: &Model) -> String {
+    match queryset_class_name(model).as_str() {
+        "QuerySet" => "Manager".into(),
+        qs => format!("ManagerFrom{qs}"),
+    }
+}
+
+/// The QuerySet class of a model: its custom one (`ArticleQuerySet`, from `as_manager()`), or
+/// `QuerySet`.
+pub fn queryset_class_name(model: &Model) -> String {
+    model
+        .queryset_source
+        .and_then(|src| src.strip_prefix("class "))
+        .and_then(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next())
+        .unwrap_or("QuerySet")
+        .to_string()
+}
+
 impl Object for QuerySetObj {
     fn type_name(&self) -> String {
-        "QuerySet".into()
+        queryset_class_name(self.model)
+    }
+    fn class_names(&self) -> Vec<String> {
+        let own = queryset_class_name(self.model);
+        let mut v = vec![own.clone()];
+        if own != "QuerySet" {
+            v.push("QuerySet".into());
+        }
+        v.push("object".into());
+        v
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -649,7 +682,7 @@ impl Object for QuerySetObj {
             let f = move |rt: &Rt, args: Vec<Val>, kwargs: Kwargs| call_qs_method(rt, &me, &n, args, kwargs);
             return Ok(if alters { NativeFn::altering(name, f) } else { NativeFn::val(name, f) });
         }
-        Err(no_attr("QuerySet", name))
+        Err(no_attr(&queryset_class_name(self.model), name))
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         // Methods on an evaluated queryset share its cache (count(), exists(), first()).
@@ -692,7 +725,7 @@ impl Object for QuerySetObj {
         if more {
             items.push("'...(remaining elements truncated)...'".into());
         }
-        Ok(format!("<QuerySet [{}]>", items.join(", ")))
+        Ok(format!("<{} [{}]>", queryset_class_name(self.model), items.join(", ")))
     }
     fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
         if let Some(s) = key.as_obj::<crate::value::SliceVal>() {
@@ -792,7 +825,7 @@ impl Manager {
 
 impl Object for Manager {
     fn type_name(&self) -> String {
-        "Manager".into()
+        manager_class_name(self.model)
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -804,7 +837,7 @@ impl Object for Manager {
                 let m = self.model;
                 Ok(NativeFn::val(name, move |_, _, _| Ok(Val::obj(QuerySetObj::for_model(m)))))
             }
-            _ => QuerySetObj::for_model(self.model).getattr(rt, name).map_err(|_| no_attr("Manager", name)),
+            _ => QuerySetObj::for_model(self.model).getattr(rt, name).map_err(|_| no_attr(&manager_class_name(self.model), name)),
         }
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
@@ -815,7 +848,7 @@ impl Object for Manager {
         if QS_METHODS.contains(&name) || super::api::custom_qs_method(rt, self.model, name)?.is_some() {
             return call_qs_method(rt, &qs, name, args, kwargs);
         }
-        Err(no_attr("Manager", name))
+        Err(no_attr(&manager_class_name(self.model), name))
     }
     fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
         match name {
@@ -847,6 +880,14 @@ pub fn related_manager(owner: Rc<Instance>, name: &str, rel: Relation) -> SResul
 }
 
 impl RelatedManager {
+    /// `ManyRelatedManager` for many-to-many relations, `RelatedManager` for reverse FKs.
+    fn class_name(&self) -> &'static str {
+        match self.relation {
+            Relation::ManyToMany { .. } | Relation::ManyToManyReverse { .. } => "ManyRelatedManager",
+            _ => "RelatedManager",
+        }
+    }
+
     fn target(&self) -> &'static Model {
         self.relation.target()
     }
@@ -913,7 +954,7 @@ impl RelatedManager {
 
 impl Object for RelatedManager {
     fn type_name(&self) -> String {
-        "RelatedManager".into()
+        self.class_name().into()
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -929,7 +970,7 @@ impl Object for RelatedManager {
             let f = move |rt: &Rt, args: Vec<Val>, kwargs: Kwargs| me.call_method(rt, &n, args, kwargs);
             return Ok(if matches!(name, "add" | "remove" | "clear" | "set" | "create" | "update" | "delete") { NativeFn::altering(name, f) } else { NativeFn::val(name, f) });
         }
-        Err(no_attr("RelatedManager", name))
+        Err(no_attr(self.class_name(), name))
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         match name {
