@@ -170,6 +170,22 @@ pub struct StepReport {
     pub error: Option<ErrorInfo>,
     /// The virtual clock after the step (`2026-01-01 09:00:00`).
     pub clock: String,
+    /// A request that read the cache: `hit`, `miss` or `stale`.
+    #[serde(default)]
+    pub cache_state: Option<String>,
+    /// The cache calls of the step (`get`/`set`/…, key, hit or miss for reads).
+    #[serde(default)]
+    pub cache_calls: Vec<CacheCallInfo>,
+    /// The live cache entries after the step, with the seconds each has left (`None`: never expires).
+    #[serde(default)]
+    pub cache_keys: Vec<(String, Option<f64>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheCallInfo {
+    pub op: String,
+    pub key: String,
+    pub hit: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,9 @@ pub struct LocMemCache {
     /// Made key → (value, expiry), least recently used first.
     entries: IndexMap<String, (Val, Expiry)>,
     pub calls: Vec<CacheCall>,
+    /// While set, the cache is invisible: every read misses, writes are dropped, nothing is
+    /// logged (rendering a page "as it would be now", to tell a stale cached page).
+    pub bypass: bool,
 }
 
 /// How a `timeout` argument reads: the default, never, or seconds.
@@ -88,6 +91,9 @@ impl LocMemCache {
 
     /// The stored value (not copied: the caller copies), or `None` when missing or expired.
     pub fn get(&mut self, key: &str, now: f64) -> Option<Val> {
+        if self.bypass {
+            return None;
+        }
         let found = match self.entries.get(key) {
             Some(e) if Self::expired(e, now) => {
                 self.entries.shift_remove(key);
@@ -107,6 +113,9 @@ impl LocMemCache {
     }
 
     pub fn has_key(&mut self, key: &str, now: f64) -> bool {
+        if self.bypass {
+            return false;
+        }
         match self.entries.get(key) {
             Some(e) if Self::expired(e, now) => {
                 self.entries.shift_remove(key);
@@ -118,6 +127,9 @@ impl LocMemCache {
     }
 
     pub fn set(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) {
+        if self.bypass {
+            return;
+        }
         self.log("set", key, None);
         self.store(key, value, timeout, now);
     }
@@ -132,6 +144,9 @@ impl LocMemCache {
 
     /// `add`: only when the key is missing or expired; whether it stored.
     pub fn add(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) -> bool {
+        if self.bypass {
+            return true;
+        }
         let fresh = !self.has_key(key, now);
         self.log("add", key, Some(!fresh));
         if fresh {
@@ -141,6 +156,9 @@ impl LocMemCache {
     }
 
     pub fn touch(&mut self, key: &str, timeout: Timeout, now: f64) -> bool {
+        if self.bypass {
+            return false;
+        }
         self.log("touch", key, None);
         if !self.has_key(key, now) {
             return false;
@@ -152,6 +170,9 @@ impl LocMemCache {
     }
 
     pub fn delete(&mut self, key: &str, now: f64) -> bool {
+        if self.bypass {
+            return false;
+        }
         self.log("delete", key, None);
         let present = self.has_key(key, now);
         self.entries.shift_remove(key);
@@ -159,7 +180,9 @@ impl LocMemCache {
     }
 
     pub fn clear(&mut self) {
-        self.entries.clear();
+        if !self.bypass {
+            self.entries.clear();
+        }
     }
 
     /// Forget the call log (a new request starts).

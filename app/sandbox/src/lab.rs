@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use protocol::{ErrorInfo, GroupInfo, ProjectSpec, QueryInfo, RenderReport, Request, Response, Step, StepReport, TestInfo};
+use protocol::{CacheCallInfo, ErrorInfo, GroupInfo, ProjectSpec, QueryInfo, RenderReport, Request, Response, Step, StepReport, TestInfo};
 
 use crate::cases::render_once;
 use crate::clock;
@@ -205,7 +205,7 @@ impl Lab {
     }
 
     fn step(&mut self, id: u64, step: Step) -> Response {
-        use crate::django::project::{execute, StepKind};
+        use crate::django::project::{execute_with, StepKind};
         let Some(rt) = self.rt.as_ref() else {
             return not_seeded(id);
         };
@@ -237,7 +237,7 @@ impl Lab {
             StepKind::Test(_) => "test",
         };
         let start = clock::monotonic_ms();
-        let out = execute(rt, &project, &kind, budget);
+        let out = execute_with(rt, &project, &kind, budget, true);
         let request_ms = clock::monotonic_ms() - start;
         let shown = out.body.clone().or_else(|| out.output.clone()).unwrap_or_default();
         let mut render = report(rt, shown, request_ms);
@@ -270,6 +270,12 @@ impl Lab {
                 warnings: rt.warnings.borrow().clone(),
                 error,
                 clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string(),
+                cache_state: out.cache_state.map(str::to_string),
+                cache_calls: rt.cache.borrow().calls.iter().map(|c| CacheCallInfo { op: c.op.clone(), key: c.key.clone(), hit: c.hit }).collect(),
+                cache_keys: {
+                    let now = rt.now_seconds();
+                    rt.cache.borrow().keys(now).into_iter().map(|(k, exp)| (k, exp.map(|e| e - now))).collect()
+                },
             },
         }
     }

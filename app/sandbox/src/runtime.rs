@@ -146,6 +146,22 @@ impl Rt {
         *self.lazy.borrow_mut() = None;
     }
 
+    /// Runs `f` as if the cache were empty and switched off, leaving no trace: its queries,
+    /// captured queries and printed output are dropped (the stale-page check renders the page
+    /// a second time this way).
+    pub fn without_cache<T>(&self, f: impl FnOnce() -> T) -> T {
+        let log_len = self.log.borrow().len();
+        let ql_len = self.queries_log.borrow().len();
+        let out_len = self.stdout.borrow().len();
+        self.cache.borrow_mut().bypass = true;
+        let out = f();
+        self.cache.borrow_mut().bypass = false;
+        self.log.borrow_mut().truncate(log_len);
+        self.queries_log.borrow_mut().truncate(ql_len);
+        self.stdout.borrow_mut().truncate(out_len);
+        out
+    }
+
     /// Re-arms the time budget without touching the log (each test of a test run gets one).
     pub fn arm_budget(&self, budget_ms: f64) {
         self.budget_ms.set(budget_ms);

@@ -461,6 +461,9 @@ pub struct StepOutcome {
     pub output: Option<String>,
     pub tests: Option<Vec<super::testing::TestResult>>,
     pub error: Option<SandboxError>,
+    /// For a request that read the cache: `hit`, `miss`, or `stale` (a hit whose page differs
+    /// from what the same request renders now without the cache).
+    pub cache_state: Option<&'static str>,
 }
 
 fn failed(e: SandboxError) -> StepOutcome {
@@ -470,6 +473,12 @@ fn failed(e: SandboxError) -> StepOutcome {
 /// Runs one step with `budget_ms` of time: a request through the test client (the login
 /// itself not counted), a clock move, a shell line in `views.py`'s namespace, or the tests.
 pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) -> StepOutcome {
+    execute_with(rt, project, step, budget_ms, false)
+}
+
+/// [`execute`]; with `detect_stale`, a request that read the cache is classified (hit, miss,
+/// stale) by rendering it again without the cache, invisibly.
+pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
         StepKind::Get { url, user } => {
             rt.begin_request(budget_ms);
@@ -483,12 +492,15 @@ pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) 
             rt.log.borrow_mut().clear();
             let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
             let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
+            let calls_before = rt.cache.borrow().calls.len();
             match handle(rt, &spec) {
                 Ok(resp) => {
                     let r = resp.as_obj::<Response>().expect("a response");
                     let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
                     let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
-                    StepOutcome { status: Some(r.status.get()), body: Some(r.content.borrow().clone()), headers, ..Default::default() }
+                    let body = r.content.borrow().clone();
+                    let cache_state = if detect_stale { cache_state(rt, &spec, calls_before, &body) } else { None };
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache_state, ..Default::default() }
                 }
                 Err(e) => failed(e),
             }
@@ -515,6 +527,30 @@ pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) 
                 Err(e) => failed(e),
             }
         }
+    }
+}
+
+/// Hit, miss or stale, from the cache reads the request made.
+fn cache_state(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<&'static str> {
+    let (reads, hits) = {
+        let c = rt.cache.borrow();
+        let reads: Vec<bool> = c.calls[calls_before.min(c.calls.len())..].iter().filter_map(|c| c.hit).collect();
+        let hits = reads.iter().any(|h| *h);
+        (reads.len(), hits)
+    };
+    if reads == 0 {
+        return None;
+    }
+    if !hits {
+        return Some("miss");
+    }
+    let fresh = rt.without_cache(|| handle(rt, spec));
+    match fresh {
+        Ok(resp) => match resp.as_obj::<Response>() {
+            Some(r) if *r.content.borrow() != body => Some("stale"),
+            _ => Some("hit"),
+        },
+        Err(_) => Some("hit"),
     }
 }
 
