@@ -3,7 +3,7 @@
 For each lesson whose lab.json has a "project", cases are built from the lab itself: the
 files as the lesson starts them, then the same files with each toggle turned on (and all of
 them at once); the steps are every request the lab offers (each twice, so caching shows),
-then every shell line, then the tests; migration toggles (indexes) become case migrations. Both runners get the same cases on copies of the same
+then every shell line, then the tests, then the scripted timeline; migration toggles (indexes) become case migrations. Both runners get the same cases on copies of the same
 seeded database, and every step must agree (test_project_differential's comparison). A lesson
 that teaches something Django does not do fails here.
 """
@@ -26,6 +26,20 @@ def apply_toggle(files, t, on=True):
         files[t["file"]] = src.replace(frm, to, 1)
 
 
+def contract_step(step):
+    """A lab.json step (the app's protocol) as a run-project contract step."""
+    kind = step["step"]
+    if kind == "get":
+        return {"get": step["url"], "user": step["user"]} if step.get("user") else {"get": step["url"]}
+    if kind == "run":
+        return {"run": step["code"]}
+    if kind == "advance":
+        return {"advance": step["seconds"]}
+    if kind == "test":
+        return {"test": step["file"]}
+    raise ValueError(f"unknown step {kind!r}")
+
+
 def lesson_cases():
     cases = []
     for lab_file in sorted(LESSONS.glob("*/lab.json")):
@@ -40,6 +54,8 @@ def lesson_cases():
         steps += [{"run": line} for line in project.get("shell", [])]
         if any(name == "tests.py" for name, _ in project["files"]):
             steps.append({"test": "tests.py"})
+        # The scripted timeline replays after the rest (the writes above already happened).
+        steps += [contract_step(s) for s in project.get("timeline", [])]
         mtoggles = project.get("migration_toggles", [])
         variants = [("start", [], [])] + [(f"toggle{i}", [t], []) for i, t in enumerate(project.get("toggles", []))]
         variants += [(f"migration{i}", [], [t["migration"]]) for i, t in enumerate(mtoggles)]

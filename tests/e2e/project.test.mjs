@@ -209,3 +209,27 @@ test('pagination at 10,000 articles: OFFSET reads more the deeper the page, a cu
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the cache timeline marks the read after a save STALE without a receiver, a MISS with one', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-fragments-and-keys');
+  const states = async (n) => {
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=history-step]').length >= n, n, { timeout: 60_000 });
+    const all = await page.locator('[data-testid=history-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state') || '-'));
+    return all.slice(n - 6, n);
+  };
+  await page.getByLabel('cache.get / cache.set in get_top_tags()').check();
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await states(6), ['miss', 'hit', '-', 'stale', '-', 'miss']);
+  await page.locator('[data-testid=history-step][data-state=stale]').first().locator('button').click();
+  assert.match(await page.locator('[data-testid=cache-state]').textContent(), /Stale/);
+  assert.match(await page.locator('[data-testid=cache-calls]').textContent(), /cache\.get :1:top_tags → hit/);
+  await page.getByLabel('post_save receiver that deletes the key').check();
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await states(12), ['miss', 'hit', '-', 'miss', '-', 'miss']);
+  // The newest step is selected: the key it stored, with its time to live.
+  await page.locator('[data-testid=history-step]').last().locator('button').click();
+  assert.match(await page.locator('[data-testid=cache-key]').first().textContent(), /top_tags.*expires in 300 s/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -47,6 +47,10 @@ pub struct ProjectLab {
     /// Table sizes offered as numbers of tasks (the indexes lab); empty: sizes in articles.
     #[serde(default)]
     pub task_sizes: Vec<u32>,
+    /// A scripted sequence the "Run the timeline" button replays from a fresh load (the
+    /// caching labs: request, request again, write, request, advance the clock, request).
+    #[serde(default)]
+    pub timeline: Vec<crate::Step>,
 }
 
 /// A migration the learner can apply or undo, shown as Django writes it.

@@ -320,7 +320,7 @@ fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
     RenderReport {
         n_queries: log.len(),
         request_ms,
-        sql_ms: log.iter().map(|q| q.ms).sum(),
+        sql_ms: log.iter().fold(0.0, |a, q| a + q.ms), // (`sum()` of nothing is -0.0)
         output,
         queries,
         groups: groups

@@ -189,3 +189,66 @@ fn sql_that_would_crash_or_escape_the_engine_is_refused() {
     let Some(Response::SqlResult { rows, .. }) = got else { panic!("{got:?}") };
     assert!(rows.iter().any(|r| r.iter().any(|c| c.contains("articles_article"))), "{rows:?}");
 }
+
+/// Replays a lab's timeline on the given files; each step's cache state ("-" for none).
+fn timeline_states(lab: &mut Lab, spec: &LabSpec, files: Vec<(String, String)>) -> Vec<String> {
+    let p = spec.project.as_ref().unwrap();
+    let project = ProjectSpec { files, urls: p.urls.clone(), migrations: p.migrations.clone() };
+    let mut got = None;
+    lab.handle(Request::Project { id: 1, project }, &mut |r| got = Some(r));
+    assert!(matches!(got, Some(Response::ProjectLoaded { .. })), "{got:?}");
+    p.timeline
+        .iter()
+        .map(|step| {
+            let mut got = None;
+            lab.handle(Request::Step { id: 2, step: step.clone() }, &mut |r| got = Some(r));
+            let Some(Response::StepResult { report, .. }) = got else { panic!("{step:?}: {got:?}") };
+            assert!(report.error.is_none(), "{step:?}: {:?}", report.error);
+            report.cache_state.unwrap_or_else(|| "-".into())
+        })
+        .collect()
+}
+
+#[test]
+fn the_cache_timeline_marks_a_stale_read_until_a_receiver_invalidates() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("cache-fragments-and-keys")).unwrap();
+    let p = spec.project.as_ref().unwrap();
+    assert!(!p.timeline.is_empty());
+    let toggle = |files: &mut Vec<(String, String)>, label: &str| {
+        p.toggles.iter().find(|t| t.label.contains(label)).unwrap_or_else(|| panic!("no toggle {label}")).apply(files, true)
+    };
+    // No cache at all: nothing read the cache, no state.
+    assert_eq!(timeline_states(&mut lab, &spec, p.files.clone()), ["-", "-", "-", "-", "-", "-"]);
+    // cache.get/set without invalidation: the write leaves a stale value until it expires.
+    let mut cached = p.files.clone();
+    toggle(&mut cached, "cache.get");
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    assert_eq!(timeline_states(&mut lab, &spec, cached.clone()), ["miss", "hit", "-", "stale", "-", "miss"]);
+    // With the receiver, the save deletes the key: the next read recomputes.
+    toggle(&mut cached, "post_save");
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    assert_eq!(timeline_states(&mut lab, &spec, cached), ["miss", "hit", "-", "miss", "-", "miss"]);
+}
+
+#[test]
+fn the_unbounded_list_fetches_every_published_row_until_it_is_sliced() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 1000, tasks: None }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("fast-enough")).unwrap();
+    let rows = |lab: &mut Lab, ctx: Vec<(String, String)>| {
+        let mut got = None;
+        lab.handle(Request::Run { id: 1, context: ctx, template: spec.template.clone(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
+        let Some(Response::Result { renders, .. }) = got else { panic!("{got:?}") };
+        assert_eq!(renders[0].n_queries, 1);
+        renders[0].queries[0].rows
+    };
+    let unbounded = rows(&mut lab, spec.context.clone());
+    let mut ctx = spec.context.clone();
+    for t in &spec.toggles {
+        ctx[0].1 = t.apply(&ctx[0].1, true);
+    }
+    assert!(unbounded > 300, "{unbounded} rows for 1000 articles");
+    assert_eq!(rows(&mut lab, ctx), 20);
+}

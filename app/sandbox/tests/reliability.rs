@@ -1,7 +1,7 @@
 //! What learners throw at the sandbox (shared/RELIABILITY.md, "Django code and templates"):
 //! every input ends in a result or a clear, positioned error, never a panic.
 
-use protocol::{Request, Response};
+use protocol::{ProjectSpec, Request, Response, Step};
 use sandbox::lab::Lab;
 
 fn seeded() -> Lab {
@@ -115,4 +115,29 @@ fn markup_from_data_and_code_is_escaped() {
     let r = run(&mut lab, "1", "{{ '<b>' }}");
     let Response::Result { renders, .. } = r else { panic!("{r:?}") };
     assert_eq!(renders[0].output, "<b>");
+}
+
+#[test]
+fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
+    let mut lab = seeded();
+    let view = "from django.core.cache import cache\nfrom django.http import HttpResponse\nfrom articles.models import Tag\n\n\ndef visit(request):\n    k = Tag.objects.count()\n    Tag.objects.create(name=f'visit-{k}', slug=f'visit-{k}')\n    n = cache.get('n')\n    if n is None:\n        n = Tag.objects.count()\n        cache.set('n', n)\n    return HttpResponse(str(n))\n";
+    let project = ProjectSpec { files: vec![("views.py".into(), view.into())], urls: vec![("visit/".into(), "visit".into(), None)], migrations: vec![] };
+    let mut got = None;
+    lab.handle(Request::Project { id: 1, project }, &mut |r| got = Some(r));
+    assert!(matches!(got, Some(Response::ProjectLoaded { .. })), "{got:?}");
+    let mut step = |lab: &mut Lab, step: Step| {
+        let mut got = None;
+        lab.handle(Request::Step { id: 2, step }, &mut |r| got = Some(r));
+        let Some(Response::StepResult { report, .. }) = got else { panic!("{got:?}") };
+        assert!(report.error.is_none(), "{:?}", report.error);
+        report
+    };
+    let get = || Step::Get { url: "/visit/".into(), user: None };
+    assert_eq!(step(&mut lab, get()).cache_state.as_deref(), Some("miss"));
+    let second = step(&mut lab, get());
+    assert_eq!(second.cache_state.as_deref(), Some("stale"), "each visit adds a tag, so the cached count is behind");
+    // The replay's INSERT was rolled back, and its queries are not in the step's log.
+    assert_eq!(second.render.n_queries, 2, "{:?}", second.render.queries);
+    let out = step(&mut lab, Step::Run { code: "Tag.objects.filter(name__startswith='visit').count()".into() });
+    assert_eq!(out.render.output.trim(), "2");
 }

@@ -105,6 +105,8 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let requests = lab.requests.clone();
     let shell_lines = lab.shell.clone();
     let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
+    let timeline = StoredValue::new(lab.timeline.clone());
+    let has_timeline = !lab.timeline.is_empty();
 
     view! {
         <div class="project-lab">
@@ -209,6 +211,10 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                     <button data-testid="clock-advance" data-seconds=s.to_string()
                         on:click=move |_| send(Some(Step::Advance { seconds: s }))>{format!("+{s} s")}</button>
                 }).collect_view()}
+                {has_timeline.then(|| view! {
+                    <button data-testid="run-timeline" title="Reload the project (empty cache, clock at its start) and replay the lesson's sequence"
+                        on:click=move |_| { send_all(timeline.get_value(), true); }>"Run the timeline"</button>
+                })}
                 <button data-testid="reset-data" title="Reload the sample data (undoes writes)"
                     on:click=move |_| {
                         shared.state.update(|s| { s.ready = false; s.status = "Reloading the sample data…".into(); });
@@ -278,9 +284,18 @@ fn StepHistory(goal: Option<protocol::lesson::Goal>) -> impl IntoView {
                         "test" => format!("{} → {} passed of {}", r.label, r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
                         _ => format!(">>> {} · {} queries", r.label, r.render.n_queries),
                     };
+                    let state = r.cache_state.clone();
+                    let badge = state.clone().map(|s| {
+                        let title = match s.as_str() {
+                            "hit" => "Served from the cache",
+                            "stale" => "Served from the cache, but the page computed now would differ: the cache is stale",
+                            _ => "Not in the cache: computed and stored",
+                        };
+                        view! { <span class=format!("cache-badge {s}") title=title>{s.to_uppercase()}</span> }
+                    });
                     view! {
-                        <li data-testid="history-step" data-kind=r.kind.clone() class:selected=sel>
-                            <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>{summary}</button>
+                        <li data-testid="history-step" data-kind=r.kind.clone() data-state=state.unwrap_or_default() class:selected=sel>
+                            <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>{summary}" "{badge}</button>
                         </li>
                     }
                 }).collect_view()
@@ -332,6 +347,7 @@ fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers:
                     }).collect_view()}
                 </ul>
             })}
+            {(!r.cache_calls.is_empty() || !r.cache_keys.is_empty()).then(|| view! { <CachePanel report=r.clone()/> })}
             {(!r.stdout.is_empty()).then(|| view! { <pre class="stdout" data-testid="stdout">{r.stdout.clone()}</pre> })}
             {(is_get && r.error.is_none()).then(|| view! {
                 <details class="output" open>
@@ -371,5 +387,42 @@ pub fn PlanView(text: String) -> impl IntoView {
                 view! { <span class=class>{line.to_string()}</span>"\n" }
             }).collect_view()}
         </pre>
+    }
+}
+
+/// What the step asked the cache, and what the cache holds afterwards (with the seconds each
+/// entry has left on the virtual clock).
+#[component]
+fn CachePanel(report: StepReport) -> impl IntoView {
+    let r = report;
+    view! {
+        <div class="cache-panel" data-testid="cache-panel">
+            {r.cache_state.clone().map(|s| view! { <p data-testid="cache-state" class=format!("cache-state {s}")>{match s.as_str() {
+                "hit" => "Cache hit: the response came from the cache.".to_string(),
+                "stale" => "Stale: the cache answered, but the data changed since it was stored — the page computed now would differ.".to_string(),
+                _ => "Cache miss: computed, then stored.".to_string(),
+            }}</p> })}
+            {(!r.cache_calls.is_empty()).then(|| view! {
+                <details open>
+                    <summary>{format!("{} cache call{}", r.cache_calls.len(), if r.cache_calls.len() == 1 { "" } else { "s" })}</summary>
+                    <ol class="cache-calls" data-testid="cache-calls">
+                        {r.cache_calls.iter().map(|c| view! {
+                            <li data-op=c.op.clone()><code>{format!("cache.{}", c.op)}</code>" "<code class="key">{c.key.clone()}</code>
+                                {c.hit.map(|h| view! { <span class=if h { "hit" } else { "miss" }>{if h { " → hit" } else { " → miss" }}</span> })}
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                </details>
+            })}
+            <table class="cache-keys" data-testid="cache-keys">
+                <caption>{format!("In the cache after this step: {} key{}", r.cache_keys.len(), if r.cache_keys.len() == 1 { "" } else { "s" })}</caption>
+                <tbody>
+                    {r.cache_keys.iter().map(|(k, ttl)| view! {
+                        <tr data-testid="cache-key"><td><code>{k.clone()}</code></td>
+                            <td>{match ttl { Some(t) => format!("expires in {t:.0} s"), None => "never expires".to_string() }}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
