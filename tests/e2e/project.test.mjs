@@ -210,26 +210,47 @@ test('pagination at 10,000 articles: OFFSET reads more the deeper the page, a cu
   await ctx.close();
 });
 
+/** Waits until `total` steps were answered, then the timeline strip's states (the newest load). */
+async function timelineStates(page, total) {
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=history-step]').length >= n, total, { timeout: 60_000 });
+  return page.locator('[data-testid=timeline-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state') || '-'));
+}
+
 test('the cache timeline marks the read after a save STALE without a receiver, a MISS with one', async () => {
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'cache-fragments-and-keys');
-  const states = async (n) => {
-    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=history-step]').length >= n, n, { timeout: 60_000 });
-    const all = await page.locator('[data-testid=history-step]').evaluateAll((els) => els.map((e) => e.getAttribute('data-state') || '-'));
-    return all.slice(n - 6, n);
-  };
   await page.getByLabel('cache.get / cache.set in get_top_tags()').check();
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await states(6), ['miss', 'hit', '-', 'stale', '-', 'miss']);
-  await page.locator('[data-testid=history-step][data-state=stale]').first().locator('button').click();
+  assert.deepEqual(await timelineStates(page, 6), ['miss', 'hit', '-', 'stale', '-', 'miss']);
+  await page.locator('[data-testid=timeline-step][data-state=stale] button').click();
   assert.match(await page.locator('[data-testid=cache-state]').textContent(), /Stale/);
   assert.match(await page.locator('[data-testid=cache-calls]').textContent(), /cache\.get :1:top_tags → hit/);
   await page.getByLabel('post_save receiver that deletes the key').check();
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await states(12), ['miss', 'hit', '-', 'miss', '-', 'miss']);
-  // The newest step is selected: the key it stored, with its time to live.
-  await page.locator('[data-testid=history-step]').last().locator('button').click();
+  assert.deepEqual(await timelineStates(page, 12), ['miss', 'hit', '-', 'miss', '-', 'miss']);
+  await page.locator('[data-testid=timeline-step]').last().locator('button').click();
   assert.match(await page.locator('[data-testid=cache-key]').first().textContent(), /top_tags.*expires in 300 s/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('the learner edits the timeline: a typo names its line, +59 s keeps the entry, +61 s does not', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-page');
+  await page.getByLabel('@cache_page(60) on article_list').check();
+  const script = page.locator('[data-testid=timeline-script]');
+  const original = await script.inputValue();
+  await script.fill(original + 'POST /articles/\n');
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.match(await page.locator('[data-testid=timeline-error]').textContent(), /line 7: `POST \/articles\/` is not a step/);
+  assert.equal(await script.inputValue(), original + 'POST /articles/\n', 'what was typed stays');
+  await script.fill(original.replace('+61 s', '+59 s'));
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await timelineStates(page, 6), ['miss', 'hit', '-', 'stale', '-', 'stale']);
+  assert.equal(await page.locator('[data-testid=timeline-error]').count(), 0);
+  await script.fill(original);
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await timelineStates(page, 12), ['miss', 'hit', '-', 'stale', '-', 'miss']);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

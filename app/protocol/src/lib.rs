@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod lesson;
+pub mod timeline;
 
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

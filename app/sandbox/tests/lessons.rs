@@ -233,6 +233,18 @@ fn the_cache_timeline_marks_a_stale_read_until_a_receiver_invalidates() {
 }
 
 #[test]
+fn the_cache_page_timeline_goes_stale_after_a_rename_until_the_entry_expires() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("cache-page")).unwrap();
+    let p = spec.project.as_ref().unwrap();
+    assert_eq!(timeline_states(&mut lab, &spec, p.files.clone()), ["-", "-", "-", "-", "-", "-"]);
+    let mut cached = p.files.clone();
+    p.toggles.iter().find(|t| t.label.contains("on article_list")).unwrap().apply(&mut cached, true);
+    assert_eq!(timeline_states(&mut lab, &spec, cached), ["miss", "hit", "-", "stale", "-", "miss"]);
+}
+
+#[test]
 fn the_unbounded_list_fetches_every_published_row_until_it_is_sliced() {
     let mut lab = Lab::new();
     lab.handle(Request::Seed { id: 0, articles: 1000, tasks: None }, &mut |_| {});

@@ -169,6 +169,7 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 p.pending.retain(|x| *x != id);
                 p.loaded = true;
                 p.load_error = None;
+                p.session_start = p.history.len();
                 p.clock = clock;
                 p.migrations = migrations;
             }),

@@ -30,6 +30,9 @@ pub struct ProjectState {
     pub migrations: Vec<(String, String)>,
     /// Bumped on each answer (tests wait on it).
     pub answers: u64,
+    /// Where in `history` the current load of the project begins (the timeline strip shows
+    /// the steps from there: one empty cache, one clock).
+    pub session_start: usize,
 }
 
 /// Sample users a request can be sent as (the seed's usernames).
@@ -105,8 +108,17 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let requests = lab.requests.clone();
     let shell_lines = lab.shell.clone();
     let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
-    let timeline = StoredValue::new(lab.timeline.clone());
     let has_timeline = !lab.timeline.is_empty();
+    let script = RwSignal::new(protocol::timeline::format(&lab.timeline));
+    let script_error = RwSignal::new(None::<String>);
+    let run_timeline = move || match protocol::timeline::parse(&script.get_untracked()) {
+        Ok(steps) if steps.is_empty() => script_error.set(Some("The timeline has no steps.".into())),
+        Ok(steps) => {
+            script_error.set(None);
+            send_all(steps, true);
+        }
+        Err(e) => script_error.set(Some(format!("Timeline, {e}"))),
+    };
 
     view! {
         <div class="project-lab">
@@ -211,16 +223,24 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                     <button data-testid="clock-advance" data-seconds=s.to_string()
                         on:click=move |_| send(Some(Step::Advance { seconds: s }))>{format!("+{s} s")}</button>
                 }).collect_view()}
-                {has_timeline.then(|| view! {
-                    <button data-testid="run-timeline" title="Reload the project (empty cache, clock at its start) and replay the lesson's sequence"
-                        on:click=move |_| { send_all(timeline.get_value(), true); }>"Run the timeline"</button>
-                })}
                 <button data-testid="reset-data" title="Reload the sample data (undoes writes)"
                     on:click=move |_| {
                         shared.state.update(|s| { s.ready = false; s.status = "Reloading the sample data…".into(); });
                         shared.engine.with_value(|e| if let Some(e) = e { e.reseed(); });
                     }>"Reset data"</button>
             </div>
+            {has_timeline.then(|| view! {
+                <details class="timeline-editor" open>
+                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>"), "
+                        <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></summary>
+                    <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
+                        prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))/>
+                    <button data-testid="run-timeline" title="Reload the project (empty cache, clock at its start) and replay these steps"
+                        on:click=move |_| run_timeline()>"Run the timeline"</button>
+                    {move || script_error.get().map(|e| view! { <p class="error" role="alert" data-testid="timeline-error">{e}</p> })}
+                </details>
+                <TimelineStrip/>
+            })}
             {goal.clone().filter(|g| !g.steps.is_empty()).map(|g| {
                 let text = g.text.clone();
                 let max = g.max_queries;
@@ -265,6 +285,53 @@ pub fn ErrorBox(error: ErrorInfo) -> impl IntoView {
             {e.source.clone().map(|s| view! { <div>{format!("in {s}")}{e.line.map(|l| format!(", line {l}, column {}", e.col.unwrap_or(0)))}</div> })}
             {e.excerpt.clone().map(|x| view! { <pre>{x}</pre> })}
         </div>
+    }
+}
+
+/// The steps since the project was last loaded, as a row of boxes: each request marked hit,
+/// miss or stale (red), with its queries and time; writes and clock moves between them.
+#[component]
+fn TimelineStrip() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    view! {
+        <ol class="timeline" data-testid="timeline" aria-label="Timeline since the project was loaded">
+            {move || {
+                let p = shared.project.get();
+                let start = p.session_start.min(p.history.len());
+                p.history[start..].iter().enumerate().map(|(k, r)| {
+                    let i = start + k;
+                    let sel = p.selected == Some(i);
+                    let state = match (r.kind.as_str(), &r.cache_state) {
+                        ("get", Some(s)) => s.clone(),
+                        ("get", None) => "uncached".to_string(),
+                        _ => String::new(),
+                    };
+                    let head = match r.kind.as_str() {
+                        "get" => r.label.clone(),
+                        "advance" => r.label.clone(),
+                        "test" => "tests".to_string(),
+                        _ => ">>> write / shell".to_string(),
+                    };
+                    let numbers = match r.kind.as_str() {
+                        "advance" => r.clock.clone(),
+                        "test" => format!("{} passed of {}", r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
+                        _ if r.error.is_some() => "error".to_string(),
+                        _ => format!("{} q · {:.1} ms", r.render.n_queries, r.render.request_ms),
+                    };
+                    let title = if r.kind == "run" { r.label.clone() } else { String::new() };
+                    view! {
+                        <li data-testid="timeline-step" data-kind=r.kind.clone() data-state=state.clone()
+                            class=format!("tl-step {} {}", r.kind, state) class:selected=sel title=title>
+                            <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>
+                                <span class="tl-head">{head}</span>
+                                <span class="tl-numbers">{numbers}</span>
+                                {(!state.is_empty()).then(|| view! { <span class="tl-state">{state.to_uppercase()}</span> })}
+                            </button>
+                        </li>
+                    }
+                }).collect_view()
+            }}
+        </ol>
     }
 }
 

@@ -464,6 +464,8 @@ pub struct StepOutcome {
     /// For a request that read the cache: `hit`, `miss`, or `stale` (a hit whose page differs
     /// from what the same request renders now without the cache).
     pub cache_state: Option<&'static str>,
+    /// A request's own time (ms), without the stale check's replay.
+    pub request_ms: Option<f64>,
 }
 
 fn failed(e: SandboxError) -> StepOutcome {
@@ -493,16 +495,19 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: 
             let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
             let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
             let calls_before = rt.cache.borrow().calls.len();
-            match handle(rt, &spec) {
+            let start = crate::clock::monotonic_ms();
+            let handled = handle(rt, &spec);
+            let request_ms = Some(crate::clock::monotonic_ms() - start);
+            match handled {
                 Ok(resp) => {
                     let r = resp.as_obj::<Response>().expect("a response");
                     let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
                     let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
                     let body = r.content.borrow().clone();
                     let cache_state = if detect_stale { cache_state(rt, &spec, calls_before, &body) } else { None };
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache_state, ..Default::default() }
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache_state, request_ms, ..Default::default() }
                 }
-                Err(e) => failed(e),
+                Err(e) => StepOutcome { request_ms, ..failed(e) },
             }
         }
         StepKind::Advance(s) => match rt.advance_clock(*s) {

@@ -1,0 +1,138 @@
+//! The text form of a scripted timeline, one step per line, as the learner edits it:
+//!
+//! ```text
+//! GET /sidebar/
+//! GET /dashboard/ as user001
+//! >>> a = Article.objects.published().first(); a.title = "New"; a.save()
+//! +61 s
+//! run tests
+//! ```
+//!
+//! Blank lines and `#` comments are skipped.
+
+use crate::Step;
+
+/// A line that is not a step: its 1-based number and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The longest clock move one step may make (a year); more is a typo.
+pub const MAX_ADVANCE_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
+
+pub fn format(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for s in steps {
+        match s {
+            Step::Get { url, user: Some(u) } => out += &format!("GET {url} as {u}\n"),
+            Step::Get { url, user: None } => out += &format!("GET {url}\n"),
+            Step::Run { code } => out += &format!(">>> {}\n", code.replace('\n', "; ")),
+            Step::Advance { seconds } => out += &format!("+{} s\n", seconds),
+            Step::Test { .. } => out += "run tests\n",
+        }
+    }
+    out
+}
+
+pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
+    let mut steps = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        let fail = |message: String| Err(ScriptError { line: i + 1, message });
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(code) = line.strip_prefix(">>>") {
+            let code = code.trim();
+            if code.is_empty() {
+                return fail("`>>>` needs a Python statement after it".into());
+            }
+            steps.push(Step::Run { code: code.to_string() });
+        } else if let Some(rest) = strip_word(line, "GET") {
+            let mut parts = rest.split_whitespace();
+            let Some(url) = parts.next() else { return fail("`GET` needs a URL, like `GET /articles/`".into()) };
+            if !url.starts_with('/') {
+                return fail(format!("the URL `{url}` must start with `/`"));
+            }
+            let user = match (parts.next(), parts.next(), parts.next()) {
+                (None, _, _) => None,
+                (Some("as"), Some(u), None) => Some(u.to_string()),
+                _ => return fail("write `GET /url/` or `GET /url/ as username`".into()),
+            };
+            steps.push(Step::Get { url: url.to_string(), user });
+        } else if let Some(rest) = line.strip_prefix('+') {
+            let number = rest.trim().trim_end_matches('s').trim();
+            let seconds: f64 = match number.parse() {
+                Ok(s) => s,
+                Err(_) => return fail(format!("`{line}` is not a clock move; write `+61 s`")),
+            };
+            if !seconds.is_finite() || seconds <= 0.0 || seconds > MAX_ADVANCE_SECONDS {
+                return fail(format!("the clock moves forward by more than 0 s and at most a year ({MAX_ADVANCE_SECONDS} s); got {number}"));
+            }
+            steps.push(Step::Advance { seconds });
+        } else if line.eq_ignore_ascii_case("run tests") {
+            steps.push(Step::Test { file: "tests.py".into() });
+        } else {
+            return fail(format!("`{line}` is not a step: start it with `GET /url/`, `>>> code`, `+N s` or write `run tests`"));
+        }
+    }
+    Ok(steps)
+}
+
+fn strip_word<'a>(line: &'a str, word: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(word)?;
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_kind_round_trips() {
+        let steps = vec![
+            Step::Get { url: "/sidebar/".into(), user: None },
+            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()) },
+            Step::Run { code: "a = Article.objects.first(); a.save()".into() },
+            Step::Advance { seconds: 61.0 },
+            Step::Advance { seconds: 0.5 },
+            Step::Test { file: "tests.py".into() },
+        ];
+        assert_eq!(parse(&format(&steps)).unwrap(), steps);
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped_and_spacing_is_loose() {
+        let steps = parse("# warm the cache\n\n  GET   /a/  \n+300s\n>>>cache.clear()\n").unwrap();
+        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
+    }
+
+    #[test]
+    fn mistakes_name_their_line() {
+        for (text, line, needle) in [
+            ("GET /a/\nPOST /a/", 2, "is not a step"),
+            ("GET", 1, "needs a URL"),
+            ("GET articles/", 1, "must start with `/`"),
+            ("GET /a/ for user001", 1, "as username"),
+            ("\n\n+abc s", 3, "not a clock move"),
+            ("+-5 s", 1, "forward"),
+            ("+0 s", 1, "forward"),
+            ("+1e12 s", 1, "at most a year"),
+            ("+inf s", 1, "at most a year"),
+            (">>>   ", 1, "needs a Python statement"),
+            ("GETX /a/", 1, "is not a step"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+}
