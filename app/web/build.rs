@@ -87,6 +87,20 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
             if let Some(bad) = p.requests.iter().find(|r| !r.starts_with('/')) {
                 return Err(format!("request {bad:?} must start with '/'"));
             }
+            if let Some(g) = &lab.goal {
+                if !g.steps.iter().any(|s| matches!(s, protocol::Step::Get { .. })) {
+                    return Err("a project lab's \"goal\" needs \"steps\" with at least one GET for its check to judge".into());
+                }
+            }
+        }
+    }
+    if let Some(g) = &lab.goal {
+        if g.hints.iter().all(|h| h.trim().is_empty()) {
+            return Err("the exercise (\"goal\") has no \"hints\": give at least one, shown before the solution".into());
+        }
+        let toggles = lab.toggles.len() + lab.project.as_ref().map_or(0, |p| p.toggles.len());
+        if toggles == 0 {
+            return Err("the exercise (\"goal\") has no toggles: its reference solution is every toggle on".into());
         }
     }
     Ok(())

@@ -12,11 +12,14 @@ const MIME = {
 
 export const DIST = resolve(process.env.DIST_DIR ?? new URL('../../dist', import.meta.url).pathname);
 
-/** A plain static file server (no SPA fallback: routes live in the URL hash). */
-export async function serveDist(root = DIST) {
+/** A plain static file server (no SPA fallback: routes live in the URL hash); with `prefix`
+ * (`/course/`), the site lives under that path and nothing outside it is served. */
+export async function serveDist(root = DIST, prefix = '/') {
   await stat(join(root, 'index.html'));
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (!path.startsWith(prefix)) { res.writeHead(404, { 'content-type': 'text/plain' }).end('outside the site'); return; }
+    path = '/' + path.slice(prefix.length);
     const file = normalize(join(root, path.endsWith('/') ? path + 'index.html' : path));
     if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
     try {

@@ -111,6 +111,9 @@ pub struct Goal {
     /// Expression labs: the goal only counts with the lesson's template unchanged.
     #[serde(default)]
     pub keep_template: bool,
+    /// Stepped hints, shown one at a time before the solution (build.rs requires at least one).
+    #[serde(default)]
+    pub hints: Vec<String>,
 }
 
 impl Toggle {

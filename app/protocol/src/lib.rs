@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 pub mod lesson;
+pub mod progress;
+pub mod share;
 pub mod timeline;
 
 /// Page → worker.
@@ -29,8 +31,47 @@ pub enum Request {
     Project { id: u64, project: ProjectSpec },
     /// One step against the installed project: a request, a shell line, the tests, the clock.
     Step { id: u64, step: Step },
+    /// Judges an exercise by behaviour: the learner's version against the lesson's reference
+    /// solution, on the current data and on a hidden, differently seeded and sized copy.
+    Check { id: u64, check: CheckSpec },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
+}
+
+/// What an exercise's check runs. Both sides run the same way; the learner's passes when it
+/// makes no error, stays within `max_queries` and shows what the reference shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CheckSpec {
+    /// An expression lab: the page rendered once from the context.
+    Expression {
+        context: Vec<(String, String)>,
+        template: String,
+        reference_context: Vec<(String, String)>,
+        reference_template: String,
+        max_queries: usize,
+    },
+    /// A project lab: the steps run on a freshly loaded project; the last request is judged.
+    Project { project: ProjectSpec, reference: ProjectSpec, steps: Vec<Step>, max_queries: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub passed: bool,
+    /// One per data set: the visible data first, then the hidden variant.
+    pub runs: Vec<CheckRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CheckRun {
+    /// `the data you see (200 articles)` / `a hidden copy (137 articles, other rows)`.
+    pub data: String,
+    pub passed: bool,
+    /// The learner's queries on the judged page, and the reference's.
+    pub queries: usize,
+    pub reference_queries: usize,
+    /// What is missing, in a sentence ("41 queries, the goal is at most 2; …").
+    pub message: String,
 }
 
 /// A lab's project, as `run-project` cases describe one (shared/sample_app/README.md).
@@ -83,6 +124,7 @@ impl Request {
             | Request::Sql { id, .. }
             | Request::Project { id, .. }
             | Request::Step { id, .. }
+            | Request::Check { id, .. }
             | Request::CrashForTest { id } => *id,
         }
     }
@@ -109,6 +151,7 @@ pub enum Response {
     StepResult { id: u64, report: StepReport },
     /// The learner's input could not run: a message pointing at the problem.
     Error { id: u64, error: ErrorInfo },
+    CheckResult { id: u64, report: CheckReport },
     /// The engine panicked; the worker is unusable and must be replaced.
     Panic { message: String },
 }

@@ -31,11 +31,18 @@ pub struct Lab {
     load_error: Option<SandboxError>,
     /// Indexes the labs' migrations created in this database (undone when a lab drops them).
     applied_indexes: Vec<String>,
+    /// The size the database was seeded with: articles, and tasks when overridden.
+    size: (u32, Option<u32>),
 }
 
 impl Lab {
     pub fn new() -> Lab {
         Lab::default()
+    }
+
+    /// Articles (and tasks, when overridden) the database was seeded with.
+    pub fn size(&self) -> (u32, Option<u32>) {
+        self.size
     }
 
     /// Handles one request; `send` may be called several times (progress, then the answer).
@@ -47,6 +54,7 @@ impl Lab {
             Request::Sql { sql, .. } => self.sql(id, &sql),
             Request::Project { project, .. } => self.load_project(id, project),
             Request::Step { step, .. } => self.step(id, step),
+            Request::Check { check, .. } => Response::CheckResult { id, report: crate::exercise::check(self, &check) },
             Request::CrashForTest { .. } => panic!("crash requested by the page (test hook)"),
         };
         send(answer);
@@ -66,6 +74,7 @@ impl Lab {
                 self.rt = Some(Rt::new(engine));
                 self.project = None;
                 self.applied_indexes.clear();
+                self.size = (articles, tasks);
                 Response::Seeded {
                     id,
                     ms: clock::monotonic_ms() - start,

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod clock;
 pub mod django;
 pub mod engine;
+pub mod exercise;
 pub mod lab;
 pub mod error;
 pub mod orm;

@@ -230,6 +230,11 @@ fn the_cache_timeline_marks_a_stale_read_until_a_receiver_invalidates() {
     toggle(&mut cached, "post_save");
     lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
     assert_eq!(timeline_states(&mut lab, &spec, cached), ["miss", "hit", "-", "miss", "-", "miss"]);
+    // A key built from the data needs no receiver: the save changes the key.
+    let mut stamped = p.files.clone();
+    toggle(&mut stamped, "key built from the data");
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    assert_eq!(timeline_states(&mut lab, &spec, stamped), ["miss", "hit", "-", "miss", "-", "miss"]);
 }
 
 #[test]
@@ -263,4 +268,100 @@ fn the_unbounded_list_fetches_every_published_row_until_it_is_sliced() {
     }
     assert!(unbounded > 300, "{unbounded} rows for 1000 articles");
     assert_eq!(rows(&mut lab, ctx), 20);
+}
+
+/// The exercise check as the page sends it: the learner's state against every toggle on.
+fn check_spec(spec: &LabSpec, learner_files: Option<Vec<(String, String)>>, learner_context: Option<Vec<(String, String)>>) -> protocol::CheckSpec {
+    let goal = spec.goal.as_ref().unwrap();
+    match &spec.project {
+        Some(p) => {
+            let mut reference = p.files.clone();
+            for t in &p.toggles {
+                t.apply(&mut reference, true);
+            }
+            let project = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: p.migrations.clone() };
+            protocol::CheckSpec::Project {
+                project: project(learner_files.unwrap_or_else(|| p.files.clone())),
+                reference: project(reference),
+                steps: goal.steps.clone(),
+                max_queries: goal.max_queries,
+            }
+        }
+        None => {
+            let mut reference = spec.context.clone();
+            for t in &spec.toggles {
+                for (var, expr) in reference.iter_mut() {
+                    if *var == t.var {
+                        *expr = t.apply(expr, true);
+                    }
+                }
+            }
+            protocol::CheckSpec::Expression {
+                context: learner_context.unwrap_or_else(|| spec.context.clone()),
+                template: spec.template.clone(),
+                reference_context: reference,
+                reference_template: spec.template.clone(),
+                max_queries: goal.max_queries,
+            }
+        }
+    }
+}
+
+fn check(lab: &mut Lab, spec: protocol::CheckSpec) -> protocol::CheckReport {
+    let mut got = None;
+    lab.handle(Request::Check { id: 5, check: spec }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::CheckResult { report, .. }) => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_exercise_fails_at_the_start_and_passes_with_its_solution_on_two_data_sets() {
+    for size in [200, 1000] {
+        let mut lab = Lab::new();
+        lab.handle(Request::Seed { id: 0, articles: size, tasks: None }, &mut |_| {});
+        for (name, spec) in labs().into_iter().filter(|(_, s)| s.goal.is_some()) {
+            let start = check(&mut lab, check_spec(&spec, None, None));
+            assert!(!start.passed, "{name} at {size}: the start passes: {start:?}");
+            assert!(start.runs.iter().all(|r| !r.passed && !r.message.is_empty()), "{name}: {start:?}");
+            let solved_files = spec.project.as_ref().map(|p| {
+                let mut f = p.files.clone();
+                for t in &p.toggles {
+                    t.apply(&mut f, true);
+                }
+                f
+            });
+            let solved_context = (spec.project.is_none()).then(|| match check_spec(&spec, None, None) {
+                protocol::CheckSpec::Expression { reference_context, .. } => reference_context,
+                _ => unreachable!(),
+            });
+            let done = check(&mut lab, check_spec(&spec, solved_files, solved_context));
+            assert!(done.passed, "{name} at {size}: the solution fails: {done:?}");
+            assert_eq!(done.runs.len(), 2, "{name}: the visible data and a hidden copy");
+            assert!(done.runs[1].data.contains("hidden"), "{done:?}");
+        }
+    }
+}
+
+#[test]
+fn the_check_says_the_gap_and_rejects_answers_fitted_to_the_visible_rows() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("n-plus-one")).unwrap();
+    let start = check(&mut lab, check_spec(&spec, None, None));
+    assert!(start.runs[0].message.starts_with("41 queries, the goal is at most 2; 20 similar queries from `a.author.username`"), "{}", start.runs[0].message);
+    // Too few rows: within budget, but not the page the reference shows.
+    let empty = check(&mut lab, check_spec(&spec, None, Some(vec![("articles".into(), "Article.objects.none()".into())])));
+    assert!(!empty.passed);
+    assert!(empty.runs[0].message.contains("differs from the reference solution's"), "{}", empty.runs[0].message);
+    // The visible page's ids, hard-coded: same page here, another page on the hidden copy.
+    let mut got = None;
+    lab.handle(Request::Run { id: 1, context: vec![("ids".into(), "list(Article.objects.published().values_list('pk', flat=True)[:20])".into())], template: "{{ ids }}".into(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
+    let Some(Response::Result { renders, .. }) = got else { panic!("{got:?}") };
+    let ids = renders[0].output.clone();
+    let fitted = format!("Article.objects.filter(pk__in={ids}).select_related('author').prefetch_related('tags')");
+    let report = check(&mut lab, check_spec(&spec, None, Some(vec![("articles".into(), fitted)])));
+    assert!(report.runs[0].passed, "the fitted answer matches the visible data: {report:?}");
+    assert!(!report.runs[1].passed && !report.passed, "the hidden copy rejects it: {report:?}");
 }

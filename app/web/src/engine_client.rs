@@ -318,6 +318,13 @@ impl EngineClient {
         id
     }
 
+    /// An exercise check (answered by `CheckResult`).
+    pub fn check(&self, check: protocol::CheckSpec) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Check { id, check });
+        id
+    }
+
     /// Test hook: makes the worker panic, to exercise recovery end to end.
     pub fn crash_for_test(&self) {
         let id = self.next_id();

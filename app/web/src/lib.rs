@@ -5,9 +5,12 @@
 //! this crate never links it.
 
 pub mod engine_client;
+pub mod exercise;
+pub mod lesson_page;
 pub mod lessons;
 pub mod markdown;
 pub mod project_lab;
+pub mod store;
 
 use leptos::prelude::*;
 use protocol::{ErrorInfo, RenderReport, Response};
@@ -36,7 +39,7 @@ fn parse_route(hash: &str) -> Route {
     }
 }
 
-fn current_hash() -> String {
+pub(crate) fn current_hash() -> String {
     window().location().hash().unwrap_or_default()
 }
 
@@ -46,6 +49,8 @@ pub struct EngineState {
     pub status: String,
     pub ready: bool,
     pub articles: u32,
+    /// Tasks asked for when seeding (the indexes lab), `None` for the default.
+    pub tasks: Option<u32>,
     pub progress: Option<(u32, u32)>,
     /// A crash or hang that was recovered from.
     pub notice: Option<String>,
@@ -63,12 +68,56 @@ struct Shared {
     seeded: RwSignal<u64>,
     /// The project lab's state (requests, shell lines, tests).
     project: RwSignal<project_lab::ProjectState>,
+    /// The learner's progress (kept in localStorage, see [`store`]).
+    progress: RwSignal<protocol::progress::Progress>,
+    /// Why progress cannot be kept or was reset, shown once at the top.
+    storage_notice: RwSignal<Option<String>>,
+    /// The exercise check in flight or done.
+    check: RwSignal<exercise::CheckState>,
+}
+
+/// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
+pub(crate) fn record_progress(shared: Shared, slug: &str, f: impl FnOnce(&mut protocol::progress::LessonProgress)) {
+    let mut changed = false;
+    shared.progress.update(|p| {
+        let before = p.lessons.get(slug).cloned();
+        f(store::entry(p, slug));
+        changed = p.lessons.get(slug).cloned() != before;
+    });
+    if changed {
+        if let Err(e) = store::save(&shared.progress.get_untracked()) {
+            shared.storage_notice.set(Some(e));
+        }
+    }
+}
+
+/// A new database of `articles` (and `tasks`, when given).
+pub(crate) fn reseed(shared: Shared, articles: u32, tasks: Option<u32>) {
+    shared.state.update(|s| {
+        s.ready = false;
+        s.tasks = tasks;
+        s.status = match tasks {
+            Some(t) => format!("Creating {t} tasks…"),
+            None => format!("Creating {articles} articles…"),
+        };
+    });
+    shared.engine.with_value(|e| {
+        if let Some(e) = e {
+            e.seed(articles, tasks);
+        }
+    });
 }
 
 #[component]
 pub fn App() -> impl IntoView {
     let route = RwSignal::new(parse_route(&current_hash()));
-    let handle = window_event_listener(leptos::ev::hashchange, move |_| route.set(parse_route(&current_hash())));
+    // Only a change of page re-renders (a share link's `?s=` on the same lesson does not).
+    let handle = window_event_listener(leptos::ev::hashchange, move |_| {
+        let r = parse_route(&current_hash());
+        if r != route.get_untracked() {
+            route.set(r)
+        }
+    });
     on_cleanup(move || handle.remove());
 
     let shared = Shared {
@@ -79,7 +128,13 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
         seeded: RwSignal::new(0),
         project: RwSignal::new(Default::default()),
+        progress: RwSignal::new(Default::default()),
+        storage_notice: RwSignal::new(None),
+        check: RwSignal::new(Default::default()),
     };
+    let (progress, storage_message) = store::load();
+    shared.progress.set(progress);
+    shared.storage_notice.set(storage_message);
     let client = EngineClient::new(DEFAULT_SIZE, move |ev| on_engine_event(shared, ev));
     shared.engine.set_value(Some(client.clone()));
     provide_context(shared);
@@ -94,9 +149,14 @@ pub fn App() -> impl IntoView {
             })}
         </header>
         <main>
+            {move || shared.storage_notice.get().map(|n| view! {
+                <p class="notice" role="alert" data-testid="storage-notice">{n}
+                    <button class="dismiss" aria-label="Dismiss" on:click=move |_| shared.storage_notice.set(None)>"×"</button>
+                </p>
+            })}
             {move || match route.get() {
                 Route::Home => view! { <Home/> }.into_any(),
-                Route::Lesson(slug) => view! { <LessonPage slug=slug/> }.into_any(),
+                Route::Lesson(slug) => view! { <lesson_page::LessonPage slug=slug/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path=path/> }.into_any(),
             }}
         </main>
@@ -114,6 +174,7 @@ fn expose_test_hooks(client: EngineClient) {
 fn on_engine_event(shared: Shared, ev: Event) {
     match ev {
         Event::Restarted(why) => {
+            shared.check.update(|c| c.pending = None);
             shared.state.update(|s| {
                 s.ready = false;
                 s.status = "Restarting the engine…".into();
@@ -152,6 +213,13 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 shared.result.set(renders.into_iter().last());
                 shared.runs.update(|n| *n += 1);
             }
+            Response::Error { id, error } if shared.check.get_untracked().pending == Some(id) => shared.check.update(|c| {
+                c.pending = None;
+                c.report = Some(protocol::CheckReport {
+                    passed: false,
+                    runs: vec![protocol::CheckRun { data: "your code".into(), message: format!("{}: {}", error.kind, error.message), ..Default::default() }],
+                });
+            }),
             Response::Error { id, error } if shared.project.get_untracked().pending.contains(&id) => {
                 shared.project.update(|p| {
                     p.pending.retain(|x| *x != id);
@@ -178,9 +246,24 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 p.clock = report.clock.clone();
                 p.history.push(report);
                 p.history_ids.push(id);
+                let step = p.sent.iter().position(|(i, _)| *i == id).map(|k| p.sent.remove(k).1);
+                p.steps.push(step);
                 p.selected = Some(p.history.len() - 1);
                 p.answers += 1;
             }),
+            Response::CheckResult { id, report } if shared.check.get_untracked().pending == Some(id) => {
+                let slug = shared.check.get_untracked().slug;
+                // A project check loaded other projects: the lab reloads its own on the next step.
+                shared.project.update(|p| p.loaded = false);
+                if report.passed {
+                    record_progress(shared, &slug, |e| if !e.shown { e.solved = true });
+                }
+                shared.check.update(|c| {
+                    c.pending = None;
+                    c.report = Some(report);
+                });
+            }
+            Response::CheckResult { .. } => {}
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
         },
@@ -189,16 +272,60 @@ fn on_engine_event(shared: Shared, ev: Event) {
 
 #[component]
 fn Home() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let exercises: Vec<&'static str> = lessons::LESSONS.iter().filter(|l| lessons::lab(l).goal.is_some()).map(|l| l.slug).collect();
+    let total = exercises.len();
+    let exercises = StoredValue::new(exercises);
+    let solved = move || shared.progress.with(|p| exercises.with_value(|ex| ex.iter().filter(|s| p.lessons.get(**s).is_some_and(|l| l.solved)).count()));
+    let exported = move || {
+        let json = protocol::progress::save(&shared.progress.get());
+        format!("data:application/json;charset=utf-8,{}", js_sys::encode_uri_component(&json))
+    };
     view! {
         <section class="home">
             <h1>"Learn Django performance by measuring it"</h1>
             <p>"Each lesson runs a real Django-style page against an in-browser SQLite-compatible database and shows every query it sends."</p>
+            <div class="progress-summary">
+                <p data-testid="progress" data-solved=move || solved().to_string()>
+                    {move || format!("{} of {total} exercises solved", solved())}
+                </p>
+                <a data-testid="export-progress" download="django-performance-progress.json" href=exported>"Export progress"</a>
+                <label class="import">" Import: "
+                    <input type="file" accept="application/json,.json" data-testid="import-progress" on:change=move |ev| import_progress(shared, ev)/>
+                </label>
+                <button data-testid="reset-progress" on:click=move |_| {
+                    shared.progress.set(Default::default());
+                    if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
+                }>"Reset all progress"</button>
+            </div>
             <ol class="lesson-list">
                 {lessons::LESSONS.iter().map(|l| {
                     let lab = lessons::lab(l);
+                    let slug = l.slug;
+                    let has_exercise = lab.goal.is_some();
+                    let state = move || shared.progress.with(|p| match p.lessons.get(slug) {
+                        Some(e) if e.solved => "solved",
+                        Some(e) if e.shown => "shown",
+                        Some(e) if e.attempted => "attempted",
+                        Some(e) if e.state.is_some() => "started",
+                        _ => "new",
+                    });
                     view! {
-                        <li>
-                            <a href=format!("#/lessons/{}", l.slug)>{lab.title.clone()}</a>
+                        <li data-testid="lesson-item" data-slug=slug data-state=state>
+                            <a href=format!("#/lessons/{slug}")>{lab.title.clone()}</a>
+                            {move || match state() {
+                                "solved" => Some(view! { <span class="mark solved" title="Exercise solved">" ✔"</span> }.into_any()),
+                                "shown" => Some(view! { <span class="mark shown">" (solution shown)"</span> }.into_any()),
+                                "attempted" if has_exercise => Some(view! { <span class="mark attempted">" (tried)"</span> }.into_any()),
+                                _ => None,
+                            }}
+                            {move || (state() != "new").then(|| view! {
+                                <button class="reset-one" data-testid="reset-lesson" title="Forget this lesson's progress and saved code"
+                                    on:click=move |_| {
+                                        shared.progress.update(|p| { p.lessons.remove(slug); });
+                                        if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
+                                    }>"reset"</button>
+                            })}
                             <span class="summary">{lab.summary.clone()}</span>
                         </li>
                     }
@@ -206,6 +333,32 @@ fn Home() -> impl IntoView {
             </ol>
         </section>
     }
+}
+
+/// Reads a progress file the learner picked; a bad file changes nothing and says why.
+fn import_progress(shared: Shared, ev: leptos::ev::Event) {
+    use wasm_bindgen::JsCast;
+    let Some(input) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else { return };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else { return };
+    let promise = file.text();
+    wasm_bindgen_futures::spawn_local(async move {
+        let text = wasm_bindgen_futures::JsFuture::from(promise).await.ok().and_then(|v| v.as_string());
+        let Some(text) = text else {
+            shared.storage_notice.set(Some("The file could not be read.".into()));
+            return;
+        };
+        match protocol::progress::load(Some(&text)) {
+            (_, Some(msg)) => shared.storage_notice.set(Some(format!("Nothing was imported: {msg}"))),
+            (p, None) => {
+                let n = p.lessons.len();
+                shared.progress.set(p);
+                match store::save(&shared.progress.get_untracked()) {
+                    Ok(()) => shared.storage_notice.set(Some(format!("Imported the progress of {n} lessons."))),
+                    Err(e) => shared.storage_notice.set(Some(e)),
+                }
+            }
+        }
+    });
 }
 
 #[component]
@@ -220,147 +373,7 @@ fn NotFound(path: String) -> impl IntoView {
 }
 
 #[component]
-fn LessonPage(slug: String) -> impl IntoView {
-    let shared = expect_context::<Shared>();
-    let src = lessons::find(&slug).expect("route checked the slug");
-    let lab = lessons::lab(src);
-    let context = RwSignal::new(lab.context.clone());
-    let template = RwSignal::new(lab.template.clone());
-    let is_project = lab.project.is_some();
-    let run = move || {
-        if is_project || !shared.state.get_untracked().ready {
-            return;
-        }
-        shared.engine.with_value(|e| {
-            if let Some(e) = e {
-                e.run(context.get_untracked(), template.get_untracked(), 1, true);
-            }
-        });
-    };
-    // Run when the database becomes ready, and whenever a toggle changes the expression.
-    Effect::new(move |_| {
-        shared.seeded.track();
-        run();
-    });
-    let reseed = move |n: u32| {
-        shared.state.update(|s| {
-            s.ready = false;
-            s.status = format!("Creating {n} articles…");
-        });
-        shared.engine.with_value(|e| {
-            if let Some(e) = e {
-                e.seed(n, None);
-            }
-        });
-    };
-    let toggles = lab.toggles.clone();
-    let goal = lab.goal.clone();
-    if let Some(project) = lab.project.clone() {
-        shared.project.set(Default::default());
-        let task_sizes = project.task_sizes.clone();
-        let reseed_tasks = move |t: u32| {
-            let articles = shared.state.get_untracked().articles;
-            shared.state.update(|s| {
-                s.ready = false;
-                s.status = format!("Creating {t} tasks…");
-            });
-            shared.engine.with_value(|e| {
-                if let Some(e) = e {
-                    e.seed(articles, Some(t));
-                }
-            });
-        };
-        return view! {
-            <article class="lesson">
-                <h1>{lab.title.clone()}</h1>
-                <div class="prose">{markdown::render(src.markdown)}</div>
-                <section class="lab" aria-label="Lab">
-                    <div class="lab-controls">
-                        {if task_sizes.is_empty() {
-                            view! {
-                                <label>"Articles in the database "
-                                    <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
-                                        {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
-                                    </select>
-                                </label>
-                            }.into_any()
-                        } else {
-                            view! {
-                                <label>"Tasks in the database "
-                                    <select data-testid="task-size" aria-label="Tasks in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed_tasks(n) } }>
-                                        <option value="" selected=true>"(default)"</option>
-                                        {task_sizes.iter().map(|n| view! { <option value=n.to_string()>{n.to_string()}</option> }).collect_view()}
-                                    </select>
-                                </label>
-                            }.into_any()
-                        }}
-                    </div>
-                    {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-                    <project_lab::ProjectLabView lab=project goal=goal/>
-                </section>
-            </article>
-        }
-        .into_any();
-    }
-
-    view! {
-        <article class="lesson">
-            <h1>{lab.title.clone()}</h1>
-            <div class="prose">{markdown::render(src.markdown)}</div>
-            <section class="lab" aria-label="Lab">
-                <div class="lab-controls">
-                    <label>"Articles in the database "
-                        <select aria-label="Articles in the database" on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { reseed(n) } }>
-                            {SIZES.iter().map(|n| view! { <option value=n.to_string() selected=*n == DEFAULT_SIZE>{n.to_string()}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    {toggles.into_iter().enumerate().map(|(i, t)| {
-                        let id = format!("toggle-{i}");
-                        let for_id = id.clone();
-                        let t2 = t.clone();
-                        let label = t.label().to_string();
-                        let checked = Signal::derive(move || {
-                            context.get().iter().find(|(k, _)| *k == t.var).is_some_and(|(_, e)| t.is_on(e))
-                        });
-                        view! {
-                            <label class="toggle" for=for_id>
-                                <input type="checkbox" id=id prop:checked=checked
-                                    on:change=move |ev| {
-                                        let on = event_target_checked(&ev);
-                                        context.update(|c| for (k, e) in c.iter_mut() { if *k == t2.var { *e = t2.apply(e, on) } });
-                                        run();
-                                    }/>
-                                <code>{label}</code>
-                            </label>
-                        }
-                    }).collect_view()}
-                </div>
-                <div class="editors">
-                    {move || context.get().into_iter().enumerate().map(|(i, (name, expr))| view! {
-                        <label class="editor">
-                            <span>{format!("{name} =")}</span>
-                            <textarea rows="2" spellcheck="false" aria-label=format!("QuerySet for {name}")
-                                prop:value=expr
-                                on:change=move |ev| { let v = event_target_value(&ev); context.update(|c| c[i].1 = v) }/>
-                        </label>
-                    }).collect_view()}
-                    <label class="editor">
-                        <span>"template"</span>
-                        <textarea rows="7" spellcheck="false" aria-label="Template" prop:value=move || template.get()
-                            on:change=move |ev| template.set(event_target_value(&ev))/>
-                    </label>
-                    <button data-testid="run" on:click=move |_| run()>"Run"</button>
-                </div>
-                {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-                <Results goal=goal.clone() template=template original_template=lab.template.clone()/>
-            </section>
-        </article>
-    }
-    .into_any()
-}
-
-#[component]
-fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, original_template: String) -> impl IntoView {
+pub(crate) fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, original_template: String) -> impl IntoView {
     let shared = expect_context::<Shared>();
     view! {
         {move || shared.error.get().map(|e| view! {

@@ -63,7 +63,7 @@ fn blocks(src: &str) -> Vec<Block> {
     out
 }
 
-fn inline(text: &str) -> AnyView {
+pub fn inline(text: &str) -> AnyView {
     let mut parts: Vec<AnyView> = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

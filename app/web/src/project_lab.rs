@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use protocol::lesson::ProjectLab;
 use protocol::{ErrorInfo, ProjectSpec, Step, StepReport};
 
+use crate::lesson_page::LabSignals;
 use crate::{QueryLog, Shared};
 
 /// What the project lab shows, fed by the engine's answers.
@@ -23,8 +24,6 @@ pub struct ProjectState {
     /// The request id each history entry answered.
     pub history_ids: Vec<u64>,
     pub selected: Option<usize>,
-    /// The goal check in flight or done: its request ids (the last one decides).
-    pub check_ids: Vec<u64>,
     pub clock: String,
     /// Per applied migration: (`makemigrations` text, `sqlmigrate` text).
     pub migrations: Vec<(String, String)>,
@@ -33,15 +32,25 @@ pub struct ProjectState {
     /// Where in `history` the current load of the project begins (the timeline strip shows
     /// the steps from there: one empty cache, one clock).
     pub session_start: usize,
+    /// Steps sent and not answered yet, by request id; then, per history entry, its step.
+    pub sent: Vec<(u64, Step)>,
+    pub steps: Vec<Option<Step>>,
+}
+
+impl ProjectState {
+    /// The steps since the project was last loaded (what a share link replays).
+    pub fn steps_since_load(&self) -> Vec<Step> {
+        self.steps.iter().skip(self.session_start).flatten().cloned().collect()
+    }
 }
 
 /// Sample users a request can be sent as (the seed's usernames).
 const USERS: [&str; 5] = ["user001", "user002", "user006", "user010", "user020"];
 
 #[component]
-pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> impl IntoView {
+pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wanted: (u32, Option<u32>)) -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let files = RwSignal::new(lab.files.clone());
+    let files = sig.files;
     let active = RwSignal::new(0usize);
     let dirty = RwSignal::new(true);
     let url = RwSignal::new(lab.requests.first().cloned().unwrap_or_else(|| "/".to_string()));
@@ -50,7 +59,7 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let urls = StoredValue::new(lab.urls.clone());
     let base_migrations = StoredValue::new(lab.migrations.clone());
     let migration_toggles = StoredValue::new(lab.migration_toggles.clone());
-    let active_migrations = RwSignal::new(Vec::<usize>::new());
+    let active_migrations = sig.migrations;
     let migrations = move || {
         let mut all = base_migrations.get_value();
         let toggles = migration_toggles.get_value();
@@ -75,9 +84,11 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                 ids.push(e.project(spec));
                 dirty.set(false);
             }
-            for s in steps {
-                ids.push(e.step(s));
+            let first = ids.len();
+            for s in &steps {
+                ids.push(e.step(s.clone()));
             }
+            shared.project.update(|p| p.sent.extend(ids[first..].iter().copied().zip(steps)));
         });
         shared.project.update(|p| p.pending.extend(ids.iter().copied()));
         ids
@@ -85,18 +96,22 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let send = move |step: Option<Step>| {
         send_all(step.into_iter().collect(), false);
     };
-    let goal_steps = StoredValue::new(goal.as_ref().map(|g| g.steps.clone()).unwrap_or_default());
-    let check = move || {
-        // The check starts from a freshly loaded project (empty cache, clock at its start).
-        let ids = send_all(goal_steps.get_value(), true);
-        shared.project.update(|p| p.check_ids = ids);
-    };
-    // A fresh database (first load, new size, reset) gets the project again.
+    // A fresh database (first load, new size, reset) gets the project again; a share link's
+    // steps replay once the database has the link's size.
+    let replay = StoredValue::new(replay);
     Effect::new(move |_| {
         shared.seeded.track();
         shared.project.update(|p| p.loaded = false);
         dirty.set(true);
-        send(None);
+        let st = shared.state.get_untracked();
+        let has_replay = replay.with_value(|r| !r.is_empty());
+        if has_replay && st.ready && st.articles == wanted.0 && st.tasks == wanted.1 {
+            let steps = replay.get_value();
+            replay.set_value(vec![]);
+            send_all(steps, true);
+        } else {
+            send(None);
+        }
     });
 
     let send_get = move || {
@@ -109,7 +124,7 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
     let shell_lines = lab.shell.clone();
     let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
     let has_timeline = !lab.timeline.is_empty();
-    let script = RwSignal::new(protocol::timeline::format(&lab.timeline));
+    let script = sig.script;
     let script_error = RwSignal::new(None::<String>);
     let run_timeline = move || match protocol::timeline::parse(&script.get_untracked()) {
         Ok(steps) if steps.is_empty() => script_error.set(Some("The timeline has no steps.".into())),
@@ -241,37 +256,8 @@ pub fn ProjectLabView(lab: ProjectLab, goal: Option<protocol::lesson::Goal>) -> 
                 </details>
                 <TimelineStrip/>
             })}
-            {goal.clone().filter(|g| !g.steps.is_empty()).map(|g| {
-                let text = g.text.clone();
-                let max = g.max_queries;
-                view! {
-                    <div class="goal-check">
-                        <button data-testid="check-goal" on:click=move |_| check()>"Check the goal"</button>
-                        {move || {
-                            let p = shared.project.get();
-                            let last = p.check_ids.last().copied();
-                            let answered = last.and_then(|id| p.history_ids.iter().position(|x| *x == id)).map(|i| p.history[i].clone());
-                            let verdict = answered.map(|r| {
-                                let met = r.error.is_none() && r.render.n_queries <= max;
-                                (met, format!("{} queries on the last request of the check (goal: at most {max})", r.render.n_queries))
-                            });
-                            let pending = last.is_some() && verdict.is_none();
-                            let class = if verdict.as_ref().is_some_and(|v| v.0) { "goal met" } else { "goal" };
-                            view! {
-                                <p class=class data-testid="goal"
-                                    data-met=verdict.as_ref().map(|v| v.0.to_string()).unwrap_or_default()>
-                                    {match &verdict { Some((true, _)) => "✔ ", Some((false, _)) => "✘ ", None => "Goal: " }}
-                                    {text.clone()}
-                                    {verdict.as_ref().map(|v| view! { <span class="goal-detail">{format!(" — {}", v.1)}</span> })}
-                                    {pending.then(|| " (checking…)")}
-                                </p>
-                            }
-                        }}
-                    </div>
-                }
-            })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
-            <StepHistory goal=None/>
+            <StepHistory/>
         </div>
     }
 }
@@ -337,7 +323,7 @@ fn TimelineStrip() -> impl IntoView {
 
 /// Every step so far, newest last; the selected one (the newest by default) in full.
 #[component]
-fn StepHistory(goal: Option<protocol::lesson::Goal>) -> impl IntoView {
+fn StepHistory() -> impl IntoView {
     let shared = expect_context::<Shared>();
     view! {
         <ol class="history" data-testid="history">
@@ -371,18 +357,14 @@ fn StepHistory(goal: Option<protocol::lesson::Goal>) -> impl IntoView {
         {move || {
             let p = shared.project.get();
             let r = p.selected.and_then(|i| p.history.get(i).cloned())?;
-            Some(view! { <StepDetail report=r goal=goal.clone() answers=p.answers/> })
+            Some(view! { <StepDetail report=r answers=p.answers/> })
         }}
     }
 }
 
 #[component]
-fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers: u64) -> impl IntoView {
+fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
     let r = report;
-    let goal_view = goal.filter(|g| r.kind == "get" && g.steps.is_empty()).map(|g| {
-        let met = r.render.n_queries <= g.max_queries && r.error.is_none();
-        view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
-    });
     let is_get = r.kind == "get";
     let is_test = r.kind == "test";
     view! {
@@ -395,7 +377,6 @@ fn StepDetail(report: StepReport, goal: Option<protocol::lesson::Goal>, answers:
                     <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
                 </div>
             })}
-            {goal_view}
             {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
             {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
             {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}

@@ -1,0 +1,254 @@
+//! What a lab looks like, as a share link or a saved draft: the learner's code (only what
+//! differs from the lesson), the data size, and the steps to replay so the counts come back.
+//!
+//! A link's state is `1` (the format version) followed by the JSON, deflated and written in
+//! URL-safe base64 without padding. Anything else — cut short, changed, too big, from a newer
+//! version, naming files or variables the lesson does not have — is a [`LinkError`] that says
+//! which, and the lesson opens in its starting state.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::lesson::Lab;
+use crate::Step;
+
+/// The format version written in front of every link.
+pub const VERSION: char = '1';
+/// Links longer than this are refused without decoding (a browser keeps far longer URLs,
+/// but no edit of a lesson's files needs it).
+pub const MAX_LINK_CHARS: usize = 32_000;
+/// The JSON a link inflates to, at most (a deflate bomb stops here).
+pub const MAX_JSON_BYTES: usize = 512 * 1024;
+/// Steps a link may replay.
+pub const MAX_STEPS: usize = 60;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabState {
+    /// Articles in the database, when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub articles: Option<u32>,
+    /// Tasks in the database (the indexes lab), when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<u32>,
+    /// An expression lab's variables that differ from the lesson's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<(String, String)>,
+    /// An expression lab's template, when edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A project lab's files that differ from the lesson's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, String)>,
+    /// The migration toggles that are on (indexes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<usize>,
+    /// The timeline script, when edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<String>,
+    /// The steps since the project was loaded: replayed on opening, so the same requests give
+    /// the same counts, clock and cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkError {
+    TooLong(usize),
+    UnknownVersion(char),
+    /// Not base64, not deflate, or the deflate stream ends early: a link cut short or changed.
+    Damaged(String),
+    TooBig,
+    /// Valid JSON that does not describe this lesson's lab.
+    DoesNotFit(String),
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::TooLong(n) => write!(f, "the link's state is {n} characters long, more than the {MAX_LINK_CHARS} a lab can need"),
+            LinkError::UnknownVersion(c) => write!(f, "the link was made by another version of the lab (format {c:?}, this one reads {VERSION:?})"),
+            LinkError::Damaged(why) => write!(f, "the link is cut short or was changed ({why})"),
+            LinkError::TooBig => write!(f, "the link's state unpacks to more than {} KB", MAX_JSON_BYTES / 1024),
+            LinkError::DoesNotFit(why) => write!(f, "the link does not fit this lesson: {why}"),
+        }
+    }
+}
+
+pub fn encode(state: &LabState) -> String {
+    let json = serde_json::to_vec(state).expect("plain data serializes");
+    let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
+    format!("{VERSION}{}", URL_SAFE_NO_PAD.encode(packed))
+}
+
+pub fn decode(link: &str) -> Result<LabState, LinkError> {
+    let link = link.trim();
+    if link.len() > MAX_LINK_CHARS {
+        return Err(LinkError::TooLong(link.len()));
+    }
+    let mut chars = link.chars();
+    match chars.next() {
+        Some(VERSION) => {}
+        Some(c) if c.is_ascii_digit() => return Err(LinkError::UnknownVersion(c)),
+        Some(_) => return Err(LinkError::Damaged("it does not start with a format version".into())),
+        None => return Err(LinkError::Damaged("it is empty".into())),
+    }
+    let packed = URL_SAFE_NO_PAD.decode(chars.as_str()).map_err(|e| LinkError::Damaged(format!("not URL-safe base64: {e}")))?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_JSON_BYTES).map_err(|e| match e.status {
+        miniz_oxide::inflate::TINFLStatus::HasMoreOutput => LinkError::TooBig,
+        _ => LinkError::Damaged("the compressed data does not unpack".into()),
+    })?;
+    serde_json::from_slice(&json).map_err(|e| LinkError::Damaged(format!("its data does not read: {e}")))
+}
+
+impl LabState {
+    /// The state of `lab` given what the learner has now: only what differs is kept.
+    pub fn of(lab: &Lab, now: Current) -> LabState {
+        let mut s = LabState { articles: now.articles, tasks: now.tasks, migrations: now.migrations, steps: now.steps, ..Default::default() };
+        s.context = now.context.into_iter().filter(|(k, v)| !lab.context.iter().any(|(k0, v0)| k0 == k && v0 == v)).collect();
+        s.template = now.template.filter(|t| *t != lab.template);
+        if let Some(p) = &lab.project {
+            s.files = now.files.into_iter().filter(|(n, src)| !p.files.iter().any(|(n0, s0)| n0 == n && s0 == src)).collect();
+            let default_script = crate::timeline::format(&p.timeline);
+            s.timeline = now.timeline.filter(|t| *t != default_script);
+        }
+        s.steps.truncate(MAX_STEPS);
+        s
+    }
+
+    /// Checks the state against the lesson it is opened in: known files and variables, sizes
+    /// the lab offers, migration toggles it has, a bounded replay.
+    pub fn fits(&self, lab: &Lab, article_sizes: &[u32]) -> Result<(), LinkError> {
+        let misfit = |why: String| Err(LinkError::DoesNotFit(why));
+        if let Some(n) = self.articles {
+            if !article_sizes.contains(&n) {
+                return misfit(format!("{n} articles is not one of the sizes offered ({article_sizes:?})"));
+            }
+        }
+        for (k, _) in &self.context {
+            if !lab.context.iter().any(|(k0, _)| k0 == k) {
+                return misfit(format!("the lab has no variable `{k}`"));
+            }
+        }
+        let project = lab.project.as_ref();
+        if let Some(t) = self.tasks {
+            if !project.is_some_and(|p| p.task_sizes.contains(&t)) {
+                return misfit(format!("{t} tasks is not a size this lab offers"));
+            }
+        }
+        for (name, _) in &self.files {
+            if !project.is_some_and(|p| p.files.iter().any(|(n, _)| n == name)) {
+                return misfit(format!("the lab has no file `{name}`"));
+            }
+        }
+        for i in &self.migrations {
+            if !project.is_some_and(|p| *i < p.migration_toggles.len()) {
+                return misfit(format!("the lab has no migration toggle {i}"));
+            }
+        }
+        if (self.timeline.is_some() || !self.steps.is_empty()) && project.is_none() {
+            return misfit("steps belong to a project lab".into());
+        }
+        if self.steps.len() > MAX_STEPS {
+            return misfit(format!("{} steps to replay, at most {MAX_STEPS}", self.steps.len()));
+        }
+        Ok(())
+    }
+
+    /// The lab's files with this state's edits.
+    pub fn apply_files(&self, lab_files: &[(String, String)]) -> Vec<(String, String)> {
+        lab_files.iter().map(|(n, src)| (n.clone(), self.files.iter().find(|(m, _)| m == n).map(|(_, s)| s.clone()).unwrap_or_else(|| src.clone()))).collect()
+    }
+
+    /// The lab's variables with this state's edits.
+    pub fn apply_context(&self, lab_context: &[(String, String)]) -> Vec<(String, String)> {
+        lab_context.iter().map(|(k, e)| (k.clone(), self.context.iter().find(|(m, _)| m == k).map(|(_, v)| v.clone()).unwrap_or_else(|| e.clone()))).collect()
+    }
+}
+
+/// Everything the page knows about a lab right now (see [`LabState::of`]).
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub articles: Option<u32>,
+    pub tasks: Option<u32>,
+    pub context: Vec<(String, String)>,
+    pub template: Option<String>,
+    pub files: Vec<(String, String)>,
+    pub migrations: Vec<usize>,
+    pub timeline: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lesson::ProjectLab;
+
+    fn project_lab() -> Lab {
+        serde_json::from_value(serde_json::json!({
+            "title": "t", "summary": "s",
+            "project": {
+                "files": [["views.py", "def a(request):\n    pass\n"], ["templates/a.html", "<p>{{ x }}</p>\n"]],
+                "urls": [["a/", "a", null]],
+                "task_sizes": [1000, 100000],
+                "timeline": [{"step": "get", "url": "/a/", "user": null}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_typical_edit_round_trips_in_a_short_link() {
+        let lab = project_lab();
+        let p: &ProjectLab = lab.project.as_ref().unwrap();
+        let mut files = p.files.clone();
+        files[0].1 = files[0].1.replace("pass", "return render(request, \"a.html\", {\"x\": Article.objects.select_related(\"author\")[:20]})");
+        let steps = vec![Step::Get { url: "/a/".into(), user: None }, Step::Get { url: "/a/".into(), user: Some("user001".into()) }, Step::Advance { seconds: 61.0 }];
+        let state = LabState::of(&lab, Current { files: files.clone(), steps: steps.clone(), tasks: Some(100000), timeline: Some(crate::timeline::format(&p.timeline)), ..Default::default() });
+        assert_eq!(state.files.len(), 1, "only the edited file is kept");
+        assert_eq!(state.timeline, None, "an unedited timeline is not kept");
+        let link = encode(&state);
+        assert!(link.len() < 400, "{} chars: {link}", link.len());
+        assert!(link.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{link}");
+        let back = decode(&link).unwrap();
+        assert_eq!(back, state);
+        back.fits(&lab, &[50, 200]).unwrap();
+        assert_eq!(back.apply_files(&p.files), files);
+    }
+
+    #[test]
+    fn broken_links_say_what_is_wrong() {
+        let lab = project_lab();
+        let good = encode(&LabState { files: vec![("views.py".into(), "x = 1\n".into())], ..Default::default() });
+        let cut = &good[..good.len() / 2];
+        assert!(matches!(decode(cut), Err(LinkError::Damaged(_))), "{:?}", decode(cut));
+        let mut tampered = good.clone().into_bytes();
+        let mid = tampered.len() / 2;
+        tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+        assert!(decode(std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(matches!(decode("9abc"), Err(LinkError::UnknownVersion('9'))));
+        assert!(matches!(decode("<script>alert(1)</script>"), Err(LinkError::Damaged(_))));
+        assert!(matches!(decode(""), Err(LinkError::Damaged(_))));
+        assert!(matches!(decode(&"1".repeat(MAX_LINK_CHARS + 1)), Err(LinkError::TooLong(_))));
+        // A deflate bomb: megabytes of spaces in a small link.
+        let bomb = format!("1{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(&vec![b' '; 4 << 20], 10)));
+        assert!(bomb.len() < MAX_LINK_CHARS, "{}", bomb.len());
+        assert_eq!(decode(&bomb), Err(LinkError::TooBig));
+        // Well-formed, but not this lesson's.
+        for (state, needle) in [
+            (LabState { files: vec![("settings.py".into(), String::new())], ..Default::default() }, "no file `settings.py`"),
+            (LabState { articles: Some(7), ..Default::default() }, "7 articles"),
+            (LabState { tasks: Some(5), ..Default::default() }, "5 tasks"),
+            (LabState { context: vec![("qs".into(), "1".into())], ..Default::default() }, "no variable `qs`"),
+            (LabState { migrations: vec![3], ..Default::default() }, "no migration toggle 3"),
+            (LabState { steps: vec![Step::Advance { seconds: 1.0 }; MAX_STEPS + 1], ..Default::default() }, "at most"),
+        ] {
+            let err = decode(&encode(&state)).unwrap().fits(&lab, &[50, 200]).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+        // Unknown fields are refused rather than ignored.
+        let odd = format!("1{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(br#"{"files":[],"admin":true}"#, 6)));
+        assert!(matches!(decode(&odd), Err(LinkError::Damaged(_))));
+    }
+}

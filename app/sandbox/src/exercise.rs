@@ -1,0 +1,142 @@
+//! Exercise checks that judge behaviour, never text: the learner's version and the lesson's
+//! reference solution run the same way, and the learner's passes when it makes no error, stays
+//! within the query budget and shows the same page. The check runs twice: on the data the
+//! learner sees, and on a hidden copy seeded differently and sized differently, so an answer
+//! fitted to the visible rows (hard-coded ids, a sliced list that happens to match) fails.
+
+use protocol::{CheckReport, CheckRun, CheckSpec, ProjectSpec, RenderReport, Request, Response, Step, StepReport};
+
+use crate::lab::Lab;
+
+/// Articles in the hidden copy (another size gives other rows: the generator is seeded by it).
+const HIDDEN_ARTICLES: u32 = 137;
+const HIDDEN_ARTICLES_ALT: u32 = 163;
+
+pub fn check(lab: &mut Lab, spec: &CheckSpec) -> CheckReport {
+    let (articles, tasks) = lab.size();
+    let visible = judge(lab, spec, format!("the data you see ({articles} articles)"));
+    let hidden_articles = if articles == HIDDEN_ARTICLES { HIDDEN_ARTICLES_ALT } else { HIDDEN_ARTICLES };
+    let mut hidden_lab = Lab::new();
+    let mut seeded = None;
+    // A tasks-sized database keeps its size class (the indexes lab), with other rows.
+    let hidden_tasks = tasks.map(|t| t.saturating_sub(t / 7).max(50));
+    hidden_lab.handle(Request::Seed { id: 0, articles: hidden_articles, tasks: hidden_tasks }, &mut |r| {
+        if !matches!(r, Response::Progress { .. }) {
+            seeded = Some(r)
+        }
+    });
+    let hidden = match seeded {
+        Some(Response::Seeded { .. }) => judge(&mut hidden_lab, spec, format!("a hidden copy of the data ({hidden_articles} articles, other rows)")),
+        other => CheckRun { data: "a hidden copy of the data".into(), message: format!("the hidden copy could not be created: {other:?}"), ..Default::default() },
+    };
+    CheckReport { passed: visible.passed && hidden.passed, runs: vec![visible, hidden] }
+}
+
+/// What one side produced: the judged page, or why there is none.
+struct Outcome {
+    report: RenderReport,
+    status: Option<u16>,
+}
+
+fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
+    let (mine, theirs, max) = match spec {
+        CheckSpec::Expression { context, template, reference_context, reference_template, max_queries } => {
+            (render(lab, context, template), render(lab, reference_context, reference_template), *max_queries)
+        }
+        CheckSpec::Project { project, reference, steps, max_queries } => {
+            (run_project(lab, project, steps), run_project(lab, reference, steps), *max_queries)
+        }
+    };
+    let theirs = match theirs {
+        Ok(t) => t,
+        // The lesson's own solution failing is a lesson bug, said as such.
+        Err(e) => return CheckRun { data, message: format!("the lesson's reference solution fails here ({e}); please report it"), ..Default::default() },
+    };
+    let mine = match mine {
+        Ok(m) => m,
+        Err(e) => return CheckRun { data, reference_queries: theirs.report.n_queries, message: e, ..Default::default() },
+    };
+    let n = mine.report.n_queries;
+    let mut run = CheckRun { data, queries: n, reference_queries: theirs.report.n_queries, ..Default::default() };
+    if n > max {
+        let mut message = format!("{n} queries, the goal is at most {max}");
+        if let Some(advice) = mine.report.groups.iter().find_map(|g| g.n_plus_one.clone()) {
+            message += &format!("; {advice}");
+        } else if let Some(g) = mine.report.groups.iter().max_by_key(|g| g.count) {
+            message += &format!("; {} similar queries: {}", g.count, short(&g.sql, 100));
+        }
+        run.message = message;
+    } else if mine.status != theirs.status {
+        run.message = format!(
+            "the response status is {}, the reference solution's is {}",
+            mine.status.map_or("none".into(), |s| s.to_string()),
+            theirs.status.map_or("none".into(), |s| s.to_string())
+        );
+    } else if mine.report.output != theirs.report.output {
+        run.message = format!("{n} queries, but the page differs from the reference solution's: {}", first_difference(&mine.report.output, &theirs.report.output));
+    } else {
+        run.passed = true;
+        run.message = format!("{n} queries (goal: at most {max}), the same page as the reference solution");
+    }
+    run
+}
+
+fn render(lab: &mut Lab, context: &[(String, String)], template: &str) -> Result<Outcome, String> {
+    let mut got = None;
+    lab.handle(Request::Run { id: 0, context: context.to_vec(), template: template.into(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::Result { mut renders, .. }) if !renders.is_empty() => Ok(Outcome { report: renders.remove(0), status: None }),
+        Some(Response::Error { error, .. }) => Err(format!("{}: {}", error.kind, error.message)),
+        other => Err(format!("no result ({other:?})")),
+    }
+}
+
+/// Loads the project and runs the steps; the last request is the judged page.
+fn run_project(lab: &mut Lab, project: &ProjectSpec, steps: &[Step]) -> Result<Outcome, String> {
+    let mut got = None;
+    lab.handle(Request::Project { id: 0, project: project.clone() }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::ProjectLoaded { .. }) => {}
+        Some(Response::Error { error, .. }) => return Err(format!("the project does not load: {}: {}", error.kind, error.message)),
+        other => return Err(format!("the project does not load ({other:?})")),
+    }
+    let mut last: Option<StepReport> = None;
+    for step in steps {
+        let mut got = None;
+        lab.handle(Request::Step { id: 0, step: step.clone() }, &mut |r| got = Some(r));
+        let report = match got {
+            Some(Response::StepResult { report, .. }) => report,
+            Some(Response::Error { error, .. }) => return Err(format!("{}: {}", error.kind, error.message)),
+            other => return Err(format!("no result ({other:?})")),
+        };
+        if let Some(e) = &report.error {
+            return Err(format!("{} fails: {}: {}", report.label, e.kind, e.message));
+        }
+        if matches!(step, Step::Get { .. }) {
+            last = Some(report);
+        }
+    }
+    let last = last.ok_or("the check sends no request")?;
+    Ok(Outcome { status: last.status, report: last.render })
+}
+
+/// The first line where two pages differ, both sides shown short.
+fn first_difference(mine: &str, theirs: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (mine.lines().collect(), theirs.lines().collect());
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).copied(), b.get(i).copied());
+        if x != y {
+            let show = |l: Option<&str>| l.map_or("(nothing)".to_string(), |l| format!("`{}`", short(l.trim(), 80)));
+            return format!("line {} is {} where the reference has {}", i + 1, show(x), show(y));
+        }
+    }
+    "they differ in white space".into()
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}

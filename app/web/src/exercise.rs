@@ -1,0 +1,100 @@
+//! A lesson's exercise: the goal, "Check" (judged in the worker by behaviour, on the visible
+//! data and on a hidden copy), the result with what is missing, stepped hints, then the
+//! solution on request — which counts as "shown", not "solved".
+
+use leptos::prelude::*;
+use protocol::lesson::Goal;
+use protocol::{CheckReport, CheckRun, CheckSpec};
+
+use crate::{record_progress, Shared};
+
+/// The check in flight or done.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckState {
+    pub pending: Option<u64>,
+    pub report: Option<CheckReport>,
+    /// The lesson the report belongs to.
+    pub slug: String,
+}
+
+#[component]
+pub fn ExercisePanel(slug: String, goal: Goal, make_check: Callback<(), Result<CheckSpec, String>>, solution: Callback<()>) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let slug = StoredValue::new(slug);
+    shared.check.set(CheckState::default());
+    let hints_shown = RwSignal::new(0usize);
+    let hints = StoredValue::new(goal.hints.clone());
+    let n_hints = goal.hints.len();
+
+    let check = move || {
+        let s = slug.get_value();
+        record_progress(shared, &s, |e| e.attempted = true);
+        match make_check.run(()) {
+            Err(message) => shared.check.set(CheckState {
+                pending: None,
+                report: Some(CheckReport { passed: false, runs: vec![CheckRun { data: "your code".into(), message, ..Default::default() }] }),
+                slug: s,
+            }),
+            Ok(spec) => {
+                if !shared.state.get_untracked().ready {
+                    return;
+                }
+                let id = shared.engine.with_value(|e| e.as_ref().map(|e| e.check(spec)));
+                shared.check.set(CheckState { pending: id, report: None, slug: s });
+            }
+        }
+    };
+    let status = move || shared.progress.with(|p| p.lessons.get(&slug.get_value()).cloned().unwrap_or_default());
+
+    view! {
+        <div class="exercise" data-testid="exercise">
+            <p class="goal" data-testid="exercise-goal"><strong>"Exercise: "</strong>{goal.text.clone()}
+                {move || {
+                    let s = status();
+                    if s.solved { Some(view! { <span class="solved" data-testid="solved">" ✔ solved"</span> }.into_any()) }
+                    else if s.shown { Some(view! { <span class="shown">" (solution shown)"</span> }.into_any()) }
+                    else { None }
+                }}
+            </p>
+            <div class="exercise-actions">
+                <button data-testid="check" on:click=move |_| check()>"Check my solution"</button>
+                {move || (hints_shown.get() < n_hints).then(|| view! {
+                    <button data-testid="hint" on:click=move |_| hints_shown.update(|n| *n += 1)>
+                        {format!("Hint {} of {n_hints}", hints_shown.get() + 1)}
+                    </button>
+                })}
+                {move || (hints_shown.get() >= n_hints).then(|| view! {
+                    <button data-testid="show-solution" on:click=move |_| {
+                        solution.run(());
+                        let s = slug.get_value();
+                        record_progress(shared, &s, |e| if !e.solved { e.shown = true });
+                    }>"Show the solution"</button>
+                })}
+            </div>
+            <ol class="hints">
+                {move || hints.with_value(|h| h.iter().take(hints_shown.get()).map(|h| view! { <li data-testid="hint-text">{crate::markdown::inline(h)}</li> }).collect_view())}
+            </ol>
+            {move || {
+                let c = shared.check.get();
+                if c.pending.is_some() {
+                    return Some(view! { <p class="check-pending" data-testid="check-pending">"Checking on your data and on a hidden copy…"</p> }.into_any());
+                }
+                let r = c.report?;
+                let passed = r.passed;
+                Some(view! {
+                    <div class=if passed { "check-result passed" } else { "check-result failed" } data-testid="check-result" data-passed=passed.to_string() role="status">
+                        <strong>{if passed { "✔ Passed" } else { "✘ Not yet" }}</strong>
+                        <ul>
+                            {r.runs.iter().map(|run| view! {
+                                <li data-passed=run.passed.to_string()>{format!("{}: {}", run.data, run.message)}</li>
+                            }).collect_view()}
+                        </ul>
+                        {(passed && status().shown && !status().solved).then(|| view! {
+                            <p class="muted">"This counts as shown, not solved: the solution was shown. Start over to solve it yourself."</p>
+                        })}
+                    </div>
+                }.into_any())
+            }}
+        </div>
+    }
+}

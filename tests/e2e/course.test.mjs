@@ -1,0 +1,166 @@
+// The course as a learner walks it: solve an exercise, see it kept after a reload, share a link,
+// open broken links, learn with storage disabled, and serve the site under a sub-path.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch } from './harness.mjs';
+
+let server, sub, browser;
+before(async () => { server = await serveDist(); sub = await serveDist(undefined, '/course/'); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); await sub?.close(); });
+
+async function ready(page) {
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+}
+
+async function queries(page) {
+  await page.locator('[data-testid=query-count]').first().waitFor({ timeout: 60_000 });
+  return Number((await page.locator('[data-testid=query-count]').first().textContent()).trim());
+}
+
+test('solve the N+1 exercise, see it marked, reload and still see it; the solution shown is not "solved"', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/`);
+  assert.match(await page.locator('[data-testid=progress]').textContent(), /^0 of \d+ exercises solved/);
+  await page.getByRole('link', { name: 'N+1' }).first().click();
+  await ready(page);
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('[data-testid=check-result]').textContent(), /41 queries, the goal is at most 2; 20 similar queries from `a\.author\.username`/);
+  await page.getByLabel('select_related("author")').check();
+  await page.getByLabel('prefetch_related("tags")').check();
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  await page.locator('[data-testid=solved]').waitFor();
+  await page.reload();
+  await ready(page);
+  assert.equal(await page.getByLabel('prefetch_related("tags")').isChecked(), true, 'the learner\'s code is kept');
+  await page.locator('[data-testid=solved]').waitFor();
+  await page.goto(`${server.base}/#/`);
+  assert.match(await page.locator('[data-testid=progress]').textContent(), /^1 of/);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=n-plus-one]').getAttribute('data-state'), 'solved');
+  // Another exercise: hints, then the solution — marked shown, not solved.
+  await page.goto(`${server.base}/#/lessons/cache-page`);
+  await ready(page);
+  for (let i = 0; i < 3; i++) await page.locator('[data-testid=hint]').click();
+  assert.equal(await page.locator('[data-testid=hint-text]').count(), 3);
+  await page.locator('[data-testid=show-solution]').click();
+  assert.equal(await page.getByLabel('@cache_page(60) on article_list').isChecked(), true);
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  await page.goto(`${server.base}/#/`);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=cache-page]').getAttribute('data-state'), 'shown');
+  assert.match(await page.locator('[data-testid=progress]').textContent(), /^1 of/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a share link reproduces the code, the data size and the counts in a fresh browser', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/cache-page`);
+  await ready(page);
+  await page.getByLabel('Articles in the database').selectOption('50');
+  await ready(page);
+  await page.locator('[data-testid=file-editor]').fill((await page.locator('[data-testid=file-editor]').inputValue()).replace('def article_list(request):', '@cache_page(30)\ndef article_list(request):'));
+  for (const _ of [1, 2]) {
+    const before = await page.locator('[data-testid=history-step]').count();
+    await page.locator('[data-testid=send]').click();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid=history-step]').length > n, before);
+  }
+  const counts = await page.locator('[data-testid=history-step]').allTextContents();
+  await page.locator('[data-testid=copy-link]').click();
+  const url = await page.locator('[data-testid=share-url]').inputValue();
+  assert.ok(url.length < 2000, `a typical link is short: ${url.length} characters`);
+  console.log(`# share link for an edited views.py, 50 articles and 2 requests: ${url.length} characters`);
+  await ctx.close();
+
+  const fresh = await browser.newContext();
+  const other = await fresh.newPage();
+  const errors = [];
+  other.on('pageerror', (e) => errors.push(String(e)));
+  await other.goto(url);
+  await other.locator('[data-testid=status]').filter({ hasText: 'Database ready: 50 articles' }).waitFor({ timeout: 120_000 });
+  await other.waitForFunction(() => document.querySelectorAll('[data-testid=history-step]').length >= 2, null, { timeout: 60_000 });
+  assert.match(await other.locator('[data-testid=file-editor]').inputValue(), /@cache_page\(30\)/);
+  const replayed = await other.locator('[data-testid=history-step]').allTextContents();
+  const strip = (xs) => xs.map((t) => t.replace(/· [\d.]+ ms/, ''));
+  assert.deepEqual(strip(replayed), strip(counts));
+  assert.match(replayed[1], /0 queries/);
+  assert.deepEqual(errors, []);
+  await fresh.close();
+});
+
+test('broken, tampered and foreign links show a message and the lesson\'s start; nothing is injected', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/cache-page`);
+  await ready(page);
+  await page.locator('[data-testid=copy-link]').click();
+  const good = await page.locator('[data-testid=share-url]').inputValue();
+  const code = good.split('?s=')[1];
+  const cases = [
+    [code.slice(0, code.length / 2), /cut short or was changed/],
+    ['9' + code.slice(1), /another version/],
+    ['1<img src=x onerror=window.__pwned=1>', /cut short or was changed/],
+    ['1' + 'A'.repeat(40000), /more than/],
+  ];
+  for (const [bad, message] of cases) {
+    const p = await ctx.newPage();
+    const errors = [];
+    p.on('pageerror', (e) => errors.push(String(e)));
+    await p.goto(`${server.base}/#/lessons/cache-page?s=${encodeURIComponent(bad)}`);
+    await ready(p);
+    assert.match(await p.locator('[data-testid=link-error]').textContent(), message);
+    assert.match(await p.locator('[data-testid=file-editor]').inputValue(), /^from django\.shortcuts import render/);
+    assert.equal(await p.evaluate(() => window.__pwned), undefined);
+    assert.equal(await p.locator('img[src=x]').count(), 0);
+    assert.deepEqual(errors, []);
+    await p.close();
+  }
+  await ctx.close();
+});
+
+test('with storage disabled the course still works and says progress is not kept', async () => {
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => {
+    Object.defineProperty(window, 'localStorage', { get() { throw new DOMException('denied', 'SecurityError'); } });
+  });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/n-plus-one`);
+  await ready(page);
+  assert.match(await page.locator('[data-testid=storage-notice]').textContent(), /Progress cannot be kept/);
+  assert.equal(await queries(page), 41);
+  await page.getByLabel('select_related("author")').check();
+  await page.getByLabel('prefetch_related("tags")').check();
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('corrupted saved progress is reset with a message; the rest of the page works', async () => {
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => { if (!sessionStorage.getItem('seeded')) { localStorage.setItem('djperf-progress', '{"v":1,"lessons":{"n-plus-one":{"solved":"yes"},"cache-page":{"solved":true}}}'); sessionStorage.setItem('seeded', '1'); } });
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/`);
+  assert.match(await page.locator('[data-testid=storage-notice]').textContent(), /n-plus-one could not be read/);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=cache-page]').getAttribute('data-state'), 'solved');
+  await ctx.close();
+});
+
+test('the app served under a sub-path (/course/) loads its engine and runs a lab', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${sub.base}/course/#/lessons/n-plus-one`);
+  await ready(page);
+  assert.equal(await queries(page), 41);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
