@@ -86,7 +86,7 @@ pub fn ExercisePanel(slug: String, goal: Goal, make_check: Callback<(), Result<C
                         <strong>{if passed { "✔ Passed" } else { "✘ Not yet" }}</strong>
                         <ul>
                             {r.runs.iter().map(|run| view! {
-                                <li data-passed=run.passed.to_string()>{format!("{}: {}", run.data, run.message)}</li>
+                                <li data-passed=run.passed.to_string()>{format!("{}: ", run.data)}{crate::markdown::inline(&run.message)}</li>
                             }).collect_view()}
                         </ul>
                         {(passed && status().shown && !status().solved).then(|| view! {

@@ -7,6 +7,7 @@ use protocol::lesson::{Lab, ProjectLab};
 use protocol::share::{self, Current, LabState};
 use protocol::{CheckSpec, ProjectSpec};
 
+use crate::editor::{EditorKey, EditorKeys};
 use crate::exercise::ExercisePanel;
 use crate::{lessons, markdown, project_lab, record_progress, Results, Shared, DEFAULT_SIZE, SIZES};
 
@@ -303,18 +304,33 @@ pub fn LessonPage(slug: String) -> impl IntoView {
                 }).collect_view()}
             </div>
             <div class="editors">
-                {move || sig.context.get().into_iter().enumerate().map(|(i, (name, expr))| view! {
-                    <label class="editor">
-                        <span>{format!("{name} =")}</span>
-                        <textarea rows="2" spellcheck="false" aria-label=format!("QuerySet for {name}")
-                            prop:value=expr
-                            on:change=move |ev| { let v = event_target_value(&ev); sig.context.update(|c| c[i].1 = v) }/>
-                    </label>
+                {move || sig.context.get().into_iter().enumerate().map(|(i, (name, expr))| {
+                    let keys = EditorKeys::default();
+                    view! {
+                        <label class="editor">
+                            <span>{format!("{name} =")}</span>
+                            <textarea rows="2" spellcheck="false" aria-label=format!("QuerySet for {name}")
+                                aria-description="Ctrl+Enter runs"
+                                prop:value=expr
+                                on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run {
+                                    let v = event_target_value(&ev);
+                                    if sig.context.with_untracked(|c| c[i].1 != v) { sig.context.update(|c| c[i].1 = v) } else { run() }
+                                }
+                                on:change=move |ev| { let v = event_target_value(&ev); sig.context.update(|c| c[i].1 = v) }/>
+                        </label>
+                    }
                 }).collect_view()}
                 <label class="editor">
                     <span>"template"</span>
-                    <textarea rows="7" spellcheck="false" aria-label="Template" prop:value=move || sig.template.get()
-                        on:change=move |ev| sig.template.set(event_target_value(&ev))/>
+                    {
+                        let keys = EditorKeys::default();
+                        view! {
+                            <textarea rows="7" spellcheck="false" aria-label="Template" prop:value=move || sig.template.get()
+                                aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter runs"
+                                on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { sig.template.set(event_target_value(&ev)); run() }
+                                on:change=move |ev| sig.template.set(event_target_value(&ev))/>
+                        }
+                    }
                 </label>
                 <button data-testid="run" on:click=move |_| run()>"Run"</button>
             </div>

@@ -4,6 +4,7 @@
 //! lesson from any static file server. The engine lives in a Web Worker ([`engine_client`]);
 //! this crate never links it.
 
+pub mod editor;
 pub mod engine_client;
 pub mod exercise;
 pub mod lesson_page;

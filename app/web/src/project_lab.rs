@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use protocol::lesson::ProjectLab;
 use protocol::{ErrorInfo, ProjectSpec, Step, StepReport};
 
+use crate::editor::{EditorKey, EditorKeys};
 use crate::lesson_page::LabSignals;
 use crate::{QueryLog, Shared};
 
@@ -194,10 +195,13 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             </div>
             {move || {
                 let i = active.get();
+                let keys = EditorKeys::default();
                 let (name, src) = files.get().get(i).cloned().unwrap_or_default();
                 view! {
                     <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone()
                         aria-label=format!("File {name}") prop:value=src
+                        aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter sends the request"
+                        on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { send_get() }
                         on:input=move |ev| {
                             let v = event_target_value(&ev);
                             files.update(|f| if let Some(slot) = f.get_mut(i) { slot.1 = v });
@@ -249,7 +253,9 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                     <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>"), "
                         <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></summary>
                     <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
-                        prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))/>
+                        aria-description="Ctrl+Enter runs the timeline"
+                        prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))
+                        on:keydown=move |ev| if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) { ev.prevent_default(); run_timeline() }/>
                     <button data-testid="run-timeline" title="Reload the project (empty cache, clock at its start) and replay these steps"
                         on:click=move |_| run_timeline()>"Run the timeline"</button>
                     {move || script_error.get().map(|e| view! { <p class="error" role="alert" data-testid="timeline-error">{e}</p> })}
