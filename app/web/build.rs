@@ -56,6 +56,15 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
     if lab.title.trim().is_empty() || lab.summary.trim().is_empty() {
         return Err("lab.json needs a \"title\" and a \"summary\"".into());
     }
+    if lab.is_reading() {
+        if lab.checklist.is_empty() {
+            return Err("lab.json needs \"context\" and \"template\" (an expression lab), \"project\", or a \"checklist\" (a reading lesson)".into());
+        }
+        if lab.goal.is_some() || !lab.toggles.is_empty() || !lab.template.is_empty() {
+            return Err("a reading lesson (a checklist, no lab) has no \"goal\", \"toggles\" or \"template\"".into());
+        }
+        return Ok(());
+    }
     match &lab.project {
         None => {
             if lab.context.is_empty() || lab.template.trim().is_empty() {

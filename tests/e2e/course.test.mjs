@@ -211,3 +211,46 @@ test('the code editor: Tab indents, undo takes it back, Esc then Tab leaves, Ctr
   assert.equal(await editor.inputValue(), before, 'Ctrl+Enter typed nothing');
   await ctx.close();
 });
+
+test('the production checklist: tick, annotate, reload, download as Markdown', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/production-path`);
+  const items = page.locator('[data-testid=checklist-item]');
+  assert.ok(await items.count() >= 10);
+  await items.nth(0).locator('input[type=checkbox]').check();
+  await items.nth(7).locator('input[type=checkbox]').check();
+  await items.nth(7).locator('[data-testid=checklist-note]').fill('Redis since March <b>ok</b>');
+  await items.nth(7).locator('[data-testid=checklist-note]').blur();
+  await page.reload();
+  await page.locator('[data-testid=checklist-done]').filter({ hasText: '2 of' }).waitFor();
+  assert.equal(await items.nth(7).locator('[data-testid=checklist-note]').inputValue(), 'Redis since March <b>ok</b>');
+  const href = await page.locator('[data-testid=download-checklist]').getAttribute('href');
+  const md = decodeURIComponent(href.split(',')[1]);
+  assert.match(md, /^# From one laptop to production/);
+  assert.match(md, /- \[x\] Every list page is paginated/);
+  assert.match(md, /- \[x\] Production uses a cache shared by all processes .* — Redis since March <b>ok<\/b>/);
+  assert.match(md, /- \[ \] Slow work/);
+  assert.equal(await page.locator('b').filter({ hasText: 'ok' }).count(), 0, 'a note is text, never markup');
+  await page.goto(`${server.base}/#/`);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=production-path]').getAttribute('data-state'), 'started');
+  await ctx.close();
+});
+
+test('the QuerySet efficiency exercise is judged by rows fetched, not only by queries', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/queryset-efficiency`);
+  await ready(page);
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  const text = await page.locator('[data-testid=check-result]').textContent();
+  assert.match(text, /the data you see \(200 articles\): (\d+) rows fetched, the goal is at most 7/);
+  console.log(`# queryset efficiency at the start: ${text.match(/\((200 articles)\): (\d+) rows/)[2]} rows for 3 queries`);
+  await page.getByLabel('{% with n=articles.count %}: a COUNT instead of every row').check();
+  await page.getByLabel('{% if drafts.exists %}: one row at most').check();
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('[data-testid=check-result]').textContent(), /3 queries and [0-7] rows/);
+  await ctx.close();
+});

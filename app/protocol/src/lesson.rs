@@ -21,6 +21,17 @@ pub struct Lab {
     pub goal: Option<Goal>,
     #[serde(default)]
     pub project: Option<ProjectLab>,
+    /// A reading lesson's checklist (the production path): items the learner ticks and
+    /// annotates, kept with their progress and downloadable as Markdown.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+}
+
+impl Lab {
+    /// Neither an expression lab nor a project: prose (and a checklist) only.
+    pub fn is_reading(&self) -> bool {
+        self.project.is_none() && self.context.is_empty()
+    }
 }
 
 /// A lab that is a Django project: files the learner edits, URL routes, requests to try.
@@ -104,6 +115,9 @@ pub struct Toggle {
 #[serde(deny_unknown_fields)]
 pub struct Goal {
     pub max_queries: usize,
+    /// At most this many rows fetched by the judged page's queries, all together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<usize>,
     pub text: String,
     /// Project labs: the steps the check runs.
     #[serde(default)]

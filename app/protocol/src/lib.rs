@@ -50,9 +50,18 @@ pub enum CheckSpec {
         reference_context: Vec<(String, String)>,
         reference_template: String,
         max_queries: usize,
+        #[serde(default)]
+        max_rows: Option<usize>,
     },
     /// A project lab: the steps run on a freshly loaded project; the last request is judged.
-    Project { project: ProjectSpec, reference: ProjectSpec, steps: Vec<Step>, max_queries: usize },
+    Project {
+        project: ProjectSpec,
+        reference: ProjectSpec,
+        steps: Vec<Step>,
+        max_queries: usize,
+        #[serde(default)]
+        max_rows: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -41,6 +41,17 @@ pub struct LessonProgress {
     /// The learner's last state of the lab, only what differs from the lesson.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<LabState>,
+    /// A reading lesson's checklist, item by item.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistItem>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub note: String,
 }
 
 /// Reads the stored text; a message when something had to be reset.

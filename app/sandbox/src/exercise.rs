@@ -39,12 +39,12 @@ struct Outcome {
 }
 
 fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
-    let (mine, theirs, max) = match spec {
-        CheckSpec::Expression { context, template, reference_context, reference_template, max_queries } => {
-            (render(lab, context, template), render(lab, reference_context, reference_template), *max_queries)
+    let (mine, theirs, max, max_rows) = match spec {
+        CheckSpec::Expression { context, template, reference_context, reference_template, max_queries, max_rows } => {
+            (render(lab, context, template), render(lab, reference_context, reference_template), *max_queries, *max_rows)
         }
-        CheckSpec::Project { project, reference, steps, max_queries } => {
-            (run_project(lab, project, steps), run_project(lab, reference, steps), *max_queries)
+        CheckSpec::Project { project, reference, steps, max_queries, max_rows } => {
+            (run_project(lab, project, steps), run_project(lab, reference, steps), *max_queries, *max_rows)
         }
     };
     let theirs = match theirs {
@@ -66,6 +66,12 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
             message += &format!("; {} similar queries: {}", g.count, short(&g.sql, 100));
         }
         run.message = message;
+    } else if let Some((rows, max_rows)) = max_rows.map(|m| (mine.report.queries.iter().map(|q| q.rows).sum::<usize>(), m)).filter(|(r, m)| r > m) {
+        let mut message = format!("{rows} rows fetched, the goal is at most {max_rows}");
+        if let Some(q) = mine.report.queries.iter().max_by_key(|q| q.rows) {
+            message += &format!("; `{}` fetched {}", short(&q.sql, 90), q.rows);
+        }
+        run.message = message;
     } else if mine.status != theirs.status {
         run.message = format!(
             "the response status is {}, the reference solution's is {}",
@@ -76,7 +82,11 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
         run.message = format!("{n} queries, but the page differs from the reference solution's: {}", first_difference(&mine.report.output, &theirs.report.output));
     } else {
         run.passed = true;
-        run.message = format!("{n} queries (goal: at most {max}), the same page as the reference solution");
+        let rows: usize = mine.report.queries.iter().map(|q| q.rows).sum();
+        run.message = match max_rows {
+            Some(m) => format!("{n} queries and {rows} rows (goal: at most {max} and {m}), the same page as the reference solution"),
+            None => format!("{n} queries (goal: at most {max}), the same page as the reference solution"),
+        };
     }
     run
 }

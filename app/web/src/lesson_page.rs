@@ -92,7 +92,7 @@ fn link_param(hash: &str) -> Option<String> {
 }
 
 #[component]
-pub fn LessonPage(slug: String) -> impl IntoView {
+pub fn LessonPage(slug: String) -> AnyView {
     let shared = expect_context::<Shared>();
     let src = lessons::find(&slug).expect("route checked the slug");
     let lab = lessons::lab(src);
@@ -127,7 +127,7 @@ pub fn LessonPage(slug: String) -> impl IntoView {
     let lab_sv = StoredValue::new(lab.clone());
     let slug_sv = StoredValue::new(slug.clone());
     let wanted = (initial.articles.unwrap_or(DEFAULT_SIZE), initial.tasks);
-    {
+    if !lab.is_reading() {
         let st = shared.state.get_untracked();
         if st.articles != wanted.0 || st.tasks != wanted.1 {
             crate::reseed(shared, wanted.0, wanted.1);
@@ -177,6 +177,7 @@ pub fn LessonPage(slug: String) -> impl IntoView {
                         reference_context: reference_context(lab),
                         reference_template: lab.template.clone(),
                         max_queries: goal.max_queries,
+                        max_rows: goal.max_rows,
                     })
                 }
                 Some(p) => {
@@ -187,7 +188,7 @@ pub fn LessonPage(slug: String) -> impl IntoView {
                         }
                     }
                     let spec = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: migrations.clone() };
-                    Ok(CheckSpec::Project { project: spec(sig.files.get_untracked()), reference: spec(reference_files(p)), steps: goal.steps.clone(), max_queries: goal.max_queries })
+                    Ok(CheckSpec::Project { project: spec(sig.files.get_untracked()), reference: spec(reference_files(p)), steps: goal.steps.clone(), max_queries: goal.max_queries, max_rows: goal.max_rows })
                 }
             }
         })
@@ -211,6 +212,17 @@ pub fn LessonPage(slug: String) -> impl IntoView {
 
     let is_project = lab.project.is_some();
     let title = lab.title.clone();
+    if lab.is_reading() {
+        return view! {
+            <article class="lesson">
+                <h1>{title.clone()}</h1>
+                {notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> })}
+                <div class="prose">{markdown::render(src.markdown)}</div>
+                <Checklist slug=slug.clone() title=title items=lab.checklist.clone()/>
+            </article>
+        }
+        .into_any();
+    }
     let toolbar = view! {
         <div class="lesson-tools">
             <button data-testid="copy-link" on:click=move |_| copy_link()>"Copy link"</button>
@@ -351,5 +363,62 @@ pub fn LessonPage(slug: String) -> impl IntoView {
                 {lab_view}
             </section>
         </article>
+    }
+    .into_any()
+}
+
+/// A reading lesson's checklist: tick, annotate, download as Markdown; kept with the progress.
+#[component]
+fn Checklist(slug: String, title: String, items: Vec<String>) -> impl IntoView {
+    use protocol::progress::ChecklistItem;
+    let shared = expect_context::<Shared>();
+    let slug = StoredValue::new(slug);
+    let items = StoredValue::new(items);
+    let n = items.with_value(|i| i.len());
+    let item = move |i: usize| shared.progress.with(|p| p.lessons.get(&slug.get_value()).and_then(|l| l.checklist.get(i).cloned()).unwrap_or_default());
+    let set = move |i: usize, f: Box<dyn FnOnce(&mut ChecklistItem)>| {
+        slug.with_value(|slug| record_progress(shared, slug, |e| {
+            if e.checklist.len() < n {
+                e.checklist.resize(n, ChecklistItem::default());
+            }
+            f(&mut e.checklist[i]);
+        }))
+    };
+    let done = move || (0..n).filter(|i| item(*i).done).count();
+    let download = move || {
+        let mut md = format!("# {title}\n\n");
+        items.with_value(|items| {
+            for (i, text) in items.iter().enumerate() {
+                let it = item(i);
+                md += &format!("- [{}] {text}", if it.done { "x" } else { " " });
+                if !it.note.trim().is_empty() {
+                    md += &format!(" — {}", it.note.trim());
+                }
+                md += "\n";
+            }
+        });
+        format!("data:text/markdown;charset=utf-8,{}", js_sys::encode_uri_component(&md))
+    };
+    view! {
+        <section class="checklist" data-testid="checklist" aria-label="Checklist">
+            <ol>
+                {items.get_value().into_iter().enumerate().map(|(i, text)| view! {
+                    <li data-testid="checklist-item" data-done=move || item(i).done.to_string()>
+                        <label>
+                            <input type="checkbox" prop:checked=move || item(i).done
+                                on:change=move |ev| { let on = event_target_checked(&ev); set(i, Box::new(move |c| c.done = on)) }/>
+                            " "{markdown::inline(&text)}
+                        </label>
+                        <input type="text" class="note" data-testid="checklist-note" aria-label=format!("Note for item {}", i + 1)
+                            placeholder="Where it stands (optional)" prop:value=move || item(i).note
+                            on:change=move |ev| { let v = event_target_value(&ev); set(i, Box::new(move |c| c.note = v)) }/>
+                    </li>
+                }).collect_view()}
+            </ol>
+            <p class="checklist-summary">
+                <span data-testid="checklist-done">{move || format!("{} of {n} done", done())}</span>" · "
+                <a data-testid="download-checklist" download="django-performance-checklist.md" href=download>"Download (Markdown)"</a>
+            </p>
+        </section>
     }
 }

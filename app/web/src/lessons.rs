@@ -29,7 +29,7 @@ mod tests {
         assert!(!LESSONS.is_empty());
         for l in LESSONS {
             let lab = lab(l);
-            assert!(!lab.context.is_empty() || lab.project.is_some(), "{}", l.slug);
+            assert!(!lab.context.is_empty() || lab.project.is_some() || !lab.checklist.is_empty(), "{}", l.slug);
         }
     }
 

@@ -308,7 +308,7 @@ fn Home() -> impl IntoView {
                         Some(e) if e.solved => "solved",
                         Some(e) if e.shown => "shown",
                         Some(e) if e.attempted => "attempted",
-                        Some(e) if e.state.is_some() => "started",
+                        Some(e) if e.state.is_some() || e.checklist.iter().any(|c| c.done || !c.note.is_empty()) => "started",
                         _ => "new",
                     });
                     view! {
