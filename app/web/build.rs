@@ -107,7 +107,7 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
         if g.hints.iter().all(|h| h.trim().is_empty()) {
             return Err("the exercise (\"goal\") has no \"hints\": give at least one, shown before the solution".into());
         }
-        let toggles = lab.toggles.len() + lab.project.as_ref().map_or(0, |p| p.toggles.len());
+        let toggles = lab.toggles.len() + lab.project.as_ref().map_or(0, |p| p.toggles.len() + p.migration_toggles.len());
         if toggles == 0 {
             return Err("the exercise (\"goal\") has no toggles: its reference solution is every toggle on".into());
         }

@@ -98,6 +98,9 @@ test('a failing assertNumQueries shows Django\'s message; fixing the view makes 
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'query-count-tests');
   await step(page, () => page.locator('[data-testid=run-tests]').click());
+  assert.equal(await page.locator('[data-testid=test-result]').count(), 1, 'the lesson starts without the counting test');
+  await page.getByLabel('assertNumQueries(2) test in tests.py').check();
+  await step(page, () => page.locator('[data-testid=run-tests]').click());
   const rows = page.locator('[data-testid=test-result]');
   assert.equal(await rows.count(), 2);
   const failing = page.locator('[data-testid=test-result][data-outcome=fail]');

@@ -83,6 +83,12 @@ pub struct FileToggle {
     pub on: String,
 }
 
+impl Goal {
+    pub fn budget(&self) -> crate::Budget {
+        crate::Budget { max_queries: self.max_queries, max_rows: self.max_rows, max_rows_read: self.max_rows_read }
+    }
+}
+
 impl FileToggle {
     pub fn is_on(&self, files: &[(String, String)]) -> bool {
         files.iter().any(|(n, src)| *n == self.file && src.contains(&self.on))
@@ -118,6 +124,9 @@ pub struct Goal {
     /// At most this many rows fetched by the judged page's queries, all together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<usize>,
+    /// At most this many rows read by the database for the judged page (an index at work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows_read: Option<u64>,
     pub text: String,
     /// Project labs: the steps the check runs.
     #[serde(default)]
@@ -125,6 +134,10 @@ pub struct Goal {
     /// Expression labs: the goal only counts with the lesson's template unchanged.
     #[serde(default)]
     pub keep_template: bool,
+    /// Project labs: the learner's `tests.py` is judged too — it must fail against the
+    /// lesson's starting code and pass against the learner's (a test that can catch the bug).
+    #[serde(default)]
+    pub tests_catch: bool,
     /// Stepped hints, shown one at a time before the solution (build.rs requires at least one).
     #[serde(default)]
     pub hints: Vec<String>,

@@ -49,19 +49,29 @@ pub enum CheckSpec {
         template: String,
         reference_context: Vec<(String, String)>,
         reference_template: String,
-        max_queries: usize,
-        #[serde(default)]
-        max_rows: Option<usize>,
+        budget: Budget,
     },
     /// A project lab: the steps run on a freshly loaded project; the last request is judged.
     Project {
         project: ProjectSpec,
         reference: ProjectSpec,
         steps: Vec<Step>,
-        max_queries: usize,
+        budget: Budget,
+        /// The lesson's starting files with the learner's `tests.py`: when given, the learner's
+        /// tests must fail there and pass on `project`.
         #[serde(default)]
-        max_rows: Option<usize>,
+        tests_against: Option<ProjectSpec>,
     },
+}
+
+/// What the judged page may cost: queries, rows fetched, rows the database read.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Budget {
+    pub max_queries: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows_read: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

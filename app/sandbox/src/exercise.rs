@@ -29,7 +29,60 @@ pub fn check(lab: &mut Lab, spec: &CheckSpec) -> CheckReport {
         Some(Response::Seeded { .. }) => judge(&mut hidden_lab, spec, format!("a hidden copy of the data ({hidden_articles} articles, other rows)")),
         other => CheckRun { data: "a hidden copy of the data".into(), message: format!("the hidden copy could not be created: {other:?}"), ..Default::default() },
     };
-    CheckReport { passed: visible.passed && hidden.passed, runs: vec![visible, hidden] }
+    let mut runs = vec![visible, hidden];
+    if let CheckSpec::Project { project, tests_against: Some(start), .. } = spec {
+        runs.push(judge_tests(lab, project, start));
+    }
+    CheckReport { passed: runs.iter().all(|r| r.passed), runs }
+}
+
+/// A test worth having fails on the bug and passes on the fix.
+fn judge_tests(lab: &mut Lab, mine: &ProjectSpec, start: &ProjectSpec) -> CheckRun {
+    let data = "your tests.py".to_string();
+    let fail = |message: String| CheckRun { data: data.clone(), message, ..Default::default() };
+    let on_mine = match run_tests(lab, mine) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    if on_mine.is_empty() {
+        return fail("tests.py has no tests".into());
+    }
+    if let Some(t) = on_mine.iter().find(|t| t.outcome == "fail" || t.outcome == "error") {
+        return fail(format!("`{}` fails on your view: {}", t.name, t.message));
+    }
+    let on_start = match run_tests(lab, start) {
+        Ok(t) => t,
+        Err(e) => return fail(format!("against the starting view: {e}")),
+    };
+    match on_start.iter().find(|t| t.outcome == "fail") {
+        Some(t) => CheckRun {
+            data,
+            passed: true,
+            message: format!("{} tests pass on your view, and `{}` fails on the starting one: it catches the problem", on_mine.len(), t.name),
+            ..Default::default()
+        },
+        None => fail("every test also passes against the starting view, so none of them would catch the problem coming back: add one that counts queries (`assertNumQueries`)".into()),
+    }
+}
+
+fn run_tests(lab: &mut Lab, project: &ProjectSpec) -> Result<Vec<protocol::TestInfo>, String> {
+    let mut got = None;
+    lab.handle(Request::Project { id: 0, project: project.clone() }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::ProjectLoaded { .. }) => {}
+        Some(Response::Error { error, .. }) => return Err(format!("the project does not load: {}: {}", error.kind, error.message)),
+        other => return Err(format!("the project does not load ({other:?})")),
+    }
+    let mut got = None;
+    lab.handle(Request::Step { id: 0, step: Step::Test { file: "tests.py".into() } }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::StepResult { report, .. }) => match report.error {
+            Some(e) => Err(format!("tests.py does not run: {}: {}", e.kind, e.message)),
+            None => Ok(report.tests),
+        },
+        Some(Response::Error { error, .. }) => Err(format!("tests.py does not run: {}: {}", error.kind, error.message)),
+        other => Err(format!("no test result ({other:?})")),
+    }
 }
 
 /// What one side produced: the judged page, or why there is none.
@@ -39,14 +92,14 @@ struct Outcome {
 }
 
 fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
-    let (mine, theirs, max, max_rows) = match spec {
-        CheckSpec::Expression { context, template, reference_context, reference_template, max_queries, max_rows } => {
-            (render(lab, context, template), render(lab, reference_context, reference_template), *max_queries, *max_rows)
+    let (mine, theirs, budget) = match spec {
+        CheckSpec::Expression { context, template, reference_context, reference_template, budget } => {
+            (render(lab, context, template), render(lab, reference_context, reference_template), *budget)
         }
-        CheckSpec::Project { project, reference, steps, max_queries, max_rows } => {
-            (run_project(lab, project, steps), run_project(lab, reference, steps), *max_queries, *max_rows)
-        }
+        CheckSpec::Project { project, reference, steps, budget, .. } => (run_project(lab, project, steps), run_project(lab, reference, steps), *budget),
     };
+    let (max, max_rows) = (budget.max_queries, budget.max_rows);
+    let rows_read: u64 = mine.as_ref().map(|m| m.report.queries.iter().map(|q| q.rows_read).sum()).unwrap_or(0);
     let theirs = match theirs {
         Ok(t) => t,
         // The lesson's own solution failing is a lesson bug, said as such.
@@ -72,6 +125,12 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
             message += &format!("; `{}` fetched {}", short(&q.sql, 90), q.rows);
         }
         run.message = message;
+    } else if let Some(m) = budget.max_rows_read.filter(|m| rows_read > *m) {
+        let mut message = format!("the database read {rows_read} rows, the goal is at most {m}");
+        if let Some(q) = mine.report.queries.iter().max_by_key(|q| q.rows_read) {
+            message += &format!("; `{}` read {}{}", short(&q.sql, 90), q.rows_read, if q.fullscan_steps > 0 { " (a full scan)" } else { "" });
+        }
+        run.message = message;
     } else if mine.status != theirs.status {
         run.message = format!(
             "the response status is {}, the reference solution's is {}",
@@ -83,10 +142,14 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
     } else {
         run.passed = true;
         let rows: usize = mine.report.queries.iter().map(|q| q.rows).sum();
-        run.message = match max_rows {
-            Some(m) => format!("{n} queries and {rows} rows (goal: at most {max} and {m}), the same page as the reference solution"),
-            None => format!("{n} queries (goal: at most {max}), the same page as the reference solution"),
-        };
+        let mut measured = vec![format!("{n} queries (at most {max})")];
+        if let Some(m) = max_rows {
+            measured.push(format!("{rows} rows fetched (at most {m})"));
+        }
+        if let Some(m) = budget.max_rows_read {
+            measured.push(format!("{rows_read} rows read (at most {m})"));
+        }
+        run.message = format!("{}, the same page as the reference solution", measured.join(", "));
     }
     run
 }

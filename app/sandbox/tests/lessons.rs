@@ -63,8 +63,8 @@ fn every_project_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
         let p = spec.project.as_ref().unwrap();
         let Some(goal) = &spec.goal else { continue };
         assert!(!goal.steps.is_empty(), "{name}: a project lab's goal needs \"steps\" to check");
-        if goal.max_rows.is_some() {
-            continue; // judged by rows too: the check test below covers it
+        if goal.max_rows.is_some() || goal.max_rows_read.is_some() || goal.tests_catch {
+            continue; // judged by more than the count: the check test below covers it
         }
         let start = project_goal_count(&mut lab, &name, p.files.clone(), &spec);
         let mut solved = p.files.clone();
@@ -283,12 +283,24 @@ fn check_spec(spec: &LabSpec, learner_files: Option<Vec<(String, String)>>, lear
                 t.apply(&mut reference, true);
             }
             let project = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: p.migrations.clone() };
+            let mine = learner_files.unwrap_or_else(|| p.files.clone());
+            let tests_against = goal.tests_catch.then(|| {
+                let mut start = p.files.clone();
+                for (name, src) in start.iter_mut() {
+                    if name == "tests.py" {
+                        *src = mine.iter().find(|(n, _)| n == name).map(|(_, s)| s.clone()).unwrap_or_default();
+                    }
+                }
+                project(start)
+            });
+            let mut all_migrations = p.migrations.clone();
+            all_migrations.extend(p.migration_toggles.iter().map(|t| t.migration.clone()));
             protocol::CheckSpec::Project {
-                project: project(learner_files.unwrap_or_else(|| p.files.clone())),
-                reference: project(reference),
+                tests_against,
+                project: project(mine),
+                reference: ProjectSpec { files: reference, urls: p.urls.clone(), migrations: all_migrations },
                 steps: goal.steps.clone(),
-                max_queries: goal.max_queries,
-                max_rows: goal.max_rows,
+                budget: goal.budget(),
             }
         }
         None => {
@@ -305,8 +317,7 @@ fn check_spec(spec: &LabSpec, learner_files: Option<Vec<(String, String)>>, lear
                 template: spec.template.clone(),
                 reference_context: reference,
                 reference_template: spec.template.clone(),
-                max_queries: goal.max_queries,
-                max_rows: goal.max_rows,
+                budget: goal.budget(),
             }
         }
     }
@@ -341,9 +352,14 @@ fn every_exercise_fails_at_the_start_and_passes_with_its_solution_on_two_data_se
                 protocol::CheckSpec::Expression { reference_context, .. } => reference_context,
                 _ => unreachable!(),
             });
-            let done = check(&mut lab, check_spec(&spec, solved_files, solved_context));
+            let mut solved = check_spec(&spec, solved_files, solved_context);
+            // The solution turns every migration toggle on too (the indexes exercise).
+            if let protocol::CheckSpec::Project { project, reference, .. } = &mut solved {
+                project.migrations = reference.migrations.clone();
+            }
+            let done = check(&mut lab, solved);
             assert!(done.passed, "{name} at {size}: the solution fails: {done:?}");
-            assert_eq!(done.runs.len(), 2, "{name}: the visible data and a hidden copy");
+            assert!(done.runs.len() >= 2, "{name}: the visible data and a hidden copy: {done:?}");
             assert!(done.runs[1].data.contains("hidden"), "{done:?}");
         }
     }
@@ -369,4 +385,54 @@ fn the_check_says_the_gap_and_rejects_answers_fitted_to_the_visible_rows() {
     let report = check(&mut lab, check_spec(&spec, None, Some(vec![("articles".into(), fitted)])));
     assert!(report.runs[0].passed, "the fitted answer matches the visible data: {report:?}");
     assert!(!report.runs[1].passed && !report.passed, "the hidden copy rejects it: {report:?}");
+}
+
+#[test]
+fn a_query_count_test_must_catch_the_problem_on_the_starting_view() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("query-count-tests")).unwrap();
+    let p = spec.project.as_ref().unwrap();
+    let toggle = |files: &mut Vec<(String, String)>, label: &str| p.toggles.iter().find(|t| t.label.contains(label)).unwrap().apply(files, true);
+    // The view fixed, but no test that counts: the page passes, the tests do not.
+    let mut view_only = p.files.clone();
+    toggle(&mut view_only, "select_related");
+    let r = check(&mut lab, check_spec(&spec, Some(view_only.clone()), None));
+    assert!(r.runs[0].passed && r.runs[1].passed, "{r:?}");
+    let tests = r.runs.iter().find(|r| r.data == "your tests.py").expect("the tests are judged");
+    assert!(!tests.passed && tests.message.contains("none of them would catch"), "{tests:?}");
+    // The counting test without the fix fails on the learner's own view.
+    let mut test_only = p.files.clone();
+    toggle(&mut test_only, "assertNumQueries");
+    let r = check(&mut lab, check_spec(&spec, Some(test_only), None));
+    let tests = r.runs.iter().find(|r| r.data == "your tests.py").unwrap();
+    assert!(!tests.passed && tests.message.contains("fails on your view"), "{tests:?}");
+    // Both: the test fails on the starting view and passes on the learner's.
+    let mut both = view_only;
+    toggle(&mut both, "assertNumQueries");
+    let r = check(&mut lab, check_spec(&spec, Some(both), None));
+    assert!(r.passed, "{r:?}");
+    assert!(r.runs[2].message.contains("fails on the starting one"), "{:?}", r.runs[2]);
+}
+
+#[test]
+fn the_indexes_exercise_wants_the_index_that_serves_the_query() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: Some(5000) }, &mut |_| {});
+    let (_, spec) = labs().into_iter().find(|(n, _)| n.ends_with("indexes")).unwrap();
+    let p = spec.project.as_ref().unwrap();
+    let with = |lab: &mut Lab, i: usize| {
+        let mut c = check_spec(&spec, None, None);
+        if let protocol::CheckSpec::Project { project, .. } = &mut c {
+            project.migrations.push(p.migration_toggles[i].migration.clone());
+        }
+        check(lab, c)
+    };
+    let start = check(&mut lab, check_spec(&spec, None, None));
+    assert!(start.runs[0].message.starts_with("the database read 5000 rows, the goal is at most 50"), "{}", start.runs[0].message);
+    let wrong = with(&mut lab, 0);
+    assert!(!wrong.passed && wrong.runs[0].message.contains("rows, the goal is at most 50"), "{wrong:?}");
+    let right = with(&mut lab, 1);
+    assert!(right.passed, "{right:?}");
+    assert!(right.runs[1].data.contains("hidden"), "{right:?}");
 }

@@ -176,19 +176,38 @@ pub fn LessonPage(slug: String) -> AnyView {
                         template: sig.template.get_untracked(),
                         reference_context: reference_context(lab),
                         reference_template: lab.template.clone(),
-                        max_queries: goal.max_queries,
-                        max_rows: goal.max_rows,
+                        budget: goal.budget(),
                     })
                 }
                 Some(p) => {
+                    // The learner's migrations are the toggles they turned on; the reference has them all.
                     let mut migrations = p.migrations.clone();
                     for i in sig.migrations.get_untracked() {
                         if let Some(t) = p.migration_toggles.get(i) {
                             migrations.push(t.migration.clone());
                         }
                     }
+                    let mut all_migrations = p.migrations.clone();
+                    all_migrations.extend(p.migration_toggles.iter().map(|t| t.migration.clone()));
                     let spec = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: migrations.clone() };
-                    Ok(CheckSpec::Project { project: spec(sig.files.get_untracked()), reference: spec(reference_files(p)), steps: goal.steps.clone(), max_queries: goal.max_queries, max_rows: goal.max_rows })
+                    let mine = sig.files.get_untracked();
+                    // The learner's tests.py on the lesson's starting code.
+                    let tests_against = goal.tests_catch.then(|| {
+                        let mut start = p.files.clone();
+                        for (name, src) in start.iter_mut() {
+                            if let Some((_, m)) = mine.iter().find(|(n, _)| n == name && n == "tests.py") {
+                                *src = m.clone();
+                            }
+                        }
+                        spec(start)
+                    });
+                    Ok(CheckSpec::Project {
+                        project: spec(mine),
+                        reference: ProjectSpec { files: reference_files(p), urls: p.urls.clone(), migrations: all_migrations },
+                        steps: goal.steps.clone(),
+                        budget: goal.budget(),
+                        tests_against,
+                    })
                 }
             }
         })
