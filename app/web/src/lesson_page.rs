@@ -386,6 +386,11 @@ pub fn LessonPage(slug: String) -> AnyView {
     .into_any()
 }
 
+/// Reads once, without subscribing (a field the learner types in is not re-set while typing).
+fn untracked<T>(f: impl FnOnce() -> T) -> T {
+    leptos::prelude::untrack(f)
+}
+
 /// A reading lesson's checklist: tick, annotate, download as Markdown; kept with the progress.
 #[component]
 fn Checklist(slug: String, title: String, items: Vec<String>) -> impl IntoView {
@@ -429,8 +434,8 @@ fn Checklist(slug: String, title: String, items: Vec<String>) -> impl IntoView {
                             " "{markdown::inline(&text)}
                         </label>
                         <input type="text" class="note" data-testid="checklist-note" aria-label=format!("Note for item {}", i + 1)
-                            placeholder="Where it stands (optional)" prop:value=move || item(i).note
-                            on:change=move |ev| { let v = event_target_value(&ev); set(i, Box::new(move |c| c.note = v)) }/>
+                            placeholder="Where it stands (optional)" prop:value=untracked(move || item(i).note)
+                            on:input=move |ev| { let v = event_target_value(&ev); set(i, Box::new(move |c| c.note = v)) }/>
                     </li>
                 }).collect_view()}
             </ol>
