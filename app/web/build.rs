@@ -93,6 +93,23 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
                     return Err(format!("toggle {:?}: neither its \"off\" nor its \"on\" text is in {}", t.label, t.file));
                 }
             }
+            for sw in &p.sweeps {
+                if !sw.url.starts_with('/') || !(sw.url.contains("{n}") || sw.seed.is_some()) {
+                    return Err(format!("sweep {:?}: its url must start with '/' and contain {{n}} (unless the sweep reseeds)", sw.label));
+                }
+                if sw.values.is_empty() || sw.values.len() > protocol::lesson::MAX_SWEEP_POINTS {
+                    return Err(format!("sweep {:?}: 1 to {} values", sw.label, protocol::lesson::MAX_SWEEP_POINTS));
+                }
+                match sw.seed.as_deref() {
+                    None => {}
+                    Some("articles" | "tasks") => {
+                        if sw.values.iter().any(|v| *v > protocol::lesson::MAX_SWEEP_SEED) {
+                            return Err(format!("sweep {:?}: seeds at most {} rows per point", sw.label, protocol::lesson::MAX_SWEEP_SEED));
+                        }
+                    }
+                    Some(other) => return Err(format!("sweep {:?}: seed {other:?} is neither \"articles\" nor \"tasks\"", sw.label)),
+                }
+            }
             if let Some(bad) = p.requests.iter().find(|r| !r.starts_with('/')) {
                 return Err(format!("request {bad:?} must start with '/'"));
             }

@@ -287,3 +287,44 @@ test('the indexes exercise: the wrong index still reads every row, the right one
   await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
   await ctx.close();
 });
+
+test('Lab B growth chart: 1 + 3N queries before select_related, a flat line after', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/query-count-tests`);
+  await ready(page);
+  const points = (series) => page.locator('[data-testid=chart] g[data-series]').evaluateAll(
+    (gs, name) => [...(gs.find((g) => g.dataset.series === name)?.querySelectorAll('circle') ?? [])].map((c) => [Number(c.dataset.x), Number(c.dataset.y)]), series);
+  await page.locator('[data-testid=run-sweep]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=chart] g[data-series] circle').length >= 5, null, { timeout: 120_000 });
+  const before = await points("the lesson's start");
+  assert.deepEqual(before.map((p) => p[0]), [30, 60, 120, 240, 480]);
+  for (let i = 1; i < before.length; i++) assert.ok(before[i][1] > before[i - 1][1], `grows: ${JSON.stringify(before)}`);
+  await page.getByLabel('select_related("assigned_to", "created_by", "updated_by")').check();
+  await page.locator('[data-testid=run-sweep]:not([disabled])').waitFor({ timeout: 120_000 });
+  await page.locator('[data-testid=run-sweep]').click();
+  const name = 'select_related("assigned_to", "created_by", "updated_by")';
+  await page.waitForFunction((n) => [...document.querySelectorAll('[data-testid=chart] g[data-series]')].some((g) => g.dataset.series === n && g.querySelectorAll('circle').length >= 5), name, { timeout: 120_000 });
+  const after = await points(name);
+  assert.deepEqual(after.map((p) => p[1]), [2, 2, 2, 2, 2]);
+  console.log(`# Lab B queries at 30..480 tasks: before ${before.map((p) => p[1]).join(', ')}; after ${after.map((p) => p[1]).join(', ')}`);
+  // The data size comes back once the sweep is done.
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 200 articles' }).waitFor({ timeout: 60_000 });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a list without LIMIT is flagged as unbounded; slicing it clears the warning', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/fast-enough`);
+  await ready(page);
+  const warning = page.locator('[data-testid=unbounded-warning]');
+  await warning.waitFor({ timeout: 60_000 });
+  assert.match(await warning.textContent(), /^unbounded: \d+ rows fetched by query #1 \(a SELECT without LIMIT\); paginate or slice it/);
+  await page.getByLabel('[:20]').check();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=unbounded-warning]'), null, { timeout: 60_000 });
+  await ctx.close();
+});

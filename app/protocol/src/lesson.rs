@@ -58,11 +58,35 @@ pub struct ProjectLab {
     /// Table sizes offered as numbers of tasks (the indexes lab); empty: sizes in articles.
     #[serde(default)]
     pub task_sizes: Vec<u32>,
+    /// Growth charts: one request swept over values of `n` (a page number, a data size).
+    #[serde(default)]
+    pub sweeps: Vec<Sweep>,
     /// A scripted sequence the "Run the timeline" button replays from a fresh load (the
     /// caching labs: request, request again, write, request, advance the clock, request).
     #[serde(default)]
     pub timeline: Vec<crate::Step>,
 }
+
+/// A growth chart's sweep: `url` with `{n}` replaced by each value (and, with `seed`, the
+/// database reseeded to `n` articles or tasks first); each point records queries, rows read
+/// and ms of that request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    pub label: String,
+    pub url: String,
+    pub values: Vec<u32>,
+    /// The x axis: `page`, `tasks shown`, …
+    pub x_label: String,
+    /// `"articles"` or `"tasks"`: reseed to `n` of them before each request.
+    #[serde(default)]
+    pub seed: Option<String>,
+}
+
+/// The most points a sweep may have, and the largest size it may seed (bigger is refused by
+/// the build: a sweep must finish in seconds).
+pub const MAX_SWEEP_POINTS: usize = 12;
+pub const MAX_SWEEP_SEED: u32 = 100_000;
 
 /// A migration the learner can apply or undo, shown as Django writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

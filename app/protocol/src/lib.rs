@@ -273,4 +273,8 @@ pub struct RenderReport {
     pub output: String,
     pub queries: Vec<QueryInfo>,
     pub groups: Vec<GroupInfo>,
+    /// Queries that fetched many rows with no `LIMIT` (a list that grows with the table):
+    /// `unbounded: 10,000 rows fetched by query #1; paginate or slice it`.
+    #[serde(default)]
+    pub unbounded: Vec<String>,
 }

@@ -299,6 +299,28 @@ fn show_sql_value(v: &SqlValue) -> String {
     }
 }
 
+/// Rows from which a list query without `LIMIT` is flagged as unbounded.
+pub const UNBOUNDED_ROWS: usize = 100;
+
+/// A row-returning SELECT with no `LIMIT` of its own (a prefetch's `IN (…)` is bounded by the
+/// page it serves, so it is not flagged).
+fn is_unbounded_list(sql: &str) -> bool {
+    let s = sql.trim_start();
+    s.starts_with("SELECT") && !s.contains(" LIMIT ") && !s.contains(" IN (") && !s.starts_with("SELECT COUNT(")
+}
+
+fn group_digits(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
     let log = rt.log.borrow();
     let groups = group_queries(&log);
@@ -327,7 +349,14 @@ fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
             seen.push(params);
         }
     }
+    let unbounded = queries
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.rows >= UNBOUNDED_ROWS && is_unbounded_list(&q.sql))
+        .map(|(i, q)| format!("unbounded: {} rows fetched by query #{} (a SELECT without LIMIT); paginate or slice it", group_digits(q.rows), i + 1))
+        .collect();
     RenderReport {
+        unbounded,
         n_queries: log.len(),
         request_ms,
         sql_ms: log.iter().fold(0.0, |a, q| a + q.ms), // (`sum()` of nothing is -0.0)

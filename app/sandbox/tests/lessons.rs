@@ -262,15 +262,16 @@ fn the_unbounded_list_fetches_every_published_row_until_it_is_sliced() {
         lab.handle(Request::Run { id: 1, context: ctx, template: spec.template.clone(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
         let Some(Response::Result { renders, .. }) = got else { panic!("{got:?}") };
         assert_eq!(renders[0].n_queries, 1);
-        renders[0].queries[0].rows
+        (renders[0].queries[0].rows, renders[0].unbounded.clone())
     };
-    let unbounded = rows(&mut lab, spec.context.clone());
+    let (unbounded, flagged) = rows(&mut lab, spec.context.clone());
     let mut ctx = spec.context.clone();
     for t in &spec.toggles {
         ctx[0].1 = t.apply(&ctx[0].1, true);
     }
     assert!(unbounded > 300, "{unbounded} rows for 1000 articles");
-    assert_eq!(rows(&mut lab, ctx), 20);
+    assert_eq!(flagged, vec![format!("unbounded: {unbounded} rows fetched by query #1 (a SELECT without LIMIT); paginate or slice it")]);
+    assert_eq!(rows(&mut lab, ctx), (20, vec![]));
 }
 
 /// The exercise check as the page sends it: the learner's state against every toggle on.

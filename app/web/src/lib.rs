@@ -4,6 +4,7 @@
 //! lesson from any static file server. The engine lives in a Web Worker ([`engine_client`]);
 //! this crate never links it.
 
+pub mod chart;
 pub mod editor;
 pub mod engine_client;
 pub mod exercise;
@@ -399,6 +400,7 @@ pub(crate) fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, o
                 </div>
                 {goal_view}
                 {r.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
+                {r.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
                 <details class="output" open>
                     <summary>"Rendered page"</summary>
                     <iframe sandbox="" title="Rendered page" srcdoc=r.output.clone()></iframe>

@@ -45,6 +45,32 @@ impl ProjectState {
     }
 }
 
+/// A sweep in progress: the values left, the point in flight, the size to restore after.
+#[derive(Clone, Debug, PartialEq)]
+struct SweepRun {
+    sweep: usize,
+    total: usize,
+    remaining: Vec<u32>,
+    current: Option<(u64, u32)>,
+    restore: (u32, Option<u32>),
+    reseeded: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct SweepPoint {
+    x: f64,
+    queries: f64,
+    rows_read: f64,
+    ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct SweepSeries {
+    name: String,
+    sweep: usize,
+    points: Vec<SweepPoint>,
+}
+
 /// Sample users a request can be sent as (the seed's usernames).
 const USERS: [&str; 5] = ["user001", "user002", "user006", "user010", "user020"];
 
@@ -135,6 +161,81 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         }
         Err(e) => script_error.set(Some(format!("Timeline, {e}"))),
     };
+
+    // Growth charts: one request per value, sent one at a time so Cancel stops between points.
+    let sweeps = StoredValue::new(lab.sweeps.clone());
+    let sweep_choice = RwSignal::new(0usize);
+    let sweep_metric = RwSignal::new("queries".to_string());
+    let sweep_series = RwSignal::new(Vec::<SweepSeries>::new());
+    let sweep_run = RwSignal::new(None::<SweepRun>);
+    let lab_files = StoredValue::new(lab.files.clone());
+    let file_toggles = StoredValue::new(lab.toggles.clone());
+    let send_point = move |run: &mut SweepRun| -> bool {
+        let Some(n) = run.remaining.first().copied() else { return false };
+        run.remaining.remove(0);
+        let sw = sweeps.with_value(|s| s[run.sweep].clone());
+        if let Some(kind) = sw.seed.as_deref() {
+            let articles = shared.state.get_untracked().articles;
+            shared.engine.with_value(|e| if let Some(e) = e {
+                if kind == "tasks" { e.seed(articles, Some(n)); } else { e.seed(n, None); }
+            });
+        }
+        let ids = send_all(vec![Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None }], true);
+        run.current = ids.last().map(|id| (*id, n));
+        run.current.is_some()
+    };
+    let start_sweep = move || {
+        if sweep_run.get_untracked().is_some() || !shared.state.get_untracked().ready {
+            return;
+        }
+        let idx = sweep_choice.get_untracked();
+        let Some(sw) = sweeps.with_value(|s| s.get(idx).cloned()) else { return };
+        // The series is named after the code it measures: the toggles that are on.
+        let f = files.get_untracked();
+        let on: Vec<String> = file_toggles.with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect());
+        let base = if !on.is_empty() { on.join(" + ") } else if lab_files.with_value(|l| *l == f) { "the lesson's start".to_string() } else { "your code".to_string() };
+        let name = {
+            let taken = sweep_series.with_untracked(|ss| ss.iter().filter(|s| s.name.starts_with(&base)).count());
+            if taken == 0 { base } else { format!("{base} ({})", taken + 1) }
+        };
+        sweep_series.update(|ss| {
+            if ss.len() >= 4 { ss.remove(0); }
+            ss.push(SweepSeries { name, sweep: idx, points: vec![] });
+        });
+        let st = shared.state.get_untracked();
+        let mut run = SweepRun { sweep: idx, total: sw.values.len(), remaining: sw.values.clone(), current: None, restore: (st.articles, st.tasks), reseeded: sw.seed.is_some() };
+        if send_point(&mut run) {
+            sweep_run.set(Some(run));
+        }
+    };
+    let finish_sweep = move |run: SweepRun| {
+        sweep_run.set(None);
+        if run.reseeded {
+            crate::reseed(shared, run.restore.0, run.restore.1);
+        }
+    };
+    // Each answered point goes on the chart; then the next point, or the end.
+    Effect::new(move |_| {
+        let p = shared.project.get();
+        let Some(mut run) = sweep_run.get_untracked() else { return };
+        let Some((id, n)) = run.current else { return };
+        let Some(i) = p.history_ids.iter().position(|x| *x == id) else {
+            if p.load_error.is_some() && !p.pending.contains(&id) {
+                finish_sweep(run);
+            }
+            return;
+        };
+        let r = &p.history[i];
+        let point = SweepPoint { x: n as f64, queries: r.render.n_queries as f64, rows_read: r.render.queries.iter().map(|q| q.rows_read as f64).sum(), ms: r.render.request_ms };
+        sweep_series.update(|ss| if let Some(last) = ss.last_mut() { last.points.push(point) });
+        run.current = None;
+        if r.error.is_none() && send_point(&mut run) {
+            sweep_run.set(Some(run));
+        } else {
+            finish_sweep(run);
+        }
+    });
+    let has_sweeps = !lab.sweeps.is_empty();
 
     view! {
         <div class="project-lab">
@@ -262,6 +363,40 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                 </details>
                 <TimelineStrip/>
             })}
+            {has_sweeps.then(|| view! {
+                <details class="sweep" open>
+                    <summary>"Growth chart"</summary>
+                    <div class="sweep-controls">
+                        <select aria-label="What to sweep" data-testid="sweep-choice" on:change=move |ev| if let Ok(i) = event_target_value(&ev).parse() { sweep_choice.set(i) }>
+                            {sweeps.get_value().into_iter().enumerate().map(|(i, sw)| view! { <option value=i.to_string()>{sw.label}</option> }).collect_view()}
+                        </select>
+                        <button data-testid="run-sweep" prop:disabled=move || sweep_run.get().is_some() on:click=move |_| start_sweep()>"Run the sweep"</button>
+                        {move || sweep_run.get().map(|r| view! {
+                            <progress max=r.total.to_string() value=(r.total - r.remaining.len() - usize::from(r.current.is_some())).to_string() aria-label="Sweep progress"></progress>
+                            <button data-testid="cancel-sweep" on:click=move |_| sweep_run.update(|r| if let Some(r) = r { r.remaining.clear() })>"Cancel"</button>
+                        })}
+                        <label>" show "
+                            <select aria-label="Measure" data-testid="sweep-metric" on:change=move |ev| sweep_metric.set(event_target_value(&ev))>
+                                <option value="queries">"queries"</option>
+                                <option value="rows_read">"rows read"</option>
+                                <option value="ms">"ms"</option>
+                            </select>
+                        </label>
+                        <button data-testid="clear-chart" on:click=move |_| sweep_series.set(vec![])>"Clear"</button>
+                    </div>
+                    {move || {
+                        let idx = sweep_choice.get();
+                        let metric = sweep_metric.get();
+                        let series: Vec<crate::chart::Series> = sweep_series.get().into_iter().filter(|s| s.sweep == idx).map(|s| crate::chart::Series {
+                            name: s.name,
+                            points: s.points.iter().map(|p| (p.x, match metric.as_str() { "rows_read" => p.rows_read, "ms" => p.ms, _ => p.queries })).collect(),
+                        }).collect();
+                        let x_label = sweeps.with_value(|s| s.get(idx).map(|s| s.x_label.clone()).unwrap_or_default());
+                        let y_label = match metric.as_str() { "rows_read" => "rows read", "ms" => "request ms", _ => "queries" }.to_string();
+                        (!series.is_empty()).then(|| view! { <crate::chart::LineChart series=series x_label=x_label y_label=y_label/> })
+                    }}
+                </details>
+            })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
             <StepHistory/>
         </div>
@@ -386,6 +521,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
             {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
             {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
             {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
+            {r.render.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
             {(!r.headers.is_empty()).then(|| view! {
                 <dl class="headers" data-testid="headers">
                     {r.headers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}

@@ -1,0 +1,107 @@
+//! A line chart in plain SVG (no charting crate: a few hundred bytes of view code beat a
+//! dependency): linear axes from zero with round ticks, one line per series, a legend, and
+//! points that carry their numbers (`data-x`/`data-y`, a tooltip on hover or focus).
+
+use leptos::prelude::*;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// (x, y), in the order measured.
+    pub points: Vec<(f64, f64)>,
+}
+
+const W: f64 = 640.0;
+const H: f64 = 280.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 16.0;
+const BOTTOM: f64 = 44.0;
+const COLORS: [&str; 6] = ["#d9480f", "#1c7ed6", "#2b8a3e", "#ae3ec9", "#e8590c", "#495057"];
+
+/// A "nice" upper bound and step for an axis reaching `max` (1, 2 or 5 times a power of ten).
+pub fn nice_axis(max: f64) -> (f64, f64) {
+    if !max.is_finite() || max <= 0.0 {
+        return (1.0, 0.2);
+    }
+    let raw = max / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    ((max / step).ceil() * step, step)
+}
+
+fn fmt(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[component]
+pub fn LineChart(series: Vec<Series>, x_label: String, y_label: String) -> impl IntoView {
+    let all = || series.iter().flat_map(|s| s.points.iter());
+    let (x_max, x_step) = nice_axis(all().map(|p| p.0).fold(0.0, f64::max));
+    let (y_max, y_step) = nice_axis(all().map(|p| p.1).fold(0.0, f64::max));
+    let sx = move |x: f64| LEFT + x / x_max * (W - LEFT - RIGHT);
+    let sy = move |y: f64| H - BOTTOM - y / y_max * (H - TOP - BOTTOM);
+    let ticks = |max: f64, step: f64| (0..=((max / step).round() as usize)).map(move |i| i as f64 * step);
+    view! {
+        <figure class="chart" data-testid="chart">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=format!("{y_label} against {x_label}")>
+                <g class="axes">
+                    <line x1=LEFT y1=H - BOTTOM x2=W - RIGHT y2=H - BOTTOM/>
+                    <line x1=LEFT y1=TOP x2=LEFT y2=H - BOTTOM/>
+                    {ticks(x_max, x_step).map(|x| view! {
+                        <text x=sx(x) y=H - BOTTOM + 16.0 text-anchor="middle">{fmt(x)}</text>
+                    }).collect_view()}
+                    {ticks(y_max, y_step).map(|y| view! {
+                        <line class="grid" x1=LEFT y1=sy(y) x2=W - RIGHT y2=sy(y)/>
+                        <text x=LEFT - 6.0 y=sy(y) + 4.0 text-anchor="end">{fmt(y)}</text>
+                    }).collect_view()}
+                    <text x=(LEFT + W - RIGHT) / 2.0 y=H - 6.0 text-anchor="middle" class="label">{x_label.clone()}</text>
+                    <text x=14.0 y=(TOP + H - BOTTOM) / 2.0 text-anchor="middle" class="label"
+                        transform=format!("rotate(-90 14 {})", (TOP + H - BOTTOM) / 2.0)>{y_label.clone()}</text>
+                </g>
+                {series.iter().enumerate().map(|(i, s)| {
+                    let color = COLORS[i % COLORS.len()];
+                    let mut pts = s.points.clone();
+                    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let line = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect::<Vec<_>>().join(" ");
+                    view! {
+                        <g data-series=s.name.clone() style=format!("color: {color}")>
+                            <polyline points=line fill="none" stroke="currentColor" stroke-width="2"/>
+                            {pts.into_iter().map(|(x, y)| view! {
+                                <circle cx=sx(x) cy=sy(y) r="4" fill="currentColor" tabindex="0"
+                                    data-x=fmt(x) data-y=fmt(y)>
+                                    <title>{format!("{}: {} = {}, {} = {}", s.name, x_label, fmt(x), y_label, fmt(y))}</title>
+                                </circle>
+                            }).collect_view()}
+                        </g>
+                    }
+                }).collect_view()}
+            </svg>
+            <figcaption class="legend">
+                {series.iter().enumerate().map(|(i, s)| view! {
+                    <span class="legend-item"><span class="swatch" style=format!("background: {}", COLORS[i % COLORS.len()])></span>{s.name.clone()}</span>
+                }).collect_view()}
+            </figcaption>
+        </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_axis;
+
+    #[test]
+    fn axes_end_on_round_numbers_above_the_data() {
+        assert_eq!(nice_axis(61.0), (80.0, 20.0));
+        assert_eq!(nice_axis(100_000.0), (100_000.0, 20_000.0));
+        assert_eq!(nice_axis(7.3), (8.0, 2.0));
+        assert_eq!(nice_axis(0.0), (1.0, 0.2));
+        assert_eq!(nice_axis(2.0), (2.0, 0.5));
+    }
+}
