@@ -6,7 +6,7 @@ use protocol::{ProjectSpec, Request, Response, Step};
 use sandbox::lab::Lab;
 
 fn labs() -> Vec<(String, LabSpec)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lessons");
+    let root = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")).join("../../lessons");
     let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs.into_iter()
