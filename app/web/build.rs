@@ -94,8 +94,13 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
                 }
             }
             for sw in &p.sweeps {
-                if !sw.url.starts_with('/') || !(sw.url.contains("{n}") || sw.seed.is_some()) {
-                    return Err(format!("sweep {:?}: its url must start with '/' and contain {{n}} (unless the sweep reseeds)", sw.label));
+                if !sw.url.starts_with('/') || !(sw.url.contains("{n}") || sw.seed.is_some() || sw.cursor.is_some()) {
+                    return Err(format!("sweep {:?}: its url must start with '/' and contain {{n}} (unless the sweep reseeds or has a cursor)", sw.label));
+                }
+                if let Some(code) = &sw.cursor {
+                    if !code.contains("{n}") || !sw.url.contains("{cursor}") {
+                        return Err(format!("sweep {:?}: with a \"cursor\" line, the line must contain {{n}} and the url {{cursor}}", sw.label));
+                    }
                 }
                 if sw.values.is_empty() || sw.values.len() > protocol::lesson::MAX_SWEEP_POINTS {
                     return Err(format!("sweep {:?}: 1 to {} values", sw.label, protocol::lesson::MAX_SWEEP_POINTS));

@@ -260,3 +260,86 @@ test('the learner edits the timeline: a typo names its line, +59 s keeps the ent
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+/** Clicks Compare and waits for both sides: the metrics by name, as {a, b}. */
+async function compare(page, choice) {
+  await page.locator('[data-testid=compare-choice]').selectOption({ label: choice });
+  await page.locator('[data-testid=compare]').click();
+  await page.locator('[data-testid=compare-result]').waitFor({ timeout: 60_000 });
+  await page.locator('[data-testid=compare]:not([disabled])').waitFor({ timeout: 60_000 });
+  const rows = await page.locator('[data-testid=compare-metric]').evaluateAll((trs) => trs.map((t) => [t.dataset.metric, Number(t.dataset.a), Number(t.dataset.b)]));
+  return Object.fromEntries(rows.map(([k, a, b]) => [k, { a, b }]));
+}
+
+test('Compare A/B: Lab B without and with select_related, then an index off and on, with the SQL and plan diffs', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'query-count-tests');
+  await page.locator('[data-testid=url]').fill('/orgs/org-1/tasks/');
+  const m = await compare(page, 'select_related("assigned_to", "created_by", "updated_by")');
+  assert.ok(m.queries.a > 3 && m.queries.b === 2, `queries A ${m.queries.a}, B ${m.queries.b}`);
+  assert.equal(await page.locator('[data-testid=compare-same-page]').getAttribute('data-same'), 'true');
+  const sqlDiff = page.locator('[data-testid=compare-sql-diff]');
+  const only = async (side) => (await sqlDiff.locator(`[data-change=${side}]`).allTextContents()).join('');
+  assert.match(await only('a'), /FROM "auth_user" WHERE "auth_user"\."id" = \d+ LIMIT 21\s+×\d+/, 'the N lazy loads, once with their count');
+  assert.match(await only('b'), /LEFT OUTER JOIN "auth_user"/);
+  console.log(`# Compare, Lab B at 200 articles: ${m.queries.a} queries -> ${m.queries.b}; ${m.request_ms.a.toFixed(2)} ms -> ${m.request_ms.b.toFixed(2)} ms`);
+  // The lab carries on with the learner's own code after a comparison.
+  const r = await get(page, '/orgs/org-1/tasks/');
+  assert.equal(r.queries, m.queries.a);
+
+  const idx = await open(ctx, 'indexes');
+  await idx.page.locator('[data-testid=task-size]').selectOption('10000');
+  await idx.page.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+  await idx.page.locator('[data-testid=url]').fill('/tasks/open/');
+  const n = await compare(idx.page, 'Task.Meta.indexes: Index(fields=["status", "-created_at"])');
+  assert.ok(n.rows_read.a > 10 * n.rows_read.b, `rows read A ${n.rows_read.a}, B ${n.rows_read.b}`);
+  assert.ok(n.sorts.a > 0 && n.sorts.b === 0, `sorts A ${n.sorts.a}, B ${n.sorts.b}`);
+  const planDiff = idx.page.locator('[data-testid=compare-plan-diff]');
+  assert.match(await planDiff.locator('[data-change=a]').allTextContents().then((t) => t.join('\n')), /SCAN tasks_task[\s\S]*USE TEMP B-TREE FOR ORDER BY/);
+  assert.match(await planDiff.locator('[data-change=b]').allTextContents().then((t) => t.join('\n')), /SEARCH tasks_task USING INDEX task_status_created_idx/);
+  // B's index is not left behind: the learner's lab (index unticked) still scans.
+  await get(idx.page, '/tasks/open/');
+  const rowsRead = Number(await idx.page.locator('[data-testid=step-detail] [data-testid=rows-read]').last().getAttribute('data-value'));
+  assert.equal(rowsRead, n.rows_read.a);
+  assert.deepEqual([...errors, ...idx.errors], []);
+  await ctx.close();
+});
+
+test('depth chart at 100,000 articles: the OFFSET line climbs, the cursor line stays flat', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'pagination');
+  const t0 = Date.now();
+  await page.getByLabel('Articles in the database').selectOption('100000');
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 100000' }).waitFor({ timeout: 300_000 });
+  console.log(`# seeding 100,000 articles took ${Date.now() - t0} ms (page's view)`);
+  await page.getByLabel('Article.Meta.indexes: Index(fields=["-created_at", "-id"])').check();
+  const points = async (prefix, metric) => {
+    await page.locator('[data-testid=sweep-metric]').selectOption(metric);
+    return page.locator('[data-testid=chart] g[data-series]').evaluateAll((gs, p) =>
+      [...(gs.find((g) => g.dataset.series.startsWith(p))?.querySelectorAll('circle') ?? [])].map((c) => [Number(c.dataset.x), Number(c.dataset.y)]), prefix);
+  };
+  const sweep = async (label, prefix) => {
+    await page.locator('[data-testid=sweep-choice]').selectOption({ label });
+    await page.locator('[data-testid=run-sweep]:not([disabled])').click();
+    await page.waitForFunction((p) => [...document.querySelectorAll('[data-testid=chart] g[data-series]')].some((g) => g.dataset.series.startsWith(p) && g.querySelectorAll('circle').length >= 9), prefix, { timeout: 300_000 });
+    await page.locator('[data-testid=run-sweep]:not([disabled])').waitFor({ timeout: 60_000 });
+  };
+  await sweep('Page depth: OFFSET (Paginator)', 'OFFSET');
+  await sweep('Page depth: cursor', 'cursor');
+  // Both lines on one chart.
+  assert.equal(await page.locator('[data-testid=chart] g[data-series]').count(), 2);
+  const offsetRead = await points('OFFSET', 'rows_read');
+  const cursorRead = await points('cursor', 'rows_read');
+  const offsetMs = await points('OFFSET', 'ms');
+  const cursorMs = await points('cursor', 'ms');
+  assert.deepEqual(offsetRead.map((p) => p[0]), [1, 10, 100, 250, 500, 1000, 2000, 3000, 3750]);
+  for (let i = 1; i < offsetRead.length; i++) assert.ok(offsetRead[i][1] >= offsetRead[i - 1][1], `offset climbs: ${JSON.stringify(offsetRead)}`);
+  assert.ok(offsetRead.at(-1)[1] > offsetRead[0][1] + 50_000, `offset: ${JSON.stringify(offsetRead)}`);
+  assert.ok(cursorRead.every((p) => p[1] < 100), `cursor flat: ${JSON.stringify(cursorRead)}`);
+  const at = (pts, x) => pts.find((p) => p[0] === x)?.[1];
+  for (const x of [1, 100, 1000, 3750]) {
+    console.log(`# 100,000 articles, page ${x}: OFFSET ${at(offsetRead, x)} rows read, ${at(offsetMs, x).toFixed(2)} ms; cursor ${at(cursorRead, x)} rows read, ${at(cursorMs, x).toFixed(2)} ms`);
+  }
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -81,6 +81,14 @@ pub struct Sweep {
     /// `"articles"` or `"tasks"`: reseed to `n` of them before each request.
     #[serde(default)]
     pub seed: Option<String>,
+    /// A keyset page has no number: this shell line (with `{n}`) prints the cursor that opens
+    /// page `n`, which goes into the url's `{cursor}` (URL-encoded). Only the request is measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The line's name on the chart (`OFFSET`, `cursor`); sweeps with the same `x_label` share
+    /// one chart, so a lesson can draw two ways of paging side by side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
 }
 
 /// The most points a sweep may have, and the largest size it may seed (bigger is refused by

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod lesson;
+pub mod diff;
 pub mod progress;
 pub mod share;
 pub mod timeline;
@@ -34,8 +35,42 @@ pub enum Request {
     /// Judges an exercise by behaviour: the learner's version against the lesson's reference
     /// solution, on the current data and on a hidden, differently seeded and sized copy.
     Check { id: u64, check: CheckSpec },
+    /// Runs a lab twice, A then B (a toggle off, then on), each from a fresh load, and reports
+    /// both measured pages side by side with the query plan of each statement.
+    Compare { id: u64, a: CompareRun, b: CompareRun },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CompareRun {
+    /// An expression lab: the page rendered once (empty cache).
+    Expression { context: Vec<(String, String)>, template: String },
+    /// A project lab: loaded afresh, then the steps; the last step is measured.
+    Project { project: ProjectSpec, steps: Vec<Step> },
+}
+
+/// What one side of a comparison measured.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CompareSide {
+    pub render: Option<RenderReport>,
+    pub status: Option<u16>,
+    pub error: Option<ErrorInfo>,
+    /// One per distinct statement (similar queries once, with their count), in order.
+    pub plans: Vec<PlanInfo>,
+}
+
+/// A statement of the measured page and the engine's plan for it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlanInfo {
+    /// The first such statement, parameters inlined.
+    pub sql: String,
+    /// How many statements of this shape the page sent.
+    pub count: usize,
+    /// `EXPLAIN QUERY PLAN`, one step a line, children indented (empty: not a SELECT).
+    pub plan: String,
 }
 
 /// What an exercise's check runs. Both sides run the same way; the learner's passes when it
@@ -144,6 +179,7 @@ impl Request {
             | Request::Project { id, .. }
             | Request::Step { id, .. }
             | Request::Check { id, .. }
+            | Request::Compare { id, .. }
             | Request::CrashForTest { id } => *id,
         }
     }
@@ -171,6 +207,7 @@ pub enum Response {
     /// The learner's input could not run: a message pointing at the problem.
     Error { id: u64, error: ErrorInfo },
     CheckResult { id: u64, report: CheckReport },
+    Compared { id: u64, a: CompareSide, b: CompareSide },
     /// The engine panicked; the worker is unusable and must be replaced.
     Panic { message: String },
 }

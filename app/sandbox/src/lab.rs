@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use protocol::{CacheCallInfo, ErrorInfo, GroupInfo, ProjectSpec, QueryInfo, RenderReport, Request, Response, Step, StepReport, TestInfo};
+use protocol::{CacheCallInfo, CompareRun, CompareSide, ErrorInfo, GroupInfo, PlanInfo, ProjectSpec, QueryInfo, RenderReport, Request, Response, Step, StepReport, TestInfo};
 
 use crate::cases::render_once;
 use crate::clock;
@@ -55,6 +55,11 @@ impl Lab {
             Request::Project { project, .. } => self.load_project(id, project),
             Request::Step { step, .. } => self.step(id, step),
             Request::Check { check, .. } => Response::CheckResult { id, report: crate::exercise::check(self, &check) },
+            Request::Compare { a, b, .. } => {
+                let a = self.compare_side(a);
+                let b = self.compare_side(b);
+                Response::Compared { id, a, b }
+            }
             Request::CrashForTest { .. } => panic!("crash requested by the page (test hook)"),
         };
         send(answer);
@@ -289,6 +294,70 @@ impl Lab {
             },
         }
     }
+}
+
+impl Lab {
+    /// One side of an A/B comparison: a fresh load (project) or an empty cache (expression),
+    /// the steps, and the last one measured with the plan of each distinct statement.
+    fn compare_side(&mut self, run: CompareRun) -> CompareSide {
+        let answer = match run {
+            CompareRun::Project { project, steps } => match self.load_project(0, project) {
+                Response::ProjectLoaded { .. } => steps.into_iter().map(|s| self.step(0, s)).last(),
+                other => Some(other),
+            },
+            CompareRun::Expression { context, template } => Some(self.run(0, &context, &template, 1, true)),
+        };
+        let (render, status, error) = match answer {
+            Some(Response::StepResult { report, .. }) => (report.render, report.status, report.error),
+            Some(Response::Result { mut renders, .. }) => (renders.pop().unwrap_or_default(), None, None),
+            Some(Response::Error { error, .. }) => return CompareSide { error: Some(error), ..Default::default() },
+            _ => return CompareSide { error: Some(error_info(SandboxError::new(ErrorKind::NotSupported, "nothing to compare: the lab sent no request"))), ..Default::default() },
+        };
+        let plans = self.plans(&render);
+        CompareSide { render: Some(render), status, error, plans }
+    }
+
+    /// The engine's plan for each distinct statement of a page (similar statements once).
+    fn plans(&self, render: &RenderReport) -> Vec<PlanInfo> {
+        const MAX_PLANS: usize = 20;
+        let Some(rt) = self.rt.as_ref() else { return vec![] };
+        let mut out: Vec<(Option<usize>, PlanInfo)> = Vec::new();
+        for q in &render.queries {
+            if let Some(seen) = out.iter_mut().find(|(g, p)| if q.group.is_some() { *g == q.group } else { p.sql == q.sql }) {
+                seen.1.count += 1;
+                continue;
+            }
+            if out.len() == MAX_PLANS {
+                continue;
+            }
+            let plan = if q.sql.trim_start().starts_with("SELECT") { plan_text(&mut rt.engine.borrow_mut(), &q.sql) } else { String::new() };
+            out.push((q.group, PlanInfo { sql: q.sql.clone(), count: 1, plan }));
+        }
+        out.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+/// `EXPLAIN QUERY PLAN` of a logged statement, one step a line, each child indented under
+/// its parent, in SQLite's words.
+fn plan_text(engine: &mut Engine, sql: &str) -> String {
+    let rows = match engine.run(&format!("EXPLAIN QUERY PLAN {sql}"), &[]) {
+        Ok(r) => r.rows,
+        Err(e) => return format!("(no plan: {e})"),
+    };
+    let int = |v: &SqlValue| if let SqlValue::Int(i) = v { *i } else { 0 };
+    let mut depth: Vec<(i64, usize)> = Vec::new();
+    let mut lines = Vec::new();
+    for row in &rows {
+        let (id, parent) = (row.first().map(int).unwrap_or(0), row.get(1).map(int).unwrap_or(0));
+        let d = depth.iter().find(|(i, _)| *i == parent).map_or(0, |(_, d)| d + 1);
+        depth.push((id, d));
+        let detail = match row.get(3) {
+            Some(SqlValue::Text(t)) => crate::orm::write::sqlite_plan_wording(t),
+            _ => String::new(),
+        };
+        lines.push(format!("{}{detail}", "  ".repeat(d)));
+    }
+    lines.join("\n")
 }
 
 fn show_sql_value(v: &SqlValue) -> String {

@@ -437,3 +437,101 @@ fn the_indexes_exercise_wants_the_index_that_serves_the_query() {
     assert!(right.passed, "{right:?}");
     assert!(right.runs[1].data.contains("hidden"), "{right:?}");
 }
+
+fn compare(lab: &mut Lab, a: protocol::CompareRun, b: protocol::CompareRun) -> (protocol::CompareSide, protocol::CompareSide) {
+    let mut got = None;
+    lab.handle(Request::Compare { id: 5, a, b }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::Compared { a, b, .. }) => (a, b),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn compare_runs_a_lab_with_a_toggle_off_and_on_and_plans_each_statement() {
+    use protocol::CompareRun;
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 1000, tasks: None }, &mut |_| {});
+    // A migration toggle: the pagination lab's deep page, without and with the index on its ORDER BY.
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("pagination")).unwrap().1;
+    let p = spec.project.unwrap();
+    let base = ProjectSpec { files: p.files.clone(), urls: p.urls.clone(), migrations: p.migrations.clone() };
+    let mut indexed = base.clone();
+    indexed.migrations.push(p.migration_toggles[0].migration.clone());
+    let steps = vec![Step::Get { url: "/articles/by-cursor/?cursor=2024-06-01%2000:00:00~100".into(), user: None }];
+    let (a, b) = compare(&mut lab, CompareRun::Project { project: base.clone(), steps: steps.clone() }, CompareRun::Project { project: indexed, steps });
+    let (ra, rb) = (a.render.unwrap(), b.render.unwrap());
+    assert_eq!((a.status, b.status), (Some(200), Some(200)));
+    assert_eq!(ra.output, rb.output, "an index changes the cost, never the page");
+    let read = |r: &protocol::RenderReport| r.queries.iter().map(|q| q.rows_read).sum::<u64>();
+    assert!(read(&ra) > 10 * read(&rb), "rows read without the index {} vs with {}", read(&ra), read(&rb));
+    assert!(a.plans[0].plan.contains("SCAN articles_article") && a.plans[0].plan.contains("USE TEMP B-TREE FOR ORDER BY"), "{}", a.plans[0].plan);
+    assert!(b.plans[0].plan.contains("article_created_id_idx") && !b.plans[0].plan.contains("TEMP B-TREE"), "{}", b.plans[0].plan);
+    // The next load drops the index B added: the lab is back to its own migrations.
+    let (again, _) = compare(&mut lab, CompareRun::Project { project: base.clone(), steps: vec![Step::Get { url: "/articles/".into(), user: None }] }, CompareRun::Project { project: base, steps: vec![] });
+    assert!(!again.plans.iter().any(|p| p.plan.contains("article_created_id_idx")), "{:?}", again.plans);
+
+    // An expression toggle: the N+1 lab, the similar queries counted once with their plan.
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("n-plus-one")).unwrap().1;
+    let mut fixed = spec.context.clone();
+    for t in &spec.toggles {
+        fixed[0].1 = t.apply(&fixed[0].1, true);
+    }
+    let (a, b) = compare(
+        &mut lab,
+        CompareRun::Expression { context: spec.context.clone(), template: spec.template.clone() },
+        CompareRun::Expression { context: fixed, template: spec.template.clone() },
+    );
+    assert_eq!((a.render.as_ref().unwrap().n_queries, b.render.as_ref().unwrap().n_queries), (41, 2));
+    assert_eq!(a.plans.iter().map(|p| p.count).collect::<Vec<_>>(), vec![1, 20, 20]);
+    assert!(a.plans[1].plan.contains("SEARCH auth_user USING INTEGER PRIMARY KEY (rowid=?)"), "{}", a.plans[1].plan);
+    // A side that fails says why, and the other side still runs.
+    let (bad, good) = compare(
+        &mut lab,
+        CompareRun::Expression { context: vec![("articles".into(), "Article.objects.filter(nope=1)".into())], template: "x".into() },
+        CompareRun::Expression { context: spec.context.clone(), template: spec.template.clone() },
+    );
+    assert_eq!(bad.error.unwrap().kind, "FieldError");
+    assert!(good.error.is_none() && good.render.is_some());
+}
+
+fn step(lab: &mut Lab, step: Step) -> protocol::StepReport {
+    let mut got = None;
+    lab.handle(Request::Step { id: 3, step: step.clone() }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::StepResult { report, .. }) if report.error.is_none() => report,
+        other => panic!("{step:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn the_depth_chart_pages_by_offset_and_by_cursor_and_only_offset_climbs() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 10_000, tasks: None }, &mut |_| {});
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("pagination")).unwrap().1;
+    let p = spec.project.unwrap();
+    let mut migrations = p.migrations.clone();
+    migrations.push(p.migration_toggles[0].migration.clone());
+    let mut got = None;
+    lab.handle(Request::Project { id: 1, project: ProjectSpec { files: p.files.clone(), urls: p.urls.clone(), migrations } }, &mut |r| got = Some(r));
+    assert!(matches!(got, Some(Response::ProjectLoaded { .. })), "{got:?}");
+    let (offset, cursor) = (&p.sweeps[0], &p.sweeps[1]);
+    assert_eq!(offset.x_label, cursor.x_label, "one chart for both lines");
+    let read = |r: &protocol::StepReport| r.render.queries.iter().map(|q| q.rows_read).sum::<u64>();
+    let (mut by_offset, mut by_cursor, mut first_titles) = (vec![], vec![], vec![]);
+    for n in [1u32, 100, 375] {
+        let r = step(&mut lab, Step::Get { url: offset.url.replace("{n}", &n.to_string()), user: None });
+        by_offset.push(read(&r));
+        first_titles.push(r.render.output.lines().nth(1).unwrap_or("").to_string());
+        // As the page does: the shell line prints the cursor, which goes into the URL.
+        let printed = step(&mut lab, Step::Run { code: cursor.cursor.as_ref().unwrap().replace("{n}", &n.to_string()) }).render.output;
+        let token = printed.trim().trim_matches('\'').replace(' ', "%20");
+        let r = step(&mut lab, Step::Get { url: cursor.url.replace("{cursor}", &token), user: None });
+        by_cursor.push(read(&r));
+        assert_eq!(r.render.output.lines().nth(1).unwrap_or(""), first_titles.last().unwrap(), "page {n}: the cursor opens the same page as the offset");
+    }
+    // Every offset page pays the paginator's COUNT (a scan of the table), then walks past the
+    // rows it skips: 20 rows a page deeper.
+    assert!(by_offset[2] > by_offset[0] + 5_000, "offset rows read by depth: {by_offset:?}");
+    assert!(by_cursor.iter().all(|r| *r < 100), "cursor rows read by depth: {by_cursor:?}");
+}

@@ -325,6 +325,13 @@ impl EngineClient {
         id
     }
 
+    /// Runs a lab twice, A and B (answered by `Compared`).
+    pub fn compare(&self, a: protocol::CompareRun, b: protocol::CompareRun) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Compare { id, a, b });
+        id
+    }
+
     /// Test hook: makes the worker panic, to exercise recovery end to end.
     pub fn crash_for_test(&self) {
         let id = self.next_id();

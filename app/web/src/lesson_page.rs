@@ -313,6 +313,17 @@ pub fn LessonPage(slug: String) -> AnyView {
             run();
         });
         let toggles = lab.toggles.clone();
+        let compare_toggles = StoredValue::new(lab.toggles.clone());
+        let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label().to_string()).collect();
+        let make_compare = Callback::new(move |i: usize| {
+            let t = compare_toggles.with_value(|t| t.get(i).cloned())?;
+            let side = |on: bool| protocol::CompareRun::Expression {
+                context: sig.context.get_untracked().into_iter().map(|(k, e)| if k == t.var { let e = t.apply(&e, on); (k, e) } else { (k, e) }).collect(),
+                template: sig.template.get_untracked(),
+            };
+            Some((side(false), side(true)))
+        });
+        let has_compare = !compare_choices.is_empty();
         view! {
             <div class="lab-controls">
                 {size_select(vec![])}
@@ -366,6 +377,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                 <button data-testid="run" on:click=move |_| run()>"Run"</button>
             </div>
             {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
+            {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
             <Results goal=goal.clone() template=sig.template original_template=lab.template.clone()/>
         }
         .into_any()

@@ -5,6 +5,7 @@
 //! this crate never links it.
 
 pub mod chart;
+pub mod compare;
 pub mod editor;
 pub mod engine_client;
 pub mod exercise;
@@ -20,7 +21,7 @@ use protocol::{ErrorInfo, RenderReport, Response};
 use engine_client::{EngineClient, Event};
 
 /// Database sizes a learner can pick (articles).
-pub const SIZES: [u32; 5] = [50, 200, 1_000, 5_000, 10_000];
+pub const SIZES: [u32; 6] = [50, 200, 1_000, 5_000, 10_000, 100_000];
 pub const DEFAULT_SIZE: u32 = 200;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +77,8 @@ struct Shared {
     storage_notice: RwSignal<Option<String>>,
     /// The exercise check in flight or done.
     check: RwSignal<exercise::CheckState>,
+    /// The A/B comparison in flight or shown.
+    compare: RwSignal<compare::CompareState>,
 }
 
 /// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
@@ -133,6 +136,7 @@ pub fn App() -> impl IntoView {
         progress: RwSignal::new(Default::default()),
         storage_notice: RwSignal::new(None),
         check: RwSignal::new(Default::default()),
+        compare: RwSignal::new(Default::default()),
     };
     let (progress, storage_message) = store::load();
     shared.progress.set(progress);
@@ -177,6 +181,7 @@ fn on_engine_event(shared: Shared, ev: Event) {
     match ev {
         Event::Restarted(why) => {
             shared.check.update(|c| c.pending = None);
+            shared.compare.update(|c| c.pending = None);
             shared.state.update(|s| {
                 s.ready = false;
                 s.status = "Restarting the engine…".into();
@@ -222,6 +227,10 @@ fn on_engine_event(shared: Shared, ev: Event) {
                     runs: vec![protocol::CheckRun { data: "your code".into(), message: format!("{}: {}", error.kind, error.message), ..Default::default() }],
                 });
             }),
+            Response::Error { id, error } if shared.compare.get_untracked().pending == Some(id) => shared.compare.update(|c| {
+                c.pending = None;
+                c.result = Some((protocol::CompareSide { error: Some(error), ..Default::default() }, Default::default()));
+            }),
             Response::Error { id, error } if shared.project.get_untracked().pending.contains(&id) => {
                 shared.project.update(|p| {
                     p.pending.retain(|x| *x != id);
@@ -266,6 +275,15 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 });
             }
             Response::CheckResult { .. } => {}
+            Response::Compared { id, a, b } if shared.compare.get_untracked().pending == Some(id) => {
+                // Both sides loaded projects of their own: the lab reloads its own on the next step.
+                shared.project.update(|p| p.loaded = false);
+                shared.compare.update(|c| {
+                    c.pending = None;
+                    c.result = Some((a, b));
+                });
+            }
+            Response::Compared { .. } => {}
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
         },

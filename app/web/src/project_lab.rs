@@ -52,6 +52,8 @@ struct SweepRun {
     total: usize,
     remaining: Vec<u32>,
     current: Option<(u64, u32)>,
+    /// The step in flight is the shell line that computes the cursor (not a measured point).
+    cursor_phase: bool,
     restore: (u32, Option<u32>),
     reseeded: bool,
 }
@@ -180,7 +182,13 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                 if kind == "tasks" { e.seed(articles, Some(n)); } else { e.seed(n, None); }
             });
         }
-        let ids = send_all(vec![Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None }], true);
+        let step = match &sw.cursor {
+            // A keyset page: first the shell line that prints the cursor opening page n.
+            Some(code) => Step::Run { code: code.replace("{n}", &n.to_string()) },
+            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None },
+        };
+        run.cursor_phase = sw.cursor.is_some();
+        let ids = send_all(vec![step], true);
         run.current = ids.last().map(|id| (*id, n));
         run.current.is_some()
     };
@@ -194,6 +202,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         let f = files.get_untracked();
         let on: Vec<String> = file_toggles.with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect());
         let base = if !on.is_empty() { on.join(" + ") } else if lab_files.with_value(|l| *l == f) { "the lesson's start".to_string() } else { "your code".to_string() };
+        let base = match &sw.series { Some(line) => format!("{line}: {base}"), None => base };
         let name = {
             let taken = sweep_series.with_untracked(|ss| ss.iter().filter(|s| s.name.starts_with(&base)).count());
             if taken == 0 { base } else { format!("{base} ({})", taken + 1) }
@@ -203,7 +212,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             ss.push(SweepSeries { name, sweep: idx, points: vec![] });
         });
         let st = shared.state.get_untracked();
-        let mut run = SweepRun { sweep: idx, total: sw.values.len(), remaining: sw.values.clone(), current: None, restore: (st.articles, st.tasks), reseeded: sw.seed.is_some() };
+        let mut run = SweepRun { sweep: idx, total: sw.values.len(), remaining: sw.values.clone(), current: None, cursor_phase: false, restore: (st.articles, st.tasks), reseeded: sw.seed.is_some() };
         if send_point(&mut run) {
             sweep_run.set(Some(run));
         }
@@ -226,6 +235,24 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             return;
         };
         let r = &p.history[i];
+        if run.cursor_phase {
+            // The shell printed the cursor (a str's repr): now the measured request.
+            let printed = r.render.output.trim();
+            let cursor = printed.strip_prefix('\'').and_then(|c| c.strip_suffix('\'')).unwrap_or(printed).to_string();
+            let url = sweeps.with_value(|s| s[run.sweep].url.replace("{n}", &n.to_string()))
+                .replace("{cursor}", &String::from(js_sys::encode_uri_component(&cursor)));
+            run.cursor_phase = false;
+            run.current = None;
+            if r.error.is_none() {
+                if let Some(id) = send_all(vec![Step::Get { url, user: None }], false).last() {
+                    run.current = Some((*id, n));
+                    sweep_run.set(Some(run));
+                    return;
+                }
+            }
+            finish_sweep(run);
+            return;
+        }
         let point = SweepPoint { x: n as f64, queries: r.render.n_queries as f64, rows_read: r.render.queries.iter().map(|q| q.rows_read as f64).sum(), ms: r.render.request_ms };
         sweep_series.update(|ss| if let Some(last) = ss.last_mut() { last.points.push(point) });
         run.current = None;
@@ -236,6 +263,41 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         }
     });
     let has_sweeps = !lab.sweeps.is_empty();
+
+    // Compare: the current request with one toggle off (A) and on (B), the rest as it stands.
+    let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label.clone()).chain(lab.migration_toggles.iter().map(|t| t.label.clone())).collect();
+    let make_compare = Callback::new(move |i: usize| {
+        let u = user.get_untracked();
+        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }];
+        let spec = |files: Vec<(String, String)>, migrations: Vec<protocol::Migration>| protocol::CompareRun::Project {
+            project: ProjectSpec { files, urls: urls.get_value(), migrations },
+            steps: steps.clone(),
+        };
+        let n_files = file_toggles.with_value(|t| t.len());
+        if i < n_files {
+            let t = file_toggles.with_value(|t| t[i].clone());
+            let (mut off, mut on) = (files.get_untracked(), files.get_untracked());
+            t.apply(&mut off, false);
+            t.apply(&mut on, true);
+            dirty.set(true);
+            Some((spec(off, migrations()), spec(on, migrations())))
+        } else {
+            let j = i - n_files;
+            let with = |on: bool| {
+                let mut all = base_migrations.get_value();
+                let toggles = migration_toggles.get_value();
+                for k in active_migrations.get_untracked().into_iter().filter(|k| *k != j).chain(on.then_some(j)) {
+                    if let Some(t) = toggles.get(k) {
+                        all.push(t.migration.clone());
+                    }
+                }
+                all
+            };
+            dirty.set(true);
+            Some((spec(files.get_untracked(), with(false)), spec(files.get_untracked(), with(true))))
+        }
+    });
+    let has_compare = !compare_choices.is_empty();
 
     view! {
         <div class="project-lab">
@@ -387,7 +449,10 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                     {move || {
                         let idx = sweep_choice.get();
                         let metric = sweep_metric.get();
-                        let series: Vec<crate::chart::Series> = sweep_series.get().into_iter().filter(|s| s.sweep == idx).map(|s| crate::chart::Series {
+                        // Sweeps over the same axis share the chart (OFFSET and cursor by page).
+                        let axis = sweeps.with_value(|s| s.get(idx).map(|s| s.x_label.clone()).unwrap_or_default());
+                        let same_axis = move |k: usize| sweeps.with_value(|s| s.get(k).is_some_and(|s| s.x_label == axis));
+                        let series: Vec<crate::chart::Series> = sweep_series.get().into_iter().filter(|s| same_axis(s.sweep)).map(|s| crate::chart::Series {
                             name: s.name,
                             points: s.points.iter().map(|p| (p.x, match metric.as_str() { "rows_read" => p.rows_read, "ms" => p.ms, _ => p.queries })).collect(),
                         }).collect();
@@ -397,6 +462,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                     }}
                 </details>
             })}
+            {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
             <StepHistory/>
         </div>
