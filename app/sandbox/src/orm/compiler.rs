@@ -73,6 +73,10 @@ pub struct Compiler<'a> {
     engine_mode: bool,
     uses_django_functions: bool,
     meta_ordering: bool,
+    /// Compiling HAVING or ORDER BY, whose expressions Django resolves a second time: an
+    /// aggregate's `filter=` WhereNode is then marked resolved and wraps itself in parentheses
+    /// (`COUNT(…) FILTER (WHERE ("x" = 13)) = 1`).
+    resolved_filters: bool,
 }
 
 struct SelItem {
@@ -84,7 +88,7 @@ struct SelItem {
 
 impl<'a> Compiler<'a> {
     pub fn new(rt: &'a Rt, q: &Query) -> Compiler<'a> {
-        Compiler { rt, q: q.clone(), engine_mode: false, uses_django_functions: false, meta_ordering: false }
+        Compiler { rt, q: q.clone(), engine_mode: false, uses_django_functions: false, meta_ordering: false, resolved_filters: false }
     }
 
     fn quote_name_unless_alias(&self, name: &str) -> String {
@@ -114,7 +118,8 @@ impl<'a> Compiler<'a> {
                 let distinct = if a.distinct { "DISTINCT " } else { "" };
                 let base = format!("{}({distinct}{arg})", a.func);
                 if let Some(f) = &a.filter {
-                    match self.compile_where(f) {
+                    let resolved = self.resolved_filters;
+                    match self.compile_where_node(f, resolved) {
                         Ok((fsql, fparams)) => {
                             params.extend(fparams);
                             return Ok((format!("{base} FILTER (WHERE {fsql})"), params));
@@ -136,7 +141,12 @@ impl<'a> Compiler<'a> {
                 }
             }
             SqlExpr::Exists(sub, negated) => {
-                let c = compile_select_query(self.rt, sub, false, self.engine_mode)?;
+                let c = match compile_select_query(self.rt, sub, false, self.engine_mode) {
+                    // Exists.as_sql: a subquery that matches nothing is Value(False) (`0`), and
+                    // `~Exists(…)` is `NOT 0` (a query is still sent, as Django sends it).
+                    Err(CErr::Empty) => return Ok((if *negated { "NOT %s" } else { "%s" }.to_string(), vec![SqlValue::Int(0)])),
+                    other => other?,
+                };
                 self.uses_django_functions |= c.engine.is_some();
                 let sql = strip_outer_parens(&c.sql);
                 let s = format!("EXISTS({sql})");
@@ -314,6 +324,7 @@ impl<'a> Compiler<'a> {
                     Err(CErr::Err(err(ErrorKind::NotSupported, format!("the '{name}' lookup against an expression is not supported in the sandbox"))))
                 }
             }
+            ("exact", Rhs::Bool(b)) => Ok((if *b { lhs } else { format!("NOT {lhs}") }, params)),
             (name, Rhs::Bool(b)) => {
                 params.push(SqlValue::Int(*b as i64));
                 Ok((format!("{lhs} {} %s", op(name)), params))
@@ -324,6 +335,12 @@ impl<'a> Compiler<'a> {
 
     /// `WhereNode.as_sql`, with Django's empty/full result logic.
     pub fn compile_where(&mut self, w: &WhereNode) -> CResult<(String, Vec<SqlValue>)> {
+        self.compile_where_node(w, false)
+    }
+
+    /// As [`Self::compile_where`]; a `resolved` node (WhereNode.resolved) is parenthesized
+    /// even with one condition.
+    fn compile_where_node(&mut self, w: &WhereNode, resolved: bool) -> CResult<(String, Vec<SqlValue>)> {
         let (mut full_needed, mut empty_needed) = match w.connector {
             Connector::And => (w.children.len() as isize, 1isize),
             _ => (1, w.children.len() as isize),
@@ -364,7 +381,7 @@ impl<'a> Compiler<'a> {
         }
         let s = if w.negated {
             format!("NOT ({s})")
-        } else if result.len() > 1 {
+        } else if result.len() > 1 || resolved {
             format!("({s})")
         } else {
             s
@@ -564,7 +581,10 @@ impl<'a> Compiler<'a> {
                 }
             };
             for (expr, desc, is_ref) in pairs {
-                let (sql, params) = match self.compile_expr(&expr) {
+                let before = std::mem::replace(&mut self.resolved_filters, !is_ref);
+                let compiled = self.compile_expr(&expr);
+                self.resolved_filters = before;
+                let (sql, params) = match compiled {
                     Ok(x) => x,
                     Err(CErr::Err(e)) => return Err(e),
                     Err(_) => continue,
@@ -745,7 +765,12 @@ impl<'a> Compiler<'a> {
             None => None,
         };
         let having_sql = match &having_part {
-            Some(h) => match self.compile_where(h) {
+            Some(h) => match {
+                self.resolved_filters = true;
+                let r = self.compile_where(h);
+                self.resolved_filters = false;
+                r
+            } {
                 Ok(x) => Some(x),
                 Err(CErr::Full) => None,
                 Err(e) => return Err(e),

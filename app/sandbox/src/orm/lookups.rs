@@ -155,6 +155,11 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
             }
         }
     }
+    // `__date` compares with DateField's prepared value ('2024-01-07'), not a datetime's.
+    let date_lhs = matches!(lhs, SqlExpr::CastDate(_));
+    let prep = |rt: &Rt, v: &Val, kind: Option<FieldKind>, related: bool, ff: &FinalField| {
+        if date_lhs { to_db_date(rt, v) } else { prep_value(rt, v, kind, related, ff) }
+    };
     let rhs = match rhs {
         Resolved::Val(Val::None) => {
             if name == "isnull" || name == "in" {
@@ -187,7 +192,7 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
                 if it.is_none() {
                     continue;
                 }
-                let p = prep_value(rt, it, kind, related, ff)?;
+                let p = prep(rt, it, kind, related, ff)?;
                 // OrderedSet: each distinct value once, in order.
                 if seen.insert(p.quoted()) {
                     out.push(p);
@@ -200,10 +205,10 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
             if items.len() != 2 {
                 return Err(err(ErrorKind::ValueError, format!("not enough values to unpack (expected 2, got {})", items.len())));
             }
-            Rhs::Values(vec![prep_value(rt, &items[0], kind, related, ff)?, prep_value(rt, &items[1], kind, related, ff)?])
+            Rhs::Values(vec![prep(rt, &items[0], kind, related, ff)?, prep(rt, &items[1], kind, related, ff)?])
         }
         ("iexact" | "contains" | "icontains" | "startswith" | "istartswith" | "endswith" | "iendswith", Resolved::Val(v)) => {
-            let s = match prep_value(rt, &v, kind, related, ff)? {
+            let s = match prep(rt, &v, kind, related, ff)? {
                 SqlValue::Text(s) => s,
                 SqlValue::Int(i) => i.to_string(),
                 SqlValue::Real(f) => crate::pyfmt::python_float_repr(f),
@@ -217,8 +222,8 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
                 _ => format!("%{esc}"),
             }))
         }
-        ("regex" | "iregex", Resolved::Val(v)) => Rhs::Value(prep_value(rt, &v, Some(FieldKind::Char), false, ff)?),
-        (_, Resolved::Val(v)) => Rhs::Value(prep_value(rt, &v, kind, related, ff)?),
+        ("regex" | "iregex", Resolved::Val(v)) => Rhs::Value(prep(rt, &v, Some(FieldKind::Char), false, ff)?),
+        (_, Resolved::Val(v)) => Rhs::Value(prep(rt, &v, kind, related, ff)?),
         (_, Resolved::Expr(e)) => Rhs::Expr(e),
         ("in", Resolved::Query(mut q)) => {
             if q.selected.is_none() && q.select.is_empty() {
@@ -238,6 +243,13 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
             Rhs::Expr(SqlExpr::Subquery(q))
         }
         (_, Resolved::Query(q)) => Rhs::Expr(SqlExpr::Subquery(q)),
+    };
+    // Exact.as_sql: a boolean column compared with a bool is the column itself (`WHERE
+    // "auth_user"."is_staff"`, `WHERE NOT "auth_user"."is_staff"`). BooleanField prepares
+    // 1/0/'true'/… to a bool, so those take the shortcut too.
+    let rhs = match (name, kind, rhs) {
+        ("exact", Some(FieldKind::Bool), Rhs::Value(SqlValue::Int(b @ (0 | 1)))) => Rhs::Bool(b == 1),
+        (_, _, rhs) => rhs,
     };
     Ok(WhereChild::Lookup(Lookup { name, lhs, rhs }))
 }
@@ -358,6 +370,31 @@ pub fn to_db(rt: &Rt, v: &Val, kind: Option<FieldKind>, field_name: &str) -> SRe
         },
         (None, v) => plain(rt, v)?,
     })
+}
+
+/// DateField.get_prep_value + adapt_datefield_value: a date (a datetime gives its date) as
+/// `YYYY-MM-DD`, with DateField's messages for strings it cannot read.
+pub fn to_db_date(rt: &Rt, v: &Val) -> SResult<SqlValue> {
+    match v {
+        Val::DateTime(d) => Ok(SqlValue::Text(d.to_sql().chars().take(10).collect())),
+        Val::Str(s) | Val::SafeStr(s) => {
+            let parts: Vec<&str> = s.split('-').collect();
+            let digits = |p: &str, n: std::ops::RangeInclusive<usize>| n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+            if parts.len() == 3 && digits(parts[0], 4..=4) && digits(parts[1], 1..=2) && digits(parts[2], 1..=2) {
+                let (y, m, d): (i32, u32, u32) = (parts[0].parse().unwrap_or(0), parts[1].parse().unwrap_or(0), parts[2].parse().unwrap_or(0));
+                if (1..=12).contains(&m) && d >= 1 && d <= crate::value::days_in_month(y, m) && y >= 1 {
+                    return Ok(SqlValue::Text(format!("{y:04}-{m:02}-{d:02}")));
+                }
+                return Err(exc("ValidationError", format!("['“{s}” value has the correct format (YYYY-MM-DD) but it is an invalid date.']")));
+            }
+            Err(exc("ValidationError", format!("['“{s}” value has an invalid date format. It must be in YYYY-MM-DD format.']")))
+        }
+        Val::None => Ok(SqlValue::Null),
+        other => Err(err(ErrorKind::TypeError, format!("fromisoformat: argument must be str, not {}", other.type_name()))).map(|x: SqlValue| {
+            let _ = rt;
+            x
+        }),
+    }
 }
 
 /// A parameter with no field to convert for (annotations, `Value()`).

@@ -261,6 +261,10 @@ impl QuerySetObj {
             let e = super::api::expression_of(&v).ok_or_else(|| type_err(format!("QuerySet.aggregate() received non-expression(s): {}.", v.repr(rt).unwrap_or_default())))?;
             aggs.push((k, e));
         }
+        // Query.get_aggregation: nothing to compute, no query.
+        if aggs.is_empty() {
+            return Ok(Val::str_dict(Vec::<(String, Val)>::new()));
+        }
         let (c, names) = super::compiler::compile_aggregation(rt, &self.query, &aggs)?;
         let row = match c {
             None => names.iter().zip(aggs.iter()).map(|(_, (_, e))| if matches!(e, Expression::Aggregate { func: "COUNT", .. }) { crate::engine::SqlValue::Int(0) } else { crate::engine::SqlValue::Null }).collect(),
