@@ -179,6 +179,9 @@ pub struct Instance {
     pub fk_cache: RefCell<HashMap<&'static str, Val>>,
     /// `prefetch_related` results by relation name.
     pub prefetched: RefCell<HashMap<String, Rc<Vec<Val>>>>,
+    /// The ordering of a `Prefetch(queryset=…)` whose rows are in `prefetched` (the cached
+    /// queryset is that one: `first()` on it is ordered, so it reads the cache).
+    pub prefetched_order: RefCell<HashMap<String, Vec<super::sql::OrderItem>>>,
     /// Annotations, `to_attr` lists and attributes the learner sets.
     pub extra: RefCell<IndexMap<String, Val>>,
     /// Django's `_state.adding`.
@@ -195,6 +198,7 @@ impl Instance {
             values: RefCell::new(vec![None; model.fields.len()]),
             fk_cache: RefCell::new(HashMap::new()),
             prefetched: RefCell::new(HashMap::new()),
+            prefetched_order: RefCell::new(HashMap::new()),
             extra: RefCell::new(IndexMap::new()),
             adding: Cell::new(false),
             path: RefCell::new(String::new()),
@@ -572,6 +576,7 @@ impl Object for Instance {
         *copy.values.borrow_mut() = self.values.borrow().clone();
         *copy.fk_cache.borrow_mut() = self.fk_cache.borrow().clone();
         *copy.prefetched.borrow_mut() = self.prefetched.borrow().clone();
+        *copy.prefetched_order.borrow_mut() = self.prefetched_order.borrow().clone();
         *copy.extra.borrow_mut() = self.extra.borrow().clone();
         copy.adding.set(self.adding.get());
         Some(Ok(Val::Obj(copy)))

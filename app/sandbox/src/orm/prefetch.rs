@@ -246,7 +246,7 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
                     }
                 }
             }
-            store(&insts, &groups, &to_attr, as_attr, attr, &path_of);
+            store(&insts, &groups, &to_attr, as_attr, attr, &path_of, given.as_ref().map(|_| qs.query.order_by.clone()));
             Ok((rows, additional))
         }
         Relation::ManyToMany { m2m, .. } | Relation::ManyToManyReverse { m2m, .. } => {
@@ -268,13 +268,13 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
                     }
                 }
             }
-            store(&insts, &groups, &to_attr, as_attr, attr, &path_of);
+            store(&insts, &groups, &to_attr, as_attr, attr, &path_of, given.as_ref().map(|_| qs.query.order_by.clone()));
             Ok((rows, additional))
         }
     }
 }
 
-fn store(insts: &[Rc<Instance>], groups: &HashMap<i64, Vec<Val>>, to_attr: &str, as_attr: bool, cache_name: &str, path_of: &dyn Fn(&Instance) -> String) {
+fn store(insts: &[Rc<Instance>], groups: &HashMap<i64, Vec<Val>>, to_attr: &str, as_attr: bool, cache_name: &str, path_of: &dyn Fn(&Instance) -> String, order: Option<Vec<super::sql::OrderItem>>) {
     for i in insts {
         let vals = i.pk_value().and_then(|pk| groups.get(&pk).cloned()).unwrap_or_default();
         let p = path_of(i);
@@ -287,6 +287,10 @@ fn store(insts: &[Rc<Instance>], groups: &HashMap<i64, Vec<Val>>, to_attr: &str,
             i.extra.borrow_mut().insert(to_attr.to_string(), Val::list(vals));
         } else {
             i.prefetched.borrow_mut().insert(cache_name.to_string(), Rc::new(vals));
+            match &order {
+                Some(o) => i.prefetched_order.borrow_mut().insert(cache_name.to_string(), o.clone()),
+                None => i.prefetched_order.borrow_mut().remove(cache_name),
+            };
         }
     }
 }

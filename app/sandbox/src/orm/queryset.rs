@@ -225,11 +225,12 @@ impl QuerySetObj {
             c.query.add_ordering(vec![OrderItem::Name(if last { "-pk".into() } else { "pk".into() })])?;
             c
         };
-        if let Some(rows) = self.cache.borrow().as_ref() {
-            if self.ordered() || true {
-                // Slicing a cached queryset answers from the cache.
-                let _ = &qs;
-                return Ok(if last { rows.last() } else { rows.first() }.cloned().unwrap_or(Val::None));
+        // Only `first()` on an ordered queryset slices the queryset itself, which answers from
+        // its result cache (a prefetched relation included). `last()` reverses and an unordered
+        // queryset is re-ordered by pk: new querysets, so a query — after prefetch_related too.
+        if !last && self.ordered() {
+            if let Some(rows) = self.cache.borrow().as_ref() {
+                return Ok(rows.first().cloned().unwrap_or(Val::None));
             }
         }
         let mut q = qs;
@@ -922,8 +923,11 @@ impl RelatedManager {
         // A prefetch stored the filtered queryset with its rows: chaining it (`filter()`)
         // still filters on the owner, and queries again.
         let prefetched = self.prefetched();
-        let filtered = self.rel_filtered(rt, qs, pk)?;
+        let mut filtered = self.rel_filtered(rt, qs, pk)?;
         if let Some(rows) = prefetched {
+            if let Some(order) = self.owner.prefetched_order.borrow().get(&self.name) {
+                filtered.query.order_by = order.clone();
+            }
             *filtered.cache.borrow_mut() = Some(rows);
         }
         Ok(filtered)
