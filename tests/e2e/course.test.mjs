@@ -328,3 +328,23 @@ test('a list without LIMIT is flagged as unbounded; slicing it clears the warnin
   await page.waitForFunction(() => !document.querySelector('[data-testid=unbounded-warning]'), null, { timeout: 60_000 });
   await ctx.close();
 });
+
+test('an expression lab has a growth chart too: the unbounded list reads more rows as the table grows', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/fast-enough`);
+  await ready(page);
+  const growth = page.locator('[data-testid=growth]');
+  await growth.locator('[data-testid=growth-range]').selectOption('1000');
+  await growth.locator('[data-testid=growth-metric]').selectOption('rows_read');
+  await growth.locator('[data-testid=run-growth]').click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=growth] [data-testid=chart] circle').length >= 3, null, { timeout: 120_000 });
+  const pts = await growth.locator('[data-testid=chart] circle').evaluateAll((cs) => cs.map((c) => [Number(c.dataset.x), Number(c.dataset.y)]));
+  assert.deepEqual(pts.map((p) => p[0]), [50, 200, 1000]);
+  assert.ok(pts[0][1] < pts[1][1] && pts[1][1] < pts[2][1], `rows read grow: ${JSON.stringify(pts)}`);
+  assert.equal(await growth.locator('[data-testid=chart] g[data-series]').getAttribute('data-series'), "the lesson's start");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

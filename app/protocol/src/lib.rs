@@ -38,6 +38,15 @@ pub enum Request {
     /// Runs a lab twice, A then B (a toggle off, then on), each from a fresh load, and reports
     /// both measured pages side by side with the query plan of each statement.
     Compare { id: u64, a: CompareRun, b: CompareRun },
+    /// One point of a growth chart: the lab measured on a scratch database of this size (the
+    /// learner's database and project are left alone).
+    Measure {
+        id: u64,
+        run: CompareRun,
+        articles: u32,
+        #[serde(default)]
+        tasks: Option<u32>,
+    },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
 }
@@ -180,6 +189,7 @@ impl Request {
             | Request::Step { id, .. }
             | Request::Check { id, .. }
             | Request::Compare { id, .. }
+            | Request::Measure { id, .. }
             | Request::CrashForTest { id } => *id,
         }
     }
@@ -208,6 +218,7 @@ pub enum Response {
     Error { id: u64, error: ErrorInfo },
     CheckResult { id: u64, report: CheckReport },
     Compared { id: u64, a: CompareSide, b: CompareSide },
+    Measured { id: u64, side: CompareSide },
     /// The engine panicked; the worker is unusable and must be replaced.
     Panic { message: String },
 }

@@ -33,6 +33,8 @@ pub struct Lab {
     applied_indexes: Vec<String>,
     /// The size the database was seeded with: articles, and tasks when overridden.
     size: (u32, Option<u32>),
+    /// Growth charts measure on a scratch database, kept while the size repeats.
+    scratch: Option<((u32, Option<u32>), Box<Lab>)>,
 }
 
 impl Lab {
@@ -60,6 +62,7 @@ impl Lab {
                 let b = self.compare_side(b);
                 Response::Compared { id, a, b }
             }
+            Request::Measure { run, articles, tasks, .. } => Response::Measured { id, side: self.measure(run, articles, tasks) },
             Request::CrashForTest { .. } => panic!("crash requested by the page (test hook)"),
         };
         send(answer);
@@ -315,6 +318,31 @@ impl Lab {
         };
         let plans = self.plans(&render);
         CompareSide { render: Some(render), status, error, plans }
+    }
+
+    /// One growth-chart point: `run` on a scratch database of `articles` (and `tasks`).
+    fn measure(&mut self, run: CompareRun, articles: u32, tasks: Option<u32>) -> CompareSide {
+        let size = (articles, tasks);
+        let mut lab = match self.scratch.take() {
+            Some((s, lab)) if s == size => lab,
+            _ => {
+                let mut lab = Box::new(Lab::new());
+                let mut failed = None;
+                lab.handle(Request::Seed { id: 0, articles, tasks }, &mut |r| {
+                    if let Response::Error { error, .. } = r {
+                        failed = Some(error)
+                    }
+                });
+                if let Some(error) = failed {
+                    return CompareSide { error: Some(error), ..Default::default() };
+                }
+                lab
+            }
+        };
+        let mut side = lab.compare_side(run);
+        side.plans.clear();
+        self.scratch = Some((size, lab));
+        side
     }
 
     /// The engine's plan for each distinct statement of a page (similar statements once).

@@ -535,3 +535,49 @@ fn the_depth_chart_pages_by_offset_and_by_cursor_and_only_offset_climbs() {
     assert!(by_offset[2] > by_offset[0] + 5_000, "offset rows read by depth: {by_offset:?}");
     assert!(by_cursor.iter().all(|r| *r < 100), "cursor rows read by depth: {by_cursor:?}");
 }
+
+fn measure(lab: &mut Lab, run: protocol::CompareRun, articles: u32, tasks: Option<u32>) -> protocol::CompareSide {
+    let mut got = None;
+    lab.handle(Request::Measure { id: 7, run, articles, tasks }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::Measured { side, .. }) => side,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn growth_points_are_measured_on_scratch_databases_and_leave_the_learners_alone() {
+    use protocol::CompareRun;
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    // The indexes lab's triage page at growing table sizes, without and with the index.
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("indexes")).unwrap().1;
+    let p = spec.project.unwrap();
+    let plain = ProjectSpec { files: p.files.clone(), urls: p.urls.clone(), migrations: p.migrations.clone() };
+    let mut indexed = plain.clone();
+    indexed.migrations.push(p.migration_toggles[1].migration.clone());
+    let steps = vec![Step::Get { url: "/tasks/open/".into(), user: None }];
+    let read = |s: &protocol::CompareSide| s.render.as_ref().map(|r| r.queries.iter().map(|q| q.rows_read).sum::<u64>()).unwrap_or_else(|| panic!("{:?}", s.error));
+    let mut without = vec![];
+    let mut with = vec![];
+    for n in [1_000u32, 10_000] {
+        without.push(read(&measure(&mut lab, CompareRun::Project { project: plain.clone(), steps: steps.clone() }, 200, Some(n))));
+        with.push(read(&measure(&mut lab, CompareRun::Project { project: indexed.clone(), steps: steps.clone() }, 200, Some(n))));
+    }
+    assert!(without[1] >= 10_000 && without[0] >= 1_000, "a scan reads the table: {without:?}");
+    assert!(with[1] < 100 && with[0] < 100, "the index reads a page's worth: {with:?}");
+    // The learner's database still has its 200 articles and its own tasks.
+    let mut got = None;
+    lab.handle(Request::Sql { id: 8, sql: "SELECT COUNT(*) FROM tasks_task".into() }, &mut |r| got = Some(r));
+    let Some(Response::SqlResult { rows, .. }) = got else { panic!("{got:?}") };
+    assert_eq!(rows[0][0], "100");
+    // An expression lab: the unbounded list fetches every published article, so rows grow.
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("fast-enough")).unwrap().1;
+    let fetched = |s: protocol::CompareSide| s.render.map(|r| r.queries.iter().map(|q| q.rows).sum::<usize>()).unwrap();
+    let small = fetched(measure(&mut lab, CompareRun::Expression { context: spec.context.clone(), template: spec.template.clone() }, 50, None));
+    let big = fetched(measure(&mut lab, CompareRun::Expression { context: spec.context.clone(), template: spec.template.clone() }, 1_000, None));
+    assert!(big > 10 * small, "rows fetched at 50 and 1,000 articles: {small}, {big}");
+    // A size the seed refuses is a message, not a panic.
+    let broken = measure(&mut lab, CompareRun::Expression { context: vec![("x".into(), "Article.objects.nope()".into())], template: "{{ x }}".into() }, 50, None);
+    assert_eq!(broken.error.unwrap().kind, "AttributeError");
+}

@@ -332,6 +332,13 @@ impl EngineClient {
         id
     }
 
+    /// One growth-chart point (answered by `Measured`).
+    pub fn measure(&self, run: protocol::CompareRun, articles: u32, tasks: Option<u32>) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Measure { id, run, articles, tasks });
+        id
+    }
+
     /// Test hook: makes the worker panic, to exercise recovery end to end.
     pub fn crash_for_test(&self) {
         let id = self.next_id();

@@ -324,6 +324,18 @@ pub fn LessonPage(slug: String) -> AnyView {
             Some((side(false), side(true)))
         });
         let has_compare = !compare_choices.is_empty();
+        let growth_toggles = StoredValue::new(lab.toggles.clone());
+        let start_context = StoredValue::new(lab.context.clone());
+        let start_template = StoredValue::new(lab.template.clone());
+        let make_growth = Callback::new(move |_: ()| {
+            let context = sig.context.get_untracked();
+            let template = sig.template.get_untracked();
+            let on: Vec<String> = growth_toggles.with_value(|ts| {
+                ts.iter().filter(|t| context.iter().any(|(k, e)| *k == t.var && t.is_on(e))).map(|t| t.label().to_string()).collect()
+            });
+            let unchanged = start_context.with_value(|c| *c == context) && start_template.with_value(|t| *t == template);
+            Some((crate::growth::series_name(on, unchanged), protocol::CompareRun::Expression { context, template }))
+        });
         view! {
             <div class="lab-controls">
                 {size_select(vec![])}
@@ -378,6 +390,7 @@ pub fn LessonPage(slug: String) -> AnyView {
             </div>
             {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
             {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
+            <crate::growth::GrowthPanel kind="articles" sizes=SIZES.to_vec() make=make_growth/>
             <Results goal=goal.clone() template=sig.template original_template=lab.template.clone()/>
         }
         .into_any()

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod editor;
 pub mod engine_client;
 pub mod exercise;
+pub mod growth;
 pub mod lesson_page;
 pub mod lessons;
 pub mod markdown;
@@ -79,6 +80,8 @@ struct Shared {
     check: RwSignal<exercise::CheckState>,
     /// The A/B comparison in flight or shown.
     compare: RwSignal<compare::CompareState>,
+    /// The latest growth-chart point (`growth.rs` matches it to its request).
+    measured: RwSignal<Option<(u64, protocol::CompareSide)>>,
 }
 
 /// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
@@ -137,6 +140,7 @@ pub fn App() -> impl IntoView {
         storage_notice: RwSignal::new(None),
         check: RwSignal::new(Default::default()),
         compare: RwSignal::new(Default::default()),
+        measured: RwSignal::new(None),
     };
     let (progress, storage_message) = store::load();
     shared.progress.set(progress);
@@ -284,6 +288,7 @@ fn on_engine_event(shared: Shared, ev: Event) {
                 });
             }
             Response::Compared { .. } => {}
+            Response::Measured { id, side } => shared.measured.set(Some((id, side))),
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
         },

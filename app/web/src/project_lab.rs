@@ -299,6 +299,26 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     });
     let has_compare = !compare_choices.is_empty();
 
+    // Growth with data size, unless the lesson's own sweeps already reseed.
+    let has_growth = !lab.sweeps.iter().any(|s| s.seed.is_some());
+    let (growth_kind, growth_sizes) = if lab.task_sizes.is_empty() { ("articles", crate::SIZES.to_vec()) } else { ("tasks", lab.task_sizes.clone()) };
+    let make_growth = Callback::new(move |_: ()| {
+        let u = user.get_untracked();
+        let f = files.get_untracked();
+        let active = active_migrations.get_untracked();
+        let on: Vec<String> = file_toggles
+            .with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect::<Vec<_>>())
+            .into_iter()
+            .chain(migration_toggles.with_value(|t| t.iter().enumerate().filter(|(i, _)| active.contains(i)).map(|(_, t)| t.label.clone()).collect::<Vec<_>>()))
+            .collect();
+        let unchanged = lab_files.with_value(|l| *l == f);
+        let run = protocol::CompareRun::Project {
+            project: ProjectSpec { files: f, urls: urls.get_value(), migrations: migrations() },
+            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }],
+        };
+        Some((format!("{} · {}", url.get_untracked(), crate::growth::series_name(on, unchanged)), run))
+    });
+
     view! {
         <div class="project-lab">
             <div class="lab-controls">
@@ -463,6 +483,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                 </details>
             })}
             {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
+            {has_growth.then(|| view! { <crate::growth::GrowthPanel kind=growth_kind sizes=growth_sizes make=make_growth/> })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
             <StepHistory/>
         </div>
