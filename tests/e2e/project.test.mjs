@@ -371,3 +371,29 @@ test('growth with data size: the triage page read grows with the table without t
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('every query in the log has an Explain button: SCAN and a sort before the index, SEARCH after', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'indexes');
+  await get(page, '/tasks/open/');
+  const first = page.locator('[data-testid=step-detail] [data-testid=query]').first();
+  await first.locator('[data-testid=explain]').click();
+  const plan = first.locator('[data-testid=plan]');
+  await plan.waitFor({ timeout: 30_000 });
+  assert.match(await plan.textContent(), /SCAN tasks_task[\s\S]*USE TEMP B-TREE FOR ORDER BY/);
+  assert.equal(await plan.locator('.plan-line.scan').count(), 1, 'the full scan is marked');
+  // (Scrolled up first: the page moves as the plan appears, and a click mid-move misses.)
+  const toggle = page.getByLabel('Task.Meta.indexes: Index(fields=["status", "-created_at"])');
+  await toggle.scrollIntoViewIfNeeded();
+  await toggle.check();
+  await get(page, '/tasks/open/');
+  const again = page.locator('[data-testid=step-detail] [data-testid=query]').first();
+  await again.locator('[data-testid=explain]').click();
+  await again.locator('[data-testid=plan]').waitFor({ timeout: 30_000 });
+  const after = await again.locator('[data-testid=plan]').textContent();
+  assert.match(after, /SEARCH tasks_task USING INDEX task_status_created_idx \(status=\?\)/);
+  assert.doesNotMatch(after, /TEMP B-TREE/);
+  assert.equal(await again.locator('[data-testid=plan] .plan-line.search').count(), 1);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

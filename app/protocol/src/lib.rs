@@ -47,6 +47,8 @@ pub enum Request {
         #[serde(default)]
         tasks: Option<u32>,
     },
+    /// The engine's plan for a statement of a query log, on the database as it is now.
+    Explain { id: u64, sql: String },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
 }
@@ -190,6 +192,7 @@ impl Request {
             | Request::Check { id, .. }
             | Request::Compare { id, .. }
             | Request::Measure { id, .. }
+            | Request::Explain { id, .. }
             | Request::CrashForTest { id } => *id,
         }
     }
@@ -219,6 +222,8 @@ pub enum Response {
     CheckResult { id: u64, report: CheckReport },
     Compared { id: u64, a: CompareSide, b: CompareSide },
     Measured { id: u64, side: CompareSide },
+    /// `EXPLAIN QUERY PLAN`, one step a line, children indented, in SQLite's words.
+    Explained { id: u64, plan: String },
     /// The engine panicked; the worker is unusable and must be replaced.
     Panic { message: String },
 }

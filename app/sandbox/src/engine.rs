@@ -279,6 +279,20 @@ impl Engine {
             vm_steps: stmt.stmt_status(StatementStatusCounter::VmStep),
         };
         let _ = stmt.reset();
+        // A schema change through `run` (the SQL console, a cursor in the shell) invalidates
+        // cached statements too: their plans were made for the old schema.
+        let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_uppercase();
+        if matches!(first_word.as_str(), "CREATE" | "DROP" | "ALTER" | "REINDEX" | "ANALYZE") {
+            self.stmts.clear();
+            return match outcome {
+                Ok(rows) => Ok(StmtResult { rows, ms, counters, changes: self.conn.changes() }),
+                Err(Interrupted) => {
+                    let _ = self.conn.execute("ROLLBACK");
+                    Err(EngineError::Budget { ms })
+                }
+                Err(Failed(msg)) => Err(EngineError::Sql(msg)),
+            };
+        }
         for c in [
             StatementStatusCounter::RowsRead,
             StatementStatusCounter::FullscanStep,

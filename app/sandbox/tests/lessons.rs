@@ -581,3 +581,24 @@ fn growth_points_are_measured_on_scratch_databases_and_leave_the_learners_alone(
     let broken = measure(&mut lab, CompareRun::Expression { context: vec![("x".into(), "Article.objects.nope()".into())], template: "{{ x }}".into() }, 50, None);
     assert_eq!(broken.error.unwrap().kind, "AttributeError");
 }
+
+#[test]
+fn explain_gives_the_plan_of_a_logged_statement_on_the_database_as_it_is() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: None }, &mut |_| {});
+    let explain = |lab: &mut Lab, sql: &str| {
+        let mut got = None;
+        lab.handle(Request::Explain { id: 4, sql: sql.into() }, &mut |r| got = Some(r));
+        got.unwrap()
+    };
+    let sql = "SELECT \"tasks_task\".\"id\" FROM \"tasks_task\" WHERE \"tasks_task\".\"status\" = 'open' ORDER BY \"tasks_task\".\"created_at\" DESC";
+    let Response::Explained { plan, .. } = explain(&mut lab, sql) else { panic!() };
+    assert_eq!(plan, "SCAN tasks_task\nUSE TEMP B-TREE FOR ORDER BY");
+    lab.handle(Request::Sql { id: 5, sql: "CREATE INDEX t_s ON tasks_task (status, created_at DESC)".into() }, &mut |_| {});
+    let Response::Explained { plan, .. } = explain(&mut lab, sql) else { panic!() };
+    assert_eq!(plan, "SEARCH tasks_task USING COVERING INDEX t_s (status=?)");
+    // Nothing but one statement, and never one that would hurt the engine.
+    assert!(matches!(explain(&mut lab, "SELECT 1; DROP TABLE tasks_task"), Response::Error { .. }));
+    let Response::Explained { plan, .. } = explain(&mut lab, "SELECT nope FROM tasks_task") else { panic!() };
+    assert!(plan.starts_with("(no plan: "), "{plan}");
+}

@@ -332,6 +332,13 @@ impl EngineClient {
         id
     }
 
+    /// A query log's Explain button (answered by `Explained`).
+    pub fn explain(&self, sql: String) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Explain { id, sql });
+        id
+    }
+
     /// One growth-chart point (answered by `Measured`).
     pub fn measure(&self, run: protocol::CompareRun, articles: u32, tasks: Option<u32>) -> u64 {
         let id = self.next_id();

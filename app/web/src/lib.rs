@@ -82,6 +82,8 @@ struct Shared {
     compare: RwSignal<compare::CompareState>,
     /// The latest growth-chart point (`growth.rs` matches it to its request).
     measured: RwSignal<Option<(u64, protocol::CompareSide)>>,
+    /// Plans the Explain buttons asked for, by request id.
+    explained: RwSignal<std::collections::HashMap<u64, String>>,
 }
 
 /// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
@@ -141,6 +143,7 @@ pub fn App() -> impl IntoView {
         check: RwSignal::new(Default::default()),
         compare: RwSignal::new(Default::default()),
         measured: RwSignal::new(None),
+        explained: RwSignal::new(Default::default()),
     };
     let (progress, storage_message) = store::load();
     shared.progress.set(progress);
@@ -289,6 +292,9 @@ fn on_engine_event(shared: Shared, ev: Event) {
             }
             Response::Compared { .. } => {}
             Response::Measured { id, side } => shared.measured.set(Some((id, side))),
+            Response::Explained { id, plan } => shared.explained.update(|m| {
+                m.insert(id, plan);
+            }),
             Response::SqlResult { .. } => {}
             Response::Panic { .. } => {}
         },
@@ -440,6 +446,7 @@ pub(crate) fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, o
 
 #[component]
 pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
+    let shared = expect_context::<Shared>();
     let groups = report.groups.clone();
     view! {
         <ol class="query-log" data-testid="query-log">
@@ -463,6 +470,18 @@ pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
                         </div>
                         <code class="sql">{q.sql.clone()}</code>
                         {q.origin.clone().map(|o| view! { <div class="origin">{format!("from {o}")}</div> })}
+                        {
+                            // Explain: the plan of this statement on the database as it is now.
+                            let asked = RwSignal::new(None::<u64>);
+                            let sql = q.sql.clone();
+                            let explain = move |_| {
+                                shared.engine.with_value(|e| if let Some(e) = e { asked.set(Some(e.explain(sql.clone()))) });
+                            };
+                            view! {
+                                <button class="explain" data-testid="explain" title="EXPLAIN QUERY PLAN on the database as it is now" on:click=explain>"Explain"</button>
+                                {move || asked.get().and_then(|id| shared.explained.with(|m| m.get(&id).cloned())).map(|p| view! { <project_lab::PlanView text=p/> })}
+                            }
+                        }
                     </li>
                 }
             }).collect_view()}

@@ -652,11 +652,13 @@ pub fn PlanView(text: String) -> impl IntoView {
     view! {
         <pre class="plan" data-testid="plan">
             {text.lines().map(|line| {
-                let class = if line.contains(" SCAN ") && !line.contains("COVERING INDEX") {
+                // Django's explain() rows (`2 0 0 SCAN t`) or a plan tree (`  SCAN t`).
+                let word = |w: &str| line.split_whitespace().any(|x| x == w);
+                let class = if word("SCAN") && !line.contains("COVERING INDEX") {
                     "plan-line scan"
                 } else if line.contains("USE TEMP B-TREE") {
                     "plan-line sort"
-                } else if line.contains(" SEARCH ") || line.contains("COVERING INDEX") {
+                } else if word("SEARCH") || line.contains("COVERING INDEX") {
                     "plan-line search"
                 } else {
                     "plan-line"
