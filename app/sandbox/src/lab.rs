@@ -173,6 +173,19 @@ impl Lab {
         rt.reset_session();
         self.project = None;
         self.load_error = None;
+        // The indexes a models.py declares are migrations too (checked as Django checks them;
+        // on an error the database keeps the indexes it has).
+        let mut all_migrations = spec.migrations.clone();
+        for (name, src) in spec.files.iter().filter(|(n, _)| crate::django::models_file::is_models_file(n)) {
+            match crate::django::models_file::migrations(name, src, &all_migrations) {
+                Ok(ms) => all_migrations.extend(ms),
+                Err(e) => {
+                    self.load_error = Some(e.clone());
+                    return error_response(id, e);
+                }
+            }
+        }
+        let spec = ProjectSpec { migrations: all_migrations, ..spec };
         let files: indexmap::IndexMap<String, String> = spec.files.into_iter().collect();
         let project = match crate::django::project::Project::new(files, &spec.urls) {
             Ok(p) => Rc::new(p),
@@ -184,7 +197,8 @@ impl Lab {
         rt.begin_request(REQUEST_BUDGET_MS);
         // The browser's database outlives a project: first undo the indexes an earlier
         // version of the lab added and this one does not, then add the missing ones.
-        let wanted: Vec<String> = spec.migrations.iter().filter_map(|m| m.add_index.as_ref().map(|i| i.name.clone())).collect();
+        let created = |m: &protocol::Migration| crate::django::modules::created_index(&serde_json::to_value(m).unwrap_or_default());
+        let wanted: Vec<String> = spec.migrations.iter().filter_map(created).collect();
         for name in std::mem::take(&mut self.applied_indexes) {
             if wanted.contains(&name) {
                 self.applied_indexes.push(name);
@@ -193,10 +207,9 @@ impl Lab {
             }
         }
         for m in &spec.migrations {
-            if let Some(i) = &m.add_index {
-                if self.applied_indexes.contains(&i.name) {
-                    continue;
-                }
+            let index = created(m);
+            if index.as_ref().is_some_and(|i| self.applied_indexes.contains(i)) {
+                continue;
             }
             let json = serde_json::to_value(m).unwrap_or_default();
             if let Err(e) = crate::django::modules::apply_migration(rt, &json) {
@@ -204,8 +217,8 @@ impl Lab {
                 self.load_error = Some(e.clone());
                 return error_response(id, e);
             }
-            if let Some(i) = &m.add_index {
-                self.applied_indexes.push(i.name.clone());
+            if let Some(i) = index {
+                self.applied_indexes.push(i);
             }
         }
         if let Err(e) = crate::django::project::load(rt, project.clone()) {

@@ -602,3 +602,66 @@ fn explain_gives_the_plan_of_a_logged_statement_on_the_database_as_it_is() {
     let Response::Explained { plan, .. } = explain(&mut lab, "SELECT nope FROM tasks_task") else { panic!() };
     assert!(plan.starts_with("(no plan: "), "{plan}");
 }
+
+#[test]
+fn indexes_declared_in_models_py_are_migrated_and_checked_as_django_checks_them() {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 200, tasks: Some(5_000) }, &mut |_| {});
+    let spec = labs().into_iter().find(|(n, _)| n.ends_with("indexes")).unwrap().1;
+    let p = spec.project.unwrap();
+    let with_models = |text: &str| {
+        let mut files = p.files.clone();
+        let m = files.iter_mut().find(|(n, _)| n == "tasks/models.py").expect("the lab has tasks/models.py");
+        m.1 = m.1.replace("        indexes = [\n        ]", text);
+        assert!(m.1.contains(text), "the edit applies");
+        ProjectSpec { files, urls: p.urls.clone(), migrations: p.migrations.clone() }
+    };
+    let load = |lab: &mut Lab, spec: ProjectSpec| {
+        let mut got = None;
+        lab.handle(Request::Project { id: 1, project: spec }, &mut |r| got = Some(r));
+        got.unwrap()
+    };
+    let triage_read = |lab: &mut Lab| step(lab, Step::Get { url: "/tasks/open/".into(), user: None }).render.queries.iter().map(|q| q.rows_read).sum::<u64>();
+    let plain = load(&mut lab, with_models("        indexes = [\n        ]"));
+    assert!(matches!(plain, Response::ProjectLoaded { .. }), "{plain:?}");
+    let scan = triage_read(&mut lab);
+    assert!(scan >= 5_000, "no index: {scan}");
+    // Meta.indexes: the migration Django writes, applied.
+    let Response::ProjectLoaded { migrations, .. } = load(&mut lab, with_models("        indexes = [\n            models.Index(fields=[\"status\", \"-created_at\"], name=\"task_status_created_idx\"),\n        ]")) else { panic!() };
+    assert_eq!(migrations.len(), 1);
+    assert!(migrations[0].1.contains("CREATE INDEX \"task_status_created_idx\" ON \"tasks_task\" (\"status\", \"created_at\" DESC);"), "{}", migrations[0].1);
+    let indexed = triage_read(&mut lab);
+    assert!(indexed < 50, "with the index: {indexed}");
+    // A typo is Django's system check, at its line; the database keeps the index it had.
+    let bad = load(&mut lab, with_models("        indexes = [\n            models.Index(fields=[\"stauts\", \"-created_at\"], name=\"task_status_created_idx\"),\n        ]"));
+    let Response::Error { error, .. } = bad else { panic!("{bad:?}") };
+    assert_eq!(error.kind, "SystemCheckError");
+    assert!(error.message.contains("tasks.Task: (models.E012) 'indexes' refers to the nonexistent field 'stauts'."), "{}", error.message);
+    assert_eq!(error.source.as_deref(), Some("tasks/models.py"));
+    assert!(error.line.is_some_and(|l| l > 20), "{error:?}");
+    let mut got = None;
+    lab.handle(Request::Explain { id: 2, sql: "SELECT id FROM tasks_task WHERE status = 'open' ORDER BY created_at DESC".into() }, &mut |r| got = Some(r));
+    assert!(matches!(&got, Some(Response::Explained { plan, .. }) if plan.contains("task_status_created_idx")), "{got:?}");
+    // Django's other checks on index names.
+    let message = |lab: &mut Lab, text: &str| match load(lab, with_models(text)) {
+        Response::Error { error, .. } => format!("{}: {}", error.kind, error.message),
+        other => panic!("{other:?}"),
+    };
+    assert!(message(&mut lab, "        indexes = [models.Index(fields=[\"status\"], name=\"task_status_and_created_at_index\")]").contains("(models.E034) The index name 'task_status_and_created_at_index' cannot be longer than 30 characters."));
+    assert!(message(&mut lab, "        indexes = [models.Index(fields=[\"status\"], name=\"_status\")]").contains("(models.E033) The index name '_status' cannot start with an underscore or a number."));
+    assert!(message(&mut lab, "        indexes = [models.Index(fields=[\"status\"], name=\"s\"), models.Index(fields=[\"title\"], name=\"s\")]").contains("?: (models.E029) index name 's' is not unique for model tasks.Task."));
+    assert_eq!(message(&mut lab, "        indexes = [models.Index(fields=\"status\", name=\"s\")]"), "ValueError: Index.fields must be a list or tuple.");
+    assert_eq!(message(&mut lab, "        indexes = [models.Index(fields=[\"nope\"])]"), "FieldDoesNotExist: Task has no field named 'nope'");
+    assert!(message(&mut lab, "        indexes = [models.Index(fields=[\"status\"], name=\"s\"]").starts_with("SyntaxError: "));
+    // Unnamed: Django's generated name. db_index=True: AlterField's index, dropped when removed.
+    let Response::ProjectLoaded { migrations, .. } = load(&mut lab, with_models("        indexes = [models.Index(fields=[\"status\", \"-created_at\"])]")) else { panic!() };
+    assert!(migrations[0].1.contains("CREATE INDEX \"tasks_task_status_a96e51_idx\""), "{}", migrations[0].1);
+    let mut files = p.files.clone();
+    let m = files.iter_mut().find(|(n, _)| n == "tasks/models.py").unwrap();
+    m.1 = m.1.replace("status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)", "status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)");
+    let Response::ProjectLoaded { migrations, .. } = load(&mut lab, ProjectSpec { files, urls: p.urls.clone(), migrations: vec![] }) else { panic!() };
+    assert!(migrations[0].0.contains("migrations.AlterField") && migrations[0].1.contains("ON \"tasks_task\" (\"status\")"), "{migrations:?}");
+    let plain = load(&mut lab, with_models("        indexes = [\n        ]"));
+    assert!(matches!(plain, Response::ProjectLoaded { ref migrations, .. } if migrations.is_empty()));
+    assert!(triage_read(&mut lab) >= 5_000, "every index the file no longer declares is dropped");
+}

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod http;
+pub mod models_file;
 pub mod modules;
 pub mod paginator;
 pub mod project;

@@ -319,6 +319,16 @@ pub fn migration_text(m: &serde_json::Value) -> SResult<MigrationText> {
     Ok(MigrationText { python, sql, ddl })
 }
 
+/// The name of the index a migration creates (`add_index`, or `db_index`'s generated name).
+pub fn created_index(m: &serde_json::Value) -> Option<String> {
+    if let Some(name) = m.get("add_index").and_then(|s| s.get("name")).and_then(|v| v.as_str()) {
+        return Some(name.to_string());
+    }
+    let model = migration_model(m).ok()?;
+    let field = model.field(m.get("db_index")?.as_str()?)?;
+    Some(index_name(model.table, &[field.column], ""))
+}
+
 /// A case-level migration: `add_index`, `remove_index` or `db_index`, with the SQL Django's
 /// schema editor writes for SQLite.
 pub fn apply_migration(rt: &Rt, m: &serde_json::Value) -> SResult<()> {

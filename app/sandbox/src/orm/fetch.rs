@@ -110,7 +110,26 @@ fn field_kind_for_path(model: &'static Model, path: &str) -> Option<FieldKind> {
 pub fn run_select(rt: &Rt, q: &Query, kind: &RowKind, known: Option<&[(&'static str, i64, Val)]>) -> SResult<Vec<Val>> {
     let Some(c) = compiler::compile_select(rt, q)? else { return Ok(vec![]) };
     let r = c.run(rt)?;
-    build_rows(q, kind, &c, &r.rows, known)
+    let rows = build_rows(q, kind, &c, &r.rows, known)?;
+    // ModelIterable reads each row's foreign key to attach a known parent: a deferred key
+    // (`.only(...)` on a related manager) is loaded first, one query per row, as in Django.
+    if let (Some(known), RowKind::Models) = (known, kind) {
+        for v in &rows {
+            let Some(inst) = v.as_obj::<super::instance::Instance>() else { continue };
+            for (field, pk, obj) in known {
+                if inst.fk_cache.borrow().contains_key(field) {
+                    continue;
+                }
+                let Some(f) = inst.model.field(field) else { continue };
+                if inst.get_loaded(field).is_none() && inst.pk_value().is_some() {
+                    if inst.load_deferred(rt, f)?.as_int() == Some(*pk) {
+                        inst.fk_cache.borrow_mut().insert(field, obj.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(rows)
 }
 
 pub fn build_rows(q: &Query, kind: &RowKind, c: &compiler::Compiled, rows: &[Vec<SqlValue>], known: Option<&[(&'static str, i64, Val)]>) -> SResult<Vec<Val>> {

@@ -323,7 +323,7 @@ impl Instance {
     }
 
     /// A deferred field: one query for this instance (`refresh_from_db(fields=[...])`).
-    fn load_deferred(&self, rt: &Rt, field: &'static Field) -> SResult<Val> {
+    pub(crate) fn load_deferred(&self, rt: &Rt, field: &'static Field) -> SResult<Val> {
         let pk = self.pk_value().ok_or_else(|| err(ErrorKind::ValueError, "instance has no primary key"))?;
         let qs = QuerySetObj::for_model(self.model);
         let mut q = qs.query.clone();

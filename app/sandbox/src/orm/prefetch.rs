@@ -195,6 +195,10 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
             // no values at all is an empty result without a query.
             let mut ids: Vec<i64> = Vec::new();
             for i in &insts {
+                // The key of each row (a deferred one is loaded first, a query per row).
+                if i.get_loaded(field.name).is_none() && i.pk_value().is_some() {
+                    i.load_deferred(rt, field)?;
+                }
                 if let Some(id) = i.get_loaded(field.name).and_then(|v| v.as_int()) {
                     if !ids.contains(&id) {
                         ids.push(id);
