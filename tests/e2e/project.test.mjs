@@ -397,3 +397,38 @@ test('every query in the log has an Explain button: SCAN and a sort before the i
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('indexes in models.py: a typo is Django\'s system check at its line, the fix is migrated and the plan turns to SEARCH', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'indexes');
+  await page.locator('[data-testid=task-size]').selectOption('10000');
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+  const rowsRead = async () => Number(await page.locator('[data-testid=step-detail] [data-testid=rows-read]').last().getAttribute('data-value'));
+  await get(page, '/tasks/open/');
+  const before = await rowsRead();
+  const declare = (fields, name) => (src) => src.replace('        indexes = [\n        ]', `        indexes = [\n            models.Index(fields=${fields}, name="${name}"),\n        ]`);
+  await editFile(page, 'tasks/models.py', declare('["stauts", "-created_at"]', 'task_status_created_idx'));
+  await page.locator('[data-testid=url]').fill('/tasks/open/');
+  await page.locator('[data-testid=send]').click();
+  const error = page.locator('[data-testid=error]');
+  await error.waitFor({ timeout: 30_000 });
+  const text = await error.textContent();
+  assert.match(text, /SystemCheckError/);
+  assert.match(text, /tasks\.Task: \(models\.E012\) 'indexes' refers to the nonexistent field 'stauts'\./);
+  assert.match(text, /tasks\/models\.py/);
+  // What was typed stays; fixing it migrates the index.
+  const editor = page.locator('[data-testid=file-editor][data-file="tasks/models.py"]');
+  assert.match(await editor.inputValue(), /"stauts"/);
+  await editor.fill((await editor.inputValue()).replace('"stauts"', '"status"'));
+  await get(page, '/tasks/open/');
+  const after = await rowsRead();
+  assert.ok(before >= 100 * Math.max(after, 1), `rows read ${before} -> ${after}`);
+  await page.locator('[data-testid=migrations]').filter({ hasText: 'CREATE INDEX "task_status_created_idx" ON "tasks_task" ("status", "created_at" DESC);' }).waitFor();
+  const first = page.locator('[data-testid=step-detail] [data-testid=query]').first();
+  await first.locator('[data-testid=explain]').click();
+  await first.locator('[data-testid=plan]').waitFor({ timeout: 30_000 });
+  assert.match(await first.locator('[data-testid=plan]').textContent(), /SEARCH tasks_task USING INDEX task_status_created_idx \(status=\?\)/);
+  console.log(`# models.py index at 10,000 tasks: rows read ${before} -> ${after}`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
