@@ -1298,8 +1298,13 @@ def queryset_cases():
     ]
 
 
+LAB_INDEX_ORG = {"model": "Task", "add_index": {"fields": ["organization", "status", "-created_at"], "name": "task_org_status_created_idx"}}
+LAB_INDEX_STATUS = {"model": "Task", "add_index": {"fields": ["status", "-created_at"], "name": "task_status_created_idx"}}
+
+
 def index_cases():
     views = '''
+    from articles.models import Article
     from tasks.models import Task
     '''
     return [
@@ -1323,6 +1328,28 @@ def index_cases():
                 run("Task.objects.filter(organization_id=2, status='open').count()"),
             ],
         ),
+        # The indexes lab's queries (its two views and its shell lines) in every index state
+        # the lab offers: the plan the sandbox shows must be SQLite's.
+        *[
+            case(
+                f"explain_lab_queries_{state}",
+                views,
+                migrations=migrations,
+                steps=[
+                    run("Task.objects.filter(organization_id=1, status='open').order_by('-created_at')[:20].explain()"),
+                    run("Task.objects.filter(status='open').order_by('-created_at')[:20].explain()"),
+                    run("Task.objects.filter(title__icontains='fix').explain()"),
+                ],
+            )
+            for state, migrations in [
+                ("no_index", []),
+                ("org_status_created", [LAB_INDEX_ORG]),
+                ("status_created", [LAB_INDEX_STATUS]),
+                ("both", [LAB_INDEX_ORG, LAB_INDEX_STATUS]),
+            ]
+        ],
+        # A unique lookup: SQLite knows it returns one row and skips Meta.ordering's sort.
+        case("explain_lab_unique_slug", views, steps=[run("Article.objects.filter(slug='article-1').explain()")]),
         case(
             "explain_db_index_and_remove_index",
             views,
