@@ -42,8 +42,8 @@ The virtual clock (deterministic TTLs, cookie timestamps and "now" values)
     (functions.Now() is CURRENT_TIMESTAMP, evaluated by SQLite).
 
 Steps
-    {"get": url, "user": username?}
-        A new django.test.Client; with "user", force_login(User.objects.get(username=...))
+    {"get": url, "user": username?, "worker": 1|2?}
+        Sent to that server process (see WORKERS: each has its own locmem cache). A new django.test.Client; with "user", force_login(User.objects.get(username=...))
         runs before the capture starts (its SELECT and last_login UPDATE are not counted).
         -> {"status", "n_queries", "body" (whitespace collapsed), "sql"}. The client re-raises
         a view's exception (as in tests); Http404 and unknown URLs are 404 responses.
@@ -282,6 +282,7 @@ def step_get(step):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    switch_worker(int(step.get("worker") or 1))
     client = Client()
     if step.get("user"):
         client.force_login(User.objects.get(username=step["user"]))
@@ -451,6 +452,41 @@ def fresh_db_copy(src):
                 os.remove(copy + suffix)
 
 
+# Server processes: `{"get": url, "worker": 2}` goes to worker 2. With Django's default cache
+# (locmem) every process has its own cache, emulated by swapping the cache's contents; a
+# settings.py naming a shared backend (Redis, Memcached, database, files) keeps one cache for
+# all, which this runner stands in for with the same locmem cache.
+WORKERS = {"current": 1, "stash": {}, "shared": False}
+SHARED_BACKENDS = ("backends.redis.", "backends.memcached.", "backends.db.", "backends.filebased.")
+
+
+def cache_is_shared(files):
+    settings = files.get("settings.py", "")
+    for quote in ('"BACKEND"', "'BACKEND'"):
+        if quote in settings:
+            backend = settings.split(quote, 1)[1]
+            for stop in (",", "}", "\n"):
+                backend = backend.split(stop, 1)[0]
+            return any(b in backend for b in SHARED_BACKENDS)
+    return False
+
+
+def switch_worker(worker):
+    from django.core.cache import caches
+
+    if worker == WORKERS["current"]:
+        return
+    if not WORKERS["shared"]:
+        local = caches["default"]
+        WORKERS["stash"][WORKERS["current"]] = (dict(local._cache), dict(local._expire_info))
+        entries, expiry = WORKERS["stash"].pop(worker, ({}, {}))
+        local._cache.clear()
+        local._cache.update(entries)
+        local._expire_info.clear()
+        local._expire_info.update(expiry)
+    WORKERS["current"] = worker
+
+
 def reset_globals(case):
     from django.conf import settings
     from django.contrib.contenttypes.models import ContentType
@@ -459,6 +495,7 @@ def reset_globals(case):
     from django.urls import clear_url_caches, set_urlconf
 
     CLOCK.reset()
+    WORKERS.update(current=1, stash={}, shared=cache_is_shared(case.get("files", {})))
     # The savepoint ids' counter ("s<thread>_x<n>") lives on the connection object, which
     # outlives connections and cases; start it over so a case's SQL does not depend on
     # the cases before it.

@@ -30,7 +30,12 @@ def contract_step(step):
     """A lab.json step (the app's protocol) as a run-project contract step."""
     kind = step["step"]
     if kind == "get":
-        return {"get": step["url"], "user": step["user"]} if step.get("user") else {"get": step["url"]}
+        out = {"get": step["url"]}
+        if step.get("user"):
+            out["user"] = step["user"]
+        if step.get("worker"):
+            out["worker"] = step["worker"]
+        return out
     if kind == "run":
         return {"run": step["code"]}
     if kind == "advance":

@@ -436,3 +436,20 @@ test('indexes in models.py: a typo is Django\'s system check at its line, the fi
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('two workers with locmem: a save clears one cache and the other serves a STALE page; RedisCache shares it', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'shared-cache');
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await timelineStates(page, 6), ['miss', 'miss', 'hit', '-', 'miss', 'stale']);
+  assert.match(await page.locator('[data-testid=timeline-step]').last().textContent(), /on worker 2/);
+  // The address bar's picker sends to a worker too: worker 2 still has the old list.
+  await page.locator('[data-testid=worker]').selectOption('2');
+  await get(page, '/');
+  assert.equal(await page.locator('[data-testid=history-step]').last().getAttribute('data-state'), 'stale');
+  await page.getByLabel('CACHES: RedisCache (shared by every process)').check();
+  await page.locator('[data-testid=run-timeline]').click();
+  assert.deepEqual(await timelineStates(page, 13), ['miss', 'hit', 'hit', '-', 'miss', 'hit']);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

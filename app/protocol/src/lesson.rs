@@ -55,6 +55,10 @@ pub struct ProjectLab {
     /// Checkboxes that add a migration (an index) to the project.
     #[serde(default)]
     pub migration_toggles: Vec<MigrationToggle>,
+    /// Server processes the address bar can send to (2: a "worker" picker; each process has
+    /// its own local-memory cache unless `settings.py` names a shared backend).
+    #[serde(default = "one_worker")]
+    pub workers: u8,
     /// Table sizes offered as numbers of tasks (the indexes lab); empty: sizes in articles.
     #[serde(default)]
     pub task_sizes: Vec<u32>,
@@ -65,6 +69,10 @@ pub struct ProjectLab {
     /// caching labs: request, request again, write, request, advance the clock, request).
     #[serde(default)]
     pub timeline: Vec<crate::Step>,
+}
+
+fn one_worker() -> u8 {
+    1
 }
 
 /// A growth chart's sweep: `url` with `{n}` replaced by each value (and, with `seed`, the

@@ -11,6 +11,9 @@ pub mod progress;
 pub mod share;
 pub mod timeline;
 
+/// Server processes a project lab can send requests to (`GET … on worker 2`).
+pub const MAX_WORKERS: u8 = 2;
+
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -171,8 +174,14 @@ pub struct IndexSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
-    /// `client.get(url)`, anonymous or after `force_login(username)`.
-    Get { url: String, user: Option<String> },
+    /// `client.get(url)`, anonymous or after `force_login(username)`; `worker` is the server
+    /// process that answers (1 when absent): each has its own local-memory cache.
+    Get {
+        url: String,
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<u8>,
+    },
     /// Moves the virtual clock the cache reads.
     Advance { seconds: f64 },
     /// Statements in `views.py`'s namespace, as in `manage.py shell`.

@@ -32,8 +32,16 @@ pub fn format(steps: &[Step]) -> String {
     let mut out = String::new();
     for s in steps {
         match s {
-            Step::Get { url, user: Some(u) } => out += &format!("GET {url} as {u}\n"),
-            Step::Get { url, user: None } => out += &format!("GET {url}\n"),
+            Step::Get { url, user, worker } => {
+                out += &format!("GET {url}");
+                if let Some(u) = user {
+                    out += &format!(" as {u}");
+                }
+                if let Some(w) = worker {
+                    out += &format!(" on worker {w}");
+                }
+                out += "\n";
+            }
             Step::Run { code } => out += &format!(">>> {}\n", code.replace('\n', "; ")),
             Step::Advance { seconds } => out += &format!("+{} s\n", seconds),
             Step::Test { .. } => out += "run tests\n",
@@ -62,12 +70,28 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
             if !url.starts_with('/') {
                 return fail(format!("the URL `{url}` must start with `/`"));
             }
-            let user = match (parts.next(), parts.next(), parts.next()) {
-                (None, _, _) => None,
-                (Some("as"), Some(u), None) => Some(u.to_string()),
-                _ => return fail("write `GET /url/` or `GET /url/ as username`".into()),
-            };
-            steps.push(Step::Get { url: url.to_string(), user });
+            let words: Vec<&str> = parts.collect();
+            let usage = "write `GET /url/`, `GET /url/ as username` or `GET /url/ on worker 2`";
+            let (mut user, mut worker) = (None, None);
+            let mut rest = words.as_slice();
+            loop {
+                match rest {
+                    [] => break,
+                    ["as", u, more @ ..] if user.is_none() && worker.is_none() => {
+                        user = Some(u.to_string());
+                        rest = more;
+                    }
+                    ["on", "worker", n, more @ ..] if worker.is_none() => {
+                        match n.parse::<u8>() {
+                            Ok(w) if (1..=crate::MAX_WORKERS).contains(&w) => worker = Some(w),
+                            _ => return fail(format!("there are workers 1 to {}; got `{n}`", crate::MAX_WORKERS)),
+                        }
+                        rest = more;
+                    }
+                    _ => return fail(usage.into()),
+                }
+            }
+            steps.push(Step::Get { url: url.to_string(), user, worker });
         } else if let Some(rest) = line.strip_prefix('+') {
             let number = rest.trim().trim_end_matches('s').trim();
             let seconds: f64 = match number.parse() {
@@ -99,8 +123,10 @@ mod tests {
     #[test]
     fn every_step_kind_round_trips() {
         let steps = vec![
-            Step::Get { url: "/sidebar/".into(), user: None },
-            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()) },
+            Step::Get { url: "/sidebar/".into(), user: None, worker: None },
+            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()), worker: None },
+            Step::Get { url: "/a/".into(), user: None, worker: Some(2) },
+            Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1) },
             Step::Run { code: "a = Article.objects.first(); a.save()".into() },
             Step::Advance { seconds: 61.0 },
             Step::Advance { seconds: 0.5 },
@@ -112,7 +138,7 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_are_skipped_and_spacing_is_loose() {
         let steps = parse("# warm the cache\n\n  GET   /a/  \n+300s\n>>>cache.clear()\n").unwrap();
-        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
+        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
     }
 
     #[test]
@@ -129,6 +155,10 @@ mod tests {
             ("+inf s", 1, "at most a year"),
             (">>>   ", 1, "needs a Python statement"),
             ("GETX /a/", 1, "is not a step"),
+            ("GET /a/ on worker 3", 1, "workers 1 to 2"),
+            ("GET /a/ on worker two", 1, "workers 1 to 2"),
+            ("GET /a/ on worker 2 as user001", 1, "on worker 2`"),
+            ("GET /a/ on server 2", 1, "on worker 2`"),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");

@@ -247,12 +247,16 @@ impl Lab {
             };
         };
         let (kind, label, budget) = match step {
-            Step::Get { url, user } => {
-                let label = match &user {
+            Step::Get { url, user, worker } => {
+                let mut label = match &user {
                     Some(u) => format!("GET {url} (as {u})"),
                     None => format!("GET {url}"),
                 };
-                (StepKind::Get { url, user }, label, REQUEST_BUDGET_MS)
+                let worker = worker.filter(|w| (1..=protocol::MAX_WORKERS).contains(w));
+                if let Some(w) = worker {
+                    label += &format!(" on worker {w}");
+                }
+                (StepKind::Get { url, user, worker }, label, REQUEST_BUDGET_MS)
             }
             Step::Advance { seconds } => (StepKind::Advance(seconds), format!("clock +{seconds} s"), REQUEST_BUDGET_MS),
             Step::Run { code } => {

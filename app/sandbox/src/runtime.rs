@@ -62,6 +62,10 @@ pub struct Rt {
     pub engine: RefCell<Engine>,
     pub log: RefCell<Vec<QueryRecord>>,
     pub cache: RefCell<LocMemCache>,
+    /// The server process answering requests (1 or 2), and the other processes' local-memory
+    /// caches by worker number - 1 (the current one's slot is empty: its cache is `cache`).
+    pub worker: Cell<u8>,
+    pub worker_caches: RefCell<Vec<LocMemCache>>,
     origin: RefCell<Vec<Origin>>,
     loop_depth: Cell<usize>,
     /// Wall-clock budget for the running request, in ms of [`clock::monotonic_ms`].
@@ -98,6 +102,8 @@ impl Rt {
             engine: RefCell::new(engine),
             log: RefCell::new(Vec::new()),
             cache: RefCell::new(LocMemCache::default()),
+            worker: Cell::new(1),
+            worker_caches: RefCell::new(Vec::new()),
             origin: RefCell::new(Vec::new()),
             loop_depth: Cell::new(0),
             deadline: Cell::new(f64::INFINITY),
@@ -133,6 +139,8 @@ impl Rt {
     pub fn reset_session(&self) {
         *self.django.borrow_mut() = crate::django::State::default();
         self.cache.borrow_mut().clear();
+        self.worker.set(1);
+        self.worker_caches.borrow_mut().clear();
         self.clock_s.set(CLOCK_START);
         self.queries_log.borrow_mut().clear();
         self.force_debug_cursor.set(0);
@@ -144,6 +152,27 @@ impl Rt {
         self.loop_depth.set(0);
         self.depth.set(0);
         *self.lazy.borrow_mut() = None;
+    }
+
+    /// Requests now go to `worker`. With a per-process cache backend (locmem, Django's
+    /// default) each worker has its own cache; with a shared one (Redis, Memcached) they all
+    /// read and write the same.
+    pub fn switch_worker(&self, worker: u8, shared_cache: bool) {
+        let now = self.worker.get();
+        if worker == now || worker == 0 {
+            return;
+        }
+        if !shared_cache {
+            let mut stash = self.worker_caches.borrow_mut();
+            let needed = usize::from(worker.max(now));
+            while stash.len() < needed {
+                stash.push(LocMemCache::default());
+            }
+            let mine = std::mem::take(&mut *self.cache.borrow_mut());
+            stash[usize::from(now) - 1] = mine;
+            *self.cache.borrow_mut() = std::mem::take(&mut stash[usize::from(worker) - 1]);
+        }
+        self.worker.set(worker);
     }
 
     /// Runs `f` as if the cache were empty and switched off, leaving no trace: its queries,

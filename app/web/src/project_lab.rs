@@ -84,6 +84,10 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     let dirty = RwSignal::new(true);
     let url = RwSignal::new(lab.requests.first().cloned().unwrap_or_else(|| "/".to_string()));
     let user = RwSignal::new(String::new());
+    // Server processes (a lab with `workers: 2` has a picker): which one answers the request.
+    let workers = lab.workers;
+    let worker = RwSignal::new(1u8);
+    let pick_worker = move || (workers > 1).then(|| worker.get_untracked());
     let shell = RwSignal::new(lab.shell.first().cloned().unwrap_or_default());
     let urls = StoredValue::new(lab.urls.clone());
     let base_migrations = StoredValue::new(lab.migrations.clone());
@@ -145,7 +149,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
 
     let send_get = move || {
         let u = user.get_untracked();
-        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }));
+        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }));
     };
     let toggles = lab.toggles.clone();
     let mtoggles = lab.migration_toggles.clone();
@@ -185,7 +189,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         let step = match &sw.cursor {
             // A keyset page: first the shell line that prints the cursor opening page n.
             Some(code) => Step::Run { code: code.replace("{n}", &n.to_string()) },
-            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None },
+            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None, worker: None },
         };
         run.cursor_phase = sw.cursor.is_some();
         let ids = send_all(vec![step], true);
@@ -244,7 +248,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             run.cursor_phase = false;
             run.current = None;
             if r.error.is_none() {
-                if let Some(id) = send_all(vec![Step::Get { url, user: None }], false).last() {
+                if let Some(id) = send_all(vec![Step::Get { url, user: None, worker: None }], false).last() {
                     run.current = Some((*id, n));
                     sweep_run.set(Some(run));
                     return;
@@ -268,7 +272,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label.clone()).chain(lab.migration_toggles.iter().map(|t| t.label.clone())).collect();
     let make_compare = Callback::new(move |i: usize| {
         let u = user.get_untracked();
-        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }];
+        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }];
         let spec = |files: Vec<(String, String)>, migrations: Vec<protocol::Migration>| protocol::CompareRun::Project {
             project: ProjectSpec { files, urls: urls.get_value(), migrations },
             steps: steps.clone(),
@@ -314,7 +318,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         let unchanged = lab_files.with_value(|l| *l == f);
         let run = protocol::CompareRun::Project {
             project: ProjectSpec { files: f, urls: urls.get_value(), migrations: migrations() },
-            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) } }],
+            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }],
         };
         Some((format!("{} · {}", url.get_untracked(), crate::growth::series_name(on, unchanged)), run))
     });
@@ -405,6 +409,13 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                         {USERS.iter().map(|u| view! { <option value=*u>{*u}</option> }).collect_view()}
                     </select>
                 </label>
+                {(workers > 1).then(|| view! {
+                    <label>" on "
+                        <select data-testid="worker" aria-label="Server process" on:change=move |ev| if let Ok(w) = event_target_value(&ev).parse() { worker.set(w) }>
+                            {(1..=workers).map(|w| view! { <option value=w.to_string()>{format!("worker {w}")}</option> }).collect_view()}
+                        </select>
+                    </label>
+                })}
                 <button data-testid="send" on:click=move |_| send_get()>"Send"</button>
             </div>
             <div class="shell-bar">
@@ -433,7 +444,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             </div>
             {has_timeline.then(|| view! {
                 <details class="timeline-editor" open>
-                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>"), "
+                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>", "<code>"… on worker 2"</code>"), "
                         <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></summary>
                     <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
                         aria-description="Ctrl+Enter runs the timeline"

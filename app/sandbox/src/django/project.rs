@@ -49,6 +49,15 @@ impl Project {
         Ok(t)
     }
 
+    /// Whether `settings.py` configures a cache every server process shares (Redis,
+    /// Memcached, the database, files); Django's default, locmem, is one cache per process.
+    pub fn shared_cache(&self) -> bool {
+        let Some(settings) = self.files.get("settings.py") else { return false };
+        let backend = settings.split("\"BACKEND\"").nth(1).or_else(|| settings.split("'BACKEND'").nth(1)).unwrap_or("");
+        let backend = backend.split([',', '}', '\n']).next().unwrap_or("");
+        ["backends.redis.", "backends.memcached.", "backends.db.", "backends.filebased."].iter().any(|b| backend.contains(b))
+    }
+
     pub fn has_template(&self, name: &str) -> bool {
         self.files.contains_key(&format!("templates/{name}"))
     }
@@ -426,7 +435,8 @@ pub const STEP_BUDGET_MS: f64 = 20_000.0;
 /// One step of a project session.
 #[derive(Debug, Clone)]
 pub enum StepKind {
-    Get { url: String, user: Option<String> },
+    /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`].
+    Get { url: String, user: Option<String>, worker: Option<u8> },
     Advance(f64),
     Run(String),
     Test(String),
@@ -436,7 +446,14 @@ impl StepKind {
     /// The contract's JSON form (`{"get": url, "user": u}`, `{"advance": s}`, …).
     pub fn from_json(step: &serde_json::Value) -> SResult<StepKind> {
         if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
-            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string) });
+            let worker = match step.get("worker") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(w) => match w.as_u64() {
+                    Some(n @ 1..=2) => Some(n as u8),
+                    _ => return Err(err(ErrorKind::ValueError, format!("\"worker\" is 1 or 2, got {w}"))),
+                },
+            };
+            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker });
         }
         if let Some(secs) = step.get("advance") {
             return secs.as_f64().map(StepKind::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
@@ -482,7 +499,10 @@ pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) 
 /// stale) by rendering it again without the cache, invisibly.
 pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
-        StepKind::Get { url, user } => {
+        StepKind::Get { url, user, worker } => {
+            // A request goes to its worker (1 unless named); shell lines run in the worker
+            // the last request went to.
+            rt.switch_worker(worker.unwrap_or(1), project.shared_cache());
             rt.begin_request(budget_ms);
             let user_id = match user {
                 Some(u) => match force_login(rt, u) {
