@@ -56,6 +56,21 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
     if lab.title.trim().is_empty() || lab.summary.trim().is_empty() {
         return Err("lab.json needs a \"title\" and a \"summary\"".into());
     }
+    for (i, q) in lab.quiz.iter().enumerate() {
+        let n = i + 1;
+        if q.question.trim().is_empty() || q.why.trim().is_empty() {
+            return Err(format!("quiz question {n}: needs a \"question\" and a \"why\" (shown once the learner checks)"));
+        }
+        if !(2..=6).contains(&q.options.len()) {
+            return Err(format!("quiz question {n}: 2 to 6 \"options\", got {}", q.options.len()));
+        }
+        if q.answer >= q.options.len() {
+            return Err(format!("quiz question {n}: \"answer\" is {} but the options are numbered 0 to {}", q.answer, q.options.len() - 1));
+        }
+        if (1..q.options.len()).any(|k| q.options[..k].contains(&q.options[k])) {
+            return Err(format!("quiz question {n}: two options are the same"));
+        }
+    }
     if lab.is_reading() {
         if lab.checklist.is_empty() {
             return Err("lab.json needs \"context\" and \"template\" (an expression lab), \"project\", or a \"checklist\" (a reading lesson)".into());

@@ -348,3 +348,33 @@ test('an expression lab has a growth chart too: the unbounded list reads more ro
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a lesson\'s multiple-choice question: a wrong pick says why, the right one is kept after a reload', async () => {
+  const { readFileSync } = await import('node:fs');
+  const lab = JSON.parse(readFileSync(new URL('../../lessons/04-indexes/lab.json', import.meta.url), 'utf8'));
+  const q = lab.quiz[0];
+  const wrong = q.answer === 0 ? 1 : 0;
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/indexes`);
+  await ready(page);
+  const first = page.locator('[data-testid=quiz-question]').first();
+  assert.equal(await first.locator('[data-testid=quiz-option]').count(), q.options.length);
+  await first.locator('[data-testid=quiz-option] input').nth(wrong).check();
+  await first.locator('[data-testid=quiz-check]').click();
+  assert.equal(await first.locator('[data-testid=quiz-result]').getAttribute('data-correct'), 'false');
+  assert.match(await first.locator('[data-testid=quiz-result]').textContent(), /^Not quite\./);
+  await first.locator('[data-testid=quiz-option] input').nth(q.answer).check();
+  assert.equal(await first.locator('[data-testid=quiz-result]').count(), 0, 'a new pick hides the old verdict');
+  await first.locator('[data-testid=quiz-check]').click();
+  assert.equal(await first.locator('[data-testid=quiz-result]').getAttribute('data-correct'), 'true');
+  await page.reload();
+  await ready(page);
+  const again = page.locator('[data-testid=quiz-question]').first();
+  assert.equal(await again.locator('[data-testid=quiz-option] input').nth(q.answer).isChecked(), true);
+  assert.equal(await again.locator('[data-testid=quiz-result]').getAttribute('data-correct'), 'true');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -25,6 +25,21 @@ pub struct Lab {
     /// annotates, kept with their progress and downloadable as Markdown.
     #[serde(default)]
     pub checklist: Vec<String>,
+    /// Where the lesson asks the learner to explain: multiple-choice questions.
+    #[serde(default)]
+    pub quiz: Vec<Question>,
+}
+
+/// A multiple-choice question, checked in the page (the answer is part of the lesson).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub question: String,
+    pub options: Vec<String>,
+    /// Index of the right option.
+    pub answer: usize,
+    /// Why the right option is right, shown once the learner checks.
+    pub why: String,
 }
 
 impl Lab {

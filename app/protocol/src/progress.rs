@@ -44,6 +44,9 @@ pub struct LessonProgress {
     /// A reading lesson's checklist, item by item.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<ChecklistItem>,
+    /// The option checked for each of the lesson's quiz questions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quiz: Vec<Option<usize>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

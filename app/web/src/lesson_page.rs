@@ -238,10 +238,12 @@ pub fn LessonPage(slug: String) -> AnyView {
                 {notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> })}
                 <div class="prose">{markdown::render(src.markdown)}</div>
                 <Checklist slug=slug.clone() title=title items=lab.checklist.clone()/>
+                {(!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> })}
             </article>
         }
         .into_any();
     }
+    let quiz = (!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> });
     let toolbar = view! {
         <div class="lesson-tools">
             <button data-testid="copy-link" on:click=move |_| copy_link()>"Copy link"</button>
@@ -406,6 +408,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                 {exercise}
                 {lab_view}
             </section>
+            {quiz}
         </article>
     }
     .into_any()

@@ -14,6 +14,7 @@ pub mod lesson_page;
 pub mod lessons;
 pub mod markdown;
 pub mod project_lab;
+pub mod quiz;
 pub mod store;
 
 use leptos::prelude::*;
