@@ -124,6 +124,20 @@ test('an error in views.py points at the line; nothing typed is lost', async () 
   await page.locator('[data-testid=error]').first().waitFor();
   assert.match(await page.locator('[data-testid=error]').first().textContent(), /SyntaxError/);
   assert.match(await page.locator('[data-testid=file-editor]').inputValue(), /render\(\(/);
+  // The editor marks the spot: the line is named, and "Select the line" selects it.
+  const mark = page.locator('[data-testid=editor-error]');
+  await mark.waitFor();
+  const line = Number(await mark.getAttribute('data-line'));
+  assert.equal(await page.locator('[data-testid=file-editor]').getAttribute('aria-invalid'), 'true');
+  await mark.locator('[data-testid=show-error]').click();
+  const selected = await page.locator('[data-testid=file-editor]').evaluate((t) => t.value.slice(t.selectionStart, t.selectionEnd));
+  const src = await page.locator('[data-testid=file-editor]').inputValue();
+  assert.equal(selected, src.split('\n')[line - 1]);
+  assert.match(selected, /render\(\(/, `line ${line}: ${selected}`);
+  // From another tab, the error offers to open its file.
+  await page.locator('[data-testid=file-tab]').nth(1).click();
+  await page.locator('[data-testid=open-error-file]').click();
+  assert.equal(await page.locator('[data-testid=file-editor]').getAttribute('data-file'), 'views.py');
   await ctx.close();
 });
 

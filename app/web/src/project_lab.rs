@@ -268,6 +268,17 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     });
     let has_sweeps = !lab.sweeps.is_empty();
 
+    // The error of the last load or step, when it points into one of the lab's files:
+    // (file, line, column, the message's telling line).
+    let file_error = Memo::new(move |_| {
+        let p = shared.project.get();
+        let e = p.load_error.clone().or_else(|| p.history.last().and_then(|r| r.error.clone()))?;
+        let src = e.source.clone()?;
+        let file = files.with(|fs| fs.iter().map(|(n, _)| n.clone()).find(|n| *n == src))?;
+        let msg = e.message.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("System check identified") && *l != "ERRORS:").unwrap_or("").to_string();
+        Some((file, e.line.unwrap_or(1), e.col.unwrap_or(1), format!("{}: {msg}", e.kind)))
+    });
+
     // Compare: the current request with one toggle off (A) and on (B), the rest as it stands.
     let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label.clone()).chain(lab.migration_toggles.iter().map(|t| t.label.clone())).collect();
     let make_compare = Callback::new(move |i: usize| {
@@ -380,12 +391,47 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                         class:active=move || active.get() == i on:click=move |_| active.set(i)>{name}</button>
                 }).collect_view()}
             </div>
+            {move || file_error.get().filter(|(f, ..)| files.with(|fs| fs.get(active.get()).map(|(n, _)| n != f).unwrap_or(true))).map(|(f, line, ..)| {
+                let target = f.clone();
+                view! {
+                    <p class="editor-error elsewhere">
+                        {format!("The error is in {f}, line {line}. ")}
+                        <button data-testid="open-error-file" on:click=move |_| {
+                            if let Some(k) = files.with_untracked(|fs| fs.iter().position(|(n, _)| *n == target)) { active.set(k) }
+                        }>{format!("Open {f}")}</button>
+                    </p>
+                }
+            })}
             {move || {
                 let i = active.get();
                 let keys = EditorKeys::default();
                 let (name, src) = files.get().get(i).cloned().unwrap_or_default();
+                let editor = NodeRef::<leptos::html::Textarea>::new();
+                let here = name.clone();
+                let err_here = move || file_error.get().filter(|(f, ..)| *f == here);
+                let err_here2 = err_here.clone();
+                let text = src.clone();
                 view! {
-                    <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone()
+                    {move || err_here().map(|(_, line, col, msg)| {
+                        let text = text.clone();
+                        // Selects the line the error points at (offsets in UTF-16, as the DOM counts).
+                        let select = move |_| {
+                            let start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(|l| l.encode_utf16().count()).sum();
+                            let len = text.split('\n').nth(line.saturating_sub(1)).map(|l| l.encode_utf16().count()).unwrap_or(0);
+                            if let Some(t) = editor.get() {
+                                let _ = t.focus();
+                                let _ = t.set_selection_range(start as u32, (start + len) as u32);
+                            }
+                        };
+                        view! {
+                            <p class="editor-error" data-testid="editor-error" data-line=line.to_string() role="alert">
+                                {format!("line {line}, column {col}: {msg} ")}
+                                <button data-testid="show-error" on:click=select>"Select the line"</button>
+                            </p>
+                        }
+                    })}
+                    <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone() node_ref=editor
+                        aria-invalid=move || err_here2().is_some().to_string()
                         aria-label=format!("File {name}") prop:value=src
                         aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter sends the request"
                         on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { send_get() }
