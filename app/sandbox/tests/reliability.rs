@@ -125,7 +125,7 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
     let mut got = None;
     lab.handle(Request::Project { id: 1, project }, &mut |r| got = Some(r));
     assert!(matches!(got, Some(Response::ProjectLoaded { .. })), "{got:?}");
-    let mut step = |lab: &mut Lab, step: Step| {
+    let step = |lab: &mut Lab, step: Step| {
         let mut got = None;
         lab.handle(Request::Step { id: 2, step }, &mut |r| got = Some(r));
         let Some(Response::StepResult { report, .. }) = got else { panic!("{got:?}") };

@@ -647,6 +647,7 @@ impl<'a> Compiler<'a> {
     fn get_group_by(&mut self, select: &[SelItem], order_by: &[(SqlExpr, String, Vec<SqlValue>, bool)], having: Option<&WhereNode>) -> SResult<Vec<(String, Vec<SqlValue>)>> {
         let mut expressions: Vec<SqlExpr> = Vec::new();
         let mut group_by_refs: Vec<String> = Vec::new();
+        let mut by_position: Vec<(SqlExpr, usize)> = Vec::new();
         match &self.q.group_by {
             GroupBy::None => return Ok(vec![]),
             GroupBy::All => {}
@@ -655,16 +656,21 @@ impl<'a> Compiler<'a> {
                     match e {
                         SqlExpr::Ref(name, src) => {
                             if !group_by_refs.contains(&name) {
+                                // A selected alias is grouped by its position in SELECT.
+                                if let Some(p) = select.iter().position(|s| s.alias.as_deref() == Some(name.as_str())) {
+                                    by_position.push((*src.clone(), p + 1));
+                                }
                                 group_by_refs.push(name);
                                 expressions.push(*src);
                             }
                         }
+                        other @ (SqlExpr::Exists(..) | SqlExpr::Subquery(_)) => expressions.extend(other.group_by_cols()),
                         other => expressions.push(other),
                     }
                 }
             }
         }
-        let mut positions: Vec<(SqlExpr, usize)> = Vec::new();
+        let mut positions: Vec<(SqlExpr, usize)> = by_position;
         for (i, s) in select.iter().enumerate() {
             if s.alias.is_some() {
                 positions.push((s.expr.clone(), i + 1));
@@ -1213,3 +1219,4 @@ pub fn compile_where_of(rt: &Rt, q: &Query) -> Result<(String, Vec<SqlValue>), C
 pub fn cerr(e: CErr) -> SandboxError {
     cerr_to_err(e)
 }
+

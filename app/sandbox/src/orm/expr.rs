@@ -137,7 +137,7 @@ impl SqlExpr {
                     vec![self.clone()]
                 }
             }
-            SqlExpr::Exists(..) | SqlExpr::Subquery(_) => vec![self.clone()],
+            SqlExpr::Exists(sub, _) | SqlExpr::Subquery(sub) => subquery_group_by_cols(self, sub),
             _ if !self.contains_aggregate() => vec![self.clone()],
             SqlExpr::Func(_, args) => args.iter().flat_map(SqlExpr::group_by_cols).collect(),
             _ => vec![],
@@ -534,6 +534,76 @@ impl QTree {
                 format!("('{k}', {vs})")
             }
             QTree::Cond(e) => e.describe(),
+        }
+    }
+}
+
+/// Subquery's `get_group_by_cols` (`Query.get_group_by_cols(wrapper)`): a subquery groups by
+/// the outer columns it refers to, or by itself when one of them is reached through a join
+/// (an `OuterRef("a__b")`, possibly multivalued); one that refers to nothing outside adds
+/// nothing to GROUP BY. The outer query's base alias is the first of `external_aliases`.
+fn subquery_group_by_cols(wrapper: &SqlExpr, sub: &super::sql::Query) -> Vec<SqlExpr> {
+    let mut cols: Vec<SqlExpr> = Vec::new();
+    let mut collect = |c: &SqlExpr| {
+        if let SqlExpr::Col { alias, .. } = c {
+            if sub.external_aliases.contains_key(alias) && !sub.alias_map.contains_key(alias) && !cols.contains(c) {
+                cols.push(c.clone());
+            }
+        }
+    };
+    walk_where_cols(&sub.where_, &mut collect);
+    for a in sub.annotations.values() {
+        walk_cols(a, &mut collect);
+    }
+    let base = sub.external_aliases.keys().next();
+    if cols.iter().any(|c| matches!(c, SqlExpr::Col { alias, .. } if Some(alias) != base)) {
+        vec![wrapper.clone()]
+    } else {
+        cols
+    }
+}
+
+/// Every column of an expression, nested subqueries' included (`Query._gen_cols` with
+/// `include_external`).
+pub(crate) fn walk_cols(e: &SqlExpr, f: &mut dyn FnMut(&SqlExpr)) {
+    match e {
+        SqlExpr::Col { .. } => f(e),
+        SqlExpr::Aggregate(a) => {
+            if let Some(x) = &a.arg {
+                walk_cols(x, f);
+            }
+            if let Some(w) = &a.filter {
+                walk_where_cols(w, f);
+            }
+        }
+        SqlExpr::Ref(_, x) | SqlExpr::Extract(_, x) | SqlExpr::CastDate(x) | SqlExpr::CastTime(x) => walk_cols(x, f),
+        SqlExpr::Combined(a, _, b) => {
+            walk_cols(a, f);
+            walk_cols(b, f);
+        }
+        SqlExpr::Func(_, args) => args.iter().for_each(|a| walk_cols(a, f)),
+        SqlExpr::Exists(q, _) | SqlExpr::Subquery(q) => {
+            walk_where_cols(&q.where_, f);
+            for a in q.annotations.values() {
+                walk_cols(a, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub(crate) fn walk_where_cols(w: &WhereNode, f: &mut dyn FnMut(&SqlExpr)) {
+    for c in &w.children {
+        match c {
+            WhereChild::Node(n) => walk_where_cols(n, f),
+            WhereChild::Lookup(l) => {
+                walk_cols(&l.lhs, f);
+                if let Rhs::Expr(e) = &l.rhs {
+                    walk_cols(e, f);
+                }
+            }
+            WhereChild::Expr(e) => walk_cols(e, f),
+            WhereChild::Nothing => {}
         }
     }
 }
