@@ -512,6 +512,14 @@ impl<'a> Compiler<'a> {
             if !restricted && f.null {
                 continue;
             }
+            // select_related_descend: a relation named in select_related() but left out by
+            // only()/defer() cannot be followed.
+            if restricted && !self.q.loaded_fields(opts, path).iter().any(|l| l.name == f.name) {
+                return Err(err(
+                    ErrorKind::FieldError,
+                    format!("Field {}.{} cannot be both deferred and traversed using select_related at the same time.", opts.name, f.name),
+                ));
+            }
             let FieldKind::ForeignKey(to) = f.kind else { continue };
             let to = schema::model(to).expect("schema is consistent");
             let joins = match self.q.setup_joins(&[f.name.to_string()], opts, root_alias, None, true) {
