@@ -514,7 +514,7 @@ impl<'a> Compiler<'a> {
             }
             // select_related_descend: a relation named in select_related() but left out by
             // only()/defer() cannot be followed.
-            if restricted && !self.q.loaded_fields(opts, path).iter().any(|l| l.name == f.name) {
+            if restricted && !self.q.relation_in_mask(path, f) {
                 return Err(err(
                     ErrorKind::FieldError,
                     format!("Field {}.{} cannot be both deferred and traversed using select_related at the same time.", opts.name, f.name),

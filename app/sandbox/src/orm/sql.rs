@@ -1387,7 +1387,29 @@ impl Query {
             if !prefix.is_empty() && !mentions_related {
                 return model.fields.iter().collect();
             }
-            model.fields.iter().filter(|f| f.kind == FieldKind::Auto || mine.iter().any(|n| n == f.name || n == f.attname())).collect()
+            // A relation named through one of its fields (`only("author__username")`) is in the
+            // mask too: its key column is loaded.
+            let through = |f: &Field| {
+                let full = if prefix.is_empty() { f.name.to_string() } else { format!("{prefix}__{}", f.name) };
+                f.is_relation() && names.iter().any(|n| n.starts_with(&format!("{full}__")))
+            };
+            model.fields.iter().filter(|f| f.kind == FieldKind::Auto || mine.iter().any(|n| n == f.name || n == f.attname()) || through(f)).collect()
+        }
+    }
+
+    /// Whether the relation `field` (at `prefix`) is in the select mask of `only()`/`defer()`:
+    /// named itself, or through one of its fields (`only("author__username")`).
+    pub fn relation_in_mask(&self, prefix: &str, field: &Field) -> bool {
+        let (names, defer) = &self.deferred;
+        if names.is_empty() {
+            return true;
+        }
+        let full = if prefix.is_empty() { field.name.to_string() } else { format!("{prefix}__{}", field.name) };
+        let named = names.iter().any(|n| *n == full || (prefix.is_empty() && n == field.attname()));
+        if *defer {
+            !named
+        } else {
+            named || names.iter().any(|n| n.starts_with(&format!("{full}__")))
         }
     }
 
