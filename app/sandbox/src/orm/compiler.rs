@@ -1035,19 +1035,28 @@ pub fn compile_aggregation(rt: &Rt, q: &Query, aggregates: &[(String, Expression
         }
         let inner_sql = strip_outer_parens(&inner_c.sql).to_string();
         let sql = format!("SELECT {} FROM ({inner_sql}) subquery", sels.join(", "));
-        params.extend(inner_c.params);
-        let engine = match inner_c.engine {
-            Some((esql, eparams)) => {
-                let mut p = Vec::new();
-                for (_, e) in &outer_exprs {
-                    if let Ok((_, ep)) = c.compile_expr(e) {
+        params.extend(inner_c.params.iter().cloned());
+        // The engine runs Django's SQLite functions under their built-in names: the inner query
+        // and the outer aggregates (a filter on `__hour`) each have an engine form.
+        let engine = if inner_c.engine.is_some() || c.uses_django_functions {
+            let mut ec = Compiler::new(rt, &inner);
+            ec.engine_mode = true;
+            let mut esels = Vec::new();
+            let mut p = Vec::new();
+            for (_, e) in &outer_exprs {
+                match ec.compile_expr(e) {
+                    Ok((s, ep)) => {
+                        esels.push(s);
                         p.extend(ep);
                     }
+                    Err(_) => esels.push("NULL".into()),
                 }
-                p.extend(eparams);
-                Some((format!("SELECT {} FROM ({}) subquery", sels.join(", "), strip_outer_parens(&esql)), p))
             }
-            None => None,
+            let (esql, eparams) = inner_c.engine.clone().unwrap_or_else(|| (inner_c.sql.clone(), inner_c.params.clone()));
+            p.extend(eparams);
+            Some((format!("SELECT {} FROM ({}) subquery", esels.join(", "), strip_outer_parens(&esql)), p))
+        } else {
+            None
         };
         return Ok((Some(Compiled { sql, params, engine, klass_info: None, col_map: IndexMap::new(), n_cols: outer_exprs.len() }), names));
     }
@@ -1113,6 +1122,10 @@ fn replace_cols(e: &mut SqlExpr, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
             if let Some(x) = &mut a.arg {
                 replace_cols(x, f);
             }
+            // The filter's columns too (an aggregate's source expressions end with its filter).
+            if let Some(w) = &mut a.filter {
+                replace_cols_where(w, f);
+            }
         }
         SqlExpr::Combined(a, _, b) => {
             replace_cols(a, f);
@@ -1120,6 +1133,31 @@ fn replace_cols(e: &mut SqlExpr, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
         }
         SqlExpr::Func(_, args) => args.iter_mut().for_each(|a| replace_cols(a, f)),
         _ => {}
+    }
+}
+
+fn replace_cols_where(w: &mut WhereNode, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
+    for c in w.children.iter_mut() {
+        match c {
+            WhereChild::Node(n) => replace_cols_where(n, f),
+            WhereChild::Lookup(l) => {
+                replace_bare_cols(&mut l.lhs, f);
+                if let Rhs::Expr(e) = &mut l.rhs {
+                    replace_bare_cols(e, f);
+                }
+            }
+            WhereChild::Expr(e) => replace_bare_cols(e, f),
+            WhereChild::Nothing => {}
+        }
+    }
+}
+
+/// As [`replace_cols`], but a transform stays outside and only its column moves
+/// (`django_datetime_extract('hour', "__col2", …)`), as `_gen_cols` yields it.
+fn replace_bare_cols(e: &mut SqlExpr, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
+    match e {
+        SqlExpr::Extract(_, inner) | SqlExpr::CastDate(inner) | SqlExpr::CastTime(inner) => replace_bare_cols(inner, f),
+        other => replace_cols(other, f),
     }
 }
 
