@@ -279,20 +279,6 @@ impl Engine {
             vm_steps: stmt.stmt_status(StatementStatusCounter::VmStep),
         };
         let _ = stmt.reset();
-        // A schema change through `run` (the SQL console, a cursor in the shell) invalidates
-        // cached statements too: their plans were made for the old schema.
-        let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_uppercase();
-        if matches!(first_word.as_str(), "CREATE" | "DROP" | "ALTER" | "REINDEX" | "ANALYZE") {
-            self.stmts.clear();
-            return match outcome {
-                Ok(rows) => Ok(StmtResult { rows, ms, counters, changes: self.conn.changes() }),
-                Err(Interrupted) => {
-                    let _ = self.conn.execute("ROLLBACK");
-                    Err(EngineError::Budget { ms })
-                }
-                Err(Failed(msg)) => Err(EngineError::Sql(msg)),
-            };
-        }
         for c in [
             StatementStatusCounter::RowsRead,
             StatementStatusCounter::FullscanStep,
@@ -301,7 +287,7 @@ impl Engine {
         ] {
             stmt.reset_stmt_status(c);
         }
-        match outcome {
+        let result = match outcome {
             Ok(rows) => Ok(StmtResult { rows, ms, counters, changes: self.conn.changes() }),
             Err(Interrupted) => {
                 // Only the budget's progress handler interrupts. A statement stopped mid-write
@@ -314,7 +300,14 @@ impl Engine {
                 self.stmts.remove(sql);
                 Err(EngineError::Sql(msg))
             }
+        };
+        // A schema change through `run` (the SQL console, a cursor in the shell) invalidates
+        // cached statements too: their plans were made for the old schema.
+        let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_uppercase();
+        if matches!(first_word.as_str(), "CREATE" | "DROP" | "ALTER" | "REINDEX" | "ANALYZE") {
+            self.stmts.clear();
         }
+        result
     }
 
     /// The column names of a statement that ran (the ORM knows its columns; the SQL console asks).

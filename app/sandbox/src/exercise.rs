@@ -65,14 +65,19 @@ fn judge_tests(lab: &mut Lab, mine: &ProjectSpec, start: &ProjectSpec) -> CheckR
     }
 }
 
-fn run_tests(lab: &mut Lab, project: &ProjectSpec) -> Result<Vec<protocol::TestInfo>, String> {
+/// Loads a project into `lab`, or says why it does not load.
+fn load(lab: &mut Lab, project: &ProjectSpec) -> Result<(), String> {
     let mut got = None;
     lab.handle(Request::Project { id: 0, project: project.clone() }, &mut |r| got = Some(r));
     match got {
-        Some(Response::ProjectLoaded { .. }) => {}
-        Some(Response::Error { error, .. }) => return Err(format!("the project does not load: {}: {}", error.kind, error.message)),
-        other => return Err(format!("the project does not load ({other:?})")),
+        Some(Response::ProjectLoaded { .. }) => Ok(()),
+        Some(Response::Error { error, .. }) => Err(format!("the project does not load: {}: {}", error.kind, error.message)),
+        other => Err(format!("the project does not load ({other:?})")),
     }
+}
+
+fn run_tests(lab: &mut Lab, project: &ProjectSpec) -> Result<Vec<protocol::TestInfo>, String> {
+    load(lab, project)?;
     let mut got = None;
     lab.handle(Request::Step { id: 0, step: Step::Test { file: "tests.py".into() } }, &mut |r| got = Some(r));
     match got {
@@ -166,13 +171,7 @@ fn render(lab: &mut Lab, context: &[(String, String)], template: &str) -> Result
 
 /// Loads the project and runs the steps; the last request is the judged page.
 fn run_project(lab: &mut Lab, project: &ProjectSpec, steps: &[Step]) -> Result<Outcome, String> {
-    let mut got = None;
-    lab.handle(Request::Project { id: 0, project: project.clone() }, &mut |r| got = Some(r));
-    match got {
-        Some(Response::ProjectLoaded { .. }) => {}
-        Some(Response::Error { error, .. }) => return Err(format!("the project does not load: {}: {}", error.kind, error.message)),
-        other => return Err(format!("the project does not load ({other:?})")),
-    }
+    load(lab, project)?;
     let mut last: Option<StepReport> = None;
     for step in steps {
         let mut got = None;

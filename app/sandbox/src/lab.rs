@@ -131,13 +131,10 @@ impl Lab {
         let Some(rt) = self.rt.as_ref() else {
             return not_seeded(id);
         };
-        if let Err(e) = refuse_unsafe_sql(sql) {
-            return error_response(id, engine_error(e));
-        }
-        let trimmed = sql.trim().trim_end_matches(';');
-        if trimmed.contains(';') {
-            return error_response(id, SandboxError::new(ErrorKind::DatabaseError, "one statement at a time, please"));
-        }
+        let trimmed = match one_statement(sql) {
+            Ok(s) => s,
+            Err(e) => return error_response(id, e),
+        };
         let mut engine = rt.engine.borrow_mut();
         match engine.run(trimmed, &[]) {
             Ok(r) => Response::SqlResult {
@@ -343,13 +340,10 @@ impl Lab {
         let Some(rt) = self.rt.as_ref() else {
             return not_seeded(id);
         };
-        let sql = sql.trim().trim_end_matches(';');
-        if let Err(e) = refuse_unsafe_sql(sql) {
-            return error_response(id, engine_error(e));
-        }
-        if sql.contains(';') {
-            return error_response(id, SandboxError::new(ErrorKind::DatabaseError, "one statement at a time, please"));
-        }
+        let sql = match one_statement(sql) {
+            Ok(s) => s,
+            Err(e) => return error_response(id, e),
+        };
         let plan = if sql.contains("django_") {
             "(no plan: this statement calls a function Django registers in SQLite (django_datetime_extract, …), which the lab's engine runs under another name; run qs.explain() in the shell instead)".to_string()
         } else {
@@ -424,6 +418,17 @@ fn plan_text(engine: &mut Engine, sql: &str) -> String {
         lines.push(format!("{}{detail}", "  ".repeat(d)));
     }
     lines.join("\n")
+}
+
+/// SQL the page sends (the console, an Explain button): never what would crash the engine,
+/// and one statement at a time.
+fn one_statement(sql: &str) -> Result<&str, SandboxError> {
+    refuse_unsafe_sql(sql).map_err(engine_error)?;
+    let trimmed = sql.trim().trim_end_matches(';');
+    if trimmed.contains(';') {
+        return Err(SandboxError::new(ErrorKind::DatabaseError, "one statement at a time, please"));
+    }
+    Ok(trimmed)
 }
 
 fn show_sql_value(v: &SqlValue) -> String {

@@ -11,6 +11,76 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// One measured page of a growth chart, in every unit the chart can show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    pub x: f64,
+    pub queries: f64,
+    pub rows_read: f64,
+    pub ms: f64,
+}
+
+impl Measured {
+    pub fn of(x: f64, r: &protocol::RenderReport) -> Measured {
+        Measured { x, queries: r.n_queries as f64, rows_read: r.queries.iter().map(|q| q.rows_read as f64).sum(), ms: r.request_ms }
+    }
+
+    /// The value for `metric` (`"queries"`, `"rows_read"` or `"ms"`).
+    pub fn get(&self, metric: &str) -> f64 {
+        match metric {
+            "rows_read" => self.rows_read,
+            "ms" => self.ms,
+            _ => self.queries,
+        }
+    }
+}
+
+/// A line of measured points, named after the code it measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurements {
+    pub name: String,
+    pub points: Vec<Measured>,
+}
+
+/// The lines as a chart shows them for `metric`, and the y axis's label.
+pub fn series_for(lines: impl IntoIterator<Item = Measurements>, metric: &str) -> (Vec<Series>, String) {
+    let series = lines.into_iter().map(|l| Series { name: l.name, points: l.points.iter().map(|p| (p.x, p.get(metric))).collect() }).collect();
+    let y_label = match metric { "rows_read" => "rows read", "ms" => "request ms", _ => "queries" };
+    (series, y_label.to_string())
+}
+
+/// The chart's "show" picker: queries, rows read or ms.
+#[component]
+pub fn MetricSelect(testid: &'static str, metric: RwSignal<String>) -> impl IntoView {
+    view! {
+        <label>" show "
+            <select aria-label="Measure" data-testid=testid on:change=move |ev| metric.set(event_target_value(&ev))>
+                <option value="queries">"queries"</option>
+                <option value="rows_read">"rows read"</option>
+                <option value="ms">"ms"</option>
+            </select>
+        </label>
+    }
+}
+
+/// A line is named after the code it measured: the toggles that are on, else the lesson's
+/// start or "your code".
+pub fn code_name(on: Vec<String>, unchanged: bool) -> String {
+    if !on.is_empty() {
+        on.join(" + ")
+    } else if unchanged {
+        "the lesson's start".to_string()
+    } else {
+        "your code".to_string()
+    }
+}
+
+/// `base`, or `base (n)` when `n - 1` names already start with it.
+pub fn numbered(base: String, taken: impl Iterator<Item = String>) -> String {
+    let n = taken.filter(|t| t.starts_with(&base)).count();
+    if n == 0 { base } else { format!("{base} ({})", n + 1) }
+}
+
 const W: f64 = 640.0;
 const H: f64 = 280.0;
 const LEFT: f64 = 64.0;
@@ -94,7 +164,26 @@ pub fn LineChart(series: Vec<Series>, x_label: String, y_label: String) -> impl 
 
 #[cfg(test)]
 mod tests {
-    use super::nice_axis;
+    use super::*;
+
+    #[test]
+    fn lines_are_named_after_the_code_and_numbered_when_repeated() {
+        assert_eq!(code_name(vec![], true), "the lesson's start");
+        assert_eq!(code_name(vec![], false), "your code");
+        assert_eq!(code_name(vec!["a".into(), "b".into()], false), "a + b");
+        assert_eq!(numbered("x".into(), ["y".to_string()].into_iter()), "x");
+        assert_eq!(numbered("x".into(), ["x".to_string(), "x (2)".to_string()].into_iter()), "x (3)");
+    }
+
+    #[test]
+    fn a_metric_picks_its_unit_and_label() {
+        let line = Measurements { name: "n".into(), points: vec![Measured { x: 50.0, queries: 2.0, rows_read: 40.0, ms: 0.5 }] };
+        let (series, label) = series_for(vec![line.clone()], "rows_read");
+        assert_eq!((series[0].points.clone(), label.as_str()), (vec![(50.0, 40.0)], "rows read"));
+        let (series, label) = series_for(vec![line], "ms");
+        assert_eq!((series[0].points.clone(), label.as_str()), (vec![(50.0, 0.5)], "request ms"));
+    }
+
 
     #[test]
     fn axes_end_on_round_numbers_above_the_data() {

@@ -6,22 +6,8 @@
 use leptos::prelude::*;
 use protocol::CompareRun;
 
-use crate::chart::{LineChart, Series};
+use crate::chart::{series_for, LineChart, Measured, Measurements, MetricSelect};
 use crate::Shared;
-
-#[derive(Clone, Debug, PartialEq)]
-struct Point {
-    x: f64,
-    queries: f64,
-    rows_read: f64,
-    ms: f64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct Line {
-    name: String,
-    points: Vec<Point>,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 struct Run {
@@ -41,7 +27,7 @@ pub fn GrowthPanel(kind: &'static str, sizes: Vec<u32>, make: Callback<(), Optio
     let default_max = sizes.with_value(|s| s.iter().copied().filter(|n| *n <= 10_000).max().or_else(|| s.first().copied()).unwrap_or(0));
     let max = RwSignal::new(default_max);
     let metric = RwSignal::new("queries".to_string());
-    let lines = RwSignal::new(Vec::<Line>::new());
+    let lines = RwSignal::new(Vec::<Measurements>::new());
     let run = RwSignal::new(None::<Run>);
     let error = RwSignal::new(None::<String>);
 
@@ -60,15 +46,12 @@ pub fn GrowthPanel(kind: &'static str, sizes: Vec<u32>, make: Callback<(), Optio
         }
         let Some((name, spec)) = make.run(()) else { return };
         let values: Vec<u32> = sizes.with_value(|s| s.iter().copied().filter(|n| *n <= max.get_untracked()).collect());
-        let name = {
-            let taken = lines.with_untracked(|ls| ls.iter().filter(|l| l.name.starts_with(&name)).count());
-            if taken == 0 { name } else { format!("{name} ({})", taken + 1) }
-        };
+        let name = crate::chart::numbered(name, lines.with_untracked(|ls| ls.iter().map(|l| l.name.clone()).collect::<Vec<_>>()).into_iter());
         lines.update(|ls| {
             if ls.len() >= 4 {
                 ls.remove(0);
             }
-            ls.push(Line { name, points: vec![] });
+            ls.push(Measurements { name, points: vec![] });
         });
         error.set(None);
         let mut r = Run { spec, total: values.len(), remaining: values, current: None };
@@ -87,12 +70,7 @@ pub fn GrowthPanel(kind: &'static str, sizes: Vec<u32>, make: Callback<(), Optio
         r.current = None;
         match side.render.filter(|_| side.error.is_none()) {
             Some(render) => {
-                let p = Point {
-                    x: n as f64,
-                    queries: render.n_queries as f64,
-                    rows_read: render.queries.iter().map(|q| q.rows_read as f64).sum(),
-                    ms: render.request_ms,
-                };
+                let p = Measured::of(n as f64, &render);
                 lines.update(|ls| if let Some(l) = ls.last_mut() { l.points.push(p) });
                 run.set(if send_next(&mut r) { Some(r) } else { None });
             }
@@ -129,37 +107,15 @@ pub fn GrowthPanel(kind: &'static str, sizes: Vec<u32>, make: Callback<(), Optio
                     <progress max=r.total.to_string() value=(r.total - r.remaining.len() - usize::from(r.current.is_some())).to_string() aria-label="Growth progress"></progress>
                     <button data-testid="cancel-growth" on:click=move |_| run.update(|r| if let Some(r) = r { r.remaining.clear() })>"Cancel"</button>
                 })}
-                <label>" show "
-                    <select aria-label="Measure" data-testid="growth-metric" on:change=move |ev| metric.set(event_target_value(&ev))>
-                        <option value="queries">"queries"</option>
-                        <option value="rows_read">"rows read"</option>
-                        <option value="ms">"ms"</option>
-                    </select>
-                </label>
+                <MetricSelect testid="growth-metric" metric=metric/>
                 <button data-testid="clear-growth" on:click=move |_| lines.set(vec![])>"Clear"</button>
             </div>
             {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="growth-error">{e}</p> })}
             {move || {
-                let m = metric.get();
-                let series: Vec<Series> = lines.get().into_iter().map(|l| Series {
-                    name: l.name,
-                    points: l.points.iter().map(|p| (p.x, match m.as_str() { "rows_read" => p.rows_read, "ms" => p.ms, _ => p.queries })).collect(),
-                }).collect();
-                let y_label = match m.as_str() { "rows_read" => "rows read", "ms" => "request ms", _ => "queries" }.to_string();
+                let (series, y_label) = series_for(lines.get(), &metric.get());
                 let x_label = x_label.clone();
                 (!series.is_empty()).then(|| view! { <LineChart series=series x_label=x_label y_label=y_label/> })
             }}
         </details>
-    }
-}
-
-/// The series name for the code as it stands: the toggles that are on, else the start or "your code".
-pub fn series_name(on: Vec<String>, unchanged: bool) -> String {
-    if !on.is_empty() {
-        on.join(" + ")
-    } else if unchanged {
-        "the lesson's start".to_string()
-    } else {
-        "your code".to_string()
     }
 }

@@ -336,7 +336,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                 ts.iter().filter(|t| context.iter().any(|(k, e)| *k == t.var && t.is_on(e))).map(|t| t.label().to_string()).collect()
             });
             let unchanged = start_context.with_value(|c| *c == context) && start_template.with_value(|t| *t == template);
-            Some((crate::growth::series_name(on, unchanged), protocol::CompareRun::Expression { context, template }))
+            Some((crate::chart::code_name(on, unchanged), protocol::CompareRun::Expression { context, template }))
         });
         view! {
             <div class="lab-controls">

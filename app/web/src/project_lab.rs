@@ -59,18 +59,9 @@ struct SweepRun {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-struct SweepPoint {
-    x: f64,
-    queries: f64,
-    rows_read: f64,
-    ms: f64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
 struct SweepSeries {
-    name: String,
     sweep: usize,
-    points: Vec<SweepPoint>,
+    line: crate::chart::Measurements,
 }
 
 /// Sample users a request can be sent as (the seed's usernames).
@@ -205,15 +196,12 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         // The series is named after the code it measures: the toggles that are on.
         let f = files.get_untracked();
         let on: Vec<String> = file_toggles.with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect());
-        let base = if !on.is_empty() { on.join(" + ") } else if lab_files.with_value(|l| *l == f) { "the lesson's start".to_string() } else { "your code".to_string() };
+        let base = crate::chart::code_name(on, lab_files.with_value(|l| *l == f));
         let base = match &sw.series { Some(line) => format!("{line}: {base}"), None => base };
-        let name = {
-            let taken = sweep_series.with_untracked(|ss| ss.iter().filter(|s| s.name.starts_with(&base)).count());
-            if taken == 0 { base } else { format!("{base} ({})", taken + 1) }
-        };
+        let name = crate::chart::numbered(base, sweep_series.with_untracked(|ss| ss.iter().map(|s| s.line.name.clone()).collect::<Vec<_>>()).into_iter());
         sweep_series.update(|ss| {
             if ss.len() >= 4 { ss.remove(0); }
-            ss.push(SweepSeries { name, sweep: idx, points: vec![] });
+            ss.push(SweepSeries { sweep: idx, line: crate::chart::Measurements { name, points: vec![] } });
         });
         let st = shared.state.get_untracked();
         let mut run = SweepRun { sweep: idx, total: sw.values.len(), remaining: sw.values.clone(), current: None, cursor_phase: false, restore: (st.articles, st.tasks), reseeded: sw.seed.is_some() };
@@ -257,8 +245,8 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             finish_sweep(run);
             return;
         }
-        let point = SweepPoint { x: n as f64, queries: r.render.n_queries as f64, rows_read: r.render.queries.iter().map(|q| q.rows_read as f64).sum(), ms: r.render.request_ms };
-        sweep_series.update(|ss| if let Some(last) = ss.last_mut() { last.points.push(point) });
+        let point = crate::chart::Measured::of(n as f64, &r.render);
+        sweep_series.update(|ss| if let Some(last) = ss.last_mut() { last.line.points.push(point) });
         run.current = None;
         if r.error.is_none() && send_point(&mut run) {
             sweep_run.set(Some(run));
@@ -331,7 +319,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             project: ProjectSpec { files: f, urls: urls.get_value(), migrations: migrations() },
             steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }],
         };
-        Some((format!("{} · {}", url.get_untracked(), crate::growth::series_name(on, unchanged)), run))
+        Some((format!("{} · {}", url.get_untracked(), crate::chart::code_name(on, unchanged)), run))
     });
 
     view! {
@@ -514,27 +502,16 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                             <progress max=r.total.to_string() value=(r.total - r.remaining.len() - usize::from(r.current.is_some())).to_string() aria-label="Sweep progress"></progress>
                             <button data-testid="cancel-sweep" on:click=move |_| sweep_run.update(|r| if let Some(r) = r { r.remaining.clear() })>"Cancel"</button>
                         })}
-                        <label>" show "
-                            <select aria-label="Measure" data-testid="sweep-metric" on:change=move |ev| sweep_metric.set(event_target_value(&ev))>
-                                <option value="queries">"queries"</option>
-                                <option value="rows_read">"rows read"</option>
-                                <option value="ms">"ms"</option>
-                            </select>
-                        </label>
+                        <crate::chart::MetricSelect testid="sweep-metric" metric=sweep_metric/>
                         <button data-testid="clear-chart" on:click=move |_| sweep_series.set(vec![])>"Clear"</button>
                     </div>
                     {move || {
                         let idx = sweep_choice.get();
-                        let metric = sweep_metric.get();
                         // Sweeps over the same axis share the chart (OFFSET and cursor by page).
-                        let axis = sweeps.with_value(|s| s.get(idx).map(|s| s.x_label.clone()).unwrap_or_default());
-                        let same_axis = move |k: usize| sweeps.with_value(|s| s.get(k).is_some_and(|s| s.x_label == axis));
-                        let series: Vec<crate::chart::Series> = sweep_series.get().into_iter().filter(|s| same_axis(s.sweep)).map(|s| crate::chart::Series {
-                            name: s.name,
-                            points: s.points.iter().map(|p| (p.x, match metric.as_str() { "rows_read" => p.rows_read, "ms" => p.ms, _ => p.queries })).collect(),
-                        }).collect();
                         let x_label = sweeps.with_value(|s| s.get(idx).map(|s| s.x_label.clone()).unwrap_or_default());
-                        let y_label = match metric.as_str() { "rows_read" => "rows read", "ms" => "request ms", _ => "queries" }.to_string();
+                        let same_axis = |k: usize| sweeps.with_value(|s| s.get(k).is_some_and(|s| s.x_label == x_label));
+                        let lines: Vec<_> = sweep_series.get().into_iter().filter(|s| same_axis(s.sweep)).map(|s| s.line).collect();
+                        let (series, y_label) = crate::chart::series_for(lines, &sweep_metric.get());
                         (!series.is_empty()).then(|| view! { <crate::chart::LineChart series=series x_label=x_label y_label=y_label/> })
                     }}
                 </details>
