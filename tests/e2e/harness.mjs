@@ -13,8 +13,10 @@ const MIME = {
 export const DIST = resolve(process.env.DIST_DIR ?? new URL('../../dist', import.meta.url).pathname);
 
 /** A plain static file server (no SPA fallback: routes live in the URL hash); with `prefix`
- * (`/course/`), the site lives under that path and nothing outside it is served. */
-export async function serveDist(root = DIST, prefix = '/') {
+ * (`/course/`), the site lives under that path and nothing outside it is served; `headers` are
+ * added to every answer (a host's Content-Security-Policy, say). `stop()` also cuts open
+ * connections: the site is gone at once, as when the learner goes offline. */
+export async function serveDist(root = DIST, prefix = '/', headers = {}) {
   await stat(join(root, 'index.html'));
   const server = createServer(async (req, res) => {
     let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -24,7 +26,7 @@ export async function serveDist(root = DIST, prefix = '/') {
     if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...headers });
       res.end(body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -32,7 +34,11 @@ export async function serveDist(root = DIST, prefix = '/') {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address();
-  return { base: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => server.close(ok)) };
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () => new Promise((ok) => server.close(ok)),
+    stop: () => new Promise((ok) => { server.close(ok); server.closeAllConnections(); }),
+  };
 }
 
 export async function launch() {

@@ -141,7 +141,7 @@ test('when the engine file is missing, the page says so instead of retrying fore
   const { DIST } = await import('./harness.mjs');
   const broken = await mkdtemp(join(tmpdir(), 'dist-no-engine-'));
   for (const f of await readdir(DIST)) {
-    if (f !== 'engine_worker_bg.wasm') await copyFile(join(DIST, f), join(broken, f));
+    if (!/^engine_worker-[0-9a-f]+_bg\.wasm$/.test(f)) await copyFile(join(DIST, f), join(broken, f));
   }
   const brokenServer = await serveDist(broken);
   const ctx = await browser.newContext();
@@ -150,11 +150,79 @@ test('when the engine file is missing, the page says so instead of retrying fore
     await page.goto(`${brokenServer.base}/#/lessons/n-plus-one`);
     await page.getByRole('heading', { level: 1, name: 'N+1 queries' }).waitFor();
     await page.waitForFunction(() => /not available/.test(document.querySelector('[data-testid=status]')?.textContent ?? ''), null, { timeout: 60_000 });
-    assert.match(await page.locator('[data-testid=notice]').textContent(), /engine_worker_bg\.wasm could not be loaded \(HTTP 404\)\. Reload the page to retry/);
+    assert.match(await page.locator('[data-testid=notice]').textContent(), /engine_worker-[0-9a-f]+_bg\.wasm could not be loaded \(HTTP 404\)\. Reload the page to retry/);
     assert.equal(await page.getByLabel('QuerySet for articles').inputValue(), 'Article.objects.published()[:20]');
   } finally {
     await ctx.close();
     await brokenServer.close();
     await rm(broken, { recursive: true, force: true });
+  }
+});
+
+test('the build versions the engine files and the page runs under its own CSP with no violation', async () => {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { DIST } = await import('./harness.mjs');
+  const files = await readdir(DIST);
+  assert.ok(files.some((f) => /^engine_worker-[0-9a-f]{16}_bg\.wasm$/.test(f)), files.join(' '));
+  assert.ok(files.some((f) => /^engine_worker_loader-[0-9a-f]{16}\.js$/.test(f)), files.join(' '));
+  assert.ok(!files.includes('engine_worker_bg.wasm') && !files.includes('engine_worker_loader.js'));
+  const html = await readFile(join(DIST, 'index.html'), 'utf8');
+  assert.match(html, /http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' 'wasm-unsafe-eval';/);
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  const { page, errors } = await openLesson(ctx);
+  const r = await waitForResult(page);
+  assert.equal(r.count, 41);
+  // A chart (its colours are classes, not inline styles) and the Explain tree render too.
+  await page.goto(`${server.base}/#/lessons/indexes`);
+  await page.getByTestId('growth').waitFor();
+  assert.deepEqual(await page.evaluate(() => window.__violations), []);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a host whose Content-Security-Policy blocks WebAssembly gets a message in words, not a blank page', async () => {
+  const strict = await serveDist(undefined, '/', { 'content-security-policy': "default-src 'self'; script-src 'self'" });
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${strict.base}/#/lessons/n-plus-one`);
+    const box = page.getByTestId('boot-error');
+    await box.waitFor({ timeout: 30_000 });
+    assert.match(await box.textContent(), /Content-Security-Policy does not allow WebAssembly.*'wasm-unsafe-eval'/);
+    assert.equal(await box.getAttribute('role'), 'alert');
+  } finally {
+    await ctx.close();
+    await strict.close();
+  }
+});
+
+test('once loaded, the lab works offline: the service worker serves the page, the UI and the engine', async () => {
+  const own = await serveDist();
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  try {
+    await page.goto(`${own.base}/#/lessons/n-plus-one`);
+    assert.equal((await waitForResult(page)).count, 41);
+    await page.waitForFunction(async () => {
+      const reg = await navigator.serviceWorker.getRegistration();
+      return reg?.active?.state === 'activated' && navigator.serviceWorker.controller !== null;
+    }, null, { timeout: 60_000, polling: 200 });
+    await own.stop(); // the site is gone
+    await page.reload();
+    const r = await waitForResult(page);
+    assert.equal(r.count, 41);
+    await page.getByLabel('QuerySet for articles').fill('Article.objects.published().select_related("author").prefetch_related("tags")[:20]');
+    await page.getByLabel('QuerySet for articles').dispatchEvent('change');
+    await page.getByTestId('run').click();
+    assert.equal((await waitForResult(page, r.run)).count, 2);
+  } finally {
+    await ctx.close();
+    await own.close().catch(() => {});
   }
 });

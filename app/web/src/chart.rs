@@ -87,7 +87,9 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 44.0;
-const COLORS: [&str; 6] = ["#d9480f", "#1c7ed6", "#2b8a3e", "#ae3ec9", "#e8590c", "#495057"];
+/// Series colours are classes (`series-0` … `series-5` in style.css), not style attributes: the
+/// page's Content-Security-Policy allows no inline styles.
+const PALETTE: usize = 6;
 
 /// A "nice" upper bound and step for an axis reaching `max` (1, 2 or 5 times a power of ten).
 pub fn nice_axis(max: f64) -> (f64, f64) {
@@ -136,12 +138,12 @@ pub fn LineChart(series: Vec<Series>, x_label: String, y_label: String) -> impl 
                         transform=format!("rotate(-90 14 {})", (TOP + H - BOTTOM) / 2.0)>{y_label.clone()}</text>
                 </g>
                 {series.iter().enumerate().map(|(i, s)| {
-                    let color = COLORS[i % COLORS.len()];
+                    let class = format!("series series-{}", i % PALETTE);
                     let mut pts = s.points.clone();
                     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
                     let line = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect::<Vec<_>>().join(" ");
                     view! {
-                        <g data-series=s.name.clone() style=format!("color: {color}")>
+                        <g data-series=s.name.clone() class=class>
                             <polyline points=line fill="none" stroke="currentColor" stroke-width="2"/>
                             {pts.into_iter().map(|(x, y)| view! {
                                 <circle cx=sx(x) cy=sy(y) r="4" fill="currentColor" tabindex="0"
@@ -155,7 +157,7 @@ pub fn LineChart(series: Vec<Series>, x_label: String, y_label: String) -> impl 
             </svg>
             <figcaption class="legend">
                 {series.iter().enumerate().map(|(i, s)| view! {
-                    <span class="legend-item"><span class="swatch" style=format!("background: {}", COLORS[i % COLORS.len()])></span>{s.name.clone()}</span>
+                    <span class="legend-item"><span class=format!("swatch series-{}", i % PALETTE)></span>{s.name.clone()}</span>
                 }).collect_view()}
             </figcaption>
         </figure>

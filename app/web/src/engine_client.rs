@@ -9,9 +9,64 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-/// Where Trunk puts the worker's loader (`data-loader-shim` in index.html) and its wasm.
+/// Where Trunk puts the worker's loader (`data-loader-shim` in index.html) and its wasm, before
+/// the build versions them; the versioned names come from `<meta name="engine-worker">`.
 const WORKER_URL: &str = "./engine_worker_loader.js";
 const WORKER_WASM_URL: &str = "./engine_worker_bg.wasm";
+
+/// The engine worker's loader and wasm as this build named them (.ci/finish_dist.py writes the
+/// `<meta name="engine-worker">`; without it, Trunk's own names).
+fn worker_urls() -> (String, String) {
+    let meta = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("meta[name=engine-worker]").ok().flatten());
+    match meta {
+        Some(m) => (
+            m.get_attribute("content").unwrap_or_else(|| WORKER_URL.into()),
+            m.get_attribute("data-wasm").unwrap_or_else(|| WORKER_WASM_URL.into()),
+        ),
+        None => (WORKER_URL.into(), WORKER_WASM_URL.into()),
+    }
+}
+
+/// A named moment in the page's performance timeline (`.ci/bench` reads them).
+pub fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
+/// The worker boot.js started before the app's wasm had loaded, with the messages it sent
+/// meanwhile and the error it reported, if any. Taken once.
+fn take_early_worker() -> Option<(Worker, Vec<JsValue>, Option<String>)> {
+    let window = web_sys::window()?;
+    let key = JsValue::from_str("__earlyEngine");
+    let early = js_sys::Reflect::get(&window, &key).ok().filter(|v| v.is_object())?;
+    let _ = js_sys::Reflect::delete_property(window.unchecked_ref::<js_sys::Object>(), &key);
+    let worker: Worker = js_sys::Reflect::get(&early, &"worker".into()).ok()?.dyn_into().ok()?;
+    let messages: Vec<JsValue> = js_sys::Reflect::get(&early, &"messages".into())
+        .ok()
+        .and_then(|m| m.dyn_into::<js_sys::Array>().ok())
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let error = js_sys::Reflect::get(&early, &"error".into()).ok().and_then(|e| e.as_string());
+    Some((worker, messages, error))
+}
+
+/// After the first database is seeded (so it never competes with the first result): the
+/// service worker that keeps the versioned files for offline use and fast return visits.
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else { return };
+    let navigator = window.navigator();
+    // Absent on plain-HTTP hosts other than localhost: the lab works, just not offline.
+    if !js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
+        return;
+    }
+    if web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector("meta[name=engine-worker]").ok().flatten()).is_none() {
+        return; // not a finished build: there is no sw.js
+    }
+    let _ = navigator.service_worker().register("./sw.js");
+}
 /// A worker that has not said "ready" by then failed to load (its errors may not reach the page).
 const STARTUP_TIMEOUT_MS: i32 = 30_000;
 /// A run that takes longer than this means the worker is stuck (the engine's own budget is 1 s).
@@ -51,6 +106,8 @@ struct Inner {
     /// Restarts since the last successful seed: a worker that cannot even load (missing file,
     /// wrong MIME type, blocked by a CSP) must not be respawned forever.
     failures: u32,
+    /// A database was seeded at least once (then the service worker is registered).
+    seeded_once: bool,
     _closures: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
@@ -70,6 +127,7 @@ impl EngineClient {
             ready: false,
             retired: Vec::new(),
             failures: 0,
+            seeded_once: false,
             _closures: Vec::new(),
         })));
         client.check_engine_file();
@@ -82,20 +140,21 @@ impl EngineClient {
     /// and say exactly what is wrong.
     fn check_engine_file(&self) {
         let me = self.clone();
+        let (_, wasm_url) = worker_urls();
         wasm_bindgen_futures::spawn_local(async move {
             let Some(window) = web_sys::window() else { return };
             let init = web_sys::RequestInit::new();
             init.set_method("HEAD");
-            let Ok(resp) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(WORKER_WASM_URL, &init)).await else {
+            let Ok(resp) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&wasm_url, &init)).await else {
                 return; // offline or blocked: the startup watchdog still applies
             };
             let resp: web_sys::Response = resp.unchecked_into();
             let mime = resp.headers().get("content-type").ok().flatten().unwrap_or_default();
             // Only a definite "not there" counts: some servers refuse HEAD itself (405).
             let problem = if resp.status() == 404 || resp.status() == 410 {
-                Some(format!("the engine file {WORKER_WASM_URL} could not be loaded (HTTP {})", resp.status()))
+                Some(format!("the engine file {wasm_url} could not be loaded (HTTP {})", resp.status()))
             } else if resp.ok() && !mime.starts_with("application/wasm") {
-                Some(format!("the server sends the engine file {WORKER_WASM_URL} as '{mime}' instead of 'application/wasm'"))
+                Some(format!("the server sends the engine file {wasm_url} as '{mime}' instead of 'application/wasm'"))
             } else {
                 None
             };
@@ -118,24 +177,29 @@ impl EngineClient {
     }
 
     fn spawn(&self) {
-        let opts = WorkerOptions::new();
-        opts.set_type(WorkerType::Classic);
-        let worker = match Worker::new_with_options(WORKER_URL, &opts) {
-            Ok(w) => w,
-            Err(e) => {
-                let why = format!("the engine could not start: {e:?}");
-                let on_event = self.0.borrow().on_event.clone();
-                on_event(Event::GaveUp(why));
-                return;
+        // The first worker is the one boot.js started while the page loaded, if it did.
+        let (worker, early_messages) = match take_early_worker() {
+            Some((worker, messages, None)) => (worker, messages),
+            other => {
+                if let Some((failed, _, Some(_))) = other {
+                    failed.terminate();
+                }
+                let opts = WorkerOptions::new();
+                opts.set_type(WorkerType::Classic);
+                match Worker::new_with_options(&worker_urls().0, &opts) {
+                    Ok(w) => (w, Vec::new()),
+                    Err(e) => {
+                        let why = format!("the engine could not start: {e:?}");
+                        let on_event = self.0.borrow().on_event.clone();
+                        on_event(Event::GaveUp(why));
+                        return;
+                    }
+                }
             }
         };
         let me = self.clone();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-            let Some(text) = ev.unchecked_into::<MessageEvent>().data().as_string() else { return };
-            match serde_json::from_str::<Response>(&text) {
-                Ok(resp) => me.receive(resp),
-                Err(e) => me.restart(format!("the engine sent an unreadable answer ({e})")),
-            }
+            me.on_data(ev.unchecked_into::<MessageEvent>().data());
         });
         let me = self.clone();
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
@@ -163,11 +227,24 @@ impl EngineClient {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(watchdog.unchecked_ref(), STARTUP_TIMEOUT_MS);
         }
+        // What the early worker said before the app was there to listen ("ready", usually).
+        for data in early_messages {
+            self.on_data(data);
+        }
+    }
+
+    fn on_data(&self, data: JsValue) {
+        let Some(text) = data.as_string() else { return };
+        match serde_json::from_str::<Response>(&text) {
+            Ok(resp) => self.receive(resp),
+            Err(e) => self.restart(format!("the engine sent an unreadable answer ({e})")),
+        }
     }
 
     fn receive(&self, resp: Response) {
         match &resp {
             Response::Ready => {
+                mark("engine-ready");
                 let queued: Vec<Request> = {
                     let mut inner = self.0.borrow_mut();
                     inner.ready = true;
@@ -185,6 +262,11 @@ impl EngineClient {
             other => {
                 if matches!(other, Response::Seeded { .. }) {
                     self.0.borrow_mut().failures = 0;
+                    mark("engine-seeded");
+                    let first = !std::mem::replace(&mut self.0.borrow_mut().seeded_once, true);
+                    if first {
+                        register_service_worker();
+                    }
                 }
                 let id = match other {
                     Response::Seeded { id, .. }

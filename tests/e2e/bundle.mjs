@@ -1,0 +1,51 @@
+// The size budget of the built site (bytes are deterministic; time is not, so time lives in
+// .ci/bench). `node tests/e2e/bundle.mjs` prints every file and fails when the site's brotli
+// total exceeds BUDGET_KB: every feature pays for its bytes inside the budget.
+//
+// The goal is 2,000 KB (issue 11) and is not met: the engine worker alone is ~2,800 KB brotli
+// with turso_core and the sandbox at opt-level 3. Measured: both at "s" save 300 KB and make
+// the N+1 lab's request ~1.9x slower (5.1 ms against 2.7 ms), wasm-opt -Oz makes the brotli
+// file larger (2,830 KB against 2,798 KB). The budget is today's size plus 2%: a ratchet.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
+import { DIST } from './harness.mjs';
+
+export const BUDGET_KB = 3210;
+export const GOAL_KB = 2000;
+
+/** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */
+export async function bundleSizes(dir = DIST) {
+  const files = [];
+  for (const name of (await readdir(dir)).sort()) {
+    if (!/\.(wasm|js|css|html)$/.test(name)) continue;
+    const buf = await readFile(join(dir, name));
+    files.push({
+      name,
+      raw: buf.length,
+      gzip: gzipSync(buf, { level: 9 }).length,
+      brotli: brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length,
+    });
+  }
+  const total = files.reduce((t, f) => ({ raw: t.raw + f.raw, gzip: t.gzip + f.gzip, brotli: t.brotli + f.brotli }), { raw: 0, gzip: 0, brotli: 0 });
+  return { files, total };
+}
+
+const kb = (n) => `${(n / 1024).toFixed(0)} KB`;
+
+export function printSizes({ files, total }) {
+  const row = (name, f) => `  ${name.padEnd(44)} raw ${kb(f.raw).padStart(9)}  gzip ${kb(f.gzip).padStart(8)}  brotli ${kb(f.brotli).padStart(8)}`;
+  for (const f of files) console.log(row(f.name, f));
+  console.log(row('TOTAL', total));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sizes = await bundleSizes();
+  printSizes(sizes);
+  const totalKb = sizes.total.brotli / 1024;
+  console.log(`size budget: ${totalKb.toFixed(0)} KB brotli, budget ${BUDGET_KB} KB (goal ${GOAL_KB} KB)`);
+  if (totalKb > BUDGET_KB) {
+    console.error(`the site is ${(totalKb - BUDGET_KB).toFixed(0)} KB over its size budget of ${BUDGET_KB} KB brotli: find the bytes (see tests/e2e/bundle.mjs) or justify raising BUDGET_KB`);
+    process.exit(1);
+  }
+}
