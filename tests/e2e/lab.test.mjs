@@ -226,3 +226,21 @@ test('once loaded, the lab works offline: the service worker serves the page, th
     await own.close().catch(() => {});
   }
 });
+
+test('honest timings: the shown time is the median of warm runs with their spread; a cold first run is named', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await openLesson(ctx);
+  await waitForResult(page);
+  const note = page.getByTestId('timing');
+  const runs = Number(await note.getAttribute('data-runs'));
+  assert.ok(runs >= 2, `runs: ${runs}`);
+  const text = await note.textContent();
+  const m = /Median of (\d) runs \(([\d.]+)–([\d.]+) ms\)/.exec(text);
+  assert.ok(m, text);
+  const ms = Number(await page.getByTestId('request-ms').textContent());
+  assert.ok(Number(m[2]) <= ms + 0.01 && ms <= Number(m[3]) + 0.01, `${ms} within ${m[2]}–${m[3]}`);
+  if ((await note.getAttribute('data-cold')) === 'true') assert.match(text, /The first took [\d.]+ ms: cold code/);
+  console.log(`# first result: ${text}`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

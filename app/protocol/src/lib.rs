@@ -339,4 +339,24 @@ pub struct RenderReport {
     /// `unbounded: 10,000 rows fetched by query #1; paginate or slice it`.
     #[serde(default)]
     pub unbounded: Vec<String>,
+    /// How `request_ms` was measured: one run, or the median of repeated warm runs.
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+/// Honest timings. The first run after the engine loads runs cold code (compiled on first use)
+/// and can take 20x a warm run; a learner comparing "before" (run first) with "after" would see
+/// a flattering gap. A read-only page is therefore run several times in the same state and
+/// `request_ms` is the median; a request with effects runs once and is marked when it is the
+/// first since the engine loaded.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// Runs measured (1: a single run).
+    pub runs: u32,
+    /// The first run's time (the one whose queries are shown).
+    pub first_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    /// The first run was cold: much slower than the others, or the first since the engine loaded.
+    pub cold: bool,
 }

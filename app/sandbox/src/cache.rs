@@ -179,6 +179,16 @@ impl LocMemCache {
         present
     }
 
+    /// The entries as they are now, to put back with `restore` (timing a page several times
+    /// in the same state).
+    pub fn snapshot(&self) -> IndexMap<String, (Val, Expiry)> {
+        self.entries.clone()
+    }
+
+    pub fn restore(&mut self, entries: IndexMap<String, (Val, Expiry)>) {
+        self.entries = entries;
+    }
+
     pub fn clear(&mut self) {
         if !self.bypass {
             self.entries.clear();

@@ -393,6 +393,23 @@ fn import_progress(shared: Shared, ev: leptos::ev::Event) {
     });
 }
 
+/// How a request's time was measured (protocol::Timing): the median of warm runs with their
+/// spread, and a cold first run named as such, so "before" and "after" compare fairly.
+pub(crate) fn timing_note(t: &protocol::Timing) -> impl IntoView {
+    let text = if t.runs > 1 {
+        let mut text = format!("Median of {} runs ({:.2}–{:.2} ms).", t.runs, t.min_ms, t.max_ms);
+        if t.cold {
+            text += &format!(" The first took {:.1} ms: cold code, compiled on first use after the engine loaded.", t.first_ms);
+        }
+        text
+    } else if t.cold {
+        "The first request since the engine loaded: its time includes compiling code on first use. Send it again for a warm time.".to_string()
+    } else {
+        "One run: a request that may write or fill a cache is not repeated.".to_string()
+    };
+    view! { <p class="timing" data-testid="timing" data-runs=t.runs data-cold=t.cold.to_string()>{text}</p> }
+}
+
 #[component]
 fn NotFound(path: String) -> impl IntoView {
     view! {
@@ -428,6 +445,7 @@ pub(crate) fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, o
                     <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.request_ms)}</span>" ms request"</div>
                     <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.sql_ms)}</span>" ms in SQL"</div>
                 </div>
+                {timing_note(&r.timing)}
                 {goal_view}
                 {r.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
                 {r.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}

@@ -639,6 +639,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                     <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
                 </div>
             })}
+            {is_get.then(|| crate::timing_note(&r.render.timing))}
             {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
             {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
             {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}

@@ -1,0 +1,70 @@
+//! Honest timings: a read-only page is timed over several runs in the same state (the median is
+//! shown, the first run kept beside it), without changing what the learner sees; a page that
+//! writes runs once.
+
+use protocol::{RenderReport, Request, Response};
+use sandbox::lab::Lab;
+
+fn run(lab: &mut Lab, expr: &str, template: &str, renders: u32) -> Vec<RenderReport> {
+    let mut got = None;
+    lab.handle(
+        Request::Run { id: 1, context: vec![("articles".into(), expr.into())], template: template.into(), renders, clear_cache: false },
+        &mut |r| got = Some(r),
+    );
+    match got {
+        Some(Response::Result { renders, .. }) => renders,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn seeded() -> Lab {
+    let mut lab = Lab::new();
+    lab.handle(Request::Seed { id: 0, articles: 60, tasks: None }, &mut |_| {});
+    lab
+}
+
+#[test]
+fn a_read_only_page_is_the_median_of_several_runs_with_the_first_kept() {
+    let mut lab = seeded();
+    let r = &run(&mut lab, "Article.objects.published()[:20]", "{% for a in articles %}{{ a.author.username }}{% endfor %}", 1)[0];
+    assert_eq!(r.n_queries, 21);
+    assert!(r.timing.runs > 1, "{:?}", r.timing);
+    assert!(r.timing.min_ms <= r.request_ms && r.request_ms <= r.timing.max_ms, "{:?} / {}", r.timing, r.request_ms);
+    assert!(r.timing.min_ms <= r.timing.first_ms && r.timing.first_ms <= r.timing.max_ms);
+    // The repeats do not add to the log the learner reads.
+    assert_eq!(r.queries.len(), 21);
+}
+
+#[test]
+fn repeats_start_from_the_same_cache_state_so_a_cached_fragment_still_reads_as_miss_then_hit() {
+    let mut lab = seeded();
+    let template = "{% load cache %}{% cache 60 list %}{% for a in articles %}{{ a.title }}{% endfor %}{% endcache %}";
+    let renders = run(&mut lab, "Article.objects.published()[:5]", template, 2);
+    // First render: a miss that queries; second: a hit with no query, as without the repeats.
+    assert_eq!(renders[0].n_queries, 1);
+    assert_eq!(renders[1].n_queries, 0);
+    assert!(renders[0].timing.runs > 1 && renders[1].timing.runs > 1);
+    // The fill the learner caused stays: the next request (cache kept) is a hit at once.
+    let again = run(&mut lab, "Article.objects.published()[:5]", template, 1);
+    assert_eq!(again[0].n_queries, 0);
+}
+
+#[test]
+fn a_page_that_writes_runs_once_and_its_effect_happens_once() {
+    let mut lab = seeded();
+    let before = run(&mut lab, "Article.objects.filter(title__startswith='Timed ')", "{{ articles|length }}", 1);
+    assert_eq!(before[0].output.trim(), "0");
+    let wrote = run(&mut lab, "Article.objects.filter(pk=1).update(title='Timed once')", "{{ articles }}", 1);
+    assert_eq!(wrote[0].timing.runs, 1, "{:?}", wrote[0].timing);
+    let after = run(&mut lab, "Article.objects.filter(title__startswith='Timed ')", "{{ articles|length }}", 1);
+    assert_eq!(after[0].output.trim(), "1");
+}
+
+#[test]
+fn the_first_request_after_seeding_is_marked_when_it_runs_alone() {
+    let mut lab = seeded();
+    let wrote = run(&mut lab, "Article.objects.filter(pk=2).update(title='Cold write')", "{{ articles }}", 1);
+    assert!(wrote[0].timing.cold, "the first request since the engine loaded: {:?}", wrote[0].timing);
+    let second = run(&mut lab, "Article.objects.filter(pk=3).update(title='Warm write')", "{{ articles }}", 1);
+    assert!(!second[0].timing.cold, "{:?}", second[0].timing);
+}
