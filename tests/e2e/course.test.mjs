@@ -212,6 +212,33 @@ test('the code editor: Tab indents, undo takes it back, Esc then Tab leaves, Ctr
   await ctx.close();
 });
 
+test('editors are highlighted as you type (Python, templates) and the coloured copy never runs markup', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/#/lessons/n-plus-one`);
+  await page.getByTestId('metrics').waitFor({ timeout: 60_000 });
+  const template = page.getByLabel('Template');
+  const copy = page.locator('.code-wrap:has(textarea[aria-label=Template]) pre.hl');
+  await template.click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type('\n{# typed #}<img src=x onerror="window.__owned=1">{{ a.title|upper }}');
+  // The copy follows each key press (before the change event), whole and in order.
+  assert.equal((await copy.textContent()).trimEnd(), (await template.inputValue()).trimEnd());
+  assert.equal(await copy.locator('.hl-com').last().textContent(), '{# typed #}');
+  assert.equal(await copy.locator('.hl-name').last().textContent(), 'upper');
+  assert.equal(await copy.locator('img').count(), 0, 'markup typed by the learner is text in the copy');
+  assert.equal(await page.evaluate(() => window.__owned), undefined);
+  const qs = page.locator('.code-wrap:has(textarea[aria-label="QuerySet for articles"]) pre.hl');
+  assert.equal(await qs.locator('.hl-num').first().textContent(), '20');
+  // A project file is Python: keywords and strings.
+  await page.goto(`${server.base}/#/lessons/cache-page`);
+  await ready(page);
+  const views = page.locator('.code-wrap:has([data-testid=file-editor]) pre.hl');
+  assert.ok((await views.locator('.hl-kw', { hasText: 'def' }).count()) >= 1);
+  assert.ok((await views.locator('.hl-str').count()) >= 1);
+  await ctx.close();
+});
+
 test('the production checklist: tick, annotate, reload, download as Markdown', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();

@@ -1,11 +1,49 @@
-//! Keys that make a plain `<textarea>` worth typing code in: Tab indents (four spaces, through
+//! What makes a plain `<textarea>` worth typing code in: Tab indents (four spaces, through
 //! the browser's own editing so undo keeps working), Esc then Tab leaves the editor (keyboard
-//! users are never trapped), Ctrl/Cmd-Enter runs.
+//! users are never trapped), Ctrl/Cmd-Enter runs; and `Highlighted`, the coloured copy of the
+//! text drawn under a transparent textarea (`highlight.rs` lexes it).
 
 use std::cell::Cell;
 use std::rc::Rc;
 
+use leptos::prelude::*;
 use wasm_bindgen::JsCast;
+
+use crate::highlight::{highlight, Lang};
+
+/// The coloured copy of an editor's text, drawn under its (transparent) textarea. Put both in
+/// `<div class="code-wrap">`, the textarea after this, and call `follow` from its `input` and
+/// `scroll` events. `text` is what the textarea shows (kept in step when the page sets it).
+#[component]
+pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>) -> impl IntoView {
+    view! {
+        <pre class="hl" aria-hidden="true"><code>{move || text.with(|t| {
+            let mut pieces: Vec<AnyView> = highlight(lang, t)
+                .into_iter()
+                .map(|(kind, piece)| match kind {
+                    Some(k) => view! { <span class=k.class()>{piece.to_string()}</span> }.into_any(),
+                    None => piece.to_string().into_any(),
+                })
+                .collect();
+            // A final newline needs something after it, or the copy is one line short.
+            pieces.push(" ".into_any());
+            pieces
+        })}</code></pre>
+    }
+}
+
+/// Keeps a `Highlighted` copy in step with its textarea (the element before it): the text as
+/// typed, and the scroll position.
+pub fn follow(ev: &web_sys::Event, live: RwSignal<String>) {
+    let Some(area) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlTextAreaElement>().ok()) else { return };
+    if ev.type_() == "input" {
+        live.set(area.value());
+    }
+    if let Some(pre) = area.previous_element_sibling() {
+        pre.set_scroll_top(area.scroll_top());
+        pre.set_scroll_left(area.scroll_left());
+    }
+}
 
 /// What a key press in an editor asks for.
 #[derive(Debug, PartialEq)]

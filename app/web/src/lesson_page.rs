@@ -7,7 +7,8 @@ use protocol::lesson::{Lab, ProjectLab};
 use protocol::share::{self, Current, LabState};
 use protocol::{CheckSpec, ProjectSpec};
 
-use crate::editor::{EditorKey, EditorKeys};
+use crate::editor::{follow, EditorKey, EditorKeys, Highlighted};
+use crate::highlight::Lang;
 use crate::exercise::ExercisePanel;
 use crate::{lessons, markdown, project_lab, record_progress, Results, Shared, DEFAULT_SIZE, SIZES};
 
@@ -362,17 +363,23 @@ pub fn LessonPage(slug: String) -> AnyView {
             <div class="editors">
                 {move || sig.context.get().into_iter().enumerate().map(|(i, (name, expr))| {
                     let keys = EditorKeys::default();
+                    let live = RwSignal::new(expr.clone());
                     view! {
                         <label class="editor">
                             <span>{format!("{name} =")}</span>
+                            <div class="code-wrap">
+                            <Highlighted lang=Lang::Python text=live/>
                             <textarea rows="2" spellcheck="false" aria-label=format!("QuerySet for {name}")
                                 aria-description="Ctrl+Enter runs"
+                                on:input=move |ev| follow(&ev, live)
+                                on:scroll=move |ev| follow(&ev, live)
                                 prop:value=expr
                                 on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run {
                                     let v = event_target_value(&ev);
                                     if sig.context.with_untracked(|c| c[i].1 != v) { sig.context.update(|c| c[i].1 = v) } else { run() }
                                 }
                                 on:change=move |ev| { let v = event_target_value(&ev); sig.context.update(|c| c[i].1 = v) }/>
+                            </div>
                         </label>
                     }
                 }).collect_view()}
@@ -380,11 +387,19 @@ pub fn LessonPage(slug: String) -> AnyView {
                     <span>"template"</span>
                     {
                         let keys = EditorKeys::default();
+                        // The coloured copy follows typing at once, and the page's own changes (reset, links).
+                        let live = RwSignal::new(sig.template.get_untracked());
+                        Effect::new(move |_| live.set(sig.template.get()));
                         view! {
+                            <div class="code-wrap">
+                            <Highlighted lang=Lang::Template text=live/>
                             <textarea rows="7" spellcheck="false" aria-label="Template" prop:value=move || sig.template.get()
                                 aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter runs"
+                                on:input=move |ev| follow(&ev, live)
+                                on:scroll=move |ev| follow(&ev, live)
                                 on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { sig.template.set(event_target_value(&ev)); run() }
                                 on:change=move |ev| sig.template.set(event_target_value(&ev))/>
+                            </div>
                         }
                     }
                 </label>

@@ -10,6 +10,7 @@ pub mod editor;
 pub mod engine_client;
 pub mod exercise;
 pub mod growth;
+pub mod highlight;
 pub mod lesson_page;
 pub mod lessons;
 pub mod markdown;

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 use protocol::lesson::ProjectLab;
 use protocol::{ErrorInfo, ProjectSpec, Step, StepReport};
 
-use crate::editor::{EditorKey, EditorKeys};
+use crate::editor::{follow, EditorKey, EditorKeys, Highlighted};
+use crate::highlight::Lang;
 use crate::lesson_page::LabSignals;
 use crate::{QueryLog, Shared};
 
@@ -399,6 +400,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                 let err_here = move || file_error.get().filter(|(f, ..)| *f == here);
                 let err_here2 = err_here.clone();
                 let text = src.clone();
+                let live = RwSignal::new(src.clone());
                 view! {
                     {move || err_here().map(|(_, line, col, msg)| {
                         let text = text.clone();
@@ -418,16 +420,21 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                             </p>
                         }
                     })}
+                    <div class="code-wrap">
+                    <Highlighted lang=Lang::of_file(&name) text=live/>
                     <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone() node_ref=editor
                         aria-invalid=move || err_here2().is_some().to_string()
                         aria-label=format!("File {name}") prop:value=src
                         aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter sends the request"
                         on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { send_get() }
+                        on:scroll=move |ev| follow(&ev, live)
                         on:input=move |ev| {
+                            follow(&ev, live);
                             let v = event_target_value(&ev);
                             files.update(|f| if let Some(slot) = f.get_mut(i) { slot.1 = v });
                             dirty.set(true);
                         }/>
+                    </div>
                 }
             }}
             <div class="request-bar">
