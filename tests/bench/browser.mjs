@@ -3,6 +3,7 @@
 // started from. Run by .ci/bench; the size budget alone is enforced, in .ci/test.
 import { DIST, serveDist, launch, waitForResult } from '../e2e/harness.mjs';
 import { bundleSizes, printSizes, BUDGET_KB } from '../e2e/bundle.mjs';
+import { pyodideBench } from './pyodide.mjs';
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const list = (xs) => `[${xs.map((x) => x.toFixed(0)).join(', ')}]`;
@@ -160,6 +161,22 @@ try {
   await tasks(browser, server.base);
   const long = [...loadLong, ...runLong];
   report('longest main-thread task while a lab loads or runs', long.length ? Math.max(...long) : 0, 'ms', 50, 'not measured before');
+  // The alternative: real Django in the browser through Pyodide, on the same page.
+  const coldMs = summary.find((r) => r.what.startsWith('cold'))?.value;
+  const returnMs = summary.find((r) => r.what.startsWith('return'))?.value;
+  const n1 = summary.find((r) => r.what === 'warm, 200 articles, N+1 page')?.value;
+  const fx = summary.find((r) => r.what === 'warm, 200 articles, fixed page')?.value;
+  console.log('');
+  const py = await pyodideBench([200]);
+  const p = py.rows[0];
+  console.log('\nthis lab against Django in Pyodide (200 articles, 20 per page, same machine):');
+  console.log(`  | | this lab | Django in Pyodide |`);
+  console.log(`  |---|---|---|`);
+  console.log(`  | first result, cold | ${coldMs.toFixed(0)} ms | ${p.cold.toFixed(0)} ms |`);
+  console.log(`  | first result, return visit | ${returnMs.toFixed(0)} ms | ${p.ret.toFixed(0)} ms |`);
+  console.log(`  | bytes (brotli) | ${(sizes.total.brotli / 1048576).toFixed(2)} MB | ${(py.size.br / 1048576).toFixed(1)} MB |`);
+  console.log(`  | N+1 page, warm | ${n1.toFixed(2)} ms | ${p.n1.toFixed(2)} ms |`);
+  console.log(`  | fixed page, warm | ${fx.toFixed(2)} ms | ${p.fixed.toFixed(2)} ms |`);
   console.log('\nsummary:');
   for (const s of summary) console.log(`  ${s.met ? 'MET    ' : 'NOT MET'} ${s.what}: ${s.value.toFixed(s.unit === 'ms' && s.value < 20 ? 2 : 0)} ${s.unit} (target ${s.target}; baseline ${s.baseline})`);
 } finally {

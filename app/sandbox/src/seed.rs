@@ -116,7 +116,10 @@ pub fn seed_with_tasks(engine: &mut Engine, articles: u32, tasks: Option<u32>, p
     // One transaction for the DDL and the rows: each auto-committed statement costs a commit.
     engine.execute_batch("BEGIN")?;
     let start = crate::clock::monotonic_ms();
-    engine.execute_batch(SCHEMA_SQL)?;
+    // Tables first, their indexes after the rows: building an index over rows already in place
+    // is cheaper than keeping it up to date row by row (the schema ends up the same).
+    let (indexes, tables): (Vec<&str>, Vec<&str>) = SCHEMA_SQL.lines().filter(|l| l.starts_with("CREATE ")).partition(|l| l.contains(" INDEX "));
+    engine.execute_batch(&tables.join("\n"))?;
     size.schema_ms = (crate::clock::monotonic_ms() - start) as u32;
     let t = SqlValue::Text;
     let i = SqlValue::Int;
@@ -235,6 +238,9 @@ pub fn seed_with_tasks(engine: &mut Engine, articles: u32, tasks: Option<u32>, p
         tick(n, progress);
         k += n;
     }
+    let start = crate::clock::monotonic_ms();
+    engine.execute_batch(&indexes.join("\n"))?;
+    size.schema_ms += (crate::clock::monotonic_ms() - start) as u32;
     engine.execute_batch("COMMIT")?;
     progress(total, total);
     Ok(size)
