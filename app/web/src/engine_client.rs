@@ -17,16 +17,18 @@ const WORKER_WASM_URL: &str = "./engine_worker_bg.wasm";
 /// The engine worker's loader and wasm as this build named them (.ci/finish_dist.py writes the
 /// `<meta name="engine-worker">`; without it, Trunk's own names).
 fn worker_urls() -> (String, String) {
-    let meta = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.query_selector("meta[name=engine-worker]").ok().flatten());
-    match meta {
+    match engine_meta() {
         Some(m) => (
             m.get_attribute("content").unwrap_or_else(|| WORKER_URL.into()),
             m.get_attribute("data-wasm").unwrap_or_else(|| WORKER_WASM_URL.into()),
         ),
         None => (WORKER_URL.into(), WORKER_WASM_URL.into()),
     }
+}
+
+/// The build's `<meta name="engine-worker">`: absent from a build the post-build step did not finish.
+fn engine_meta() -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.query_selector("meta[name=engine-worker]").ok().flatten()
 }
 
 /// A named moment in the page's performance timeline (`.ci/bench` reads them).
@@ -62,7 +64,7 @@ fn register_service_worker() {
     if !js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
         return;
     }
-    if web_sys::window().and_then(|w| w.document()).and_then(|d| d.query_selector("meta[name=engine-worker]").ok().flatten()).is_none() {
+    if engine_meta().is_none() {
         return; // not a finished build: there is no sw.js
     }
     let _ = navigator.service_worker().register("./sw.js");
