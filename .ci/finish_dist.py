@@ -65,6 +65,13 @@ def main() -> None:
         sys.exit("finish_dist: index.html does not load ./boot.js")
     html = html.replace('src="./boot.js"', f'src="./{boot_name}"')
 
+    # `trunk serve` appends its autoreload script inline, with placeholders it fills in when it
+    # serves the page; the CSP would block it, so it goes (.ci/serve passes --no-autoreload).
+    autoreload = re.findall(r"<script>\s*\"use strict\";.*?__TRUNK_ADDRESS__.*?</script>", html, re.S)
+    for script in autoreload:
+        html = html.replace(script, "")
+        print("finish_dist: removed trunk serve's inline autoreload script (the Content-Security-Policy would block it)")
+
     # 2. Trunk's inline start script becomes a file.
     inline = re.findall(r'<script type="module">(.*?)</script>', html, re.S)
     if len(inline) != 1:

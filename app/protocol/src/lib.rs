@@ -360,3 +360,10 @@ pub struct Timing {
     /// The first run was cold: much slower than the others, or the first since the engine loaded.
     pub cold: bool,
 }
+
+impl Timing {
+    /// One run of `ms`.
+    pub fn single(ms: f64, cold: bool) -> Timing {
+        Timing { runs: 1, first_ms: ms, min_ms: ms, max_ms: ms, cold }
+    }
+}

@@ -148,7 +148,7 @@ impl Lab {
         const MAX_RUNS: usize = 5;
         const REPEAT_BUDGET_MS: f64 = 60.0;
         let first = r.request_ms;
-        r.timing = protocol::Timing { runs: 1, first_ms: first, min_ms: first, max_ms: first, cold: self.served == 0 };
+        r.timing = protocol::Timing::single(first, self.served == 0);
         let Some(rt) = self.rt.as_ref() else { return };
         let read_only = r.queries.iter().all(|q| q.sql.trim_start().starts_with("SELECT"));
         if !read_only {
@@ -332,7 +332,7 @@ impl Lab {
         }
         if kind_name == "get" {
             // A request with effects (a save, a cache fill) runs once; say when it ran cold.
-            render.timing = protocol::Timing { runs: 1, first_ms: request_ms, min_ms: request_ms, max_ms: request_ms, cold: self.served == 0 };
+            render.timing = protocol::Timing::single(request_ms, self.served == 0);
             self.served += 1;
         }
         let mut status = out.status;
@@ -555,7 +555,7 @@ fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
         .collect();
     RenderReport {
         unbounded,
-        timing: protocol::Timing { runs: 1, first_ms: request_ms, min_ms: request_ms, max_ms: request_ms, cold: false },
+        timing: protocol::Timing::single(request_ms, false),
         n_queries: log.len(),
         request_ms,
         sql_ms: log.iter().fold(0.0, |a, q| a + q.ms), // (`sum()` of nothing is -0.0)

@@ -170,6 +170,10 @@ impl EngineClient {
         let on_event = {
             let mut inner = self.0.borrow_mut();
             if let Some(w) = inner.worker.take() {
+                // Detached first: an error the dying worker still reports (its script failing to
+                // load, say) must not restart it and replace this message with a vaguer one.
+                w.set_onmessage(None);
+                w.set_onerror(None);
                 w.terminate();
             }
             inner.failures = MAX_RESTARTS + 1;
@@ -302,6 +306,9 @@ impl EngineClient {
     pub fn restart(&self, why: String) {
         let (on_event, articles, tasks, failures) = {
             let mut inner = self.0.borrow_mut();
+            if inner.worker.is_none() && inner.failures > MAX_RESTARTS {
+                return; // gave up already (a late watchdog): the learner has the reason
+            }
             inner.failures += 1;
             if let Some(w) = inner.worker.take() {
                 w.set_onmessage(None);
