@@ -33,6 +33,8 @@ fn a_read_only_page_is_the_median_of_several_runs_with_the_first_kept() {
     assert!(r.timing.min_ms <= r.timing.first_ms && r.timing.first_ms <= r.timing.max_ms);
     // The repeats do not add to the log the learner reads.
     assert_eq!(r.queries.len(), 21);
+    // Both times come from the same (median) run: the engine's share is never the larger.
+    assert!(r.sql_ms <= r.request_ms, "sql {} > request {}", r.sql_ms, r.request_ms);
 }
 
 #[test]
