@@ -11,6 +11,7 @@ const PAGE_TIMEOUT_MS = 3000;
 const scope = new URL(self.registration.scope);
 const versioned = new Set(ASSETS.map((name) => new URL(name, scope).href));
 const pageUrl = new URL('./', scope).href;
+const indexUrl = new URL('index.html', scope).href;
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -62,7 +63,7 @@ self.addEventListener('fetch', (event) => {
   url.search = '';
   if (versioned.has(url.href)) {
     event.respondWith(fromCacheFirst(request));
-  } else if (request.mode === 'navigate' && (url.href === pageUrl || url.href === new URL('index.html', scope).href)) {
+  } else if (request.mode === 'navigate' && (url.href === pageUrl || url.href === indexUrl)) {
     event.respondWith(pageFromNetworkFirst(request));
   }
   // Anything else (the engine file check's HEAD request, other paths) goes to the network as usual.

@@ -1,11 +1,10 @@
 // Benchmark (prints numbers; asserts nothing): every target of issue 11, measured in headless
 // Chromium against the release build in dist/, each printed with its target and the baseline it
 // started from. Run by .ci/bench; the size budget alone is enforced, in .ci/test.
-import { DIST, serveDist, launch, waitForResult } from '../e2e/harness.mjs';
+import { DIST, serveDist, launch, waitForResult, median } from '../e2e/harness.mjs';
 import { bundleSizes, printSizes, BUDGET_KB } from '../e2e/bundle.mjs';
 import { pyodideBench } from './pyodide.mjs';
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const list = (xs) => `[${xs.map((x) => x.toFixed(0)).join(', ')}]`;
 const summary = [];
 /** One row of the closing table: what, measured, target, baseline, and whether it is met. */

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir, homedir } from 'node:os';
 import { join, extname, resolve } from 'node:path';
 import { brotliCompressSync, constants } from 'node:zlib';
-import { launch } from '../e2e/harness.mjs';
+import { launch, median } from '../e2e/harness.mjs';
 
 const HERE = new URL('.', import.meta.url).pathname;
 const PYODIDE = join(HERE, 'node_modules', 'pyodide');
@@ -19,7 +19,6 @@ const WHEELS = process.env.PYODIDE_WHEELS ?? join(homedir(), '.cache', 'django-p
 const REF = resolve(HERE, '..', 'django_ref');
 const APPS = ['djref', 'articles', 'orgs', 'tasks'];
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
 async function pyFiles(dir, prefix) {
   const out = [];

@@ -41,6 +41,9 @@ export async function serveDist(root = DIST, prefix = '/', headers = {}) {
   };
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

@@ -156,7 +156,6 @@ impl Lab {
         }
         let after = rt.cache.borrow().snapshot();
         // (request ms, ms inside the engine) of each run, the shown one first.
-        let sql_ms = |rt: &Rt| rt.log.borrow().iter().fold(0.0, |a, q| a + q.ms);
         let mut runs = vec![(first, r.sql_ms)];
         let started = clock::monotonic_ms();
         while runs.len() < MAX_RUNS && clock::monotonic_ms() - started < REPEAT_BUDGET_MS {
@@ -165,7 +164,7 @@ impl Lab {
             if !again(rt) {
                 break;
             }
-            runs.push((clock::monotonic_ms() - t0, sql_ms(rt)));
+            runs.push((clock::monotonic_ms() - t0, sql_ms(&rt.log.borrow())));
         }
         rt.cache.borrow_mut().restore(after);
         let n = runs.len();
@@ -525,6 +524,11 @@ fn group_digits(n: usize) -> String {
     out
 }
 
+/// Time a request's statements spent inside the engine (`sum()` of nothing would be -0.0).
+fn sql_ms(log: &[crate::runtime::QueryRecord]) -> f64 {
+    log.iter().fold(0.0, |a, q| a + q.ms)
+}
+
 fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
     let log = rt.log.borrow();
     let groups = group_queries(&log);
@@ -564,7 +568,7 @@ fn report(rt: &Rt, output: String, request_ms: f64) -> RenderReport {
         timing: protocol::Timing::single(request_ms, false),
         n_queries: log.len(),
         request_ms,
-        sql_ms: log.iter().fold(0.0, |a, q| a + q.ms), // (`sum()` of nothing is -0.0)
+        sql_ms: sql_ms(&log),
         output,
         queries,
         groups: groups
