@@ -47,6 +47,13 @@ Steps
         runs before the capture starts (its SELECT and last_login UPDATE are not counted).
         -> {"status", "n_queries", "body" (whitespace collapsed), "sql"}. The client re-raises
         a view's exception (as in tests); Http404 and unknown URLs are 404 responses.
+    {"get": url, "worker": 2, "into_previous": seconds}
+        Starts `seconds` (real time) after the previous get step started, in a thread of its
+        own with its own database connection, while the previous one runs in another: the
+        two overlap as two server processes would. Both report "elapsed" (seconds, wall
+        clock, rounded to 0.01): the transactions lab's write-lock waits and timeouts come
+        from SQLite itself. The case's settings.py may set DATABASES["default"]["OPTIONS"]
+        (timeout, transaction_mode); it is applied to the case's connections.
     {"advance": seconds} -> {}
     {"run": "statements"}
         exec'd in the views module's namespace (names persist to later steps, as in a shell);
@@ -418,6 +425,95 @@ def step_test(filename, files):
     return {"tests": sorted(outcomes.tests.values(), key=lambda t: t["name"])}
 
 
+def timed(fn, *args):
+    """fn(*args) as a step: its result or error, with the seconds it took."""
+    started = time.perf_counter()
+    try:
+        out = fn(*args)
+    except Exception as exc:
+        out = {"error": describe(exc)}
+    out["elapsed"] = round(time.perf_counter() - started, 2)
+    return out
+
+
+def run_overlapping(first, second):
+    """The get steps `first` and `second`, the second starting `second["into_previous"]`
+    seconds after the first, each in a thread with its own connection."""
+    import threading
+
+    from django.db import connection
+
+    results = [None, None]
+
+    def worker(i, step, delay):
+        if delay:
+            time.sleep(delay)
+        try:
+            results[i] = timed(plain_get, step)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(0, first, 0)),
+               threading.Thread(target=worker, args=(1, second, float(second["into_previous"])))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def plain_get(step):
+    """A get step without the worker's cache swap (threads share the process's cache).
+
+    The test client re-raises a view's exception by listening to the global
+    got_request_exception signal, so with two threads each client would also catch the
+    other's: the exception is taken from this thread's own request instead."""
+    import threading
+
+    from django.contrib.auth.models import User
+    from django.core.signals import got_request_exception
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    me, raised = threading.get_ident(), []
+
+    def mine(sender, request=None, **kwargs):
+        if threading.get_ident() == me:
+            raised.append(sys.exc_info()[1])
+
+    client = Client(raise_request_exception=False)
+    if step.get("user"):
+        client.force_login(User.objects.get(username=step["user"]))
+    got_request_exception.connect(mine, weak=False, dispatch_uid=f"overlap-{me}")
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(step["get"])
+    finally:
+        got_request_exception.disconnect(dispatch_uid=f"overlap-{me}")
+    if raised:
+        raise raised[0]
+    return {
+        "status": response.status_code,
+        "n_queries": len(captured.captured_queries),
+        "body": collapse(response.content.decode("utf-8", errors="replace")),
+        "sql": captured_sql(captured),
+    }
+
+
+def apply_database_options(files):
+    """DATABASES["default"]["OPTIONS"] of the case's settings.py, on the case's connections."""
+    from django.db import connection
+
+    if "settings.py" not in files:
+        return
+    namespace = {}
+    exec(compile(files["settings.py"], "settings.py", "exec"), namespace)
+    options = namespace.get("DATABASES", {}).get("default", {}).get("OPTIONS", {})
+    connection.close()
+    connection.settings_dict["OPTIONS"] = dict(options)
+
+
 def run_step(step, views, files):
     if "get" in step:
         return step_get(step)
@@ -510,6 +606,13 @@ def reset_globals(case):
     set_urlconf(None)
 
 
+def connection_options_reset():
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["OPTIONS"] = {}
+
+
 def run_case(case, db_path):
     name = case.get("name", "?")
     files = case.get("files", {})
@@ -524,7 +627,20 @@ def run_case(case, db_path):
             except Exception as exc:  # the case's code does not load
                 return {"name": name, "error": describe(exc)}
             steps = []
-            for step in case.get("steps", []):
+            all_steps = case.get("steps", [])
+            overlapping = any("into_previous" in s for s in all_steps)
+            if overlapping:
+                apply_database_options(files)
+            for i, step in enumerate(all_steps):
+                if overlapping and "get" in step:
+                    following = all_steps[i + 1] if i + 1 < len(all_steps) else {}
+                    if "into_previous" in step:
+                        continue  # ran with the step before it
+                    if "into_previous" in following:
+                        steps.extend(run_overlapping(step, following))
+                    else:
+                        steps.append(timed(plain_get, step))
+                    continue
                 try:
                     steps.append(run_step(step, views, files))
                 except _LoadError as exc:
@@ -535,6 +651,7 @@ def run_case(case, db_path):
         finally:
             sys.modules.pop("views", None)
             sys.modules.pop("urls", None)
+            connection_options_reset()
 
 
 def main(argv=None):

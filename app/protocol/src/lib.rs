@@ -181,6 +181,11 @@ pub enum Step {
         user: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         worker: Option<u8>,
+        /// Starts this many seconds after the previous request started, while that one may
+        /// still be running (its transaction holding the database's write lock): the
+        /// transactions lab's two overlapping requests. `None`: after the previous step ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        into_previous: Option<f64>,
     },
     /// Moves the virtual clock the cache reads.
     Advance { seconds: f64 },
@@ -304,6 +309,27 @@ pub struct StepReport {
     /// The live cache entries after the step, with the seconds each has left (`None`: never expires).
     #[serde(default)]
     pub cache_keys: Vec<(String, Option<f64>)>,
+    /// Where the step sat on the lab's clock, when it took time there (`time.sleep`, a wait
+    /// for the database's write lock) or overlapped the previous request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+}
+
+/// A step's place on the virtual clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// Clock at the start and at the end (`2026-01-01 09:00:01`).
+    pub started: String,
+    pub finished: String,
+    /// Seconds from start to end, of which `waited_s` waiting for the write lock and
+    /// `slept_s` in `time.sleep`.
+    pub elapsed_s: f64,
+    pub waited_s: f64,
+    pub slept_s: f64,
+    /// Seconds after the previous request's start, when the step overlapped it.
+    pub into_previous: Option<f64>,
+    /// Whose transaction held the lock, what happened (`waited 2 s`, `gave up after 5 s`).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,6 +6,8 @@
 //! >>> a = Article.objects.published().first(); a.title = "New"; a.save()
 //! +61 s
 //! run tests
+//! GET /publish/1/ on worker 1
+//! GET /tasks/1/done/ on worker 2, 1 s into the previous
 //! ```
 //!
 //! Blank lines and `#` comments are skipped.
@@ -32,13 +34,16 @@ pub fn format(steps: &[Step]) -> String {
     let mut out = String::new();
     for s in steps {
         match s {
-            Step::Get { url, user, worker } => {
+            Step::Get { url, user, worker, into_previous } => {
                 out += &format!("GET {url}");
                 if let Some(u) = user {
                     out += &format!(" as {u}");
                 }
                 if let Some(w) = worker {
                     out += &format!(" on worker {w}");
+                }
+                if let Some(s) = into_previous {
+                    out += &format!(", {s} s into the previous");
                 }
                 out += "\n";
             }
@@ -65,6 +70,15 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
             }
             steps.push(Step::Run { code: code.to_string() });
         } else if let Some(rest) = strip_word(line, "GET") {
+            // `…, 1 s into the previous`: this request starts while the previous one runs.
+            // A comma inside the URL (`?ids=1,2`) is the URL's own.
+            let (rest, into_previous) = match rest.rsplit_once(',') {
+                Some((head, tail)) if head.trim().contains(char::is_whitespace) || tail.contains("previous") => match parse_into_previous(tail) {
+                    Ok(s) => (head, Some(s)),
+                    Err(m) => return fail(m),
+                },
+                _ => (rest, None),
+            };
             let mut parts = rest.split_whitespace();
             let Some(url) = parts.next() else { return fail("`GET` needs a URL, like `GET /articles/`".into()) };
             if !url.starts_with('/') {
@@ -91,7 +105,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
                     _ => return fail(usage.into()),
                 }
             }
-            steps.push(Step::Get { url: url.to_string(), user, worker });
+            steps.push(Step::Get { url: url.to_string(), user, worker, into_previous });
         } else if let Some(rest) = line.strip_prefix('+') {
             let number = rest.trim().trim_end_matches('s').trim();
             let seconds: f64 = match number.parse() {
@@ -111,6 +125,22 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
     Ok(steps)
 }
 
+/// The longest overlap one request may claim (a minute); more is a typo.
+pub const MAX_INTO_PREVIOUS_SECONDS: f64 = 60.0;
+
+/// ` 1 s into the previous` (after the comma of a GET line): seconds after the previous
+/// request started.
+fn parse_into_previous(tail: &str) -> Result<f64, String> {
+    let usage = "after the comma write how far into the previous request this one starts, like `, 1 s into the previous`";
+    let Some(number) = tail.trim().strip_suffix("into the previous") else { return Err(usage.into()) };
+    let number = number.trim().trim_end_matches('s').trim();
+    match number.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=MAX_INTO_PREVIOUS_SECONDS).contains(&s) => Ok(s),
+        Ok(_) => Err(format!("a request starts 0 to {MAX_INTO_PREVIOUS_SECONDS} s into the previous one; got {number}")),
+        Err(_) => Err(usage.into()),
+    }
+}
+
 fn strip_word<'a>(line: &'a str, word: &str) -> Option<&'a str> {
     let rest = line.strip_prefix(word)?;
     (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
@@ -123,22 +153,25 @@ mod tests {
     #[test]
     fn every_step_kind_round_trips() {
         let steps = vec![
-            Step::Get { url: "/sidebar/".into(), user: None, worker: None },
-            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()), worker: None },
-            Step::Get { url: "/a/".into(), user: None, worker: Some(2) },
-            Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1) },
+            Step::Get { url: "/sidebar/".into(), user: None, worker: None, into_previous: None },
+            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()), worker: None, into_previous: None },
+            Step::Get { url: "/a/".into(), user: None, worker: Some(2), into_previous: None },
+            Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1), into_previous: None },
+            Step::Get { url: "/tasks/1/done/".into(), user: None, worker: Some(2), into_previous: Some(1.0) },
+            Step::Get { url: "/b/".into(), user: Some("user001".into()), worker: None, into_previous: Some(0.25) },
             Step::Run { code: "a = Article.objects.first(); a.save()".into() },
             Step::Advance { seconds: 61.0 },
             Step::Advance { seconds: 0.5 },
             Step::Test { file: "tests.py".into() },
         ];
         assert_eq!(parse(&format(&steps)).unwrap(), steps);
+        assert_eq!(parse("GET /a/?ids=1,2").unwrap(), vec![Step::Get { url: "/a/?ids=1,2".into(), user: None, worker: None, into_previous: None }]);
     }
 
     #[test]
     fn comments_and_blank_lines_are_skipped_and_spacing_is_loose() {
         let steps = parse("# warm the cache\n\n  GET   /a/  \n+300s\n>>>cache.clear()\n").unwrap();
-        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
+        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
     }
 
     #[test]
@@ -159,6 +192,11 @@ mod tests {
             ("GET /a/ on worker two", 1, "workers 1 to 2"),
             ("GET /a/ on worker 2 as user001", 1, "on worker 2`"),
             ("GET /a/ on server 2", 1, "on worker 2`"),
+            ("GET /a/ on worker 2, 1 s later", 1, "into the previous`"),
+            ("GET /a/, -1 s into the previous", 1, "0 to 60 s"),
+            ("GET /a/, 3600 s into the previous", 1, "0 to 60 s"),
+            ("GET /a/, soon into the previous", 1, "into the previous`"),
+            ("GET /a/?ids=1,2 on worker 3", 1, "workers 1 to 2"),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");

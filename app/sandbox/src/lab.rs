@@ -302,7 +302,7 @@ impl Lab {
             };
         };
         let (kind, label, budget) = match step {
-            Step::Get { url, user, worker } => {
+            Step::Get { url, user, worker, into_previous } => {
                 let mut label = match &user {
                     Some(u) => format!("GET {url} (as {u})"),
                     None => format!("GET {url}"),
@@ -311,7 +311,11 @@ impl Lab {
                 if let Some(w) = worker {
                     label += &format!(" on worker {w}");
                 }
-                (StepKind::Get { url, user, worker }, label, REQUEST_BUDGET_MS)
+                let into_previous = into_previous.filter(|s| s.is_finite() && (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(s));
+                if let Some(s) = into_previous {
+                    label += &format!(", {} s into the previous", crate::django::dblock::short(s));
+                }
+                (StepKind::Get { url, user, worker, into_previous }, label, REQUEST_BUDGET_MS)
             }
             Step::Advance { seconds } => (StepKind::Advance(seconds), format!("clock +{seconds} s"), REQUEST_BUDGET_MS),
             Step::Run { code } => {
@@ -319,6 +323,10 @@ impl Lab {
                 (StepKind::Run(code), label, REQUEST_BUDGET_MS)
             }
             Step::Test { file } => (StepKind::Test(file.clone()), format!("test {file}"), TEST_BUDGET_MS),
+        };
+        let into_previous = match &kind {
+            StepKind::Get { into_previous, .. } => *into_previous,
+            _ => None,
         };
         let kind_name = match &kind {
             StepKind::Get { .. } => "get",
@@ -372,9 +380,21 @@ impl Lab {
                     let now = rt.now_seconds();
                     rt.cache.borrow().keys(now).into_iter().map(|(k, exp)| (k, exp.map(|e| e - now))).collect()
                 },
+                span: span_report(rt, out.span, into_previous),
             },
         }
     }
+}
+
+/// The step's place on the virtual clock, when it took time there or overlapped a request.
+fn span_report(rt: &Rt, (start, end): (f64, f64), into_previous: Option<f64>) -> Option<protocol::Span> {
+    let d = rt.django.borrow();
+    let l = &d.dblock;
+    if into_previous.is_none() && end <= start {
+        return None;
+    }
+    let at = |t: f64| crate::value::DateTime::from_unix_seconds(t).to_string();
+    Some(protocol::Span { started: at(start), finished: at(end), elapsed_s: end - start, waited_s: l.waited_s, slept_s: l.slept_s, into_previous, note: l.note.clone() })
 }
 
 impl Lab {

@@ -182,9 +182,14 @@ impl Rt {
         let log_len = self.log.borrow().len();
         let ql_len = self.queries_log.borrow().len();
         let out_len = self.stdout.borrow().len();
+        // The replay's sleeps and lock waits leave the clock and the lock as they were.
+        let clock = self.clock_s.get();
+        let lock = self.django.borrow().dblock.clone();
         self.cache.borrow_mut().bypass = true;
         let out = f();
         self.cache.borrow_mut().bypass = false;
+        self.clock_s.set(clock);
+        self.django.borrow_mut().dblock = lock;
         self.log.borrow_mut().truncate(log_len);
         self.queries_log.borrow_mut().truncate(ql_len);
         self.stdout.borrow_mut().truncate(out_len);
@@ -257,6 +262,12 @@ impl Rt {
         }
         let raw_sql = engine_sql.replace("%s", "?");
         let started = clock::monotonic_ms();
+        // The write lock another server process may hold (waits move the virtual clock).
+        if let Err(e) = crate::django::dblock::before(self, engine_sql) {
+            let failed = StmtResult { rows: vec![], ms: 0.0, counters: StmtCounters::default(), changes: 0 };
+            self.record(shown_sql, shown_params, &failed);
+            return Err(e);
+        }
         let result = match self.engine.borrow_mut().run(&raw_sql, engine_params) {
             Ok(r) => r,
             Err(e) => {

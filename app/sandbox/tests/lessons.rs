@@ -458,7 +458,7 @@ fn compare_runs_a_lab_with_a_toggle_off_and_on_and_plans_each_statement() {
     let base = ProjectSpec { files: p.files.clone(), urls: p.urls.clone(), migrations: p.migrations.clone() };
     let mut indexed = base.clone();
     indexed.migrations.push(p.migration_toggles[0].migration.clone());
-    let steps = vec![Step::Get { url: "/articles/by-cursor/?cursor=2024-06-01%2000:00:00~100".into(), user: None, worker: None }];
+    let steps = vec![Step::Get { url: "/articles/by-cursor/?cursor=2024-06-01%2000:00:00~100".into(), user: None, worker: None, into_previous: None }];
     let (a, b) = compare(&mut lab, CompareRun::Project { project: base.clone(), steps: steps.clone() }, CompareRun::Project { project: indexed, steps });
     let (ra, rb) = (a.render.unwrap(), b.render.unwrap());
     assert_eq!((a.status, b.status), (Some(200), Some(200)));
@@ -468,7 +468,7 @@ fn compare_runs_a_lab_with_a_toggle_off_and_on_and_plans_each_statement() {
     assert!(a.plans[0].plan.contains("SCAN articles_article") && a.plans[0].plan.contains("USE TEMP B-TREE FOR ORDER BY"), "{}", a.plans[0].plan);
     assert!(b.plans[0].plan.contains("article_created_id_idx") && !b.plans[0].plan.contains("TEMP B-TREE"), "{}", b.plans[0].plan);
     // The next load drops the index B added: the lab is back to its own migrations.
-    let (again, _) = compare(&mut lab, CompareRun::Project { project: base.clone(), steps: vec![Step::Get { url: "/articles/".into(), user: None, worker: None }] }, CompareRun::Project { project: base, steps: vec![] });
+    let (again, _) = compare(&mut lab, CompareRun::Project { project: base.clone(), steps: vec![Step::Get { url: "/articles/".into(), user: None, worker: None, into_previous: None }] }, CompareRun::Project { project: base, steps: vec![] });
     assert!(!again.plans.iter().any(|p| p.plan.contains("article_created_id_idx")), "{:?}", again.plans);
 
     // An expression toggle: the N+1 lab, the similar queries counted once with their plan.
@@ -520,13 +520,13 @@ fn the_depth_chart_pages_by_offset_and_by_cursor_and_only_offset_climbs() {
     let read = |r: &protocol::StepReport| r.render.queries.iter().map(|q| q.rows_read).sum::<u64>();
     let (mut by_offset, mut by_cursor, mut first_titles) = (vec![], vec![], vec![]);
     for n in [1u32, 100, 375] {
-        let r = step(&mut lab, Step::Get { url: offset.url.replace("{n}", &n.to_string()), user: None, worker: None });
+        let r = step(&mut lab, Step::Get { url: offset.url.replace("{n}", &n.to_string()), user: None, worker: None, into_previous: None });
         by_offset.push(read(&r));
         first_titles.push(r.render.output.lines().nth(1).unwrap_or("").to_string());
         // As the page does: the shell line prints the cursor, which goes into the URL.
         let printed = step(&mut lab, Step::Run { code: cursor.cursor.as_ref().unwrap().replace("{n}", &n.to_string()) }).render.output;
         let token = printed.trim().trim_matches('\'').replace(' ', "%20");
-        let r = step(&mut lab, Step::Get { url: cursor.url.replace("{cursor}", &token), user: None, worker: None });
+        let r = step(&mut lab, Step::Get { url: cursor.url.replace("{cursor}", &token), user: None, worker: None, into_previous: None });
         by_cursor.push(read(&r));
         assert_eq!(r.render.output.lines().nth(1).unwrap_or(""), first_titles.last().unwrap(), "page {n}: the cursor opens the same page as the offset");
     }
@@ -556,7 +556,7 @@ fn growth_points_are_measured_on_scratch_databases_and_leave_the_learners_alone(
     let plain = ProjectSpec { files: p.files.clone(), urls: p.urls.clone(), migrations: p.migrations.clone() };
     let mut indexed = plain.clone();
     indexed.migrations.push(p.migration_toggles[1].migration.clone());
-    let steps = vec![Step::Get { url: "/tasks/open/".into(), user: None, worker: None }];
+    let steps = vec![Step::Get { url: "/tasks/open/".into(), user: None, worker: None, into_previous: None }];
     let read = |s: &protocol::CompareSide| s.render.as_ref().map(|r| r.queries.iter().map(|q| q.rows_read).sum::<u64>()).unwrap_or_else(|| panic!("{:?}", s.error));
     let mut without = vec![];
     let mut with = vec![];
@@ -621,7 +621,7 @@ fn indexes_declared_in_models_py_are_migrated_and_checked_as_django_checks_them(
         lab.handle(Request::Project { id: 1, project: spec }, &mut |r| got = Some(r));
         got.unwrap()
     };
-    let triage_read = |lab: &mut Lab| step(lab, Step::Get { url: "/tasks/open/".into(), user: None, worker: None }).render.queries.iter().map(|q| q.rows_read).sum::<u64>();
+    let triage_read = |lab: &mut Lab| step(lab, Step::Get { url: "/tasks/open/".into(), user: None, worker: None, into_previous: None }).render.queries.iter().map(|q| q.rows_read).sum::<u64>();
     let plain = load(&mut lab, with_models("        indexes = [\n        ]"));
     assert!(matches!(plain, Response::ProjectLoaded { .. }), "{plain:?}");
     let scan = triage_read(&mut lab);
@@ -680,7 +680,7 @@ fn each_worker_has_its_own_locmem_cache_until_settings_name_a_shared_backend() {
     p.toggles[0].apply(&mut shared, true);
     assert_eq!(timeline_states(&mut lab, &spec, shared), ["miss", "hit", "hit", "-", "miss", "hit"]);
     // The last page shows the new title either way on worker 1; on worker 2 only when shared.
-    let last = step(&mut lab, Step::Get { url: "/".into(), user: None, worker: Some(2) });
+    let last = step(&mut lab, Step::Get { url: "/".into(), user: None, worker: Some(2), into_previous: None });
     assert!(last.render.output.contains("Renamed on worker 1"), "{}", last.render.output);
     assert_eq!(last.label, "GET / on worker 2");
 }

@@ -132,7 +132,7 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
         assert!(report.error.is_none(), "{:?}", report.error);
         report
     };
-    let get = || Step::Get { url: "/visit/".into(), user: None, worker: None };
+    let get = || Step::Get { url: "/visit/".into(), user: None, worker: None, into_previous: None };
     assert_eq!(step(&mut lab, get()).cache_state.as_deref(), Some("miss"));
     let second = step(&mut lab, get());
     assert_eq!(second.cache_state.as_deref(), Some("stale"), "each visit adds a tag, so the cached count is behind");

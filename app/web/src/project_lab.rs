@@ -141,7 +141,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
 
     let send_get = move || {
         let u = user.get_untracked();
-        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }));
+        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }));
     };
     let toggles = lab.toggles.clone();
     let mtoggles = lab.migration_toggles.clone();
@@ -181,7 +181,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         let step = match &sw.cursor {
             // A keyset page: first the shell line that prints the cursor opening page n.
             Some(code) => Step::Run { code: code.replace("{n}", &n.to_string()) },
-            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None, worker: None },
+            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None, worker: None, into_previous: None },
         };
         run.cursor_phase = sw.cursor.is_some();
         let ids = send_all(vec![step], true);
@@ -237,7 +237,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             run.cursor_phase = false;
             run.current = None;
             if r.error.is_none() {
-                if let Some(id) = send_all(vec![Step::Get { url, user: None, worker: None }], false).last() {
+                if let Some(id) = send_all(vec![Step::Get { url, user: None, worker: None, into_previous: None }], false).last() {
                     run.current = Some((*id, n));
                     sweep_run.set(Some(run));
                     return;
@@ -272,7 +272,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label.clone()).chain(lab.migration_toggles.iter().map(|t| t.label.clone())).collect();
     let make_compare = Callback::new(move |i: usize| {
         let u = user.get_untracked();
-        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }];
+        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }];
         let spec = |files: Vec<(String, String)>, migrations: Vec<protocol::Migration>| protocol::CompareRun::Project {
             project: ProjectSpec { files, urls: urls.get_value(), migrations },
             steps: steps.clone(),
@@ -318,7 +318,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         let unchanged = lab_files.with_value(|l| *l == f);
         let run = protocol::CompareRun::Project {
             project: ProjectSpec { files: f, urls: urls.get_value(), migrations: migrations() },
-            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker() }],
+            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }],
         };
         Some((format!("{} · {}", url.get_untracked(), crate::chart::code_name(on, unchanged)), run))
     });

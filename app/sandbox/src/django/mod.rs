@@ -4,6 +4,7 @@
 //! runner and the `run-project` contract.
 
 pub mod cache;
+pub mod dblock;
 pub mod http;
 pub mod models_file;
 pub mod modules;
@@ -28,6 +29,8 @@ pub struct State {
     /// Signal receivers by signal name.
     pub signals: signals::Registry,
     pub tx: transaction::TxState,
+    /// SQLite's write lock between overlapping requests, on the virtual clock.
+    pub dblock: dblock::DbLock,
     /// Custom QuerySet classes (executed once) by model name.
     pub qs_classes: HashMap<&'static str, Rc<Namespace>>,
     /// The project the request cycle serves (views, URLs, templates).

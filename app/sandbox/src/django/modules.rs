@@ -549,9 +549,24 @@ fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Val)>>
         ],
         "time" => vec![
             ("time", NativeFn::val("time", |rt, _, _| Ok(Val::Float(rt.now_seconds())))),
-            ("sleep", NativeFn::val("sleep", |_, args, _| match args.first() {
-                Some(Val::Int(_) | Val::Float(_)) => Ok(Val::None),
-                _ => Err(err(ErrorKind::TypeError, "sleep() takes a number of seconds (the lab's clock does not move: use an \"advance\" step)")),
+            // The lab's clock is virtual: sleeping moves it at once (a transaction keeps
+            // the database's write lock meanwhile, see `dblock`).
+            ("sleep", NativeFn::val("sleep", |rt, args, _| {
+                let s = match args.first() {
+                    Some(Val::Int(i)) => *i as f64,
+                    Some(Val::Float(f)) => *f,
+                    Some(Val::Bool(b)) => f64::from(u8::from(*b)),
+                    Some(other) => return Err(err(ErrorKind::TypeError, format!("'{}' object cannot be interpreted as an integer or float", other.type_name()))),
+                    None => return Err(err(ErrorKind::TypeError, "time.sleep() takes exactly one argument (0 given)")),
+                };
+                if s.is_nan() {
+                    return Err(err(ErrorKind::ValueError, "Invalid value NaN (not a number)"));
+                }
+                if s < 0.0 {
+                    return Err(err(ErrorKind::ValueError, "sleep length must be non-negative"));
+                }
+                crate::django::dblock::sleep(rt, s)?;
+                Ok(Val::None)
             })),
             ("perf_counter", NativeFn::val("perf_counter", |_, _, _| Ok(Val::Float(crate::clock::monotonic_ms() / 1000.0)))),
             ("monotonic", NativeFn::val("monotonic", |_, _, _| Ok(Val::Float(crate::clock::monotonic_ms() / 1000.0)))),

@@ -66,6 +66,13 @@ impl Project {
 /// Loads (or reloads) `views.py` as the module `views`, after installing the project.
 pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     rt.django.borrow_mut().project = Some(project.clone());
+    // `settings.py`, when the lab shows one: its `DATABASES` options (the lock timeout and
+    // the transaction mode) take effect; the cache backend is read by `shared_cache`.
+    let databases = match project.files.get("settings.py") {
+        Some(src) => super::modules::exec_source_module(rt, "settings", "settings.py", src)?.get("DATABASES"),
+        None => None,
+    };
+    super::dblock::configure(rt, databases).map_err(|e| e.in_source("settings.py".to_string()))?;
     let src = project.files.get("views.py").cloned().unwrap_or_default();
     let ns = super::modules::exec_source_module(rt, "views", "views.py", &src)?;
     *project.views.borrow_mut() = Some(ns.clone());
@@ -435,8 +442,9 @@ pub const STEP_BUDGET_MS: f64 = 20_000.0;
 /// One step of a project session.
 #[derive(Debug, Clone)]
 pub enum StepKind {
-    /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`].
-    Get { url: String, user: Option<String>, worker: Option<u8> },
+    /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`];
+    /// `into_previous`: seconds after the previous request started, overlapping it (see `dblock`).
+    Get { url: String, user: Option<String>, worker: Option<u8>, into_previous: Option<f64> },
     Advance(f64),
     Run(String),
     Test(String),
@@ -453,7 +461,14 @@ impl StepKind {
                     _ => return Err(err(ErrorKind::ValueError, format!("\"worker\" is 1 or 2, got {w}"))),
                 },
             };
-            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker });
+            let into_previous = match step.get("into_previous") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(s) => match s.as_f64() {
+                    Some(x) if (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(&x) => Some(x),
+                    _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
+                },
+            };
+            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
         }
         if let Some(secs) = step.get("advance") {
             return secs.as_f64().map(StepKind::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
@@ -483,6 +498,8 @@ pub struct StepOutcome {
     pub cache_state: Option<&'static str>,
     /// A request's own time (ms), without the stale check's replay.
     pub request_ms: Option<f64>,
+    /// Where the step sat on the virtual clock: (start, end) in seconds.
+    pub span: (f64, f64),
 }
 
 fn failed(e: SandboxError) -> StepOutcome {
@@ -498,8 +515,29 @@ pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) 
 /// [`execute`]; with `detect_stale`, a request that read the cache is classified (hit, miss,
 /// stale) by rendering it again without the cache, invisibly.
 pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+    if let StepKind::Advance(_) = step {
+        let start = rt.now_seconds();
+        let mut out = run_one(rt, project, step, budget_ms, detect_stale);
+        out.span = (start, rt.now_seconds());
+        return out;
+    }
+    let into_previous = match step {
+        StepKind::Get { into_previous, .. } => *into_previous,
+        _ => None,
+    };
+    super::dblock::begin_step(rt, into_previous);
+    let mut out = run_one(rt, project, step, budget_ms, detect_stale);
+    let (span, warning) = super::dblock::end_step(rt, into_previous.is_some());
+    out.span = span;
+    if let Some(w) = warning {
+        rt.warnings.borrow_mut().push(w);
+    }
+    out
+}
+
+fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
-        StepKind::Get { url, user, worker } => {
+        StepKind::Get { url, user, worker, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
             // the last request went to.
             rt.switch_worker(worker.unwrap_or(1), project.shared_cache());
@@ -596,17 +634,30 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
     };
     let out = execute(rt, project, &kind, STEP_BUDGET_MS);
     if let Some(e) = &out.error {
-        return step_error(e);
+        let mut v = step_error(e);
+        let elapsed = out.span.1 - out.span.0;
+        if matches!(kind, StepKind::Get { into_previous: Some(_), .. }) || elapsed > 0.0 {
+            v["elapsed"] = serde_json::json!((elapsed * 1000.0).round() / 1000.0);
+        }
+        return v;
     }
     let log = rt.log.borrow();
     let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
     match kind {
-        StepKind::Get { .. } => serde_json::json!({
-            "status": out.status,
-            "n_queries": log.len(),
-            "body": collapse(out.body.as_deref().unwrap_or("")),
-            "sql": sql,
-        }),
+        StepKind::Get { into_previous, .. } => {
+            let mut v = serde_json::json!({
+                "status": out.status,
+                "n_queries": log.len(),
+                "body": collapse(out.body.as_deref().unwrap_or("")),
+                "sql": sql,
+            });
+            // Time on the lab's clock, for requests that overlap or take some (sleep, lock waits).
+            let elapsed = out.span.1 - out.span.0;
+            if into_previous.is_some() || elapsed > 0.0 {
+                v["elapsed"] = serde_json::json!((elapsed * 1000.0).round() / 1000.0);
+            }
+            v
+        }
         StepKind::Advance(_) => serde_json::json!({}),
         StepKind::Run(_) => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
         StepKind::Test(_) => serde_json::json!({

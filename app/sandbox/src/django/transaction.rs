@@ -75,7 +75,7 @@ pub fn enter(rt: &Rt, savepoint: bool) -> SResult<()> {
             rt.django.borrow_mut().tx.savepoint_ids.push(None);
         }
     } else {
-        tx_sql(rt, "BEGIN")?;
+        tx_sql(rt, &super::dblock::begin_sql(rt))?;
         let mut d = rt.django.borrow_mut();
         d.tx.autocommit = false;
         d.tx.in_atomic_block = true;

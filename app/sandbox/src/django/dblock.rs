@@ -1,0 +1,334 @@
+//! SQLite's write lock between the lab's server processes, on the virtual clock.
+//!
+//! SQLite lets one connection write at a time. A transaction Django opens with `BEGIN`
+//! (`DEFERRED`, the default) takes the write lock at its first write and keeps it until
+//! `COMMIT` or `ROLLBACK`; `BEGIN IMMEDIATE` (`"transaction_mode": "IMMEDIATE"` in
+//! `DATABASES["default"]["OPTIONS"]`) takes it at once. Outside a transaction each write holds
+//! it only while it runs. A connection that finds the lock taken waits, up to the `timeout`
+//! option (Python's sqlite3 default: 5 s), then fails with `OperationalError: database is
+//! locked`; it fails at once, without waiting, when it is inside a transaction that has
+//! already read and now wants to write — waiting could deadlock, so SQLite refuses.
+//!
+//! The lab has no threads: a request sent `N s into the previous` runs after the previous one
+//! has finished, with the clock set back to when it started. The previous request's lock
+//! holds are known by then, so this one waits or fails exactly where it would have; the
+//! previous request itself ran as if alone, and when one of its writes fell inside this
+//! request's transaction, the step says so. Statements are classified by their first word,
+//! which is all the engine sees too.
+
+use crate::error::{exc, SResult, SandboxError};
+use crate::runtime::Rt;
+
+/// What a statement does to the lock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    Begin { immediate: bool },
+    End,
+    Read,
+    Write,
+    Other,
+}
+
+pub fn classify(sql: &str) -> Kind {
+    let mut words = sql.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()).to_ascii_uppercase());
+    match words.next().as_deref() {
+        Some("BEGIN") => match words.next().as_deref() {
+            Some("IMMEDIATE" | "EXCLUSIVE") => Kind::Begin { immediate: true },
+            _ => Kind::Begin { immediate: false },
+        },
+        Some("COMMIT" | "END") => Kind::End,
+        // `ROLLBACK TO SAVEPOINT` keeps the transaction open.
+        Some("ROLLBACK") => match words.next().as_deref() {
+            Some("TO") => Kind::Other,
+            _ => Kind::End,
+        },
+        Some("SELECT" | "WITH" | "VALUES") => Kind::Read,
+        Some("INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "CREATE" | "DROP" | "ALTER") => Kind::Write,
+        _ => Kind::Other,
+    }
+}
+
+/// The default of Python's `sqlite3.connect(timeout=…)`, which Django passes through.
+pub const DEFAULT_TIMEOUT_S: f64 = 5.0;
+
+#[derive(Clone)]
+pub struct DbLock {
+    /// `OPTIONS["timeout"]`: how long a connection waits for the lock.
+    pub timeout_s: f64,
+    /// `OPTIONS["transaction_mode"]`: `None` (Django sends `BEGIN`), `DEFERRED`, `IMMEDIATE`, `EXCLUSIVE`.
+    pub transaction_mode: Option<String>,
+    /// Lock holds `(from, to)` of the request this one overlaps, and its write moments.
+    other_holds: Vec<(f64, f64)>,
+    other_writes: Vec<f64>,
+    other_worker: u8,
+    /// This step's finished holds and write moments.
+    holds: Vec<(f64, f64)>,
+    writes: Vec<f64>,
+    /// A transaction is open; since when it holds the lock; whether it has read.
+    in_tx: bool,
+    held_since: Option<f64>,
+    read_in_tx: bool,
+    /// Seconds this step waited for the lock and slept in `time.sleep`.
+    pub waited_s: f64,
+    pub slept_s: f64,
+    /// What happened at the lock, for the step's report.
+    pub note: Option<String>,
+    /// The previous step's start and end on the clock, and this one's start.
+    prev_span: Option<(f64, f64)>,
+    start: f64,
+}
+
+impl Default for DbLock {
+    fn default() -> Self {
+        DbLock {
+            timeout_s: DEFAULT_TIMEOUT_S,
+            transaction_mode: None,
+            other_holds: vec![],
+            other_writes: vec![],
+            other_worker: 1,
+            holds: vec![],
+            writes: vec![],
+            in_tx: false,
+            held_since: None,
+            read_in_tx: false,
+            waited_s: 0.0,
+            slept_s: 0.0,
+            note: None,
+            prev_span: None,
+            start: 0.0,
+        }
+    }
+}
+
+/// Starts a step (a request, a shell line, the tests). With `into_previous`, the step starts
+/// that many seconds after the previous one started, overlapping it: the clock goes back (or
+/// forward) to that moment and the previous step's lock holds stand in its way.
+pub fn begin_step(rt: &Rt, into_previous: Option<f64>) {
+    let prev_worker = rt.worker.get();
+    let mut l = rt.django.borrow_mut();
+    let l = &mut l.dblock;
+    l.other_holds.clear();
+    l.other_writes.clear();
+    if let (Some(d), Some((prev_start, _))) = (into_previous, l.prev_span) {
+        l.other_holds = std::mem::take(&mut l.holds);
+        l.other_writes = std::mem::take(&mut l.writes);
+        l.other_worker = prev_worker;
+        rt.set_clock(prev_start + d);
+    }
+    l.holds.clear();
+    l.writes.clear();
+    l.waited_s = 0.0;
+    l.slept_s = 0.0;
+    l.note = None;
+    l.start = rt.now_seconds();
+}
+
+/// Ends a step: the clock stands where the later of the two overlapping steps ended.
+/// Returns the step's `(start, end)`, and a warning when a write of the overlapped request
+/// fell inside this step's transaction (that request ran as if alone).
+pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
+    let now = rt.now_seconds();
+    let mut d = rt.django.borrow_mut();
+    let l = &mut d.dblock;
+    // A transaction left open (it cannot be, after `atomic()`; a shell `BEGIN` could) ends here.
+    if let Some(since) = l.held_since.take() {
+        l.holds.push((since, now));
+    }
+    let span = (l.start, now);
+    let mut warning = None;
+    if overlapped {
+        if let Some(t) = l.other_writes.iter().find(|t| l.holds.iter().any(|(a, b)| *a < **t && **t < *b)) {
+            let (a, b) = l.holds.iter().find(|(a, b)| *a < *t && *t < *b).copied().unwrap_or((0.0, 0.0));
+            warning = Some(format!(
+                "worker {}'s earlier request wrote at {} while this request's transaction held the write lock ({} to {}): on a real server one of them would have waited, or failed. The lab runs the earlier request as if it were alone; start this one later, or keep its transaction shorter.",
+                l.other_worker,
+                clock_text(*t),
+                clock_text(a),
+                clock_text(b)
+            ));
+        }
+        let prev_end = l.prev_span.map(|(_, e)| e).unwrap_or(now);
+        if prev_end > now {
+            drop(d);
+            rt.set_clock(prev_end);
+            d = rt.django.borrow_mut();
+        }
+    }
+    d.dblock.prev_span = Some(span);
+    (span, warning)
+}
+
+fn clock_text(t: f64) -> String {
+    crate::value::DateTime::from_unix_seconds(t).to_string()
+}
+
+/// `time.sleep(seconds)`: the virtual clock moves (a transaction keeps its lock meanwhile).
+pub fn sleep(rt: &Rt, seconds: f64) -> SResult<()> {
+    rt.advance_clock(seconds)?;
+    rt.django.borrow_mut().dblock.slept_s += seconds;
+    Ok(())
+}
+
+/// Called before each statement runs: takes the lock for a write (waiting or failing as
+/// SQLite would), and notes reads and the end of a transaction.
+pub fn before(rt: &Rt, sql: &str) -> SResult<()> {
+    match classify(sql) {
+        Kind::Begin { immediate } => {
+            let immediate = immediate || matches!(rt.django.borrow().dblock.transaction_mode.as_deref(), Some("IMMEDIATE" | "EXCLUSIVE"));
+            {
+                let mut d = rt.django.borrow_mut();
+                d.dblock.in_tx = true;
+                d.dblock.read_in_tx = false;
+            }
+            if immediate {
+                acquire(rt)?;
+            }
+        }
+        Kind::End => {
+            let now = rt.now_seconds();
+            let mut d = rt.django.borrow_mut();
+            let l = &mut d.dblock;
+            if let Some(since) = l.held_since.take() {
+                l.holds.push((since, now));
+            }
+            l.in_tx = false;
+            l.read_in_tx = false;
+        }
+        Kind::Read => {
+            let mut d = rt.django.borrow_mut();
+            if d.dblock.in_tx {
+                d.dblock.read_in_tx = true;
+            }
+        }
+        Kind::Write => acquire(rt)?,
+        Kind::Other => {}
+    }
+    Ok(())
+}
+
+fn locked() -> SandboxError {
+    exc("OperationalError", "database is locked")
+}
+
+/// Takes the write lock at the clock's time, waiting for the overlapped request's hold.
+fn acquire(rt: &Rt) -> SResult<()> {
+    loop {
+        let now = rt.now_seconds();
+        let (blocker, in_tx, read_in_tx, timeout, worker) = {
+            let d = rt.django.borrow();
+            let l = &d.dblock;
+            if l.held_since.is_some() {
+                return Ok(());
+            }
+            let blocker = l.other_holds.iter().find(|(a, b)| *a <= now && now < *b).copied();
+            (blocker, l.in_tx, l.read_in_tx, l.timeout_s, l.other_worker)
+        };
+        let Some((_, until)) = blocker else {
+            let mut d = rt.django.borrow_mut();
+            let l = &mut d.dblock;
+            l.writes.push(now);
+            if in_tx {
+                l.held_since = Some(now);
+            } else {
+                l.holds.push((now, now));
+            }
+            return Ok(());
+        };
+        if in_tx && read_in_tx {
+            rt.django.borrow_mut().dblock.note = Some(format!(
+                "failed at once: this transaction had already read when it tried to write, while worker {worker}'s transaction held the write lock (until {}). Waiting could deadlock, so SQLite does not wait; `BEGIN IMMEDIATE` (\"transaction_mode\": \"IMMEDIATE\") takes the lock before the first read",
+                clock_text(until)
+            ));
+            return Err(locked());
+        }
+        let wait = until - now;
+        let waited_before = rt.django.borrow().dblock.waited_s;
+        if waited_before + wait > timeout {
+            let rest = (timeout - waited_before).max(0.0);
+            rt.advance_clock(rest)?;
+            let mut d = rt.django.borrow_mut();
+            d.dblock.waited_s += rest;
+            d.dblock.note = Some(format!(
+                "gave up after waiting {} s (the timeout) for the write lock, which worker {worker}'s transaction held until {}",
+                short(timeout),
+                clock_text(until)
+            ));
+            return Err(locked());
+        }
+        rt.advance_clock(wait)?;
+        let mut d = rt.django.borrow_mut();
+        d.dblock.waited_s += wait;
+        d.dblock.note = Some(format!("waited {} s for the write lock, held by worker {worker}'s transaction until {}", short(d.dblock.waited_s), clock_text(until)));
+    }
+}
+
+/// `2`, `1.5`: seconds as a learner writes them.
+pub fn short(s: f64) -> String {
+    let t = format!("{:.3}", s);
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Reads `DATABASES["default"]["OPTIONS"]` of a project's `settings.py` namespace:
+/// `timeout` and `transaction_mode`, checked as Django checks them.
+pub fn configure(rt: &Rt, databases: Option<crate::value::Val>) -> SResult<()> {
+    use crate::value::Val;
+    let mut timeout = DEFAULT_TIMEOUT_S;
+    let mut mode = None;
+    if let Some(dbs) = databases {
+        let options = dbs.getitem(rt, &Val::str("default")).and_then(|d| d.getitem(rt, &Val::str("OPTIONS"))).ok();
+        if let Some(opts) = options {
+            if let Ok(t) = opts.getitem(rt, &Val::str("timeout")) {
+                timeout = match t {
+                    Val::Int(i) if i >= 0 => i as f64,
+                    Val::Float(f) if f >= 0.0 && f.is_finite() => f,
+                    other => return Err(exc("TypeError", format!("settings.DATABASES['default']['OPTIONS']['timeout'] must be a number of seconds, not {}", other.repr(rt)?))),
+                };
+            }
+            if let Ok(m) = opts.getitem(rt, &Val::str("transaction_mode")) {
+                match m {
+                    Val::None => {}
+                    Val::Str(s) if ["DEFERRED", "EXCLUSIVE", "IMMEDIATE"].contains(&s.to_uppercase().as_str()) => mode = Some(s.to_uppercase()),
+                    other => {
+                        return Err(exc(
+                            "ImproperlyConfigured",
+                            format!("settings.DATABASES['default']['OPTIONS']['transaction_mode'] is improperly configured to '{}'. Use one of 'DEFERRED', 'EXCLUSIVE', 'IMMEDIATE', or None.", other.to_str(rt)?),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    let mut d = rt.django.borrow_mut();
+    d.dblock.timeout_s = timeout;
+    d.dblock.transaction_mode = mode;
+    Ok(())
+}
+
+/// The `BEGIN` Django sends for the configured mode.
+pub fn begin_sql(rt: &Rt) -> String {
+    match &rt.django.borrow().dblock.transaction_mode {
+        Some(m) => format!("BEGIN {m}"),
+        None => "BEGIN".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_classified_by_their_first_words() {
+        assert_eq!(classify("BEGIN"), Kind::Begin { immediate: false });
+        assert_eq!(classify("BEGIN IMMEDIATE"), Kind::Begin { immediate: true });
+        assert_eq!(classify("begin exclusive transaction"), Kind::Begin { immediate: true });
+        assert_eq!(classify("COMMIT"), Kind::End);
+        assert_eq!(classify("ROLLBACK"), Kind::End);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT \"s1_x1\""), Kind::Other);
+        assert_eq!(classify("SAVEPOINT \"s1_x1\""), Kind::Other);
+        assert_eq!(classify("  SELECT 1"), Kind::Read);
+        assert_eq!(classify("UPDATE \"a\" SET x = 1"), Kind::Write);
+        assert_eq!(classify("INSERT INTO t VALUES (1)"), Kind::Write);
+        assert_eq!(short(2.0), "2");
+        assert_eq!(short(1.5), "1.5");
+    }
+}
