@@ -378,7 +378,7 @@ test('an expression lab has a growth chart too: the unbounded list reads more ro
 
 test('a lesson\'s multiple-choice question: a wrong pick says why, the right one is kept after a reload', async () => {
   const { readFileSync } = await import('node:fs');
-  const lab = JSON.parse(readFileSync(new URL('../../lessons/04-indexes/lab.json', import.meta.url), 'utf8'));
+  const lab = JSON.parse(readFileSync(new URL('../../lessons/03-indexes/lab.json', import.meta.url), 'utf8'));
   const q = lab.quiz[0];
   const wrong = q.answer === 0 ? 1 : 0;
   const ctx = await browser.newContext();

@@ -140,7 +140,7 @@ pub struct FileToggle {
 
 impl Goal {
     pub fn budget(&self) -> crate::Budget {
-        crate::Budget { max_queries: self.max_queries, max_rows: self.max_rows, max_rows_read: self.max_rows_read }
+        crate::Budget { max_queries: self.max_queries, max_rows: self.max_rows, max_rows_read: self.max_rows_read, max_wait_s: self.max_wait_s }
     }
 }
 
@@ -182,6 +182,9 @@ pub struct Goal {
     /// At most this many rows read by the database for the judged page (an index at work).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows_read: Option<u64>,
+    /// At most this many seconds the judged request waits for the write lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_s: Option<f64>,
     pub text: String,
     /// Project labs: the steps the check runs.
     #[serde(default)]

@@ -121,6 +121,10 @@ pub struct Budget {
     pub max_rows: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows_read: Option<u64>,
+    /// At most this many seconds spent waiting for the database's write lock (the
+    /// transactions lab: a request that overlaps another's transaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

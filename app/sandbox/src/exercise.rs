@@ -94,6 +94,8 @@ fn run_tests(lab: &mut Lab, project: &ProjectSpec) -> Result<Vec<protocol::TestI
 struct Outcome {
     report: RenderReport,
     status: Option<u16>,
+    /// Seconds the judged request waited for the write lock, and what held it.
+    waited: Option<(f64, Option<String>)>,
 }
 
 fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
@@ -136,6 +138,12 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
             message += &format!("; `{}` read {}{}", short(&q.sql, 90), q.rows_read, if q.fullscan_steps > 0 { " (a full scan)" } else { "" });
         }
         run.message = message;
+    } else if let Some((waited, note)) = budget.max_wait_s.and_then(|m| mine.waited.clone().filter(|(w, _)| *w > m)) {
+        let m = budget.max_wait_s.unwrap_or(0.0);
+        run.message = format!("the request waited {} s for the database's write lock, the goal is at most {} s", crate::django::dblock::short(waited), crate::django::dblock::short(m));
+        if let Some(note) = note {
+            run.message += &format!(": it {note}");
+        }
     } else if mine.status != theirs.status {
         run.message = format!(
             "the response status is {}, the reference solution's is {}",
@@ -154,6 +162,10 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
         if let Some(m) = budget.max_rows_read {
             measured.push(format!("{rows_read} rows read (at most {m})"));
         }
+        if let Some(m) = budget.max_wait_s {
+            let w = mine.waited.as_ref().map_or(0.0, |(w, _)| *w);
+            measured.push(format!("{} s waiting for the write lock (at most {})", crate::django::dblock::short(w), crate::django::dblock::short(m)));
+        }
         run.message = format!("{}, the same page as the reference solution", measured.join(", "));
     }
     run
@@ -163,7 +175,7 @@ fn render(lab: &mut Lab, context: &[(String, String)], template: &str) -> Result
     let mut got = None;
     lab.handle(Request::Run { id: 0, context: context.to_vec(), template: template.into(), renders: 1, clear_cache: true }, &mut |r| got = Some(r));
     match got {
-        Some(Response::Result { mut renders, .. }) if !renders.is_empty() => Ok(Outcome { report: renders.remove(0), status: None }),
+        Some(Response::Result { mut renders, .. }) if !renders.is_empty() => Ok(Outcome { report: renders.remove(0), status: None, waited: None }),
         Some(Response::Error { error, .. }) => Err(format!("{}: {}", error.kind, error.message)),
         other => Err(format!("no result ({other:?})")),
     }
@@ -189,7 +201,8 @@ fn run_project(lab: &mut Lab, project: &ProjectSpec, steps: &[Step]) -> Result<O
         }
     }
     let last = last.ok_or("the check sends no request")?;
-    Ok(Outcome { status: last.status, report: last.render })
+    let waited = last.span.as_ref().map(|s| (s.waited_s, s.note.clone()));
+    Ok(Outcome { status: last.status, report: last.render, waited })
 }
 
 /// The first line where two pages differ, both sides shown short.
