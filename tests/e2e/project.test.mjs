@@ -467,3 +467,43 @@ test('two workers with locmem: a save clears one cache and the other serves a ST
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('transactions: worker 2 waits 2 s for worker 1\'s long transaction, fails after the timeout, and waits 0 s once the slow call is after the commit', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'transactions');
+  const lastClock = async () => {
+    await page.locator('[data-testid=history-step]').last().locator('button').click();
+    const line = page.locator('[data-testid=step-detail] [data-testid=clock-line]');
+    return { waited: Number(await line.getAttribute('data-waited')), text: (await line.textContent()).trim() };
+  };
+  await page.locator('[data-testid=run-timeline]').click();
+  await timelineStates(page, 2);
+  let c = await lastClock();
+  assert.equal(c.waited, 2);
+  assert.match(c.text, /09:00:01 → 09:00:03 \(2 s\) · started 1 s into the previous request · waited 2 s for the write lock/);
+  assert.match(c.text, /held by worker 1's transaction until 2026-01-01 09:00:03/);
+  assert.match(await page.locator('[data-testid=timeline-step]').last().textContent(), /waited 2 s/);
+  // A 6-second e-mail: after the 5 s timeout the second request fails, as SQLite would.
+  await page.getByLabel('the e-mail provider takes 6 s').check();
+  await page.locator('[data-testid=run-timeline]').click();
+  await timelineStates(page, 4);
+  c = await lastClock();
+  assert.equal(c.waited, 5);
+  assert.match(await page.locator('[data-testid=step-detail] [data-testid=error]').textContent(), /OperationalError[\s\S]*database is locked/);
+  // The exercise check judges the wait: not yet.
+  const result = page.locator('[data-testid=check-result]');
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  assert.match(await result.textContent(), /database is locked/);
+  // The learner's own fix, typed: the newsletter after the atomic() block.
+  await editFile(page, 'views.py', (src) => src.replace('        article.save()\n        send_newsletter(article)\n', '        article.save()\n    send_newsletter(article)\n'));
+  await page.locator('[data-testid=run-timeline]').click();
+  await timelineStates(page, 6);
+  c = await lastClock();
+  assert.equal(c.waited, 0);
+  await page.locator('[data-testid=check]').click();
+  await page.locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  assert.match(await result.textContent(), /0 s waiting for the write lock \(at most 0\)/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

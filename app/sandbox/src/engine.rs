@@ -392,6 +392,17 @@ pub fn refuse_unsafe_sql(sql: &str) -> Result<(), EngineError> {
             )));
         }
     }
+    // The engine's BEGIN IMMEDIATE/EXCLUSIVE reads a clock that panics in wasm; one
+    // connection has no one to lock out anyway.
+    let mut words = lower.split_whitespace();
+    if words.next() == Some("begin") {
+        if let Some(mode @ ("immediate" | "exclusive")) = words.next() {
+            return Err(EngineError::Refused(format!(
+                "BEGIN {}: the sandbox's database has one connection, so there is no one to lock out; use BEGIN (Django's \"transaction_mode\" option is honoured by the lab's request timeline)",
+                mode.to_ascii_uppercase()
+            )));
+        }
+    }
     for (needle, shown) in [("attach", "ATTACH"), ("detach", "DETACH"), ("vacuum", "VACUUM"), ("writable_schema", "PRAGMA writable_schema"), ("load_extension", "load_extension")] {
         if contains_word(&lower, needle) {
             return Err(EngineError::Refused(format!("{shown} is not available in the sandbox")));
@@ -475,10 +486,11 @@ mod tests {
 
     #[test]
     fn time_functions_are_refused_before_the_engine() {
-        for sql in ["SELECT datetime('now')", "select CURRENT_TIMESTAMP", "SELECT date( 'now' )", "ATTACH 'x' AS y", "VACUUM INTO 'x'", "PRAGMA writable_schema = 1"] {
+        for sql in ["SELECT datetime('now')", "select CURRENT_TIMESTAMP", "SELECT date( 'now' )", "ATTACH 'x' AS y", "VACUUM INTO 'x'", "PRAGMA writable_schema = 1", "BEGIN IMMEDIATE", "begin  exclusive transaction"] {
             assert!(matches!(refuse_unsafe_sql(sql), Err(EngineError::Refused(_))), "{sql}");
         }
         assert!(refuse_unsafe_sql("SELECT * FROM articles_article WHERE title = 'attachment'").is_ok());
+        assert!(refuse_unsafe_sql("BEGIN").is_ok() && refuse_unsafe_sql("BEGIN DEFERRED").is_ok());
         assert!(refuse_unsafe_sql("SELECT zeroblob(999999999)").is_err());
         assert!(refuse_unsafe_sql("SELECT length(randomblob(1000000))").is_ok());
     }

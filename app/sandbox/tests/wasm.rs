@@ -62,3 +62,27 @@ fn clock_sql_is_refused_before_it_reaches_the_engine() {
         assert!(matches!(got, Some(Response::Error { .. })), "{sql}: {got:?}");
     }
 }
+
+/// `BEGIN IMMEDIATE` (Django's `"transaction_mode": "IMMEDIATE"`) and the transactions lab's
+/// check, whose reference solution uses it: the engine reads a clock of its own for a
+/// write-transaction start, which would panic in wasm; the lab sends a plain `BEGIN` (one
+/// connection needs no lock) and shows Django's statement.
+#[wasm_bindgen_test]
+fn transactions_in_immediate_mode_run_in_wasm() {
+    let mut lab = setup();
+    let views = "from django.db import transaction\nfrom django.http import HttpResponse\nfrom tasks.models import Task\n\n\ndef done(request, pk):\n    with transaction.atomic():\n        t = Task.objects.get(pk=pk)\n        t.status = 'done'\n        t.save()\n    return HttpResponse('ok')\n";
+    let settings = "DATABASES = {\"default\": {\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\": \"db.sqlite3\", \"OPTIONS\": {\"transaction_mode\": \"IMMEDIATE\"}}}\n";
+    let project = protocol::ProjectSpec { files: vec![("views.py".into(), views.into()), ("settings.py".into(), settings.into())], urls: vec![("done/<int:pk>/".into(), "done".into(), None)], migrations: vec![] };
+    let mut loaded = false;
+    lab.handle(Request::Project { id: 5, project }, &mut |r| loaded |= matches!(r, Response::ProjectLoaded { .. }));
+    assert!(loaded);
+    let mut got = None;
+    lab.handle(Request::Step { id: 6, step: protocol::Step::Get { url: "/done/3/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
+    match got {
+        Some(Response::StepResult { report, .. }) => {
+            assert_eq!(report.status, Some(200), "{report:?}");
+            assert_eq!(report.render.queries[0].sql, "BEGIN IMMEDIATE");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -485,7 +485,7 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
             </div>
             {has_timeline.then(|| view! {
                 <details class="timeline-editor" open>
-                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>", "<code>"… on worker 2"</code>"), "
+                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>", "<code>"… on worker 2"</code>", "<code>"…, 1 s into the previous"</code>"), "
                         <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></summary>
                     <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
                         aria-description="Ctrl+Enter runs the timeline"
@@ -573,6 +573,10 @@ fn TimelineStrip() -> impl IntoView {
                         _ if r.error.is_some() => "error".to_string(),
                         _ => format!("{} q · {:.1} ms", r.render.n_queries, r.render.request_ms),
                     };
+                    let numbers = match r.span.as_ref().filter(|s| s.waited_s > 0.0) {
+                        Some(s) => format!("{numbers} · waited {}", seconds(s.waited_s)),
+                        None => numbers,
+                    };
                     let title = if r.kind == "run" { r.label.clone() } else { String::new() };
                     view! {
                         <li data-testid="timeline-step" data-kind=r.kind.clone() data-state=state.clone()
@@ -605,6 +609,10 @@ fn StepHistory() -> impl IntoView {
                         "advance" => format!("{} → {}", r.label, r.clock),
                         "test" => format!("{} → {} passed of {}", r.label, r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
                         _ => format!(">>> {} · {} queries", r.label, r.render.n_queries),
+                    };
+                    let summary = match r.span.as_ref().filter(|s| s.elapsed_s > 0.0) {
+                        Some(s) => format!("{summary} · {} on the clock", seconds(s.elapsed_s)),
+                        None => summary,
                     };
                     let state = r.cache_state.clone();
                     let badge = state.clone().map(|s| {
@@ -647,6 +655,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                 </div>
             })}
             {is_get.then(|| crate::timing_note(&r.render.timing))}
+            {r.span.clone().map(|s| view! { <ClockLine span=s/> })}
             {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
             {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
             {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
@@ -684,6 +693,35 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                 }
             })}
             {(!r.render.queries.is_empty()).then(|| view! { <QueryLog report=r.render.clone()/> })}
+        </div>
+    }
+}
+
+/// `2 s`, `0.25 s`.
+fn seconds(s: f64) -> String {
+    let t = format!("{s:.2}");
+    format!("{} s", t.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Where a step sat on the lab's virtual clock: when it started and ended, the time it slept
+/// (`time.sleep`) and waited for the database's write lock, and what held the lock.
+#[component]
+fn ClockLine(span: protocol::Span) -> impl IntoView {
+    let s = span;
+    let time_of = |t: &str| t.rsplit(' ').next().unwrap_or(t).to_string();
+    let mut parts = vec![format!("{} → {} ({})", time_of(&s.started), time_of(&s.finished), seconds(s.elapsed_s))];
+    if let Some(d) = s.into_previous {
+        parts.push(format!("started {} into the previous request", seconds(d)));
+    }
+    if s.slept_s > 0.0 {
+        parts.push(format!("slept {}", seconds(s.slept_s)));
+    }
+    parts.push(format!("waited {} for the write lock", seconds(s.waited_s)));
+    let waited = s.waited_s > 0.0;
+    view! {
+        <div class="clock-line" class:waited=waited data-testid="clock-line" data-waited=s.waited_s.to_string()>
+            <p>"On the lab's clock: "{parts.join(" · ")}</p>
+            {s.note.map(|n| view! { <p class="lock-note" data-testid="lock-note">{format!("The database's write lock: {n}.")}</p> })}
         </div>
     }
 }
