@@ -75,7 +75,7 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
         if lab.checklist.is_empty() {
             return Err("lab.json needs \"context\" and \"template\" (an expression lab), \"project\", or a \"checklist\" (a reading lesson)".into());
         }
-        if lab.goal.is_some() || !lab.toggles.is_empty() || !lab.template.is_empty() {
+        if lab.goal.is_some() || !lab.parts.is_empty() || !lab.toggles.is_empty() || !lab.template.is_empty() {
             return Err("a reading lesson (a checklist, no lab) has no \"goal\", \"toggles\" or \"template\"".into());
         }
         return Ok(());
@@ -133,17 +133,33 @@ fn check_lesson(dir: &Path) -> Result<(), String> {
             if let Some(bad) = p.requests.iter().find(|r| !r.starts_with('/')) {
                 return Err(format!("request {bad:?} must start with '/'"));
             }
-            if let Some(g) = &lab.goal {
-                if !g.steps.iter().any(|s| matches!(s, protocol::Step::Get { .. })) {
-                    return Err("a project lab's \"goal\" needs \"steps\" with at least one GET for its check to judge".into());
+            for ex in lab.exercises("") {
+                let name = ex.title.map_or("\"goal\"".to_string(), |t| format!("step {t:?}"));
+                if !ex.goal.steps.iter().any(|s| matches!(s, protocol::Step::Get { .. })) {
+                    return Err(format!("a project lab's {name} needs \"steps\" with at least one GET for its check to judge"));
                 }
+                if ex.toggles.is_some_and(|n| n == 0 || n > p.toggles.len()) {
+                    return Err(format!("{name}: \"toggles\" is how many of the lab's {} file toggles its solution turns on, 1 to {}", p.toggles.len(), p.toggles.len()));
+                }
+            }
+            if lab.parts.windows(2).any(|w| w[0].toggles >= w[1].toggles) {
+                return Err("each step of a lab builds on the one before: its \"toggles\" must grow from step to step".into());
             }
         }
     }
-    if let Some(g) = &lab.goal {
-        if g.hints.iter().all(|h| h.trim().is_empty()) {
-            return Err("the exercise (\"goal\") has no \"hints\": give at least one, shown before the solution".into());
+    if lab.goal.is_some() && !lab.parts.is_empty() {
+        return Err("a lesson has one \"goal\" or a lab's \"parts\" (one exercise per step), not both".into());
+    }
+    if !lab.parts.is_empty() && lab.project.is_none() {
+        return Err("\"parts\" (a lab's steps) need a \"project\" lab".into());
+    }
+    for ex in lab.exercises("") {
+        if ex.goal.hints.iter().all(|h| h.trim().is_empty()) {
+            let name = ex.title.map_or("the exercise (\"goal\")".to_string(), |t| format!("step {t:?}"));
+            return Err(format!("{name} has no \"hints\": give at least one, shown before the solution"));
         }
+    }
+    if lab.goal.is_some() {
         let toggles = lab.toggles.len() + lab.project.as_ref().map_or(0, |p| p.toggles.len() + p.migration_toggles.len());
         if toggles == 0 {
             return Err("the exercise (\"goal\") has no toggles: its reference solution is every toggle on".into());

@@ -28,6 +28,31 @@ pub struct Lab {
     /// Where the lesson asks the learner to explain: multiple-choice questions.
     #[serde(default)]
     pub quiz: Vec<Question>,
+    /// A multi-step lab (Labs A, B and C): one exercise per step instead of one `goal`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+}
+
+/// One step of a multi-step project lab, with an exercise of its own. Each step builds on the
+/// one before: its reference solution is the lab's first `toggles` file toggles turned on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub title: String,
+    pub goal: Goal,
+    pub toggles: usize,
+}
+
+/// One exercise of a lesson, as the page and the curriculum check see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exercise<'a> {
+    /// The progress entry it is kept under: the lesson's slug, or `slug#k` for step `k` of a lab.
+    pub key: String,
+    /// The step's title (none for a lesson's single exercise).
+    pub title: Option<&'a str>,
+    pub goal: &'a Goal,
+    /// How many file toggles its reference solution turns on (`None`: all of them).
+    pub toggles: Option<usize>,
 }
 
 /// A multiple-choice question, checked in the page (the answer is part of the lesson).
@@ -43,9 +68,33 @@ pub struct Question {
 }
 
 impl Lab {
+    /// The lesson's exercises: its `goal`, or one per step of a multi-step lab.
+    pub fn exercises(&self, slug: &str) -> Vec<Exercise<'_>> {
+        match &self.goal {
+            Some(goal) => vec![Exercise { key: slug.to_string(), title: None, goal, toggles: None }],
+            None => self
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(k, p)| Exercise { key: format!("{slug}#{}", k + 1), title: Some(p.title.as_str()), goal: &p.goal, toggles: Some(p.toggles) })
+                .collect(),
+        }
+    }
+
     /// Neither an expression lab nor a project: prose (and a checklist) only.
     pub fn is_reading(&self) -> bool {
         self.project.is_none() && self.context.is_empty()
+    }
+}
+
+impl ProjectLab {
+    /// The files with the first `n` toggles on (all of them for `None`): a reference solution.
+    pub fn solved_files(&self, n: Option<usize>) -> Vec<(String, String)> {
+        let mut files = self.files.clone();
+        for t in self.toggles.iter().take(n.unwrap_or(usize::MAX)) {
+            t.apply(&mut files, true);
+        }
+        files
     }
 }
 

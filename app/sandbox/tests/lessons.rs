@@ -276,13 +276,16 @@ fn the_unbounded_list_fetches_every_published_row_until_it_is_sliced() {
 
 /// The exercise check as the page sends it: the learner's state against every toggle on.
 fn check_spec(spec: &LabSpec, learner_files: Option<Vec<(String, String)>>, learner_context: Option<Vec<(String, String)>>) -> protocol::CheckSpec {
-    let goal = spec.goal.as_ref().unwrap();
+    check_spec_of(spec, 0, learner_files, learner_context)
+}
+
+/// [`check_spec`] for exercise `k` of the lesson (a step of a multi-step lab).
+fn check_spec_of(spec: &LabSpec, k: usize, learner_files: Option<Vec<(String, String)>>, learner_context: Option<Vec<(String, String)>>) -> protocol::CheckSpec {
+    let exercises = spec.exercises("");
+    let goal = exercises[k].goal;
     match &spec.project {
         Some(p) => {
-            let mut reference = p.files.clone();
-            for t in &p.toggles {
-                t.apply(&mut reference, true);
-            }
+            let reference = p.solved_files(exercises[k].toggles);
             let project = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: p.migrations.clone() };
             let mine = learner_files.unwrap_or_else(|| p.files.clone());
             let tests_against = goal.tests_catch.then(|| {
@@ -338,6 +341,28 @@ fn every_exercise_fails_at_the_start_and_passes_with_its_solution_on_two_data_se
     for size in [200, 1000] {
         let mut lab = Lab::new();
         lab.handle(Request::Seed { id: 0, articles: size, tasks: None }, &mut |_| {});
+        let mut steps_checked = 0;
+        for (name, spec) in labs().into_iter().filter(|(_, s)| !s.parts.is_empty()) {
+            // Each step of a lab starts where the one before ended (its solution).
+            let p = spec.project.as_ref().unwrap();
+            let mut before = None;
+            for (k, ex) in spec.exercises("").iter().enumerate() {
+                let at = format!("{name} {} at {size}", ex.title.unwrap_or(""));
+                let start = check(&mut lab, check_spec_of(&spec, k, Some(p.solved_files(Some(before.unwrap_or(0)))), None));
+                assert!(!start.passed, "{at}: the step's start passes: {start:?}");
+                let mut solved = check_spec_of(&spec, k, Some(p.solved_files(ex.toggles)), None);
+                if let protocol::CheckSpec::Project { project, reference, .. } = &mut solved {
+                    project.migrations = reference.migrations.clone();
+                }
+                let done = check(&mut lab, solved);
+                assert!(done.passed, "{at}: the solution fails: {done:?}");
+                assert!(done.runs[1].data.contains("hidden"), "{done:?}");
+                eprintln!("{at}: start: {} | solved: {}", start.runs[0].message, done.runs[0].message);
+                before = ex.toggles;
+                steps_checked += 1;
+            }
+        }
+        assert!(steps_checked >= 3, "the labs' steps were checked: {steps_checked}");
         for (name, spec) in labs().into_iter().filter(|(_, s)| s.goal.is_some()) {
             let start = check(&mut lab, check_spec(&spec, None, None));
             assert!(!start.passed, "{name} at {size}: the start passes: {start:?}");
@@ -724,13 +749,13 @@ fn a_long_transaction_makes_the_other_worker_wait_or_fail_and_a_short_one_does_n
     assert_eq!((start[0].2, start[0].3), (0.0, 3.0));
     assert_eq!(start[1].0, "GET /tasks/3/done/ on worker 2, 1 s into the previous");
     assert_eq!((start[1].1.as_str(), start[1].2, start[1].3), ("200", 2.0, 2.0));
-    // A 6 s e-mail: the second request gives up after the 5 s timeout.
-    let slow = lock_timeline(&mut lab, &spec, &["6 s"]);
+    // A 7 s e-mail: the second request gives up after the 5 s timeout.
+    let slow = lock_timeline(&mut lab, &spec, &["7 s"]);
     assert_eq!((slow[1].1.as_str(), slow[1].2), ("OperationalError: database is locked", 5.0));
     // The newsletter after the commit: no wait, whatever the e-mail's speed.
-    let short = lock_timeline(&mut lab, &spec, &["6 s", "on_commit"]);
+    let short = lock_timeline(&mut lab, &spec, &["7 s", "on_commit"]);
     assert_eq!((short[1].1.as_str(), short[1].2), ("200", 0.0));
-    assert_eq!(short[0].3, 6.0, "publish still takes the e-mail's time: {short:?}");
+    assert_eq!(short[0].3, 7.0, "publish still takes the e-mail's time: {short:?}");
     // Read, then write, in a DEFERRED transaction: fails at once, no waiting.
     let read_first = lock_timeline(&mut lab, &spec, &["reads the task first"]);
     assert_eq!((read_first[1].1.as_str(), read_first[1].2), ("OperationalError: database is locked", 0.0));

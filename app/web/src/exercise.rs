@@ -1,6 +1,8 @@
 //! A lesson's exercise: the goal, "Check" (judged in the worker by behaviour, on the visible
 //! data and on a hidden copy), the result with what is missing, stepped hints, then the
-//! solution on request — which counts as "shown", not "solved".
+//! solution on request — which counts as "shown", not "solved". A lab with steps (Labs A, B
+//! and C) shows one panel per step; each keeps its progress under its own key (`slug#k`), and
+//! the one check in flight belongs to the panel whose key it carries.
 
 use leptos::prelude::*;
 use protocol::lesson::Goal;
@@ -13,15 +15,23 @@ use crate::{record_progress, Shared};
 pub struct CheckState {
     pub pending: Option<u64>,
     pub report: Option<CheckReport>,
-    /// The lesson the report belongs to.
+    /// The exercise the report belongs to (its progress key).
     pub slug: String,
 }
 
 #[component]
-pub fn ExercisePanel(slug: String, goal: Goal, make_check: Callback<(), Result<CheckSpec, String>>, solution: Callback<()>) -> impl IntoView {
+pub fn ExercisePanel(
+    /// The progress key: the lesson's slug, or `slug#k` for step k of a lab.
+    key: String,
+    title: Option<String>,
+    goal: Goal,
+    make_check: Callback<(), Result<CheckSpec, String>>,
+    solution: Callback<()>,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let slug = StoredValue::new(slug);
+    let slug = StoredValue::new(key);
     shared.check.set(CheckState::default());
+    let mine = move || shared.check.get().slug == slug.get_value();
     let hints_shown = RwSignal::new(0usize);
     let hints = StoredValue::new(goal.hints.clone());
     let n_hints = goal.hints.len();
@@ -47,8 +57,8 @@ pub fn ExercisePanel(slug: String, goal: Goal, make_check: Callback<(), Result<C
     let status = move || shared.progress.with(|p| p.lessons.get(&slug.get_value()).cloned().unwrap_or_default());
 
     view! {
-        <div class="exercise" data-testid="exercise">
-            <p class="goal" data-testid="exercise-goal"><strong>"Exercise: "</strong>{goal.text.clone()}
+        <div class="exercise" data-testid="exercise" data-key=slug.get_value()>
+            <p class="goal" data-testid="exercise-goal"><strong>{title.map(|t| format!("{t}: ")).unwrap_or_else(|| "Exercise: ".into())}</strong>{goal.text.clone()}
                 {move || {
                     let s = status();
                     if s.solved { Some(view! { <span class="solved" data-testid="solved">" ✔ solved"</span> }.into_any()) }
@@ -75,6 +85,9 @@ pub fn ExercisePanel(slug: String, goal: Goal, make_check: Callback<(), Result<C
                 {move || hints.with_value(|h| h.iter().take(hints_shown.get()).map(|h| view! { <li data-testid="hint-text">{crate::markdown::inline(h)}</li> }).collect_view())}
             </ol>
             {move || {
+                if !mine() {
+                    return None;
+                }
                 let c = shared.check.get();
                 if c.pending.is_some() {
                     return Some(view! { <p class="check-pending" data-testid="check-pending">"Checking on your data and on a hidden copy…"</p> }.into_any());

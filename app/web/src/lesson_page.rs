@@ -78,12 +78,9 @@ fn reference_context(lab: &Lab) -> Vec<(String, String)> {
     ctx
 }
 
-fn reference_files(p: &ProjectLab) -> Vec<(String, String)> {
-    let mut files = p.files.clone();
-    for t in &p.toggles {
-        t.apply(&mut files, true);
-    }
-    files
+/// A project lab's reference solution: its first `toggles` toggles on (all for `None`).
+fn reference_files(p: &ProjectLab, toggles: Option<usize>) -> Vec<(String, String)> {
+    p.solved_files(toggles)
 }
 
 /// `s=…` in the hash's query.
@@ -162,11 +159,13 @@ pub fn LessonPage(slug: String) -> AnyView {
         });
     };
 
-    // The exercise: its check runs in the worker, on this data and on a hidden copy.
-    let goal = lab.goal.clone();
-    let build_check = move || -> Result<CheckSpec, String> {
+    // The exercises (one, or one per step of a lab): each check runs in the worker, on this
+    // data and on a hidden copy. `k` picks the exercise, see `Lab::exercises`.
+    let build_check = move |k: usize| -> Result<CheckSpec, String> {
         lab_sv.with_value(|lab| {
-            let goal = lab.goal.as_ref().ok_or("this lesson has no exercise")?;
+            let exercises = lab.exercises("");
+            let ex = exercises.get(k).ok_or("this lesson has no such exercise")?;
+            let goal = ex.goal;
             match &lab.project {
                 None => {
                     if goal.keep_template && sig.template.get_untracked() != lab.template {
@@ -204,7 +203,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                     });
                     Ok(CheckSpec::Project {
                         project: spec(mine),
-                        reference: ProjectSpec { files: reference_files(p), urls: p.urls.clone(), migrations: all_migrations },
+                        reference: ProjectSpec { files: reference_files(p, ex.toggles), urls: p.urls.clone(), migrations: all_migrations },
                         steps: goal.steps.clone(),
                         budget: goal.budget(),
                         tests_against,
@@ -213,13 +212,13 @@ pub fn LessonPage(slug: String) -> AnyView {
             }
         })
     };
-    let show_solution = move || {
+    let show_solution = move |k: usize| {
         lab_sv.with_value(|lab| match &lab.project {
             None => {
                 sig.context.set(reference_context(lab));
                 sig.template.set(lab.template.clone());
             }
-            Some(p) => sig.files.set(reference_files(p)),
+            Some(p) => sig.files.set(reference_files(p, lab.exercises("").get(k).and_then(|e| e.toggles))),
         });
     };
     let start_over = move || {
@@ -256,9 +255,17 @@ pub fn LessonPage(slug: String) -> AnyView {
         </div>
     };
     let notice_view = notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> });
-    let exercise = goal.clone().map(|g| view! {
-        <ExercisePanel slug=slug.clone() goal=g make_check=Callback::new(move |_| build_check()) solution=Callback::new(move |_| show_solution())/>
-    });
+    let exercise = lab
+        .exercises(&slug)
+        .into_iter()
+        .enumerate()
+        .map(|(k, ex)| {
+            view! {
+                <ExercisePanel key=ex.key.clone() title=ex.title.map(str::to_string) goal=ex.goal.clone()
+                    make_check=Callback::new(move |_| build_check(k)) solution=Callback::new(move |_| show_solution(k))/>
+            }
+        })
+        .collect_view();
     let size_select = move |task_sizes: Vec<u32>| {
         if task_sizes.is_empty() {
             view! {
@@ -408,7 +415,7 @@ pub fn LessonPage(slug: String) -> AnyView {
             {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
             {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
             <crate::growth::GrowthPanel kind="articles" sizes=SIZES.to_vec() make=make_growth/>
-            <Results goal=goal.clone() template=sig.template original_template=lab.template.clone()/>
+            <Results goal=lab.goal.clone() template=sig.template original_template=lab.template.clone()/>
         }
         .into_any()
     };

@@ -306,10 +306,11 @@ fn on_engine_event(shared: Shared, ev: Event) {
 #[component]
 fn Home() -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let exercises: Vec<&'static str> = lessons::LESSONS.iter().filter(|l| lessons::lab(l).goal.is_some()).map(|l| l.slug).collect();
+    // Every exercise's progress key: a lesson's slug, or `slug#k` for the steps of a lab.
+    let exercises: Vec<String> = lessons::LESSONS.iter().flat_map(|l| lessons::lab(l).exercises(l.slug).into_iter().map(|e| e.key).collect::<Vec<_>>()).collect();
     let total = exercises.len();
     let exercises = StoredValue::new(exercises);
-    let solved = move || shared.progress.with(|p| exercises.with_value(|ex| ex.iter().filter(|s| p.lessons.get(**s).is_some_and(|l| l.solved)).count()));
+    let solved = move || shared.progress.with(|p| exercises.with_value(|ex| ex.iter().filter(|s| p.lessons.get(s.as_str()).is_some_and(|l| l.solved)).count()));
     let exported = move || {
         let json = protocol::progress::save(&shared.progress.get());
         format!("data:application/json;charset=utf-8,{}", js_sys::encode_uri_component(&json))
@@ -335,14 +336,25 @@ fn Home() -> impl IntoView {
                 {lessons::LESSONS.iter().map(|l| {
                     let lab = lessons::lab(l);
                     let slug = l.slug;
-                    let has_exercise = lab.goal.is_some();
-                    let state = move || shared.progress.with(|p| match p.lessons.get(slug) {
-                        Some(e) if e.solved => "solved",
-                        Some(e) if e.shown => "shown",
-                        Some(e) if e.attempted => "attempted",
-                        Some(e) if e.state.is_some() || e.checklist.iter().any(|c| c.done || !c.note.is_empty()) => "started",
-                        _ => "new",
-                    });
+                    let keys: Vec<String> = lab.exercises(slug).into_iter().map(|e| e.key).collect();
+                    let has_exercise = !keys.is_empty();
+                    let keys = StoredValue::new(keys);
+                    // A lab with steps is solved when every step is.
+                    let state = move || shared.progress.with(|p| keys.with_value(|keys| {
+                        let ex: Vec<_> = keys.iter().map(|k| p.lessons.get(k.as_str()).cloned().unwrap_or_default()).collect();
+                        let own = p.lessons.get(slug);
+                        if !ex.is_empty() && ex.iter().all(|e| e.solved) {
+                            "solved"
+                        } else if ex.iter().any(|e| e.shown) {
+                            "shown"
+                        } else if ex.iter().any(|e| e.attempted) {
+                            "attempted"
+                        } else if own.is_some_and(|e| e.state.is_some() || e.checklist.iter().any(|c| c.done || !c.note.is_empty())) {
+                            "started"
+                        } else {
+                            "new"
+                        }
+                    }));
                     view! {
                         <li data-testid="lesson-item" data-slug=slug data-state=state>
                             <a href=format!("#/lessons/{slug}")>{lab.title.clone()}</a>
@@ -355,7 +367,10 @@ fn Home() -> impl IntoView {
                             {move || (state() != "new").then(|| view! {
                                 <button class="reset-one" data-testid="reset-lesson" title="Forget this lesson's progress and saved code"
                                     on:click=move |_| {
-                                        shared.progress.update(|p| { p.lessons.remove(slug); });
+                                        shared.progress.update(|p| {
+                                            p.lessons.remove(slug);
+                                            keys.with_value(|keys| keys.iter().for_each(|k| { p.lessons.remove(k.as_str()); }));
+                                        });
                                         if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
                                     }>"reset"</button>
                             })}

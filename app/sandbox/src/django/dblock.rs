@@ -243,7 +243,7 @@ fn acquire(rt: &Rt) -> SResult<()> {
         }
         let wait = until - now;
         let waited_before = rt.django.borrow().dblock.waited_s;
-        if waited_before + wait >= timeout {
+        if waited_before + wait > timeout {
             let rest = (timeout - waited_before).max(0.0);
             rt.advance_clock(rest)?;
             let mut d = rt.django.borrow_mut();
