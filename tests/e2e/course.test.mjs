@@ -405,3 +405,51 @@ test('a lesson\'s multiple-choice question: a wrong pick says why, the right one
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('Lab A: three steps, each checked on its own; a step solved stays solved after a reload; the lab is solved when all are', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/lab-a`);
+  await ready(page);
+  const step = (k) => page.locator(`[data-testid=exercise][data-key="lab-a#${k}"]`);
+  assert.equal(await page.locator('[data-testid=exercise]').count(), 3);
+  assert.match(await step(1).locator('[data-testid=exercise-goal]').textContent(), /^Step 1, one page at a time: /);
+  // Step 1 at the start: the unbounded N+1 list is far over budget; only step 1 shows a result.
+  await step(1).locator('[data-testid=check]').click();
+  await step(1).locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  assert.match(await step(1).locator('[data-testid=check-result]').textContent(), /\d+ queries, the goal is at most 42/);
+  assert.equal(await step(2).locator('[data-testid=check-result]').count(), 0);
+  // The learner paginates: step 1 passes, step 2 (the N+1) does not yet.
+  await page.getByLabel('Paginator(articles, 20).get_page(…)').check();
+  await step(1).locator('[data-testid=check]').click();
+  await step(1).locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  await step(1).locator('[data-testid=solved]').waitFor();
+  await step(2).locator('[data-testid=check]').click();
+  await step(2).locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  assert.match(await step(2).locator('[data-testid=check-result]').textContent(), /42 queries, the goal is at most 3/);
+  await page.reload();
+  await ready(page);
+  await step(1).locator('[data-testid=solved]').waitFor();
+  assert.equal(await step(2).locator('[data-testid=solved]').count(), 0);
+  await page.goto(`${server.base}/#/`);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=lab-a]').getAttribute('data-state'), 'attempted');
+  assert.match(await page.locator('[data-testid=progress]').textContent(), /^1 of \d+ exercises solved/);
+  // Steps 2 and 3: the join and prefetch, then the test that pins them.
+  await page.goto(`${server.base}/#/lessons/lab-a`);
+  await ready(page);
+  await page.getByLabel('select_related("author").prefetch_related("tags")').check();
+  await step(2).locator('[data-testid=check]').click();
+  await step(2).locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  await step(3).locator('[data-testid=check]').click();
+  await step(3).locator('[data-testid=check-result][data-passed=false]').waitFor({ timeout: 60_000 });
+  await page.getByLabel('assertNumQueries(3) test in tests.py').check();
+  await step(3).locator('[data-testid=check]').click();
+  await step(3).locator('[data-testid=check-result][data-passed=true]').waitFor({ timeout: 60_000 });
+  await page.goto(`${server.base}/#/`);
+  assert.equal(await page.locator('[data-testid=lesson-item][data-slug=lab-a]').getAttribute('data-state'), 'solved');
+  assert.match(await page.locator('[data-testid=progress]').textContent(), /^3 of/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
