@@ -143,7 +143,7 @@ impl LabState {
             }
         }
         for i in &self.migrations {
-            if !project.is_some_and(|p| *i < p.migration_toggles.len()) {
+            if project.is_none_or(|p| *i >= p.migration_toggles.len()) {
                 return misfit(format!("the lab has no migration toggle {i}"));
             }
         }

@@ -74,7 +74,7 @@ impl LocMemCache {
             Timeout::Never => None,
             Timeout::Default => Some(now + DEFAULT_TIMEOUT),
             // Django: timeout 0 expires the key immediately.
-            Timeout::Seconds(s) if s == 0.0 => Some(-1.0),
+            Timeout::Seconds(0.0) => Some(-1.0),
             Timeout::Seconds(s) => Some(now + s),
         }
     }
