@@ -141,3 +141,48 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
     let out = step(&mut lab, Step::Run { code: "Tag.objects.filter(name__startswith='visit').count()".into() });
     assert_eq!(out.render.output.trim(), "2");
 }
+
+/// The lock model runs the earlier of two overlapping requests as if alone; when one of its
+/// writes falls inside the later request's transaction, the later step says so instead of
+/// pretending the interleaving happened. A bad `transaction_mode` is Django's
+/// ImproperlyConfigured; a negative sleep is Python's ValueError.
+#[test]
+fn overlapping_requests_say_what_the_lab_cannot_interleave() {
+    let mut lab = seeded();
+    let views = "import time\nfrom django.db import transaction\nfrom django.http import HttpResponse\nfrom tasks.models import Task\n\n\ndef late_write(request):\n    time.sleep(2)\n    Task.objects.filter(pk=1).update(status='done')\n    return HttpResponse('late')\n\n\ndef long_tx(request):\n    with transaction.atomic():\n        Task.objects.filter(pk=2).update(status='done')\n        time.sleep(3)\n    return HttpResponse('long')\n\n\ndef nap(request):\n    time.sleep(-1)\n    return HttpResponse('never')\n";
+    let load = |lab: &mut Lab, settings: Option<&str>| {
+        let mut files = vec![("views.py".to_string(), views.to_string())];
+        if let Some(s) = settings {
+            files.push(("settings.py".into(), s.into()));
+        }
+        let urls = vec![("late/".into(), "late_write".into(), None), ("long/".into(), "long_tx".into(), None), ("nap/".into(), "nap".into(), None)];
+        let mut got = None;
+        lab.handle(Request::Project { id: 1, project: ProjectSpec { files, urls, migrations: vec![] } }, &mut |r| got = Some(r));
+        got
+    };
+    assert!(matches!(load(&mut lab, None), Some(Response::ProjectLoaded { .. })));
+    let step = |lab: &mut Lab, url: &str, worker: Option<u8>, into_previous: Option<f64>| {
+        let mut got = None;
+        lab.handle(Request::Step { id: 2, step: Step::Get { url: url.into(), user: None, worker, into_previous } }, &mut |r| got = Some(r));
+        let Some(Response::StepResult { report, .. }) = got else { panic!("{got:?}") };
+        report
+    };
+    let first = step(&mut lab, "/late/", Some(1), None);
+    assert_eq!(first.span.as_ref().map(|s| s.elapsed_s), Some(2.0));
+    // Worker 2 starts 1 s in and holds the lock from 09:00:01 to 09:00:04; worker 1 wrote at 09:00:02.
+    let second = step(&mut lab, "/long/", Some(2), Some(1.0));
+    assert!(second.error.is_none(), "{:?}", second.error);
+    assert!(second.warnings.iter().any(|w| w.contains("worker 1's earlier request wrote at 09:00:02") && w.contains("(09:00:01 to 09:00:04)")), "{:?}", second.warnings);
+    // The clock ends where the later of the two ended.
+    assert!(second.clock.ends_with("09:00:04"), "{}", second.clock);
+    let nap = step(&mut lab, "/nap/", None, None);
+    assert_eq!(nap.error.as_ref().map(|e| (e.kind.as_str(), e.message.as_str())), Some(("ValueError", "sleep length must be non-negative")));
+    let bad = "DATABASES = {\"default\": {\"OPTIONS\": {\"transaction_mode\": \"LAZY\"}}}\n";
+    match load(&mut lab, Some(bad)) {
+        Some(Response::Error { error, .. }) => {
+            assert_eq!(error.kind, "ImproperlyConfigured");
+            assert!(error.message.contains("'LAZY'. Use one of 'DEFERRED', 'EXCLUSIVE', 'IMMEDIATE', or None."), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -721,7 +721,7 @@ fn ClockLine(span: protocol::Span) -> impl IntoView {
     view! {
         <div class="clock-line" class:waited=waited data-testid="clock-line" data-waited=s.waited_s.to_string()>
             <p>"On the lab's clock: "{parts.join(" · ")}</p>
-            {s.note.map(|n| view! { <p class="lock-note" data-testid="lock-note">{format!("The database's write lock: {n}.")}</p> })}
+            {s.note.map(|n| view! { <p class="lock-note" data-testid="lock-note">{n}</p> })}
         </div>
     }
 }

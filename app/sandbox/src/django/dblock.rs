@@ -142,9 +142,9 @@ pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
             warning = Some(format!(
                 "worker {}'s earlier request wrote at {} while this request's transaction held the write lock ({} to {}): on a real server one of them would have waited, or failed. The lab runs the earlier request as if it were alone; start this one later, or keep its transaction shorter.",
                 l.other_worker,
-                clock_text(*t),
-                clock_text(a),
-                clock_text(b)
+                time_text(*t),
+                time_text(a),
+                time_text(b)
             ));
         }
         let prev_end = l.prev_span.map(|(_, e)| e).unwrap_or(now);
@@ -160,6 +160,12 @@ pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
 
 fn clock_text(t: f64) -> String {
     crate::value::DateTime::from_unix_seconds(t).to_string()
+}
+
+/// `09:00:03`: the time of day on the lab's clock (the date is the lab's start day).
+fn time_text(t: f64) -> String {
+    let full = clock_text(t);
+    full.rsplit(' ').next().unwrap_or(&full).to_string()
 }
 
 /// `time.sleep(seconds)`: the virtual clock moves (a transaction keeps its lock meanwhile).
@@ -236,8 +242,8 @@ fn acquire(rt: &Rt) -> SResult<()> {
         };
         if in_tx && read_in_tx {
             rt.django.borrow_mut().dblock.note = Some(format!(
-                "failed at once: this transaction had already read when it tried to write, while worker {worker}'s transaction held the write lock (until {}). Waiting could deadlock, so SQLite does not wait; `BEGIN IMMEDIATE` (\"transaction_mode\": \"IMMEDIATE\") takes the lock before the first read",
-                clock_text(until)
+                "Worker {worker}'s transaction held the write lock until {}. This transaction had already read when it asked for the lock, and waiting could deadlock, so SQLite failed it at once; `BEGIN IMMEDIATE` (\"transaction_mode\": \"IMMEDIATE\") takes the lock before the first read.",
+                time_text(until)
             ));
             return Err(locked());
         }
@@ -249,16 +255,16 @@ fn acquire(rt: &Rt) -> SResult<()> {
             let mut d = rt.django.borrow_mut();
             d.dblock.waited_s += rest;
             d.dblock.note = Some(format!(
-                "gave up after waiting {} s (the timeout) for the write lock, which worker {worker}'s transaction held until {}",
-                short(timeout),
-                clock_text(until)
+                "Worker {worker}'s transaction held the write lock until {}. This request gave up after the {} s timeout (OPTIONS[\"timeout\"]).",
+                time_text(until),
+                short(timeout)
             ));
             return Err(locked());
         }
         rt.advance_clock(wait)?;
         let mut d = rt.django.borrow_mut();
         d.dblock.waited_s += wait;
-        d.dblock.note = Some(format!("waited {} s for the write lock, held by worker {worker}'s transaction until {}", short(d.dblock.waited_s), clock_text(until)));
+        d.dblock.note = Some(format!("Worker {worker}'s transaction held the write lock until {}; this request waited for it.", time_text(until)));
     }
 }
 
