@@ -553,12 +553,14 @@ fn TimelineStrip() -> impl IntoView {
             {move || {
                 let p = shared.project.get();
                 let start = p.session_start.min(p.history.len());
+                // "UNCACHED" only means something once some request of the session used the cache.
+                let caching = p.history[start..].iter().any(|r| r.cache_state.is_some());
                 p.history[start..].iter().enumerate().map(|(k, r)| {
                     let i = start + k;
                     let sel = p.selected == Some(i);
                     let state = match (r.kind.as_str(), &r.cache_state) {
                         ("get", Some(s)) => s.clone(),
-                        ("get", None) => "uncached".to_string(),
+                        ("get", None) if caching => "uncached".to_string(),
                         _ => String::new(),
                     };
                     let head = match r.kind.as_str() {
