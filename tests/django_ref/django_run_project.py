@@ -284,23 +284,8 @@ def load_module(name, filename, source):
 # ---------------------------------------------------------------- steps
 
 def step_get(step):
-    from django.contrib.auth.models import User
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
     switch_worker(int(step.get("worker") or 1))
-    client = Client()
-    if step.get("user"):
-        client.force_login(User.objects.get(username=step["user"]))
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(step["get"])
-    return {
-        "status": response.status_code,
-        "n_queries": len(captured.captured_queries),
-        "body": collapse(response.content.decode("utf-8", errors="replace")),
-        "sql": captured_sql(captured),
-    }
+    return plain_get(step)
 
 
 _NO_VALUE = object()
@@ -463,7 +448,8 @@ def run_overlapping(first, second):
 
 
 def plain_get(step):
-    """A get step without the worker's cache swap (threads share the process's cache).
+    """A get step in the current worker (overlapping steps skip the cache swap: their threads
+    share the process's cache).
 
     The test client re-raises a view's exception by listening to the global
     got_request_exception signal, so with two threads each client would also catch the

@@ -319,6 +319,12 @@ pub struct StepReport {
     pub span: Option<Span>,
 }
 
+/// Seconds as a learner writes them: `2`, `1.5`, `0.25` (to the millisecond).
+pub fn short_seconds(s: f64) -> String {
+    let t = format!("{s:.3}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// A step's place on the virtual clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Span {

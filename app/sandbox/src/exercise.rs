@@ -138,9 +138,8 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
             message += &format!("; `{}` read {}{}", short(&q.sql, 90), q.rows_read, if q.fullscan_steps > 0 { " (a full scan)" } else { "" });
         }
         run.message = message;
-    } else if let Some((waited, note)) = budget.max_wait_s.and_then(|m| mine.waited.clone().filter(|(w, _)| *w > m)) {
-        let m = budget.max_wait_s.unwrap_or(0.0);
-        run.message = format!("the request waited {} s for the database's write lock, the goal is at most {} s", crate::django::dblock::short(waited), crate::django::dblock::short(m));
+    } else if let Some((m, (waited, note))) = budget.max_wait_s.zip(mine.waited.clone()).filter(|(m, (w, _))| w > m) {
+        run.message = format!("the request waited {} s for the database's write lock, the goal is at most {} s", protocol::short_seconds(waited), protocol::short_seconds(m));
         if let Some(note) = note {
             run.message += &format!(". {note}");
         }
@@ -164,7 +163,7 @@ fn judge(lab: &mut Lab, spec: &CheckSpec, data: String) -> CheckRun {
         }
         if let Some(m) = budget.max_wait_s {
             let w = mine.waited.as_ref().map_or(0.0, |(w, _)| *w);
-            measured.push(format!("{} s waiting for the write lock (at most {})", crate::django::dblock::short(w), crate::django::dblock::short(m)));
+            measured.push(format!("{} s waiting for the write lock (at most {})", protocol::short_seconds(w), protocol::short_seconds(m)));
         }
         run.message = format!("{}, the same page as the reference solution", measured.join(", "));
     }

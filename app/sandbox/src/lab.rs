@@ -313,7 +313,7 @@ impl Lab {
                 }
                 let into_previous = into_previous.filter(|s| s.is_finite() && (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(s));
                 if let Some(s) = into_previous {
-                    label += &format!(", {} s into the previous", crate::django::dblock::short(s));
+                    label += &format!(", {} s into the previous", protocol::short_seconds(s));
                 }
                 (StepKind::Get { url, user, worker, into_previous }, label, REQUEST_BUDGET_MS)
             }

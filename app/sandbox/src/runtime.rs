@@ -260,16 +260,18 @@ impl Rt {
         if let Some((class, msg)) = self.db_blocked.borrow().as_ref() {
             return Err(exc(class, msg.clone()));
         }
+        use crate::django::dblock;
+        let kind = dblock::classify(engine_sql);
         // `BEGIN IMMEDIATE`/`EXCLUSIVE` is logged as sent but reaches the engine as `BEGIN`:
         // the lab has one connection, so the lock mode only matters to the virtual lock of
         // `django::dblock`, and the engine's immediate mode reads a clock that panics in wasm.
-        let raw_sql = match crate::django::dblock::classify(engine_sql) {
-            crate::django::dblock::Kind::Begin { immediate: true } => "BEGIN".to_string(),
+        let raw_sql = match kind {
+            dblock::Kind::Begin { immediate: true } => "BEGIN".to_string(),
             _ => engine_sql.replace("%s", "?"),
         };
         let started = clock::monotonic_ms();
         // The write lock another server process may hold (waits move the virtual clock).
-        if let Err(e) = crate::django::dblock::before(self, shown_sql) {
+        if let Err(e) = dblock::before(self, kind) {
             let failed = StmtResult { rows: vec![], ms: 0.0, counters: StmtCounters::default(), changes: 0 };
             self.record(shown_sql, shown_params, &failed);
             return Err(e);

@@ -67,11 +67,7 @@ fn every_project_lab_starts_short_of_its_goal_and_its_toggles_reach_it() {
             continue; // judged by more than the count: the check test below covers it
         }
         let start = project_goal_count(&mut lab, &name, p.files.clone(), &spec);
-        let mut solved = p.files.clone();
-        for t in &p.toggles {
-            t.apply(&mut solved, true);
-        }
-        let end = project_goal_count(&mut lab, &name, solved, &spec);
+        let end = project_goal_count(&mut lab, &name, p.solved_files(None), &spec);
         assert!(start > goal.max_queries, "{name}: the start already meets the goal ({start} queries)");
         assert!(end <= goal.max_queries, "{name}: all toggles on still costs {end} queries, goal {}", goal.max_queries);
     }
@@ -367,13 +363,7 @@ fn every_exercise_fails_at_the_start_and_passes_with_its_solution_on_two_data_se
             let start = check(&mut lab, check_spec(&spec, None, None));
             assert!(!start.passed, "{name} at {size}: the start passes: {start:?}");
             assert!(start.runs.iter().all(|r| !r.passed && !r.message.is_empty()), "{name}: {start:?}");
-            let solved_files = spec.project.as_ref().map(|p| {
-                let mut f = p.files.clone();
-                for t in &p.toggles {
-                    t.apply(&mut f, true);
-                }
-                f
-            });
+            let solved_files = spec.project.as_ref().map(|p| p.solved_files(None));
             let solved_context = (spec.project.is_none()).then(|| match check_spec(&spec, None, None) {
                 protocol::CheckSpec::Expression { reference_context, .. } => reference_context,
                 _ => unreachable!(),

@@ -3,7 +3,7 @@
 //! edit, and packed into a link by "Copy link".
 
 use leptos::prelude::*;
-use protocol::lesson::{Lab, ProjectLab};
+use protocol::lesson::Lab;
 use protocol::share::{self, Current, LabState};
 use protocol::{CheckSpec, ProjectSpec};
 
@@ -78,10 +78,6 @@ fn reference_context(lab: &Lab) -> Vec<(String, String)> {
     ctx
 }
 
-/// A project lab's reference solution: its first `toggles` toggles on (all for `None`).
-fn reference_files(p: &ProjectLab, toggles: Option<usize>) -> Vec<(String, String)> {
-    p.solved_files(toggles)
-}
 
 /// `s=…` in the hash's query.
 fn link_param(hash: &str) -> Option<String> {
@@ -203,7 +199,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                     });
                     Ok(CheckSpec::Project {
                         project: spec(mine),
-                        reference: ProjectSpec { files: reference_files(p, ex.toggles), urls: p.urls.clone(), migrations: all_migrations },
+                        reference: ProjectSpec { files: p.solved_files(ex.toggles), urls: p.urls.clone(), migrations: all_migrations },
                         steps: goal.steps.clone(),
                         budget: goal.budget(),
                         tests_against,
@@ -218,7 +214,7 @@ pub fn LessonPage(slug: String) -> AnyView {
                 sig.context.set(reference_context(lab));
                 sig.template.set(lab.template.clone());
             }
-            Some(p) => sig.files.set(reference_files(p, lab.exercises("").get(k).and_then(|e| e.toggles))),
+            Some(p) => sig.files.set(p.solved_files(lab.exercises("").get(k).and_then(|e| e.toggles))),
         });
     };
     let start_over = move || {

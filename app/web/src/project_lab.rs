@@ -701,8 +701,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
 
 /// `2 s`, `0.25 s`.
 fn seconds(s: f64) -> String {
-    let t = format!("{s:.2}");
-    format!("{} s", t.trim_end_matches('0').trim_end_matches('.'))
+    format!("{} s", protocol::short_seconds(s))
 }
 
 /// Where a step sat on the lab's virtual clock: when it started and ended, the time it slept

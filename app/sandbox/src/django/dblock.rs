@@ -18,6 +18,7 @@
 
 use crate::error::{exc, SResult, SandboxError};
 use crate::runtime::Rt;
+use protocol::short_seconds as short;
 
 /// What a statement does to the lock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,22 +30,30 @@ pub enum Kind {
     Other,
 }
 
+/// Runs before every statement, so it allocates nothing: the first two words, compared
+/// without regard to case.
 pub fn classify(sql: &str) -> Kind {
-    let mut words = sql.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()).to_ascii_uppercase());
-    match words.next().as_deref() {
-        Some("BEGIN") => match words.next().as_deref() {
-            Some("IMMEDIATE" | "EXCLUSIVE") => Kind::Begin { immediate: true },
-            _ => Kind::Begin { immediate: false },
-        },
-        Some("COMMIT" | "END") => Kind::End,
+    let mut words = sql.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()));
+    let first = words.next().unwrap_or("");
+    let second = words.next().unwrap_or("");
+    let is = |w: &str, any: &[&str]| any.iter().any(|a| w.eq_ignore_ascii_case(a));
+    if is(first, &["BEGIN"]) {
+        Kind::Begin { immediate: is(second, &["IMMEDIATE", "EXCLUSIVE"]) }
+    } else if is(first, &["COMMIT", "END"]) {
+        Kind::End
+    } else if is(first, &["ROLLBACK"]) {
         // `ROLLBACK TO SAVEPOINT` keeps the transaction open.
-        Some("ROLLBACK") => match words.next().as_deref() {
-            Some("TO") => Kind::Other,
-            _ => Kind::End,
-        },
-        Some("SELECT" | "WITH" | "VALUES") => Kind::Read,
-        Some("INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "CREATE" | "DROP" | "ALTER") => Kind::Write,
-        _ => Kind::Other,
+        if is(second, &["TO"]) {
+            Kind::Other
+        } else {
+            Kind::End
+        }
+    } else if is(first, &["SELECT", "WITH", "VALUES"]) {
+        Kind::Read
+    } else if is(first, &["INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"]) {
+        Kind::Write
+    } else {
+        Kind::Other
     }
 }
 
@@ -147,14 +156,13 @@ pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
                 time_text(b)
             ));
         }
+        // The clock is a Cell of its own: moving it needs no release of this borrow.
         let prev_end = l.prev_span.map(|(_, e)| e).unwrap_or(now);
         if prev_end > now {
-            drop(d);
             rt.set_clock(prev_end);
-            d = rt.django.borrow_mut();
         }
     }
-    d.dblock.prev_span = Some(span);
+    l.prev_span = Some(span);
     (span, warning)
 }
 
@@ -175,10 +183,10 @@ pub fn sleep(rt: &Rt, seconds: f64) -> SResult<()> {
     Ok(())
 }
 
-/// Called before each statement runs: takes the lock for a write (waiting or failing as
-/// SQLite would), and notes reads and the end of a transaction.
-pub fn before(rt: &Rt, sql: &str) -> SResult<()> {
-    match classify(sql) {
+/// Called before each statement runs, with its [`classify`]: takes the lock for a write
+/// (waiting or failing as SQLite would), and notes reads and the end of a transaction.
+pub fn before(rt: &Rt, kind: Kind) -> SResult<()> {
+    match kind {
         Kind::Begin { immediate } => {
             let immediate = immediate || matches!(rt.django.borrow().dblock.transaction_mode.as_deref(), Some("IMMEDIATE" | "EXCLUSIVE"));
             {
@@ -268,12 +276,6 @@ fn acquire(rt: &Rt) -> SResult<()> {
     }
 }
 
-/// `2`, `1.5`: seconds as a learner writes them.
-pub fn short(s: f64) -> String {
-    let t = format!("{:.3}", s);
-    t.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 /// Reads `DATABASES["default"]["OPTIONS"]` of a project's `settings.py` namespace:
 /// `timeout` and `transaction_mode`, checked as Django checks them.
 pub fn configure(rt: &Rt, databases: Option<crate::value::Val>) -> SResult<()> {
@@ -334,7 +336,5 @@ mod tests {
         assert_eq!(classify("  SELECT 1"), Kind::Read);
         assert_eq!(classify("UPDATE \"a\" SET x = 1"), Kind::Write);
         assert_eq!(classify("INSERT INTO t VALUES (1)"), Kind::Write);
-        assert_eq!(short(2.0), "2");
-        assert_eq!(short(1.5), "1.5");
     }
 }
