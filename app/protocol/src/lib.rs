@@ -14,56 +14,66 @@ pub mod timeline;
 /// Server processes a project lab can send requests to (`GET … on worker 2`).
 pub const MAX_WORKERS: u8 = 2;
 
-/// Page → worker.
+/// Page → worker. Every request carries an id, and every answer names the id it answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
-    /// (Re)create the database and fill it with the deterministic sample data; `tasks`
-    /// overrides the number of tasks (the indexes lab wants 100,000 of them).
+    /// (Re)create the learner's database and fill it with the deterministic sample data;
+    /// `tasks` overrides the number of tasks (the indexes lab wants 100,000 of them).
     Seed {
         id: u64,
         articles: u32,
         #[serde(default)]
         tasks: Option<u32>,
     },
-    /// Evaluate the context expressions and render the template `renders` times.
-    Run { id: u64, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool },
-    /// Run raw SQL (DDL for indexes, `EXPLAIN QUERY PLAN`), guarded against SQL that crashes the engine.
-    Sql { id: u64, sql: String },
-    /// Install a lab's Django project (views, templates, tests, URLs, migrations): the session's
-    /// Django state (imports, signal receivers, cache, clock) starts over; the data stays.
-    Project { id: u64, project: ProjectSpec },
+    /// Install the learner's project (views, templates, tests, URLs, migrations): the session's
+    /// Django state (imports, signal receivers, cache, clock) starts over. With `fresh`, the
+    /// data goes back to freshly seeded first (a timeline runs from a clean start). `lesson`
+    /// names the lesson whose goals the step reports judge.
+    Load {
+        id: u64,
+        project: ProjectSpec,
+        #[serde(default)]
+        fresh: bool,
+        #[serde(default)]
+        lesson: Option<String>,
+    },
     /// One step against the installed project: a request, a shell line, the tests, the clock.
     Step { id: u64, step: Step },
-    /// Judges an exercise by behaviour: the learner's version against the lesson's reference
-    /// solution, on the current data and on a hidden, differently seeded and sized copy.
-    Check { id: u64, check: CheckSpec },
-    /// Runs a lab twice, A then B (a toggle off, then on), each from a fresh load, and reports
-    /// both measured pages side by side with the query plan of each statement.
-    Compare { id: u64, a: CompareRun, b: CompareRun },
-    /// One point of a growth chart: the lab measured on a scratch database of this size (the
+    /// Run raw SQL (DDL for indexes, `EXPLAIN QUERY PLAN`), guarded against SQL that crashes the engine.
+    Sql { id: u64, sql: String },
+    /// Judges exercise `exercise` of `lesson` by behaviour: the learner's attempt against the
+    /// lesson's reference solution, on fresh copies of the data they see and on a hidden,
+    /// differently seeded and sized copy. The learner's session is not touched.
+    Check { id: u64, lesson: String, exercise: usize, attempt: lesson::Attempt },
+    /// Runs a lab twice, A then B (a toggle off, then on), each on a fresh copy of the data, and
+    /// reports both measured pages side by side with the query plan of each statement.
+    Compare { id: u64, a: LabRun, b: LabRun },
+    /// One point of a growth chart: the lab measured on a fresh database of this size (the
     /// learner's database and project are left alone).
     Measure {
         id: u64,
-        run: CompareRun,
+        run: LabRun,
         articles: u32,
         #[serde(default)]
         tasks: Option<u32>,
     },
     /// The engine's plan for a statement of a query log, on the database as it is now.
     Explain { id: u64, sql: String },
+    /// A digest of the learner's session (data, cache, clock, Django state): the browser tests
+    /// prove with it that checks, comparisons and sweeps leave the session as it was.
+    Fingerprint { id: u64 },
     /// Makes the worker panic on purpose: the browser tests use it to prove the page recovers.
     CrashForTest { id: u64 },
+    /// Makes the worker busy for `ms` without answering (the browser tests' hung engine).
+    StallForTest { id: u64, ms: u32 },
 }
 
-/// One side of a comparison.
+/// A lab to run on its own data: the project, then the steps; the last request is measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CompareRun {
-    /// An expression lab: the page rendered once (empty cache).
-    Expression { context: Vec<(String, String)>, template: String },
-    /// A project lab: loaded afresh, then the steps; the last step is measured.
-    Project { project: ProjectSpec, steps: Vec<Step> },
+pub struct LabRun {
+    pub project: ProjectSpec,
+    pub steps: Vec<Step>,
 }
 
 /// What one side of a comparison measured.
@@ -87,50 +97,10 @@ pub struct PlanInfo {
     pub plan: String,
 }
 
-/// What an exercise's check runs. Both sides run the same way; the learner's passes when it
-/// makes no error, stays within `max_queries` and shows what the reference shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CheckSpec {
-    /// An expression lab: the page rendered once from the context.
-    Expression {
-        context: Vec<(String, String)>,
-        template: String,
-        reference_context: Vec<(String, String)>,
-        reference_template: String,
-        budget: Budget,
-    },
-    /// A project lab: the steps run on a freshly loaded project; the last request is judged.
-    Project {
-        project: ProjectSpec,
-        reference: ProjectSpec,
-        steps: Vec<Step>,
-        budget: Budget,
-        /// The lesson's starting files with the learner's `tests.py`: when given, the learner's
-        /// tests must fail there and pass on `project`.
-        #[serde(default)]
-        tests_against: Option<ProjectSpec>,
-    },
-}
-
-/// What the judged page may cost: queries, rows fetched, rows the database read.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Budget {
-    pub max_queries: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rows: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rows_read: Option<u64>,
-    /// At most this many seconds spent waiting for the database's write lock (the
-    /// transactions lab: a request that overlaps another's transaction).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_wait_s: Option<f64>,
-}
-
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CheckReport {
     pub passed: bool,
-    /// One per data set: the visible data first, then the hidden variant.
+    /// One per data set: the visible data first, then the hidden variant (then the tests).
     pub runs: Vec<CheckRun>,
 }
 
@@ -146,7 +116,7 @@ pub struct CheckRun {
     pub message: String,
 }
 
-/// A lab's project, as `run-project` cases describe one (shared/sample_app/README.md).
+/// A lab's project, as `run-project` cases describe one (docs/contracts.md).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProjectSpec {
     /// `views.py`, `tests.py`, `templates/<path>`, …, in tab order.
@@ -159,6 +129,7 @@ pub struct ProjectSpec {
 
 /// What `makemigrations` + `migrate` would apply (the index lab).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Migration {
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +141,7 @@ pub struct Migration {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IndexSpec {
     pub fields: Vec<String>,
     pub name: String,
@@ -193,25 +165,64 @@ pub enum Step {
     },
     /// Moves the virtual clock the cache reads.
     Advance { seconds: f64 },
-    /// Statements in `views.py`'s namespace, as in `manage.py shell`.
-    Run { code: String },
+    /// Statements in `manage.py shell` (models imported, as Django 5.2's shell does, and
+    /// `views.py`'s names), on `worker` (the last one a request went to when absent).
+    Run {
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<u8>,
+    },
     /// Runs the test file (`tests.py`).
     Test { file: String },
+}
+
+impl Step {
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::Get { .. } => StepKind::Get,
+            Step::Advance { .. } => StepKind::Advance,
+            Step::Run { .. } => StepKind::Run,
+            Step::Test { .. } => StepKind::Test,
+        }
+    }
+}
+
+/// What kind of step a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    #[default]
+    Get,
+    Run,
+    Test,
+    Advance,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Get => "get",
+            StepKind::Run => "run",
+            StepKind::Test => "test",
+            StepKind::Advance => "advance",
+        }
+    }
 }
 
 impl Request {
     pub fn id(&self) -> u64 {
         match self {
             Request::Seed { id, .. }
-            | Request::Run { id, .. }
-            | Request::Sql { id, .. }
-            | Request::Project { id, .. }
+            | Request::Load { id, .. }
             | Request::Step { id, .. }
+            | Request::Sql { id, .. }
             | Request::Check { id, .. }
             | Request::Compare { id, .. }
             | Request::Measure { id, .. }
             | Request::Explain { id, .. }
-            | Request::CrashForTest { id } => *id,
+            | Request::Fingerprint { id }
+            | Request::CrashForTest { id }
+            | Request::StallForTest { id, .. } => *id,
         }
     }
 }
@@ -222,13 +233,13 @@ impl Request {
 pub enum Response {
     /// The worker is loaded and waiting.
     Ready,
+    /// A long job (seeding, a check, a sweep point) is under way: `done` of `total`.
     Progress { id: u64, done: u32, total: u32 },
     Seeded { id: u64, ms: f64, counts: Vec<(String, u64)>, schema_ms: f64 },
-    Result { id: u64, renders: Vec<RenderReport> },
     SqlResult { id: u64, columns: Vec<String>, rows: Vec<Vec<String>>, query: QueryInfo },
     /// The project is installed (its `views.py` imported); `clock` is the virtual time;
     /// `migrations` is, per migration, what `makemigrations` writes and `sqlmigrate` prints.
-    ProjectLoaded {
+    Loaded {
         id: u64,
         clock: String,
         #[serde(default)]
@@ -242,8 +253,37 @@ pub enum Response {
     Measured { id: u64, side: CompareSide },
     /// `EXPLAIN QUERY PLAN`, one step a line, children indented, in SQLite's words.
     Explained { id: u64, plan: String },
+    Fingerprinted { id: u64, digest: String },
+    /// A request with nothing to report is over (a test hook).
+    Done { id: u64 },
     /// The engine panicked; the worker is unusable and must be replaced.
     Panic { message: String },
+}
+
+impl Response {
+    /// The request this answers (none for `Ready` and `Panic`, which answer nothing).
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            Response::Ready | Response::Panic { .. } => None,
+            Response::Progress { id, .. }
+            | Response::Seeded { id, .. }
+            | Response::SqlResult { id, .. }
+            | Response::Loaded { id, .. }
+            | Response::StepResult { id, .. }
+            | Response::Error { id, .. }
+            | Response::CheckResult { id, .. }
+            | Response::Compared { id, .. }
+            | Response::Measured { id, .. }
+            | Response::Explained { id, .. }
+            | Response::Fingerprinted { id, .. }
+            | Response::Done { id } => Some(*id),
+        }
+    }
+
+    /// A final answer (not a progress report).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Response::Progress { .. } | Response::Ready)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,8 +327,10 @@ pub struct GroupInfo {
 /// What one project step did.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StepReport {
-    /// `get`, `run`, `test` or `advance`.
-    pub kind: String,
+    pub kind: StepKind,
+    /// The server process the step ran in (1 or 2).
+    #[serde(default = "first_worker")]
+    pub worker: u8,
     /// The request line or the code, as the history shows it.
     pub label: String,
     pub status: Option<u16>,
@@ -304,9 +346,9 @@ pub struct StepReport {
     pub error: Option<ErrorInfo>,
     /// The virtual clock after the step (`2026-01-01 09:00:00`).
     pub clock: String,
-    /// A request that read the cache: `hit`, `miss` or `stale`.
-    #[serde(default)]
-    pub cache_state: Option<String>,
+    /// A request that read the cache: which layer answered (or missed) and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheOutcome>,
     /// The cache calls of the step (`get`/`set`/…, key, hit or miss for reads).
     #[serde(default)]
     pub cache_calls: Vec<CacheCallInfo>,
@@ -317,6 +359,86 @@ pub struct StepReport {
     /// for the database's write lock) or overlapped the previous request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
+    /// For a request that is the one an exercise judges: whether it meets the goal's budget
+    /// (the same judgement as the check's, on this request alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<GoalLine>,
+}
+
+fn first_worker() -> u8 {
+    1
+}
+
+/// One exercise's budget judged on one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalLine {
+    /// The exercise (0-based, in the lesson's order).
+    pub exercise: usize,
+    pub met: bool,
+    /// What was measured against what the goal allows ("143 rows fetched, the goal is at most 20").
+    pub message: String,
+}
+
+/// The cache layers a request can read: the whole page (`cache_page`), a template fragment
+/// (`{% cache %}`), a value (`cache.get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheLayer {
+    Page,
+    Fragment,
+    Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheState {
+    Hit,
+    Miss,
+    /// The cache answered, but the page computed now (without the cache) would differ.
+    Stale,
+}
+
+/// What the cache did for a request: the outermost layer it read, and how that went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheOutcome {
+    pub layer: CacheLayer,
+    pub state: CacheState,
+}
+
+impl CacheOutcome {
+    /// The badge: `HIT`/`MISS`/`STALE` for the page cache, `FRAGMENT HIT`, `VALUE MISS`, ….
+    pub fn badge(&self) -> String {
+        let state = match self.state {
+            CacheState::Hit => "HIT",
+            CacheState::Miss => "MISS",
+            CacheState::Stale => "STALE",
+        };
+        match self.layer {
+            CacheLayer::Page => state.to_string(),
+            CacheLayer::Fragment => format!("FRAGMENT {state}"),
+            CacheLayer::Value => format!("VALUE {state}"),
+        }
+    }
+
+    /// The same in lower case, as the browser tests and claims name it (`fragment hit`).
+    pub fn name(&self) -> String {
+        self.badge().to_lowercase()
+    }
+
+    /// One sentence for the response panel.
+    pub fn sentence(&self) -> &'static str {
+        match (self.layer, self.state) {
+            (CacheLayer::Page, CacheState::Hit) => "Cache hit: the whole response came from the page cache; the view did not run.",
+            (CacheLayer::Page, CacheState::Miss) => "Page cache miss: the view ran, and its response was stored.",
+            (CacheLayer::Page, CacheState::Stale) => "Stale: the page cache answered, but the data changed since it was stored — the page computed now would differ.",
+            (CacheLayer::Fragment, CacheState::Hit) => "Fragment hit: a {% cache %} fragment came from the cache; the view and the rest of the template ran.",
+            (CacheLayer::Fragment, CacheState::Miss) => "Fragment miss: the {% cache %} fragment was rendered and stored.",
+            (CacheLayer::Fragment, CacheState::Stale) => "Stale: a {% cache %} fragment came from the cache, but the data changed since — the page computed now would differ.",
+            (CacheLayer::Value, CacheState::Hit) => "Value hit: the view read a value from the cache (cache.get); the view and the template ran.",
+            (CacheLayer::Value, CacheState::Miss) => "Value miss: the view computed a value and stored it (cache.set).",
+            (CacheLayer::Value, CacheState::Stale) => "Stale: the view read a value from the cache, but the data changed since — the page computed now would differ.",
+        }
+    }
 }
 
 /// Seconds as a learner writes them: `2`, `1.5`, `0.25` (to the millisecond).
@@ -347,18 +469,70 @@ pub struct CacheCallInfo {
     pub op: String,
     pub key: String,
     pub hit: Option<bool>,
+    /// Which layer the key belongs to (Django names page, header and fragment keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<CacheLayer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestInfo {
     /// `Class.method` or the function name.
     pub name: String,
-    /// `pass`, `fail`, `error` or `skip`.
-    pub outcome: String,
+    pub outcome: TestOutcome,
     /// The first line of `ExceptionType: message`.
     pub message: String,
     /// The whole message (`assertNumQueries` lists the captured queries).
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestOutcome {
+    Pass,
+    Fail,
+    Error,
+    Skip,
+}
+
+impl TestOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestOutcome::Pass => "pass",
+            TestOutcome::Fail => "fail",
+            TestOutcome::Error => "error",
+            TestOutcome::Skip => "skip",
+        }
+    }
+}
+
+/// `1 query`, `2 queries`; `1 row`, `20 rows`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", group_digits(n as u64), if n == 1 { one } else { many })
+}
+
+/// `10,000`.
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A time the browser's clock can measure: `0.42 ms`, and `< 0.1 ms` below its resolution
+/// (a page without cross-origin isolation reads time in steps of 0.1 ms).
+pub fn short_ms(ms: f64) -> String {
+    if ms < 0.1 {
+        "< 0.1 ms".into()
+    } else if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

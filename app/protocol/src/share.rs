@@ -32,13 +32,13 @@ pub struct LabState {
     /// Tasks in the database (the indexes lab), when not the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<u32>,
-    /// An expression lab's variables that differ from the lesson's.
+    /// Saved before lessons 00 and 01 became projects: the QuerySet a variable was set to and
+    /// the template, which [`LabState::apply_files`] carries into `views.py` and the template.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<(String, String)>,
-    /// An expression lab's template, when edited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    /// A project lab's files that differ from the lesson's.
+    /// The lab's files that differ from the lesson's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<(String, String)>,
     /// The migration toggles that are on (indexes).
@@ -67,7 +67,7 @@ pub enum LinkError {
 impl std::fmt::Display for LinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LinkError::TooLong(n) => write!(f, "the link's state is {n} characters long, more than the {MAX_LINK_CHARS} a lab can need"),
+            LinkError::TooLong(n) => write!(f, "the link's state would be {n} characters long, more than the {MAX_LINK_CHARS} a link may carry"),
             LinkError::UnknownVersion(c) => write!(f, "the link was made by another version of the lab (format {c:?}, this one reads {VERSION:?})"),
             LinkError::Damaged(why) => write!(f, "the link is cut short or was changed ({why})"),
             LinkError::TooBig => write!(f, "the link's state unpacks to more than {} KB", MAX_JSON_BYTES / 1024),
@@ -76,10 +76,19 @@ impl std::fmt::Display for LinkError {
     }
 }
 
-pub fn encode(state: &LabState) -> String {
+/// The link's state, or [`LinkError::TooLong`] when even compressed it is longer than a link
+/// may be (then the page offers the progress file instead): a link the app makes always opens.
+pub fn encode(state: &LabState) -> Result<String, LinkError> {
     let json = serde_json::to_vec(state).expect("plain data serializes");
+    if json.len() > MAX_JSON_BYTES {
+        return Err(LinkError::TooBig);
+    }
     let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
-    format!("{VERSION}{}", URL_SAFE_NO_PAD.encode(packed))
+    let link = format!("{VERSION}{}", URL_SAFE_NO_PAD.encode(packed));
+    if link.len() > MAX_LINK_CHARS {
+        return Err(LinkError::TooLong(link.len()));
+    }
+    Ok(link)
 }
 
 pub fn decode(link: &str) -> Result<LabState, LinkError> {
@@ -106,8 +115,6 @@ impl LabState {
     /// The state of `lab` given what the learner has now: only what differs is kept.
     pub fn of(lab: &Lab, now: Current) -> LabState {
         let mut s = LabState { articles: now.articles, tasks: now.tasks, migrations: now.migrations, steps: now.steps, ..Default::default() };
-        s.context = now.context.into_iter().filter(|(k, v)| !lab.context.iter().any(|(k0, v0)| k0 == k && v0 == v)).collect();
-        s.template = now.template.filter(|t| *t != lab.template);
         if let Some(p) = &lab.project {
             s.files = now.files.into_iter().filter(|(n, src)| !p.files.iter().any(|(n0, s0)| n0 == n && s0 == src)).collect();
             let default_script = crate::timeline::format(&p.timeline);
@@ -117,8 +124,8 @@ impl LabState {
         s
     }
 
-    /// Checks the state against the lesson it is opened in: known files and variables, sizes
-    /// the lab offers, migration toggles it has, a bounded replay.
+    /// Checks the state against the lesson it is opened in: known files, sizes the lab
+    /// offers, migration toggles it has, a bounded replay.
     pub fn fits(&self, lab: &Lab, article_sizes: &[u32]) -> Result<(), LinkError> {
         let misfit = |why: String| Err(LinkError::DoesNotFit(why));
         if let Some(n) = self.articles {
@@ -126,29 +133,29 @@ impl LabState {
                 return misfit(format!("{n} articles is not one of the sizes offered ({article_sizes:?})"));
             }
         }
-        for (k, _) in &self.context {
-            if !lab.context.iter().any(|(k0, _)| k0 == k) {
-                return misfit(format!("the lab has no variable `{k}`"));
-            }
-        }
-        let project = lab.project.as_ref();
+        let Some(project) = lab.project.as_ref() else {
+            return if *self == LabState::default() { Ok(()) } else { misfit("this lesson has no lab".into()) };
+        };
         if let Some(t) = self.tasks {
-            if !project.is_some_and(|p| p.task_sizes.contains(&t)) {
+            if !project.task_sizes.contains(&t) {
                 return misfit(format!("{t} tasks is not a size this lab offers"));
             }
         }
         for (name, _) in &self.files {
-            if !project.is_some_and(|p| p.files.iter().any(|(n, _)| n == name)) {
+            if !project.files.iter().any(|(n, _)| n == name) {
                 return misfit(format!("the lab has no file `{name}`"));
             }
         }
-        for i in &self.migrations {
-            if project.is_none_or(|p| *i >= p.migration_toggles.len()) {
-                return misfit(format!("the lab has no migration toggle {i}"));
+        for (var, _) in &self.context {
+            if legacy_line(&project.files, var).is_none() {
+                return misfit(format!("the lab has no variable `{var}`"));
             }
         }
-        if (self.timeline.is_some() || !self.steps.is_empty()) && project.is_none() {
-            return misfit("steps belong to a project lab".into());
+        let n = project.migration_toggles().len();
+        for i in &self.migrations {
+            if *i >= n {
+                return misfit(format!("the lab has no migration toggle {i}"));
+            }
         }
         if self.steps.len() > MAX_STEPS {
             return misfit(format!("{} steps to replay, at most {MAX_STEPS}", self.steps.len()));
@@ -158,13 +165,38 @@ impl LabState {
 
     /// The lab's files with this state's edits.
     pub fn apply_files(&self, lab_files: &[(String, String)]) -> Vec<(String, String)> {
-        lab_files.iter().map(|(n, src)| (n.clone(), self.files.iter().find(|(m, _)| m == n).map(|(_, s)| s.clone()).unwrap_or_else(|| src.clone()))).collect()
+        let mut files: Vec<(String, String)> =
+            lab_files.iter().map(|(n, src)| (n.clone(), self.files.iter().find(|(m, _)| m == n).map(|(_, s)| s.clone()).unwrap_or_else(|| src.clone()))).collect();
+        // A state saved when the lesson was a QuerySet and a template: the same edits, where
+        // they now live (the variable's line in views.py, the one template).
+        for (var, expr) in &self.context {
+            if let Some((file, line)) = legacy_line(&files, var) {
+                let src = &mut files[file].1;
+                let old = src.lines().nth(line).unwrap_or("").to_string();
+                let indent: String = old.chars().take_while(|c| c.is_whitespace()).collect();
+                *src = src.replacen(&old, &format!("{indent}{var} = {expr}"), 1);
+            }
+        }
+        if let Some(t) = &self.template {
+            let templates: Vec<usize> = (0..files.len()).filter(|i| files[*i].0.starts_with("templates/")).collect();
+            if let [only] = templates.as_slice() {
+                files[*only].1 = t.clone();
+            }
+        }
+        files
     }
 
-    /// The lab's variables with this state's edits.
-    pub fn apply_context(&self, lab_context: &[(String, String)]) -> Vec<(String, String)> {
-        lab_context.iter().map(|(k, e)| (k.clone(), self.context.iter().find(|(m, _)| m == k).map(|(_, v)| v.clone()).unwrap_or_else(|| e.clone()))).collect()
+    /// The learner's attempt this state describes.
+    pub fn attempt(&self, project: &crate::lesson::ProjectLab) -> crate::lesson::Attempt {
+        crate::lesson::Attempt { files: self.apply_files(&project.files), migrations: self.migrations.clone() }
     }
+}
+
+/// Where `var = …` is assigned in views.py: (file index, line index).
+fn legacy_line(files: &[(String, String)], var: &str) -> Option<(usize, usize)> {
+    let file = files.iter().position(|(n, _)| n == "views.py")?;
+    let line = files[file].1.lines().position(|l| l.trim_start().strip_prefix(var).is_some_and(|rest| rest.trim_start().starts_with("= ")))?;
+    Some((file, line))
 }
 
 /// Everything the page knows about a lab right now (see [`LabState::of`]).
@@ -172,8 +204,6 @@ impl LabState {
 pub struct Current {
     pub articles: Option<u32>,
     pub tasks: Option<u32>,
-    pub context: Vec<(String, String)>,
-    pub template: Option<String>,
     pub files: Vec<(String, String)>,
     pub migrations: Vec<usize>,
     pub timeline: Option<String>,
@@ -204,11 +234,11 @@ mod tests {
         let p: &ProjectLab = lab.project.as_ref().unwrap();
         let mut files = p.files.clone();
         files[0].1 = files[0].1.replace("pass", "return render(request, \"a.html\", {\"x\": Article.objects.select_related(\"author\")[:20]})");
-        let steps = vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Get { url: "/a/".into(), user: Some("user001".into()), worker: Some(2), into_previous: Some(1.0) }, Step::Advance { seconds: 61.0 }];
+        let steps = vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Get { url: "/a/".into(), user: Some("user001".into()), worker: Some(2), into_previous: Some(1.0) }, Step::Advance { seconds: 61.0 }, Step::Run { code: "x = 1".into(), worker: Some(2) }];
         let state = LabState::of(&lab, Current { files: files.clone(), steps: steps.clone(), tasks: Some(100000), timeline: Some(crate::timeline::format(&p.timeline)), ..Default::default() });
         assert_eq!(state.files.len(), 1, "only the edited file is kept");
         assert_eq!(state.timeline, None, "an unedited timeline is not kept");
-        let link = encode(&state);
+        let link = encode(&state).unwrap();
         assert!(link.len() < 400, "{} chars: {link}", link.len());
         assert!(link.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{link}");
         let back = decode(&link).unwrap();
@@ -218,9 +248,28 @@ mod tests {
     }
 
     #[test]
+    fn a_state_saved_when_the_lesson_was_an_expression_lands_in_its_files() {
+        let lab: Lab = serde_json::from_value(serde_json::json!({
+            "title": "t", "summary": "s",
+            "project": {
+                "files": [["views.py", "def home(request):\n    articles = Article.objects.published()[:20]\n    return render(request, \"a.html\", {\"articles\": articles})\n"], ["templates/a.html", "{{ articles }}"]],
+                "urls": [["", "home", null]]
+            }
+        }))
+        .unwrap();
+        let old = LabState { context: vec![("articles".into(), "Article.objects.published().select_related(\"author\")[:20]".into())], template: Some("{{ articles|length }}".into()), ..Default::default() };
+        old.fits(&lab, &[200]).unwrap();
+        let files = old.apply_files(&lab.project.as_ref().unwrap().files);
+        assert!(files[0].1.contains("    articles = Article.objects.published().select_related(\"author\")[:20]\n"), "{}", files[0].1);
+        assert_eq!(files[1].1, "{{ articles|length }}");
+        let odd = LabState { context: vec![("qs".into(), "1".into())], ..Default::default() };
+        assert!(odd.fits(&lab, &[200]).unwrap_err().to_string().contains("no variable `qs`"));
+    }
+
+    #[test]
     fn broken_links_say_what_is_wrong() {
         let lab = project_lab();
-        let good = encode(&LabState { files: vec![("views.py".into(), "x = 1\n".into())], ..Default::default() });
+        let good = encode(&LabState { files: vec![("views.py".into(), "x = 1\n".into())], ..Default::default() }).unwrap();
         let cut = &good[..good.len() / 2];
         assert!(matches!(decode(cut), Err(LinkError::Damaged(_))), "{:?}", decode(cut));
         let mut tampered = good.clone().into_bytes();
@@ -244,9 +293,13 @@ mod tests {
             (LabState { migrations: vec![3], ..Default::default() }, "no migration toggle 3"),
             (LabState { steps: vec![Step::Advance { seconds: 1.0 }; MAX_STEPS + 1], ..Default::default() }, "at most"),
         ] {
-            let err = decode(&encode(&state)).unwrap().fits(&lab, &[50, 200]).unwrap_err();
+            let err = decode(&encode(&state).unwrap()).unwrap().fits(&lab, &[50, 200]).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");
         }
+        // A link too big to carry is refused when it is made, not when it is opened.
+        let noise: String = (0..60_000u32).map(|i| char::from(b'!' + ((i.wrapping_mul(2_654_435_761) >> 13) % 90) as u8)).collect();
+        let big = LabState { files: vec![("views.py".into(), noise)], ..Default::default() };
+        assert!(matches!(encode(&big), Err(LinkError::TooLong(_))), "{:?}", encode(&big).map(|l| l.len()));
         // Unknown fields are refused rather than ignored.
         let odd = format!("1{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(br#"{"files":[],"admin":true}"#, 6)));
         assert!(matches!(decode(&odd), Err(LinkError::Damaged(_))));

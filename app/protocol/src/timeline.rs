@@ -47,7 +47,8 @@ pub fn format(steps: &[Step]) -> String {
                 }
                 out += "\n";
             }
-            Step::Run { code } => out += &format!(">>> {}\n", code.replace('\n', "; ")),
+            // A shell line runs in the worker of the request before it (the text has no worker).
+            Step::Run { code, .. } => out += &format!(">>> {}\n", code.replace('\n', "; ")),
             Step::Advance { seconds } => out += &format!("+{} s\n", seconds),
             Step::Test { .. } => out += "run tests\n",
         }
@@ -68,7 +69,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
             if code.is_empty() {
                 return fail("`>>>` needs a Python statement after it".into());
             }
-            steps.push(Step::Run { code: code.to_string() });
+            steps.push(Step::Run { code: code.to_string(), worker: None });
         } else if let Some(rest) = strip_word(line, "GET") {
             // `…, 1 s into the previous`: this request starts while the previous one runs.
             // A comma inside the URL (`?ids=1,2`) is the URL's own.
@@ -159,7 +160,7 @@ mod tests {
             Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1), into_previous: None },
             Step::Get { url: "/tasks/1/done/".into(), user: None, worker: Some(2), into_previous: Some(1.0) },
             Step::Get { url: "/b/".into(), user: Some("user001".into()), worker: None, into_previous: Some(0.25) },
-            Step::Run { code: "a = Article.objects.first(); a.save()".into() },
+            Step::Run { code: "a = Article.objects.first(); a.save()".into(), worker: None },
             Step::Advance { seconds: 61.0 },
             Step::Advance { seconds: 0.5 },
             Step::Test { file: "tests.py".into() },
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn comments_and_blank_lines_are_skipped_and_spacing_is_loose() {
         let steps = parse("# warm the cache\n\n  GET   /a/  \n+300s\n>>>cache.clear()\n").unwrap();
-        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into() }]);
+        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into(), worker: None }]);
     }
 
     #[test]

@@ -30,6 +30,22 @@ pub struct CacheCall {
     pub hit: Option<bool>,
 }
 
+/// The layer a made key belongs to, from the names Django gives its keys: the page cache
+/// (`views.decorators.cache.cache_page.…`), a template fragment (`template.cache.…`), or a
+/// value the code stored. The page cache's header keys (the learned `Vary` headers) are none.
+pub fn layer_of(made_key: &str) -> Option<protocol::CacheLayer> {
+    let key = made_key.splitn(3, ':').nth(2).unwrap_or(made_key);
+    if key.starts_with("views.decorators.cache.cache_page.") {
+        Some(protocol::CacheLayer::Page)
+    } else if key.starts_with("views.decorators.cache.cache_header.") {
+        None
+    } else if key.starts_with("template.cache.") {
+        Some(protocol::CacheLayer::Fragment)
+    } else {
+        Some(protocol::CacheLayer::Value)
+    }
+}
+
 #[derive(Default)]
 pub struct LocMemCache {
     /// Made key → (value, expiry), least recently used first.
@@ -205,6 +221,11 @@ impl LocMemCache {
         for _ in 0..count {
             self.entries.shift_remove_index(0);
         }
+    }
+
+    /// Everything a later request could notice (keys, values, expiry, order), as text.
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}", self.entries.iter().map(|(k, (v, e))| (k, format!("{v:?}"), e)).collect::<Vec<_>>())
     }
 
     /// The live keys with their expiry, for the cache panel.

@@ -11,11 +11,12 @@
 use std::collections::HashMap;
 use std::num::NonZero;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use turso_core::io::clock::{MonotonicInstant, WallClockInstant};
+use turso_core::io::FileSyncType;
 use turso_core::{
-    Clock, Connection, Database, File, MemoryIO, OpenFlags, Statement, StatementStatusCounter, StepResult, IO,
+    Buffer, Clock, Completion, Connection, Database, File, MemoryIO, OpenFlags, Statement, StatementStatusCounter, StepResult, IO,
 };
 
 use crate::clock;
@@ -133,8 +134,123 @@ impl std::fmt::Display for EngineError {
 }
 
 /// IO for the engine: files in memory, clock from [`crate::clock`].
+///
+/// The files are pages shared copy-on-write: an [`Image`] of a database is a copy of the page
+/// table (not of the pages), and a database opened from it copies a page only when it writes
+/// it. A freshly seeded database is kept as an image, and every check, comparison and sweep
+/// point opens its own copy in microseconds instead of seeding again.
 struct SandboxIo {
+    files: Mutex<HashMap<String, Arc<CowFile>>>,
     mem: Arc<MemoryIO>,
+}
+
+const PAGE: usize = 4096;
+
+#[derive(Clone, Default)]
+struct Pages {
+    pages: std::collections::BTreeMap<usize, Arc<[u8; PAGE]>>,
+    size: u64,
+}
+
+struct CowFile {
+    inner: RwLock<Pages>,
+}
+
+impl CowFile {
+    fn read_into(&self, pos: u64, dst: &mut [u8]) -> usize {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        if pos >= inner.size || dst.is_empty() {
+            return 0;
+        }
+        let len = (dst.len() as u64).min(inner.size - pos) as usize;
+        let (mut off, mut done) = (pos as usize, 0);
+        while done < len {
+            let (page, at) = (off / PAGE, off % PAGE);
+            let n = (len - done).min(PAGE - at);
+            match inner.pages.get(&page) {
+                Some(p) => dst[done..done + n].copy_from_slice(&p[at..at + n]),
+                None => dst[done..done + n].fill(0),
+            }
+            off += n;
+            done += n;
+        }
+        len
+    }
+
+    fn write_at(inner: &mut Pages, pos: u64, data: &[u8]) -> usize {
+        let (mut off, mut done) = (pos as usize, 0);
+        while done < data.len() {
+            let (page, at) = (off / PAGE, off % PAGE);
+            let n = (data.len() - done).min(PAGE - at);
+            let p = inner.pages.entry(page).or_insert_with(|| Arc::new([0; PAGE]));
+            Arc::make_mut(p)[at..at + n].copy_from_slice(&data[done..done + n]);
+            off += n;
+            done += n;
+        }
+        inner.size = inner.size.max(pos + data.len() as u64);
+        data.len()
+    }
+}
+
+impl File for CowFile {
+    fn lock_file(&self, _exclusive: bool) -> turso_core::Result<()> {
+        Ok(())
+    }
+    fn unlock_file(&self) -> turso_core::Result<()> {
+        Ok(())
+    }
+    fn pread(&self, pos: u64, c: Completion) -> turso_core::Result<Completion> {
+        let n = self.read_into(pos, c.as_read().buf().as_mut_slice());
+        c.complete(n as i32);
+        Ok(c)
+    }
+    fn pwrite(&self, pos: u64, buffer: Arc<Buffer>, c: Completion) -> turso_core::Result<Completion> {
+        let n = CowFile::write_at(&mut self.inner.write().unwrap_or_else(|e| e.into_inner()), pos, buffer.as_slice());
+        c.complete(n as i32);
+        Ok(c)
+    }
+    fn pwritev(&self, pos: u64, buffers: Vec<Arc<Buffer>>, c: Completion) -> turso_core::Result<Completion> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut at = pos;
+        let mut total = 0;
+        for b in &buffers {
+            let n = CowFile::write_at(&mut inner, at, b.as_slice());
+            at += n as u64;
+            total += n;
+        }
+        c.complete(total as i32);
+        Ok(c)
+    }
+    fn sync(&self, c: Completion, _sync_type: FileSyncType) -> turso_core::Result<Completion> {
+        c.complete(0);
+        Ok(c)
+    }
+    fn size(&self) -> turso_core::Result<u64> {
+        Ok(self.inner.read().unwrap_or_else(|e| e.into_inner()).size)
+    }
+    fn truncate(&self, len: u64, c: Completion) -> turso_core::Result<Completion> {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if len < inner.size {
+            inner.pages.retain(|&k, _| (k * PAGE) < len as usize);
+        }
+        inner.size = len;
+        c.complete(0);
+        Ok(c)
+    }
+}
+
+/// A database's files at one moment: the page tables, sharing their pages with the database
+/// they were taken from (see [`SandboxIo`]).
+#[derive(Clone)]
+pub struct Image {
+    files: Vec<(String, Pages)>,
+}
+
+impl Image {
+    /// Bytes the image's pages hold.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|(_, p)| p.size).sum()
+    }
 }
 
 impl Clock for SandboxIo {
@@ -151,11 +267,14 @@ impl Clock for SandboxIo {
 }
 
 impl IO for SandboxIo {
-    fn open_file(&self, path: &str, flags: OpenFlags, direct: bool) -> turso_core::Result<Arc<dyn File>> {
-        self.mem.open_file(path, flags, direct)
+    fn open_file(&self, path: &str, _flags: OpenFlags, _direct: bool) -> turso_core::Result<Arc<dyn File>> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let f = files.entry(path.to_string()).or_insert_with(|| Arc::new(CowFile { inner: RwLock::new(Pages::default()) }));
+        Ok(f.clone())
     }
     fn remove_file(&self, path: &str) -> turso_core::Result<()> {
-        self.mem.remove_file(path)
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(path);
+        Ok(())
     }
     fn step(&self) -> turso_core::Result<()> {
         self.mem.step()
@@ -176,6 +295,8 @@ impl IO for SandboxIo {
 pub const DEFAULT_BUDGET_MS: f64 = 1000.0;
 
 pub struct Engine {
+    /// The memory IO's files (none for a file database).
+    io: Option<Arc<SandboxIo>>,
     _db: Arc<Database>,
     conn: Arc<Connection>,
     stmts: HashMap<String, Statement>,
@@ -198,10 +319,31 @@ impl Drop for Engine {
 impl Engine {
     /// A fresh in-memory database.
     pub fn open_memory() -> Result<Engine, EngineError> {
-        let io: Arc<dyn IO> = Arc::new(SandboxIo { mem: Arc::new(MemoryIO::new()) });
+        Self::open_io(HashMap::new())
+    }
+
+    fn open_io(files: HashMap<String, Arc<CowFile>>) -> Result<Engine, EngineError> {
+        let sio = Arc::new(SandboxIo { files: Mutex::new(files), mem: Arc::new(MemoryIO::new()) });
+        let io: Arc<dyn IO> = sio.clone();
         let db = Database::open_file(io, ":memory:", Arc::new(turso_core::SqliteDialect))
             .map_err(|e| EngineError::Sql(e.to_string()))?;
-        Self::from_db(db)
+        let mut engine = Self::from_db(db)?;
+        engine.io = Some(sio);
+        Ok(engine)
+    }
+
+    /// The database as it is now, to open copies of with [`Engine::from_image`]. Taken between
+    /// statements, with no transaction open.
+    pub fn image(&mut self) -> Result<Image, EngineError> {
+        let io = self.io.as_ref().ok_or_else(|| EngineError::Sql("only a memory database has an image".into()))?;
+        let files = io.files.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(Image { files: files.iter().map(|(k, f)| (k.clone(), f.inner.read().unwrap_or_else(|e| e.into_inner()).clone())).collect() })
+    }
+
+    /// A new database whose content is the image's (its pages shared until written).
+    pub fn from_image(image: &Image) -> Result<Engine, EngineError> {
+        let files = image.files.iter().map(|(k, p)| (k.clone(), Arc::new(CowFile { inner: RwLock::new(p.clone()) }))).collect();
+        Self::open_io(files)
     }
 
     /// A database file on disk (native only): it is copied first, so the original is never changed.
@@ -245,7 +387,7 @@ impl Engine {
         );
         // Django's SQLite backend turns foreign keys on for every connection.
         let _ = conn.execute("PRAGMA foreign_keys = ON");
-        Ok(Engine { _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS, temp_dir: None })
+        Ok(Engine { io: None, _db: db, conn, stmts: HashMap::new(), deadline, budget_ms: DEFAULT_BUDGET_MS, temp_dir: None })
     }
 
     /// Runs SQL that may be several statements and returns nothing (DDL, seeding).
@@ -461,6 +603,33 @@ mod tests {
         let plan = e.run("EXPLAIN QUERY PLAN SELECT id FROM t WHERE slug = ?", &[SqlValue::Text("x".into())]).unwrap();
         let detail = format!("{:?}", plan.rows);
         assert!(detail.contains("USING INDEX t_slug") || detail.contains("USING COVERING INDEX t_slug"), "{detail}");
+    }
+
+    #[test]
+    fn an_image_opens_as_an_independent_copy() {
+        let mut e = Engine::open_memory().unwrap();
+        e.execute_batch("CREATE TABLE t (id integer primary key, slug text); CREATE INDEX t_slug ON t (slug);").unwrap();
+        e.execute_batch("BEGIN").unwrap();
+        for i in 0..3000 {
+            e.run("INSERT INTO t (slug) VALUES (?)", &[SqlValue::Text(format!("s{i}"))]).unwrap();
+        }
+        e.execute_batch("COMMIT").unwrap();
+        let image = e.image().unwrap();
+        assert!(image.bytes() > 0);
+        let mut a = Engine::from_image(&image).unwrap();
+        let mut b = Engine::from_image(&image).unwrap();
+        let count = |e: &mut Engine| e.run("SELECT count(*) FROM t", &[]).unwrap().rows[0][0].clone();
+        assert_eq!(count(&mut a), SqlValue::Int(3000));
+        a.run("DELETE FROM t WHERE id > 10", &[]).unwrap();
+        a.execute_batch("CREATE TABLE other (x)").unwrap();
+        assert_eq!(count(&mut a), SqlValue::Int(10));
+        assert_eq!(count(&mut b), SqlValue::Int(3000), "a copy's writes stay in that copy");
+        assert_eq!(count(&mut e), SqlValue::Int(3000), "and never reach the original");
+        let found = b.run("SELECT id FROM t WHERE slug = ?", &[SqlValue::Text("s2500".into())]).unwrap();
+        assert_eq!(found.rows, vec![vec![SqlValue::Int(2501)]]);
+        assert!(found.counters.rows_read < 5, "the index came along: {:?}", found.counters);
+        b.run("INSERT INTO t (slug) VALUES ('new')", &[]).unwrap();
+        assert_eq!(count(&mut b), SqlValue::Int(3001));
     }
 
     #[test]

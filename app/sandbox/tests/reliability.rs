@@ -1,7 +1,7 @@
 //! What learners throw at the sandbox (shared/RELIABILITY.md, "Django code and templates"):
 //! every input ends in a result or a clear, positioned error, never a panic.
 
-use protocol::{ProjectSpec, Request, Response, Step};
+use protocol::{ProjectSpec, RenderReport, Request, Response, Step};
 use sandbox::lab::Lab;
 
 fn seeded() -> Lab {
@@ -10,20 +10,36 @@ fn seeded() -> Lab {
     lab
 }
 
-fn run(lab: &mut Lab, expr: &str, template: &str) -> Response {
+fn ask(lab: &mut Lab, req: Request) -> Response {
     let mut got = None;
-    lab.handle(
-        Request::Run { id: 1, context: vec![("qs".into(), expr.into())], template: template.into(), renders: 1, clear_cache: true },
-        &mut |r| got = Some(r),
-    );
+    lab.handle(req, &mut |r| if r.is_final() { got = Some(r) });
     got.expect("every request is answered")
 }
 
-fn error_of(r: &Response) -> Option<(String, String)> {
-    match r {
-        Response::Error { error, .. } => Some((error.kind.clone(), error.message.clone())),
-        _ => None,
+/// What a learner types into a lab's views.py and template: `qs = <expr>` in a view that
+/// renders `template`; the page, or the error (at load or during the request).
+fn run(lab: &mut Lab, expr: &str, template: &str) -> Result<RenderReport, (String, String)> {
+    let views = format!(
+        "from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q\nfrom django.shortcuts import render\n\nfrom articles.models import Article, Tag\n\n\ndef page(request):\n    qs = {expr}\n    return render(request, \"page.html\", {{\"qs\": qs}})\n"
+    );
+    let project = ProjectSpec { files: vec![("views.py".into(), views), ("templates/page.html".into(), template.into())], urls: vec![("".into(), "page".into(), None)], migrations: vec![] };
+    match ask(lab, Request::Load { id: 1, project, fresh: false, lesson: None }) {
+        Response::Loaded { .. } => {}
+        Response::Error { error, .. } => return Err((error.kind, error.message)),
+        other => panic!("{other:?}"),
     }
+    match ask(lab, Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }) {
+        Response::StepResult { report, .. } => match report.error {
+            Some(e) => Err((e.kind, e.message)),
+            None => Ok(report.render),
+        },
+        Response::Error { error, .. } => Err((error.kind, error.message)),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn error_of(r: &Result<RenderReport, (String, String)>) -> Option<(String, String)> {
+    r.as_ref().err().cloned()
 }
 
 #[test]
@@ -36,13 +52,13 @@ fn a_valid_expression_cut_at_every_position_never_panics() {
             continue;
         }
         let r = run(&mut lab, &full[..cut], "{% for a in qs %}{{ a.title }}{% endfor %}");
-        if let Response::Error { error, .. } = &r {
+        if let Err((_, message)) = &r {
             errors += 1;
-            assert!(!error.message.is_empty());
+            assert!(!message.is_empty());
         }
     }
     assert!(errors > full.len() / 2, "most prefixes are not valid Python ({errors})");
-    assert!(matches!(run(&mut lab, full, "{% for a in qs %}{{ a.title }}{% endfor %}"), Response::Result { .. }));
+    assert!(run(&mut lab, full, "{% for a in qs %}{{ a.title }}{% endfor %}").is_ok());
 }
 
 #[test]
@@ -52,7 +68,7 @@ fn a_valid_template_cut_at_every_position_never_panics() {
     for cut in 0..=full.len() {
         let _ = run(&mut lab, "Article.objects.order_by('id')[:3]", &full[..cut]);
     }
-    assert!(matches!(run(&mut lab, "Article.objects.order_by('id')[:3]", full), Response::Result { .. }));
+    assert!(run(&mut lab, "Article.objects.order_by('id')[:3]", full).is_ok());
 }
 
 #[test]
@@ -87,7 +103,7 @@ fn mistakes_get_djangos_messages() {
 fn huge_and_deep_inputs_are_bounded() {
     let mut lab = seeded();
     // A huge slice is just a LIMIT.
-    assert!(matches!(run(&mut lab, "Article.objects.order_by('id')[:1000000000]", "{{ qs|length }}"), Response::Result { .. }));
+    assert!(run(&mut lab, "Article.objects.order_by('id')[:1000000000]", "{{ qs|length }}").is_ok());
     // Deep nesting is refused, not a stack overflow.
     let deep = format!("{}Q(id=1){}", "(".repeat(500), ")".repeat(500));
     assert!(error_of(&run(&mut lab, &format!("Article.objects.filter({deep})"), "")).is_some());
@@ -96,25 +112,22 @@ fn huge_and_deep_inputs_are_bounded() {
     // A 10,000-item IN list runs.
     let ids: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
     let r = run(&mut lab, &format!("Article.objects.filter(id__in=[{}])", ids.join(", ")), "{{ qs.count }}");
-    assert!(matches!(r, Response::Result { .. }), "{r:?}");
+    assert!(r.is_ok(), "{r:?}");
 }
 
 #[test]
 fn markup_from_data_and_code_is_escaped() {
     let mut lab = seeded();
     let r = run(&mut lab, "Article.objects.filter(id=7)", "{% for a in qs %}{{ a.title }}|{{ a.title|lower }}{% endfor %}");
-    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
-    let out = &renders[0].output;
+    let out = &r.expect("renders").output;
     assert!(out.contains("&lt;script&gt;alert(&#x27;xss&#x27;)&lt;/script&gt; &amp; other &quot;tricks&quot;"), "{out}");
     assert!(!out.contains('<'), "{out}");
     // A string from the learner's Python is data too.
     let r = run(&mut lab, "'<img src=x onerror=alert(1)> javascript:alert(1)'", "<a href=\"{{ qs }}\">{{ qs|upper }}</a>");
-    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
-    assert_eq!(renders[0].output, "<a href=\"&lt;img src=x onerror=alert(1)&gt; javascript:alert(1)\">&lt;IMG SRC=X ONERROR=ALERT(1)&gt; JAVASCRIPT:ALERT(1)</a>");
+    assert_eq!(r.expect("renders").output, "<a href=\"&lt;img src=x onerror=alert(1)&gt; javascript:alert(1)\">&lt;IMG SRC=X ONERROR=ALERT(1)&gt; JAVASCRIPT:ALERT(1)</a>");
     // As in Django, a string literal written in the template itself is not escaped.
     let r = run(&mut lab, "1", "{{ '<b>' }}");
-    let Response::Result { renders, .. } = r else { panic!("{r:?}") };
-    assert_eq!(renders[0].output, "<b>");
+    assert_eq!(r.expect("renders").output, "<b>");
 }
 
 #[test]
@@ -122,9 +135,8 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
     let mut lab = seeded();
     let view = "from django.core.cache import cache\nfrom django.http import HttpResponse\nfrom articles.models import Tag\n\n\ndef visit(request):\n    k = Tag.objects.count()\n    Tag.objects.create(name=f'visit-{k}', slug=f'visit-{k}')\n    n = cache.get('n')\n    if n is None:\n        n = Tag.objects.count()\n        cache.set('n', n)\n    return HttpResponse(str(n))\n";
     let project = ProjectSpec { files: vec![("views.py".into(), view.into())], urls: vec![("visit/".into(), "visit".into(), None)], migrations: vec![] };
-    let mut got = None;
-    lab.handle(Request::Project { id: 1, project }, &mut |r| got = Some(r));
-    assert!(matches!(got, Some(Response::ProjectLoaded { .. })), "{got:?}");
+    let got = ask(&mut lab, Request::Load { id: 1, project, fresh: false, lesson: None });
+    assert!(matches!(got, Response::Loaded { .. }), "{got:?}");
     let step = |lab: &mut Lab, step: Step| {
         let mut got = None;
         lab.handle(Request::Step { id: 2, step }, &mut |r| got = Some(r));
@@ -133,12 +145,12 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
         report
     };
     let get = || Step::Get { url: "/visit/".into(), user: None, worker: None, into_previous: None };
-    assert_eq!(step(&mut lab, get()).cache_state.as_deref(), Some("miss"));
+    assert_eq!(step(&mut lab, get()).cache.map(|c| c.name()).as_deref(), Some("value miss"));
     let second = step(&mut lab, get());
-    assert_eq!(second.cache_state.as_deref(), Some("stale"), "each visit adds a tag, so the cached count is behind");
+    assert_eq!(second.cache.map(|c| c.name()).as_deref(), Some("value stale"), "each visit adds a tag, so the cached count is behind");
     // The replay's INSERT was rolled back, and its queries are not in the step's log.
     assert_eq!(second.render.n_queries, 2, "{:?}", second.render.queries);
-    let out = step(&mut lab, Step::Run { code: "Tag.objects.filter(name__startswith='visit').count()".into() });
+    let out = step(&mut lab, Step::Run { code: "Tag.objects.filter(name__startswith='visit').count()".into(), worker: None });
     assert_eq!(out.render.output.trim(), "2");
 }
 
@@ -156,11 +168,9 @@ fn overlapping_requests_say_what_the_lab_cannot_interleave() {
             files.push(("settings.py".into(), s.into()));
         }
         let urls = vec![("late/".into(), "late_write".into(), None), ("long/".into(), "long_tx".into(), None), ("nap/".into(), "nap".into(), None)];
-        let mut got = None;
-        lab.handle(Request::Project { id: 1, project: ProjectSpec { files, urls, migrations: vec![] } }, &mut |r| got = Some(r));
-        got
+        ask(lab, Request::Load { id: 1, project: ProjectSpec { files, urls, migrations: vec![] }, fresh: false, lesson: None })
     };
-    assert!(matches!(load(&mut lab, None), Some(Response::ProjectLoaded { .. })));
+    assert!(matches!(load(&mut lab, None), Response::Loaded { .. }));
     let step = |lab: &mut Lab, url: &str, worker: Option<u8>, into_previous: Option<f64>| {
         let mut got = None;
         lab.handle(Request::Step { id: 2, step: Step::Get { url: url.into(), user: None, worker, into_previous } }, &mut |r| got = Some(r));
@@ -179,7 +189,7 @@ fn overlapping_requests_say_what_the_lab_cannot_interleave() {
     assert_eq!(nap.error.as_ref().map(|e| (e.kind.as_str(), e.message.as_str())), Some(("ValueError", "sleep length must be non-negative")));
     let bad = "DATABASES = {\"default\": {\"OPTIONS\": {\"transaction_mode\": \"LAZY\"}}}\n";
     match load(&mut lab, Some(bad)) {
-        Some(Response::Error { error, .. }) => {
+        Response::Error { error, .. } => {
             assert_eq!(error.kind, "ImproperlyConfigured");
             assert!(error.message.contains("'LAZY'. Use one of 'DEFERRED', 'EXCLUSIVE', 'IMMEDIATE', or None."), "{}", error.message);
         }

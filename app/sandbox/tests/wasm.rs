@@ -18,15 +18,29 @@ fn setup() -> Lab {
 
 fn n_queries(lab: &mut Lab, expr: &str) -> usize {
     let template = "{% for a in articles %}{{ a.author.username }}{% for t in a.tags.all %}{{ t.name }}{% endfor %}{% endfor %}";
+    let views = format!("from django.shortcuts import render\nfrom articles.models import Article\n\n\ndef page(request):\n    return render(request, \"page.html\", {{\"articles\": {expr}}})\n");
+    let project = protocol::ProjectSpec { files: vec![("views.py".into(), views), ("templates/page.html".into(), template.into())], urls: vec![("".into(), "page".into(), None)], migrations: vec![] };
+    let mut loaded = false;
+    lab.handle(Request::Load { id: 2, project, fresh: false, lesson: None }, &mut |r| loaded |= matches!(r, Response::Loaded { .. }));
+    assert!(loaded);
     let mut got = None;
-    lab.handle(
-        Request::Run { id: 2, context: vec![("articles".into(), expr.into())], template: template.into(), renders: 1, clear_cache: true },
-        &mut |r| got = Some(r),
-    );
+    lab.handle(Request::Step { id: 3, step: protocol::Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
     match got {
-        Some(Response::Result { renders, .. }) => renders[0].n_queries,
+        Some(Response::StepResult { report, .. }) => report.render.n_queries,
         other => panic!("{other:?}"),
     }
+}
+
+/// A check runs on copies of a freshly seeded image: in wasm too.
+#[wasm_bindgen_test]
+fn an_image_of_the_data_opens_in_wasm() {
+    let mut image_source = sandbox::engine::Engine::open_memory().unwrap();
+    image_source.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);").unwrap();
+    let image = image_source.image().unwrap();
+    let mut copy = sandbox::engine::Engine::from_image(&image).unwrap();
+    copy.run("DELETE FROM t", &[]).unwrap();
+    let n = image_source.run("SELECT count(*) FROM t", &[]).unwrap().rows[0][0].clone();
+    assert_eq!(n, sandbox::engine::SqlValue::Int(3));
 }
 
 #[wasm_bindgen_test]
@@ -74,7 +88,7 @@ fn transactions_in_immediate_mode_run_in_wasm() {
     let settings = "DATABASES = {\"default\": {\"ENGINE\": \"django.db.backends.sqlite3\", \"NAME\": \"db.sqlite3\", \"OPTIONS\": {\"transaction_mode\": \"IMMEDIATE\"}}}\n";
     let project = protocol::ProjectSpec { files: vec![("views.py".into(), views.into()), ("settings.py".into(), settings.into())], urls: vec![("done/<int:pk>/".into(), "done".into(), None)], migrations: vec![] };
     let mut loaded = false;
-    lab.handle(Request::Project { id: 5, project }, &mut |r| loaded |= matches!(r, Response::ProjectLoaded { .. }));
+    lab.handle(Request::Load { id: 5, project, fresh: false, lesson: None }, &mut |r| loaded |= matches!(r, Response::Loaded { .. }));
     assert!(loaded);
     let mut got = None;
     lab.handle(Request::Step { id: 6, step: protocol::Step::Get { url: "/done/3/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));

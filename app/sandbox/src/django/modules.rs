@@ -155,6 +155,25 @@ pub fn shell_namespace(rt: &Rt) -> SResult<Rc<Namespace>> {
     Ok(ns)
 }
 
+/// `manage.py shell` in a lab: Django 5.2's shell imports every installed app's models, and
+/// the lab's shell also has the names of `views.py` (its functions, its imports), which take
+/// precedence. Assignments stay in this namespace, not in the views module.
+pub fn manage_shell_namespace(views: Option<&Rc<Namespace>>) -> Rc<Namespace> {
+    let ns = Namespace::new();
+    for m in MODELS.iter().filter(|m| !m.name.contains('_')) {
+        ns.set(m.name, model_val(m));
+    }
+    if let Some(v) = views {
+        for (k, x) in v.vars.borrow().iter() {
+            if !k.starts_with("__") {
+                ns.set(k, x.clone());
+            }
+        }
+    }
+    ns.set("__name__", Val::str("__main__"));
+    ns
+}
+
 // ---------------------------------------------------------------- helpers for other modules
 
 /// The class name `except`/`isinstance` should match for native class-like values.
@@ -246,106 +265,6 @@ fn model_val(m: &'static Model) -> Val {
 
 fn kw<'a>(kwargs: &'a Kwargs, name: &str) -> Option<&'a Val> {
     kwargs.iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-// ---------------------------------------------------------------- migrations
-
-/// What `makemigrations` writes for a migration, and what `sqlmigrate` prints for it.
-pub struct MigrationText {
-    /// The migration file's `operations` entry (Django's formatting).
-    pub python: String,
-    /// `sqlmigrate`: the description comment and the DDL.
-    pub sql: String,
-    /// The DDL alone, as the schema editor sends it.
-    pub ddl: String,
-}
-
-fn migration_model(m: &serde_json::Value) -> SResult<&'static Model> {
-    let model_name = m.get("model").and_then(|v| v.as_str()).ok_or_else(|| err(ErrorKind::ValueError, "a migration names its \"model\""))?;
-    let short = model_name.rsplit('.').next().unwrap_or(model_name);
-    MODELS
-        .iter()
-        .copied()
-        .find(|x| x.name == short && (!model_name.contains('.') || model_name.starts_with(&format!("{}.", x.app_label))))
-        .ok_or_else(|| exc("LookupError", format!("migrations: no single model named '{model_name}'")))
-}
-
-/// The migration Django would write for `m` and its SQL on SQLite.
-pub fn migration_text(m: &serde_json::Value) -> SResult<MigrationText> {
-    let model = migration_model(m)?;
-    let lower = model.name.to_lowercase();
-    let field_of = |fname: &str| model.field(fname).ok_or_else(|| exc("FieldDoesNotExist", format!("{} has no field named '{fname}'", model.name)));
-    let (python, description, ddl) = if let Some(spec) = m.get("add_index") {
-        let name = spec.get("name").and_then(|v| v.as_str()).ok_or_else(|| err(ErrorKind::ValueError, "add_index needs a \"name\""))?;
-        let fields: Vec<String> = spec
-            .get("fields")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| err(ErrorKind::ValueError, "add_index needs \"fields\""))?
-            .iter()
-            .map(|f| f.as_str().unwrap_or("").to_string())
-            .collect();
-        let mut cols = Vec::new();
-        for f in &fields {
-            let (desc, fname) = match f.strip_prefix('-') {
-                Some(n) => (true, n),
-                None => (false, f.as_str()),
-            };
-            cols.push(format!("\"{}\"{}", field_of(fname)?.column, if desc { " DESC" } else { "" }));
-        }
-        let quoted: Vec<String> = fields.iter().map(|f| format!("'{f}'")).collect();
-        (
-            format!("migrations.AddIndex(\n    model_name='{lower}',\n    index=models.Index(fields=[{}], name='{name}'),\n),", quoted.join(", ")),
-            format!("Create index {name} on field(s) {} of model {lower}", fields.join(", ")),
-            format!("CREATE INDEX \"{name}\" ON \"{}\" ({})", model.table, cols.join(", ")),
-        )
-    } else if let Some(name) = m.get("remove_index").and_then(|v| v.as_str()) {
-        (
-            format!("migrations.RemoveIndex(\n    model_name='{lower}',\n    name='{name}',\n),"),
-            format!("Remove index {name} from {lower}"),
-            format!("DROP INDEX \"{name}\""),
-        )
-    } else if let Some(fname) = m.get("db_index").and_then(|v| v.as_str()) {
-        let field = field_of(fname)?;
-        let name = index_name(model.table, &[field.column], "");
-        (
-            format!("migrations.AlterField(\n    model_name='{lower}',\n    name='{fname}',\n    field=models.{}(..., db_index=True),\n),", field.class_name()),
-            format!("Alter field {fname} on {lower}"),
-            format!("CREATE INDEX \"{name}\" ON \"{}\" (\"{}\")", model.table, field.column),
-        )
-    } else {
-        return Err(err(ErrorKind::ValueError, format!("migrations: unknown operation in {m}")));
-    };
-    let sql = format!("BEGIN;\n--\n-- {description}\n--\n{ddl};\nCOMMIT;");
-    Ok(MigrationText { python, sql, ddl })
-}
-
-/// The name of the index a migration creates (`add_index`, or `db_index`'s generated name).
-pub fn created_index(m: &serde_json::Value) -> Option<String> {
-    if let Some(name) = m.get("add_index").and_then(|s| s.get("name")).and_then(|v| v.as_str()) {
-        return Some(name.to_string());
-    }
-    let model = migration_model(m).ok()?;
-    let field = model.field(m.get("db_index")?.as_str()?)?;
-    Some(index_name(model.table, &[field.column], ""))
-}
-
-/// A case-level migration: `add_index`, `remove_index` or `db_index`, with the SQL Django's
-/// schema editor writes for SQLite.
-pub fn apply_migration(rt: &Rt, m: &serde_json::Value) -> SResult<()> {
-    let text = migration_text(m)?;
-    rt.engine.borrow_mut().execute_batch(&text.ddl).map_err(crate::runtime::engine_error)?;
-    Ok(())
-}
-
-/// `BaseDatabaseSchemaEditor._create_index_name`: `<table>_<columns>_<md5 hash 8>`.
-pub fn index_name(table: &str, columns: &[&str], suffix: &str) -> String {
-    let mut data = Vec::new();
-    data.extend_from_slice(table.as_bytes());
-    for c in columns {
-        data.extend_from_slice(c.as_bytes());
-    }
-    let hash = &crate::template::md5_hex(&data)[..8];
-    format!("{table}_{}_{hash}{suffix}", columns.join("_"))
 }
 
 // ---------------------------------------------------------------- the module table
@@ -1672,18 +1591,5 @@ impl JsonParser<'_> {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_names_follow_django() {
-        // Django: names_digest(table, column) -> md5 hex[:8].
-        let n = index_name("tasks_task", &["title"], "");
-        assert!(n.starts_with("tasks_task_title_"));
-        assert_eq!(n.len(), "tasks_task_title_".len() + 8);
     }
 }

@@ -3,7 +3,7 @@
 //! `AuthenticationMiddleware` in Django's order, the view (with its decorators), Django's
 //! 404 page, `render()`, `get_object_or_404()`, `redirect()`, `reverse()`.
 //!
-//! Also the headless `run-project` contract (`shared/sample_app/README.md`).
+//! Also the headless `run-project` contract (`docs/contracts.md`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,9 +24,33 @@ use crate::value::{call_value, Kwargs, Val};
 pub struct Project {
     pub files: IndexMap<String, String>,
     pub urls: UrlConf,
+    /// The migrations to apply: the lab's (or the case's), then those the `models.py` files
+    /// declare (`Meta.indexes`, `db_index=True`), checked as Django's system checks do.
+    pub migrations: Vec<protocol::Migration>,
     /// The loaded `views.py` module's names.
     pub views: RefCell<Option<Rc<Namespace>>>,
+    /// `manage.py shell`'s names: the models (Django 5.2's shell imports them) under the views
+    /// module's names, kept from one shell line to the next.
+    shell: RefCell<Option<Rc<Namespace>>>,
     templates: RefCell<HashMap<String, Rc<Template>>>,
+    /// What `settings.py` configures, once it has been executed.
+    pub settings: RefCell<Settings>,
+}
+
+/// What the labs read from an executed `settings.py`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// `CACHES["default"]["BACKEND"]`, when set.
+    pub cache_backend: Option<String>,
+}
+
+impl Settings {
+    /// Whether the cache backend is one every server process shares (Redis, Memcached, the
+    /// database, files); Django's default, locmem, is one cache per process.
+    pub fn shared_cache(&self) -> bool {
+        let b = self.cache_backend.as_deref().unwrap_or("");
+        ["backends.redis.", "backends.memcached.", "backends.db.", "backends.filebased."].iter().any(|k| b.contains(k))
+    }
 }
 
 impl Project {
@@ -35,7 +59,29 @@ impl Project {
         for (route, view, name) in urls {
             routes.push(Route::new(route, view, name.as_deref()).map_err(|m| exc("ImproperlyConfigured", m))?);
         }
-        Ok(Project { files, urls: UrlConf { routes }, views: RefCell::new(None), templates: RefCell::new(HashMap::new()) })
+        Ok(Project {
+            files,
+            urls: UrlConf { routes },
+            migrations: Vec::new(),
+            views: RefCell::new(None),
+            shell: RefCell::new(None),
+            templates: RefCell::new(HashMap::new()),
+            settings: RefCell::new(Settings::default()),
+        })
+    }
+
+    /// The one way a project is made, for the page, the worker and `run-project` alike: the
+    /// files and routes, the given migrations, and those its `models.py` files declare.
+    pub fn from_spec(spec: protocol::ProjectSpec) -> SResult<Project> {
+        let mut migrations = spec.migrations;
+        for (name, src) in spec.files.iter().filter(|(n, _)| super::models_file::is_models_file(n)) {
+            let declared = super::models_file::migrations(name, src, &migrations)?;
+            migrations.extend(declared);
+        }
+        let files: IndexMap<String, String> = spec.files.into_iter().collect();
+        let mut p = Project::new(files, &spec.urls)?;
+        p.migrations = migrations;
+        Ok(p)
     }
 
     /// A template by name (`articles/list.html` is the file `templates/articles/list.html`).
@@ -49,13 +95,19 @@ impl Project {
         Ok(t)
     }
 
-    /// Whether `settings.py` configures a cache every server process shares (Redis,
-    /// Memcached, the database, files); Django's default, locmem, is one cache per process.
+    /// Whether the executed `settings.py` names a cache every server process shares.
     pub fn shared_cache(&self) -> bool {
-        let Some(settings) = self.files.get("settings.py") else { return false };
-        let backend = settings.split("\"BACKEND\"").nth(1).or_else(|| settings.split("'BACKEND'").nth(1)).unwrap_or("");
-        let backend = backend.split([',', '}', '\n']).next().unwrap_or("");
-        ["backends.redis.", "backends.memcached.", "backends.db.", "backends.filebased."].iter().any(|b| backend.contains(b))
+        self.settings.borrow().shared_cache()
+    }
+
+    /// The namespace shell lines run in: built on first use after each load.
+    pub fn shell_namespace(&self) -> Rc<Namespace> {
+        if let Some(ns) = self.shell.borrow().clone() {
+            return ns;
+        }
+        let ns = super::modules::manage_shell_namespace(self.views.borrow().as_ref());
+        *self.shell.borrow_mut() = Some(ns.clone());
+        ns
     }
 
     pub fn has_template(&self, name: &str) -> bool {
@@ -66,13 +118,16 @@ impl Project {
 /// Loads (or reloads) `views.py` as the module `views`, after installing the project.
 pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     rt.django.borrow_mut().project = Some(project.clone());
-    // `settings.py`, when the lab shows one: its `DATABASES` options (the lock timeout and
-    // the transaction mode) take effect; the cache backend is read by `shared_cache`.
-    let databases = match project.files.get("settings.py") {
-        Some(src) => super::modules::exec_source_module(rt, "settings", "settings.py", src)?.get("DATABASES"),
+    // `settings.py`, when the lab shows one, is executed: its `DATABASES` options (the lock
+    // timeout and the transaction mode) and its `CACHES` backend take effect.
+    let settings = match project.files.get("settings.py") {
+        Some(src) => Some(super::modules::exec_source_module(rt, "settings", "settings.py", src)?),
         None => None,
     };
+    let databases = settings.as_ref().and_then(|s| s.get("DATABASES"));
     super::dblock::configure(rt, databases).map_err(|e| e.in_source("settings.py".to_string()))?;
+    *project.settings.borrow_mut() = Settings { cache_backend: settings.as_ref().and_then(|s| cache_backend(rt, s)) };
+    *project.shell.borrow_mut() = None;
     let src = project.files.get("views.py").cloned().unwrap_or_default();
     let ns = super::modules::exec_source_module(rt, "views", "views.py", &src)?;
     *project.views.borrow_mut() = Some(ns.clone());
@@ -83,6 +138,13 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
         }
     }
     Ok(ns)
+}
+
+/// `CACHES["default"]["BACKEND"]` of an executed settings module.
+fn cache_backend(rt: &Rt, settings: &Namespace) -> Option<String> {
+    let caches = settings.get("CACHES")?;
+    let default = caches.getitem(rt, &Val::str("default")).ok()?;
+    default.getitem(rt, &Val::str("BACKEND")).ok()?.to_str(rt).ok()
 }
 
 pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
@@ -416,13 +478,21 @@ pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
         let name = u.get(2).cloned().flatten();
         urls.push((route, view, name));
     }
-    let project = match Project::new(case.files.clone(), &urls) {
+    let mut migrations = Vec::new();
+    for m in &case.migrations {
+        match super::migrations::from_json(m) {
+            Ok(m) => migrations.push(m),
+            Err(e) => return fail(e),
+        }
+    }
+    let spec = protocol::ProjectSpec { files: case.files.clone().into_iter().collect(), urls, migrations };
+    let project = match Project::from_spec(spec) {
         Ok(p) => Rc::new(p),
         Err(e) => return fail(e),
     };
     rt.begin_request(60_000.0);
-    for m in &case.migrations {
-        if let Err(e) = crate::django::modules::apply_migration(rt, m) {
+    for m in &project.migrations {
+        if let Err(e) = super::migrations::apply(rt, m) {
             return fail(e);
         }
     }
@@ -441,18 +511,19 @@ pub const STEP_BUDGET_MS: f64 = 20_000.0;
 
 /// One step of a project session.
 #[derive(Debug, Clone)]
-pub enum StepKind {
+pub enum StepRequest {
     /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`];
     /// `into_previous`: seconds after the previous request started, overlapping it (see `dblock`).
     Get { url: String, user: Option<String>, worker: Option<u8>, into_previous: Option<f64> },
     Advance(f64),
-    Run(String),
+    /// A shell line, in `worker` (the one the last request went to when absent).
+    Run { code: String, worker: Option<u8> },
     Test(String),
 }
 
-impl StepKind {
+impl StepRequest {
     /// The contract's JSON form (`{"get": url, "user": u}`, `{"advance": s}`, …).
-    pub fn from_json(step: &serde_json::Value) -> SResult<StepKind> {
+    pub fn from_json(step: &serde_json::Value) -> SResult<StepRequest> {
         if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
             let worker = match step.get("worker") {
                 None | Some(serde_json::Value::Null) => None,
@@ -468,16 +539,16 @@ impl StepKind {
                     _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
                 },
             };
-            return Ok(StepKind::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
+            return Ok(StepRequest::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
         }
         if let Some(secs) = step.get("advance") {
-            return secs.as_f64().map(StepKind::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
+            return secs.as_f64().map(StepRequest::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
         }
         if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
-            return Ok(StepKind::Run(src.to_string()));
+            return Ok(StepRequest::Run { code: src.to_string(), worker: None });
         }
         if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
-            return Ok(StepKind::Test(file.to_string()));
+            return Ok(StepRequest::Test(file.to_string()));
         }
         Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
     }
@@ -493,9 +564,9 @@ pub struct StepOutcome {
     pub output: Option<String>,
     pub tests: Option<Vec<super::testing::TestResult>>,
     pub error: Option<SandboxError>,
-    /// For a request that read the cache: `hit`, `miss`, or `stale` (a hit whose page differs
-    /// from what the same request renders now without the cache).
-    pub cache_state: Option<&'static str>,
+    /// For a request that read the cache: the outermost layer read and whether it answered,
+    /// or stale (a hit whose page differs from what the request renders now without the cache).
+    pub cache: Option<protocol::CacheOutcome>,
     /// A request's own time (ms), without the stale check's replay.
     pub request_ms: Option<f64>,
     /// Where the step sat on the virtual clock: (start, end) in seconds.
@@ -508,21 +579,21 @@ fn failed(e: SandboxError) -> StepOutcome {
 
 /// Runs one step with `budget_ms` of time: a request through the test client (the login
 /// itself not counted), a clock move, a shell line in `views.py`'s namespace, or the tests.
-pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64) -> StepOutcome {
+pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64) -> StepOutcome {
     execute_with(rt, project, step, budget_ms, false)
 }
 
 /// [`execute`]; with `detect_stale`, a request that read the cache is classified (hit, miss,
 /// stale) by rendering it again without the cache, invisibly.
-pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
-    if let StepKind::Advance(_) = step {
+pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+    if let StepRequest::Advance(_) = step {
         let start = rt.now_seconds();
         let mut out = run_one(rt, project, step, budget_ms, detect_stale);
         out.span = (start, rt.now_seconds());
         return out;
     }
     let into_previous = match step {
-        StepKind::Get { into_previous, .. } => *into_previous,
+        StepRequest::Get { into_previous, .. } => *into_previous,
         _ => None,
     };
     super::dblock::begin_step(rt, into_previous);
@@ -535,9 +606,9 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: 
     out
 }
 
-fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
-        StepKind::Get { url, user, worker, .. } => {
+        StepRequest::Get { url, user, worker, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
             // the last request went to.
             rt.switch_worker(worker.unwrap_or(1), project.shared_cache());
@@ -562,25 +633,28 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, dete
                     let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
                     let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
                     let body = r.content.borrow().clone();
-                    let cache_state = if detect_stale { cache_state(rt, &spec, calls_before, &body) } else { None };
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache_state, request_ms, ..Default::default() }
+                    let cache = if detect_stale { cache_outcome(rt, &spec, calls_before, &body) } else { None };
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, ..Default::default() }
                 }
                 Err(e) => StepOutcome { request_ms, ..failed(e) },
             }
         }
-        StepKind::Advance(s) => match rt.advance_clock(*s) {
+        StepRequest::Advance(s) => match rt.advance_clock(*s) {
             Ok(()) => StepOutcome::default(),
             Err(e) => failed(e),
         },
-        StepKind::Run(src) => {
+        StepRequest::Run { code, worker } => {
+            if let Some(w) = worker {
+                rt.switch_worker(*w, project.shared_cache());
+            }
             rt.begin_request(budget_ms);
-            let views = project.views.borrow().clone().unwrap_or_else(Namespace::new);
-            match run_statements(rt, &views, src) {
+            let ns = project.shell_namespace();
+            match run_statements(rt, &ns, code) {
                 Ok(out) => StepOutcome { output: Some(out), ..Default::default() },
                 Err(e) => failed(e),
             }
         }
-        StepKind::Test(file) => {
+        StepRequest::Test(file) => {
             rt.begin_request(budget_ms);
             let Some(src) = project.files.get(file).cloned() else {
                 return failed(exc("FileNotFoundError", format!("No such file: '{file}'")));
@@ -593,20 +667,18 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepKind, budget_ms: f64, dete
     }
 }
 
-/// Hit, miss or stale, from the cache reads the request made.
-fn cache_state(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<&'static str> {
-    let (reads, hits) = {
+/// Which cache layer the request read and whether it answered, from the cache's own record
+/// of the request's calls; a hit whose page differs from a fresh render is stale.
+fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
+    let (outcome, any_hit) = {
         let c = rt.cache.borrow();
-        let reads: Vec<bool> = c.calls[calls_before.min(c.calls.len())..].iter().filter_map(|c| c.hit).collect();
-        let hits = reads.iter().any(|h| *h);
-        (reads.len(), hits)
+        let calls = &c.calls[calls_before.min(c.calls.len())..];
+        (crate::session::cache_outcome(calls)?, calls.iter().any(|c| c.hit == Some(true) && crate::cache::layer_of(&c.key).is_some()))
     };
-    if reads == 0 {
-        return None;
+    if !any_hit {
+        return Some(outcome);
     }
-    if !hits {
-        return Some("miss");
-    }
+    let stale = protocol::CacheOutcome { state: protocol::CacheState::Stale, ..outcome };
     // The replay runs in a transaction rolled back afterwards: a view that writes does not
     // write twice.
     let fresh = rt.without_cache(|| {
@@ -617,25 +689,25 @@ fn cache_state(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> 
         let _ = super::transaction::exit(rt, true);
         Some(r)
     });
-    let Some(fresh) = fresh else { return Some("hit") };
+    let Some(fresh) = fresh else { return Some(outcome) };
     match fresh {
         Ok(resp) => match resp.as_obj::<Response>() {
-            Some(r) if *r.content.borrow() != body => Some("stale"),
-            _ => Some("hit"),
+            Some(r) if *r.content.borrow() != body => Some(stale),
+            _ => Some(outcome),
         },
-        Err(_) => Some("hit"),
+        Err(_) => Some(outcome),
     }
 }
 
 pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> serde_json::Value {
-    let kind = match StepKind::from_json(step) {
+    let kind = match StepRequest::from_json(step) {
         Ok(k) => k,
         Err(e) => return step_error(&e),
     };
     let out = execute(rt, project, &kind, STEP_BUDGET_MS);
     if let Some(e) = &out.error {
         let mut v = step_error(e);
-        if matches!(kind, StepKind::Get { into_previous: Some(_), .. }) {
+        if matches!(kind, StepRequest::Get { into_previous: Some(_), .. }) {
             v["elapsed"] = elapsed_json(&out);
         }
         return v;
@@ -643,7 +715,7 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
     let log = rt.log.borrow();
     let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
     match kind {
-        StepKind::Get { into_previous, .. } => {
+        StepRequest::Get { into_previous, .. } => {
             let mut v = serde_json::json!({
                 "status": out.status,
                 "n_queries": log.len(),
@@ -657,9 +729,9 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
             }
             v
         }
-        StepKind::Advance(_) => serde_json::json!({}),
-        StepKind::Run(_) => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
-        StepKind::Test(_) => serde_json::json!({
+        StepRequest::Advance(_) => serde_json::json!({}),
+        StepRequest::Run { .. } => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
+        StepRequest::Test(_) => serde_json::json!({
             "tests": out.tests.unwrap_or_default().iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>()
         }),
     }

@@ -11,6 +11,7 @@
 //! - [`fetch`] and [`prefetch`]: rows → instances, `prefetch_related`;
 //! - [`instance`]: model classes and instances (lazy foreign keys, deferred fields);
 //! - [`write`]: `save`, `create`, `bulk_*`, `update`, the deletion `Collector`, m2m writes;
+//! - [`plan`]: `explain()` and the plan's wording;
 //! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`;
 //! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects.
 
@@ -21,6 +22,7 @@ pub mod expr;
 pub mod fetch;
 pub mod instance;
 pub mod lookups;
+pub mod plan;
 pub mod prefetch;
 pub mod queryset;
 pub mod resolve;

@@ -538,7 +538,7 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
             })
         }
         "iterator" => Ok(Val::list(qs.run(rt)?)),
-        "explain" => super::write::explain(rt, qs, kwargs),
+        "explain" => super::plan::explain(rt, qs, kwargs),
         "update" => super::write::queryset_update(rt, qs, args, kwargs),
         "delete" => super::write::queryset_delete(rt, qs),
         "create" => {
