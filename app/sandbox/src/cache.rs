@@ -46,6 +46,17 @@ pub fn layer_of(made_key: &str) -> Option<protocol::CacheLayer> {
     }
 }
 
+/// What a read tells of its layer: a page-header lookup that misses is the page cache missing
+/// (Django's `get_cache_key` finds no learned headers, so it does not look for the page); one
+/// that hits says nothing yet (the page entry's own lookup decides).
+pub fn read_of(made_key: &str, hit: bool) -> Option<(protocol::CacheLayer, bool)> {
+    match layer_of(made_key) {
+        Some(layer) => Some((layer, hit)),
+        None if !hit => Some((protocol::CacheLayer::Page, false)),
+        None => None,
+    }
+}
+
 #[derive(Default)]
 pub struct LocMemCache {
     /// Made key → (value, expiry), least recently used first.

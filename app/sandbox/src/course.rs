@@ -172,7 +172,11 @@ pub fn run_claim(images: &mut Images, p: &ProjectLab, claim: &Claim) -> Result<V
     let size = (claim.articles.unwrap_or(200), claim.tasks);
     let mut session = images.session(size, &mut |_, _| {}).map_err(|e| format!("the data could not be created: {e}"))?;
     session.served = 1;
-    session.load(p.spec(&attempt)).map_err(|e| format!("the project does not load: {}: {}", e.python_name(), e.message))?;
+    if let Err(e) = session.load(p.spec(&attempt)) {
+        // A claim about a project that does not load (a system check's error) is about the load.
+        let error = Some(crate::session::error_info(e));
+        return Ok(vec![StepReport { label: "loading the project".into(), error, ..Default::default() }]);
+    }
     steps.into_iter().map(|s| session.step(s).map_err(|e| format!("{}: {}", e.python_name(), e.message))).collect()
 }
 

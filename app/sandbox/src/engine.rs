@@ -393,7 +393,9 @@ impl Engine {
     /// Runs SQL that may be several statements and returns nothing (DDL, seeding).
     pub fn execute_batch(&mut self, sql: &str) -> Result<(), EngineError> {
         self.arm();
-        let r = self.conn.execute(sql).map_err(|e| self.map_err(e));
+        let deadline = f64::from_bits(self.deadline.load(Ordering::Relaxed));
+        // Stopped by the budget, the engine may report the interrupted write as "busy".
+        let r = self.conn.execute(sql).map_err(|e| if clock::monotonic_ms() > deadline { EngineError::Budget { ms: self.budget_ms } } else { self.map_err(e) });
         self.disarm();
         // Schema changes invalidate cached statements.
         self.stmts.clear();

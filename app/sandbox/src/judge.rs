@@ -20,11 +20,20 @@ use crate::session::{Session, Size};
 const HIDDEN_ARTICLES: u32 = 137;
 const HIDDEN_ARTICLES_ALT: u32 = 163;
 
-/// The size of the hidden copy for a visible size: other articles, and a tasks-sized database
-/// keeps its size class (the indexes lab) with other rows.
-pub fn hidden_size((articles, tasks): Size) -> Size {
+/// Tasks in the hidden copy of a lab sized in tasks, at the least: a goal that says "whatever the
+/// size of the table" is judged on a table where a full scan shows.
+const HIDDEN_TASKS_AT_LEAST: u32 = 5_000;
+
+/// The size of the hidden copy for a visible size: other articles; a lab sized in tasks (the
+/// indexes lab) gets other rows and a table large enough to tell a scan from an index.
+pub fn hidden_size(lab: &ProjectLab, (articles, tasks): Size) -> Size {
     let hidden_articles = if articles == HIDDEN_ARTICLES { HIDDEN_ARTICLES_ALT } else { HIDDEN_ARTICLES };
-    (hidden_articles, tasks.map(|t| t.saturating_sub(t / 7).max(50)))
+    let tasks = match tasks {
+        Some(t) => Some(t.saturating_sub(t / 7).max(50)),
+        None if !lab.task_sizes.is_empty() => Some(HIDDEN_TASKS_AT_LEAST + HIDDEN_TASKS_AT_LEAST / 7),
+        None => None,
+    };
+    (hidden_articles, tasks)
 }
 
 /// "200 articles", "100,000 tasks".
@@ -238,7 +247,7 @@ pub fn check(images: &mut Images, lab: &ProjectLab, k: usize, attempt: &Attempt,
     let total = if goal.tests_catch { 6 } else { 4 };
     let mut done = 0;
     let mut runs = Vec::new();
-    for (i, size) in [size, hidden_size(size)].into_iter().enumerate() {
+    for (i, size) in [size, hidden_size(lab, size)].into_iter().enumerate() {
         let data = if i == 0 { format!("the data you see ({})", size_words(size)) } else { format!("a hidden copy of the data ({}, other rows)", size_words(size)) };
         let side = |spec: &ProjectSpec, images: &mut Images| -> Result<Judged, String> {
             let mut session = images.session(size, &mut |_, _| {}).map_err(|e| format!("the data could not be created: {e}"))?;

@@ -8,7 +8,7 @@ use sandbox::django::project::{run_case as run_case_project, ProjectCase};
 use sandbox::engine::Engine;
 use sandbox::runtime::Rt;
 
-const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]";
+const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]\n       sandbox check-course LESSONS_DIR [--lesson NAME]\n       sandbox try LESSON_DIR [--on 0,1] [--articles N] [--tasks N] STEP...";
 
 /// The article-list page of the benchmark; the same text as tests/django_ref/bench_django.py.
 const BENCH_TEMPLATE: &str = "{% for a in articles %}<li>{{ a.title }} by {{ a.author.username }}: {% for t in a.tags.all %}{{ t.name }}{% if not forloop.last %}, {% endif %}{% endfor %}</li>{% endfor %}";
@@ -38,6 +38,8 @@ fn run(args: &[String]) -> Result<(), String> {
         Some("run-cases") => false,
         Some("run-project") => true,
         Some("bench") => return bench(&args[1..]),
+        Some("check-course") => return check_course(&args[1..]),
+        Some("try") => return try_lab(&args[1..]),
         _ => return Err(USAGE.into()),
     };
     while let Some(a) = it.next() {
@@ -79,6 +81,68 @@ fn run_project(db: &str, cases_path: &str, text: &str) -> Result<(), String> {
         results.push(run_case_project(&rt, &case));
     }
     println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// The curriculum self-check (what `cargo test` runs), with its summary line.
+fn check_course(args: &[String]) -> Result<(), String> {
+    let dir = args.first().ok_or(USAGE)?;
+    let only = args.iter().position(|a| a == "--lesson").and_then(|i| args.get(i + 1));
+    let lessons: Vec<_> = sandbox::course::read_lessons(std::path::Path::new(dir))?.into_iter().filter(|l| only.is_none_or(|o| l.name.contains(o.as_str()))).collect();
+    let report = sandbox::course::self_check(&lessons, &[200, 1000]);
+    println!("{}", report.summary());
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(report.problems())
+    }
+}
+
+/// A lesson's lab with some toggles on, steps run: what each step showed (for writing claims).
+fn try_lab(args: &[String]) -> Result<(), String> {
+    let dir = std::path::PathBuf::from(args.first().ok_or(USAGE)?);
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let lesson = sandbox::course::read_lessons(dir.parent().ok_or(USAGE)?)?.into_iter().find(|l| l.name == name).ok_or("no such lesson")?;
+    let mut claim = protocol::lesson::Claim { says: String::new(), toggles: vec![], edits: vec![], articles: None, tasks: None, steps: vec![], expect: vec![] };
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--on" => claim.toggles = it.next().ok_or(USAGE)?.split(',').filter_map(|x| x.parse().ok()).collect(),
+            "--articles" => claim.articles = it.next().and_then(|x| x.parse().ok()),
+            "--tasks" => claim.tasks = it.next().and_then(|x| x.parse().ok()),
+            step => claim.steps.push(step.to_string()),
+        }
+    }
+    let p = lesson.lab.project.as_ref().ok_or("a reading lesson")?;
+    let reports = sandbox::course::run_claim(&mut sandbox::images::Images::default(), p, &claim)?;
+    for (i, r) in reports.iter().enumerate() {
+        let rows: usize = r.render.queries.iter().map(|q| q.rows).sum();
+        let read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
+        println!("## step {} `{}`: status {:?}, {} queries, {rows} rows, {read} rows read, cache {:?}, tests `{}`", i + 1, r.label, r.status, r.render.n_queries, r.cache.map(|c| c.name()), sandbox::course::tests_summary(r));
+        if let Some(e) = &r.error {
+            println!("   error: {}: {}", e.kind, e.message);
+        }
+        for g in &r.render.groups {
+            println!("   group x{}: {} {:?}", g.count, g.sql, g.n_plus_one);
+        }
+        for u in &r.render.unbounded {
+            println!("   {u}");
+        }
+        for (k, v) in &r.headers {
+            println!("   header {k}: {v}");
+        }
+        if let Some(s) = &r.span {
+            println!("   span: waited {} slept {} elapsed {} note {:?}", s.waited_s, s.slept_s, s.elapsed_s, s.note);
+        }
+        for q in &r.render.queries {
+            println!("   sql [{} rows, {} read]: {}", q.rows, q.rows_read, q.sql);
+        }
+        let out = format!("{}{}", r.stdout, r.render.output);
+        println!("   out: {}", out.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(600).collect::<String>());
+        for t in &r.tests {
+            println!("   test {} {}: {}", t.outcome.as_str(), t.name, t.message);
+        }
+    }
     Ok(())
 }
 

@@ -493,30 +493,52 @@ pub fn group_queries(log: &[QueryRecord]) -> Vec<QueryGroup> {
                 *seen.entry(log[m].params.as_slice()).or_default() += 1;
             }
             let duplicates = seen.values().filter(|&&c| c > 1).map(|c| c - 1).sum();
-            let in_loop = members.iter().filter(|&&m| log[m].loop_depth > 0).count();
-            let n_plus_one = (in_loop >= 2).then(|| n_plus_one_advice(members.len(), &log[members[0]]));
+            // An N+1 is lazy loads of a relation, one per row of a loop: SELECTs that followed a
+            // relation. Writes in a loop (a test's setup) and querysets built per iteration are
+            // similar queries, not this pattern.
+            let lazy: Vec<&QueryRecord> = members.iter().map(|&m| &log[m]).filter(|q| q.loop_depth > 0 && q.lazy.is_some() && q.raw_sql.trim_start().starts_with("SELECT")).collect();
+            let n_plus_one = (lazy.len() >= 2).then(|| n_plus_one_advice(members.len(), &lazy));
             Some(QueryGroup { raw_sql: sql, members, duplicates, n_plus_one })
         })
         .collect()
 }
 
 /// "20 similar queries from `a.author.username` → `select_related("author")`": the fix comes
-/// from the relation the lazy load followed (its path from the queryset and its kind).
-fn n_plus_one_advice(n: usize, first: &QueryRecord) -> String {
-    let cause = first
-        .origin
-        .as_deref()
-        .map(|o| {
-            let expr = o.split_once(": ").map(|(_, e)| e).unwrap_or(o);
-            expr.trim().trim_start_matches("{{").trim_start_matches("{%").trim_end_matches("}}").trim_end_matches("%}").trim().to_string()
-        })
-        .unwrap_or_else(|| "a loop".into());
-    let fix = match &first.lazy {
-        Some(l) if l.kind == "forward" => format!("select_related(\"{}\")", l.path),
-        Some(l) => format!("prefetch_related(\"{}\")", l.path),
-        None => "fetch these rows once, outside the loop (a queryset per iteration)".into(),
-    };
-    format!("{n} similar queries from `{cause}` → `{fix}`")
+/// from the relations the lazy loads followed (their paths from the queryset and their kinds).
+/// A group of one SQL shape can follow several relations to one table (`assigned_to`,
+/// `created_by`): each is named, each cause and each path once, in the order they came.
+fn n_plus_one_advice(n: usize, lazy: &[&QueryRecord]) -> String {
+    let mut causes: Vec<String> = Vec::new();
+    let (mut joins, mut prefetches): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for q in lazy {
+        let cause = q
+            .origin
+            .as_deref()
+            .map(|o| {
+                let expr = o.split_once(": ").map(|(_, e)| e).unwrap_or(o);
+                expr.trim().trim_start_matches("{{").trim_start_matches("{%").trim_end_matches("}}").trim_end_matches("%}").trim().to_string()
+            })
+            .unwrap_or_else(|| "a loop".into());
+        if !causes.contains(&cause) {
+            causes.push(cause);
+        }
+        if let Some(l) = &q.lazy {
+            let list = if l.kind == "forward" { &mut joins } else { &mut prefetches };
+            let path = format!("\"{}\"", l.path);
+            if !list.contains(&path) {
+                list.push(path);
+            }
+        }
+    }
+    let mut fixes = Vec::new();
+    if !joins.is_empty() {
+        fixes.push(format!("`select_related({})`", joins.join(", ")));
+    }
+    if !prefetches.is_empty() {
+        fixes.push(format!("`prefetch_related({})`", prefetches.join(", ")));
+    }
+    let causes: Vec<String> = causes.iter().map(|c| format!("`{c}`")).collect();
+    format!("{n} similar queries from {} → {}", causes.join(", "), fixes.join(" and "))
 }
 
 #[cfg(test)]
@@ -561,5 +583,22 @@ mod tests {
     fn similar_queries_outside_a_loop_are_not_n_plus_one() {
         let log = vec![rec("SELECT ?", "1", "x", 0, None), rec("SELECT ?", "2", "x", 0, None)];
         assert_eq!(group_queries(&log)[0].n_plus_one, None);
+    }
+
+    #[test]
+    fn one_shape_reached_through_two_relations_names_both_and_writes_are_never_n_plus_one() {
+        let fk = "SELECT \"auth_user\".\"id\" FROM \"auth_user\" WHERE \"auth_user\".\"id\" = ? LIMIT 21";
+        let log = vec![
+            rec(fk, "1", "template line 3: {{ t.assigned_to.username }}", 1, Some(("assigned_to", "forward"))),
+            rec(fk, "2", "template line 3: {{ t.created_by.username }}", 1, Some(("created_by", "forward"))),
+            rec(fk, "3", "template line 3: {{ t.assigned_to.username }}", 1, Some(("assigned_to", "forward"))),
+        ];
+        assert_eq!(
+            group_queries(&log)[0].n_plus_one.as_deref(),
+            Some("3 similar queries from `t.assigned_to.username`, `t.created_by.username` → `select_related(\"assigned_to\", \"created_by\")`")
+        );
+        let insert = "INSERT INTO \"tasks_task\" (\"title\") VALUES (?)";
+        let setup = vec![rec(insert, "'a'", "tests.py line 9: Task.objects.create(...)", 1, None), rec(insert, "'b'", "tests.py line 9: Task.objects.create(...)", 1, None)];
+        assert_eq!(group_queries(&setup)[0].n_plus_one, None);
     }
 }

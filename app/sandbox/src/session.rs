@@ -24,6 +24,8 @@ use crate::value::Val;
 pub const REQUEST_BUDGET_MS: f64 = 2_000.0;
 /// Budget for one statement.
 pub const STATEMENT_BUDGET_MS: f64 = 1_000.0;
+/// Budget for one migration's DDL (an index on the largest table).
+pub const MIGRATION_BUDGET_MS: f64 = 30_000.0;
 /// Budget for a test run (every test of the file together).
 pub const TEST_BUDGET_MS: f64 = 8_000.0;
 /// Most rows an SQL console answer carries back to the page.
@@ -89,16 +91,24 @@ impl Session {
                 let _ = rt.engine.borrow_mut().execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""));
             }
         }
-        for m in &project.migrations {
-            let index = migrations::created_index(m);
-            if index.as_ref().is_some_and(|i| self.applied_indexes.contains(i)) {
-                continue;
+        // `migrate` is not a learner's statement: building an index on 100,000 rows may take
+        // longer than one statement's budget.
+        let budget = std::mem::replace(&mut rt.engine.borrow_mut().budget_ms, MIGRATION_BUDGET_MS);
+        let applied = (|| {
+            for m in &project.migrations {
+                let index = migrations::created_index(m);
+                if index.as_ref().is_some_and(|i| self.applied_indexes.contains(i)) {
+                    continue;
+                }
+                migrations::apply(rt, m).map_err(|e| e.in_source("migrations"))?;
+                if let Some(i) = index {
+                    self.applied_indexes.push(i);
+                }
             }
-            migrations::apply(rt, m).map_err(|e| e.in_source("migrations"))?;
-            if let Some(i) = index {
-                self.applied_indexes.push(i);
-            }
-        }
+            Ok::<(), SandboxError>(())
+        })();
+        rt.engine.borrow_mut().budget_ms = budget;
+        applied?;
         crate::django::project::load(rt, project.clone())?;
         let migrations = project.migrations.iter().filter_map(|m| migrations::text(m).ok()).map(|t| (t.python, t.sql)).collect();
         self.project = Some(project);
@@ -365,7 +375,7 @@ fn span_report(rt: &Rt, (start, end): (f64, f64), into_previous: Option<f64>) ->
 /// (the page, then a fragment, then a value) and whether that layer answered. A page
 /// header lookup (the learned `Vary` headers) is not an answer: only the page entry is.
 pub fn cache_outcome(calls: &[cache::CacheCall]) -> Option<CacheOutcome> {
-    let reads: Vec<(CacheLayer, bool)> = calls.iter().filter_map(|c| Some((cache::layer_of(&c.key)?, c.hit?))).collect();
+    let reads: Vec<(CacheLayer, bool)> = calls.iter().filter_map(|c| cache::read_of(&c.key, c.hit?)).collect();
     for layer in [CacheLayer::Page, CacheLayer::Fragment, CacheLayer::Value] {
         let here: Vec<bool> = reads.iter().filter(|(l, _)| *l == layer).map(|(_, h)| *h).collect();
         if !here.is_empty() {

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod dblock;
 pub mod http;
+pub mod mail;
 pub mod migrations;
 pub mod models_file;
 pub mod modules;

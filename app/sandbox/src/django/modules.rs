@@ -383,6 +383,7 @@ fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Val)>>
             Ok(Val::str(crate::template::make_template_fragment_key(&name, &vary)))
         }))],
         "django.core.paginator" => super::paginator::module_names(),
+        "django.core.mail" => super::mail::module_names(),
         "django.core.exceptions" => exceptions(&[
             "ObjectDoesNotExist", "MultipleObjectsReturned", "FieldError", "FieldDoesNotExist", "ValidationError", "PermissionDenied",
             "ImproperlyConfigured", "SuspiciousOperation", "EmptyResultSet",

@@ -351,6 +351,7 @@ fn set_rollback(rt: &Rt) {
 fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &str, test_data: &[(String, Val)]) -> TestResult {
     let inst = Instance::new(class.clone());
     let me = Val::Obj(inst.clone());
+    super::mail::reset_outbox(rt);
     inst.set_attr("client", Val::obj(ClientObj::new()));
     inst.set_attr("_testMethodName", Val::str(method));
     // Django's TestData: each test sees its own deep copy of setUpTestData's attributes.
@@ -1098,13 +1099,14 @@ impl Object for CaptureView {
 /// `django.test.Client`: requests through the project's handler; `force_login` sets the
 /// session user (and updates `last_login`, as `login()` does).
 pub struct ClientObj {
-    /// The logged-in user and when the session was made.
-    pub user: Cell<Option<(i64, i64)>>,
+    /// The logged-in user and when the session was made (shared with the client's bound
+    /// methods, `self.client.get` passed as a callable).
+    pub user: Rc<Cell<Option<(i64, i64)>>>,
 }
 
 impl ClientObj {
     pub fn new() -> ClientObj {
-        ClientObj { user: Cell::new(None) }
+        ClientObj { user: Rc::new(Cell::new(None)) }
     }
 }
 
@@ -1189,9 +1191,10 @@ impl Object for ClientObj {
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         match name {
             "get" | "post" | "head" | "delete" | "put" | "patch" | "force_login" | "logout" | "login" => {
-                let me = ClientObj { user: Cell::new(self.user.get()) };
-                let _ = me;
-                Err(err(ErrorKind::NotSupported, format!("call client.{name}(...) directly")))
+                // A bound method: `self.assertNumQueries(2, self.client.get, url)` calls it later.
+                let me = ClientObj { user: self.user.clone() };
+                let method = name.to_string();
+                Ok(NativeFn::val(format!("Client.{name}"), move |rt, args, kwargs| me.call_method(rt, &method, args, kwargs)))
             }
             _ => Err(no_attr("Client", name)),
         }
