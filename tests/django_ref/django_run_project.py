@@ -583,6 +583,8 @@ def reset_globals(case):
     # the cases before it.
     connection.clean_savepoints()
     cache.clear()
+    from django.core import mail
+    mail.outbox = []
     ContentType.objects.clear_cache()
     templates = settings.TEMPLATES[0]["OPTIONS"]["loaders"][0][1]
     templates.clear()

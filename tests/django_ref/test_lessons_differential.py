@@ -5,9 +5,15 @@ files as the lesson starts them, then the same files with each toggle turned on 
 them at once); the steps are every request the lab offers (each twice, so caching shows),
 then every shell line, then the tests, then the scripted timeline (a request sent "N s into
 the previous" overlaps it: Django runs the two in threads, and the seconds each took are
-compared within ELAPSED_TOLERANCE_S); migration toggles (indexes) become case migrations. Both runners get the same cases on copies of the same
-seeded database, and every step must agree (test_project_differential's comparison). A lesson
-that teaches something Django does not do fails here.
+compared within ELAPSED_TOLERANCE_S); migration toggles (indexes) become case migrations.
+
+Then every claim the lesson's prose makes (its toggles, edits and steps, at the default data
+size) and every wrong answer an exercise lists (its code, with the exercise's steps): what the
+text says the learner sees, and what a learner's mistake does, is what Django does.
+
+Both runners get the same cases on copies of the same seeded database, and every step must
+agree (test_project_differential's comparison). A lesson that teaches something Django does not
+do fails here.
 """
 import json
 import shutil
@@ -22,6 +28,8 @@ KNOWN_GAPS_FILE = HERE / "known_gaps_lessons.txt"
 
 
 def apply_toggle(files, t, on=True):
+    if "file" not in t:
+        return
     src = files[t["file"]]
     frm, to = (t["off"], t["on"]) if on else (t["on"], t["off"])
     if frm in src and not (on and to in src):
@@ -49,6 +57,74 @@ def contract_step(step):
     raise ValueError(f"unknown step {kind!r}")
 
 
+def timeline_step(line):
+    """One line of a claim's steps (app/protocol/src/timeline.rs) as a contract step."""
+    line = line.strip()
+    if line.startswith(">>>"):
+        return {"run": line[3:].strip()}
+    if line.startswith("+"):
+        return {"advance": float(line[1:].strip().rstrip("s").strip())}
+    if line.lower() == "run tests":
+        return {"test": "tests.py"}
+    assert line.startswith("GET "), line
+    rest, into = line[4:], None
+    if rest.rstrip().endswith("into the previous"):
+        rest, tail = rest.rsplit(",", 1)
+        into = float(tail.replace("into the previous", "").strip().rstrip("s").strip())
+    words = rest.split()
+    out = {"get": words[0]}
+    i = 1
+    while i < len(words):
+        if words[i] == "as":
+            out["user"] = words[i + 1]
+            i += 2
+        elif words[i] == "on":
+            out["worker"] = int(words[i + 2])
+            i += 3
+        else:
+            raise ValueError(line)
+    if into is not None:
+        out["into_previous"] = into
+    return out
+
+
+def with_changes(project, toggles, edits, migrations_on):
+    files = dict(project["files"])
+    migrations = list(project.get("migrations", []))
+    for t in toggles:
+        if "migration" in t:
+            migrations.append(t["migration"])
+        else:
+            apply_toggle(files, t)
+    for e in edits:
+        assert e["find"] in files[e["file"]], (e, "the edit does not fit the lab")
+        files[e["file"]] = files[e["file"]].replace(e["find"], e["replace"], 1)
+    return files, migrations + migrations_on
+
+
+def claim_and_wrong_answer_cases(slug, project):
+    cases = []
+    toggles = project.get("toggles", [])
+    for k, claim in enumerate(project.get("claims", [])):
+        if claim.get("articles") or claim.get("tasks"):
+            continue  # another data size: the differential database has the default one
+        files, migrations = with_changes(project, [toggles[i] for i in claim.get("toggles", [])], claim.get("edits", []), [])
+        cases.append({"name": f"{slug}:claim{k + 1}", "files": files, "urls": project["urls"], "migrations": migrations,
+                      "steps": [timeline_step(line) for line in claim["steps"]]})
+    exercises = project.get("exercises", [])
+    for x, ex in enumerate(exercises):
+        for w, wrong in enumerate(ex.get("wrong_answers", [])):
+            if wrong.get("from_solution"):
+                n = ex.get("solution_toggles", len(toggles))
+            else:
+                n = exercises[x - 1].get("solution_toggles", len(toggles)) if x > 0 else 0
+            chosen = toggles[:n] + [toggles[i] for i in wrong.get("toggles", [])]
+            files, migrations = with_changes(project, chosen, wrong.get("edits", []), [])
+            steps = [contract_step(s) for s in ex["goal"]["steps"]] + [{"run": line} for line in ex["goal"].get("observe", [])]
+            cases.append({"name": f"{slug}:exercise{x + 1}:wrong{w + 1}", "files": files, "urls": project["urls"], "migrations": migrations, "steps": steps})
+    return cases
+
+
 def lesson_cases():
     cases = []
     for lab_file in sorted(LESSONS.glob("*/lab.json")):
@@ -65,11 +141,12 @@ def lesson_cases():
             steps.append({"test": "tests.py"})
         # The scripted timeline replays after the rest (the writes above already happened).
         steps += [contract_step(s) for s in project.get("timeline", [])]
-        mtoggles = project.get("migration_toggles", [])
-        variants = [("start", [], [])] + [(f"toggle{i}", [t], []) for i, t in enumerate(project.get("toggles", []))]
+        ftoggles = [t for t in project.get("toggles", []) if "file" in t]
+        mtoggles = [t for t in project.get("toggles", []) if "migration" in t]
+        variants = [("start", [], [])] + [(f"toggle{i}", [t], []) for i, t in enumerate(ftoggles)]
         variants += [(f"migration{i}", [], [t["migration"]]) for i, t in enumerate(mtoggles)]
-        if len(project.get("toggles", [])) + len(mtoggles) > 1:
-            variants.append(("all_toggles", project.get("toggles", []), [t["migration"] for t in mtoggles]))
+        if len(ftoggles) + len(mtoggles) > 1:
+            variants.append(("all_toggles", ftoggles, [t["migration"] for t in mtoggles]))
         for label, toggles, migrations in variants:
             files = dict(project["files"])
             for t in toggles:
@@ -81,6 +158,7 @@ def lesson_cases():
                 "migrations": project.get("migrations", []) + migrations,
                 "steps": steps,
             })
+        cases += claim_and_wrong_answer_cases(slug, project)
     return cases
 
 

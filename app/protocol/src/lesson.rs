@@ -309,8 +309,8 @@ pub struct Goal {
     /// At most this many seconds the judged request waits for the write lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_wait_s: Option<f64>,
-    /// The judged request sends no statement the reference solution's does not (the same SQL,
-    /// parameters aside): "only the articles query", not "some one query".
+    /// The judged request sends the statements the reference solution's sends, no more and no
+    /// fewer: "only the articles query", not "some one query" and not "no query at all".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub same_queries: bool,
     /// The steps the check runs; the last GET is the judged request.
@@ -443,6 +443,9 @@ pub struct Expect {
     /// Seconds waited for the write lock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waited_s: Option<f64>,
+    /// Seconds the step took on the lab's clock (sleeps and waits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
     /// Test outcomes as `2 passed, 1 failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<String>,

@@ -297,7 +297,15 @@ mod tests {
             assert!(err.to_string().contains(needle), "{err}");
         }
         // A link too big to carry is refused when it is made, not when it is opened.
-        let noise: String = (0..60_000u32).map(|i| char::from(b'!' + ((i.wrapping_mul(2_654_435_761) >> 13) % 90) as u8)).collect();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: String = (0..60_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
         let big = LabState { files: vec![("views.py".into(), noise)], ..Default::default() };
         assert!(matches!(encode(&big), Err(LinkError::TooLong(_))), "{:?}", encode(&big).map(|l| l.len()));
         // Unknown fields are refused rather than ignored.

@@ -242,6 +242,10 @@ pub fn observe(e: &Expect, r: &StepReport) -> Vec<String> {
         let w = r.span.as_ref().map_or(0.0, |s| s.waited_s);
         want((w - x).abs() < 1e-6, format!("it waited {w} s for the write lock where the text says {x} s"));
     }
+    if let Some(x) = e.elapsed_s {
+        let t = r.span.as_ref().map_or(0.0, |s| s.elapsed_s);
+        want((t - x).abs() < 1e-6, format!("it took {t} s on the lab's clock where the text says {x} s"));
+    }
     if let Some(x) = &e.tests {
         let got = tests_summary(r);
         want(got == *x, format!("the tests say `{got}` where the text says `{x}`"));

@@ -177,15 +177,25 @@ pub fn verdict(goal: &Goal, data: String, mine: Result<Judged, String>, theirs: 
         }
     };
     if goal.same_queries {
-        let shape = |q: &protocol::QueryInfo| q.sql.clone();
-        let allowed: Vec<String> = theirs.report.render.queries.iter().map(shape).collect();
-        let shapes: Vec<&String> = theirs.report.render.groups.iter().map(|g| &g.sql).collect();
-        if let Some(q) = mine.report.render.queries.iter().find(|q| !allowed.contains(&q.sql) && !shapes.iter().any(|s| same_shape(s, &q.sql))) {
+        // The same statements as the reference, no more and no fewer: "only the articles
+        // query" is neither the aggregate instead nor no query at all (a cached page).
+        let has = |report: &StepReport, q: &protocol::QueryInfo| {
+            report.render.queries.iter().any(|x| x.sql == q.sql) || report.render.groups.iter().any(|g| same_shape(&g.sql, &q.sql))
+        };
+        if let Some(q) = mine.report.render.queries.iter().find(|q| !has(&theirs.report, q)) {
             run.message = format!(
                 "{}, but the judged request still sends `{}`{}, which the reference solution does not send",
                 protocol::count(n, "query", "queries"),
                 short(&q.sql, 90),
                 q.origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default()
+            );
+            return run;
+        }
+        if let Some(q) = theirs.report.render.queries.iter().find(|q| !has(&mine.report, q)) {
+            run.message = format!(
+                "{}, but the judged request no longer sends `{}`, which the reference solution sends: that part of the page must stay live",
+                protocol::count(n, "query", "queries"),
+                short(&q.sql, 90)
             );
             return run;
         }

@@ -94,6 +94,9 @@ pub struct Rt {
     /// When set, every query raises this exception (class, message): pytest-django's blocked
     /// database, `SimpleTestCase`.
     pub db_blocked: RefCell<Option<(&'static str, String)>>,
+    /// Effects outside the database a request had (an e-mail sent): a request with any is not
+    /// run again to time it.
+    pub side_effects: Cell<u64>,
 }
 
 impl Rt {
@@ -120,6 +123,7 @@ impl Rt {
             queries_log: RefCell::new(Vec::new()),
             force_debug_cursor: Cell::new(0),
             db_blocked: RefCell::new(None),
+            side_effects: Cell::new(0),
         }
     }
 

@@ -161,6 +161,7 @@ impl Session {
         };
         let cache_before = rt.cache.borrow().snapshot();
         let clock_before = rt.now_seconds();
+        let effects_before = rt.side_effects.get();
         let start = clock::monotonic_ms();
         let out = execute_with(rt, &project, &request, budget, true);
         // A request's time is its own (the stale check's replay is not the learner's cost).
@@ -174,7 +175,7 @@ impl Session {
         let warnings = rt.warnings.borrow().clone();
         let calls: Vec<CacheCallInfo> = rt.cache.borrow().calls.iter().map(|c| CacheCallInfo { op: c.op.clone(), key: c.key.clone(), hit: c.hit, layer: cache::layer_of(&c.key) }).collect();
         if kind == StepKind::Get {
-            if out.error.is_none() && into_previous.is_none() {
+            if out.error.is_none() && into_previous.is_none() && self.rt.side_effects.get() == effects_before {
                 // A read-only page is timed over several runs from the same state; one with
                 // effects runs once and is marked when it ran cold.
                 let clock_after = rt.now_seconds();
@@ -372,14 +373,25 @@ fn span_report(rt: &Rt, (start, end): (f64, f64), into_previous: Option<f64>) ->
 }
 
 /// What the cache did for a request, from the cache calls it made: the outermost layer read
-/// (the page, then a fragment, then a value) and whether that layer answered. A page
-/// header lookup (the learned `Vary` headers) is not an answer: only the page entry is.
+/// (the page, then a fragment, then a value) and whether that layer answered. Each key counts
+/// by its first read (`get_or_set` reads again after filling: still a miss); a layer missed
+/// when any of its keys did. A page header lookup (the learned `Vary` headers) that misses is
+/// the page missing; one that hits leaves it to the page entry's own lookup.
 pub fn cache_outcome(calls: &[cache::CacheCall]) -> Option<CacheOutcome> {
-    let reads: Vec<(CacheLayer, bool)> = calls.iter().filter_map(|c| cache::read_of(&c.key, c.hit?)).collect();
+    let mut first: Vec<(&str, CacheLayer, bool)> = Vec::new();
+    for c in calls {
+        let Some(hit) = c.hit else { continue };
+        if first.iter().any(|(k, _, _)| *k == c.key) {
+            continue;
+        }
+        if let Some((layer, hit)) = cache::read_of(&c.key, hit) {
+            first.push((&c.key, layer, hit));
+        }
+    }
     for layer in [CacheLayer::Page, CacheLayer::Fragment, CacheLayer::Value] {
-        let here: Vec<bool> = reads.iter().filter(|(l, _)| *l == layer).map(|(_, h)| *h).collect();
+        let here: Vec<bool> = first.iter().filter(|(_, l, _)| *l == layer).map(|(_, _, h)| *h).collect();
         if !here.is_empty() {
-            let state = if here.iter().any(|h| *h) { CacheState::Hit } else { CacheState::Miss };
+            let state = if here.iter().all(|h| *h) { CacheState::Hit } else { CacheState::Miss };
             return Some(CacheOutcome { layer, state });
         }
     }

@@ -164,7 +164,7 @@ fn the_n_plus_one_advice_names_every_relation_of_a_group() {
     let r = step(&mut lab, get("/orgs/org-1/tasks/"));
     let advice: Vec<String> = r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).collect();
     assert_eq!(advice.len(), 1, "{advice:?}");
-    assert!(advice[0].contains("`select_related(\"assigned_to\", \"created_by\")`"), "{}", advice[0]);
+    assert!(advice[0].contains("`select_related(\"assigned_to\", \"created_by\", \"updated_by\")`"), "{}", advice[0]);
     assert!(advice[0].contains("t.assigned_to.username") && advice[0].contains("t.created_by.username"), "{}", advice[0]);
     // Test setup writes in a loop are not an N+1.
     let r = ask(&mut lab, Request::Step { id: 4, step: Step::Test { file: "tests.py".into() } });

@@ -23,6 +23,10 @@ CACHES = {
     }
 }
 
+# Sent mail is kept in django.core.mail.outbox, as under Django's test runner (the lab's
+# server does the same, so a view's e-mail can be observed).
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
 # A session lives in its signed cookie: reading or writing it costs no query.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 

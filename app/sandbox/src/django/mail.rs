@@ -58,6 +58,7 @@ fn deliver(rt: &Rt, m: EmailMessageObj) -> SResult<i64> {
     if m.to.is_empty() && m.cc.is_empty() && m.bcc.is_empty() {
         return Ok(0);
     }
+    rt.side_effects.set(rt.side_effects.get() + 1);
     match outbox(rt)? {
         Val::List(l) => l.borrow_mut().push(Val::obj(m)),
         other => return Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'append'", other.type_name()))),

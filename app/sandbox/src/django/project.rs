@@ -670,12 +670,11 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
 /// Which cache layer the request read and whether it answered, from the cache's own record
 /// of the request's calls; a hit whose page differs from a fresh render is stale.
 fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
-    let (outcome, any_hit) = {
+    let outcome = {
         let c = rt.cache.borrow();
-        let calls = &c.calls[calls_before.min(c.calls.len())..];
-        (crate::session::cache_outcome(calls)?, calls.iter().any(|c| c.hit == Some(true) && crate::cache::layer_of(&c.key).is_some()))
+        crate::session::cache_outcome(&c.calls[calls_before.min(c.calls.len())..])?
     };
-    if !any_hit {
+    if outcome.state != protocol::CacheState::Hit {
         return Some(outcome);
     }
     let stale = protocol::CacheOutcome { state: protocol::CacheState::Stale, ..outcome };
