@@ -192,7 +192,7 @@ test('pagination at 10,000 articles: OFFSET reads more the deeper the page, a cu
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'pagination');
   await page.getByLabel('Articles in the database').selectOption('10000');
-  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 10000' }).waitFor({ timeout: 120_000 });
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 10,000 articles' }).waitFor({ timeout: 120_000 });
   const rowsRead = async () => Number(await page.locator('[data-testid=step-detail] [data-testid=rows-read]').last().getAttribute('data-value'));
   // The response as the step shows it (the frame's srcdoc: no waiting for the frame to load).
   const items = async () => {
@@ -241,13 +241,13 @@ test('the cache timeline marks the read after a save STALE without a receiver, a
   const { page, errors } = await open(ctx, 'cache-fragments-and-keys');
   await page.getByLabel('cache.get / cache.set in get_top_tags()').check();
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await timelineStates(page, 6), ['miss', 'hit', '-', 'stale', '-', 'miss']);
-  await page.locator('[data-testid=timeline-step][data-state=stale] button').click();
+  assert.deepEqual(await timelineStates(page, 6), ['value miss', 'value hit', '-', 'value stale', '-', 'value miss']);
+  await page.locator('[data-testid=timeline-step][data-state="value stale"] button').click();
   assert.match(await page.locator('[data-testid=cache-state]').textContent(), /Stale/);
-  assert.match(await page.locator('[data-testid=cache-calls]').textContent(), /cache\.get :1:top_tags → hit/);
+  assert.match(await page.locator('[data-testid=cache-calls]').textContent(), /cache\.get :1:top_tags \(value\) → hit/);
   await page.getByLabel('post_save receiver that deletes the key').check();
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await timelineStates(page, 12), ['miss', 'hit', '-', 'miss', '-', 'miss']);
+  assert.deepEqual(await timelineStates(page, 12), ['value miss', 'value hit', '-', 'value miss', '-', 'value miss']);
   await page.locator('[data-testid=timeline-step]').last().locator('button').click();
   assert.match(await page.locator('[data-testid=cache-key]').first().textContent(), /top_tags.*expires in 300 s/);
   assert.deepEqual(errors, []);
@@ -324,7 +324,7 @@ test('depth chart at 100,000 articles: the OFFSET line climbs, the cursor line s
   const { page, errors } = await open(ctx, 'pagination');
   const t0 = Date.now();
   await page.getByLabel('Articles in the database').selectOption('100000');
-  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 100000' }).waitFor({ timeout: 300_000 });
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 100,000 articles' }).waitFor({ timeout: 300_000 });
   console.log(`# seeding 100,000 articles took ${Date.now() - t0} ms (page's view)`);
   await page.getByLabel('Article.Meta.indexes: Index(fields=["-created_at", "-id"])').check();
   const points = async (prefix, metric) => {
@@ -455,15 +455,15 @@ test('two workers with locmem: a save clears one cache and the other serves a ST
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'shared-cache');
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await timelineStates(page, 6), ['miss', 'miss', 'hit', '-', 'miss', 'stale']);
+  assert.deepEqual(await timelineStates(page, 6), ['value miss', 'value miss', 'value hit', '-', 'value miss', 'value stale']);
   assert.match(await page.locator('[data-testid=timeline-step]').last().textContent(), /on worker 2/);
   // The address bar's picker sends to a worker too: worker 2 still has the old list.
   await page.locator('[data-testid=worker]').selectOption('2');
   await get(page, '/');
-  assert.equal(await page.locator('[data-testid=history-step]').last().getAttribute('data-state'), 'stale');
+  assert.equal(await page.locator('[data-testid=history-step]').last().getAttribute('data-state'), 'value stale');
   await page.getByLabel('CACHES: RedisCache (shared by every process)').check();
   await page.locator('[data-testid=run-timeline]').click();
-  assert.deepEqual(await timelineStates(page, 13), ['miss', 'hit', 'hit', '-', 'miss', 'hit']);
+  assert.deepEqual(await timelineStates(page, 13), ['value miss', 'value hit', 'value hit', '-', 'value miss', 'value hit']);
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -93,6 +93,10 @@ pub struct ProjectLab {
     /// its own local-memory cache unless `settings.py` names a shared backend).
     #[serde(default = "one_worker")]
     pub workers: u8,
+    /// The address bar's request is sent when the lab opens and after every toggle (a lab
+    /// whose page has no cache to fill: the first lessons show their numbers at once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub autorun: bool,
     /// Table sizes offered as numbers of tasks (the indexes lab); empty: sizes in articles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_sizes: Vec<u32>,

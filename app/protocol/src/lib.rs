@@ -70,6 +70,8 @@ pub enum Request {
 }
 
 /// A lab to run on its own data: the project, then the steps; the last request is measured.
+/// `{output}` in a GET's URL is replaced by the previous shell line's output, URL-encoded (a
+/// keyset page has no number: a shell line prints the cursor that opens it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabRun {
     pub project: ProjectSpec,
@@ -503,6 +505,19 @@ impl TestOutcome {
             TestOutcome::Skip => "skip",
         }
     }
+}
+
+/// Percent-encoding as `encodeURIComponent` does it: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
+pub fn encode_uri_component(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out += &format!("%{b:02X}");
+        }
+    }
+    out
 }
 
 /// `1 query`, `2 queries`; `1 row`, `20 rows`.

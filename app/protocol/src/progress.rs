@@ -88,6 +88,32 @@ pub fn load(text: Option<&str>) -> (Progress, Option<String>) {
     (progress, message)
 }
 
+/// A progress file the learner imports: all of it, or why not (then nothing changes).
+pub fn import(text: &str) -> Result<Progress, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| "the file is not a progress export (it is not JSON)".to_string())?;
+    match value.get("v").and_then(|v| v.as_u64()) {
+        Some(v) if v == VERSION as u64 => {}
+        Some(v) => return Err(format!("the file is in format {v}; this version of the course reads format {VERSION}")),
+        None => return Err("the file is not a progress export (it has no format version)".into()),
+    }
+    let mut progress = Progress::default();
+    let mut broken = Vec::new();
+    if let Some(lessons) = value.get("lessons").and_then(|l| l.as_object()) {
+        for (slug, entry) in lessons {
+            match serde_json::from_value::<LessonProgress>(entry.clone()) {
+                Ok(p) => {
+                    progress.lessons.insert(slug.clone(), p);
+                }
+                Err(_) => broken.push(slug.clone()),
+            }
+        }
+    }
+    if !broken.is_empty() {
+        return Err(format!("the entries of {} do not read", broken.join(", ")));
+    }
+    Ok(progress)
+}
+
 pub fn save(progress: &Progress) -> String {
     serde_json::to_string(progress).expect("plain data serializes")
 }
@@ -116,6 +142,10 @@ mod tests {
         assert_eq!(fresh, Progress::default());
         assert!(msg.unwrap().contains("format 0"));
 
+        // An import is all or nothing, and says why it was refused.
+        assert!(import("{not json").unwrap_err().contains("not JSON"));
+        assert!(import(r#"{"lessons": {}}"#).unwrap_err().contains("no format version"));
+        assert_eq!(import(&text).unwrap(), p);
         // One lesson's entry broken: only it is reset.
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v["lessons"]["cache-page"]["state"] = serde_json::json!({"files": 12});

@@ -182,8 +182,13 @@ impl Lab {
         if let Err(e) = session.load(run.project) {
             return CompareSide { error: Some(error_info(e)), ..Default::default() };
         }
-        let mut last = None;
-        for step in run.steps {
+        let mut last: Option<protocol::StepReport> = None;
+        for mut step in run.steps {
+            if let (Step::Get { url, .. }, Some(prev)) = (&mut step, &last) {
+                if url.contains("{output}") {
+                    *url = url.replace("{output}", &protocol::encode_uri_component(prev.render.output.trim()));
+                }
+            }
             match session.step(step) {
                 Ok(r) => last = Some(r),
                 Err(e) => return CompareSide { error: Some(error_info(e)), ..Default::default() },

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use protocol::diff::{self, Change};
-use protocol::{CompareRun, CompareSide, RenderReport};
+use protocol::{CompareSide, LabRun, RenderReport};
 
 use crate::Shared;
 
@@ -18,7 +18,7 @@ pub struct CompareState {
 }
 
 /// Sends a comparison; the answer lands in `shared.compare`.
-fn start(shared: Shared, labels: (String, String), a: CompareRun, b: CompareRun) {
+fn start(shared: Shared, labels: (String, String), a: LabRun, b: LabRun) {
     if shared.compare.get_untracked().pending.is_some() || !shared.state.get_untracked().ready {
         return;
     }
@@ -31,7 +31,7 @@ fn start(shared: Shared, labels: (String, String), a: CompareRun, b: CompareRun)
 
 /// The control (which toggle) and the result. `make(i)` builds the two runs for toggle `i`.
 #[component]
-pub fn ComparePanel(choices: Vec<String>, make: Callback<usize, Option<(CompareRun, CompareRun)>>) -> impl IntoView {
+pub fn ComparePanel(choices: Vec<String>, make: Callback<usize, Option<(LabRun, LabRun)>>) -> impl IntoView {
     let shared = expect_context::<Shared>();
     shared.compare.set(CompareState::default());
     let choice = RwSignal::new(0usize);

@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use protocol::{ProjectSpec, Request, Response, Step};
+use std::collections::VecDeque;
+
+use protocol::{LabRun, ProjectSpec, Request, Response, Step};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
@@ -71,12 +73,33 @@ fn register_service_worker() {
 }
 /// A worker that has not said "ready" by then failed to load (its errors may not reach the page).
 const STARTUP_TIMEOUT_MS: i32 = 30_000;
-/// A run that takes longer than this means the worker is stuck (the engine's own budget is 1 s).
-const RUN_TIMEOUT_MS: i32 = 10_000;
-/// Seeding 10,000 articles takes a few seconds in wasm; allow for slow machines.
-const SEED_TIMEOUT_MS: i32 = 120_000;
-/// A test run has a budget of its own (8 s in the worker).
-const TEST_TIMEOUT_MS: i32 = 20_000;
+
+/// How long the worker may work on a request without a word before it counts as stuck. The
+/// worker answers one request at a time, so the clock of a request starts when the worker
+/// takes it up (when the one before it is answered), and every progress report of a long job
+/// starts it again.
+fn budget_ms(req: &Request) -> i32 {
+    match req {
+        // A request runs under the engine's own budget (2 s), a test run under 8 s.
+        Request::Step { step: Step::Test { .. }, .. } => 20_000,
+        Request::Step { .. } | Request::Sql { .. } | Request::Explain { .. } | Request::Fingerprint { .. } => 10_000,
+        // Loading a project can build an index on 100,000 rows.
+        Request::Load { .. } => 60_000,
+        // Seeding 100,000 rows takes seconds in wasm; progress comes every 2,000 rows.
+        Request::Seed { .. } => 60_000,
+        // A check, a comparison or a sweep point may create a data set first (progress
+        // reported), then run several projects.
+        Request::Check { .. } | Request::Compare { .. } | Request::Measure { .. } => 60_000,
+        Request::CrashForTest { .. } | Request::StallForTest { .. } => 10_000,
+    }
+}
+
+/// A test hook can shorten the watchdog (`window.djperfWatchdogMs`), so a test of the hung
+/// engine does not wait a minute.
+fn watchdog_override() -> Option<i32> {
+    let w = web_sys::window()?;
+    js_sys::Reflect::get(&w, &JsValue::from_str("djperfWatchdogMs")).ok()?.as_f64().map(|v| v as i32)
+}
 
 /// Consecutive restarts allowed before giving up.
 const MAX_RESTARTS: u32 = 3;
@@ -84,8 +107,9 @@ const MAX_RESTARTS: u32 = 3;
 /// What the client tells the page.
 pub enum Event {
     Response(Response),
-    /// The worker died or hung and was replaced; the text says why.
-    Restarted(String),
+    /// The worker died or hung and was replaced; the text says why, and the requests that were
+    /// lost with it are listed (their ids) so the page can say what was not done.
+    Restarted(String, Vec<u64>),
     /// The worker keeps failing (it cannot load); no new one was started.
     GaveUp(String),
 }
@@ -96,8 +120,11 @@ struct Inner {
     /// Articles (and tasks) in the current database, to re-seed a replacement worker the same way.
     articles: u32,
     tasks: Option<u32>,
-    /// The request being waited on and its watchdog timer.
-    waiting: Option<(u64, i32)>,
+    /// Requests sent and not answered yet, oldest first (the worker answers them in order),
+    /// with their watchdog budgets.
+    in_flight: VecDeque<(u64, i32, String)>,
+    /// The watchdog timer of the request at the front of `in_flight`.
+    timer: Option<i32>,
     on_event: Rc<dyn Fn(Event)>,
     /// Requests sent before the worker said it was ready.
     queue: Vec<Request>,
@@ -123,7 +150,8 @@ impl EngineClient {
             next_id: 1,
             articles,
             tasks: None,
-            waiting: None,
+            in_flight: VecDeque::new(),
+            timer: None,
             on_event: Rc::new(on_event),
             queue: Vec::new(),
             ready: false,
@@ -264,7 +292,7 @@ impl EngineClient {
                 self.restart(format!("the engine crashed ({message})"));
                 return;
             }
-            Response::Progress { .. } => {}
+            Response::Progress { id, .. } => self.answered(*id, false),
             other => {
                 if matches!(other, Response::Seeded { .. }) {
                     self.0.borrow_mut().failures = 0;
@@ -274,37 +302,55 @@ impl EngineClient {
                         register_service_worker();
                     }
                 }
-                let id = match other {
-                    Response::Seeded { id, .. }
-                    | Response::Result { id, .. }
-                    | Response::SqlResult { id, .. }
-                    | Response::Error { id, .. }
-                    | Response::ProjectLoaded { id, .. }
-                    | Response::StepResult { id, .. } => *id,
-                    _ => 0,
-                };
-                self.clear_watchdog(id);
+                if let Some(id) = other.id() {
+                    self.answered(id, true);
+                }
             }
         }
         let on_event = self.0.borrow().on_event.clone();
         on_event(Event::Response(resp));
     }
 
-    fn clear_watchdog(&self, id: u64) {
+    /// The worker spoke about request `id`: a final answer takes it off the queue; either way
+    /// the watchdog starts again, for the request the worker is on now.
+    fn answered(&self, id: u64, done: bool) {
+        {
+            let mut inner = self.0.borrow_mut();
+            if done {
+                inner.in_flight.retain(|(i, _, _)| *i != id);
+            }
+        }
+        self.arm_watchdog();
+    }
+
+    /// (Re)starts the watchdog for the oldest unanswered request, if any.
+    fn arm_watchdog(&self) {
         let mut inner = self.0.borrow_mut();
-        if let Some((wid, timer)) = inner.waiting {
-            if wid == id {
-                if let Some(w) = web_sys::window() {
-                    w.clear_timeout_with_handle(timer);
-                }
-                inner.waiting = None;
+        if let Some(t) = inner.timer.take() {
+            if let Some(w) = web_sys::window() {
+                w.clear_timeout_with_handle(t);
+            }
+        }
+        let Some((id, budget, what)) = inner.in_flight.front().cloned() else { return };
+        let budget = watchdog_override().unwrap_or(budget);
+        drop(inner);
+        let me = self.clone();
+        let cb = Closure::once_into_js(move || {
+            let still = me.0.borrow().in_flight.front().map(|(i, _, _)| *i) == Some(id);
+            if still {
+                me.restart(format!("the engine did not answer within {} s ({what})", budget / 1000));
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            if let Ok(t) = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), budget) {
+                self.0.borrow_mut().timer = Some(t);
             }
         }
     }
 
     /// Replaces a dead or stuck worker with a fresh one on a freshly seeded database.
     pub fn restart(&self, why: String) {
-        let (on_event, articles, tasks, failures) = {
+        let (on_event, articles, tasks, failures, lost) = {
             let mut inner = self.0.borrow_mut();
             if inner.worker.is_none() && inner.failures > MAX_RESTARTS {
                 return; // gave up already (a late watchdog): the learner has the reason
@@ -315,13 +361,14 @@ impl EngineClient {
                 w.set_onerror(None);
                 w.terminate();
             }
-            if let Some((_, timer)) = inner.waiting.take() {
+            if let Some(timer) = inner.timer.take() {
                 if let Some(w) = web_sys::window() {
                     w.clear_timeout_with_handle(timer);
                 }
             }
-            inner.queue.clear();
-            (inner.on_event.clone(), inner.articles, inner.tasks, inner.failures)
+            let mut lost: Vec<u64> = inner.in_flight.drain(..).map(|(id, _, _)| id).collect();
+            lost.extend(inner.queue.drain(..).map(|r| r.id()));
+            (inner.on_event.clone(), inner.articles, inner.tasks, inner.failures, lost)
         };
         if failures > MAX_RESTARTS {
             on_event(Event::GaveUp(format!(
@@ -329,7 +376,7 @@ impl EngineClient {
             )));
             return;
         }
-        on_event(Event::Restarted(why));
+        on_event(Event::Restarted(why, lost));
         self.spawn();
         self.seed(articles, tasks);
     }
@@ -347,27 +394,29 @@ impl EngineClient {
             return;
         }
         let Some(worker) = inner.worker.clone() else { return };
-        let timeout = match &req {
-            Request::Seed { .. } => SEED_TIMEOUT_MS,
-            Request::Step { step: Step::Test { .. }, .. } => TEST_TIMEOUT_MS,
-            _ => RUN_TIMEOUT_MS,
+        let what = match &req {
+            Request::Seed { articles, tasks, .. } => match tasks {
+                Some(t) => format!("creating {t} tasks"),
+                None => format!("creating {articles} articles"),
+            },
+            Request::Load { .. } => "loading the project".into(),
+            Request::Step { step: Step::Get { url, .. }, .. } => format!("GET {url}"),
+            Request::Step { step: Step::Run { .. }, .. } => "a shell line".into(),
+            Request::Step { step: Step::Test { .. }, .. } => "the tests".into(),
+            Request::Step { .. } => "a step".into(),
+            Request::Check { .. } => "a check".into(),
+            Request::Compare { .. } => "a comparison".into(),
+            Request::Measure { .. } => "a growth point".into(),
+            _ => "a request".into(),
         };
-        let id = req.id();
+        let first = inner.in_flight.is_empty();
+        inner.in_flight.push_back((req.id(), budget_ms(&req), what));
         drop(inner);
         if let Ok(text) = serde_json::to_string(&req) {
             let _ = worker.post_message(&JsValue::from_str(&text));
         }
-        let me = self.clone();
-        let cb = Closure::once_into_js(move || {
-            let stuck = me.0.borrow().waiting.map(|(w, _)| w) == Some(id);
-            if stuck {
-                me.restart(format!("the engine did not answer within {} s", timeout / 1000));
-            }
-        });
-        if let Some(w) = web_sys::window() {
-            if let Ok(timer) = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), timeout) {
-                self.0.borrow_mut().waiting = Some((id, timer));
-            }
+        if first {
+            self.arm_watchdog();
         }
     }
 
@@ -391,15 +440,11 @@ impl EngineClient {
         self.seed(articles, tasks)
     }
 
-    pub fn run(&self, context: Vec<(String, String)>, template: String, renders: u32, clear_cache: bool) -> u64 {
+    /// Installs a project (`fresh`: on freshly seeded data, for a timeline); `lesson` names the
+    /// lesson whose goals the step reports judge.
+    pub fn load(&self, project: ProjectSpec, fresh: bool, lesson: Option<String>) -> u64 {
         let id = self.next_id();
-        self.post(Request::Run { id, context, template, renders, clear_cache });
-        id
-    }
-
-    pub fn project(&self, project: ProjectSpec) -> u64 {
-        let id = self.next_id();
-        self.post(Request::Project { id, project });
+        self.post(Request::Load { id, project, fresh, lesson });
         id
     }
 
@@ -409,15 +454,15 @@ impl EngineClient {
         id
     }
 
-    /// An exercise check (answered by `CheckResult`).
-    pub fn check(&self, check: protocol::CheckSpec) -> u64 {
+    /// Exercise `exercise` of `lesson`, judged in the worker (answered by `CheckResult`).
+    pub fn check(&self, lesson: String, exercise: usize, attempt: protocol::lesson::Attempt) -> u64 {
         let id = self.next_id();
-        self.post(Request::Check { id, check });
+        self.post(Request::Check { id, lesson, exercise, attempt });
         id
     }
 
     /// Runs a lab twice, A and B (answered by `Compared`).
-    pub fn compare(&self, a: protocol::CompareRun, b: protocol::CompareRun) -> u64 {
+    pub fn compare(&self, a: LabRun, b: LabRun) -> u64 {
         let id = self.next_id();
         self.post(Request::Compare { id, a, b });
         id
@@ -431,9 +476,23 @@ impl EngineClient {
     }
 
     /// One growth-chart point (answered by `Measured`).
-    pub fn measure(&self, run: protocol::CompareRun, articles: u32, tasks: Option<u32>) -> u64 {
+    pub fn measure(&self, run: LabRun, articles: u32, tasks: Option<u32>) -> u64 {
         let id = self.next_id();
         self.post(Request::Measure { id, run, articles, tasks });
+        id
+    }
+
+    /// A digest of the learner's session (answered by `Fingerprinted`): a test hook.
+    pub fn fingerprint(&self) -> u64 {
+        let id = self.next_id();
+        self.post(Request::Fingerprint { id });
+        id
+    }
+
+    /// Test hook: keeps the worker busy without answering (a hung engine).
+    pub fn stall_for_test(&self, ms: u32) -> u64 {
+        let id = self.next_id();
+        self.post(Request::StallForTest { id, ms });
         id
     }
 

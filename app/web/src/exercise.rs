@@ -5,8 +5,8 @@
 //! the one check in flight belongs to the panel whose key it carries.
 
 use leptos::prelude::*;
-use protocol::lesson::Goal;
-use protocol::{CheckReport, CheckRun, CheckSpec};
+use protocol::lesson::{Attempt, Goal};
+use protocol::CheckReport;
 
 use crate::{record_progress, Shared};
 
@@ -14,6 +14,8 @@ use crate::{record_progress, Shared};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckState {
     pub pending: Option<u64>,
+    /// How far the check in flight is (runs done of all).
+    pub progress: Option<(u32, u32)>,
     pub report: Option<CheckReport>,
     /// The exercise the report belongs to (its progress key).
     pub slug: String,
@@ -23,9 +25,13 @@ pub struct CheckState {
 pub fn ExercisePanel(
     /// The progress key: the lesson's slug, or `slug#k` for step k of a lab.
     key: String,
+    /// The lesson and the exercise's index in it: the worker judges it by these.
+    lesson: String,
+    index: usize,
     title: Option<String>,
     goal: Goal,
-    make_check: Callback<(), Result<CheckSpec, String>>,
+    /// The learner's attempt as it stands.
+    attempt: Callback<(), Attempt>,
     solution: Callback<()>,
 ) -> impl IntoView {
     let shared = expect_context::<Shared>();
@@ -36,23 +42,16 @@ pub fn ExercisePanel(
     let hints = StoredValue::new(goal.hints.clone());
     let n_hints = goal.hints.len();
 
+    let lesson = StoredValue::new(lesson);
     let check = move || {
         let s = slug.get_value();
         record_progress(shared, &s, |e| e.attempted = true);
-        match make_check.run(()) {
-            Err(message) => shared.check.set(CheckState {
-                pending: None,
-                report: Some(CheckReport { passed: false, runs: vec![CheckRun { data: "your code".into(), message, ..Default::default() }] }),
-                slug: s,
-            }),
-            Ok(spec) => {
-                if !shared.state.get_untracked().ready {
-                    return;
-                }
-                let id = shared.engine.with_value(|e| e.as_ref().map(|e| e.check(spec)));
-                shared.check.set(CheckState { pending: id, report: None, slug: s });
-            }
+        if !shared.state.get_untracked().ready {
+            return;
         }
+        let a = attempt.run(());
+        let id = shared.engine.with_value(|e| e.as_ref().map(|e| e.check(lesson.get_value(), index, a)));
+        shared.check.set(CheckState { pending: id, progress: None, report: None, slug: s });
     };
     let status = move || shared.progress.with(|p| p.lessons.get(&slug.get_value()).cloned().unwrap_or_default());
 
@@ -90,7 +89,8 @@ pub fn ExercisePanel(
                 }
                 let c = shared.check.get();
                 if c.pending.is_some() {
-                    return Some(view! { <p class="check-pending" data-testid="check-pending">"Checking on your data and on a hidden copy…"</p> }.into_any());
+                    let progress = c.progress.map(|(d, t)| view! { <progress max=t.to_string() value=d.to_string() aria-label="Check progress"></progress> });
+                    return Some(view! { <p class="check-pending" data-testid="check-pending">"Checking on fresh copies of your data and on a hidden copy… "{progress}</p> }.into_any());
                 }
                 let r = c.report?;
                 let passed = r.passed;

@@ -1,24 +1,22 @@
-//! One lesson: its prose, its lab, its exercise, and the lab's state as it travels — restored
-//! from a share link (`#/lessons/<slug>?s=…`) or from the learner's last visit, saved on every
-//! edit, and packed into a link by "Copy link".
+//! One lesson: its prose, its lab, its exercises, and the lab's state as it travels — saved on
+//! every edit, packed into a link by "Copy link", and opened from a link (`#/lessons/<slug>?s=…`).
+//!
+//! A link never costs the learner their own work: while the page shows a link's code, nothing
+//! is saved over what the learner had; "Back to my code" returns to it, "Keep this version"
+//! makes the link's code theirs. A link that cannot be opened leaves their code on screen.
 
 use leptos::prelude::*;
-use protocol::lesson::Lab;
-use protocol::share::{self, Current, LabState};
-use protocol::{CheckSpec, ProjectSpec};
+use protocol::lesson::{Attempt, Lab};
+use protocol::share::{self, Current, LabState, LinkError};
 
-use crate::editor::{follow, EditorKey, EditorKeys, Highlighted};
-use crate::highlight::Lang;
 use crate::exercise::ExercisePanel;
-use crate::{lessons, markdown, project_lab, record_progress, Results, Shared, DEFAULT_SIZE, SIZES};
+use crate::{markdown, project_lab, record_progress, Shared, DEFAULT_SIZE, SIZES};
 
-/// Everything the learner can change in a lab (both kinds; a lab uses its half).
+/// Everything the learner can change in a lab.
 #[derive(Clone, Copy)]
 pub struct LabSignals {
-    pub context: RwSignal<Vec<(String, String)>>,
-    pub template: RwSignal<String>,
     pub files: RwSignal<Vec<(String, String)>>,
-    /// The migration toggles that are on, by index.
+    /// The migration toggles that are on, by their index among the lab's migration toggles.
     pub migrations: RwSignal<Vec<usize>>,
     /// The timeline script's text.
     pub script: RwSignal<String>,
@@ -26,23 +24,25 @@ pub struct LabSignals {
 
 impl LabSignals {
     fn new(lab: &Lab, s: &LabState) -> LabSignals {
+        let p = lab.project.as_ref();
         LabSignals {
-            context: RwSignal::new(s.apply_context(&lab.context)),
-            template: RwSignal::new(s.template.clone().unwrap_or_else(|| lab.template.clone())),
-            files: RwSignal::new(lab.project.as_ref().map(|p| s.apply_files(&p.files)).unwrap_or_default()),
+            files: RwSignal::new(p.map(|p| s.apply_files(&p.files)).unwrap_or_default()),
             migrations: RwSignal::new(s.migrations.clone()),
             script: RwSignal::new(s.timeline.clone().unwrap_or_else(|| default_script(lab))),
         }
     }
 
-    /// Back to the lesson's starting state.
-    fn reset(&self, lab: &Lab) {
-        let fresh = LabSignals::new(lab, &LabState::default());
-        self.context.set(fresh.context.get_untracked());
-        self.template.set(fresh.template.get_untracked());
+    /// Shows `s` (the lesson's start for the default state).
+    fn show(&self, lab: &Lab, s: &LabState) {
+        let fresh = LabSignals::new(lab, s);
         self.files.set(fresh.files.get_untracked());
-        self.migrations.set(vec![]);
+        self.migrations.set(s.migrations.clone());
         self.script.set(fresh.script.get_untracked());
+    }
+
+    /// The learner's attempt as the editors and toggles hold it.
+    pub fn attempt(&self) -> Attempt {
+        Attempt { files: self.files.get_untracked(), migrations: self.migrations.get_untracked() }
     }
 
     /// What the page holds now (tracked: an effect calling this re-runs on every edit).
@@ -51,8 +51,6 @@ impl LabSignals {
         Current {
             articles: (st.articles != DEFAULT_SIZE).then_some(st.articles),
             tasks: st.tasks,
-            context: self.context.get(),
-            template: Some(self.template.get()),
             files: self.files.get(),
             migrations: self.migrations.get(),
             timeline: Some(self.script.get()),
@@ -65,61 +63,55 @@ fn default_script(lab: &Lab) -> String {
     lab.project.as_ref().map(|p| protocol::timeline::format(&p.timeline)).unwrap_or_default()
 }
 
-/// The lab with every toggle on: the lesson's reference solution.
-fn reference_context(lab: &Lab) -> Vec<(String, String)> {
-    let mut ctx = lab.context.clone();
-    for t in &lab.toggles {
-        for (var, expr) in ctx.iter_mut() {
-            if *var == t.var {
-                *expr = t.apply(expr, true);
-            }
-        }
-    }
-    ctx
-}
-
-
 /// `s=…` in the hash's query.
 fn link_param(hash: &str) -> Option<String> {
     let (_, q) = hash.split_once('?')?;
     q.split('&').find_map(|kv| kv.strip_prefix("s=")).map(str::to_string)
 }
 
+/// The address without the link's state: the lesson's own URL.
+fn drop_link_param(slug: &str) {
+    let w = window();
+    let url = format!("#/lessons/{slug}");
+    if let Ok(h) = w.history() {
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
 #[component]
 pub fn LessonPage(slug: String) -> AnyView {
     let shared = expect_context::<Shared>();
-    let src = lessons::find(&slug).expect("route checked the slug");
-    let lab = lessons::lab(src);
+    let src = course::find(&slug).expect("route checked the slug");
+    let lab = course::lab(src);
 
-    // Where the lab starts: a share link, else the learner's last state, else the lesson's start.
+    // The learner's own saved state for this lesson (it is never overwritten by a link).
+    let saved: Option<LabState> = shared.progress.with_untracked(|p| p.lessons.get(&slug).and_then(|l| l.state.clone()));
     let mut notice = None;
-    let mut from_link = false;
-    let initial = match link_param(&crate::current_hash()) {
-        Some(code) => match share::decode(&code).and_then(|s| s.fits(&lab, &SIZES).map(|()| s)) {
-            Ok(s) => {
-                from_link = true;
-                s
-            }
+    let own = match saved.map(|s| s.fits(&lab, &SIZES).map(|()| s.clone())) {
+        Some(Ok(s)) => s,
+        Some(Err(_)) => {
+            notice = Some("Your saved code for this lesson no longer fits it (the lesson changed), so it starts afresh.".to_string());
+            LabState::default()
+        }
+        None => LabState::default(),
+    };
+    // Where the lab starts: a share link, else the learner's own state.
+    let mut from_link = None;
+    if let Some(code) = link_param(&crate::current_hash()) {
+        match share::decode(&code).and_then(|s| s.fits(&lab, &SIZES).map(|()| s)) {
+            Ok(s) => from_link = Some(s),
             Err(e) => {
-                notice = Some(format!("This link could not be opened: {e}. The lesson shows its starting state."));
-                LabState::default()
-            }
-        },
-        None => {
-            let saved = shared.progress.with_untracked(|p| p.lessons.get(&slug).and_then(|l| l.state.clone()));
-            match saved.map(|s| s.fits(&lab, &SIZES).map(|()| s.clone())) {
-                Some(Ok(s)) => s,
-                Some(Err(_)) => {
-                    notice = Some("Your saved code for this lesson no longer fits it (the lesson changed), so it starts afresh.".into());
-                    LabState::default()
-                }
-                None => LabState::default(),
+                notice = Some(format!("This link could not be opened: {e}. The lesson shows your own code for it (or its start)."));
+                drop_link_param(&slug);
             }
         }
-    };
+    }
+    let viewing_link = RwSignal::new(from_link.is_some());
+    let initial = from_link.clone().unwrap_or_else(|| own.clone());
     let sig = LabSignals::new(&lab, &initial);
     let lab_sv = StoredValue::new(lab.clone());
     let slug_sv = StoredValue::new(slug.clone());
+    let own_sv = StoredValue::new(own);
     let wanted = (initial.articles.unwrap_or(DEFAULT_SIZE), initial.tasks);
     if !lab.is_reading() {
         let st = shared.state.get_untracked();
@@ -128,12 +120,31 @@ pub fn LessonPage(slug: String) -> AnyView {
         }
     }
 
-    // Every edit is kept (the learner's last code per lab).
+    // Every edit is kept (the learner's last code per lab) — but not while a link is shown.
     Effect::new(move |_| {
         let cur = sig.current(shared);
+        if viewing_link.get() {
+            return;
+        }
         let state = lab_sv.with_value(|lab| LabState::of(lab, cur));
+        own_sv.set_value(state.clone());
         slug_sv.with_value(|slug| record_progress(shared, slug, |e| e.state = (state != LabState::default()).then_some(state)));
     });
+    let back_to_mine = move || {
+        viewing_link.set(false);
+        let mine = own_sv.get_value();
+        lab_sv.with_value(|lab| sig.show(lab, &mine));
+        slug_sv.with_value(|s| drop_link_param(s));
+        let size = (mine.articles.unwrap_or(DEFAULT_SIZE), mine.tasks);
+        let st = shared.state.get_untracked();
+        if (st.articles, st.tasks) != size {
+            crate::reseed(shared, size.0, size.1);
+        }
+    };
+    let keep_link = move || {
+        slug_sv.with_value(|s| drop_link_param(s));
+        viewing_link.set(false);
+    };
 
     let share_url = RwSignal::new(None::<String>);
     let copied = RwSignal::new(String::new());
@@ -141,91 +152,48 @@ pub fn LessonPage(slug: String) -> AnyView {
         let mut cur = sig.current(shared);
         cur.steps = shared.project.with_untracked(|p| p.steps_since_load());
         let state = lab_sv.with_value(|lab| LabState::of(lab, cur));
-        let code = share::encode(&state);
+        let code = match share::encode(&state) {
+            Ok(code) => code,
+            Err(e) => {
+                share_url.set(None);
+                let why = match e {
+                    LinkError::TooLong(n) => format!("its code is too large for a link ({} characters; a link carries at most {})", protocol::group_digits(n as u64), protocol::group_digits(share::MAX_LINK_CHARS as u64)),
+                    other => other.to_string(),
+                };
+                copied.set(format!("No link made: {why}. Export your progress from the lesson list to share it as a file."));
+                return;
+            }
+        };
         let href = window().location().href().unwrap_or_default();
         let base = href.split('#').next().unwrap_or_default().to_string();
         let url = format!("{base}#/lessons/{}?s={code}", slug_sv.get_value());
         share_url.set(Some(url.clone()));
-        copied.set(format!("{} characters", url.len()));
+        copied.set(format!("{} characters", protocol::group_digits(url.len() as u64)));
         let clipboard = window().navigator().clipboard();
         let promise = clipboard.write_text(&url);
         wasm_bindgen_futures::spawn_local(async move {
             let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
-            copied.set(format!("{} — {} characters", if ok { "Copied to the clipboard" } else { "Select the link and copy it" }, url.len()));
+            copied.set(format!("{} — {} characters", if ok { "Copied to the clipboard" } else { "Select the link and copy it" }, protocol::group_digits(url.len() as u64)));
         });
     };
 
-    // The exercises (one, or one per step of a lab): each check runs in the worker, on this
-    // data and on a hidden copy. `k` picks the exercise, see `Lab::exercises`.
-    let build_check = move |k: usize| -> Result<CheckSpec, String> {
-        lab_sv.with_value(|lab| {
-            let exercises = lab.exercises("");
-            let ex = exercises.get(k).ok_or("this lesson has no such exercise")?;
-            let goal = ex.goal;
-            match &lab.project {
-                None => {
-                    if goal.keep_template && sig.template.get_untracked() != lab.template {
-                        return Err("the exercise asks you to leave the template as it is: undo your template edits (or Start over) and fix the QuerySet".into());
-                    }
-                    Ok(CheckSpec::Expression {
-                        context: sig.context.get_untracked(),
-                        template: sig.template.get_untracked(),
-                        reference_context: reference_context(lab),
-                        reference_template: lab.template.clone(),
-                        budget: goal.budget(),
-                    })
-                }
-                Some(p) => {
-                    // The learner's migrations are the toggles they turned on; the reference has them all.
-                    let mut migrations = p.migrations.clone();
-                    for i in sig.migrations.get_untracked() {
-                        if let Some(t) = p.migration_toggles.get(i) {
-                            migrations.push(t.migration.clone());
-                        }
-                    }
-                    let mut all_migrations = p.migrations.clone();
-                    all_migrations.extend(p.migration_toggles.iter().map(|t| t.migration.clone()));
-                    let spec = |files| ProjectSpec { files, urls: p.urls.clone(), migrations: migrations.clone() };
-                    let mine = sig.files.get_untracked();
-                    // The learner's tests.py on the lesson's starting code.
-                    let tests_against = goal.tests_catch.then(|| {
-                        let mut start = p.files.clone();
-                        for (name, src) in start.iter_mut() {
-                            if let Some((_, m)) = mine.iter().find(|(n, _)| n == name && n == "tests.py") {
-                                *src = m.clone();
-                            }
-                        }
-                        spec(start)
-                    });
-                    Ok(CheckSpec::Project {
-                        project: spec(mine),
-                        reference: ProjectSpec { files: p.solved_files(ex.toggles), urls: p.urls.clone(), migrations: all_migrations },
-                        steps: goal.steps.clone(),
-                        budget: goal.budget(),
-                        tests_against,
-                    })
-                }
-            }
-        })
-    };
     let show_solution = move |k: usize| {
-        lab_sv.with_value(|lab| match &lab.project {
-            None => {
-                sig.context.set(reference_context(lab));
-                sig.template.set(lab.template.clone());
+        lab_sv.with_value(|lab| {
+            if let Some(p) = &lab.project {
+                let a = p.solution(p.exercises.get(k).and_then(|e| e.solution_toggles));
+                sig.files.set(a.files);
+                sig.migrations.set(a.migrations);
             }
-            Some(p) => sig.files.set(p.solved_files(lab.exercises("").get(k).and_then(|e| e.toggles))),
         });
     };
     let start_over = move || {
-        lab_sv.with_value(|lab| sig.reset(lab));
+        lab_sv.with_value(|lab| sig.show(lab, &LabState::default()));
         slug_sv.with_value(|slug| record_progress(shared, slug, |e| {
             e.state = None;
             e.shown = false;
         }));
     };
 
-    let is_project = lab.project.is_some();
     let title = lab.title.clone();
     if lab.is_reading() {
         return view! {
@@ -239,6 +207,7 @@ pub fn LessonPage(slug: String) -> AnyView {
         }
         .into_any();
     }
+    let project = lab.project.clone().expect("a lab that is not a reading lesson has a project");
     let quiz = (!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> });
     let toolbar = view! {
         <div class="lesson-tools">
@@ -246,174 +215,65 @@ pub fn LessonPage(slug: String) -> AnyView {
             <button data-testid="reset-lab" title="Back to the lesson's starting code (your progress stays)" on:click=move |_| start_over()>"Start over"</button>
             {move || share_url.get().map(|u| view! {
                 <input class="share-url" data-testid="share-url" readonly size="40" prop:value=u aria-label="Link to this lab"/>
-                <span class="copied" data-testid="copied">{move || copied.get()}</span>
             })}
+            <span class="copied" data-testid="copied" role="status">{move || copied.get()}</span>
         </div>
+    };
+    let link_banner = move || {
+        viewing_link.get().then(|| view! {
+            <p class="notice link-banner" role="status" data-testid="link-banner">
+                "You are looking at the code of a shared link. Your own code for this lesson is kept as it was. "
+                <button data-testid="back-to-mine" on:click=move |_| back_to_mine()>"Back to my code"</button>
+                " "
+                <button data-testid="keep-link" on:click=move |_| keep_link()>"Keep this version as mine"</button>
+            </p>
+        })
     };
     let notice_view = notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> });
     let exercise = lab
         .exercises(&slug)
         .into_iter()
-        .enumerate()
-        .map(|(k, ex)| {
+        .map(|ex| {
+            let k = ex.index;
             view! {
-                <ExercisePanel key=ex.key.clone() title=ex.title.map(str::to_string) goal=ex.goal.clone()
-                    make_check=Callback::new(move |_| build_check(k)) solution=Callback::new(move |_| show_solution(k))/>
+                <ExercisePanel key=ex.key.clone() lesson=slug.clone() index=k title=ex.exercise.title.clone() goal=ex.exercise.goal.clone()
+                    attempt=Callback::new(move |_| sig.attempt()) solution=Callback::new(move |_| show_solution(k))/>
             }
         })
         .collect_view();
-    let size_select = move |task_sizes: Vec<u32>| {
-        if task_sizes.is_empty() {
-            view! {
-                <label>"Articles in the database "
-                    <select aria-label="Articles in the database" prop:value=move || shared.state.get().articles.to_string()
-                        on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { crate::reseed(shared, n, None) } }>
-                        {SIZES.iter().map(|n| view! { <option value=n.to_string()>{n.to_string()}</option> }).collect_view()}
-                    </select>
-                </label>
-            }
-            .into_any()
-        } else {
-            view! {
-                <label>"Tasks in the database "
-                    <select data-testid="task-size" aria-label="Tasks in the database"
-                        prop:value=move || shared.state.get().tasks.map(|t| t.to_string()).unwrap_or_default()
-                        on:change=move |ev| {
-                            let articles = shared.state.get_untracked().articles;
-                            crate::reseed(shared, articles, event_target_value(&ev).parse().ok())
-                        }>
-                        <option value="">"(default)"</option>
-                        {task_sizes.iter().map(|n| view! { <option value=n.to_string()>{n.to_string()}</option> }).collect_view()}
-                    </select>
-                </label>
-            }
-            .into_any()
-        }
-    };
-
-    let lab_view = if let Some(project) = lab.project.clone() {
-        shared.project.set(Default::default());
-        let replay = if from_link { initial.steps.clone() } else { vec![] };
-        let task_sizes = project.task_sizes.clone();
+    let task_sizes = project.task_sizes.clone();
+    let size_select = if task_sizes.is_empty() {
         view! {
-            <div class="lab-controls">{size_select(task_sizes)}</div>
-            {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-            <project_lab::ProjectLabView lab=project sig=sig replay=replay wanted=wanted/>
+            <label>"Articles in the database "
+                <select data-testid="size" aria-label="Articles in the database" prop:value=move || shared.state.get().articles.to_string()
+                    on:change=move |ev| { if let Ok(n) = event_target_value(&ev).parse() { crate::reseed(shared, n, None) } }>
+                    {SIZES.iter().map(|n| view! { <option value=n.to_string()>{protocol::group_digits(*n as u64)}</option> }).collect_view()}
+                </select>
+            </label>
         }
         .into_any()
     } else {
-        let run = move || {
-            if is_project || !shared.state.get_untracked().ready {
-                return;
-            }
-            shared.engine.with_value(|e| {
-                if let Some(e) = e {
-                    e.run(sig.context.get_untracked(), sig.template.get_untracked(), 1, true);
-                }
-            });
-        };
-        // Run when the database becomes ready, and whenever the expression changes.
-        Effect::new(move |_| {
-            shared.seeded.track();
-            sig.context.track();
-            run();
-        });
-        let toggles = lab.toggles.clone();
-        let compare_toggles = StoredValue::new(lab.toggles.clone());
-        let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label().to_string()).collect();
-        let make_compare = Callback::new(move |i: usize| {
-            let t = compare_toggles.with_value(|t| t.get(i).cloned())?;
-            let side = |on: bool| protocol::CompareRun::Expression {
-                context: sig.context.get_untracked().into_iter().map(|(k, e)| if k == t.var { let e = t.apply(&e, on); (k, e) } else { (k, e) }).collect(),
-                template: sig.template.get_untracked(),
-            };
-            Some((side(false), side(true)))
-        });
-        let has_compare = !compare_choices.is_empty();
-        let growth_toggles = StoredValue::new(lab.toggles.clone());
-        let start_context = StoredValue::new(lab.context.clone());
-        let start_template = StoredValue::new(lab.template.clone());
-        let make_growth = Callback::new(move |_: ()| {
-            let context = sig.context.get_untracked();
-            let template = sig.template.get_untracked();
-            let on: Vec<String> = growth_toggles.with_value(|ts| {
-                ts.iter().filter(|t| context.iter().any(|(k, e)| *k == t.var && t.is_on(e))).map(|t| t.label().to_string()).collect()
-            });
-            let unchanged = start_context.with_value(|c| *c == context) && start_template.with_value(|t| *t == template);
-            Some((crate::chart::code_name(on, unchanged), protocol::CompareRun::Expression { context, template }))
-        });
         view! {
-            <div class="lab-controls">
-                {size_select(vec![])}
-                {toggles.into_iter().enumerate().map(|(i, t)| {
-                    let id = format!("toggle-{i}");
-                    let for_id = id.clone();
-                    let t2 = t.clone();
-                    let label = t.label().to_string();
-                    let checked = Signal::derive(move || sig.context.get().iter().find(|(k, _)| *k == t.var).is_some_and(|(_, e)| t.is_on(e)));
-                    view! {
-                        <label class="toggle" for=for_id>
-                            <input type="checkbox" id=id prop:checked=checked
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    sig.context.update(|c| for (k, e) in c.iter_mut() { if *k == t2.var { *e = t2.apply(e, on) } });
-                                }/>
-                            <code>{label}</code>
-                        </label>
-                    }
-                }).collect_view()}
-            </div>
-            <div class="editors">
-                {move || sig.context.get().into_iter().enumerate().map(|(i, (name, expr))| {
-                    let keys = EditorKeys::default();
-                    let live = RwSignal::new(expr.clone());
-                    view! {
-                        <label class="editor">
-                            <span>{format!("{name} =")}</span>
-                            <div class="code-wrap">
-                            <Highlighted lang=Lang::Python text=live/>
-                            <textarea rows="2" spellcheck="false" aria-label=format!("QuerySet for {name}")
-                                aria-description="Ctrl+Enter runs"
-                                on:input=move |ev| follow(&ev, live)
-                                on:scroll=move |ev| follow(&ev, live)
-                                prop:value=expr
-                                on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run {
-                                    let v = event_target_value(&ev);
-                                    if sig.context.with_untracked(|c| c[i].1 != v) { sig.context.update(|c| c[i].1 = v) } else { run() }
-                                }
-                                on:change=move |ev| { let v = event_target_value(&ev); sig.context.update(|c| c[i].1 = v) }/>
-                            </div>
-                        </label>
-                    }
-                }).collect_view()}
-                <label class="editor">
-                    <span>"template"</span>
-                    {
-                        let keys = EditorKeys::default();
-                        // The coloured copy follows typing at once, and the page's own changes (reset, links).
-                        let live = RwSignal::new(sig.template.get_untracked());
-                        Effect::new(move |_| live.set(sig.template.get()));
-                        view! {
-                            <div class="code-wrap">
-                            <Highlighted lang=Lang::Template text=live/>
-                            <textarea rows="7" spellcheck="false" aria-label="Template" prop:value=move || sig.template.get()
-                                aria-description="Tab indents; Esc then Tab leaves the editor; Ctrl+Enter runs"
-                                on:input=move |ev| follow(&ev, live)
-                                on:scroll=move |ev| follow(&ev, live)
-                                on:keydown=move |ev| if keys.on_keydown(&ev) == EditorKey::Run { sig.template.set(event_target_value(&ev)); run() }
-                                on:change=move |ev| sig.template.set(event_target_value(&ev))/>
-                            </div>
-                        }
-                    }
-                </label>
-                <button data-testid="run" on:click=move |_| run()>"Run"</button>
-            </div>
-            {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-            {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
-            <crate::growth::GrowthPanel kind="articles" sizes=SIZES.to_vec() make=make_growth/>
-            <Results goal=lab.goal.clone() template=sig.template original_template=lab.template.clone()/>
+            <label>"Tasks in the database "
+                <select data-testid="task-size" aria-label="Tasks in the database"
+                    prop:value=move || shared.state.get().tasks.map(|t| t.to_string()).unwrap_or_default()
+                    on:change=move |ev| {
+                        let articles = shared.state.get_untracked().articles;
+                        crate::reseed(shared, articles, event_target_value(&ev).parse().ok())
+                    }>
+                    <option value="">"(default)"</option>
+                    {task_sizes.iter().map(|n| view! { <option value=n.to_string()>{protocol::group_digits(*n as u64)}</option> }).collect_view()}
+                </select>
+            </label>
         }
         .into_any()
+    };
+    shared.project.set(Default::default());
+    let replay = from_link.map(|s| s.steps).unwrap_or_default();
+    let lab_view = view! {
+        <div class="lab-controls">{size_select}</div>
+        {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
+        <project_lab::ProjectLabView lab=project slug=slug.clone() sig=sig replay=replay wanted=wanted/>
     };
 
     view! {
@@ -422,6 +282,7 @@ pub fn LessonPage(slug: String) -> AnyView {
             {notice_view}
             <div class="prose">{markdown::render(src.markdown)}</div>
             <section class="lab" aria-label="Lab">
+                {link_banner}
                 {toolbar}
                 {exercise}
                 {lab_view}

@@ -12,14 +12,13 @@ pub mod exercise;
 pub mod growth;
 pub mod highlight;
 pub mod lesson_page;
-pub mod lessons;
 pub mod markdown;
 pub mod project_lab;
 pub mod quiz;
 pub mod store;
 
 use leptos::prelude::*;
-use protocol::{ErrorInfo, RenderReport, Response};
+use protocol::{RenderReport, Response};
 
 use engine_client::{EngineClient, Event};
 
@@ -30,17 +29,20 @@ pub const DEFAULT_SIZE: u32 = 200;
 #[derive(Clone, Debug, PartialEq)]
 enum Route {
     Home,
-    Lesson(String),
+    /// A lesson, and the share link's state it was opened with (a new link on the same lesson
+    /// opens it again).
+    Lesson(String, Option<String>),
     NotFound(String),
 }
 
 fn parse_route(hash: &str) -> Route {
     let path = hash.trim_start_matches('#').trim_start_matches('/');
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let link = query.split('&').find_map(|kv| kv.strip_prefix("s=")).map(str::to_string);
     match path.split('/').collect::<Vec<_>>().as_slice() {
         [""] => Route::Home,
         ["lessons"] => Route::Home,
-        ["lessons", slug] if lessons::find(slug).is_some() => Route::Lesson(slug.to_string()),
+        ["lessons", slug] if course::find(slug).is_some() => Route::Lesson(slug.to_string(), link),
         _ => Route::NotFound(path.to_string()),
     }
 }
@@ -66,10 +68,6 @@ pub struct EngineState {
 struct Shared {
     engine: StoredValue<Option<EngineClient>, LocalStorage>,
     state: RwSignal<EngineState>,
-    result: RwSignal<Option<RenderReport>>,
-    /// How many results arrived so far: lets tests and benchmarks tell a new result from the last.
-    runs: RwSignal<u64>,
-    error: RwSignal<Option<ErrorInfo>>,
     /// Bumped when a fresh database is ready, so the lab re-runs.
     seeded: RwSignal<u64>,
     /// The project lab's state (requests, shell lines, tests).
@@ -86,6 +84,8 @@ struct Shared {
     measured: RwSignal<Option<(u64, protocol::CompareSide)>>,
     /// Plans the Explain buttons asked for, by request id.
     explained: RwSignal<std::collections::HashMap<u64, String>>,
+    /// The last digest of the learner's session (a test hook: checks must not change it).
+    fingerprint: RwSignal<Option<(u64, String)>>,
 }
 
 /// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
@@ -109,8 +109,8 @@ pub(crate) fn reseed(shared: Shared, articles: u32, tasks: Option<u32>) {
         s.ready = false;
         s.tasks = tasks;
         s.status = match tasks {
-            Some(t) => format!("Creating {t} tasks…"),
-            None => format!("Creating {articles} articles…"),
+            Some(t) => format!("Creating {} tasks…", protocol::group_digits(t as u64)),
+            None => format!("Creating {} articles…", protocol::group_digits(articles as u64)),
         };
     });
     shared.engine.with_value(|e| {
@@ -123,7 +123,7 @@ pub(crate) fn reseed(shared: Shared, articles: u32, tasks: Option<u32>) {
 #[component]
 pub fn App() -> impl IntoView {
     let route = RwSignal::new(parse_route(&current_hash()));
-    // Only a change of page re-renders (a share link's `?s=` on the same lesson does not).
+    // A change of page re-renders, and so does another share link on the same lesson.
     let handle = window_event_listener(leptos::ev::hashchange, move |_| {
         let r = parse_route(&current_hash());
         if r != route.get_untracked() {
@@ -135,9 +135,6 @@ pub fn App() -> impl IntoView {
     let shared = Shared {
         engine: StoredValue::new_local(None),
         state: RwSignal::new(EngineState { status: "Loading the engine…".into(), articles: DEFAULT_SIZE, ..Default::default() }),
-        result: RwSignal::new(None),
-        runs: RwSignal::new(0),
-        error: RwSignal::new(None),
         seeded: RwSignal::new(0),
         project: RwSignal::new(Default::default()),
         progress: RwSignal::new(Default::default()),
@@ -146,6 +143,7 @@ pub fn App() -> impl IntoView {
         compare: RwSignal::new(Default::default()),
         measured: RwSignal::new(None),
         explained: RwSignal::new(Default::default()),
+        fingerprint: RwSignal::new(None),
     };
     let (progress, storage_message) = store::load();
     shared.progress.set(progress);
@@ -153,7 +151,7 @@ pub fn App() -> impl IntoView {
     let client = EngineClient::new(DEFAULT_SIZE, move |ev| on_engine_event(shared, ev));
     shared.engine.set_value(Some(client.clone()));
     provide_context(shared);
-    expose_test_hooks(client);
+    expose_test_hooks(shared, client);
 
     view! {
         <header class="top">
@@ -164,6 +162,7 @@ pub fn App() -> impl IntoView {
             })}
         </header>
         <main>
+            <span hidden=true data-testid="fingerprint">{move || shared.fingerprint.get().map(|(_, d)| d).unwrap_or_default()}</span>
             {move || shared.storage_notice.get().map(|n| view! {
                 <p class="notice" role="alert" data-testid="storage-notice">{n}
                     <button class="dismiss" aria-label="Dismiss" on:click=move |_| shared.storage_notice.set(None)>"×"</button>
@@ -171,32 +170,67 @@ pub fn App() -> impl IntoView {
             })}
             {move || match route.get() {
                 Route::Home => view! { <Home/> }.into_any(),
-                Route::Lesson(slug) => view! { <lesson_page::LessonPage slug=slug/> }.into_any(),
+                Route::Lesson(slug, _) => view! { <lesson_page::LessonPage slug=slug/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path=path/> }.into_any(),
             }}
         </main>
     }
 }
 
-/// `window.djperfCrashEngine()`: lets the browser tests kill the worker the way a panic would.
-fn expose_test_hooks(client: EngineClient) {
+/// Test hooks for the browser tests: `window.djperfCrashEngine()` kills the worker the way a
+/// panic would; `window.djperfStallEngine(ms)` keeps it busy without answering (a hang);
+/// `window.djperfFingerprint()` asks for a digest of the learner's session, shown in
+/// `[data-testid=fingerprint]` (checks and comparisons must leave it as it was).
+fn expose_test_hooks(shared: Shared, client: EngineClient) {
     use wasm_bindgen::prelude::*;
-    let crash = Closure::<dyn Fn()>::new(move || client.crash_for_test());
+    let c = client.clone();
+    let crash = Closure::<dyn Fn()>::new(move || c.crash_for_test());
     let _ = js_sys::Reflect::set(&window(), &JsValue::from_str("djperfCrashEngine"), crash.as_ref());
     crash.forget();
+    let c = client.clone();
+    let stall = Closure::<dyn Fn(f64)>::new(move |ms: f64| {
+        c.stall_for_test(ms as u32);
+    });
+    let _ = js_sys::Reflect::set(&window(), &JsValue::from_str("djperfStallEngine"), stall.as_ref());
+    stall.forget();
+    let fingerprint = Closure::<dyn Fn()>::new(move || {
+        shared.fingerprint.set(None);
+        client.fingerprint();
+    });
+    let _ = js_sys::Reflect::set(&window(), &JsValue::from_str("djperfFingerprint"), fingerprint.as_ref());
+    fingerprint.forget();
 }
 
 fn on_engine_event(shared: Shared, ev: Event) {
     match ev {
-        Event::Restarted(why) => {
+        Event::Restarted(why, lost) => {
             shared.check.update(|c| c.pending = None);
             shared.compare.update(|c| c.pending = None);
+            // The data is reloaded: say which of the learner's writes went with it.
+            let (shell, in_flight) = shared.project.with_untracked(|p| (p.shell_lines_since_data(), p.sent.iter().filter(|(id, _)| lost.contains(id)).count()));
+            shared.project.update(|p| {
+                p.pending.clear();
+                p.sent.clear();
+                p.loaded = false;
+            });
+            let mut lost_text = String::new();
+            if !shell.is_empty() {
+                let shown: Vec<String> = shell.iter().take(3).map(|l| format!("`{}`", if l.chars().count() > 60 { format!("{}…", l.chars().take(60).collect::<String>()) } else { l.clone() })).collect();
+                lost_text += &format!(
+                    " The data was reloaded, so what your shell lines wrote since it was created is gone ({}{}); run them again if you need their effects.",
+                    shown.join(", "),
+                    if shell.len() > 3 { format!(" and {} more", shell.len() - 3) } else { String::new() }
+                );
+            } else {
+                lost_text += " The data was reloaded.";
+            }
+            if in_flight > 0 {
+                lost_text += &format!(" {} not answered and not done.", protocol::count(in_flight, "request was", "requests were"));
+            }
             shared.state.update(|s| {
                 s.ready = false;
                 s.status = "Restarting the engine…".into();
-                s.notice = Some(format!(
-                    "{why}. A fresh engine was started and the data reloaded; your code is untouched. Edit it and run again."
-                ));
+                s.notice = Some(format!("{why}. A fresh engine was started.{lost_text} Your code is untouched."));
             });
         }
         Event::GaveUp(why) => {
@@ -209,28 +243,36 @@ fn on_engine_event(shared: Shared, ev: Event) {
         }
         Event::Response(resp) => match resp {
             Response::Ready => shared.state.update(|s| s.status = "Engine loaded; creating the database…".into()),
-            Response::Progress { done, total, .. } => shared.state.update(|s| {
-                s.progress = Some((done, total));
-                s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
-            }),
+            Response::Progress { id, done, total } => {
+                if shared.check.get_untracked().pending == Some(id) || shared.compare.get_untracked().pending == Some(id) {
+                    shared.check.update(|c| if c.pending == Some(id) { c.progress = Some((done, total)) });
+                    return;
+                }
+                shared.state.update(|s| {
+                    s.progress = Some((done, total));
+                    s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
+                })
+            }
             Response::Seeded { ms, counts, schema_ms, .. } => {
                 let count = |name: &str| counts.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(0);
                 let articles = count("articles") as u32;
+                let tasks = count("tasks");
                 shared.state.update(|s| {
                     s.ready = true;
                     s.progress = None;
                     s.articles = articles;
-                    s.status = format!("Database ready: {articles} articles ({ms:.0} ms, of which schema {schema_ms:.0} ms)");
+                    let size = match s.tasks {
+                        Some(_) => format!("{} tasks, {} articles", protocol::group_digits(tasks), protocol::group_digits(articles as u64)),
+                        None => format!("{} articles", protocol::group_digits(articles as u64)),
+                    };
+                    s.status = format!("Database ready: {size} ({ms:.0} ms, of which schema {schema_ms:.0} ms)");
                 });
+                shared.project.update(|p| p.data_since = p.history.len());
                 shared.seeded.update(|n| *n += 1);
-            }
-            Response::Result { renders, .. } => {
-                shared.error.set(None);
-                shared.result.set(renders.into_iter().last());
-                shared.runs.update(|n| *n += 1);
             }
             Response::Error { id, error } if shared.check.get_untracked().pending == Some(id) => shared.check.update(|c| {
                 c.pending = None;
+                c.progress = None;
                 c.report = Some(protocol::CheckReport {
                     passed: false,
                     runs: vec![protocol::CheckRun { data: "your code".into(), message: format!("{}: {}", error.kind, error.message), ..Default::default() }],
@@ -243,21 +285,24 @@ fn on_engine_event(shared: Shared, ev: Event) {
             Response::Error { id, error } if shared.project.get_untracked().pending.contains(&id) => {
                 shared.project.update(|p| {
                     p.pending.retain(|x| *x != id);
+                    p.sent.retain(|(x, _)| *x != id);
                     p.loaded = false;
                     p.load_error = Some(error);
                     p.answers += 1;
                 });
             }
             Response::Error { error, .. } => {
-                shared.result.set(None);
-                shared.error.set(Some(error));
-                shared.runs.update(|n| *n += 1);
+                shared.state.update(|s| s.notice = Some(format!("{}: {}", error.kind, error.message)));
             }
-            Response::ProjectLoaded { id, clock, migrations } => shared.project.update(|p| {
+            Response::Loaded { id, clock, migrations } => shared.project.update(|p| {
                 p.pending.retain(|x| *x != id);
                 p.loaded = true;
                 p.load_error = None;
                 p.session_start = p.history.len();
+                if p.fresh_load == Some(id) {
+                    p.data_since = p.history.len();
+                    p.fresh_load = None;
+                }
                 p.clock = clock;
                 p.migrations = migrations;
             }),
@@ -273,20 +318,17 @@ fn on_engine_event(shared: Shared, ev: Event) {
             }),
             Response::CheckResult { id, report } if shared.check.get_untracked().pending == Some(id) => {
                 let slug = shared.check.get_untracked().slug;
-                // A project check loaded other projects: the lab reloads its own on the next step.
-                shared.project.update(|p| p.loaded = false);
                 if report.passed {
                     record_progress(shared, &slug, |e| if !e.shown { e.solved = true });
                 }
                 shared.check.update(|c| {
                     c.pending = None;
+                    c.progress = None;
                     c.report = Some(report);
                 });
             }
             Response::CheckResult { .. } => {}
             Response::Compared { id, a, b } if shared.compare.get_untracked().pending == Some(id) => {
-                // Both sides loaded projects of their own: the lab reloads its own on the next step.
-                shared.project.update(|p| p.loaded = false);
                 shared.compare.update(|c| {
                     c.pending = None;
                     c.result = Some((a, b));
@@ -297,8 +339,8 @@ fn on_engine_event(shared: Shared, ev: Event) {
             Response::Explained { id, plan } => shared.explained.update(|m| {
                 m.insert(id, plan);
             }),
-            Response::SqlResult { .. } => {}
-            Response::Panic { .. } => {}
+            Response::Fingerprinted { id, digest } => shared.fingerprint.set(Some((id, digest))),
+            Response::SqlResult { .. } | Response::Done { .. } | Response::Panic { .. } => {}
         },
     }
 }
@@ -307,10 +349,11 @@ fn on_engine_event(shared: Shared, ev: Event) {
 fn Home() -> impl IntoView {
     let shared = expect_context::<Shared>();
     // Every exercise's progress key: a lesson's slug, or `slug#k` for the steps of a lab.
-    let exercises: Vec<String> = lessons::LESSONS.iter().flat_map(|l| lessons::lab(l).exercises(l.slug).into_iter().map(|e| e.key).collect::<Vec<_>>()).collect();
+    let exercises: Vec<String> = course::LESSONS.iter().flat_map(|l| course::lab(l).exercises(l.slug).into_iter().map(|e| e.key).collect::<Vec<_>>()).collect();
     let total = exercises.len();
     let exercises = StoredValue::new(exercises);
     let solved = move || shared.progress.with(|p| exercises.with_value(|ex| ex.iter().filter(|s| p.lessons.get(s.as_str()).is_some_and(|l| l.solved)).count()));
+    let confirm_reset = RwSignal::new(false);
     let exported = move || {
         let json = protocol::progress::save(&shared.progress.get());
         format!("data:application/json;charset=utf-8,{}", js_sys::encode_uri_component(&json))
@@ -327,14 +370,24 @@ fn Home() -> impl IntoView {
                 <label class="import">" Import: "
                     <input type="file" accept="application/json,.json" data-testid="import-progress" on:change=move |ev| import_progress(shared, ev)/>
                 </label>
-                <button data-testid="reset-progress" on:click=move |_| {
-                    shared.progress.set(Default::default());
-                    if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
-                }>"Reset all progress"</button>
+                {move || if confirm_reset.get() {
+                    view! {
+                        <span class="confirm" role="alert" data-testid="confirm-reset">"Forget every lesson's progress and saved code? "
+                            <button data-testid="reset-progress-yes" on:click=move |_| {
+                                shared.progress.set(Default::default());
+                                if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
+                                confirm_reset.set(false);
+                            }>"Yes, reset everything"</button>
+                            <button data-testid="reset-progress-no" on:click=move |_| confirm_reset.set(false)>"Cancel"</button>
+                        </span>
+                    }.into_any()
+                } else {
+                    view! { <button data-testid="reset-progress" on:click=move |_| confirm_reset.set(true)>"Reset all progress"</button> }.into_any()
+                }}
             </div>
             <ol class="lesson-list">
-                {lessons::LESSONS.iter().map(|l| {
-                    let lab = lessons::lab(l);
+                {course::LESSONS.iter().map(|l| {
+                    let lab = course::lab(l);
                     let slug = l.slug;
                     let keys: Vec<String> = lab.exercises(slug).into_iter().map(|e| e.key).collect();
                     let has_exercise = !keys.is_empty();
@@ -374,7 +427,7 @@ fn Home() -> impl IntoView {
                                         if let Err(e) = store::save(&shared.progress.get_untracked()) { shared.storage_notice.set(Some(e)) }
                                     }>"reset"</button>
                             })}
-                            <span class="summary">{lab.summary.clone()}</span>
+                            <span class="summary" data-testid="lesson-summary">{markdown::inline(&lab.summary)}</span>
                         </li>
                     }
                 }).collect_view()}
@@ -395,9 +448,9 @@ fn import_progress(shared: Shared, ev: leptos::ev::Event) {
             shared.storage_notice.set(Some("The file could not be read.".into()));
             return;
         };
-        match protocol::progress::load(Some(&text)) {
-            (_, Some(msg)) => shared.storage_notice.set(Some(format!("Nothing was imported: {msg}"))),
-            (p, None) => {
+        match protocol::progress::import(&text) {
+            Err(msg) => shared.storage_notice.set(Some(format!("Nothing was imported, and your progress is as it was: {msg}."))),
+            Ok(p) => {
                 let n = p.lessons.len();
                 shared.progress.set(p);
                 match store::save(&shared.progress.get_untracked()) {
@@ -438,48 +491,6 @@ fn NotFound(path: String) -> impl IntoView {
 }
 
 #[component]
-pub(crate) fn Results(goal: Option<lessons::Goal>, template: RwSignal<String>, original_template: String) -> impl IntoView {
-    let shared = expect_context::<Shared>();
-    view! {
-        {move || shared.error.get().map(|e| view! {
-            <div class="error" role="alert" data-testid="error">
-                <strong>{format!("{}: {}", e.kind, e.message)}</strong>
-                {e.source.clone().map(|s| view! { <div>{format!("in {s}")}{e.line.map(|l| format!(", line {l}, column {}", e.col.unwrap_or(0)))}</div> })}
-                {e.excerpt.clone().map(|x| view! { <pre>{x}</pre> })}
-            </div>
-        })}
-        {move || shared.result.get().map(|r| {
-            let unchanged = template.get_untracked() == original_template;
-            let goal_view = goal.clone().map(|g| {
-                // "Without changing the template" is part of the goal when it says so.
-                let met = r.n_queries <= g.max_queries && (!g.keep_template || unchanged);
-                view! { <p class=if met { "goal met" } else { "goal" } data-testid="goal">{if met { "✔ " } else { "Goal: " }}{g.text.clone()}</p> }
-            });
-            view! {
-                <div class="metrics" data-testid="metrics" data-run=move || shared.runs.get()>
-                    <div><span class="big" data-testid="query-count">{r.n_queries}</span>" queries"</div>
-                    <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.request_ms)}</span>" ms request"</div>
-                    <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.sql_ms)}</span>" ms in SQL"</div>
-                </div>
-                {timing_note(&r.timing)}
-                {goal_view}
-                {r.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
-                {r.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
-                <details class="output" open>
-                    <summary>"Rendered page"</summary>
-                    <iframe sandbox="" title="Rendered page" srcdoc=r.output.clone()></iframe>
-                </details>
-                <details class="output-source">
-                    <summary>"HTML source"</summary>
-                    <pre data-testid="output-source">{r.output.clone()}</pre>
-                </details>
-                <QueryLog report=r/>
-            }
-        })}
-    }
-}
-
-#[component]
 pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let groups = report.groups.clone();
@@ -495,8 +506,8 @@ pub(crate) fn QueryLog(report: RenderReport) -> impl IntoView {
                         <div class="q-head">
                             <span class="q-n">{format!("#{}", i + 1)}</span>
                             <span class="rows-read" data-testid="rows-read" data-value=q.rows_read.to_string() hidden=true>{q.rows_read}</span>
-                            <span>{format!("{:.3} ms", q.ms)}</span>
-                            <span>{format!("{} rows", q.rows)}</span>
+                            <span title="Time inside the engine (the browser's clock steps by 0.1 ms)">{protocol::short_ms(q.ms)}</span>
+                            <span>{protocol::count(q.rows, "row", "rows")}</span>
                             <span title="rows read / full-scan steps / sorts / VM steps">
                                 {format!("read {} · scan {} · sort {} · vm {}", q.rows_read, q.fullscan_steps, q.sorts, q.vm_steps)}
                             </span>

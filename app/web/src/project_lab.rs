@@ -7,8 +7,8 @@
 //! clock start over too).
 
 use leptos::prelude::*;
-use protocol::lesson::ProjectLab;
-use protocol::{ErrorInfo, ProjectSpec, Step, StepReport};
+use protocol::lesson::{Attempt, ProjectLab, Toggle};
+use protocol::{ErrorInfo, LabRun, Step, StepKind, StepReport, TestOutcome};
 
 use crate::editor::{follow, EditorKey, EditorKeys, Highlighted};
 use crate::highlight::Lang;
@@ -37,6 +37,11 @@ pub struct ProjectState {
     /// Steps sent and not answered yet, by request id; then, per history entry, its step.
     pub sent: Vec<(u64, Step)>,
     pub steps: Vec<Option<Step>>,
+    /// Where in `history` the learner's current data begins (a seed, a reset, a timeline run):
+    /// the shell lines after it wrote to this data.
+    pub data_since: usize,
+    /// The load that starts a timeline on fresh data, until it is answered.
+    pub fresh_load: Option<u64>,
 }
 
 impl ProjectState {
@@ -44,85 +49,89 @@ impl ProjectState {
     pub fn steps_since_load(&self) -> Vec<Step> {
         self.steps.iter().skip(self.session_start).flatten().cloned().collect()
     }
-}
 
-/// A sweep in progress: the values left, the point in flight, the size to restore after.
-#[derive(Clone, Debug, PartialEq)]
-struct SweepRun {
-    sweep: usize,
-    total: usize,
-    remaining: Vec<u32>,
-    current: Option<(u64, u32)>,
-    /// The step in flight is the shell line that computes the cursor (not a measured point).
-    cursor_phase: bool,
-    restore: (u32, Option<u32>),
-    reseeded: bool,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-struct SweepSeries {
-    sweep: usize,
-    line: crate::chart::Measurements,
+    /// The shell lines run on the current data (lost when the engine restarts and reseeds).
+    pub fn shell_lines_since_data(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .skip(self.data_since)
+            .flatten()
+            .chain(self.sent.iter().map(|(_, s)| s))
+            .filter_map(|s| match s {
+                Step::Run { code, .. } => Some(code.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Sample users a request can be sent as (the seed's usernames).
 const USERS: [&str; 5] = ["user001", "user002", "user006", "user010", "user020"];
 
 #[component]
-pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wanted: (u32, Option<u32>)) -> impl IntoView {
+pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Vec<Step>, wanted: (u32, Option<u32>)) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let files = sig.files;
     let active = RwSignal::new(0usize);
     let dirty = RwSignal::new(true);
     let url = RwSignal::new(lab.requests.first().cloned().unwrap_or_else(|| "/".to_string()));
     let user = RwSignal::new(String::new());
-    // Server processes (a lab with `workers: 2` has a picker): which one answers the request.
+    // Server processes (a lab with `workers: 2` has a picker): which one answers the request,
+    // and runs the shell line.
     let workers = lab.workers;
     let worker = RwSignal::new(1u8);
     let pick_worker = move || (workers > 1).then(|| worker.get_untracked());
     let shell = RwSignal::new(lab.shell.first().cloned().unwrap_or_default());
-    let urls = StoredValue::new(lab.urls.clone());
-    let base_migrations = StoredValue::new(lab.migrations.clone());
-    let migration_toggles = StoredValue::new(lab.migration_toggles.clone());
+    let lab_sv = StoredValue::new(lab.clone());
+    let slug = StoredValue::new(slug);
     let active_migrations = sig.migrations;
-    let migrations = move || {
-        let mut all = base_migrations.get_value();
-        let toggles = migration_toggles.get_value();
-        for i in active_migrations.get_untracked() {
-            if let Some(t) = toggles.get(i) {
-                all.push(t.migration.clone());
-            }
-        }
-        all
-    };
+    // The project an attempt runs (its files, the lesson's and the ticked migrations).
+    let spec_of = move |a: &Attempt| lab_sv.with_value(|l| l.spec(a));
+    let attempt = move || Attempt { files: files.get_untracked(), migrations: active_migrations.get_untracked() };
 
-    // Sends the project if it changed since the worker last saw it, then the steps; the ids.
-    let send_all = move |steps: Vec<Step>, reload: bool| -> Vec<u64> {
+    // Sends the project if it changed since the worker last saw it (or `fresh`: on fresh data,
+    // a timeline), then the steps; the ids.
+    let send_steps = move |steps: Vec<Step>, reload: bool, fresh: bool| -> Vec<u64> {
         if !shared.state.get_untracked().ready {
             return vec![];
         }
         let mut ids = Vec::new();
+        let mut fresh_id = None;
         shared.engine.with_value(|e| {
             let Some(e) = e else { return };
-            if reload || dirty.get_untracked() || !shared.project.get_untracked().loaded {
-                let spec = ProjectSpec { files: files.get_untracked(), urls: urls.get_value(), migrations: migrations() };
-                ids.push(e.project(spec));
+            if reload || fresh || dirty.get_untracked() || !shared.project.get_untracked().loaded {
+                let id = e.load(spec_of(&attempt()), fresh, Some(slug.get_value()));
+                ids.push(id);
+                if fresh {
+                    fresh_id = Some(id);
+                }
                 dirty.set(false);
             }
             let first = ids.len();
             for s in &steps {
                 ids.push(e.step(s.clone()));
             }
-            shared.project.update(|p| p.sent.extend(ids[first..].iter().copied().zip(steps)));
+            shared.project.update(|p| {
+                p.sent.extend(ids[first..].iter().copied().zip(steps));
+                if fresh_id.is_some() {
+                    p.fresh_load = fresh_id;
+                }
+            });
         });
         shared.project.update(|p| p.pending.extend(ids.iter().copied()));
         ids
     };
     let send = move |step: Option<Step>| {
-        send_all(step.into_iter().collect(), false);
+        send_steps(step.into_iter().collect(), false, false);
     };
-    // A fresh database (first load, new size, reset) gets the project again; a share link's
-    // steps replay once the database has the link's size.
+    let get_step = move || {
+        let u = user.get_untracked();
+        Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }
+    };
+    let autorun = lab.autorun;
+    // A fresh database (first load, new size, reset) gets the project again (and, in a lab
+    // that runs itself, its request); a share link's steps replay once the database has the
+    // link's size.
     let replay = StoredValue::new(replay);
     Effect::new(move |_| {
         shared.seeded.track();
@@ -133,18 +142,16 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         if has_replay && st.ready && st.articles == wanted.0 && st.tasks == wanted.1 {
             let steps = replay.get_value();
             replay.set_value(vec![]);
-            send_all(steps, true);
+            send_steps(steps, true, false);
+        } else if autorun {
+            send(Some(get_step()));
         } else {
             send(None);
         }
     });
 
-    let send_get = move || {
-        let u = user.get_untracked();
-        send(Some(Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }));
-    };
-    let toggles = lab.toggles.clone();
-    let mtoggles = lab.migration_toggles.clone();
+    let send_get = move || send(Some(get_step()));
+    let run_shell = move || send(Some(Step::Run { code: shell.get_untracked(), worker: pick_worker() }));
     let requests = lab.requests.clone();
     let shell_lines = lab.shell.clone();
     let has_tests = lab.files.iter().any(|(n, _)| n == "tests.py");
@@ -155,107 +162,62 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
         Ok(steps) if steps.is_empty() => script_error.set(Some("The timeline has no steps.".into())),
         Ok(steps) => {
             script_error.set(None);
-            send_all(steps, true);
+            // Every run starts from fresh data, an empty cache and the clock at its start.
+            send_steps(steps, true, true);
         }
         Err(e) => script_error.set(Some(format!("Timeline, {e}"))),
     };
 
-    // Growth charts: one request per value, sent one at a time so Cancel stops between points.
-    let sweeps = StoredValue::new(lab.sweeps.clone());
-    let sweep_choice = RwSignal::new(0usize);
-    let sweep_metric = RwSignal::new("queries".to_string());
-    let sweep_series = RwSignal::new(Vec::<SweepSeries>::new());
-    let sweep_run = RwSignal::new(None::<SweepRun>);
-    let lab_files = StoredValue::new(lab.files.clone());
-    let file_toggles = StoredValue::new(lab.toggles.clone());
-    let send_point = move |run: &mut SweepRun| -> bool {
-        let Some(n) = run.remaining.first().copied() else { return false };
-        run.remaining.remove(0);
-        let sw = sweeps.with_value(|s| s[run.sweep].clone());
-        if let Some(kind) = sw.seed.as_deref() {
-            let articles = shared.state.get_untracked().articles;
-            shared.engine.with_value(|e| if let Some(e) = e {
-                if kind == "tasks" { e.seed(articles, Some(n)); } else { e.seed(n, None); }
-            });
-        }
-        let step = match &sw.cursor {
-            // A keyset page: first the shell line that prints the cursor opening page n.
-            Some(code) => Step::Run { code: code.replace("{n}", &n.to_string()) },
-            None => Step::Get { url: sw.url.replace("{n}", &n.to_string()), user: None, worker: None, into_previous: None },
-        };
-        run.cursor_phase = sw.cursor.is_some();
-        let ids = send_all(vec![step], true);
-        run.current = ids.last().map(|id| (*id, n));
-        run.current.is_some()
+    // The toggles that are on, as the line names of charts and comparisons say them.
+    let toggles_on = move || -> Vec<String> {
+        let a = attempt();
+        lab_sv.with_value(|l| l.toggles.iter().filter(|t| t.is_on(&l.toggles, &a)).map(|t| t.label().to_string()).collect())
     };
-    let start_sweep = move || {
-        if sweep_run.get_untracked().is_some() || !shared.state.get_untracked().ready {
-            return;
-        }
-        let idx = sweep_choice.get_untracked();
-        let Some(sw) = sweeps.with_value(|s| s.get(idx).cloned()) else { return };
-        // The series is named after the code it measures: the toggles that are on.
-        let f = files.get_untracked();
-        let on: Vec<String> = file_toggles.with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect());
-        let base = crate::chart::code_name(on, lab_files.with_value(|l| *l == f));
-        let base = match &sw.series { Some(line) => format!("{line}: {base}"), None => base };
-        let name = crate::chart::numbered(base, sweep_series.with_untracked(|ss| ss.iter().map(|s| s.line.name.clone()).collect::<Vec<_>>()).into_iter());
-        sweep_series.update(|ss| {
-            if ss.len() >= 4 { ss.remove(0); }
-            ss.push(SweepSeries { sweep: idx, line: crate::chart::Measurements { name, points: vec![] } });
-        });
+    let unchanged = move || lab_sv.with_value(|l| l.files == files.get_untracked()) && active_migrations.with_untracked(|m| m.is_empty());
+    let size_now = move || {
         let st = shared.state.get_untracked();
-        let mut run = SweepRun { sweep: idx, total: sw.values.len(), remaining: sw.values.clone(), current: None, cursor_phase: false, restore: (st.articles, st.tasks), reseeded: sw.seed.is_some() };
-        if send_point(&mut run) {
-            sweep_run.set(Some(run));
-        }
+        (st.articles, st.tasks)
     };
-    let finish_sweep = move |run: SweepRun| {
-        sweep_run.set(None);
-        if run.reseeded {
-            crate::reseed(shared, run.restore.0, run.restore.1);
-        }
-    };
-    // Each answered point goes on the chart; then the next point, or the end.
-    Effect::new(move |_| {
-        let p = shared.project.get();
-        let Some(mut run) = sweep_run.get_untracked() else { return };
-        let Some((id, n)) = run.current else { return };
-        let Some(i) = p.history_ids.iter().position(|x| *x == id) else {
-            if p.load_error.is_some() && !p.pending.contains(&id) {
-                finish_sweep(run);
-            }
-            return;
-        };
-        let r = &p.history[i];
-        if run.cursor_phase {
-            // The shell printed the cursor (a str's repr): now the measured request.
-            let printed = r.render.output.trim();
-            let cursor = printed.strip_prefix('\'').and_then(|c| c.strip_suffix('\'')).unwrap_or(printed).to_string();
-            let url = sweeps.with_value(|s| s[run.sweep].url.replace("{n}", &n.to_string()))
-                .replace("{cursor}", &String::from(js_sys::encode_uri_component(&cursor)));
-            run.cursor_phase = false;
-            run.current = None;
-            if r.error.is_none() {
-                if let Some(id) = send_all(vec![Step::Get { url, user: None, worker: None, into_previous: None }], false).last() {
-                    run.current = Some((*id, n));
-                    sweep_run.set(Some(run));
-                    return;
-                }
-            }
-            finish_sweep(run);
-            return;
-        }
-        let point = crate::chart::Measured::of(n as f64, &r.render);
-        sweep_series.update(|ss| if let Some(last) = ss.last_mut() { last.line.points.push(point) });
-        run.current = None;
-        if r.error.is_none() && send_point(&mut run) {
-            sweep_run.set(Some(run));
-        } else {
-            finish_sweep(run);
+
+    // Growth with data size: the address bar's request on fresh data of each size.
+    let (growth_kind, growth_sizes) = if lab.task_sizes.is_empty() { ("articles", crate::SIZES.to_vec()) } else { ("tasks", lab.task_sizes.clone()) };
+    let has_growth = !lab.sweeps.iter().any(|s| s.seed.is_some());
+    let growth_choices = vec![crate::growth::Choice { label: format!("{growth_kind} in the database"), x_label: format!("{growth_kind} in the database"), values: growth_sizes, ranged: true }];
+    let growth_name = Callback::new(move |_: usize| format!("{} · {}", url.get_untracked(), crate::chart::code_name(toggles_on(), unchanged())));
+    let growth_point = Callback::new(move |(_, n): (usize, u32)| {
+        let run = LabRun { project: spec_of(&attempt()), steps: vec![get_step()] };
+        let size = if growth_kind == "tasks" { (shared.state.get_untracked().articles, Some(n)) } else { (n, None) };
+        Some((run, size))
+    });
+
+    // The lesson's sweeps: a page number, a data size, or a keyset page opened by the cursor a
+    // shell line prints.
+    let sweeps = StoredValue::new(lab.sweeps.clone());
+    let has_sweeps = !lab.sweeps.is_empty();
+    let sweep_choices: Vec<crate::growth::Choice> = lab.sweeps.iter().map(|sw| crate::growth::Choice { label: sw.label.clone(), x_label: sw.x_label.clone(), values: sw.values.clone(), ranged: false }).collect();
+    let sweep_name = Callback::new(move |i: usize| {
+        let base = crate::chart::code_name(toggles_on(), unchanged());
+        match sweeps.with_value(|s| s.get(i).and_then(|s| s.series.clone())) {
+            Some(line) => format!("{line}: {base}"),
+            None => base,
         }
     });
-    let has_sweeps = !lab.sweeps.is_empty();
+    let sweep_point = Callback::new(move |(i, n): (usize, u32)| {
+        let sw = sweeps.with_value(|s| s.get(i).cloned())?;
+        let url = sw.url.replace("{n}", &n.to_string()).replace("{cursor}", "{output}");
+        let get = Step::Get { url, user: None, worker: None, into_previous: None };
+        let steps = match &sw.cursor {
+            Some(code) => vec![Step::Run { code: code.replace("{n}", &n.to_string()), worker: None }, get],
+            None => vec![get],
+        };
+        let (articles, tasks) = size_now();
+        let size = match sw.seed.as_deref() {
+            Some("tasks") => (articles, Some(n)),
+            Some(_) => (n, None),
+            None => (articles, tasks),
+        };
+        Some((LabRun { project: spec_of(&attempt()), steps }, size))
+    });
 
     // The error of the last load or step, when it points into one of the lab's files:
     // (file, line, column, the message's telling line).
@@ -269,102 +231,55 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
     });
 
     // Compare: the current request with one toggle off (A) and on (B), the rest as it stands.
-    let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label.clone()).chain(lab.migration_toggles.iter().map(|t| t.label.clone())).collect();
+    let compare_choices: Vec<String> = lab.toggles.iter().map(|t| t.label().to_string()).collect();
     let make_compare = Callback::new(move |i: usize| {
-        let u = user.get_untracked();
-        let steps = vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }];
-        let spec = |files: Vec<(String, String)>, migrations: Vec<protocol::Migration>| protocol::CompareRun::Project {
-            project: ProjectSpec { files, urls: urls.get_value(), migrations },
-            steps: steps.clone(),
-        };
-        let n_files = file_toggles.with_value(|t| t.len());
-        if i < n_files {
-            let t = file_toggles.with_value(|t| t[i].clone());
-            let (mut off, mut on) = (files.get_untracked(), files.get_untracked());
-            t.apply(&mut off, false);
-            t.apply(&mut on, true);
-            dirty.set(true);
-            Some((spec(off, migrations()), spec(on, migrations())))
-        } else {
-            let j = i - n_files;
-            let with = |on: bool| {
-                let mut all = base_migrations.get_value();
-                let toggles = migration_toggles.get_value();
-                for k in active_migrations.get_untracked().into_iter().filter(|k| *k != j).chain(on.then_some(j)) {
-                    if let Some(t) = toggles.get(k) {
-                        all.push(t.migration.clone());
-                    }
-                }
-                all
-            };
-            dirty.set(true);
-            Some((spec(files.get_untracked(), with(false)), spec(files.get_untracked(), with(true))))
-        }
+        let steps = vec![get_step()];
+        let t = lab_sv.with_value(|l| l.toggles.get(i).cloned())?;
+        let all = lab_sv.with_value(|l| l.toggles.clone());
+        let (mut off, mut on) = (attempt(), attempt());
+        t.apply(&all, &mut off, false);
+        t.apply(&all, &mut on, true);
+        Some((LabRun { project: spec_of(&off), steps: steps.clone() }, LabRun { project: spec_of(&on), steps }))
     });
     let has_compare = !compare_choices.is_empty();
-
-    // Growth with data size, unless the lesson's own sweeps already reseed.
-    let has_growth = !lab.sweeps.iter().any(|s| s.seed.is_some());
-    let (growth_kind, growth_sizes) = if lab.task_sizes.is_empty() { ("articles", crate::SIZES.to_vec()) } else { ("tasks", lab.task_sizes.clone()) };
-    let make_growth = Callback::new(move |_: ()| {
-        let u = user.get_untracked();
-        let f = files.get_untracked();
-        let active = active_migrations.get_untracked();
-        let on: Vec<String> = file_toggles
-            .with_value(|t| t.iter().filter(|t| t.is_on(&f)).map(|t| t.label.clone()).collect::<Vec<_>>())
-            .into_iter()
-            .chain(migration_toggles.with_value(|t| t.iter().enumerate().filter(|(i, _)| active.contains(i)).map(|(_, t)| t.label.clone()).collect::<Vec<_>>()))
-            .collect();
-        let unchanged = lab_files.with_value(|l| *l == f);
-        let run = protocol::CompareRun::Project {
-            project: ProjectSpec { files: f, urls: urls.get_value(), migrations: migrations() },
-            steps: vec![Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }],
-        };
-        Some((format!("{} · {}", url.get_untracked(), crate::chart::code_name(on, unchanged)), run))
-    });
+    let all_toggles = StoredValue::new(lab.toggles.clone());
 
     view! {
         <div class="project-lab">
             <div class="lab-controls">
-                {toggles.into_iter().enumerate().map(|(i, t)| {
-                    let id = format!("ftoggle-{i}");
+                {lab.toggles.iter().cloned().enumerate().map(|(i, t)| {
+                    let id = format!("toggle-{i}");
                     let for_id = id.clone();
+                    let label = t.label().to_string();
+                    let is_migration = matches!(t, Toggle::Migration(_));
                     let t2 = t.clone();
-                    let label = t.label.clone();
-                    let checked = Signal::derive(move || t.is_on(&files.get()));
+                    let checked = Signal::derive(move || {
+                        let a = Attempt { files: files.get(), migrations: active_migrations.get() };
+                        all_toggles.with_value(|all| t.is_on(all, &a))
+                    });
                     view! {
-                        <label class="toggle" for=for_id>
-                            <input type="checkbox" id=id prop:checked=checked on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                files.update(|f| t2.apply(f, on));
-                                dirty.set(true);
-                            }/>
+                        <label class="toggle" class:migration=is_migration for=for_id>
+                            <input type="checkbox" id=id data-testid="toggle" data-kind=if is_migration { "migration" } else { "file" } prop:checked=checked
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let mut a = attempt();
+                                    all_toggles.with_value(|all| t2.apply(all, &mut a, on));
+                                    files.set(a.files);
+                                    active_migrations.set(a.migrations);
+                                    dirty.set(true);
+                                    // A lab that runs itself sends its request again; a
+                                    // migration shows what makemigrations writes at once.
+                                    if autorun {
+                                        send(Some(get_step()));
+                                    } else if is_migration {
+                                        send(None);
+                                    }
+                                }/>
                             <code>{label}</code>
                         </label>
                     }
                 }).collect_view()}
             </div>
-            {(!mtoggles.is_empty()).then(|| view! {
-                <div class="lab-controls migrations">
-                    {mtoggles.into_iter().enumerate().map(|(i, t)| {
-                        let id = format!("mtoggle-{i}");
-                        let for_id = id.clone();
-                        view! {
-                            <label class="toggle" for=for_id>
-                                <input type="checkbox" id=id data-testid="migrate"
-                                    prop:checked=move || active_migrations.get().contains(&i)
-                                    on:change=move |ev| {
-                                        let on = event_target_checked(&ev);
-                                        active_migrations.update(|a| { a.retain(|x| *x != i); if on { a.push(i) } });
-                                        dirty.set(true);
-                                        send(None);
-                                    }/>
-                                <code>{t.label.clone()}</code>
-                            </label>
-                        }
-                    }).collect_view()}
-                </div>
-            })}
             {move || {
                 let m = shared.project.get().migrations;
                 (!m.is_empty()).then(|| view! {
@@ -463,10 +378,11 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                 <label>">>> "
                     <input data-testid="shell" list="lab-shell" size="50" spellcheck="false" prop:value=move || shell.get()
                         on:input=move |ev| shell.set(event_target_value(&ev))
-                        on:keydown=move |ev| if ev.key() == "Enter" { send(Some(Step::Run { code: shell.get_untracked() })) }/>
+                        on:keydown=move |ev| if ev.key() == "Enter" { run_shell() }/>
                 </label>
                 <datalist id="lab-shell">{shell_lines.into_iter().map(|r| view! { <option value=r/> }).collect_view()}</datalist>
-                <button data-testid="run-shell" on:click=move |_| send(Some(Step::Run { code: shell.get_untracked() }))>"Run"</button>
+                <button data-testid="run-shell" on:click=move |_| run_shell()>"Run"</button>
+                {(workers > 1).then(|| view! { <span class="muted" data-testid="shell-worker">{move || format!(" in worker {}", worker.get())}</span> })}
                 {has_tests.then(|| view! {
                     <button data-testid="run-tests" on:click=move |_| send(Some(Step::Test { file: "tests.py".into() }))>"Run tests"</button>
                 })}
@@ -491,40 +407,20 @@ pub fn ProjectLabView(lab: ProjectLab, sig: LabSignals, replay: Vec<Step>, wante
                         aria-description="Ctrl+Enter runs the timeline"
                         prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))
                         on:keydown=move |ev| if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) { ev.prevent_default(); run_timeline() }/>
-                    <button data-testid="run-timeline" title="Reload the project (empty cache, clock at its start) and replay these steps"
+                    <button data-testid="run-timeline" title="Reload the data and the project (empty cache, clock at its start) and replay these steps"
                         on:click=move |_| run_timeline()>"Run the timeline"</button>
+                    <span class="muted">" Every run starts from fresh data, an empty cache and the clock at its start."</span>
                     {move || script_error.get().map(|e| view! { <p class="error" role="alert" data-testid="timeline-error">{e}</p> })}
                 </details>
                 <TimelineStrip/>
             })}
             {has_sweeps.then(|| view! {
-                <details class="sweep" open>
-                    <summary>"Growth chart"</summary>
-                    <div class="sweep-controls">
-                        <select aria-label="What to sweep" data-testid="sweep-choice" on:change=move |ev| if let Ok(i) = event_target_value(&ev).parse() { sweep_choice.set(i) }>
-                            {sweeps.get_value().into_iter().enumerate().map(|(i, sw)| view! { <option value=i.to_string()>{sw.label}</option> }).collect_view()}
-                        </select>
-                        <button data-testid="run-sweep" prop:disabled=move || sweep_run.get().is_some() on:click=move |_| start_sweep()>"Run the sweep"</button>
-                        {move || sweep_run.get().map(|r| view! {
-                            <progress max=r.total.to_string() value=(r.total - r.remaining.len() - usize::from(r.current.is_some())).to_string() aria-label="Sweep progress"></progress>
-                            <button data-testid="cancel-sweep" on:click=move |_| sweep_run.update(|r| if let Some(r) = r { r.remaining.clear() })>"Cancel"</button>
-                        })}
-                        <crate::chart::MetricSelect testid="sweep-metric" metric=sweep_metric/>
-                        <button data-testid="clear-chart" on:click=move |_| sweep_series.set(vec![])>"Clear"</button>
-                    </div>
-                    {move || {
-                        let idx = sweep_choice.get();
-                        // Sweeps over the same axis share the chart (OFFSET and cursor by page).
-                        let x_label = sweeps.with_value(|s| s.get(idx).map(|s| s.x_label.clone()).unwrap_or_default());
-                        let same_axis = |k: usize| sweeps.with_value(|s| s.get(k).is_some_and(|s| s.x_label == x_label));
-                        let lines: Vec<_> = sweep_series.get().into_iter().filter(|s| same_axis(s.sweep)).map(|s| s.line).collect();
-                        let (series, y_label) = crate::chart::series_for(lines, &sweep_metric.get());
-                        (!series.is_empty()).then(|| view! { <crate::chart::LineChart series=series x_label=x_label y_label=y_label/> })
-                    }}
-                </details>
+                <crate::growth::GrowthPanel prefix="sweep" title="Growth chart".to_string() choices=sweep_choices name=sweep_name point=sweep_point/>
             })}
             {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
-            {has_growth.then(|| view! { <crate::growth::GrowthPanel kind=growth_kind sizes=growth_sizes make=make_growth/> })}
+            {has_growth.then(|| view! {
+                <crate::growth::GrowthPanel prefix="growth" title=format!("Growth with data size ({growth_kind})") choices=growth_choices name=growth_name point=growth_point/>
+            })}
             {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
             <StepHistory/>
         </div>
@@ -543,8 +439,9 @@ pub fn ErrorBox(error: ErrorInfo) -> impl IntoView {
     }
 }
 
-/// The steps since the project was last loaded, as a row of boxes: each request marked hit,
-/// miss or stale (red), with its queries and time; writes and clock moves between them.
+/// The steps since the project was last loaded, as a row of boxes: each request marked by the
+/// cache layer that answered (HIT is the page cache; FRAGMENT HIT, VALUE MISS, … the others)
+/// or STALE (red), with its queries and time; writes and clock moves between them.
 #[component]
 fn TimelineStrip() -> impl IntoView {
     let shared = expect_context::<Shared>();
@@ -554,39 +451,38 @@ fn TimelineStrip() -> impl IntoView {
                 let p = shared.project.get();
                 let start = p.session_start.min(p.history.len());
                 // "UNCACHED" only means something once some request of the session used the cache.
-                let caching = p.history[start..].iter().any(|r| r.cache_state.is_some());
+                let caching = p.history[start..].iter().any(|r| r.cache.is_some());
                 p.history[start..].iter().enumerate().map(|(k, r)| {
                     let i = start + k;
                     let sel = p.selected == Some(i);
-                    let state = match (r.kind.as_str(), &r.cache_state) {
-                        ("get", Some(s)) => s.clone(),
-                        ("get", None) if caching => "uncached".to_string(),
-                        _ => String::new(),
+                    let (state, badge) = match (r.kind, r.cache) {
+                        (StepKind::Get, Some(c)) => (c.name(), c.badge()),
+                        (StepKind::Get, None) if caching => ("uncached".to_string(), "UNCACHED".to_string()),
+                        _ => (String::new(), String::new()),
                     };
-                    let head = match r.kind.as_str() {
-                        "get" => r.label.clone(),
-                        "advance" => r.label.clone(),
-                        "test" => "tests".to_string(),
-                        _ => ">>> write / shell".to_string(),
+                    let head = match r.kind {
+                        StepKind::Get | StepKind::Advance => r.label.clone(),
+                        StepKind::Test => "tests".to_string(),
+                        StepKind::Run => ">>> write / shell".to_string(),
                     };
-                    let numbers = match r.kind.as_str() {
-                        "advance" => r.clock.clone(),
-                        "test" => format!("{} passed of {}", r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
+                    let numbers = match r.kind {
+                        StepKind::Advance => r.clock.clone(),
+                        StepKind::Test => tests_line(&r.tests),
                         _ if r.error.is_some() => "error".to_string(),
-                        _ => format!("{} q · {:.1} ms", r.render.n_queries, r.render.request_ms),
+                        _ => format!("{} · {}", protocol::count(r.render.n_queries, "query", "queries"), protocol::short_ms(r.render.request_ms)),
                     };
                     let numbers = match r.span.as_ref().filter(|s| s.waited_s > 0.0) {
                         Some(s) => format!("{numbers} · waited {}", seconds(s.waited_s)),
                         None => numbers,
                     };
-                    let title = if r.kind == "run" { r.label.clone() } else { String::new() };
+                    let title = if r.kind == StepKind::Run { r.label.clone() } else { String::new() };
+                    let class = format!("tl-step {} {}", r.kind.as_str(), state.replace(' ', "-"));
                     view! {
-                        <li data-testid="timeline-step" data-kind=r.kind.clone() data-state=state.clone()
-                            class=format!("tl-step {} {}", r.kind, state) class:selected=sel title=title>
+                        <li data-testid="timeline-step" data-kind=r.kind.as_str() data-state=state.clone() class=class class:selected=sel title=title>
                             <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>
                                 <span class="tl-head">{head}</span>
                                 <span class="tl-numbers">{numbers}</span>
-                                {(!state.is_empty()).then(|| view! { <span class="tl-state">{state.to_uppercase()}</span> })}
+                                {(!badge.is_empty()).then(|| view! { <span class="tl-state">{badge}</span> })}
                             </button>
                         </li>
                     }
@@ -594,6 +490,11 @@ fn TimelineStrip() -> impl IntoView {
             }}
         </ol>
     }
+}
+
+/// `2 passed of 3`.
+fn tests_line(tests: &[protocol::TestInfo]) -> String {
+    format!("{} passed of {}", tests.iter().filter(|t| t.outcome == TestOutcome::Pass).count(), tests.len())
 }
 
 /// Every step so far, newest last; the selected one (the newest by default) in full.
@@ -606,27 +507,23 @@ fn StepHistory() -> impl IntoView {
                 let p = shared.project.get();
                 p.history.iter().enumerate().map(|(i, r)| {
                     let sel = p.selected == Some(i);
-                    let summary = match r.kind.as_str() {
-                        "get" => format!("{} → {} · {} queries · {:.1} ms", r.label, r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into()), r.render.n_queries, r.render.request_ms),
-                        "advance" => format!("{} → {}", r.label, r.clock),
-                        "test" => format!("{} → {} passed of {}", r.label, r.tests.iter().filter(|t| t.outcome == "pass").count(), r.tests.len()),
-                        _ => format!(">>> {} · {} queries", r.label, r.render.n_queries),
+                    let summary = match r.kind {
+                        StepKind::Get => format!("{} → {} · {} · {}", r.label, r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into()), protocol::count(r.render.n_queries, "query", "queries"), protocol::short_ms(r.render.request_ms)),
+                        StepKind::Advance => format!("{} → {}", r.label, r.clock),
+                        StepKind::Test => format!("{} → {}", r.label, tests_line(&r.tests)),
+                        StepKind::Run => format!(">>> {} · {}", r.label, protocol::count(r.render.n_queries, "query", "queries")),
                     };
                     let summary = match r.span.as_ref().filter(|s| s.elapsed_s > 0.0) {
                         Some(s) => format!("{summary} · {} on the clock", seconds(s.elapsed_s)),
                         None => summary,
                     };
-                    let state = r.cache_state.clone();
-                    let badge = state.clone().map(|s| {
-                        let title = match s.as_str() {
-                            "hit" => "Served from the cache",
-                            "stale" => "Served from the cache, but the page computed now would differ: the cache is stale",
-                            _ => "Not in the cache: computed and stored",
-                        };
-                        view! { <span class=format!("cache-badge {s}") title=title>{s.to_uppercase()}</span> }
+                    let state = r.cache.map(|c| c.name()).unwrap_or_default();
+                    let badge = r.cache.map(|c| {
+                        let class = format!("cache-badge {}", c.name().replace(' ', "-"));
+                        view! { <span class=class title=c.sentence()>{c.badge()}</span> }
                     });
                     view! {
-                        <li data-testid="history-step" data-kind=r.kind.clone() data-state=state.unwrap_or_default() class:selected=sel>
+                        <li data-testid="history-step" data-kind=r.kind.as_str() data-state=state class:selected=sel>
                             <button on:click=move |_| shared.project.update(|p| p.selected = Some(i))>{summary}" "{badge}</button>
                         </li>
                     }
@@ -644,23 +541,33 @@ fn StepHistory() -> impl IntoView {
 #[component]
 fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
     let r = report;
-    let is_get = r.kind == "get";
-    let is_test = r.kind == "test";
+    let is_get = r.kind == StepKind::Get;
+    let is_test = r.kind == StepKind::Test;
+    let rows: usize = r.render.queries.iter().map(|q| q.rows).sum();
+    let rows_read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
     view! {
-        <div class="step-detail" data-testid="step-detail" data-run=answers.to_string()>
-            {(r.kind != "advance").then(|| view! {
-                <div class="metrics" data-testid="metrics">
+        <div class="step-detail" data-testid="step-detail" data-run=answers.to_string() data-kind=r.kind.as_str()>
+            {(r.kind != StepKind::Advance).then(|| view! {
+                <div class="metrics" data-testid="metrics" data-run=answers.to_string()>
                     {r.status.map(|s| view! { <div><span class="big" data-testid="status">{s}</span>" status"</div> })}
-                    <div><span class="big" data-testid="query-count">{r.render.n_queries}</span>" queries"</div>
+                    <div><span class="big" data-testid="query-count">{r.render.n_queries}</span>{if r.render.n_queries == 1 { " query" } else { " queries" }}</div>
                     <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.render.request_ms)}</span>" ms"</div>
                     <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
+                    <div><span class="big" data-testid="rows-fetched">{rows}</span>{if rows == 1 { " row fetched" } else { " rows fetched" }}</div>
+                    <div><span class="big" data-testid="rows-read-total">{protocol::group_digits(rows_read)}</span>" read"</div>
                 </div>
             })}
+            {r.goals.iter().map(|g| view! {
+                <p class=if g.met { "goal met" } else { "goal" } data-testid="goal" data-met=g.met.to_string()>
+                    {if g.met { "✔ Within the goal's budget: " } else { "✘ Over the goal's budget: " }}{g.message.clone()}
+                    <span class="muted">" (Check my solution also compares the page with the lesson's.)"</span>
+                </p>
+            }).collect_view()}
             {is_get.then(|| crate::timing_note(&r.render.timing))}
             {r.span.clone().map(|s| view! { <ClockLine span=s/> })}
             {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
             {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
-            {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{n}</p> }).collect_view()}
+            {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{crate::markdown::inline(&n)}</p> }).collect_view()}
             {r.render.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
             {(!r.headers.is_empty()).then(|| view! {
                 <dl class="headers" data-testid="headers">
@@ -670,14 +577,14 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
             {is_test.then(|| view! {
                 <ul class="tests" data-testid="tests">
                     {r.tests.iter().map(|t| view! {
-                        <li data-testid="test-result" data-outcome=t.outcome.clone() class=t.outcome.clone()>
-                            <strong>{t.outcome.to_uppercase()}</strong>" "<code>{t.name.clone()}</code>
+                        <li data-testid="test-result" data-outcome=t.outcome.as_str() class=t.outcome.as_str()>
+                            <strong>{t.outcome.as_str().to_uppercase()}</strong>" "<code>{t.name.clone()}</code>
                             {(!t.detail.is_empty()).then(|| view! { <pre>{t.detail.clone()}</pre> })}
                         </li>
                     }).collect_view()}
                 </ul>
             })}
-            {(!r.cache_calls.is_empty() || !r.cache_keys.is_empty()).then(|| view! { <CachePanel report=r.clone()/> })}
+            {(r.cache.is_some() || !r.cache_calls.is_empty() || !r.cache_keys.is_empty()).then(|| view! { <CachePanel report=r.clone()/> })}
             {(!r.stdout.is_empty()).then(|| view! { <pre class="stdout" data-testid="stdout">{r.stdout.clone()}</pre> })}
             {(is_get && r.error.is_none()).then(|| view! {
                 <details class="output" open>
@@ -685,7 +592,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                     <iframe sandbox="" title="Response" srcdoc=r.render.output.clone()></iframe>
                 </details>
             })}
-            {(r.kind == "run").then(|| {
+            {(r.kind == StepKind::Run).then(|| {
                 let out = r.render.output.clone();
                 let is_plan = out.lines().next().is_some_and(|l| l.contains(" SCAN ") || l.contains(" SEARCH ") || l.contains(" USE TEMP "));
                 if is_plan {
@@ -757,17 +664,14 @@ fn CachePanel(report: StepReport) -> impl IntoView {
     let r = report;
     view! {
         <div class="cache-panel" data-testid="cache-panel">
-            {r.cache_state.clone().map(|s| view! { <p data-testid="cache-state" class=format!("cache-state {s}")>{match s.as_str() {
-                "hit" => "Cache hit: the response came from the cache.".to_string(),
-                "stale" => "Stale: the cache answered, but the data changed since it was stored — the page computed now would differ.".to_string(),
-                _ => "Cache miss: computed, then stored.".to_string(),
-            }}</p> })}
+            {r.cache.map(|c| view! { <p data-testid="cache-state" data-state=c.name() class=format!("cache-state {}", c.name().replace(' ', "-"))>{c.sentence()}</p> })}
             {(!r.cache_calls.is_empty()).then(|| view! {
                 <details open>
                     <summary>{format!("{} cache call{}", r.cache_calls.len(), if r.cache_calls.len() == 1 { "" } else { "s" })}</summary>
                     <ol class="cache-calls" data-testid="cache-calls">
                         {r.cache_calls.iter().map(|c| view! {
                             <li data-op=c.op.clone()><code>{format!("cache.{}", c.op)}</code>" "<code class="key">{c.key.clone()}</code>
+                                {c.layer.map(|l| view! { <span class="muted">{match l { protocol::CacheLayer::Page => " (page)", protocol::CacheLayer::Fragment => " (fragment)", protocol::CacheLayer::Value => " (value)" }}</span> })}
                                 {c.hit.map(|h| view! { <span class=if h { "hit" } else { "miss" }>{if h { " → hit" } else { " → miss" }}</span> })}
                             </li>
                         }).collect_view()}

@@ -5,6 +5,8 @@
 //! message: the page then replaces this worker with a fresh one.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use protocol::{Request, Response};
 use sandbox::lab::Lab;
@@ -13,9 +15,23 @@ use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 thread_local! {
-    static LAB: RefCell<Lab> = RefCell::new(Lab::new());
+    static LAB: RefCell<Lab> = RefCell::new(Lab::with_course(Rc::new(lesson_lab)));
+    /// Labs parsed from the embedded course, by slug (a check names its lesson).
+    static LABS: RefCell<HashMap<String, Rc<course::Lab>>> = RefCell::new(HashMap::new());
     // Looked up once: the clock is read several times per query.
     static PERFORMANCE: Option<web_sys::Performance> = scope().performance();
+}
+
+/// The lab of a lesson of the embedded course, parsed once.
+fn lesson_lab(slug: &str) -> Option<Rc<course::Lab>> {
+    LABS.with(|labs| {
+        if let Some(l) = labs.borrow().get(slug) {
+            return Some(l.clone());
+        }
+        let lab = Rc::new(course::lab(course::find(slug)?));
+        labs.borrow_mut().insert(slug.to_string(), lab.clone());
+        Some(lab)
+    })
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
