@@ -1,4 +1,4 @@
-"""The `run-cases` contract of shared/sample_app/README.md, executed by real Django.
+"""The `run-cases` contract of app/sandbox/CONTRACTS.md, executed by real Django.
 
     python3 django_run_cases.py --db PATH CASES.json
 

@@ -1,4 +1,4 @@
-"""The `run-project` contract of shared/sample_app/README.md, executed by real Django 5.2.
+"""The `run-project` contract of app/sandbox/CONTRACTS.md, executed by real Django 5.2.
 
     python3 django_run_project.py --db PATH CASES.json
 

@@ -1,4 +1,4 @@
-//! The `run-cases` contract (see `shared/sample_app/README.md`): evaluate context
+//! The `run-cases` contract (see `app/sandbox/CONTRACTS.md`): evaluate context
 //! expressions and render a template, counting the queries each render sends.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! The SQL engine: `turso_core` (limbo) behind a small, panic-averse facade.
 //!
-//! Design choices, each measured (see `shared/PLATFORM.md`):
+//! Design choices, each measured on the project's machines:
 //! - The engine's clock must not touch `std::time` in wasm, so the IO we hand it
 //!   answers the clock from [`crate::clock`], which the worker points at JavaScript time.
 //! - Preparing is the expensive part in wasm, and Django sends parameters apart from

@@ -1,5 +1,5 @@
 //! `sandbox run-cases --db PATH CASES.json` and `sandbox run-project --db PATH CASES.json`: the
-//! headless contracts for tests and benchmarks (shared/sample_app/README.md).
+//! headless contracts for tests and benchmarks (app/sandbox/CONTRACTS.md).
 
 use std::process::ExitCode;
 

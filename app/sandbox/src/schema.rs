@@ -1,6 +1,6 @@
 //! The sample app's models, as Django sees them: fields in declaration order, relations
 //! with their `related_name`s, default orderings. The tables are those of
-//! `shared/sample_app/schema.sql` (Django 5.2's DDL), which [`SCHEMA_SQL`] repeats.
+//! `schema.sql` beside it (Django 5.2's DDL), which [`SCHEMA_SQL`] repeats.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
@@ -423,7 +423,7 @@ impl Model {
     }
 }
 
-/// The DDL Django 5.2 generates for the sample app on SQLite (`shared/sample_app/schema.sql`).
+/// The DDL Django 5.2 generates for the sample app on SQLite (`schema.sql`, from the sample app's models).
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
 /// `django.contrib.auth`'s many-to-many tables of users (groups and permissions), which a

@@ -69,7 +69,6 @@ fn the_curriculum_checks_itself() {
         return;
     }
     println!("curriculum self-check: {}", report.summary());
-    eprintln!("curriculum self-check: {}", report.summary());
     assert!(report.ok(), "{}\n{}", report.summary(), report.problems());
     assert!(report.claims >= 40, "{}", report.summary());
     assert!(report.wrong_answers >= 2 * report.exercises, "at least two wrong answers per exercise: {}", report.summary());

@@ -1,4 +1,4 @@
-//! What learners throw at the sandbox (shared/RELIABILITY.md, "Django code and templates"):
+//! What learners throw at the sandbox ("Django code and templates"):
 //! every input ends in a result or a clear, positioned error, never a panic.
 
 use protocol::{ProjectSpec, RenderReport, Request, Response, Step};

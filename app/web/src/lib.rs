@@ -244,14 +244,16 @@ fn on_engine_event(shared: Shared, ev: Event) {
         Event::Response(resp) => match resp {
             Response::Ready => shared.state.update(|s| s.status = "Engine loaded; creating the database…".into()),
             Response::Progress { id, done, total } => {
-                if shared.check.get_untracked().pending == Some(id) || shared.compare.get_untracked().pending == Some(id) {
-                    shared.check.update(|c| if c.pending == Some(id) { c.progress = Some((done, total)) });
-                    return;
+                if shared.check.get_untracked().pending == Some(id) {
+                    shared.check.update(|c| c.progress = Some((done, total)));
+                } else if !shared.state.get_untracked().ready {
+                    // The learner's database being created (a check's or a sweep's data sets
+                    // are made apart and report to their own panels).
+                    shared.state.update(|s| {
+                        s.progress = Some((done, total));
+                        s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
+                    })
                 }
-                shared.state.update(|s| {
-                    s.progress = Some((done, total));
-                    s.status = format!("Loading sample data… {}%", done * 100 / total.max(1));
-                })
             }
             Response::Seeded { ms, counts, schema_ms, .. } => {
                 let count = |name: &str| counts.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(0);

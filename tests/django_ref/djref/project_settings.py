@@ -1,4 +1,4 @@
-"""Settings of the run-project contract (shared/sample_app/README.md), on top of djref.settings.
+"""Settings of the run-project contract (app/sandbox/CONTRACTS.md), on top of djref.settings.
 
 These are the settings the learner is shown; django_run_project.py fills in the per-case
 parts at run time:

@@ -1,1 +1,1 @@
-"""The sample app `orgs`; models.py is copied verbatim from shared/sample_app (the spec)."""
+"""The sample app `orgs`; models.py is the sample app's models as the course specifies them."""
