@@ -33,17 +33,35 @@ fn main() {
         if let Err(problem) = check_lesson(&dir) {
             panic!("lessons/{name}: {problem}");
         }
+        let embedded = Path::new(&std::env::var("OUT_DIR").unwrap()).join(format!("{slug}.lab.json"));
+        std::fs::write(&embedded, embedded_lab(&dir.join("lab.json"))).unwrap();
         writeln!(
             out,
-            "    LessonSource {{ slug: {slug:?}, markdown: include_str!({:?}), lab_json: include_str!({:?}) }},",
+            "    LessonSource {{ slug: {slug:?}, #[cfg(feature = \"prose\")] markdown: include_str!({:?}), lab_json: include_str!({:?}) }},",
             dir.join("lesson.md").canonicalize().unwrap(),
-            dir.join("lab.json").canonicalize().unwrap()
+            embedded
         )
         .unwrap();
     }
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("lessons.rs");
     std::fs::write(dest, out).unwrap();
+}
+
+/// The lab as the page and the worker need it: compact, and without the claims and wrong
+/// answers, which only the curriculum self-check reads (from `lessons/` on disk). Every copy
+/// in the site costs bytes twice, once in the page and once in the engine worker.
+fn embedded_lab(path: &Path) -> String {
+    let mut lab: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(project) = lab.get_mut("project").and_then(|p| p.as_object_mut()) {
+        project.remove("claims");
+        if let Some(exercises) = project.get_mut("exercises").and_then(|e| e.as_array_mut()) {
+            for ex in exercises.iter_mut().filter_map(|e| e.as_object_mut()) {
+                ex.remove("wrong_answers");
+            }
+        }
+    }
+    serde_json::to_string(&lab).unwrap()
 }
 
 /// What a lesson must satisfy for the page to show it.

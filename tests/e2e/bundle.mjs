@@ -6,12 +6,18 @@
 // with turso_core and the sandbox at opt-level 3. Measured: both at "s" save 300 KB and make
 // the N+1 lab's request ~1.9x slower (5.1 ms against 2.7 ms), wasm-opt -Oz makes the brotli
 // file larger (2,830 KB against 2,798 KB). The budget is today's size plus 2%: a ratchet.
+//
+// Raised from 3,210 to 3,260 KB with the one lab model (issue 19/20): the worker now holds the
+// course's labs and judges checks itself (judge, session, typed steps: +57 KB brotli before
+// trimming). Trimmed since: the embedded labs are compact and leave out the claims and wrong
+// answers only the self-check reads, and the worker leaves out the prose (-43 KB): 3,224 KB.
+// Tried and not kept: tracing's release_max_level_off made the worker 9 KB larger.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3210;
+export const BUDGET_KB = 3260;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */

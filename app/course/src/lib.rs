@@ -6,6 +6,9 @@ pub use protocol::lesson::Lab;
 
 pub struct LessonSource {
     pub slug: &'static str,
+    /// The prose, for the page only (feature `prose`): the engine worker judges labs and never
+    /// shows text, so its copy of the course leaves the prose out.
+    #[cfg(feature = "prose")]
     pub markdown: &'static str,
     pub lab_json: &'static str,
 }
