@@ -36,6 +36,21 @@ def apply_toggle(files, t, on=True):
         files[t["file"]] = src.replace(frm, to, 1)
 
 
+# A lab's shell is `manage.py shell`, which in Django 5.2 imports every installed app's
+# models first; the contract's `run` executes in views.py's namespace, so a lab's shell line
+# becomes a `run` with those imports in front (they change no output and send no query).
+SHELL_IMPORTS = (
+    "from articles.models import Article, Tag\n"
+    "from orgs.models import Organization, Membership\n"
+    "from tasks.models import Task\n"
+    "from django.contrib.auth.models import User\n"
+)
+
+
+def shell_run(code):
+    return {"run": SHELL_IMPORTS + code}
+
+
 def contract_step(step):
     """A lab.json step (the app's protocol) as a run-project contract step."""
     kind = step["step"]
@@ -49,7 +64,7 @@ def contract_step(step):
             out["into_previous"] = step["into_previous"]
         return out
     if kind == "run":
-        return {"run": step["code"]}
+        return shell_run(step["code"])
     if kind == "advance":
         return {"advance": step["seconds"]}
     if kind == "test":
@@ -61,7 +76,7 @@ def timeline_step(line):
     """One line of a claim's steps (app/protocol/src/timeline.rs) as a contract step."""
     line = line.strip()
     if line.startswith(">>>"):
-        return {"run": line[3:].strip()}
+        return shell_run(line[3:].strip())
     if line.startswith("+"):
         return {"advance": float(line[1:].strip().rstrip("s").strip())}
     if line.lower() == "run tests":
@@ -120,7 +135,7 @@ def claim_and_wrong_answer_cases(slug, project):
                 n = exercises[x - 1].get("solution_toggles", len(toggles)) if x > 0 else 0
             chosen = toggles[:n] + [toggles[i] for i in wrong.get("toggles", [])]
             files, migrations = with_changes(project, chosen, wrong.get("edits", []), [])
-            steps = [contract_step(s) for s in ex["goal"]["steps"]] + [{"run": line} for line in ex["goal"].get("observe", [])]
+            steps = [contract_step(s) for s in ex["goal"]["steps"]] + [shell_run(line) for line in ex["goal"].get("observe", [])]
             cases.append({"name": f"{slug}:exercise{x + 1}:wrong{w + 1}", "files": files, "urls": project["urls"], "migrations": migrations, "steps": steps})
     return cases
 
@@ -136,7 +151,7 @@ def lesson_cases():
         steps = []
         for url in project.get("requests", []):
             steps += [{"get": url}, {"get": url}]
-        steps += [{"run": line} for line in project.get("shell", [])]
+        steps += [shell_run(line) for line in project.get("shell", [])]
         if any(name == "tests.py" for name, _ in project["files"]):
             steps.append({"test": "tests.py"})
         # The scripted timeline replays after the rest (the writes above already happened).

@@ -32,6 +32,9 @@ pub struct Project {
     /// `manage.py shell`'s names: the models (Django 5.2's shell imports them) under the views
     /// module's names, kept from one shell line to the next.
     shell: RefCell<Option<Rc<Namespace>>>,
+    /// `run-project`'s `run` steps execute in `views.py`'s own namespace (the contract: names
+    /// a step sets persist, and the views see them); the lab's shell is `manage.py shell`.
+    pub shell_in_views: bool,
     templates: RefCell<HashMap<String, Rc<Template>>>,
     /// What `settings.py` configures, once it has been executed.
     pub settings: RefCell<Settings>,
@@ -65,6 +68,7 @@ impl Project {
             migrations: Vec::new(),
             views: RefCell::new(None),
             shell: RefCell::new(None),
+            shell_in_views: false,
             templates: RefCell::new(HashMap::new()),
             settings: RefCell::new(Settings::default()),
         })
@@ -100,8 +104,14 @@ impl Project {
         self.settings.borrow().shared_cache()
     }
 
-    /// The namespace shell lines run in: built on first use after each load.
+    /// The namespace shell lines run in: the views module's own for `run-project`, else
+    /// `manage.py shell`'s, built on first use after each load.
     pub fn shell_namespace(&self) -> Rc<Namespace> {
+        if self.shell_in_views {
+            if let Some(views) = self.views.borrow().clone() {
+                return views;
+            }
+        }
         if let Some(ns) = self.shell.borrow().clone() {
             return ns;
         }
@@ -487,7 +497,10 @@ pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
     }
     let spec = protocol::ProjectSpec { files: case.files.clone().into_iter().collect(), urls, migrations };
     let project = match Project::from_spec(spec) {
-        Ok(p) => Rc::new(p),
+        Ok(mut p) => {
+            p.shell_in_views = true;
+            Rc::new(p)
+        }
         Err(e) => return fail(e),
     };
     rt.begin_request(60_000.0);
