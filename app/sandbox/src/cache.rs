@@ -1,4 +1,6 @@
-//! Django's local-memory cache backend (`LocMemCache`), on the sandbox's virtual clock.
+//! The store of Django's local-memory cache (`LocMemCache`), on the sandbox's virtual clock,
+//! for any value type (`django::caches` stores Python values in it), and what the cache panel
+//! reads from a request's cache calls.
 //!
 //! Behaviour follows `django/core/cache/backends/locmem.py` and `base.py`: keys are made as
 //! `KEY_PREFIX:VERSION:key` (`:1:key`), entries expire when `expiry <= now` (so a 60 s entry is
@@ -9,7 +11,6 @@
 
 use indexmap::IndexMap;
 
-use crate::value::Val;
 
 /// Django's defaults: `TIMEOUT` 300 s, `MAX_ENTRIES` 300, `CULL_FREQUENCY` 3, `KEY_PREFIX` "".
 pub const DEFAULT_TIMEOUT: f64 = 300.0;
@@ -57,14 +58,66 @@ pub fn read_of(made_key: &str, hit: bool) -> Option<(protocol::CacheLayer, bool)
     }
 }
 
-#[derive(Default)]
-pub struct LocMemCache {
+/// What the cache did for a request, from the cache calls it made: the outermost layer read
+/// (the page, then a fragment, then a value) and whether that layer answered. Each key counts
+/// by its first read (`get_or_set` reads again after filling: still a miss); a layer missed
+/// when any of its keys did. A page header lookup (the learned `Vary` headers) that misses is
+/// the page missing; one that hits leaves it to the page entry's own lookup.
+pub fn cache_outcome(calls: &[CacheCall]) -> Option<protocol::CacheOutcome> {
+    use protocol::{CacheLayer, CacheOutcome, CacheState};
+    let mut first: Vec<(&str, CacheLayer, bool)> = Vec::new();
+    for c in calls {
+        let Some(hit) = c.hit else { continue };
+        if first.iter().any(|(k, _, _)| *k == c.key) {
+            continue;
+        }
+        if let Some((layer, hit)) = read_of(&c.key, hit) {
+            first.push((&c.key, layer, hit));
+        }
+    }
+    for layer in [CacheLayer::Page, CacheLayer::Fragment, CacheLayer::Value] {
+        let here: Vec<bool> = first.iter().filter(|(_, l, _)| *l == layer).map(|(_, _, h)| *h).collect();
+        if !here.is_empty() {
+            let state = if here.iter().all(|h| *h) { CacheState::Hit } else { CacheState::Miss };
+            return Some(CacheOutcome { layer, state });
+        }
+    }
+    None
+}
+
+/// `make_key`: `:1:key` with Django's default empty prefix.
+pub fn make_key(key: &str, version: i64) -> String {
+    format!(":{version}:{key}")
+}
+
+/// `validate_key`: the `CacheKeyWarning` texts memcached-incompatible keys get.
+pub fn key_warnings(made_key: &str) -> Vec<String> {
+    let mut w = Vec::new();
+    if made_key.chars().count() > MEMCACHE_MAX_KEY_LENGTH {
+        w.push(format!(
+            "Cache key will cause errors if used with memcached: '{}' (longer than {MEMCACHE_MAX_KEY_LENGTH})",
+            made_key
+        ));
+    }
+    if made_key.chars().any(|c| (c as u32) < 33 || c as u32 == 127) {
+        w.push(format!("Cache key contains characters that will cause errors if used with memcached: '{made_key}'"));
+    }
+    w
+}
+
+pub struct LocMemCache<V> {
     /// Made key → (value, expiry), least recently used first.
-    entries: IndexMap<String, (Val, Expiry)>,
+    entries: IndexMap<String, (V, Expiry)>,
     pub calls: Vec<CacheCall>,
     /// While set, the cache is invisible: every read misses, writes are dropped, nothing is
     /// logged (rendering a page "as it would be now", to tell a stale cached page).
     pub bypass: bool,
+}
+
+impl<V> Default for LocMemCache<V> {
+    fn default() -> Self {
+        LocMemCache { entries: IndexMap::new(), calls: Vec::new(), bypass: false }
+    }
 }
 
 /// How a `timeout` argument reads: the default, never, or seconds.
@@ -75,27 +128,7 @@ pub enum Timeout {
     Seconds(f64),
 }
 
-impl LocMemCache {
-    /// `make_key`: `:1:key` with Django's default empty prefix.
-    pub fn make_key(key: &str, version: i64) -> String {
-        format!(":{version}:{key}")
-    }
-
-    /// `validate_key`: the `CacheKeyWarning` texts memcached-incompatible keys get.
-    pub fn key_warnings(made_key: &str) -> Vec<String> {
-        let mut w = Vec::new();
-        if made_key.chars().count() > MEMCACHE_MAX_KEY_LENGTH {
-            w.push(format!(
-                "Cache key will cause errors if used with memcached: '{}' (longer than {MEMCACHE_MAX_KEY_LENGTH})",
-                made_key
-            ));
-        }
-        if made_key.chars().any(|c| (c as u32) < 33 || c as u32 == 127) {
-            w.push(format!("Cache key contains characters that will cause errors if used with memcached: '{made_key}'"));
-        }
-        w
-    }
-
+impl<V: Clone + std::fmt::Debug> LocMemCache<V> {
     fn expiry(now: f64, t: Timeout) -> Expiry {
         match t {
             Timeout::Never => None,
@@ -106,7 +139,7 @@ impl LocMemCache {
         }
     }
 
-    fn expired(entry: &(Val, Expiry), now: f64) -> bool {
+    fn expired(entry: &(V, Expiry), now: f64) -> bool {
         matches!(entry.1, Some(exp) if exp <= now)
     }
 
@@ -117,7 +150,7 @@ impl LocMemCache {
     }
 
     /// The stored value (not copied: the caller copies), or `None` when missing or expired.
-    pub fn get(&mut self, key: &str, now: f64) -> Option<Val> {
+    pub fn get(&mut self, key: &str, now: f64) -> Option<V> {
         if self.bypass {
             return None;
         }
@@ -153,7 +186,7 @@ impl LocMemCache {
         }
     }
 
-    pub fn set(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) {
+    pub fn set(&mut self, key: &str, value: V, timeout: Timeout, now: f64) {
         if self.bypass {
             return;
         }
@@ -161,7 +194,7 @@ impl LocMemCache {
         self.store(key, value, timeout, now);
     }
 
-    fn store(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) {
+    fn store(&mut self, key: &str, value: V, timeout: Timeout, now: f64) {
         if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
             self.cull();
         }
@@ -170,7 +203,7 @@ impl LocMemCache {
     }
 
     /// `add`: only when the key is missing or expired; whether it stored.
-    pub fn add(&mut self, key: &str, value: Val, timeout: Timeout, now: f64) -> bool {
+    pub fn add(&mut self, key: &str, value: V, timeout: Timeout, now: f64) -> bool {
         if self.bypass {
             return true;
         }
@@ -208,11 +241,11 @@ impl LocMemCache {
 
     /// The entries as they are now, to put back with `restore` (timing a page several times
     /// in the same state).
-    pub fn snapshot(&self) -> IndexMap<String, (Val, Expiry)> {
+    pub fn snapshot(&self) -> IndexMap<String, (V, Expiry)> {
         self.entries.clone()
     }
 
-    pub fn restore(&mut self, entries: IndexMap<String, (Val, Expiry)>) {
+    pub fn restore(&mut self, entries: IndexMap<String, (V, Expiry)>) {
         self.entries = entries;
     }
 
@@ -259,30 +292,30 @@ mod tests {
 
     #[test]
     fn expiry_is_inclusive_as_in_django() {
-        let mut c = LocMemCache::default();
-        c.set(":1:k", Val::Int(1), Timeout::Seconds(60.0), 1000.0);
+        let mut c: LocMemCache<i64> = LocMemCache::default();
+        c.set(":1:k", 1i64, Timeout::Seconds(60.0), 1000.0);
         assert!(c.get(":1:k", 1059.999).is_some());
         assert!(c.get(":1:k", 1060.0).is_none());
-        c.set(":1:z", Val::Int(1), Timeout::Seconds(0.0), 1000.0);
+        c.set(":1:z", 1i64, Timeout::Seconds(0.0), 1000.0);
         assert!(c.get(":1:z", 1000.0).is_none());
-        c.set(":1:n", Val::Int(1), Timeout::Never, 1000.0);
+        c.set(":1:n", 1i64, Timeout::Never, 1000.0);
         assert!(c.get(":1:n", 1e12).is_some());
     }
 
     #[test]
     fn culls_a_third_past_max_entries() {
-        let mut c = LocMemCache::default();
+        let mut c: LocMemCache<i64> = LocMemCache::default();
         for i in 0..MAX_ENTRIES {
-            c.set(&format!("k{i}"), Val::Int(i as i64), Timeout::Never, 0.0);
+            c.set(&format!("k{i}"), i as i64, Timeout::Never, 0.0);
         }
-        c.set("new", Val::None, Timeout::Never, 0.0);
+        c.set("new", 0i64, Timeout::Never, 0.0);
         assert_eq!(c.len(), MAX_ENTRIES - MAX_ENTRIES / CULL_FREQUENCY + 1);
         assert!(!c.has_key("k0", 0.0));
     }
 
     #[test]
     fn warns_about_memcached_keys() {
-        assert_eq!(LocMemCache::key_warnings(":1:ok").len(), 0);
-        assert_eq!(LocMemCache::key_warnings(":1:has space").len(), 1);
+        assert_eq!(key_warnings(":1:ok").len(), 0);
+        assert_eq!(key_warnings(":1:has space").len(), 1);
     }
 }

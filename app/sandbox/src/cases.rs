@@ -51,16 +51,16 @@ pub fn render_once(rt: &Rt, context: &[(String, String)], template: &Template) -
 
 /// Evaluates one context expression in the names a Django shell of the sample app has.
 pub fn eval_context(rt: &Rt, var: &str, src: &str) -> Result<crate::value::Val, SandboxError> {
-    let file = std::rc::Rc::new(crate::py::SourceFile { name: format!("context \"{var}\""), text: src.to_string() });
+    let file = std::rc::Rc::new(crate::source::SourceFile { name: format!("context \"{var}\""), text: src.to_string() });
     let expr = crate::py::parser::parse_expression(src)?;
     let ns = crate::django::modules::shell_namespace(rt)?;
-    let fr = crate::py::Frame::module(file, ns);
-    rt.with_origin(format!("context \"{var}\""), || crate::py::eval(rt, &fr, &expr))
+    let fr = crate::py::interp::Frame::module(file, ns);
+    rt.with_origin(format!("context \"{var}\""), || crate::py::interp::eval(rt, &fr, &expr))
 }
 
 pub fn run_case(rt: &Rt, case: &Case) -> CaseResult {
     let fail = |e: String| CaseResult::Err { name: case.name.clone(), error: e };
-    rt.cache.borrow_mut().clear();
+    crate::django::caches::with_backend(rt, |b| b.clear());
     let mut context = Vec::new();
     for (k, v) in &case.context {
         match v.as_str() {

@@ -68,6 +68,19 @@ impl SqlValue {
     }
 }
 
+/// The statement as the engine gets it: `BEGIN IMMEDIATE`/`EXCLUSIVE` become `BEGIN`. The lab
+/// has one connection, so the lock mode only matters to the virtual write lock (`db::lock`),
+/// and the engine's immediate mode reads a clock that panics in wasm (PLATFORM.md).
+pub fn engine_form(sql: &str) -> &str {
+    let mut words = sql.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_ascii_alphabetic()));
+    let (first, second) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    if first.eq_ignore_ascii_case("BEGIN") && (second.eq_ignore_ascii_case("IMMEDIATE") || second.eq_ignore_ascii_case("EXCLUSIVE")) {
+        "BEGIN"
+    } else {
+        sql
+    }
+}
+
 /// The SQL as Django's `connection.queries` shows it: each `%s` replaced by its quoted parameter.
 pub fn inline_params(sql: &str, params: &[SqlValue]) -> String {
     let mut out = String::with_capacity(sql.len() + 16);

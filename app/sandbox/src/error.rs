@@ -9,7 +9,6 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::value::Val;
 
 /// Which kind of mistake it is; the names follow the Python/Django exception a learner would see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -250,8 +249,10 @@ pub struct SandboxError {
     pub source_name: Option<String>,
     /// The source line with a caret under the position, ready to print.
     pub excerpt: Option<String>,
-    /// The exception object, when Python code raised or caught one (`raise MyError(...)`).
-    pub value: Option<Val>,
+    /// The exception object, when Python code raised or caught one (`raise MyError(...)`): a
+    /// `value::Val`, kept opaque here (errors sit below the values they can carry; see
+    /// `value::exception_value`).
+    pub value: Option<Rc<dyn std::any::Any>>,
     /// Calls that led here, outermost first.
     pub traceback: Vec<TraceFrame>,
 }

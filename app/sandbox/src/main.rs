@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use sandbox::cases::{run_case, Case};
 use sandbox::django::project::{run_case as run_case_project, ProjectCase};
 use sandbox::engine::Engine;
-use sandbox::runtime::Rt;
 
 const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]\n       sandbox check-course LESSONS_DIR [--lesson NAME]\n       sandbox try LESSON_DIR [--on 0,1] [--articles N] [--tasks N] STEP...";
 
@@ -56,7 +55,7 @@ fn run(args: &[String]) -> Result<(), String> {
     }
     let cases: Vec<Case> = serde_json::from_str(&text).map_err(|e| format!("{cases_path} is not a JSON array of cases: {e}"))?;
     let engine = Engine::open_file_copy(std::path::Path::new(&db)).map_err(|e| e.to_string())?;
-    let rt = Rt::new(engine);
+    let rt = sandbox::django::host::runtime(engine);
     let results: Vec<_> = cases.iter().map(|c| run_case(&rt, c)).collect();
     println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
     Ok(())
@@ -77,7 +76,7 @@ fn run_project(db: &str, cases_path: &str, text: &str) -> Result<(), String> {
         };
         // Each case starts from the file's data: a fresh copy for each.
         let engine = Engine::open_file_copy(std::path::Path::new(db)).map_err(|e| e.to_string())?;
-        let rt = Rt::new(engine);
+        let rt = sandbox::django::host::runtime(engine);
         results.push(run_case_project(&rt, &case));
     }
     println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
@@ -164,7 +163,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     let db = db.ok_or(USAGE)?;
     let engine = Engine::open_file_copy(std::path::Path::new(&db)).map_err(|e| e.to_string())?;
-    let rt = Rt::new(engine);
+    let rt = sandbox::django::host::runtime(engine);
     let template = Template::parse(BENCH_TEMPLATE).map_err(|e| e.pretty())?;
     let variants = [
         ("n_plus_one", format!("Article.objects.published().order_by('-created_at')[:{per_page}]")),

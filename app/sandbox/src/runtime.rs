@@ -1,17 +1,25 @@
-//! The per-session world: the engine, the query log, the cache, the virtual clock, and where
-//! we are in the learner's code (so each query can say which template line or Python call
-//! caused it, which relation a lazy load followed, and whether it ran inside a loop).
-//! Also the budgets that stop runaway work.
+//! The per-session world every layer shares: the engine, the query log, the virtual clock,
+//! and where we are in the learner's code (so each query can say which template line or
+//! Python call caused it, which relation a lazy load followed, and whether it ran inside a
+//! loop). Also the budgets that stop runaway work.
+//!
+//! `Rt` knows no layer above it. A layer keeps its per-session state here by type
+//! ([`Rt::state`]: Django's imports and signals, the transaction, the cache backends) and
+//! reaches the layers above through hooks installed once ([`Rt::hook`]: imports for `py/`,
+//! `{% cache %}` and `{% url %}` for the templates, signals for the ORM). The one hook `Rt`
+//! calls itself is the [`StatementHook`] around each statement (transactions and the write
+//! lock, which live in `db/`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::cache::LocMemCache;
+use std::any::Any;
+
 use crate::clock;
-use crate::engine::{inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
+use crate::engine::{engine_form, inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
-use crate::py::SourceFile;
+use crate::source::SourceFile;
 
 /// The relation a lazy load followed: what Django Debug Toolbar's N+1 advice needs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -55,17 +63,27 @@ enum Origin {
     Py(Rc<SourceFile>, usize, usize),
 }
 
+/// The most nested Python calls the sandbox allows (each costs native stack; CPython's own
+/// limit is 1000, but a runaway recursion only needs to be stopped with Python's message).
+pub const MAX_CALL_DEPTH: usize = 160;
+
+/// What runs around each statement, installed by the layer that owns transactions and the
+/// write lock (`db/`); without one (unit tests of the ORM and templates) statements just run.
+pub trait StatementHook {
+    /// Before a query (not transaction control): Django refuses queries in a transaction
+    /// that failed and was not rolled back.
+    fn before_query(&self, rt: &Rt) -> SResult<()>;
+    /// Before any statement reaches the engine, with its SQL as the engine will get it: waits
+    /// for or takes SQLite's write lock on the virtual clock, or fails as SQLite would.
+    fn before_statement(&self, rt: &Rt, sql: &str) -> SResult<()>;
+}
+
 /// The virtual clock's start: 2026-01-01 09:00:00 UTC, as the run-project contract says.
 pub const CLOCK_START: f64 = 1_767_258_000.0;
 
 pub struct Rt {
     pub engine: RefCell<Engine>,
     pub log: RefCell<Vec<QueryRecord>>,
-    pub cache: RefCell<LocMemCache>,
-    /// The server process answering requests (1 or 2), and the other processes' local-memory
-    /// caches by worker number - 1 (the current one's slot is empty: its cache is `cache`).
-    pub worker: Cell<u8>,
-    pub worker_caches: RefCell<Vec<LocMemCache>>,
     origin: RefCell<Vec<Origin>>,
     loop_depth: Cell<usize>,
     /// Wall-clock budget for the running request, in ms of [`clock::monotonic_ms`].
@@ -82,11 +100,18 @@ pub struct Rt {
     line: RefCell<Option<(Rc<SourceFile>, usize)>>,
     /// Seconds since the Unix epoch on the lab's virtual clock (what the cache reads).
     clock_s: Cell<f64>,
+    /// Seconds `time.sleep` moved the clock since the step began.
+    slept_s: Cell<f64>,
     lazy: RefCell<Option<LazyLoad>>,
     /// Warnings to show beside the output (`CacheKeyWarning`, …).
     pub warnings: RefCell<Vec<String>>,
-    /// Django's state for the session (imports, signals, transactions, the project).
-    pub django: RefCell<crate::django::State>,
+    /// The layers' per-session state by type (see [`Rt::state`]); a new session empties it.
+    states: RefCell<Vec<Rc<dyn Any>>>,
+    /// The layers' hooks by type (see [`Rt::hook`]); installed once, kept across sessions.
+    hooks: RefCell<Vec<Box<dyn Any>>>,
+    statement_hook: RefCell<Option<Rc<dyn StatementHook>>>,
+    /// What the layers above reset when a request begins (the cache panel's call log).
+    request_hooks: RefCell<Vec<Rc<dyn Fn(&Rt)>>>,
     /// `connection.queries_log`: (sql, seconds), recorded only while a debug cursor is
     /// forced (`CaptureQueriesContext`, `assertNumQueries`), as with `DEBUG = False`.
     pub queries_log: RefCell<Vec<(String, f64)>>,
@@ -104,9 +129,6 @@ impl Rt {
         Rt {
             engine: RefCell::new(engine),
             log: RefCell::new(Vec::new()),
-            cache: RefCell::new(LocMemCache::default()),
-            worker: Cell::new(1),
-            worker_caches: RefCell::new(Vec::new()),
             origin: RefCell::new(Vec::new()),
             loop_depth: Cell::new(0),
             deadline: Cell::new(f64::INFINITY),
@@ -117,9 +139,13 @@ impl Rt {
             stdout: RefCell::new(String::new()),
             line: RefCell::new(None),
             clock_s: Cell::new(CLOCK_START),
+            slept_s: Cell::new(0.0),
             lazy: RefCell::new(None),
             warnings: RefCell::new(Vec::new()),
-            django: RefCell::new(crate::django::State::default()),
+            states: RefCell::new(Vec::new()),
+            hooks: RefCell::new(Vec::new()),
+            statement_hook: RefCell::new(None),
+            request_hooks: RefCell::new(Vec::new()),
             queries_log: RefCell::new(Vec::new()),
             force_debug_cursor: Cell::new(0),
             db_blocked: RefCell::new(None),
@@ -133,18 +159,55 @@ impl Rt {
         self.arm_budget(budget_ms);
         self.stdout.borrow_mut().clear();
         self.warnings.borrow_mut().clear();
-        self.cache.borrow_mut().reset_calls();
         self.handling.borrow_mut().clear();
         self.depth.set(0);
+        let hooks = self.request_hooks.borrow().clone();
+        for hook in hooks {
+            hook(self);
+        }
     }
 
-    /// Starts a new session on the same database (a run-project case): Django's state, the
-    /// cache and the clock are as on a fresh start.
+    /// Runs `hook` at every [`Rt::begin_request`].
+    pub fn on_begin_request(&self, hook: Rc<dyn Fn(&Rt)>) {
+        self.request_hooks.borrow_mut().push(hook);
+    }
+
+    // ------------------------------------------------------------ the layers' state and hooks
+
+    /// The session's `T` (made with `T::default()` on first use): how a layer above keeps
+    /// its state here without `Rt` knowing its type. State with interior mutability
+    /// (`RefCell<…>`) is changed through the shared `Rc`.
+    pub fn state<T: Default + 'static>(&self) -> Rc<T> {
+        if let Some(found) = self.states.borrow().iter().find(|s| s.is::<T>()) {
+            return found.clone().downcast::<T>().unwrap_or_else(|_| unreachable!("checked with is::<T>()"));
+        }
+        let made = Rc::new(T::default());
+        self.states.borrow_mut().push(made.clone());
+        made
+    }
+
+    /// Installs a hook (a value of any `Clone` type, usually `Rc<dyn Trait>`), replacing one
+    /// of the same type: how a layer above lends its services to the layers below.
+    pub fn install_hook<T: Clone + 'static>(&self, hook: T) {
+        let mut hooks = self.hooks.borrow_mut();
+        hooks.retain(|h| !h.is::<T>());
+        hooks.push(Box::new(hook));
+    }
+
+    /// The installed hook of type `T`, if any.
+    pub fn hook<T: Clone + 'static>(&self) -> Option<T> {
+        self.hooks.borrow().iter().find_map(|h| h.downcast_ref::<T>().cloned())
+    }
+
+    /// Installs what runs around each statement (see [`StatementHook`]).
+    pub fn set_statement_hook(&self, hook: Rc<dyn StatementHook>) {
+        *self.statement_hook.borrow_mut() = Some(hook);
+    }
+
+    /// Starts a new session on the same database (a run-project case): every layer's state
+    /// (Django's, the transaction's, the caches) and the clock are as on a fresh start.
     pub fn reset_session(&self) {
-        *self.django.borrow_mut() = crate::django::State::default();
-        self.cache.borrow_mut().clear();
-        self.worker.set(1);
-        self.worker_caches.borrow_mut().clear();
+        self.states.borrow_mut().clear();
         self.clock_s.set(CLOCK_START);
         self.queries_log.borrow_mut().clear();
         self.force_debug_cursor.set(0);
@@ -158,42 +221,16 @@ impl Rt {
         *self.lazy.borrow_mut() = None;
     }
 
-    /// Requests now go to `worker`. With a per-process cache backend (locmem, Django's
-    /// default) each worker has its own cache; with a shared one (Redis, Memcached) they all
-    /// read and write the same.
-    pub fn switch_worker(&self, worker: u8, shared_cache: bool) {
-        let now = self.worker.get();
-        if worker == now || worker == 0 {
-            return;
-        }
-        if !shared_cache {
-            let mut stash = self.worker_caches.borrow_mut();
-            let needed = usize::from(worker.max(now));
-            while stash.len() < needed {
-                stash.push(LocMemCache::default());
-            }
-            let mine = std::mem::take(&mut *self.cache.borrow_mut());
-            stash[usize::from(now) - 1] = mine;
-            *self.cache.borrow_mut() = std::mem::take(&mut stash[usize::from(worker) - 1]);
-        }
-        self.worker.set(worker);
-    }
-
-    /// Runs `f` as if the cache were empty and switched off, leaving no trace: its queries,
-    /// captured queries and printed output are dropped (the stale-page check renders the page
-    /// a second time this way).
-    pub fn without_cache<T>(&self, f: impl FnOnce() -> T) -> T {
+    /// Runs `f` leaving no trace: its queries, captured queries and printed output are
+    /// dropped and the clock is put back (the stale-page check renders a page a second time
+    /// this way; the layers above put back what they keep themselves).
+    pub fn without_trace<T>(&self, f: impl FnOnce() -> T) -> T {
         let log_len = self.log.borrow().len();
         let ql_len = self.queries_log.borrow().len();
         let out_len = self.stdout.borrow().len();
-        // The replay's sleeps and lock waits leave the clock and the lock as they were.
         let clock = self.clock_s.get();
-        let lock = self.django.borrow().dblock.clone();
-        self.cache.borrow_mut().bypass = true;
         let out = f();
-        self.cache.borrow_mut().bypass = false;
         self.clock_s.set(clock);
-        self.django.borrow_mut().dblock = lock;
         self.log.borrow_mut().truncate(log_len);
         self.queries_log.borrow_mut().truncate(ql_len);
         self.stdout.borrow_mut().truncate(out_len);
@@ -233,6 +270,22 @@ impl Rt {
         Ok(())
     }
 
+    /// `time.sleep(seconds)`: the virtual clock moves at once.
+    pub fn sleep(&self, seconds: f64) -> SResult<()> {
+        self.advance_clock(seconds)?;
+        self.slept_s.set(self.slept_s.get() + seconds);
+        Ok(())
+    }
+
+    /// Seconds slept since [`Rt::reset_slept`] (a step's report says how long it slept).
+    pub fn slept_seconds(&self) -> f64 {
+        self.slept_s.get()
+    }
+
+    pub fn reset_slept(&self) {
+        self.slept_s.set(0.0);
+    }
+
     // ------------------------------------------------------------ queries
 
     /// Runs one query the ORM built (`%s` placeholders, as Django writes them) and logs it.
@@ -244,7 +297,9 @@ impl Rt {
     /// relies on functions Django registers in SQLite (`django_datetime_extract`), which the
     /// engine runs in an equivalent built-in form. Same rows either way.
     pub fn query_with(&self, shown_sql: &str, shown_params: &[SqlValue], engine_sql: &str, engine_params: &[SqlValue]) -> SResult<StmtResult> {
-        crate::django::transaction::check_not_broken(self)?;
+        if let Some(hook) = self.statement_hook() {
+            hook.before_query(self)?;
+        }
         self.run_logged(shown_sql, shown_params, engine_sql, engine_params)
     }
 
@@ -264,21 +319,17 @@ impl Rt {
         if let Some((class, msg)) = self.db_blocked.borrow().as_ref() {
             return Err(exc(class, msg.clone()));
         }
-        use crate::django::dblock;
-        let kind = dblock::classify(engine_sql);
-        // `BEGIN IMMEDIATE`/`EXCLUSIVE` is logged as sent but reaches the engine as `BEGIN`:
-        // the lab has one connection, so the lock mode only matters to the virtual lock of
-        // `django::dblock`, and the engine's immediate mode reads a clock that panics in wasm.
-        let raw_sql = match kind {
-            dblock::Kind::Begin { immediate: true } => "BEGIN".to_string(),
-            _ => engine_sql.replace("%s", "?"),
-        };
+        // `BEGIN IMMEDIATE`/`EXCLUSIVE` is logged as sent but reaches the engine as `BEGIN`
+        // (see `engine::engine_form`).
+        let raw_sql = engine_form(engine_sql).replace("%s", "?");
         let started = clock::monotonic_ms();
         // The write lock another server process may hold (waits move the virtual clock).
-        if let Err(e) = dblock::before(self, kind) {
-            let failed = StmtResult { rows: vec![], ms: 0.0, counters: StmtCounters::default(), changes: 0 };
-            self.record(shown_sql, shown_params, &failed);
-            return Err(e);
+        if let Some(hook) = self.statement_hook() {
+            if let Err(e) = hook.before_statement(self, engine_sql) {
+                let failed = StmtResult { rows: vec![], ms: 0.0, counters: StmtCounters::default(), changes: 0 };
+                self.record(shown_sql, shown_params, &failed);
+                return Err(e);
+            }
         }
         let result = match self.engine.borrow_mut().run(&raw_sql, engine_params) {
             Ok(r) => r,
@@ -291,6 +342,10 @@ impl Rt {
         };
         self.record(shown_sql, shown_params, &result);
         Ok(result)
+    }
+
+    fn statement_hook(&self) -> Option<Rc<dyn StatementHook>> {
+        self.statement_hook.borrow().clone()
     }
 
     fn record(&self, shown_sql: &str, shown_params: &[SqlValue], result: &StmtResult) {
@@ -393,7 +448,7 @@ impl Rt {
 
     pub fn py_enter(&self) -> SResult<()> {
         let d = self.depth.get() + 1;
-        if d > crate::py::interp::MAX_CALL_DEPTH {
+        if d > MAX_CALL_DEPTH {
             let mut e = exc("RecursionError", "maximum recursion depth exceeded");
             e.kind = ErrorKind::Budget;
             return Err(e);

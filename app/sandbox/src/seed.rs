@@ -77,7 +77,7 @@ fn timestamp(minutes: u64) -> String {
     let (mut y, mut m, mut d) = (2024i32, 1u32, 1u32);
     let mut left = days;
     loop {
-        let dim = crate::value::days_in_month(y, m) as u64;
+        let dim = crate::datetime::days_in_month(y, m) as u64;
         if left + d as u64 <= dim {
             d += left as u32;
             break;

@@ -8,8 +8,7 @@
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use indexmap::IndexMap;
-use protocol::{CacheCallInfo, CacheLayer, CacheOutcome, CacheState, ErrorInfo, GroupInfo, PlanInfo, ProjectSpec, QueryInfo, RenderReport, Step, StepKind, StepReport, TestInfo};
+use protocol::{CacheCallInfo, ErrorInfo, GroupInfo, PlanInfo, ProjectSpec, QueryInfo, RenderReport, Step, StepKind, StepReport, TestInfo};
 
 use crate::cache;
 use crate::clock;
@@ -18,7 +17,7 @@ use crate::django::project::{execute_with, Project, StepRequest};
 use crate::engine::{refuse_unsafe_sql, Engine, SqlValue};
 use crate::error::{ErrorKind, SandboxError};
 use crate::runtime::{engine_error, group_queries, Rt};
-use crate::value::Val;
+use crate::django::caches::{caches, with_backend, Entries};
 
 /// Time budget for one request, all queries included.
 pub const REQUEST_BUDGET_MS: f64 = 2_000.0;
@@ -56,7 +55,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(engine: Engine, size: Size) -> Session {
-        Session { rt: Rt::new(engine), size, project: None, load_error: None, applied_indexes: Vec::new(), served: 0 }
+        Session { rt: crate::django::host::runtime(engine), size, project: None, load_error: None, applied_indexes: Vec::new(), served: 0 }
     }
 
     pub fn project(&self) -> Option<&Rc<Project>> {
@@ -112,7 +111,7 @@ impl Session {
         crate::django::project::load(rt, project.clone())?;
         let migrations = project.migrations.iter().filter_map(|m| migrations::text(m).ok()).map(|t| (t.python, t.sql)).collect();
         self.project = Some(project);
-        Ok(Loaded { clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string(), migrations })
+        Ok(Loaded { clock: crate::datetime::DateTime::from_unix_seconds(rt.now_seconds()).to_string(), migrations })
     }
 
     /// Why there is no project to send a step to.
@@ -159,7 +158,7 @@ impl Session {
             StepRequest::Get { into_previous, .. } => *into_previous,
             _ => None,
         };
-        let cache_before = rt.cache.borrow().snapshot();
+        let cache_before = with_backend(rt, |b| b.snapshot());
         let clock_before = rt.now_seconds();
         let effects_before = rt.side_effects.get();
         let start = clock::monotonic_ms();
@@ -173,7 +172,7 @@ impl Session {
         }
         let stdout = rt.take_stdout();
         let warnings = rt.warnings.borrow().clone();
-        let calls: Vec<CacheCallInfo> = rt.cache.borrow().calls.iter().map(|c| CacheCallInfo { op: c.op.clone(), key: c.key.clone(), hit: c.hit, layer: cache::layer_of(&c.key) }).collect();
+        let calls: Vec<CacheCallInfo> = with_backend(rt, |b| b.calls().to_vec()).iter().map(|c| CacheCallInfo { op: c.op.clone(), key: c.key.clone(), hit: c.hit, layer: cache::layer_of(&c.key) }).collect();
         if kind == StepKind::Get {
             if out.error.is_none() && into_previous.is_none() && self.rt.side_effects.get() == effects_before {
                 // A read-only page is timed over several runs from the same state; one with
@@ -199,9 +198,10 @@ impl Session {
             }
             error_info(e)
         });
+        let worker = caches(rt).borrow().worker();
         Ok(StepReport {
             kind,
-            worker: rt.worker.get(),
+            worker,
             label,
             status,
             headers: out.headers,
@@ -215,12 +215,12 @@ impl Session {
                 .collect(),
             warnings,
             error,
-            clock: crate::value::DateTime::from_unix_seconds(rt.now_seconds()).to_string(),
+            clock: crate::datetime::DateTime::from_unix_seconds(rt.now_seconds()).to_string(),
             cache: out.cache,
             cache_calls: calls,
             cache_keys: {
                 let now = rt.now_seconds();
-                rt.cache.borrow().keys(now).into_iter().map(|(k, exp)| (k, exp.map(|e| e - now))).collect()
+                with_backend(rt, |b| b.keys(now)).into_iter().map(|(k, exp)| (k, exp.map(|e| e - now))).collect()
             },
             span: span_report(rt, out.span, into_previous),
             goals: vec![],
@@ -296,11 +296,7 @@ impl Session {
         drop(engine);
         let now = rt.now_seconds();
         now.to_bits().hash(&mut h);
-        rt.worker.get().hash(&mut h);
-        rt.cache.borrow().fingerprint().hash(&mut h);
-        for c in rt.worker_caches.borrow().iter() {
-            c.fingerprint().hash(&mut h);
-        }
+        caches(rt).borrow().fingerprint().hash(&mut h);
         if let Some(p) = &self.project {
             format!("{:?}", p.files).hash(&mut h);
         }
@@ -310,7 +306,7 @@ impl Session {
     /// Honest timing of a read-only page (every statement a SELECT): runs it again, each time
     /// from the cache state it started in, and reports the median. A page that writes runs once
     /// and is marked cold when it is the first request since the engine loaded.
-    pub fn time_repeats(&self, r: &mut RenderReport, before: IndexMap<String, (Val, cache::Expiry)>, again: &mut dyn FnMut(&Rt) -> bool) {
+    pub fn time_repeats(&self, r: &mut RenderReport, before: Entries, again: &mut dyn FnMut(&Rt) -> bool) {
         const MAX_RUNS: usize = 5;
         const REPEAT_BUDGET_MS: f64 = 60.0;
         let first = r.request_ms;
@@ -320,19 +316,19 @@ impl Session {
         if !read_only {
             return;
         }
-        let after = rt.cache.borrow().snapshot();
+        let after = with_backend(rt, |b| b.snapshot());
         // (request ms, ms inside the engine) of each run, the shown one first.
         let mut runs = vec![(first, r.sql_ms)];
         let started = clock::monotonic_ms();
         while runs.len() < MAX_RUNS && clock::monotonic_ms() - started < REPEAT_BUDGET_MS {
-            rt.cache.borrow_mut().restore(before.clone());
+            with_backend(rt, |b| b.restore(before.clone()));
             let t0 = clock::monotonic_ms();
             if !again(rt) {
                 break;
             }
             runs.push((clock::monotonic_ms() - t0, sql_ms(&rt.log.borrow())));
         }
-        rt.cache.borrow_mut().restore(after);
+        with_backend(rt, |b| b.restore(after));
         let n = runs.len();
         let mut sorted = runs;
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -363,40 +359,15 @@ fn test_outcome(o: &str) -> protocol::TestOutcome {
 
 /// The step's place on the virtual clock, when it took time there or overlapped a request.
 fn span_report(rt: &Rt, (start, end): (f64, f64), into_previous: Option<f64>) -> Option<protocol::Span> {
-    let d = rt.django.borrow();
-    let l = &d.dblock;
+    let st = crate::db::lock::lock(rt);
+    let l = st.borrow();
     if into_previous.is_none() && end <= start {
         return None;
     }
-    let at = |t: f64| crate::value::DateTime::from_unix_seconds(t).to_string();
-    Some(protocol::Span { started: at(start), finished: at(end), elapsed_s: end - start, waited_s: l.waited_s, slept_s: l.slept_s, into_previous, note: l.note.clone() })
+    let at = |t: f64| crate::datetime::DateTime::from_unix_seconds(t).to_string();
+    Some(protocol::Span { started: at(start), finished: at(end), elapsed_s: end - start, waited_s: l.waited_s, slept_s: rt.slept_seconds(), into_previous, note: l.note.clone() })
 }
 
-/// What the cache did for a request, from the cache calls it made: the outermost layer read
-/// (the page, then a fragment, then a value) and whether that layer answered. Each key counts
-/// by its first read (`get_or_set` reads again after filling: still a miss); a layer missed
-/// when any of its keys did. A page header lookup (the learned `Vary` headers) that misses is
-/// the page missing; one that hits leaves it to the page entry's own lookup.
-pub fn cache_outcome(calls: &[cache::CacheCall]) -> Option<CacheOutcome> {
-    let mut first: Vec<(&str, CacheLayer, bool)> = Vec::new();
-    for c in calls {
-        let Some(hit) = c.hit else { continue };
-        if first.iter().any(|(k, _, _)| *k == c.key) {
-            continue;
-        }
-        if let Some((layer, hit)) = cache::read_of(&c.key, hit) {
-            first.push((&c.key, layer, hit));
-        }
-    }
-    for layer in [CacheLayer::Page, CacheLayer::Fragment, CacheLayer::Value] {
-        let here: Vec<bool> = first.iter().filter(|(_, l, _)| *l == layer).map(|(_, _, h)| *h).collect();
-        if !here.is_empty() {
-            let state = if here.iter().all(|h| *h) { CacheState::Hit } else { CacheState::Miss };
-            return Some(CacheOutcome { layer, state });
-        }
-    }
-    None
-}
 
 /// `EXPLAIN QUERY PLAN` of a logged statement, one step a line, each child indented under
 /// its parent, in SQLite's words.

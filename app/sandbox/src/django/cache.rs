@@ -1,5 +1,5 @@
 //! `django.core.cache`: the low-level API (`cache.get/set/add/delete/get_or_set/get_many/
-//! set_many/delete_many/incr/decr/touch/has_key/clear`) over the session's `LocMemCache` and
+//! set_many/delete_many/incr/decr/touch/has_key/clear`) over the backend `settings.CACHES` names (`caches.rs`) and
 //! virtual clock, values copied in and out as pickling does, and the `cache_page` machinery
 //! (`FetchFromCacheMiddleware` / `UpdateCacheMiddleware` as a view decorator, with Django's
 //! cache keys from the full URL and the learned `Vary` headers).
@@ -7,48 +7,13 @@
 use std::any::Any;
 use std::rc::Rc;
 
-use crate::cache::{LocMemCache, Timeout};
+use crate::cache::{key_warnings, make_key, Timeout};
+use super::caches::with_backend;
+use crate::py::pickle::pickle_copy;
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::py::objects::Function;
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{call_value, Kwargs, Object, PyDict, Val};
-
-/// What pickling and unpickling a value gives back (the cache stores copies).
-pub fn pickle_copy(rt: &Rt, v: &Val) -> SResult<Val> {
-    Ok(match v {
-        Val::List(l) => Val::list(l.borrow().iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?),
-        Val::Tuple(t) => Val::tuple(t.iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?),
-        Val::Dict(d) => {
-            let mut out = PyDict::new();
-            for (k, x) in d.borrow().items() {
-                out.set(pickle_copy(rt, &k)?, pickle_copy(rt, &x)?)?;
-            }
-            Val::dict(out)
-        }
-        Val::Set(d) => Val::set_of(d.borrow().keys().iter().map(|x| pickle_copy(rt, x)).collect::<SResult<_>>()?)?,
-        Val::Obj(o) => {
-            if let Some(r) = o.pickle(rt) {
-                return r;
-            }
-            if let Some(f) = o.as_any().downcast_ref::<Function>() {
-                // Module-level functions pickle by reference; lambdas and nested ones cannot.
-                if f.def.is_lambda || f.qualname.contains("<locals>") {
-                    return Err(exc(
-                        "PicklingError",
-                        format!("Can't pickle <function {}>: it is not reachable by name from its module (a lambda or a nested function)", f.qualname),
-                    ));
-                }
-                return Ok(v.clone());
-            }
-            if matches!(o.type_name().as_str(), "type" | "ModelBase" | "builtin_function_or_method") {
-                return Ok(v.clone());
-            }
-            return Err(err(ErrorKind::TypeError, format!("cannot pickle '{}' object", o.type_name())));
-        }
-        other => other.clone(),
-    })
-}
 
 fn timeout_arg(rt: &Rt, v: Option<&Val>) -> SResult<Timeout> {
     Ok(match v {
@@ -78,8 +43,8 @@ fn version_arg(v: Option<&Val>) -> SResult<i64> {
 /// `make_key` plus `validate_key` (warnings shown beside the output, as `CacheKeyWarning`).
 fn key(rt: &Rt, k: &Val, version: i64) -> SResult<String> {
     let raw = k.to_str(rt)?;
-    let made = LocMemCache::make_key(&raw, version);
-    for w in LocMemCache::key_warnings(&made) {
+    let made = make_key(&raw, version);
+    for w in key_warnings(&made) {
         rt.warnings.borrow_mut().push(format!("CacheKeyWarning: {w}"));
     }
     Ok(made)
@@ -91,28 +56,38 @@ fn now(rt: &Rt) -> f64 {
 
 /// `cache.get(key)` internals: the stored value, copied.
 pub fn get_raw(rt: &Rt, made: &str) -> SResult<Option<Val>> {
-    let v = rt.cache.borrow_mut().get(made, now(rt));
+    let v = with_backend(rt, |b| b.get(made, now(rt)));
     v.map(|v| pickle_copy(rt, &v)).transpose()
 }
 
 pub fn set_raw(rt: &Rt, made: &str, v: &Val, t: Timeout) -> SResult<()> {
     let copy = pickle_copy(rt, v)?;
-    rt.cache.borrow_mut().set(made, copy, t, now(rt));
+    with_backend(rt, |b| b.set(made, copy, t, now(rt)));
     Ok(())
 }
 
-/// The `cache` object.
-pub struct CacheObj;
+/// The `cache` object: the session's caches, answering with the current process's backend.
+pub struct CacheObj(pub Rc<std::cell::RefCell<super::caches::Caches>>);
+
+impl CacheObj {
+    pub fn new(rt: &Rt) -> CacheObj {
+        CacheObj(super::caches::caches(rt))
+    }
+
+    fn path(&self) -> String {
+        self.0.borrow().backend_ref().path().to_string()
+    }
+}
 
 impl Object for CacheObj {
     fn type_name(&self) -> String {
-        "LocMemCache".into()
+        self.0.borrow().backend_ref().class_name().to_string()
     }
     fn as_any(&self) -> &dyn Any {
         self
     }
     fn repr(&self, _rt: &Rt) -> SResult<String> {
-        Ok("<django.core.cache.backends.locmem.LocMemCache object>".into())
+        Ok(format!("<{} object>", self.path()))
     }
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         const METHODS: &[&str] = &["get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many", "incr", "decr", "touch", "has_key", "clear", "close", "make_key"];
@@ -123,7 +98,7 @@ impl Object for CacheObj {
         match name {
             "default_timeout" => Ok(Val::Int(300)),
             "key_prefix" => Ok(Val::str("")),
-            _ => Err(crate::value::no_attr("LocMemCache", name)),
+            _ => Err(crate::value::no_attr(&self.type_name(), name)),
         }
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
@@ -131,7 +106,7 @@ impl Object for CacheObj {
     }
     fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
         let k = key(rt, item, 1)?;
-        Ok(rt.cache.borrow_mut().has_key(&k, now(rt)))
+        Ok(with_backend(rt, |b| b.has_key(&k, now(rt))))
     }
 }
 
@@ -148,7 +123,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let t = timeout_arg(rt, a[2].as_ref())?;
             let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
             let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
-            rt.cache.borrow_mut().set(&k, v, t, now(rt));
+            with_backend(rt, |b| b.set(&k, v, t, now(rt)));
             Ok(Val::None)
         }
         "add" => {
@@ -157,13 +132,13 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
             let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
             let n = now(rt);
-            Ok(Val::Bool(rt.cache.borrow_mut().add(&k, v, t, n)))
+            Ok(Val::Bool(with_backend(rt, |b| b.add(&k, v, t, n))))
         }
         "delete" => {
             let a = bind("delete", args, kwargs, &["key", "version"], 1)?;
             let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
             let n = now(rt);
-            Ok(Val::Bool(rt.cache.borrow_mut().delete(&k, n)))
+            Ok(Val::Bool(with_backend(rt, |b| b.delete(&k, n))))
         }
         "get_or_set" => {
             let a = bind("get_or_set", args, kwargs, &["key", "default", "timeout", "version"], 2)?;
@@ -179,7 +154,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let t = timeout_arg(rt, a[2].as_ref())?;
             let copy = pickle_copy(rt, &default)?;
             let n = now(rt);
-            rt.cache.borrow_mut().add(&k, copy, t, n);
+            with_backend(rt, |b| b.add(&k, copy, t, n));
             Ok(get_raw(rt, &k)?.unwrap_or(default))
         }
         "get_many" => {
@@ -211,7 +186,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             for k in a[0].as_ref().expect("required").iterate(rt)?.iter() {
                 let made = key(rt, k, version)?;
                 let n = now(rt);
-                rt.cache.borrow_mut().delete(&made, n);
+                with_backend(rt, |b| b.delete(&made, n));
             }
             Ok(Val::None)
         }
@@ -220,16 +195,18 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let delta = a[1].as_ref().and_then(|v| v.as_int()).unwrap_or(1);
             let version = version_arg(a[2].as_ref())?;
             let made = key(rt, a[0].as_ref().expect("required"), version)?;
-            let cur = get_raw(rt, &made)?.ok_or_else(|| err(ErrorKind::ValueError, format!("Key '{made}' not found")))?;
+            // Local memory names the made key; the base class (the dummy cache) the key as given.
+            let named = if with_backend(rt, |b| b.store_ref().is_some()) { made.clone() } else { a[0].as_ref().expect("required").to_str(rt)? };
+            let cur = get_raw(rt, &made)?.ok_or_else(|| err(ErrorKind::ValueError, format!("Key '{named}' not found")))?;
             let delta = if name == "decr" { -delta } else { delta };
             let new = crate::py::interp::binop(rt, crate::value::BinOp::Add, &cur, &Val::Int(delta))?;
             // incr keeps the key's expiry.
-            let exp = rt.cache.borrow().keys(now(rt)).into_iter().find(|(k, _)| *k == made).and_then(|(_, e)| e);
+            let exp = with_backend(rt, |b| b.keys(now(rt))).into_iter().find(|(k, _)| *k == made).and_then(|(_, e)| e);
             let t = match exp {
                 None => Timeout::Never,
                 Some(e) => Timeout::Seconds(e - now(rt)),
             };
-            rt.cache.borrow_mut().set(&made, new.clone(), t, now(rt));
+            with_backend(rt, |b| b.set(&made, new.clone(), t, now(rt)));
             Ok(new)
         }
         "touch" => {
@@ -237,24 +214,24 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let t = timeout_arg(rt, a[1].as_ref())?;
             let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[2].as_ref())?)?;
             let n = now(rt);
-            Ok(Val::Bool(rt.cache.borrow_mut().touch(&made, t, n)))
+            Ok(Val::Bool(with_backend(rt, |b| b.touch(&made, t, n))))
         }
         "has_key" => {
             let a = bind("has_key", args, kwargs, &["key", "version"], 1)?;
             let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
             let n = now(rt);
-            Ok(Val::Bool(rt.cache.borrow_mut().has_key(&made, n)))
+            Ok(Val::Bool(with_backend(rt, |b| b.has_key(&made, n))))
         }
         "clear" => {
-            rt.cache.borrow_mut().clear();
+            with_backend(rt, |b| b.clear());
             Ok(Val::None)
         }
         "close" => Ok(Val::None),
         "make_key" => {
             let a = bind("make_key", args, kwargs, &["key", "version"], 1)?;
-            Ok(Val::str(LocMemCache::make_key(&a[0].as_ref().expect("required").to_str(rt)?, version_arg(a[1].as_ref())?)))
+            Ok(Val::str(make_key(&a[0].as_ref().expect("required").to_str(rt)?, version_arg(a[1].as_ref())?)))
         }
-        _ => Err(crate::value::no_attr("LocMemCache", name)),
+        _ => Err(crate::value::no_attr(&with_backend(rt, |b| b.class_name().to_string()), name)),
     }
 }
 
@@ -268,9 +245,9 @@ impl Object for CachesObj {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn getitem(&self, _rt: &Rt, key: &Val) -> SResult<Val> {
+    fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
         match key.as_str() {
-            Some("default") => Ok(Val::obj(CacheObj)),
+            Some("default") => Ok(Val::obj(CacheObj::new(rt))),
             _ => Err(exc("InvalidCacheBackendError", format!("The connection '{}' doesn't exist.", key.as_str().unwrap_or("?")))),
         }
     }
@@ -331,13 +308,13 @@ impl Object for CachedView {
         let mut update = false;
         if cacheable_method {
             let header_key = header_cache_key(&self.prefix, req);
-            let headerlist = get_raw(rt, &LocMemCache::make_key(&header_key, 1))?;
+            let headerlist = get_raw(rt, &make_key(&header_key, 1))?;
             match headerlist {
                 None => update = true,
                 Some(hl) => {
                     let headers: Vec<String> = hl.iterate(rt)?.iter().filter_map(|h| h.as_str().map(str::to_string)).collect();
                     let page_key = page_cache_key(&self.prefix, req, "GET", &headers);
-                    match get_raw(rt, &LocMemCache::make_key(&page_key, 1))? {
+                    match get_raw(rt, &make_key(&page_key, 1))? {
                         Some(resp) => return Ok(resp),
                         None => update = true,
                     }
@@ -369,7 +346,7 @@ impl Object for CachedView {
         };
         resp.patch_response_headers(rt, timeout);
         if timeout != 0.0 && resp.status.get() == 200 {
-            let header_key = LocMemCache::make_key(&header_cache_key(&self.prefix, req), 1);
+            let header_key = make_key(&header_cache_key(&self.prefix, req), 1);
             let mut headerlist: Vec<String> = resp
                 .header("Vary")
                 .map(|v| v.split(',').map(|h| format!("HTTP_{}", h.trim().to_uppercase().replace('-', "_"))).filter(|h| h != "HTTP_").collect())
@@ -377,7 +354,7 @@ impl Object for CachedView {
             headerlist.sort();
             let t = Timeout::Seconds(timeout);
             set_raw(rt, &header_key, &Val::list(headerlist.iter().map(Val::str).collect()), t)?;
-            let page_key = LocMemCache::make_key(&page_cache_key(&self.prefix, req, &req.method, &headerlist), 1);
+            let page_key = make_key(&page_cache_key(&self.prefix, req, &req.method, &headerlist), 1);
             set_raw(rt, &page_key, &response, t)?;
         }
         Ok(response)
@@ -386,7 +363,7 @@ impl Object for CachedView {
 
 /// `_generate_cache_header_key`.
 pub fn header_cache_key(prefix: &str, req: &super::http::Request) -> String {
-    let url = crate::template::md5_hex(req.build_absolute_uri().as_bytes());
+    let url = crate::md5::hex(req.build_absolute_uri().as_bytes());
     format!("views.decorators.cache.cache_header.{prefix}.{url}")
 }
 
@@ -398,8 +375,8 @@ pub fn page_cache_key(prefix: &str, req: &super::http::Request, method: &str, he
             ctx.extend_from_slice(v.as_bytes());
         }
     }
-    let url = crate::template::md5_hex(req.build_absolute_uri().as_bytes());
-    let vary = crate::template::md5_hex(&ctx);
+    let url = crate::md5::hex(req.build_absolute_uri().as_bytes());
+    let vary = crate::md5::hex(&ctx);
     format!("views.decorators.cache.cache_page.{prefix}.{method}.{url}.{vary}")
 }
 

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::instance::Instance;
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{HashKey, Kwargs, Object, PyDict, Val};
 
@@ -427,7 +427,7 @@ impl Object for LazyUser {
         }
     }
     fn pickle(&self, rt: &Rt) -> Option<SResult<Val>> {
-        Some(self.get(rt).and_then(|v| super::cache::pickle_copy(rt, &v)))
+        Some(self.get(rt).and_then(|v| crate::py::pickle::pickle_copy(rt, &v)))
     }
 }
 
@@ -659,7 +659,7 @@ impl Response {
 
 /// RFC 7231 date (`Thu, 01 Jan 2026 09:01:00 GMT`).
 pub fn http_date(secs: f64) -> String {
-    let d = crate::value::DateTime::from_unix_seconds(secs.floor());
+    let d = crate::datetime::DateTime::from_unix_seconds(secs.floor());
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!("{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT", DAYS[d.weekday() as usize], d.day, MONTHS[d.month as usize - 1], d.year, d.hour, d.minute, d.second)
@@ -692,7 +692,7 @@ impl Object for Response {
             "reason_phrase" => Val::str(reason(self.status.get())),
             "json" => {
                 let body = self.content.borrow().clone();
-                NativeFn::val("json", move |rt, _, _| super::modules::json_loads(rt, &body))
+                NativeFn::val("json", move |rt, _, _| crate::py::json::json_loads(rt, &body))
             }
             "has_header" => {
                 let names: Vec<String> = self.headers.borrow().keys().cloned().collect();
@@ -801,7 +801,7 @@ pub fn response_class(name: &'static str) -> Val {
                 if safe && !matches!(data, Val::Dict(_)) {
                     return Err(err(ErrorKind::TypeError, "In order to allow non-dict objects to be serialized set the safe parameter to False."));
                 }
-                let body = super::modules::json_dumps(rt, &data)?;
+                let body = crate::py::json::json_dumps(rt, &data)?;
                 let status = get("status").and_then(|v| v.as_int()).unwrap_or(200) as u16;
                 Ok(Val::obj(Response::new(body, status, "application/json", name)))
             }

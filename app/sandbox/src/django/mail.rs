@@ -11,7 +11,7 @@ use std::any::Any;
 use crate::error::{err, ErrorKind, SResult};
 use crate::py::builtins::bind;
 use crate::py::objects::ModuleObj;
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{no_attr, Kwargs, Object, Val};
 
@@ -30,15 +30,15 @@ pub fn module_names() -> Vec<(&'static str, Val)> {
 
 /// The module's current `outbox` list (a test may have rebound it).
 fn outbox(rt: &Rt) -> SResult<Val> {
-    let m = super::modules::import(rt, "django.core.mail")?;
+    let m = crate::py::import::import(rt, "django.core.mail")?;
     let module = m.as_obj::<ModuleObj>().ok_or_else(|| err(ErrorKind::AttributeError, "django.core.mail is not a module"))?;
     module.ns.get("outbox").ok_or_else(|| err(ErrorKind::AttributeError, "module 'django.core.mail' has no attribute 'outbox'"))
 }
 
 /// Before each test, as Django's test case does: `mail.outbox = []`.
 pub fn reset_outbox(rt: &Rt) {
-    if rt.django.borrow().modules.contains_key("django.core.mail") {
-        if let Ok(m) = super::modules::import(rt, "django.core.mail") {
+    if crate::py::import::is_imported(rt, "django.core.mail") {
+        if let Ok(m) = crate::py::import::import(rt, "django.core.mail") {
             if let Some(module) = m.as_obj::<ModuleObj>() {
                 module.ns.set("outbox", Val::list(vec![]));
             }

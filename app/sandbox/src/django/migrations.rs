@@ -98,7 +98,7 @@ pub fn index_name(table: &str, columns: &[&str], suffix: &str) -> String {
     for c in columns {
         data.extend_from_slice(c.as_bytes());
     }
-    let hash = &crate::template::md5_hex(&data)[..8];
+    let hash = &crate::md5::hex(&data)[..8];
     format!("{table}_{}_{hash}{suffix}", columns.join("_"))
 }
 

@@ -32,7 +32,7 @@ pub fn is_models_file(name: &str) -> bool {
 /// the lab adds by toggles (they count as declared in `Meta.indexes` too, for the checks).
 pub fn migrations(file: &str, src: &str, extra: &[Migration]) -> SResult<Vec<Migration>> {
     let in_file = |e: SandboxError, at: usize| e.at(src, at).in_source(file.to_string());
-    let body = crate::py::parser::parse_module(src).map_err(|e| super::modules::syntax_error_in(e, file))?;
+    let body = crate::py::parser::parse_module(src).map_err(|e| crate::py::import::syntax_error_in(e, file))?;
     let mut declared: Vec<Declared> = Vec::new();
     let mut out = Vec::new();
     for stmt in &body {
@@ -230,7 +230,7 @@ fn default_name(table: &str, columns: &[(String, bool)]) -> String {
         data += &if *desc { format!("-{c}") } else { c.clone() };
     }
     data += "idx";
-    let digest = &crate::template::md5_hex(data.as_bytes())[..6];
+    let digest = &crate::md5::hex(data.as_bytes())[..6];
     let first: String = columns.first().map(|(c, _)| c.chars().take(7).collect()).unwrap_or_default();
     let table: String = table.chars().take(11).collect();
     let name = format!("{table}_{first}_{digest}_idx");

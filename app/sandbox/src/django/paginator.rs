@@ -12,7 +12,7 @@ use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::queryset::QuerySetObj;
 use crate::py::builtins::bind;
 use crate::py::objects::RangeObj;
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{no_attr, Kwargs, Object, Val};
 
@@ -36,9 +36,9 @@ impl Paginator {
     pub fn construct(rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         let a = bind("Paginator.__init__", args, kwargs, &["object_list", "per_page", "orphans", "allow_empty_first_page", "error_messages"], 2)?;
         let object_list = a[0].clone().expect("required");
-        let per_page = crate::pyfmt::py_int(a[1].as_ref().expect("required"))?;
+        let per_page = crate::py::format::py_int(a[1].as_ref().expect("required"))?;
         let orphans = match &a[2] {
-            Some(v) => crate::pyfmt::py_int(v)?,
+            Some(v) => crate::py::format::py_int(v)?,
             None => 0,
         };
         let allow_empty_first_page = match &a[3] {
@@ -104,7 +104,7 @@ impl Paginator {
     pub fn validate_number(&self, rt: &Rt, number: &Val) -> SResult<i64> {
         let n = match number {
             Val::Float(f) if f.fract() != 0.0 => return Err(exc("PageNotAnInteger", INVALID_PAGE)),
-            Val::Int(_) | Val::Bool(_) | Val::Float(_) | Val::Str(_) | Val::SafeStr(_) => match crate::pyfmt::py_int(number) {
+            Val::Int(_) | Val::Bool(_) | Val::Float(_) | Val::Str(_) | Val::SafeStr(_) => match crate::py::format::py_int(number) {
                 Ok(n) => n,
                 Err(_) => return Err(exc("PageNotAnInteger", INVALID_PAGE)),
             },
@@ -205,8 +205,8 @@ impl Object for Paginator {
             "get_elided_page_range" => NativeFn::val("get_elided_page_range", move |rt, args, kwargs| {
                 let a = bind("get_elided_page_range", args, kwargs, &["number", "on_each_side", "on_ends"], 0)?;
                 let number = a[0].clone().unwrap_or(Val::Int(1));
-                let side = a[1].as_ref().map(crate::pyfmt::py_int).transpose()?.unwrap_or(3);
-                let ends = a[2].as_ref().map(crate::pyfmt::py_int).transpose()?.unwrap_or(2);
+                let side = a[1].as_ref().map(crate::py::format::py_int).transpose()?.unwrap_or(3);
+                let ends = a[2].as_ref().map(crate::py::format::py_int).transpose()?.unwrap_or(2);
                 let _ = rt;
                 let me = me.clone();
                 // A generator in Django: nothing (not even the count) runs until it is iterated.

@@ -16,7 +16,8 @@ use super::http::{not_found_page, Request, Response};
 use super::urls::{Route, UrlConf};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::orm::instance::Instance;
-use crate::py::{Namespace, NativeFn, SourceFile};
+use crate::source::SourceFile;
+use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
 use crate::template::{Context, Template};
 use crate::value::{call_value, Kwargs, Val};
@@ -36,24 +37,6 @@ pub struct Project {
     /// a step sets persist, and the views see them); the lab's shell is `manage.py shell`.
     pub shell_in_views: bool,
     templates: RefCell<HashMap<String, Rc<Template>>>,
-    /// What `settings.py` configures, once it has been executed.
-    pub settings: RefCell<Settings>,
-}
-
-/// What the labs read from an executed `settings.py`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Settings {
-    /// `CACHES["default"]["BACKEND"]`, when set.
-    pub cache_backend: Option<String>,
-}
-
-impl Settings {
-    /// Whether the cache backend is one every server process shares (Redis, Memcached, the
-    /// database, files); Django's default, locmem, is one cache per process.
-    pub fn shared_cache(&self) -> bool {
-        let b = self.cache_backend.as_deref().unwrap_or("");
-        ["backends.redis.", "backends.memcached.", "backends.db.", "backends.filebased."].iter().any(|k| b.contains(k))
-    }
 }
 
 impl Project {
@@ -70,7 +53,6 @@ impl Project {
             shell: RefCell::new(None),
             shell_in_views: false,
             templates: RefCell::new(HashMap::new()),
-            settings: RefCell::new(Settings::default()),
         })
     }
 
@@ -99,11 +81,6 @@ impl Project {
         Ok(t)
     }
 
-    /// Whether the executed `settings.py` names a cache every server process shares.
-    pub fn shared_cache(&self) -> bool {
-        self.settings.borrow().shared_cache()
-    }
-
     /// The namespace shell lines run in: the views module's own for `run-project`, else
     /// `manage.py shell`'s, built on first use after each load.
     pub fn shell_namespace(&self) -> Rc<Namespace> {
@@ -125,21 +102,37 @@ impl Project {
     }
 }
 
+/// The project the session's request cycle serves, and the templates rendered so far
+/// (with `{% extends %}` parents and includes, for `response.templates`).
+#[derive(Default)]
+pub struct Served {
+    pub project: RefCell<Option<Rc<Project>>>,
+    pub rendered_templates: RefCell<Vec<String>>,
+}
+
+pub fn served(rt: &Rt) -> Rc<Served> {
+    rt.state::<Served>()
+}
+
 /// Loads (or reloads) `views.py` as the module `views`, after installing the project.
 pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
-    rt.django.borrow_mut().project = Some(project.clone());
+    *served(rt).project.borrow_mut() = Some(project.clone());
     // `settings.py`, when the lab shows one, is executed: its `DATABASES` options (the lock
     // timeout and the transaction mode) and its `CACHES` backend take effect.
     let settings = match project.files.get("settings.py") {
-        Some(src) => Some(super::modules::exec_source_module(rt, "settings", "settings.py", src)?),
+        Some(src) => Some(crate::py::import::exec_source_module(rt, "settings", "settings.py", src)?),
         None => None,
     };
     let databases = settings.as_ref().and_then(|s| s.get("DATABASES"));
-    super::dblock::configure(rt, databases).map_err(|e| e.in_source("settings.py".to_string()))?;
-    *project.settings.borrow_mut() = Settings { cache_backend: settings.as_ref().and_then(|s| cache_backend(rt, s)) };
+    crate::db::lock::configure(rt, databases).map_err(|e| e.in_source("settings.py".to_string()))?;
+    let backend = match settings.as_ref().and_then(|s| cache_backend(rt, s)) {
+        Some(path) => super::caches::backend_for(&path).map_err(|e| e.in_source("settings.py".to_string()))?,
+        None => Box::new(super::caches::LocalMemory::default()),
+    };
+    super::caches::caches(rt).borrow_mut().configure(backend);
     *project.shell.borrow_mut() = None;
     let src = project.files.get("views.py").cloned().unwrap_or_default();
-    let ns = super::modules::exec_source_module(rt, "views", "views.py", &src)?;
+    let ns = crate::py::import::exec_source_module(rt, "views", "views.py", &src)?;
     *project.views.borrow_mut() = Some(ns.clone());
     // URL routes must name functions of views.py.
     for r in &project.urls.routes {
@@ -158,7 +151,7 @@ fn cache_backend(rt: &Rt, settings: &Namespace) -> Option<String> {
 }
 
 pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
-    rt.django.borrow().project.clone().ok_or_else(|| err(ErrorKind::NotSupported, "there is no project loaded (views, URLs and templates)"))
+    served(rt).project.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "there is no project loaded (views, URLs and templates)"))
 }
 
 // ---------------------------------------------------------------- the request cycle
@@ -255,9 +248,9 @@ pub fn render_fn() -> Val {
         };
         let project = current(rt)?;
         let chosen = names.iter().find(|n| project.has_template(n)).cloned().ok_or_else(|| exc("TemplateDoesNotExist", names.join(", ")))?;
-        let mark = rt.django.borrow().rendered_templates.len();
+        let mark = served(rt).rendered_templates.borrow().len();
         let (body, ctx) = render_to_string(rt, &chosen, a[2].as_ref())?;
-        let also: Vec<String> = rt.django.borrow_mut().rendered_templates.drain(mark..).collect();
+        let also: Vec<String> = served(rt).rendered_templates.borrow_mut().drain(mark..).collect();
         let status = a[4].as_ref().and_then(|v| v.as_int()).unwrap_or(200) as u16;
         let ct = match &a[3] {
             Some(v) if !v.is_none() => v.to_str(rt)?,
@@ -337,7 +330,7 @@ fn kw_strings(rt: &Rt, v: Option<&Val>) -> SResult<Vec<(String, String)>> {
 }
 
 pub fn reverse(rt: &Rt, viewname: &str, args: &[String], kwargs: &[(String, String)]) -> SResult<String> {
-    match rt.django.borrow().project.clone() {
+    match served(rt).project.borrow().clone() {
         Some(p) => p.urls.reverse(viewname, args, kwargs),
         None => Err(exc("NoReverseMatch", format!("Reverse for '{viewname}' not found. '{viewname}' is not a valid view function or pattern name."))),
     }
@@ -609,9 +602,9 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_m
         StepRequest::Get { into_previous, .. } => *into_previous,
         _ => None,
     };
-    super::dblock::begin_step(rt, into_previous);
+    crate::db::lock::begin_step(rt, into_previous, super::caches::caches(rt).borrow().worker());
     let mut out = run_one(rt, project, step, budget_ms, detect_stale);
-    let (span, warning) = super::dblock::end_step(rt, into_previous.is_some());
+    let (span, warning) = crate::db::lock::end_step(rt, into_previous.is_some());
     out.span = span;
     if let Some(w) = warning {
         rt.warnings.borrow_mut().push(w);
@@ -624,7 +617,7 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
         StepRequest::Get { url, user, worker, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
             // the last request went to.
-            rt.switch_worker(worker.unwrap_or(1), project.shared_cache());
+            super::caches::caches(rt).borrow_mut().switch_worker(worker.unwrap_or(1));
             rt.begin_request(budget_ms);
             let user_id = match user {
                 Some(u) => match force_login(rt, u) {
@@ -636,7 +629,7 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
             rt.log.borrow_mut().clear();
             let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
             let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
-            let calls_before = rt.cache.borrow().calls.len();
+            let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
             let start = crate::clock::monotonic_ms();
             let handled = handle(rt, &spec);
             let request_ms = Some(crate::clock::monotonic_ms() - start);
@@ -658,7 +651,7 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
         },
         StepRequest::Run { code, worker } => {
             if let Some(w) = worker {
-                rt.switch_worker(*w, project.shared_cache());
+                super::caches::caches(rt).borrow_mut().switch_worker(*w);
             }
             rt.begin_request(budget_ms);
             let ns = project.shell_namespace();
@@ -683,22 +676,22 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
 /// Which cache layer the request read and whether it answered, from the cache's own record
 /// of the request's calls; a hit whose page differs from a fresh render is stale.
 fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
-    let outcome = {
-        let c = rt.cache.borrow();
-        crate::session::cache_outcome(&c.calls[calls_before.min(c.calls.len())..])?
-    };
+    let outcome = super::caches::with_backend(rt, |b| {
+        let calls = b.calls();
+        crate::cache::cache_outcome(&calls[calls_before.min(calls.len())..])
+    })?;
     if outcome.state != protocol::CacheState::Hit {
         return Some(outcome);
     }
     let stale = protocol::CacheOutcome { state: protocol::CacheState::Stale, ..outcome };
     // The replay runs in a transaction rolled back afterwards: a view that writes does not
     // write twice.
-    let fresh = rt.without_cache(|| {
-        if super::transaction::enter(rt, false).is_err() {
+    let fresh = super::caches::without_cache(rt, || {
+        if crate::db::transaction::enter(rt, false).is_err() {
             return None;
         }
         let r = handle(rt, spec);
-        let _ = super::transaction::exit(rt, true);
+        let _ = crate::db::transaction::exit(rt, true);
         Some(r)
     });
     let Some(fresh) = fresh else { return Some(outcome) };
@@ -771,8 +764,8 @@ pub fn force_login(rt: &Rt, username: &str) -> SResult<i64> {
 pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<String> {
     use crate::py::ast::StmtKind;
     let file = Rc::new(SourceFile { name: "<run>".into(), text: src.to_string() });
-    let body = crate::py::parser::parse_module(src).map_err(|e| super::modules::syntax_error_in(e, "<run>"))?;
-    let fr = crate::py::Frame::module(file, globals.clone());
+    let body = crate::py::parser::parse_module(src).map_err(|e| crate::py::import::syntax_error_in(e, "<run>"))?;
+    let fr = crate::py::interp::Frame::module(file, globals.clone());
     let (last, init) = match body.split_last() {
         Some((l, i)) => (Some(l), i),
         None => (None, &body[..]),

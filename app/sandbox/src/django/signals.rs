@@ -3,12 +3,13 @@
 //! default (a lambda connected without keeping a reference never fires).
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::error::{err, ErrorKind, SResult};
 use crate::orm::instance::ModelClass;
 use crate::py::objects::BoundMethod;
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::schema::Model;
 use crate::value::{call_value, HashKey, Kwargs, Object, Val};
@@ -42,6 +43,21 @@ impl Receiver {
 #[derive(Default)]
 pub struct Registry {
     by_signal: Vec<(String, Vec<Receiver>)>,
+    /// Numbers the `Signal()` objects a learner creates.
+    made: usize,
+}
+
+/// The session's signal receivers.
+pub fn registry(rt: &Rt) -> Rc<RefCell<Registry>> {
+    rt.state::<RefCell<Registry>>()
+}
+
+/// A new `Signal()`'s name.
+pub fn new_signal_name(rt: &Rt) -> String {
+    let r = registry(rt);
+    let mut r = r.borrow_mut();
+    r.made += 1;
+    format!("signal{}", r.made)
 }
 
 impl Registry {
@@ -97,8 +113,9 @@ pub fn connect(rt: &Rt, signal: &str, receiver: Val, sender: Option<String>, wea
             _ => Held::Strong(receiver.clone()),
         }
     };
-    let mut d = rt.django.borrow_mut();
-    let list = d.signals.list(signal);
+    let reg = registry(rt);
+    let mut d = reg.borrow_mut();
+    let list = d.list(signal);
     list.retain(|r| r.get().is_some());
     let dup = list.iter().any(|r| match (&uid, &r.uid) {
         (Some(a), Some(b)) => a == b && r.sender == sender,
@@ -112,8 +129,9 @@ pub fn connect(rt: &Rt, signal: &str, receiver: Val, sender: Option<String>, wea
 }
 
 pub fn disconnect(rt: &Rt, signal: &str, receiver: Option<Val>, sender: Option<String>, uid: Option<String>) -> bool {
-    let mut d = rt.django.borrow_mut();
-    let list = d.signals.list(signal);
+    let reg = registry(rt);
+    let mut d = reg.borrow_mut();
+    let list = d.list(signal);
     let before = list.len();
     let ident = receiver.as_ref().map(ident_of);
     list.retain(|r| {
@@ -128,8 +146,9 @@ pub fn disconnect(rt: &Rt, signal: &str, receiver: Option<Val>, sender: Option<S
 }
 
 fn live_receivers(rt: &Rt, signal: &str, sender: Option<&str>) -> Vec<Val> {
-    let mut d = rt.django.borrow_mut();
-    let list = d.signals.list(signal);
+    let reg = registry(rt);
+    let mut d = reg.borrow_mut();
+    let list = d.list(signal);
     list.retain(|r| r.get().is_some());
     list.iter().filter(|r| r.sender.is_none() || r.sender.as_deref() == sender).filter_map(|r| r.get()).collect()
 }

@@ -19,14 +19,27 @@ use std::rc::Rc;
 
 use super::http::Response;
 use super::project::{handle, RequestSpec};
-use super::transaction;
+use crate::db::transaction;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::orm::instance::Instance as ModelInstance;
 use crate::py::builtins::{bind, object_class};
 use crate::py::objects::{BoundMethod, Class, ClassVal, Descriptor, DescriptorKind, Function, Instance, NativeClass};
-use crate::py::{Namespace, NativeFn};
+use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
 use crate::value::{call_value, no_attr, Kwargs, Object, Val};
+
+/// What the test machinery keeps for the session.
+#[derive(Default)]
+pub struct TestState {
+    /// Test files whose `assert` statements report as pytest rewrites them.
+    pub rewrite_asserts: RefCell<Vec<String>>,
+    /// Open `CaptureQueriesContext`s (which keep a request from resetting the query log).
+    pub no_reset_queries: std::cell::Cell<usize>,
+}
+
+pub fn test_state(rt: &Rt) -> Rc<TestState> {
+    rt.state::<TestState>()
+}
 
 #[derive(Debug, Clone)]
 pub struct TestResult {
@@ -127,10 +140,10 @@ enum Item {
 pub fn run_tests(rt: &Rt, file: &str, src: &str) -> SResult<Vec<TestResult>> {
     let base = file.rsplit('/').next().unwrap_or(file);
     let mod_name = base.strip_suffix(".py").unwrap_or(base).to_string();
-    rt.django.borrow_mut().rewrite_asserts.push(file.to_string());
+    test_state(rt).rewrite_asserts.borrow_mut().push(file.to_string());
     // Collection imports the module with the database blocked, as pytest-django does.
     rt.db_blocked.replace(Some(("RuntimeError", DB_BLOCKED.to_string())));
-    let loaded = super::modules::exec_source_module(rt, &mod_name, file, src);
+    let loaded = crate::py::import::exec_source_module(rt, &mod_name, file, src);
     rt.db_blocked.replace(None);
     let ns = loaded?;
     let mut results = Vec::new();
@@ -156,7 +169,7 @@ pub fn run_tests(rt: &Rt, file: &str, src: &str) -> SResult<Vec<TestResult>> {
         }
         i += 1;
     }
-    rt.django.borrow_mut().rewrite_asserts.retain(|f| f != file);
+    test_state(rt).rewrite_asserts.borrow_mut().retain(|f| f != file);
     results.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(results)
 }
@@ -343,8 +356,8 @@ fn rollback_atomic(rt: &Rt) {
 }
 
 fn set_rollback(rt: &Rt) {
-    if rt.django.borrow().tx.in_atomic_block {
-        rt.django.borrow_mut().tx.needs_rollback = true;
+    if crate::db::transaction::state(rt).borrow().in_atomic_block {
+        crate::db::transaction::state(rt).borrow_mut().needs_rollback = true;
     }
 }
 
@@ -357,7 +370,7 @@ fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &s
     // Django's TestData: each test sees its own deep copy of setUpTestData's attributes.
     for (k, v) in test_data {
         let copy = match v {
-            Val::Obj(_) | Val::List(_) | Val::Dict(_) => super::cache::pickle_copy(rt, v).unwrap_or_else(|_| v.clone()),
+            Val::Obj(_) | Val::List(_) | Val::Dict(_) => crate::py::pickle::pickle_copy(rt, v).unwrap_or_else(|_| v.clone()),
             other => other.clone(),
         };
         inst.set_attr(k, copy);
@@ -1010,17 +1023,15 @@ impl Object for CaptureQueries {
     }
     fn enter(&self, rt: &Rt) -> SResult<Val> {
         rt.force_debug_cursor.set(rt.force_debug_cursor.get() + 1);
-        rt.django.borrow_mut().no_reset_queries += 1;
+        test_state(rt).no_reset_queries.set(test_state(rt).no_reset_queries.get() + 1);
         self.start.set(rt.queries_log.borrow().len());
         *self.captured.borrow_mut() = None;
         Ok(Val::obj(CaptureView { start: self.start.get(), captured: self.captured.clone() }))
     }
     fn exit(&self, rt: &Rt, error: Option<&SandboxError>) -> SResult<bool> {
         rt.force_debug_cursor.set(rt.force_debug_cursor.get().saturating_sub(1));
-        {
-            let mut d = rt.django.borrow_mut();
-            d.no_reset_queries = d.no_reset_queries.saturating_sub(1);
-        }
+        let st = test_state(rt);
+        st.no_reset_queries.set(st.no_reset_queries.get().saturating_sub(1));
         let captured = live_queries(rt, self.start.get());
         *self.captured.borrow_mut() = Some(captured.clone());
         if error.is_some() {
@@ -1156,7 +1167,7 @@ impl Object for ClientObj {
                 } else {
                     (path.clone(), data)
                 };
-                if rt.django.borrow().no_reset_queries == 0 {
+                if test_state(rt).no_reset_queries.get() == 0 {
                     rt.queries_log.borrow_mut().clear();
                 }
                 let mut resp = handle(rt, &RequestSpec { method: method.clone(), url, session: self.user.get(), post })?;
@@ -1478,123 +1489,6 @@ fn fixture_value(rt: &Rt, ns: &Rc<Namespace>, name: &str, cache: &mut Vec<(Strin
     };
     cache.push((name.to_string(), v.clone()));
     Ok(v)
-}
-
-// ---------------------------------------------------------------- pytest's assertion rewriting
-
-/// `reprlib`-style limits pytest's `saferepr` applies.
-pub fn saferepr(rt: &Rt, v: &Val, maxsize: usize) -> String {
-    let s = repr_level(rt, v, 6, maxsize);
-    ellipsize(&s, maxsize)
-}
-
-fn ellipsize(s: &str, maxsize: usize) -> String {
-    let c: Vec<char> = s.chars().collect();
-    if c.len() > maxsize {
-        let i = (maxsize.saturating_sub(3)) / 2;
-        let j = maxsize.saturating_sub(3).saturating_sub(i);
-        let head: String = c[..i].iter().collect();
-        let tail: String = c[c.len() - j..].iter().collect();
-        return format!("{head}...{tail}");
-    }
-    s.to_string()
-}
-
-fn repr_level(rt: &Rt, v: &Val, level: usize, maxstring: usize) -> String {
-    let seq = |items: &[Val], open: &str, close: &str, max: usize, trail: bool| -> String {
-        if items.is_empty() {
-            return format!("{open}{close}");
-        }
-        if level == 0 {
-            return format!("{open}...{close}");
-        }
-        let mut parts: Vec<String> = items.iter().take(max).map(|x| repr_level(rt, x, level - 1, maxstring)).collect();
-        if items.len() > max {
-            parts.push("...".into());
-        }
-        let t = if trail && items.len() == 1 { "," } else { "" };
-        format!("{open}{}{t}{close}", parts.join(", "))
-    };
-    match v {
-        Val::Str(s) => {
-            let c: Vec<char> = s.chars().collect();
-            let head: String = c.iter().take(maxstring).collect();
-            let r = crate::pyfmt::python_str_repr(&head);
-            if r.chars().count() > maxstring {
-                let i = (maxstring.saturating_sub(3)) / 2;
-                let j = maxstring.saturating_sub(3).saturating_sub(i);
-                let cut: String = c[..i.min(c.len())].iter().chain(c[c.len().saturating_sub(j)..].iter()).collect();
-                let r2: Vec<char> = crate::pyfmt::python_str_repr(&cut).chars().collect();
-                let a: String = r2[..i.min(r2.len())].iter().collect();
-                let b: String = r2[r2.len().saturating_sub(j)..].iter().collect();
-                return format!("{a}...{b}");
-            }
-            r
-        }
-        Val::Int(i) => {
-            let s = i.to_string();
-            if s.len() > 40 {
-                return format!("{}...{}", &s[..18], &s[s.len() - 19..]);
-            }
-            s
-        }
-        Val::List(l) => seq(&l.borrow(), "[", "]", 6, false),
-        Val::Tuple(t) => seq(t, "(", ")", 6, true),
-        Val::Set(d) => {
-            let keys = d.borrow().keys();
-            if keys.is_empty() {
-                return "set()".into();
-            }
-            let sorted = crate::py::builtins::sort_values(rt, keys.clone(), None, false).unwrap_or(keys);
-            seq(&sorted, "{", "}", 6, false)
-        }
-        Val::Dict(d) => {
-            let items = d.borrow().items();
-            if items.is_empty() {
-                return "{}".into();
-            }
-            if level == 0 {
-                return "{...}".into();
-            }
-            let mut parts: Vec<String> = items.iter().take(4).map(|(k, x)| format!("{}: {}", repr_level(rt, k, level - 1, maxstring), repr_level(rt, x, level - 1, maxstring))).collect();
-            if items.len() > 4 {
-                parts.push("...".into());
-            }
-            format!("{{{}}}", parts.join(", "))
-        }
-        other => ellipsize(&other.repr(rt).unwrap_or_else(|_| format!("<{} object>", other.type_name())), maxstring),
-    }
-}
-
-/// The message pytest gives a failing `assert` in a test module: the first line of its
-/// explanation (`assert 15 == 3`).
-pub fn assert_message(rt: &Rt, parts: AssertParts) -> String {
-    match parts {
-        AssertParts::Compare(left, op, right) => {
-            let special = match op {
-                "==" => matches!((&left, &right), (Val::Str(_), Val::Str(_)))
-                    || (matches!(left, Val::List(_) | Val::Tuple(_)) && matches!(right, Val::List(_) | Val::Tuple(_)))
-                    || matches!((&left, &right), (Val::Dict(_), Val::Dict(_)) | (Val::Set(_), Val::Set(_))),
-                "not in" => matches!((&left, &right), (Val::Str(_), Val::Str(_))),
-                "!=" | ">=" | "<=" | ">" | "<" => matches!((&left, &right), (Val::Set(_), Val::Set(_))),
-                _ => false,
-            };
-            if special {
-                let maxsize = (80 - 15 - op.len() - 2) / 2;
-                format!("assert {} {op} {}", saferepr(rt, &left, maxsize), saferepr(rt, &right, maxsize))
-            } else {
-                format!("assert {} {op} {}", saferepr(rt, &left, 240).replace('\n', "\\n"), saferepr(rt, &right, 240).replace('\n', "\\n"))
-            }
-        }
-        AssertParts::Not(v) => format!("assert not {}", saferepr(rt, &v, 240).replace('\n', "\\n")),
-        AssertParts::Value(v) => format!("assert {}", saferepr(rt, &v, 240).replace('\n', "\\n")),
-    }
-}
-
-pub enum AssertParts {
-    Compare(Val, &'static str, Val),
-    Not(Val),
-    Value(Val),
 }
 
 #[allow(dead_code)]

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::expr::*;
 use super::queryset::{PrefetchSpec, QuerySetObj};
 use crate::error::{err, ErrorKind, SResult};
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::schema::Model;
 use crate::value::{BinOp, HashKey, Kwargs, Object, Val};
@@ -420,6 +420,32 @@ pub fn custom_qs_method(rt: &Rt, model: &'static Model, name: &str) -> SResult<O
     if super::queryset::QS_METHODS.contains(&name) || name.starts_with('_') {
         return Ok(None);
     }
-    let ns = crate::django::modules::queryset_namespace(rt, model, src)?;
+    let ns = queryset_namespace(rt, model, src)?;
     Ok(ns.and_then(|class_ns| class_ns.get(name)))
+}
+
+/// The custom QuerySet classes of the session, executed once, by model name.
+#[derive(Default)]
+struct CustomQuerySets(std::cell::RefCell<std::collections::HashMap<&'static str, Rc<crate::py::objects::Namespace>>>);
+
+/// The custom QuerySet class of a model (`ArticleQuerySet`), executed once per session; its
+/// namespace holds the methods (`published`).
+pub fn queryset_namespace(rt: &Rt, model: &'static Model, src: &'static str) -> SResult<Option<Rc<crate::py::objects::Namespace>>> {
+    let classes = rt.state::<CustomQuerySets>();
+    if let Some(ns) = classes.0.borrow().get(model.name) {
+        return Ok(Some(ns.clone()));
+    }
+    let file = Rc::new(crate::source::SourceFile { name: format!("{}/models.py", model.app_label), text: src.to_string() });
+    let body = crate::py::parser::parse_module(src)?;
+    let globals = crate::py::objects::Namespace::new();
+    globals.set("models", crate::py::import::import(rt, "django.db.models")?);
+    for m in crate::schema::MODELS {
+        globals.set(m.name, Val::obj(crate::orm::instance::ModelClass(m)));
+    }
+    crate::py::interp::exec_module(rt, file, globals.clone(), &body)?;
+    let class_ns = globals.vars.borrow().values().find_map(|v| v.as_obj::<crate::py::objects::ClassVal>().map(|c| c.0.ns.clone()));
+    if let Some(ns) = &class_ns {
+        classes.0.borrow_mut().insert(model.name, ns.clone());
+    }
+    Ok(class_ns)
 }

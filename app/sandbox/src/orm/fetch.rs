@@ -12,7 +12,8 @@ use crate::engine::SqlValue;
 use crate::error::SResult;
 use crate::runtime::Rt;
 use crate::schema::{FieldKind, Model};
-use crate::value::{DateTime, Val};
+use crate::value::Val;
+use crate::datetime::DateTime;
 
 /// What rows become.
 #[derive(Clone, Debug)]

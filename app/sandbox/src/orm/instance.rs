@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 
 use super::queryset::{Manager, QuerySetObj};
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::{LazyLoad, Rt};
 use crate::schema::{self, Field, FieldDefault, FieldKind, Model, MODELS};
 use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
@@ -23,6 +23,9 @@ use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
 pub struct ModelClass(pub &'static Model);
 
 impl Object for ModelClass {
+    fn instances_named(&self) -> Option<String> {
+        Some(self.0.name.to_string())
+    }
     fn type_name(&self) -> String {
         "ModelBase".into()
     }
@@ -500,6 +503,9 @@ impl Instance {
 }
 
 impl Object for Instance {
+    fn class_value(&self) -> Option<Val> {
+        Some(Val::obj(ModelClass(self.model)))
+    }
     fn type_name(&self) -> String {
         self.model.name.to_string()
     }

@@ -9,7 +9,8 @@ use crate::engine::SqlValue;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
 use crate::schema::{FieldKind, Model};
-use crate::value::{DateTime, Val};
+use crate::value::Val;
+use crate::datetime::DateTime;
 
 /// Django's built-in lookups, in `Field.class_lookups` order (the order suggestions use).
 const FIELD_LOOKUPS: &[&str] = &[
@@ -382,7 +383,7 @@ pub fn to_db_date(rt: &Rt, v: &Val) -> SResult<SqlValue> {
             let digits = |p: &str, n: std::ops::RangeInclusive<usize>| n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
             if parts.len() == 3 && digits(parts[0], 4..=4) && digits(parts[1], 1..=2) && digits(parts[2], 1..=2) {
                 let (y, m, d): (i32, u32, u32) = (parts[0].parse().unwrap_or(0), parts[1].parse().unwrap_or(0), parts[2].parse().unwrap_or(0));
-                if (1..=12).contains(&m) && d >= 1 && d <= crate::value::days_in_month(y, m) && y >= 1 {
+                if (1..=12).contains(&m) && d >= 1 && d <= crate::datetime::days_in_month(y, m) && y >= 1 {
                     return Ok(SqlValue::Text(format!("{y:04}-{m:02}-{d:02}")));
                 }
                 return Err(exc("ValidationError", format!("['“{s}” value has the correct format (YYYY-MM-DD) but it is an invalid date.']")));

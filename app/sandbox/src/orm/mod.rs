@@ -18,6 +18,7 @@
 pub mod api;
 pub mod combine;
 pub mod compiler;
+pub mod events;
 pub mod expr;
 pub mod fetch;
 pub mod instance;

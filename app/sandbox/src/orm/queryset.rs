@@ -12,7 +12,7 @@ use super::fetch::{self, RowKind};
 use super::instance::{Instance, ModelClass};
 use super::sql::{OrderItem, Query, SelectRelated};
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::{LazyLoad, Rt};
 use crate::schema::{self, Model, Relation};
 use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
@@ -781,7 +781,7 @@ impl Object for QuerySetObj {
         // Pickling a queryset evaluates it (QuerySet.__getstate__ fetches the rows).
         Some(self.fetch(rt).and_then(|rows| {
             let copy = self.clone();
-            let items: SResult<Vec<Val>> = rows.iter().map(|r| crate::django::cache::pickle_copy(rt, r)).collect();
+            let items: SResult<Vec<Val>> = rows.iter().map(|r| crate::py::pickle::pickle_copy(rt, r)).collect();
             *copy.cache.borrow_mut() = Some(Rc::new(items?));
             Ok(Val::obj(copy))
         }))

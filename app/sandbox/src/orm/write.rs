@@ -13,7 +13,8 @@ use super::instance::{field_default, Instance};
 use super::lookups::to_db;
 use super::queryset::{QuerySetObj, RelatedManager};
 use super::sql::Query;
-use crate::django::{signals, transaction};
+use crate::db::transaction;
+use super::events;
 use crate::engine::SqlValue;
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::py::pyset::IntSet;
@@ -94,10 +95,10 @@ pub fn save(rt: &Rt, inst: &Rc<Instance>, args: Vec<Val>, kwargs: Kwargs) -> SRe
         }
     }
     let uf_val = update_fields.as_ref().map(|u| crate::value::Val::set_of(u.iter().map(Val::str).collect()).unwrap_or(Val::None)).unwrap_or(Val::None);
-    signals::send(rt, "pre_save", model, vec![("instance".into(), instance_val(inst)), ("raw".into(), Val::Bool(false)), ("using".into(), Val::str("default")), ("update_fields".into(), uf_val.clone())])?;
+    events::send(rt, "pre_save", model, vec![("instance".into(), instance_val(inst)), ("raw".into(), Val::Bool(false)), ("using".into(), Val::str("default")), ("update_fields".into(), uf_val.clone())])?;
     let updated = transaction::mark_for_rollback_on_error(rt, || save_table(rt, inst, force_insert, force_update, update_fields.as_deref()))?;
     inst.adding.set(false);
-    signals::send(
+    events::send(
         rt,
         "post_save",
         model,
@@ -517,7 +518,7 @@ fn candidate_relations(model: &'static Model) -> Vec<(&'static Model, &'static F
 }
 
 fn has_delete_listeners(rt: &Rt, model: &'static Model) -> bool {
-    signals::has_listeners(rt, "pre_delete", model) || signals::has_listeners(rt, "post_delete", model)
+    events::has_listeners(rt, "pre_delete", model) || events::has_listeners(rt, "post_delete", model)
 }
 
 impl Collector {
@@ -671,7 +672,7 @@ impl Collector {
                     continue;
                 }
                 for o in objs {
-                    signals::send(rt, "pre_delete", model, vec![("instance".into(), Val::Obj(o.clone())), ("using".into(), Val::str("default")), ("origin".into(), Val::Obj(o.clone()))])?;
+                    events::send(rt, "pre_delete", model, vec![("instance".into(), Val::Obj(o.clone())), ("using".into(), Val::str("default")), ("origin".into(), Val::Obj(o.clone()))])?;
                 }
             }
             let mut fast_iter = fast.iter();
@@ -713,7 +714,7 @@ impl Collector {
                 bump(&mut counter, label(model), n);
                 if model.name != "Article_tags" {
                     for o in objs {
-                        signals::send(rt, "post_delete", model, vec![("instance".into(), Val::Obj(o.clone())), ("using".into(), Val::str("default")), ("origin".into(), Val::Obj(o.clone()))])?;
+                        events::send(rt, "post_delete", model, vec![("instance".into(), Val::Obj(o.clone())), ("using".into(), Val::str("default")), ("origin".into(), Val::Obj(o.clone()))])?;
                     }
                 }
             }
@@ -929,8 +930,9 @@ impl M2m<'_> {
     }
 
     fn send(&self, action: &str, pk_set: Val) -> SResult<()> {
-        signals::send_m2m(
+        events::send(
             self.rt,
+            "m2m_changed",
             self.through,
             vec![
                 ("instance".into(), Val::Obj(self.rm.owner.clone())),
@@ -978,7 +980,7 @@ impl M2m<'_> {
         }
         let rt = self.rt;
         let ids = self.target_ids(objs)?;
-        let must_send = signals::has_m2m_listeners(rt, self.through);
+        let must_send = events::has_listeners(rt, "m2m_changed", self.through);
         let insert = |ids: &IntSet, ignore: bool| -> SResult<()> {
             if ids.is_empty() {
                 return Ok(());

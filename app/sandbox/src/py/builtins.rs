@@ -11,7 +11,8 @@ use super::objects::*;
 use crate::error::{err, exc, is_builtin_exception, ErrorKind, SResult};
 use crate::pyfmt::{parse_py_float, py_space, python_float_repr};
 use crate::runtime::Rt;
-use crate::value::{call_value, BinOp, DateTime, HashKey, Kwargs, Object, PyDict, Val};
+use crate::value::{call_value, BinOp, HashKey, Kwargs, Object, PyDict, Val};
+use crate::datetime::DateTime;
 
 // ---------------------------------------------------------------- argument helpers
 
@@ -184,7 +185,7 @@ fn type_obj(name: &'static str) -> Val {
                         .map(|v| Val::Int(if neg { -v } else { v }))
                         .map_err(|_| err(ErrorKind::ValueError, format!("invalid literal for int() with base {b}: {}", crate::pyfmt::python_str_repr(s))))
                 }
-                (Some(v), _) => Ok(Val::Int(crate::pyfmt::py_int(v)?)),
+                (Some(v), _) => Ok(Val::Int(crate::py::format::py_int(v)?)),
             }
         },
         "float" => |_rt, a, k| {
@@ -192,7 +193,7 @@ fn type_obj(name: &'static str) -> Val {
             arity("float", &a, 0, 1)?;
             match a.first() {
                 None => Ok(Val::Float(0.0)),
-                Some(v) => Ok(Val::Float(crate::pyfmt::py_float(v)?)),
+                Some(v) => Ok(Val::Float(crate::py::format::py_float(v)?)),
             }
         },
         "bool" => |rt, a, _k| Ok(Val::Bool(match a.first() {
@@ -322,7 +323,7 @@ fn type_of(rt: &Rt, v: &Val) -> SResult<Val> {
             if let Some(e) = o.as_any().downcast_ref::<ExceptionObj>() {
                 return Ok(Val::obj(ExceptionClass(e.class.clone())));
             }
-            match crate::django::modules::type_of_object(v) {
+            match o.class_value() {
                 Some(t) => t,
                 None => Val::obj(NamedType(o.type_name())),
             }
@@ -338,7 +339,7 @@ fn type_of(rt: &Rt, v: &Val) -> SResult<Val> {
                 Val::Tuple(_) => "tuple",
                 Val::Dict(_) => "dict",
                 Val::Set(_) => "set",
-                Val::DateTime(_) => return Ok(crate::django::modules::datetime_class()),
+                Val::DateTime(_) => return Ok(crate::py::dates::datetime_class()),
                 Val::Obj(_) => unreachable!("matched above"),
             };
             type_obj(n)
@@ -416,7 +417,10 @@ pub fn isinstance(rt: &Rt, v: &Val, cls: &Val) -> SResult<bool> {
     if let Some(n) = cls.as_obj::<NamedType>() {
         return Ok(v.type_name() == n.0);
     }
-    if let Some(name) = crate::django::modules::class_name_of(cls) {
+    if let Some(name) = match cls {
+        Val::Obj(o) => o.instances_named(),
+        _ => None,
+    } {
         return Ok(match v {
             Val::Obj(o) => o.class_names().iter().any(|n| *n == name),
             Val::DateTime(_) => name == "datetime",
@@ -1371,7 +1375,7 @@ fn datetime_method(rt: &Rt, d: &DateTime, name: &str, args: Vec<Val>, kwargs: Kw
                     other => return Err(err(ErrorKind::TypeError, format!("'{other}' is an invalid keyword argument for replace()"))),
                 }
             }
-            if !(1..=12).contains(&n.month) || n.day == 0 || n.day > crate::value::days_in_month(n.year, n.month) {
+            if !(1..=12).contains(&n.month) || n.day == 0 || n.day > crate::datetime::days_in_month(n.year, n.month) {
                 return Err(err(ErrorKind::ValueError, "day is out of range for month"));
             }
             Ok(Val::DateTime(n))
@@ -1412,7 +1416,7 @@ pub fn strftime(d: &DateTime, fmt: &str) -> String {
             'B' => out.push_str(MONTHS[d.month as usize - 1]),
             'b' | 'h' => out.push_str(&MONTHS[d.month as usize - 1][..3]),
             'j' => {
-                let doy = crate::value::days_from_civil(d.year, d.month, d.day) - crate::value::days_from_civil(d.year, 1, 1) + 1;
+                let doy = crate::datetime::days_from_civil(d.year, d.month, d.day) - crate::datetime::days_from_civil(d.year, 1, 1) + 1;
                 out.push_str(&format!("{doy:03}"));
             }
             'w' => out.push_str(&((wd + 1) % 7).to_string()),
@@ -1438,6 +1442,9 @@ pub fn timedelta_val(us: i64) -> Val {
 }
 
 impl Object for TimeDelta {
+    fn class_value(&self) -> Option<Val> {
+        Some(crate::py::dates::timedelta_class())
+    }
     fn type_name(&self) -> String {
         "timedelta".into()
     }

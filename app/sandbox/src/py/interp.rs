@@ -9,9 +9,11 @@ use super::ast::*;
 use super::builtins;
 use super::objects::*;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError, TraceFrame};
-use crate::pyfmt::{format_spec, percent_format, python_float_repr};
+use crate::pyfmt::python_float_repr;
+use crate::py::format::{format_spec, percent_format};
 use crate::runtime::Rt;
-use crate::value::{call_value, BinOp, DateTime, Kwargs, PyDict, Val};
+use crate::value::{call_value, BinOp, Kwargs, PyDict, Val};
+use crate::datetime::DateTime;
 
 /// How a statement ended.
 pub enum Flow {
@@ -125,7 +127,7 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
             }
         }
         StmtKind::Assert { test, msg } => {
-            let rewrite = rt.django.borrow().rewrite_asserts.iter().any(|f| *f == fr.file.name);
+            let rewrite = crate::py::host::host(rt).is_some_and(|h| h.rewrites_asserts(rt, &fr.file.name));
             if rewrite {
                 return exec_rewritten_assert(rt, fr, test, msg.as_ref()).map(|()| Flow::Normal);
             }
@@ -139,13 +141,13 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
         }
         StmtKind::Import(names) => {
             for (dotted, alias, at) in names {
-                let m = crate::django::modules::import(rt, dotted).map_err(|e| locate(e, fr, *at))?;
+                let m = crate::py::import::import(rt, dotted).map_err(|e| locate(e, fr, *at))?;
                 match alias {
                     Some(a) => store_name(fr, a, m),
                     None => {
                         // `import a.b` binds `a`.
                         let top = dotted.split('.').next().unwrap_or(dotted);
-                        let v = crate::django::modules::import(rt, top).map_err(|e| locate(e, fr, *at))?;
+                        let v = crate::py::import::import(rt, top).map_err(|e| locate(e, fr, *at))?;
                         store_name(fr, top, v);
                     }
                 }
@@ -159,15 +161,15 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
                     *module_at,
                 ));
             }
-            let m = crate::django::modules::import(rt, module).map_err(|e| locate(e, fr, *module_at))?;
+            let m = crate::py::import::import(rt, module).map_err(|e| locate(e, fr, *module_at))?;
             for (name, alias, at) in names {
                 let v = match m.as_obj::<ModuleObj>().and_then(|mo| mo.ns.get(name)) {
                     Some(v) => v,
-                    None => match crate::django::modules::import(rt, &format!("{module}.{name}")) {
+                    None => match crate::py::import::import(rt, &format!("{module}.{name}")) {
                         Ok(sub) => sub,
                         Err(_) => {
                             let e = exc("ImportError", format!("cannot import name '{name}' from '{module}' (unknown location)"));
-                            return Err(locate(crate::django::modules::hint_import(e, module, name), fr, *at));
+                            return Err(locate(crate::py::import::hint_import(rt, e, module, name), fr, *at));
                         }
                     },
                 };
@@ -238,7 +240,7 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
 /// `assert` in a test module, as pytest rewrites it: the operands of a comparison are kept so
 /// the failure can say `assert 15 == 3`.
 fn exec_rewritten_assert(rt: &Rt, fr: &Frame, test: &Expr, msg: Option<&Expr>) -> SResult<()> {
-    use crate::django::testing::{assert_message, AssertParts};
+    use crate::py::asserts::{assert_message, AssertParts};
     let parts = match &test.kind {
         ExprKind::Compare(first, ops) if ops.len() == 1 => {
             let left = eval(rt, fr, first)?;
@@ -369,26 +371,25 @@ pub fn exception_matches(rt: &Rt, e: &SandboxError, cls: &Val) -> SResult<bool> 
         }
         return Ok(false);
     }
-    let names = match &e.value {
-        Some(v @ Val::Obj(o)) => {
-            let _ = v;
-            o.class_names()
-        }
+    let names = match crate::value::carried(e) {
+        Some(Val::Obj(o)) => o.class_names(),
         _ => crate::error::exception_parents(&e.exc),
     };
     if let Some(c) = cls.as_obj::<ExceptionClass>() {
         return Ok(names.iter().any(|n| *n == c.0));
     }
     if let Some(c) = cls.as_obj::<ClassVal>() {
-        if let Some(v) = &e.value {
+        if let Some(v) = crate::value::carried(e) {
             if let Some(i) = v.as_obj::<Instance>() {
                 return Ok(i.class.is_subclass_of(&c.0));
             }
         }
         return Ok(names.iter().any(|n| *n == c.0.qualname));
     }
-    if let Some(name) = crate::django::modules::exception_class_name(cls) {
-        return Ok(names.iter().any(|n| *n == name));
+    if let Some(t) = cls.as_obj::<TypeObj>() {
+        if crate::error::is_builtin_exception(t.name) {
+            return Ok(names.iter().any(|n| *n == t.name));
+        }
     }
     let _ = rt;
     Err(err(ErrorKind::TypeError, "catching classes that do not inherit from BaseException is not allowed"))
@@ -396,7 +397,7 @@ pub fn exception_matches(rt: &Rt, e: &SandboxError, cls: &Val) -> SResult<bool> 
 
 /// The value `except … as e` binds.
 pub fn exception_value(rt: &Rt, e: &SandboxError) -> Val {
-    if let Some(v) = &e.value {
+    if let Some(v) = crate::value::carried(e) {
         return v.clone();
     }
     let _ = rt;
@@ -842,9 +843,6 @@ impl crate::value::Object for SuperObj {
 
 // ---------------------------------------------------------------- calls
 
-/// The most nested Python calls the sandbox allows (each costs native stack; CPython's own
-/// limit is 1000, but a runaway recursion only needs to be stopped with Python's message).
-pub const MAX_CALL_DEPTH: usize = 160;
 
 pub fn call_function(rt: &Rt, f: &Function, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
     let scope = Scope::new(f.closure.clone());

@@ -9,16 +9,10 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 
 use super::ast::FuncDef;
+pub use crate::source::SourceFile;
 use crate::error::{err, exc, exception_parents, is_builtin_exception, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
 use crate::value::{call_value, no_attr, HashKey, Kwargs, Object, Val};
-
-/// A source file the learner edits (`views.py`, `tests.py`, a shell line).
-#[derive(Debug)]
-pub struct SourceFile {
-    pub name: String,
-    pub text: String,
-}
 
 /// A module's (or class body's) names, in definition order.
 #[derive(Default)]
@@ -604,7 +598,7 @@ pub fn error_from_raised(rt: &Rt, v: Val) -> SandboxError {
     }
     if let Some(e) = v.as_obj::<ExceptionObj>() {
         let mut x = exc(&e.class, e.message.clone());
-        x.value = Some(v.clone());
+        x.value = Some(crate::value::opaque(&v));
         return x;
     }
     if let Some(c) = v.as_obj::<ClassVal>() {
@@ -621,7 +615,7 @@ pub fn error_from_raised(rt: &Rt, v: Val) -> SandboxError {
             let mut x = exc(&i.class.qualname, i.exception_message(rt));
             // The kind comes from the nearest built-in parent (`class E(ValueError)` is a ValueError).
             x.kind = names.iter().map(|n| ErrorKind::of_exception(n)).find(|k| *k != ErrorKind::Other).unwrap_or(ErrorKind::Other);
-            x.value = Some(v.clone());
+            x.value = Some(crate::value::opaque(&v));
             return x;
         }
     }
@@ -665,6 +659,9 @@ pub struct TypeObj {
 }
 
 impl Object for TypeObj {
+    fn instances_named(&self) -> Option<String> {
+        Some(self.name.to_string())
+    }
     fn type_name(&self) -> String {
         "type".into()
     }

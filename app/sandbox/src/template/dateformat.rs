@@ -1,7 +1,7 @@
 //! Django's `dateformat` (PHP-style format characters) for naive datetimes, English locale,
 //! `TIME_ZONE = "UTC"` (what the reference project uses).
 
-use crate::value::{days_from_civil, days_in_month, is_leap, DateTime};
+use crate::datetime::{days_from_civil, days_in_month, is_leap, DateTime};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -250,34 +250,6 @@ fn one(dt: &DateTime, c: char) -> String {
     }
 }
 
-/// The datetime for a Unix time in milliseconds (UTC), for `{% now %}`.
-pub(crate) fn from_unix_ms(ms: f64) -> DateTime {
-    let total_s = (ms / 1000.0).floor() as i64;
-    let micro = ((ms - total_s as f64 * 1000.0) * 1000.0).clamp(0.0, 999_999.0) as u32;
-    let days = total_s.div_euclid(86400);
-    let secs = total_s.rem_euclid(86400);
-    // Inverse of days_from_civil (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y } as i32;
-    DateTime {
-        year: y,
-        month: m,
-        day: d,
-        hour: (secs / 3600) as u32,
-        minute: (secs % 3600 / 60) as u32,
-        second: (secs % 60) as u32,
-        micro,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,13 +280,5 @@ mod tests {
         assert_eq!(format(&dt("2024-01-12 00:00"), "jS"), "12th");
         assert_eq!(time_format(&x, "Y"), None);
         assert_eq!(time_format(&x, "H:i").as_deref(), Some("09:05"));
-    }
-
-    #[test]
-    fn unix_ms_round_trips() {
-        let d = from_unix_ms(1704618303000.0);
-        assert_eq!(d.to_string(), "2024-01-07 09:05:03");
-        let d = from_unix_ms(951782400000.0); // 2000-02-29
-        assert_eq!((d.year, d.month, d.day), (2000, 2, 29));
     }
 }

@@ -2,8 +2,6 @@
 
 use super::filters::{self, FilterSpec};
 use super::lexer::{py_space, py_word};
-use super::render::Renderer;
-use super::Context;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
 use crate::pyfmt::{parse_py_float, parse_py_int, valid_digits};
 use crate::value::Val;
@@ -79,14 +77,6 @@ impl Variable {
             return Err(tse("Variables and attributes may not be empty"));
         }
         Ok(Variable::Lookup(v.split('.').map(str::to_string).collect()))
-    }
-
-    /// `Variable.resolve`: `Ok(None)` is Django's `VariableDoesNotExist`.
-    pub(crate) fn resolve(&self, r: &mut Renderer, ctx: &Context) -> SResult<Option<Val>> {
-        match self {
-            Variable::Literal(v) => Ok(Some(v.clone())),
-            Variable::Lookup(parts) => r.lookup(ctx, parts),
-        }
     }
 
     pub(crate) fn text(&self) -> String {

@@ -4,12 +4,19 @@
 use std::rc::Rc;
 
 use super::dateformat;
-use crate::pyfmt::{parse_py_float, parse_py_int, percent_format, python_float_repr};
-pub(crate) use crate::pyfmt::{py_float, py_int};
+use crate::pyfmt::{parse_py_float, parse_py_int, python_float_repr};
+use crate::py::format::percent_format;
+pub(crate) use crate::py::format::{py_float, py_int};
 use super::lexer::py_space;
-use super::render::Renderer;
 use crate::error::{err, ErrorKind, SResult};
+use crate::runtime::Rt;
 use crate::value::Val;
+
+/// What a filter sees of the render under way: the runtime, and whether autoescaping is on.
+pub(crate) struct Env<'a> {
+    pub rt: &'a Rt,
+    pub autoescape: bool,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum F {
@@ -158,7 +165,7 @@ pub(crate) fn find(name: &str) -> SResult<&'static FilterSpec> {
 // --- Python-ish helpers ------------------------------------------------------------------
 
 /// `str(value)`, keeping a safe string safe (Django's `stringfilter`).
-pub(crate) fn py_str(r: &Renderer, v: &Val) -> SResult<Val> {
+pub(crate) fn py_str(r: &Env, v: &Val) -> SResult<Val> {
     Ok(match v {
         Val::Str(_) | Val::SafeStr(_) => v.clone(),
         Val::Float(f) => Val::str(python_float_repr(*f)),
@@ -166,7 +173,7 @@ pub(crate) fn py_str(r: &Renderer, v: &Val) -> SResult<Val> {
     })
 }
 
-pub(crate) fn str_of(r: &Renderer, v: &Val) -> SResult<String> {
+pub(crate) fn str_of(r: &Env, v: &Val) -> SResult<String> {
     Ok(match py_str(r, v)? {
         Val::Str(s) | Val::SafeStr(s) => s.to_string(),
         _ => String::new(),
@@ -203,7 +210,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Django's `conditional_escape`: safe strings as they are, anything else escaped.
-pub(crate) fn conditional_escape(r: &Renderer, v: &Val) -> SResult<String> {
+pub(crate) fn conditional_escape(r: &Env, v: &Val) -> SResult<String> {
     Ok(match v {
         Val::SafeStr(s) => s.to_string(),
         other => escape(&str_of(r, other)?),
@@ -601,7 +608,7 @@ fn number_format(s: &str, decimal_pos: Option<usize>, grouping: bool) -> String 
     }
 }
 
-fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
+fn floatformat(r: &Env, v: &Val, arg: Option<&Val>) -> SResult<Val> {
     let mut grouping = false;
     let mut arg = arg.cloned().unwrap_or(Val::Int(-1));
     if let Some(s) = arg.as_str().map(str::to_string) {
@@ -655,7 +662,7 @@ fn floatformat(r: &Renderer, v: &Val, arg: Option<&Val>) -> SResult<Val> {
 // --- the filters --------------------------------------------------------------------------
 
 /// Items of an iterable value, or `None` when it is not iterable (Python's `TypeError`).
-fn items(r: &Renderer, v: &Val) -> SResult<Option<Rc<Vec<Val>>>> {
+fn items(r: &Env, v: &Val) -> SResult<Option<Rc<Vec<Val>>>> {
     match v.iterate(r.rt) {
         Ok(items) => Ok(Some(items)),
         Err(e) if e.kind == ErrorKind::TypeError => Ok(None),
@@ -668,7 +675,7 @@ fn is_index_error(e: &crate::error::SandboxError) -> bool {
 }
 
 /// `value[i]` for `first`/`last`.
-fn index(r: &Renderer, v: &Val, i: i64) -> SResult<Val> {
+fn index(r: &Env, v: &Val, i: i64) -> SResult<Val> {
     match v {
         Val::Str(s) | Val::SafeStr(s) => {
             let chars: Vec<char> = s.chars().collect();
@@ -685,7 +692,7 @@ fn index(r: &Renderer, v: &Val, i: i64) -> SResult<Val> {
 }
 
 /// dictsort's key: `value[part]`, falling back to `getattr(value, part)`, per dotted part.
-fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
+fn sort_key(r: &Env, item: &Val, arg: &Val) -> SResult<Option<Val>> {
     if let Val::Int(i) = arg {
         // operator.itemgetter(i): IndexError/KeyError escape dictsort, TypeError does not.
         return match item {
@@ -737,7 +744,7 @@ fn sort_key(r: &Renderer, item: &Val, arg: &Val) -> SResult<Option<Val>> {
     Ok(Some(cur))
 }
 
-fn dictsort(r: &Renderer, v: &Val, arg: &Val, reverse: bool) -> SResult<Val> {
+fn dictsort(r: &Env, v: &Val, arg: &Val, reverse: bool) -> SResult<Val> {
     let Some(list) = items(r, v)? else {
         return Ok(Val::str(""));
     };
@@ -842,7 +849,7 @@ fn round1(x: f64) -> f64 {
 }
 
 /// Applies one filter to `v` (with its argument already resolved).
-pub(crate) fn apply(r: &mut Renderer, spec: &FilterSpec, v: Val, arg: Option<Val>) -> SResult<Val> {
+pub(crate) fn apply(r: &Env, spec: &FilterSpec, v: Val, arg: Option<Val>) -> SResult<Val> {
     let arg_ref = arg.as_ref();
     let need_arg = || arg.clone().unwrap_or(Val::None);
     Ok(match spec.id {

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::dateformat;
+use super::context::Context;
+use super::compile::Template;
 use super::expr::{Arg, FilterExpr, Variable};
-use super::filters::{self, escape, py_float, py_int, str_of};
+use super::filters::{self, escape, py_float, py_int, str_of, Env};
 use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag};
-use super::Context;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
 use crate::pyfmt::python_str_repr;
@@ -53,9 +54,9 @@ impl BlockContext {
 const MAX_TEMPLATE_NESTING: usize = 40;
 
 pub(crate) struct Renderer<'a> {
-    pub rt: &'a Rt,
+    /// The runtime and the autoescape switch, which filters see too.
+    env: Env<'a>,
     pub src: Rc<str>,
-    pub autoescape: bool,
     cycle_defs: Rc<Vec<CycleDef>>,
     blocks: Option<Rc<std::cell::RefCell<BlockContext>>>,
     nesting: usize,
@@ -88,6 +89,28 @@ fn mark_safe(v: Val) -> Val {
 
 fn empty_dict() -> Val {
     Val::dict(PyDict::new())
+}
+
+impl Template {
+    /// Renders with `ctx` (Django's `Template.render(Context(...))`).
+    pub fn render(&self, rt: &Rt, ctx: &mut Context) -> SResult<String> {
+        let mut r = Renderer::new(rt, self.src.clone(), self.cycles.clone());
+        let mut out = String::new();
+        let depth = ctx.scopes.len();
+        let res = r.render_nodes(&self.nodes, ctx, &mut out);
+        ctx.scopes.truncate(depth.max(1));
+        res.map(|()| out)
+    }
+}
+
+impl Variable {
+    /// `Variable.resolve`: `Ok(None)` is Django's `VariableDoesNotExist`.
+    pub(crate) fn resolve(&self, r: &mut Renderer, ctx: &Context) -> SResult<Option<Val>> {
+        match self {
+            Variable::Literal(v) => Ok(Some(v.clone())),
+            Variable::Lookup(parts) => r.lookup(ctx, parts),
+        }
+    }
 }
 
 impl FilterExpr {
@@ -221,12 +244,24 @@ impl Object for GroupedResult {
     }
 }
 
+impl<'a> std::ops::Deref for Renderer<'a> {
+    type Target = Env<'a>;
+    fn deref(&self) -> &Env<'a> {
+        &self.env
+    }
+}
+
+impl std::ops::DerefMut for Renderer<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.env
+    }
+}
+
 impl<'a> Renderer<'a> {
     pub(crate) fn new(rt: &'a Rt, src: Rc<str>, cycle_defs: Rc<Vec<CycleDef>>) -> Self {
         Renderer {
-            rt,
+            env: Env { rt, autoescape: true },
             src,
-            autoescape: true,
             cycle_defs,
             blocks: None,
             nesting: 0,
@@ -450,11 +485,11 @@ impl<'a> Renderer<'a> {
         Ok(r)
     }
 
-    fn load_template(&self, name: &str) -> SResult<Rc<super::Template>> {
-        let project = crate::django::project::current(self.rt).map_err(|_| crate::error::exc("TemplateDoesNotExist", name.to_string()))?;
-        let t = project.template(name)?;
-        self.rt.django.borrow_mut().rendered_templates.push(name.to_string());
-        Ok(t)
+    fn load_template(&self, name: &str) -> SResult<Rc<Template>> {
+        match super::host::host(self.rt) {
+            Some(h) => h.template(self.rt, name),
+            None => Err(crate::error::exc("TemplateDoesNotExist", name.to_string())),
+        }
     }
 
     fn render_block(&mut self, name: &Rc<str>, body: &Rc<Vec<Node>>, ctx: &mut Context, out: &mut String) -> SResult<()> {
@@ -656,7 +691,7 @@ impl<'a> Renderer<'a> {
                 }
             }
             Node::Now { tag, fmt, asvar } => {
-                let now = dateformat::from_unix_ms(crate::clock::wall_ms());
+                let now = crate::datetime::DateTime::from_micros((crate::clock::wall_ms() * 1000.0).floor() as i64);
                 let fmt = dateformat::named_format(fmt);
                 let s = dateformat::format(&now, fmt);
                 let _ = tag;
@@ -671,7 +706,11 @@ impl<'a> Renderer<'a> {
                     let name = str_of(r, &v)?;
                     let a = args.iter().map(|e| e.resolve(r, ctx, false).and_then(|v| v.to_str(r.rt))).collect::<SResult<Vec<_>>>()?;
                     let k = kwargs.iter().map(|(n, e)| Ok((n.clone(), e.resolve(r, ctx, false)?.to_str(r.rt)?))).collect::<SResult<Vec<_>>>()?;
-                    match crate::django::project::reverse(r.rt, &name, &a, &k) {
+                    let reversed = match super::host::host(r.rt) {
+                        Some(h) => h.reverse(r.rt, &name, &a, &k),
+                        None => Err(crate::error::exc("NoReverseMatch", format!("Reverse for '{name}' not found. '{name}' is not a valid view function or pattern name."))),
+                    };
+                    match reversed {
                         Ok(u) => Ok(u),
                         Err(e) if e.is_a("NoReverseMatch") && asvar.is_some() => Ok(String::new()),
                         Err(e) => Err(e),
@@ -930,8 +969,12 @@ impl<'a> Renderer<'a> {
             }
             Ok((timeout, make_template_fragment_key(&c.name, &vary)))
         })?;
-        let made = crate::cache::LocMemCache::make_key(&key, 1);
-        let hit = crate::django::cache::get_raw(self.rt, &made)?;
+        let made = crate::cache::make_key(&key, 1);
+        let host = super::host::host(self.rt);
+        let hit = match &host {
+            Some(h) => h.cache_get(self.rt, &made)?,
+            None => None,
+        };
         if let Some(v) = hit {
             match v {
                 Val::Str(s) | Val::SafeStr(s) => out.push_str(&s),
@@ -945,7 +988,9 @@ impl<'a> Renderer<'a> {
             None => crate::cache::Timeout::Never,
             Some(s) => crate::cache::Timeout::Seconds(s),
         };
-        crate::django::cache::set_raw(self.rt, &made, &Val::safe(&inner), t)?;
+        if let Some(h) = &host {
+            h.cache_set(self.rt, &made, &Val::safe(&inner), t)?;
+        }
         out.push_str(&inner);
         Ok(())
     }
@@ -1156,5 +1201,5 @@ pub fn make_template_fragment_key(name: &str, vary_on: &[String]) -> String {
         data.extend_from_slice(v.as_bytes());
         data.push(b':');
     }
-    format!("template.cache.{name}.{}", super::md5::hex(&data))
+    format!("template.cache.{name}.{}", crate::md5::hex(&data))
 }

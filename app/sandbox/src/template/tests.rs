@@ -3,11 +3,15 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::*;
-use crate::error::{err, ErrorKind, SandboxError};
-use crate::value::{DateTime, Object};
+use crate::error::{err, ErrorKind, SResult, SandboxError};
+use crate::runtime::Rt;
+use crate::value::{Object, Val};
+use crate::datetime::DateTime;
 
+/// The engine with Django installed under it: `{% cache %}`, `{% include %}` and `{% url %}`
+/// reach Django through the template host.
 fn rt() -> Rt {
-    Rt::new(crate::engine::Engine::open_memory().unwrap())
+    crate::django::host::runtime(crate::engine::Engine::open_memory().unwrap())
 }
 
 fn dt(s: &str) -> Val {
@@ -497,7 +501,7 @@ fn cache_tag_returns_cached_content() {
     assert_eq!(t.render(&rt, &mut ctx).unwrap(), "2 1");
     let key = make_template_fragment_key("box", &[]);
     assert_eq!(key, "template.cache.box.d41d8cd98f00b204e9800998ecf8427e");
-    assert!(rt.cache.borrow_mut().get(&crate::cache::LocMemCache::make_key(&key, 1), rt.now_seconds()).is_some());
+    assert!(crate::django::caches::with_backend(&rt, |b| b.get(&crate::cache::make_key(&key, 1), rt.now_seconds())).is_some());
 
     // vary_on values are part of the key.
     let t = Template::parse(
@@ -943,7 +947,7 @@ fn context_from_json(j: &serde_json::Value) -> Context {
 /// Renders `src` and compares with Django's output (`"!..."` = Django raised); the mismatch
 /// report, if any. Each case starts with an empty cache, as the Django side does.
 fn compare_with_django(rt: &Rt, src: &str, ctx: &mut Context, want: &str) -> Option<String> {
-    rt.cache.borrow_mut().clear();
+    crate::django::caches::with_backend(&rt, |b| b.clear());
     let got = match Template::parse(src).and_then(|t| t.render(rt, ctx)) {
         Ok(s) => s,
         Err(e) => format!("!{}: {}", e.python_name(), e.message),

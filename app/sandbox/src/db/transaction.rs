@@ -5,9 +5,11 @@
 //! names carry a thread id, as Django's do (`s<thread>_x<n>`).
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
-use crate::py::NativeFn;
+use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{call_value, Kwargs, Object, Val};
 
@@ -42,6 +44,11 @@ impl Default for TxState {
     }
 }
 
+/// The session's transaction state.
+pub fn state(rt: &Rt) -> Rc<RefCell<TxState>> {
+    rt.state::<RefCell<TxState>>()
+}
+
 fn tx_sql(rt: &Rt, sql: &str) -> SResult<()> {
     rt.query_tx(sql)
 }
@@ -49,36 +56,40 @@ fn tx_sql(rt: &Rt, sql: &str) -> SResult<()> {
 /// Entering `atomic(savepoint=...)`.
 pub fn enter(rt: &Rt, savepoint: bool) -> SResult<()> {
     let (in_block, autocommit, needs_rollback) = {
-        let d = rt.django.borrow();
-        (d.tx.in_atomic_block, d.tx.autocommit, d.tx.needs_rollback)
+        let st = state(rt);
+        let d = st.borrow();
+        (d.in_atomic_block, d.autocommit, d.needs_rollback)
     };
     if !in_block {
-        let mut d = rt.django.borrow_mut();
-        d.tx.commit_on_exit = true;
-        d.tx.needs_rollback = false;
+        let st = state(rt);
+        let mut d = st.borrow_mut();
+        d.commit_on_exit = true;
+        d.needs_rollback = false;
         if !autocommit {
-            d.tx.in_atomic_block = true;
-            d.tx.commit_on_exit = false;
+            d.in_atomic_block = true;
+            d.commit_on_exit = false;
         }
     }
-    let in_block = rt.django.borrow().tx.in_atomic_block;
+    let in_block = state(rt).borrow().in_atomic_block;
     if in_block {
         if savepoint && !needs_rollback {
             let sid = {
-                let mut d = rt.django.borrow_mut();
-                d.tx.savepoint_state += 1;
-                format!("s{THREAD_IDENT}_x{}", d.tx.savepoint_state)
+                let st = state(rt);
+                let mut d = st.borrow_mut();
+                d.savepoint_state += 1;
+                format!("s{THREAD_IDENT}_x{}", d.savepoint_state)
             };
             tx_sql(rt, &format!("SAVEPOINT \"{sid}\""))?;
-            rt.django.borrow_mut().tx.savepoint_ids.push(Some(sid));
+            state(rt).borrow_mut().savepoint_ids.push(Some(sid));
         } else {
-            rt.django.borrow_mut().tx.savepoint_ids.push(None);
+            state(rt).borrow_mut().savepoint_ids.push(None);
         }
     } else {
-        tx_sql(rt, &super::dblock::begin_sql(rt))?;
-        let mut d = rt.django.borrow_mut();
-        d.tx.autocommit = false;
-        d.tx.in_atomic_block = true;
+        tx_sql(rt, &crate::db::lock::begin_sql(rt))?;
+        let st = state(rt);
+        let mut d = st.borrow_mut();
+        d.autocommit = false;
+        d.in_atomic_block = true;
     }
     Ok(())
 }
@@ -86,16 +97,17 @@ pub fn enter(rt: &Rt, savepoint: bool) -> SResult<()> {
 /// Leaving an atomic block; `failed` when an exception is leaving it.
 pub fn exit(rt: &Rt, failed: bool) -> SResult<()> {
     let sid = {
-        let mut d = rt.django.borrow_mut();
-        if d.tx.savepoint_ids.is_empty() {
-            d.tx.in_atomic_block = false;
+        let st = state(rt);
+        let mut d = st.borrow_mut();
+        if d.savepoint_ids.is_empty() {
+            d.in_atomic_block = false;
             None
         } else {
-            Some(d.tx.savepoint_ids.pop().expect("checked"))
+            Some(d.savepoint_ids.pop().expect("checked"))
         }
     };
-    let in_block = rt.django.borrow().tx.in_atomic_block;
-    let needs_rollback = rt.django.borrow().tx.needs_rollback;
+    let in_block = state(rt).borrow().in_atomic_block;
+    let needs_rollback = state(rt).borrow().needs_rollback;
     let mut result = Ok(());
     if !failed && !needs_rollback {
         if in_block {
@@ -109,34 +121,35 @@ pub fn exit(rt: &Rt, failed: bool) -> SResult<()> {
             run_commit_hooks(rt)?;
         }
     } else {
-        rt.django.borrow_mut().tx.needs_rollback = false;
+        state(rt).borrow_mut().needs_rollback = false;
         if in_block {
             match &sid {
-                Some(None) | None => rt.django.borrow_mut().tx.needs_rollback = true,
+                Some(None) | None => state(rt).borrow_mut().needs_rollback = true,
                 Some(Some(s)) => {
                     tx_sql(rt, &format!("ROLLBACK TO SAVEPOINT \"{s}\""))?;
                     tx_sql(rt, &format!("RELEASE SAVEPOINT \"{s}\""))?;
                     // Callbacks registered inside the rolled-back savepoint are dropped.
                     let s = s.clone();
-                    rt.django.borrow_mut().tx.run_on_commit.retain(|(sids, _)| !sids.contains(&s));
+                    state(rt).borrow_mut().run_on_commit.retain(|(sids, _)| !sids.contains(&s));
                 }
             }
         } else {
             tx_sql(rt, "ROLLBACK")?;
-            rt.django.borrow_mut().tx.run_on_commit.clear();
+            state(rt).borrow_mut().run_on_commit.clear();
         }
     }
-    let mut d = rt.django.borrow_mut();
-    if !d.tx.in_atomic_block {
-        d.tx.autocommit = true;
-    } else if d.tx.savepoint_ids.is_empty() && !d.tx.commit_on_exit {
-        d.tx.in_atomic_block = false;
+    let st = state(rt);
+    let mut d = st.borrow_mut();
+    if !d.in_atomic_block {
+        d.autocommit = true;
+    } else if d.savepoint_ids.is_empty() && !d.commit_on_exit {
+        d.in_atomic_block = false;
     }
     result
 }
 
 fn run_commit_hooks(rt: &Rt) -> SResult<()> {
-    let hooks = std::mem::take(&mut rt.django.borrow_mut().tx.run_on_commit);
+    let hooks = std::mem::take(&mut state(rt).borrow_mut().run_on_commit);
     for (_, f) in hooks {
         call_value(rt, &f, vec![], vec![])?;
     }
@@ -162,16 +175,17 @@ pub fn atomic<T>(rt: &Rt, savepoint: bool, f: impl FnOnce() -> SResult<T>) -> SR
 /// `mark_for_rollback_on_error`: an error inside an atomic block breaks the transaction.
 pub fn mark_for_rollback_on_error<T>(rt: &Rt, f: impl FnOnce() -> SResult<T>) -> SResult<T> {
     let r = f();
-    if r.is_err() && rt.django.borrow().tx.in_atomic_block {
-        rt.django.borrow_mut().tx.needs_rollback = true;
+    if r.is_err() && state(rt).borrow().in_atomic_block {
+        state(rt).borrow_mut().needs_rollback = true;
     }
     r
 }
 
 /// `validate_no_broken_transaction`, checked before each query.
 pub fn check_not_broken(rt: &Rt) -> SResult<()> {
-    let d = rt.django.borrow();
-    if d.tx.in_atomic_block && d.tx.needs_rollback {
+    let st = state(rt);
+    let d = st.borrow();
+    if d.in_atomic_block && d.needs_rollback {
         return Err(exc("TransactionManagementError", "An error occurred in the current transaction. You can't execute queries until the end of the 'atomic' block."));
     }
     Ok(())
@@ -179,10 +193,10 @@ pub fn check_not_broken(rt: &Rt) -> SResult<()> {
 
 /// `transaction.on_commit(func)`.
 pub fn on_commit(rt: &Rt, f: Val) -> SResult<()> {
-    let in_block = rt.django.borrow().tx.in_atomic_block;
+    let in_block = state(rt).borrow().in_atomic_block;
     if in_block {
-        let sids: Vec<String> = rt.django.borrow().tx.savepoint_ids.iter().flatten().cloned().collect();
-        rt.django.borrow_mut().tx.run_on_commit.push((sids, f));
+        let sids: Vec<String> = state(rt).borrow().savepoint_ids.iter().flatten().cloned().collect();
+        state(rt).borrow_mut().run_on_commit.push((sids, f));
         Ok(())
     } else {
         call_value(rt, &f, vec![], vec![]).map(|_| ())

@@ -16,9 +16,17 @@
 //! request's transaction, the step says so. Statements are classified by their first word,
 //! which is all the engine sees too.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::error::{exc, SResult, SandboxError};
 use crate::runtime::Rt;
 use protocol::short_seconds as short;
+
+/// The session's lock state.
+pub fn lock(rt: &Rt) -> Rc<RefCell<DbLock>> {
+    rt.state::<RefCell<DbLock>>()
+}
 
 /// What a statement does to the lock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,9 +85,8 @@ pub struct DbLock {
     in_tx: bool,
     held_since: Option<f64>,
     read_in_tx: bool,
-    /// Seconds this step waited for the lock and slept in `time.sleep`.
+    /// Seconds this step waited for the lock.
     pub waited_s: f64,
-    pub slept_s: f64,
     /// What happened at the lock, for the step's report.
     pub note: Option<String>,
     /// The previous step's start and end on the clock, and this one's start.
@@ -101,7 +108,6 @@ impl Default for DbLock {
             held_since: None,
             read_in_tx: false,
             waited_s: 0.0,
-            slept_s: 0.0,
             note: None,
             prev_span: None,
             start: 0.0,
@@ -112,10 +118,10 @@ impl Default for DbLock {
 /// Starts a step (a request, a shell line, the tests). With `into_previous`, the step starts
 /// that many seconds after the previous one started, overlapping it: the clock goes back (or
 /// forward) to that moment and the previous step's lock holds stand in its way.
-pub fn begin_step(rt: &Rt, into_previous: Option<f64>) {
-    let prev_worker = rt.worker.get();
-    let mut l = rt.django.borrow_mut();
-    let l = &mut l.dblock;
+pub fn begin_step(rt: &Rt, into_previous: Option<f64>, prev_worker: u8) {
+    let st = lock(rt);
+    let mut l = st.borrow_mut();
+    let l = &mut *l;
     l.other_holds.clear();
     l.other_writes.clear();
     if let (Some(d), Some((prev_start, _))) = (into_previous, l.prev_span) {
@@ -127,9 +133,9 @@ pub fn begin_step(rt: &Rt, into_previous: Option<f64>) {
     l.holds.clear();
     l.writes.clear();
     l.waited_s = 0.0;
-    l.slept_s = 0.0;
     l.note = None;
     l.start = rt.now_seconds();
+    rt.reset_slept();
 }
 
 /// Ends a step: the clock stands where the later of the two overlapping steps ended.
@@ -137,8 +143,9 @@ pub fn begin_step(rt: &Rt, into_previous: Option<f64>) {
 /// fell inside this step's transaction (that request ran as if alone).
 pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
     let now = rt.now_seconds();
-    let mut d = rt.django.borrow_mut();
-    let l = &mut d.dblock;
+    let st = lock(rt);
+    let mut d = st.borrow_mut();
+    let l = &mut *d;
     // A transaction left open (it cannot be, after `atomic()`; a shell `BEGIN` could) ends here.
     if let Some(since) = l.held_since.take() {
         l.holds.push((since, now));
@@ -167,7 +174,7 @@ pub fn end_step(rt: &Rt, overlapped: bool) -> ((f64, f64), Option<String>) {
 }
 
 fn clock_text(t: f64) -> String {
-    crate::value::DateTime::from_unix_seconds(t).to_string()
+    crate::datetime::DateTime::from_unix_seconds(t).to_string()
 }
 
 /// `09:00:03`: the time of day on the lab's clock (the date is the lab's start day).
@@ -176,23 +183,17 @@ fn time_text(t: f64) -> String {
     full.rsplit(' ').next().unwrap_or(&full).to_string()
 }
 
-/// `time.sleep(seconds)`: the virtual clock moves (a transaction keeps its lock meanwhile).
-pub fn sleep(rt: &Rt, seconds: f64) -> SResult<()> {
-    rt.advance_clock(seconds)?;
-    rt.django.borrow_mut().dblock.slept_s += seconds;
-    Ok(())
-}
-
 /// Called before each statement runs, with its [`classify`]: takes the lock for a write
 /// (waiting or failing as SQLite would), and notes reads and the end of a transaction.
 pub fn before(rt: &Rt, kind: Kind) -> SResult<()> {
     match kind {
         Kind::Begin { immediate } => {
-            let immediate = immediate || matches!(rt.django.borrow().dblock.transaction_mode.as_deref(), Some("IMMEDIATE" | "EXCLUSIVE"));
+            let immediate = immediate || matches!(lock(rt).borrow().transaction_mode.as_deref(), Some("IMMEDIATE" | "EXCLUSIVE"));
             {
-                let mut d = rt.django.borrow_mut();
-                d.dblock.in_tx = true;
-                d.dblock.read_in_tx = false;
+                let st = lock(rt);
+                let mut d = st.borrow_mut();
+                d.in_tx = true;
+                d.read_in_tx = false;
             }
             if immediate {
                 acquire(rt)?;
@@ -200,8 +201,9 @@ pub fn before(rt: &Rt, kind: Kind) -> SResult<()> {
         }
         Kind::End => {
             let now = rt.now_seconds();
-            let mut d = rt.django.borrow_mut();
-            let l = &mut d.dblock;
+            let st = lock(rt);
+            let mut d = st.borrow_mut();
+            let l = &mut *d;
             if let Some(since) = l.held_since.take() {
                 l.holds.push((since, now));
             }
@@ -209,9 +211,10 @@ pub fn before(rt: &Rt, kind: Kind) -> SResult<()> {
             l.read_in_tx = false;
         }
         Kind::Read => {
-            let mut d = rt.django.borrow_mut();
-            if d.dblock.in_tx {
-                d.dblock.read_in_tx = true;
+            let st = lock(rt);
+            let mut d = st.borrow_mut();
+            if d.in_tx {
+                d.read_in_tx = true;
             }
         }
         Kind::Write => acquire(rt)?,
@@ -229,8 +232,9 @@ fn acquire(rt: &Rt) -> SResult<()> {
     loop {
         let now = rt.now_seconds();
         let (blocker, in_tx, read_in_tx, timeout, worker) = {
-            let d = rt.django.borrow();
-            let l = &d.dblock;
+            let st = lock(rt);
+            let d = st.borrow();
+            let l = &*d;
             if l.held_since.is_some() {
                 return Ok(());
             }
@@ -238,8 +242,9 @@ fn acquire(rt: &Rt) -> SResult<()> {
             (blocker, l.in_tx, l.read_in_tx, l.timeout_s, l.other_worker)
         };
         let Some((_, until)) = blocker else {
-            let mut d = rt.django.borrow_mut();
-            let l = &mut d.dblock;
+            let st = lock(rt);
+            let mut d = st.borrow_mut();
+            let l = &mut *d;
             l.writes.push(now);
             if in_tx {
                 l.held_since = Some(now);
@@ -249,20 +254,21 @@ fn acquire(rt: &Rt) -> SResult<()> {
             return Ok(());
         };
         if in_tx && read_in_tx {
-            rt.django.borrow_mut().dblock.note = Some(format!(
+            lock(rt).borrow_mut().note = Some(format!(
                 "Worker {worker}'s transaction held the write lock until {}. This transaction had already read when it asked for the lock, and waiting could deadlock, so SQLite failed it at once; `BEGIN IMMEDIATE` (\"transaction_mode\": \"IMMEDIATE\") takes the lock before the first read.",
                 time_text(until)
             ));
             return Err(locked());
         }
         let wait = until - now;
-        let waited_before = rt.django.borrow().dblock.waited_s;
+        let waited_before = lock(rt).borrow().waited_s;
         if waited_before + wait > timeout {
             let rest = (timeout - waited_before).max(0.0);
             rt.advance_clock(rest)?;
-            let mut d = rt.django.borrow_mut();
-            d.dblock.waited_s += rest;
-            d.dblock.note = Some(format!(
+            let st = lock(rt);
+            let mut d = st.borrow_mut();
+            d.waited_s += rest;
+            d.note = Some(format!(
                 "Worker {worker}'s transaction held the write lock until {}. This request gave up after the {} s timeout (OPTIONS[\"timeout\"]).",
                 time_text(until),
                 short(timeout)
@@ -270,9 +276,10 @@ fn acquire(rt: &Rt) -> SResult<()> {
             return Err(locked());
         }
         rt.advance_clock(wait)?;
-        let mut d = rt.django.borrow_mut();
-        d.dblock.waited_s += wait;
-        d.dblock.note = Some(format!("Worker {worker}'s transaction held the write lock until {}; this request waited for it.", time_text(until)));
+        let st = lock(rt);
+        let mut d = st.borrow_mut();
+        d.waited_s += wait;
+        d.note = Some(format!("Worker {worker}'s transaction held the write lock until {}; this request waited for it.", time_text(until)));
     }
 }
 
@@ -306,15 +313,16 @@ pub fn configure(rt: &Rt, databases: Option<crate::value::Val>) -> SResult<()> {
             }
         }
     }
-    let mut d = rt.django.borrow_mut();
-    d.dblock.timeout_s = timeout;
-    d.dblock.transaction_mode = mode;
+    let st = lock(rt);
+    let mut d = st.borrow_mut();
+    d.timeout_s = timeout;
+    d.transaction_mode = mode;
     Ok(())
 }
 
 /// The `BEGIN` Django sends for the configured mode.
 pub fn begin_sql(rt: &Rt) -> String {
-    match &rt.django.borrow().dblock.transaction_mode {
+    match &lock(rt).borrow().transaction_mode {
         Some(m) => format!("BEGIN {m}"),
         None => "BEGIN".to_string(),
     }

@@ -1,4 +1,5 @@
-//! MD5 (RFC 1321), only so `{% cache %}` keys are the ones Django computes.
+//! MD5 (RFC 1321), so cache keys (`{% cache %}`, `cache_page`) and index names are the ones
+//! Django computes.
 
 const S: [u32; 64] = [
     7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
