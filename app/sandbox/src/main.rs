@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use sandbox::cases::{run_case, Case};
-use sandbox::django::project::{run_case as run_case_project, ProjectCase};
+use sandbox::django::steps::{run_case as run_case_project, ProjectCase};
 use sandbox::engine::Engine;
 
 const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]\n       sandbox check-course LESSONS_DIR [--lesson NAME]\n       sandbox try LESSON_DIR [--on 0,1] [--articles N] [--tasks N] STEP...";

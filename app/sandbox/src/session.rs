@@ -13,7 +13,8 @@ use protocol::{CacheCallInfo, ErrorInfo, GroupInfo, PlanInfo, ProjectSpec, Query
 use crate::cache;
 use crate::clock;
 use crate::django::migrations;
-use crate::django::project::{execute_with, Project, StepRequest};
+use crate::django::project::Project;
+use crate::django::steps::{execute_with, StepRequest};
 use crate::engine::{refuse_unsafe_sql, Engine, SqlValue};
 use crate::error::{ErrorKind, SandboxError};
 use crate::runtime::{engine_error, group_queries, Rt};

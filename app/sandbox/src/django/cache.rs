@@ -111,7 +111,7 @@ impl Object for CacheObj {
 }
 
 fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    use crate::py::builtins::bind;
+    use crate::py::args::bind;
     match name {
         "get" => {
             let a = bind("get", args, kwargs, &["key", "default", "version"], 1)?;
@@ -199,7 +199,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
             let named = if with_backend(rt, |b| b.store_ref().is_some()) { made.clone() } else { a[0].as_ref().expect("required").to_str(rt)? };
             let cur = get_raw(rt, &made)?.ok_or_else(|| err(ErrorKind::ValueError, format!("Key '{named}' not found")))?;
             let delta = if name == "decr" { -delta } else { delta };
-            let new = crate::py::interp::binop(rt, crate::value::BinOp::Add, &cur, &Val::Int(delta))?;
+            let new = crate::py::ops::binop(rt, crate::value::BinOp::Add, &cur, &Val::Int(delta))?;
             // incr keeps the key's expiry.
             let exp = with_backend(rt, |b| b.keys(now(rt))).into_iter().find(|(k, _)| *k == made).and_then(|(_, e)| e);
             let t = match exp {
@@ -258,7 +258,7 @@ impl Object for CachesObj {
 /// `cache_page(timeout, *, cache=None, key_prefix=None)`.
 pub fn cache_page_factory() -> Val {
     NativeFn::val("cache_page", |rt, args, kwargs| {
-        let a = crate::py::builtins::bind("cache_page", args, kwargs, &["timeout", "cache", "key_prefix"], 1)?;
+        let a = crate::py::args::bind("cache_page", args, kwargs, &["timeout", "cache", "key_prefix"], 1)?;
         let timeout = match a[0].as_ref().expect("required") {
             Val::Int(i) => Some(*i as f64),
             Val::Float(f) => Some(*f),

@@ -378,13 +378,13 @@ impl Object for LazyUser {
         Some(self.get(rt))
     }
     fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
-        crate::py::interp::getattr(rt, &self.get(rt)?, name)
+        crate::py::methods::getattr(rt, &self.get(rt)?, name)
     }
     fn setattr(&self, rt: &Rt, name: &str, value: Val) -> SResult<()> {
-        crate::py::interp::setattr(rt, &self.get(rt)?, name, value)
+        crate::py::methods::setattr(rt, &self.get(rt)?, name, value)
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-        crate::py::interp::call_method(rt, &self.get(rt)?, name, args, kwargs)
+        crate::py::methods::call_method(rt, &self.get(rt)?, name, args, kwargs)
     }
     fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
         match self.get(rt)? {

@@ -9,7 +9,7 @@
 use std::any::Any;
 
 use crate::error::{err, ErrorKind, SResult};
-use crate::py::builtins::bind;
+use crate::py::args::bind;
 use crate::py::objects::ModuleObj;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;

@@ -14,5 +14,6 @@ pub mod modules;
 pub mod paginator;
 pub mod project;
 pub mod signals;
+pub mod steps;
 pub mod testing;
 pub mod urls;

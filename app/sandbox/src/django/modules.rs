@@ -12,7 +12,8 @@ use std::rc::Rc;
 
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::instance::ModelClass;
-use crate::py::builtins::{bind, object_class};
+use crate::py::builtins::object_class;
+use crate::py::args::bind;
 use crate::py::objects::{Class, ClassVal, ExceptionClass, NativeClass};
 use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
@@ -35,25 +36,6 @@ pub fn shell_namespace(rt: &Rt) -> SResult<Rc<Namespace>> {
     }
     let _ = rt;
     Ok(ns)
-}
-
-/// `manage.py shell` in a lab: Django 5.2's shell imports every installed app's models, and
-/// the lab's shell also has the names of `views.py` (its functions, its imports), which take
-/// precedence. Assignments stay in this namespace, not in the views module.
-pub fn manage_shell_namespace(views: Option<&Rc<Namespace>>) -> Rc<Namespace> {
-    let ns = Namespace::new();
-    for m in MODELS.iter().filter(|m| !m.name.contains('_')) {
-        ns.set(m.name, model_val(m));
-    }
-    if let Some(v) = views {
-        for (k, x) in v.vars.borrow().iter() {
-            if !k.starts_with("__") {
-                ns.set(k, x.clone());
-            }
-        }
-    }
-    ns.set("__name__", Val::str("__main__"));
-    ns
 }
 
 /// Where a commonly misplaced name lives (`from django.http import render` fails: `render` is
@@ -273,8 +255,8 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
         ],
         "django.utils" => vec![("timezone", crate::py::import::import(rt, "django.utils.timezone")?)],
         "django.utils.timezone" => vec![
-            ("now", NativeFn::val("now", |rt, _, _| Ok(Val::DateTime(crate::py::interp::datetime_now(rt))))),
-            ("localtime", NativeFn::val("localtime", |rt, args, _| Ok(args.into_iter().next().unwrap_or(Val::DateTime(crate::py::interp::datetime_now(rt)))))),
+            ("now", NativeFn::val("now", |rt, _, _| Ok(Val::DateTime(crate::py::dates::datetime_now(rt))))),
+            ("localtime", NativeFn::val("localtime", |rt, args, _| Ok(args.into_iter().next().unwrap_or(Val::DateTime(crate::py::dates::datetime_now(rt)))))),
             ("is_aware", NativeFn::val("is_aware", |_, _, _| Ok(Val::Bool(false)))),
             ("is_naive", NativeFn::val("is_naive", |_, _, _| Ok(Val::Bool(true)))),
             ("timedelta", crate::py::dates::timedelta_class()),
@@ -493,7 +475,7 @@ fn login_required(_rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
             let redirect_to = match a.first().and_then(|r| r.as_obj::<super::http::Request>()) {
                 Some(req) => {
                     let user = req.user(rt)?;
-                    let authed = crate::py::interp::getattr(rt, &user, "is_authenticated")?.truthy(rt)?;
+                    let authed = crate::py::methods::getattr(rt, &user, "is_authenticated")?.truthy(rt)?;
                     (!authed).then(|| super::http::url_encode_safe(&req.get_full_path(), "/"))
                 }
                 None => None,
@@ -527,7 +509,7 @@ fn format_html(rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
     };
     let pos: Vec<Val> = it.map(esc).collect::<SResult<_>>()?;
     let kws: Kwargs = kwargs.into_iter().map(|(k, v)| Ok((k, esc(v)?))).collect::<SResult<_>>()?;
-    let s = crate::py::builtins::call_type_method(rt, &Val::str(fmt), "format", pos, kws)?;
+    let s = crate::py::methods::call_type_method(rt, &Val::str(fmt), "format", pos, kws)?;
     Ok(Val::safe(s.to_str(rt)?))
 }
 

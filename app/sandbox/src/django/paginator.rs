@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::queryset::QuerySetObj;
-use crate::py::builtins::bind;
+use crate::py::args::bind;
 use crate::py::objects::RangeObj;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;

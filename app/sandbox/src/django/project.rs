@@ -10,13 +10,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
 
 use super::http::{not_found_page, Request, Response};
 use super::urls::{Route, UrlConf};
-use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::instance::Instance;
-use crate::source::SourceFile;
 use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
 use crate::template::{Context, Template};
@@ -92,7 +90,7 @@ impl Project {
         if let Some(ns) = self.shell.borrow().clone() {
             return ns;
         }
-        let ns = super::modules::manage_shell_namespace(self.views.borrow().as_ref());
+        let ns = manage_shell_namespace(self.views.borrow().as_ref());
         *self.shell.borrow_mut() = Some(ns.clone());
         ns
     }
@@ -100,6 +98,25 @@ impl Project {
     pub fn has_template(&self, name: &str) -> bool {
         self.files.contains_key(&format!("templates/{name}"))
     }
+}
+
+/// `manage.py shell` in a lab: Django 5.2's shell imports every installed app's models, and
+/// the lab's shell also has the names of `views.py` (its functions, its imports), which take
+/// precedence. Assignments stay in this namespace, not in the views module.
+pub fn manage_shell_namespace(views: Option<&Rc<Namespace>>) -> Rc<Namespace> {
+    let ns = Namespace::new();
+    for m in crate::schema::MODELS.iter().filter(|m| !m.name.contains('_')) {
+        ns.set(m.name, Val::obj(crate::orm::instance::ModelClass(m)));
+    }
+    if let Some(v) = views {
+        for (k, x) in v.vars.borrow().iter() {
+            if !k.starts_with("__") {
+                ns.set(k, x.clone());
+            }
+        }
+    }
+    ns.set("__name__", Val::str("__main__"));
+    ns
 }
 
 /// The project the session's request cycle serves, and the templates rendered so far
@@ -120,7 +137,7 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     // `settings.py`, when the lab shows one, is executed: its `DATABASES` options (the lock
     // timeout and the transaction mode) and its `CACHES` backend take effect.
     let settings = match project.files.get("settings.py") {
-        Some(src) => Some(crate::py::import::exec_source_module(rt, "settings", "settings.py", src)?),
+        Some(src) => Some(crate::py::interp::exec_source_module(rt, "settings", "settings.py", src)?),
         None => None,
     };
     let databases = settings.as_ref().and_then(|s| s.get("DATABASES"));
@@ -132,7 +149,7 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     super::caches::caches(rt).borrow_mut().configure(backend);
     *project.shell.borrow_mut() = None;
     let src = project.files.get("views.py").cloned().unwrap_or_default();
-    let ns = crate::py::import::exec_source_module(rt, "views", "views.py", &src)?;
+    let ns = crate::py::interp::exec_source_module(rt, "views", "views.py", &src)?;
     *project.views.borrow_mut() = Some(ns.clone());
     // URL routes must name functions of views.py.
     for r in &project.urls.routes {
@@ -240,7 +257,7 @@ pub fn render_to_string(rt: &Rt, name: &str, context: Option<&Val>) -> SResult<(
 
 pub fn render_fn() -> Val {
     NativeFn::val("render", |rt, args, kwargs| {
-        let a = crate::py::builtins::bind("render", args, kwargs, &["request", "template_name", "context", "content_type", "status", "using"], 2)?;
+        let a = crate::py::args::bind("render", args, kwargs, &["request", "template_name", "context", "content_type", "status", "using"], 2)?;
         let name = a[1].as_ref().expect("required");
         let names: Vec<String> = match name {
             Val::List(_) | Val::Tuple(_) => name.iterate(rt)?.iter().map(|n| n.to_str(rt)).collect::<SResult<_>>()?,
@@ -338,7 +355,7 @@ pub fn reverse(rt: &Rt, viewname: &str, args: &[String], kwargs: &[(String, Stri
 
 pub fn reverse_fn() -> Val {
     NativeFn::val("reverse", |rt, args, kwargs| {
-        let a = crate::py::builtins::bind("reverse", args, kwargs, &["viewname", "urlconf", "args", "kwargs", "current_app", "query", "fragment"], 1)?;
+        let a = crate::py::args::bind("reverse", args, kwargs, &["viewname", "urlconf", "args", "kwargs", "current_app", "query", "fragment"], 1)?;
         let name = a[0].as_ref().expect("required").to_str(rt)?;
         let url = reverse(rt, &name, &to_strings(rt, a[2].as_ref())?, &kw_strings(rt, a[3].as_ref())?)?;
         Ok(Val::str(url))
@@ -348,7 +365,7 @@ pub fn reverse_fn() -> Val {
 /// `resolve(path)`: a `ResolverMatch` (`view_name`, `namespace`, `url_name`, `kwargs`, `func`).
 pub fn resolve_fn() -> Val {
     NativeFn::val("resolve", |rt, args, kwargs| {
-        let a = crate::py::builtins::bind("resolve", args, kwargs, &["path", "urlconf"], 1)?;
+        let a = crate::py::args::bind("resolve", args, kwargs, &["path", "urlconf"], 1)?;
         let path = a[0].as_ref().expect("required").to_str(rt)?;
         let project = current(rt)?;
         let Some((route, kw)) = project.urls.resolve(&path) else {
@@ -410,7 +427,7 @@ impl crate::value::Object for ResolverMatch {
     fn repr(&self, rt: &Rt) -> SResult<String> {
         Ok(format!(
             "ResolverMatch(func=views.{}, args=(), kwargs={}, url_name={}, app_names=[], namespaces=[], route={})",
-            crate::py::interp::getattr(rt, &self.getattr(rt, "func")?, "__name__").and_then(|n| n.to_str(rt)).unwrap_or_default(),
+            crate::py::methods::getattr(rt, &self.getattr(rt, "func")?, "__name__").and_then(|n| n.to_str(rt)).unwrap_or_default(),
             self.getattr(rt, "kwargs")?.repr(rt)?,
             self.getattr(rt, "url_name")?.repr(rt)?,
             self.getattr(rt, "route")?.repr(rt)?
@@ -446,343 +463,5 @@ pub fn redirect_fn() -> Val {
     })
 }
 
-// ---------------------------------------------------------------- run-project
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ProjectCase {
-    pub name: String,
-    #[serde(default)]
-    pub files: IndexMap<String, String>,
-    #[serde(default)]
-    pub urls: Vec<Vec<Option<String>>>,
-    #[serde(default)]
-    pub steps: Vec<serde_json::Value>,
-    #[serde(default)]
-    pub migrations: Vec<serde_json::Value>,
-}
-
-/// Collapses whitespace as the contract compares bodies.
-fn collapse(s: &str) -> String {
-    crate::template::collapse_whitespace(s)
-}
-
-fn step_error(e: &SandboxError) -> serde_json::Value {
-    serde_json::json!({ "error": e.one_line() })
-}
-
-/// Runs one case on a fresh database (the caller opens `rt` on a copy of the file).
-pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
-    rt.reset_session();
-    let fail = |e: SandboxError| serde_json::json!({ "name": case.name, "error": e.one_line() });
-    let mut urls = Vec::new();
-    for u in &case.urls {
-        let route = u.first().cloned().flatten().unwrap_or_default();
-        let view = u.get(1).cloned().flatten().unwrap_or_default();
-        let name = u.get(2).cloned().flatten();
-        urls.push((route, view, name));
-    }
-    let mut migrations = Vec::new();
-    for m in &case.migrations {
-        match super::migrations::from_json(m) {
-            Ok(m) => migrations.push(m),
-            Err(e) => return fail(e),
-        }
-    }
-    let spec = protocol::ProjectSpec { files: case.files.clone().into_iter().collect(), urls, migrations };
-    let project = match Project::from_spec(spec) {
-        Ok(mut p) => {
-            p.shell_in_views = true;
-            Rc::new(p)
-        }
-        Err(e) => return fail(e),
-    };
-    rt.begin_request(60_000.0);
-    for m in &project.migrations {
-        if let Err(e) = super::migrations::apply(rt, m) {
-            return fail(e);
-        }
-    }
-    if let Err(e) = load(rt, project.clone()) {
-        return fail(e);
-    }
-    let mut steps = Vec::new();
-    for step in &case.steps {
-        steps.push(run_step(rt, &project, step));
-    }
-    serde_json::json!({ "name": case.name, "steps": steps })
-}
-
 /// Per-step time budget natively (the browser uses its own, shorter).
 pub const STEP_BUDGET_MS: f64 = 20_000.0;
-
-/// One step of a project session.
-#[derive(Debug, Clone)]
-pub enum StepRequest {
-    /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`];
-    /// `into_previous`: seconds after the previous request started, overlapping it (see `dblock`).
-    Get { url: String, user: Option<String>, worker: Option<u8>, into_previous: Option<f64> },
-    Advance(f64),
-    /// A shell line, in `worker` (the one the last request went to when absent).
-    Run { code: String, worker: Option<u8> },
-    Test(String),
-}
-
-impl StepRequest {
-    /// The contract's JSON form (`{"get": url, "user": u}`, `{"advance": s}`, …).
-    pub fn from_json(step: &serde_json::Value) -> SResult<StepRequest> {
-        if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
-            let worker = match step.get("worker") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(w) => match w.as_u64() {
-                    Some(n @ 1..=2) => Some(n as u8),
-                    _ => return Err(err(ErrorKind::ValueError, format!("\"worker\" is 1 or 2, got {w}"))),
-                },
-            };
-            let into_previous = match step.get("into_previous") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(s) => match s.as_f64() {
-                    Some(x) if (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(&x) => Some(x),
-                    _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
-                },
-            };
-            return Ok(StepRequest::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
-        }
-        if let Some(secs) = step.get("advance") {
-            return secs.as_f64().map(StepRequest::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
-        }
-        if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
-            return Ok(StepRequest::Run { code: src.to_string(), worker: None });
-        }
-        if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
-            return Ok(StepRequest::Test(file.to_string()));
-        }
-        Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
-    }
-}
-
-/// What a step did; the query log of the step stays in `rt.log`.
-#[derive(Default)]
-pub struct StepOutcome {
-    pub status: Option<u16>,
-    pub body: Option<String>,
-    pub headers: Vec<(String, String)>,
-    /// A shell line's `str()` of its final expression.
-    pub output: Option<String>,
-    pub tests: Option<Vec<super::testing::TestResult>>,
-    pub error: Option<SandboxError>,
-    /// For a request that read the cache: the outermost layer read and whether it answered,
-    /// or stale (a hit whose page differs from what the request renders now without the cache).
-    pub cache: Option<protocol::CacheOutcome>,
-    /// A request's own time (ms), without the stale check's replay.
-    pub request_ms: Option<f64>,
-    /// Where the step sat on the virtual clock: (start, end) in seconds.
-    pub span: (f64, f64),
-}
-
-fn failed(e: SandboxError) -> StepOutcome {
-    StepOutcome { error: Some(e), ..Default::default() }
-}
-
-/// Runs one step with `budget_ms` of time: a request through the test client (the login
-/// itself not counted), a clock move, a shell line in `views.py`'s namespace, or the tests.
-pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64) -> StepOutcome {
-    execute_with(rt, project, step, budget_ms, false)
-}
-
-/// [`execute`]; with `detect_stale`, a request that read the cache is classified (hit, miss,
-/// stale) by rendering it again without the cache, invisibly.
-pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
-    if let StepRequest::Advance(_) = step {
-        let start = rt.now_seconds();
-        let mut out = run_one(rt, project, step, budget_ms, detect_stale);
-        out.span = (start, rt.now_seconds());
-        return out;
-    }
-    let into_previous = match step {
-        StepRequest::Get { into_previous, .. } => *into_previous,
-        _ => None,
-    };
-    crate::db::lock::begin_step(rt, into_previous, super::caches::caches(rt).borrow().worker());
-    let mut out = run_one(rt, project, step, budget_ms, detect_stale);
-    let (span, warning) = crate::db::lock::end_step(rt, into_previous.is_some());
-    out.span = span;
-    if let Some(w) = warning {
-        rt.warnings.borrow_mut().push(w);
-    }
-    out
-}
-
-fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
-    match step {
-        StepRequest::Get { url, user, worker, .. } => {
-            // A request goes to its worker (1 unless named); shell lines run in the worker
-            // the last request went to.
-            super::caches::caches(rt).borrow_mut().switch_worker(worker.unwrap_or(1));
-            rt.begin_request(budget_ms);
-            let user_id = match user {
-                Some(u) => match force_login(rt, u) {
-                    Ok(id) => Some(id),
-                    Err(e) => return failed(e),
-                },
-                None => None,
-            };
-            rt.log.borrow_mut().clear();
-            let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
-            let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
-            let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
-            let start = crate::clock::monotonic_ms();
-            let handled = handle(rt, &spec);
-            let request_ms = Some(crate::clock::monotonic_ms() - start);
-            match handled {
-                Ok(resp) => {
-                    let r = resp.as_obj::<Response>().expect("a response");
-                    let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
-                    let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
-                    let body = r.content.borrow().clone();
-                    let cache = if detect_stale { cache_outcome(rt, &spec, calls_before, &body) } else { None };
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, ..Default::default() }
-                }
-                Err(e) => StepOutcome { request_ms, ..failed(e) },
-            }
-        }
-        StepRequest::Advance(s) => match rt.advance_clock(*s) {
-            Ok(()) => StepOutcome::default(),
-            Err(e) => failed(e),
-        },
-        StepRequest::Run { code, worker } => {
-            if let Some(w) = worker {
-                super::caches::caches(rt).borrow_mut().switch_worker(*w);
-            }
-            rt.begin_request(budget_ms);
-            let ns = project.shell_namespace();
-            match run_statements(rt, &ns, code) {
-                Ok(out) => StepOutcome { output: Some(out), ..Default::default() },
-                Err(e) => failed(e),
-            }
-        }
-        StepRequest::Test(file) => {
-            rt.begin_request(budget_ms);
-            let Some(src) = project.files.get(file).cloned() else {
-                return failed(exc("FileNotFoundError", format!("No such file: '{file}'")));
-            };
-            match super::testing::run_tests(rt, file, &src) {
-                Ok(results) => StepOutcome { tests: Some(results), ..Default::default() },
-                Err(e) => failed(e),
-            }
-        }
-    }
-}
-
-/// Which cache layer the request read and whether it answered, from the cache's own record
-/// of the request's calls; a hit whose page differs from a fresh render is stale.
-fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
-    let outcome = super::caches::with_backend(rt, |b| {
-        let calls = b.calls();
-        crate::cache::cache_outcome(&calls[calls_before.min(calls.len())..])
-    })?;
-    if outcome.state != protocol::CacheState::Hit {
-        return Some(outcome);
-    }
-    let stale = protocol::CacheOutcome { state: protocol::CacheState::Stale, ..outcome };
-    // The replay runs in a transaction rolled back afterwards: a view that writes does not
-    // write twice.
-    let fresh = super::caches::without_cache(rt, || {
-        if crate::db::transaction::enter(rt, false).is_err() {
-            return None;
-        }
-        let r = handle(rt, spec);
-        let _ = crate::db::transaction::exit(rt, true);
-        Some(r)
-    });
-    let Some(fresh) = fresh else { return Some(outcome) };
-    match fresh {
-        Ok(resp) => match resp.as_obj::<Response>() {
-            Some(r) if *r.content.borrow() != body => Some(stale),
-            _ => Some(outcome),
-        },
-        Err(_) => Some(outcome),
-    }
-}
-
-pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> serde_json::Value {
-    let kind = match StepRequest::from_json(step) {
-        Ok(k) => k,
-        Err(e) => return step_error(&e),
-    };
-    let out = execute(rt, project, &kind, STEP_BUDGET_MS);
-    if let Some(e) = &out.error {
-        let mut v = step_error(e);
-        if matches!(kind, StepRequest::Get { into_previous: Some(_), .. }) {
-            v["elapsed"] = elapsed_json(&out);
-        }
-        return v;
-    }
-    let log = rt.log.borrow();
-    let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
-    match kind {
-        StepRequest::Get { into_previous, .. } => {
-            let mut v = serde_json::json!({
-                "status": out.status,
-                "n_queries": log.len(),
-                "body": collapse(out.body.as_deref().unwrap_or("")),
-                "sql": sql,
-            });
-            // Time on the lab's clock, for a request that overlaps the previous one (the
-            // contract's steps without "into_previous" keep their documented keys).
-            if into_previous.is_some() {
-                v["elapsed"] = elapsed_json(&out);
-            }
-            v
-        }
-        StepRequest::Advance(_) => serde_json::json!({}),
-        StepRequest::Run { .. } => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
-        StepRequest::Test(_) => serde_json::json!({
-            "tests": out.tests.unwrap_or_default().iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>()
-        }),
-    }
-}
-
-/// Seconds the step took on the virtual clock (sleeps and lock waits), to the millisecond.
-fn elapsed_json(out: &StepOutcome) -> serde_json::Value {
-    serde_json::json!(((out.span.1 - out.span.0) * 1000.0).round() / 1000.0)
-}
-
-/// `Client.force_login(user)`: the session cookie, and `last_login` updated (not counted).
-pub fn force_login(rt: &Rt, username: &str) -> SResult<i64> {
-    let qs = crate::orm::queryset::QuerySetObj::for_model(&crate::schema::USER);
-    let user = qs.get(rt, vec![], vec![("username".into(), Val::str(username))])?;
-    let inst = user.as_obj::<Instance>().expect("a user").rc();
-    let id = inst.pk_value().unwrap_or(0);
-    let now = crate::py::interp::datetime_now(rt);
-    inst.set_value("last_login", Val::DateTime(now));
-    crate::orm::write::save(rt, &inst, vec![], vec![("update_fields".into(), Val::list(vec![Val::str("last_login")]))])?;
-    Ok(id)
-}
-
-/// A shell step: statements in the views module's namespace; the `str()` of a final
-/// expression statement, else "".
-pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<String> {
-    use crate::py::ast::StmtKind;
-    let file = Rc::new(SourceFile { name: "<run>".into(), text: src.to_string() });
-    let body = crate::py::parser::parse_module(src).map_err(|e| crate::py::import::syntax_error_in(e, "<run>"))?;
-    let fr = crate::py::interp::Frame::module(file, globals.clone());
-    let (last, init) = match body.split_last() {
-        Some((l, i)) => (Some(l), i),
-        None => (None, &body[..]),
-    };
-    crate::py::interp::exec_block(rt, &fr, init)?;
-    match last {
-        Some(s) => match &s.kind {
-            StmtKind::Expr(e) => {
-                rt.py_tick()?;
-                let v = crate::py::interp::eval(rt, &fr, e)?;
-                v.to_str(rt)
-            }
-            _ => {
-                crate::py::interp::exec_block(rt, &fr, std::slice::from_ref(s))?;
-                Ok(String::new())
-            }
-        },
-        None => Ok(String::new()),
-    }
-}

@@ -206,7 +206,7 @@ impl Object for SignalObj {
         let sig = self.0.clone();
         Ok(match name {
             "connect" => NativeFn::val("connect", move |rt, args, kwargs| {
-                let a = crate::py::builtins::bind("connect", args, kwargs, &["receiver", "sender", "weak", "dispatch_uid"], 1)?;
+                let a = crate::py::args::bind("connect", args, kwargs, &["receiver", "sender", "weak", "dispatch_uid"], 1)?;
                 let weak = match &a[2] {
                     Some(v) => v.truthy(rt)?,
                     None => true,
@@ -216,7 +216,7 @@ impl Object for SignalObj {
                 Ok(Val::None)
             }),
             "disconnect" => NativeFn::val("disconnect", move |rt, args, kwargs| {
-                let a = crate::py::builtins::bind("disconnect", args, kwargs, &["receiver", "sender", "dispatch_uid"], 0)?;
+                let a = crate::py::args::bind("disconnect", args, kwargs, &["receiver", "sender", "dispatch_uid"], 0)?;
                 let uid = a[2].as_ref().and_then(|v| if v.is_none() { None } else { Some(v.to_str(rt)) }).transpose()?;
                 Ok(Val::Bool(disconnect(rt, &sig, a[0].clone(), a[1].as_ref().and_then(sender_key), uid)))
             }),
@@ -239,7 +239,7 @@ impl Object for SignalObj {
                             kw.extend(kwargs.iter().cloned());
                             let resp = match call_value(rt, &r, vec![], kw) {
                                 Ok(v) => v,
-                                Err(e) => crate::py::interp::exception_value(rt, &e),
+                                Err(e) => crate::py::classes::exception_value(rt, &e),
                             };
                             out.push(Val::tuple(vec![r, resp]));
                         }

@@ -22,7 +22,8 @@ use super::project::{handle, RequestSpec};
 use crate::db::transaction;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::orm::instance::Instance as ModelInstance;
-use crate::py::builtins::{bind, object_class};
+use crate::py::builtins::object_class;
+use crate::py::args::bind;
 use crate::py::objects::{BoundMethod, Class, ClassVal, Descriptor, DescriptorKind, Function, Instance, NativeClass};
 use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
@@ -143,7 +144,7 @@ pub fn run_tests(rt: &Rt, file: &str, src: &str) -> SResult<Vec<TestResult>> {
     test_state(rt).rewrite_asserts.borrow_mut().push(file.to_string());
     // Collection imports the module with the database blocked, as pytest-django does.
     rt.db_blocked.replace(Some(("RuntimeError", DB_BLOCKED.to_string())));
-    let loaded = crate::py::import::exec_source_module(rt, &mod_name, file, src);
+    let loaded = crate::py::interp::exec_source_module(rt, &mod_name, file, src);
     rt.db_blocked.replace(None);
     let ns = loaded?;
     let mut results = Vec::new();
@@ -321,7 +322,7 @@ fn run_unittest_class(rt: &Rt, class: &Rc<Class>, methods: &[String]) -> Vec<Tes
                 return fail_all(&e);
             }
             for (k, v) in class.ns.vars.borrow().iter() {
-                let unchanged = before.iter().any(|(bk, bv)| bk == k && crate::py::interp::identical(bv, v));
+                let unchanged = before.iter().any(|(bk, bv)| bk == k && crate::py::ops::identical(bv, v));
                 if !unchanged {
                     test_data.push((k.to_string(), v.clone()));
                 }
@@ -390,7 +391,7 @@ fn run_one_method(rt: &Rt, class: &Rc<Class>, kind: &str, method: &str, name: &s
         ))));
     }
     let call = |n: &str| -> SResult<()> {
-        let f = crate::py::interp::instance_getattr(rt, &inst, n)?;
+        let f = crate::py::classes::instance_getattr(rt, &inst, n)?;
         call_value(rt, &f, vec![], vec![]).map(|_| ())
     };
     let mut res = pass(name);
@@ -456,7 +457,7 @@ fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Option<SResult<
         "assertNotEqual" => simple(|rt, _, a, k| {
             let a = bind("assertNotEqual", a, k, &["first", "second", "msg"], 2)?;
             let (x, y) = (a[0].as_ref().expect("required"), a[1].as_ref().expect("required"));
-            if !crate::py::interp::compare(rt, crate::py::ast::CmpOp::NotEq, x, y)? {
+            if !crate::py::ops::compare(rt, crate::py::ast::CmpOp::NotEq, x, y)? {
                 return fail(rt, format!("{} == {}", safe_repr(rt, x), safe_repr(rt, y)), a[2].as_ref());
             }
             Ok(Val::None)
@@ -480,7 +481,7 @@ fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Option<SResult<
             Some(Ok(NativeFn::val(name, move |rt, a, k| {
                 let a = bind(if want { "assertIs" } else { "assertIsNot" }, a, k, &["expr1", "expr2", "msg"], 2)?;
                 let (x, y) = (a[0].as_ref().expect("required"), a[1].as_ref().expect("required"));
-                let same = crate::py::interp::identical(x, y);
+                let same = crate::py::ops::identical(x, y);
                 if same != want {
                     let std = if want { format!("{} is not {}", safe_repr(rt, x), safe_repr(rt, y)) } else { format!("unexpectedly identical: {}", safe_repr(rt, x)) };
                     return fail(rt, std, a[2].as_ref());
@@ -549,7 +550,7 @@ fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Option<SResult<
                     "assertLess" => (CmpOp::Lt, "not less than"),
                     _ => (CmpOp::LtE, "not less than or equal to"),
                 };
-                if !crate::py::interp::compare(rt, op, x, y)? {
+                if !crate::py::ops::compare(rt, op, x, y)? {
                     return fail(rt, format!("{} {words} {}", safe_repr(rt, x), safe_repr(rt, y)), a[2].as_ref());
                 }
                 Ok(Val::None)
@@ -844,7 +845,7 @@ fn common_shorten_repr(a: String, b: String) -> (String, String) {
 
 /// `assertEqual` with unittest's type-specific messages.
 fn assert_equal(rt: &Rt, first: &Val, second: &Val, msg: Option<&Val>) -> SResult<Val> {
-    if crate::py::interp::compare(rt, crate::py::ast::CmpOp::Eq, first, second)? {
+    if crate::py::ops::compare(rt, crate::py::ast::CmpOp::Eq, first, second)? {
         return Ok(Val::None);
     }
     let same_type = first.type_name() == second.type_name();
@@ -918,7 +919,7 @@ impl RaisesCtx {
             }
             Some(e) if e.kind == ErrorKind::Budget => Ok(false),
             Some(e) => {
-                if !crate::py::interp::exception_matches(rt, e, &self.expected)? {
+                if !crate::py::classes::exception_matches(rt, e, &self.expected)? {
                     return Ok(false);
                 }
                 if let Some(m) = &self.matches {
@@ -933,7 +934,7 @@ impl RaisesCtx {
                         return Err(exc("AssertionError", format!("{} not found in {}", crate::pyfmt::python_str_repr(m), crate::pyfmt::python_str_repr(&text))));
                     }
                 }
-                *self.caught.borrow_mut() = Some(crate::py::interp::exception_value(rt, e));
+                *self.caught.borrow_mut() = Some(crate::py::classes::exception_value(rt, e));
                 Ok(true)
             }
         }
@@ -942,7 +943,7 @@ impl RaisesCtx {
 
 /// A class as `assertRaises` (`IntegrityError`) or pytest (`<class '…IntegrityError'>`) shows it.
 fn class_display(rt: &Rt, c: &Val, pytest: bool) -> String {
-    let name = crate::py::interp::getattr(rt, c, "__name__").and_then(|n| n.to_str(rt)).unwrap_or_else(|_| c.type_name());
+    let name = crate::py::methods::getattr(rt, c, "__name__").and_then(|n| n.to_str(rt)).unwrap_or_else(|_| c.type_name());
     if !pytest {
         return name;
     }
@@ -1185,7 +1186,7 @@ impl Object for ClientObj {
                 let a = bind("force_login", args, kwargs, &["user", "backend"], 1)?;
                 let user = a[0].clone().expect("required");
                 let inst = user.as_obj::<ModelInstance>().filter(|i| i.model.name == "User").ok_or_else(|| err(ErrorKind::TypeError, "force_login() takes a User instance"))?.rc();
-                let now = crate::py::interp::datetime_now(rt);
+                let now = crate::py::dates::datetime_now(rt);
                 inst.set_value("last_login", Val::DateTime(now));
                 crate::orm::write::save(rt, &inst, vec![], vec![("update_fields".into(), Val::list(vec![Val::str("last_login")]))])?;
                 self.user.set(inst.pk_value().map(|id| (id, rt.now_seconds().floor() as i64)));

@@ -641,7 +641,7 @@ pub fn field_default(rt: &Rt, f: &Field) -> Val {
     match f.default {
         FieldDefault::Str(s) => Val::str(s),
         FieldDefault::Bool(b) => Val::Bool(b),
-        FieldDefault::Now => Val::DateTime(crate::py::interp::datetime_now(rt)),
+        FieldDefault::Now => Val::DateTime(crate::py::dates::datetime_now(rt)),
         FieldDefault::Unset => {
             if !f.null && f.empty_strings_allowed() {
                 Val::str("")

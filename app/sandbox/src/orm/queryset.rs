@@ -606,7 +606,7 @@ fn in_bulk(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult
     if qs.is_values() {
         return Err(type_err("in_bulk() cannot be used with values() or values_list()."));
     }
-    let a = crate::py::builtins::bind("in_bulk", args, kwargs, &["id_list", "field_name"], 0)?;
+    let a = crate::py::args::bind("in_bulk", args, kwargs, &["id_list", "field_name"], 0)?;
     let field_name = a[1].as_ref().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "pk".into());
     if field_name != "pk" {
         let unique = qs.model.field(&field_name).is_some_and(|f| f.unique || f.kind == crate::schema::FieldKind::Auto);
@@ -631,7 +631,7 @@ fn in_bulk(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult
     };
     let mut d = crate::value::PyDict::new();
     for r in rows {
-        let k = crate::py::interp::getattr(rt, &r, &field_name)?;
+        let k = crate::py::methods::getattr(rt, &r, &field_name)?;
         d.set(k, r)?;
     }
     Ok(Val::dict(d))

@@ -287,7 +287,7 @@ fn batch_size_for(n_fields: usize) -> usize {
 }
 
 pub fn bulk_create(rt: &Rt, model: &'static Model, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    let a = crate::py::builtins::bind("bulk_create", args, kwargs, &["objs", "batch_size", "ignore_conflicts", "update_conflicts", "update_fields", "unique_fields"], 1)?;
+    let a = crate::py::args::bind("bulk_create", args, kwargs, &["objs", "batch_size", "ignore_conflicts", "update_conflicts", "update_fields", "unique_fields"], 1)?;
     let objs_val = a[0].clone().expect("required");
     let batch_size = a[1].as_ref().and_then(|v| v.as_int());
     if batch_size.is_some_and(|b| b <= 0) {
@@ -352,7 +352,7 @@ pub fn bulk_create(rt: &Rt, model: &'static Model, args: Vec<Val>, kwargs: Kwarg
 }
 
 pub fn bulk_update(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    let a = crate::py::builtins::bind("bulk_update", args, kwargs, &["objs", "fields", "batch_size"], 2)?;
+    let a = crate::py::args::bind("bulk_update", args, kwargs, &["objs", "fields", "batch_size"], 2)?;
     let model = qs.model;
     let batch = a[2].as_ref().and_then(|v| v.as_int());
     if batch.is_some_and(|b| b <= 0) {

@@ -68,7 +68,7 @@ fn repr_level(rt: &Rt, v: &Val, level: usize, maxstring: usize) -> String {
             if keys.is_empty() {
                 return "set()".into();
             }
-            let sorted = crate::py::builtins::sort_values(rt, keys.clone(), None, false).unwrap_or(keys);
+            let sorted = crate::py::ops::sort_values(rt, keys.clone(), None, false).unwrap_or(keys);
             seq(&sorted, "{", "}", 6, false)
         }
         Val::Dict(d) => {

@@ -1,73 +1,26 @@
-//! Python's built-in functions and the methods of its built-in types (`str`, `list`, `dict`,
-//! `set`, `tuple`, numbers, `datetime`, `timedelta`), as far as views, helpers and tests use them.
+//! Python's built-in functions (`len`, `sorted`, `isinstance`, `type`, …) and the type objects
+//! they name, as far as views, helpers and tests use them; the methods of built-in values live
+//! in `methods.rs`.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use super::interp::{self, Frame};
+use super::args::{arity, as_int_arg, bind, no_kwargs};
+use super::dates::{timedelta_val, TimeDelta};
+use super::ops::sort_values;
 use super::objects::*;
 use crate::error::{err, exc, is_builtin_exception, ErrorKind, SResult};
-use crate::pyfmt::{parse_py_float, py_space, python_float_repr};
+use crate::pyfmt::{parse_py_float, python_float_repr};
 use crate::runtime::Rt;
 use crate::value::{call_value, BinOp, HashKey, Kwargs, Object, PyDict, Val};
-use crate::datetime::DateTime;
 
 // ---------------------------------------------------------------- argument helpers
 
-/// Binds a native function's arguments by name, with Python's messages.
-pub fn bind(fname: &str, args: Vec<Val>, kwargs: Kwargs, names: &[&str], required: usize) -> SResult<Vec<Option<Val>>> {
-    if args.len() > names.len() {
-        let what = if required == names.len() {
-            format!("{} positional argument{}", names.len(), if names.len() == 1 { "" } else { "s" })
-        } else {
-            format!("at most {} arguments", names.len())
-        };
-        return Err(err(ErrorKind::TypeError, format!("{fname}() takes {what} ({} given)", args.len())));
-    }
-    let mut out: Vec<Option<Val>> = vec![None; names.len()];
-    for (i, a) in args.into_iter().enumerate() {
-        out[i] = Some(a);
-    }
-    for (k, v) in kwargs {
-        match names.iter().position(|n| *n == k) {
-            Some(i) if out[i].is_some() => return Err(err(ErrorKind::TypeError, format!("{fname}() got multiple values for argument '{k}'"))),
-            Some(i) => out[i] = Some(v),
-            None => return Err(err(ErrorKind::TypeError, format!("{fname}() got an unexpected keyword argument '{k}'"))),
-        }
-    }
-    for (i, n) in names.iter().enumerate().take(required) {
-        if out[i].is_none() {
-            return Err(err(ErrorKind::TypeError, format!("{fname}() missing required argument '{n}' (pos {})", i + 1)));
-        }
-    }
-    Ok(out)
-}
-
-fn no_kwargs(fname: &str, kwargs: &Kwargs) -> SResult<()> {
-    match kwargs.first() {
-        Some((k, _)) => Err(err(ErrorKind::TypeError, format!("{fname}() takes no keyword arguments (got '{k}')"))),
-        None => Ok(()),
-    }
-}
-
-fn arity(fname: &str, args: &[Val], min: usize, max: usize) -> SResult<()> {
-    if args.len() < min || args.len() > max {
-        let expect = if min == max { format!("exactly {min}") } else if args.len() < min { format!("at least {min}") } else { format!("at most {max}") };
-        let s = if (if args.len() < min { min } else { max }) == 1 { "" } else { "s" };
-        return Err(err(ErrorKind::TypeError, format!("{fname}() takes {expect} argument{s} ({} given)", args.len())));
-    }
-    Ok(())
-}
-
-pub fn as_int_arg(v: &Val, what: &str) -> SResult<i64> {
-    v.as_int().ok_or_else(|| err(ErrorKind::TypeError, format!("'{}' object cannot be interpreted as an integer{what}", v.type_name())))
-}
-
 // ---------------------------------------------------------------- the builtins namespace
 
-const BUILTIN_NAMES: &[&str] = &[
+pub(crate) const BUILTIN_NAMES: &[&str] = &[
     "print", "len", "range", "str", "int", "float", "bool", "list", "dict", "tuple", "set", "frozenset", "sorted", "reversed",
     "enumerate", "zip", "sum", "min", "max", "abs", "round", "any", "all", "isinstance", "issubclass", "hasattr", "getattr",
     "setattr", "type", "repr", "map", "filter", "iter", "next", "divmod", "pow", "chr", "ord", "hex", "oct", "bin", "format",
@@ -120,29 +73,6 @@ const DJANGO_ONLY_EXCEPTIONS: &[&str] = &[
     "Stopped", "Failed", "CacheKeyWarning",
 ];
 
-/// `. Did you mean: 'x'?` for a misspelt name, as Python 3.11 suggests.
-pub fn name_hint(fr: &Frame, name: &str) -> String {
-    let mut candidates: Vec<String> = fr.globals.vars.borrow().keys().map(|k| k.to_string()).collect();
-    if let Some(s) = &fr.scope {
-        let mut cur = Some(s.clone());
-        while let Some(sc) = cur {
-            candidates.extend(sc.vars.borrow().keys().map(|k| k.to_string()));
-            cur = sc.parent.clone();
-        }
-    }
-    candidates.extend(BUILTIN_NAMES.iter().map(|s| s.to_string()));
-    let best = candidates
-        .iter()
-        .filter(|c| c.as_str() != name)
-        .map(|c| (levenshtein(c, name), c))
-        .filter(|(d, c)| *d <= 2.min((c.len() + name.len()) / 4 + 1) && *d > 0)
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((_, c)) => format!(". Did you mean: '{c}'?"),
-        None => String::new(),
-    }
-}
-
 pub fn levenshtein(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
@@ -158,7 +88,7 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn type_obj(name: &'static str) -> Val {
+pub(crate) fn type_obj(name: &'static str) -> Val {
     let ctor: fn(&Rt, Vec<Val>, Kwargs) -> SResult<Val> = match name {
         "str" => |rt, a, k| {
             no_kwargs("str", &k)?;
@@ -490,7 +420,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
             let a = bind("sum", args, kwargs, &["iterable", "start"], 1)?;
             let mut acc = a[1].clone().unwrap_or(Val::Int(0));
             for x in a[0].as_ref().expect("required").iterate(rt)?.iter() {
-                acc = interp::binop(rt, BinOp::Add, &acc, x)?;
+                acc = super::ops::binop(rt, BinOp::Add, &acc, x)?;
             }
             Ok(acc)
         }
@@ -591,7 +521,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "hasattr" => {
             arity(name, &args, 2, 2)?;
             let n = args[1].as_str().ok_or_else(|| err(ErrorKind::TypeError, "hasattr(): attribute name must be string"))?.to_string();
-            match interp::getattr(rt, &args[0], &n) {
+            match super::methods::getattr(rt, &args[0], &n) {
                 Ok(_) => Ok(Val::Bool(true)),
                 Err(e) if e.kind == ErrorKind::AttributeError => Ok(Val::Bool(false)),
                 Err(e) => Err(e),
@@ -600,7 +530,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "getattr" => {
             arity(name, &args, 2, 3)?;
             let n = args[1].as_str().ok_or_else(|| err(ErrorKind::TypeError, "getattr(): attribute name must be string"))?.to_string();
-            match interp::getattr(rt, &args[0], &n) {
+            match super::methods::getattr(rt, &args[0], &n) {
                 Ok(v) => Ok(v),
                 Err(e) if e.kind == ErrorKind::AttributeError && args.len() == 3 => Ok(args[2].clone()),
                 Err(e) => Err(e),
@@ -609,7 +539,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "setattr" => {
             arity(name, &args, 3, 3)?;
             let n = args[1].as_str().ok_or_else(|| err(ErrorKind::TypeError, "setattr(): attribute name must be string"))?.to_string();
-            interp::setattr(rt, &args[0], &n, args[2].clone())?;
+            super::methods::setattr(rt, &args[0], &n, args[2].clone())?;
             Ok(Val::None)
         }
         "delattr" => {
@@ -666,13 +596,13 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         }
         "divmod" => {
             arity(name, &args, 2, 2)?;
-            let q = interp::binop(rt, BinOp::FloorDiv, &args[0], &args[1])?;
-            let r = interp::binop(rt, BinOp::Mod, &args[0], &args[1])?;
+            let q = super::ops::binop(rt, BinOp::FloorDiv, &args[0], &args[1])?;
+            let r = super::ops::binop(rt, BinOp::Mod, &args[0], &args[1])?;
             Ok(Val::tuple(vec![q, r]))
         }
         "pow" => {
             arity(name, &args, 2, 2)?;
-            interp::binop(rt, BinOp::Pow, &args[0], &args[1])
+            super::ops::binop(rt, BinOp::Pow, &args[0], &args[1])
         }
         "chr" => {
             arity(name, &args, 1, 1)?;
@@ -702,7 +632,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "format" => {
             arity(name, &args, 1, 2)?;
             let spec = args.get(1).and_then(|s| s.as_str()).unwrap_or("").to_string();
-            Ok(Val::str(interp::format_value(rt, &args[0], &spec)?))
+            Ok(Val::str(super::methods::format_value(rt, &args[0], &spec)?))
         }
         "callable" => {
             arity(name, &args, 1, 1)?;
@@ -743,806 +673,9 @@ fn round_half_even(f: f64) -> f64 {
     }
 }
 
-/// Python's stable sort by key (`sorted`, `list.sort`), with its TypeError for unorderable items.
-pub fn sort_values(rt: &Rt, items: Vec<Val>, key: Option<&Val>, reverse: bool) -> SResult<Vec<Val>> {
-    let mut keyed: Vec<(Val, Val)> = Vec::with_capacity(items.len());
-    for x in items {
-        let k = match key {
-            Some(k) if !k.is_none() => call_value(rt, k, vec![x.clone()], vec![])?,
-            _ => x.clone(),
-        };
-        keyed.push((k, x));
-    }
-    let mut failure = None;
-    keyed.sort_by(|a, b| {
-        let o = if reverse { b.0.py_cmp(&a.0) } else { a.0.py_cmp(&b.0) };
-        match o {
-            Some(o) => o,
-            None => {
-                if failure.is_none() {
-                    failure = Some(format!("'<' not supported between instances of '{}' and '{}'", b.0.type_name(), a.0.type_name()));
-                }
-                Ordering::Equal
-            }
-        }
-    });
-    if let Some(f) = failure {
-        return Err(err(ErrorKind::TypeError, f));
-    }
-    Ok(keyed.into_iter().map(|(_, x)| x).collect())
-}
-
-pub fn dict_fromkeys() -> Val {
-    NativeFn::val("fromkeys", |rt, args, _| {
-        arity("fromkeys", &args, 1, 2)?;
-        let v = args.get(1).cloned().unwrap_or(Val::None);
-        let mut d = PyDict::new();
-        for k in args[0].iterate(rt)?.iter() {
-            d.set(k.clone(), v.clone())?;
-        }
-        Ok(Val::dict(d))
-    })
-}
-
 // ---------------------------------------------------------------- methods of built-in types
 
-/// `value.name` for a built-in value: a bound method, or a datetime field.
-pub fn type_attr(rt: &Rt, v: &Val, name: &str) -> SResult<Val> {
-    if let Val::DateTime(d) = v {
-        let n = match name {
-            "year" => Some(d.year as i64),
-            "month" => Some(d.month as i64),
-            "day" => Some(d.day as i64),
-            "hour" => Some(d.hour as i64),
-            "minute" => Some(d.minute as i64),
-            "second" => Some(d.second as i64),
-            "microsecond" => Some(d.micro as i64),
-            _ => None,
-        };
-        if let Some(n) = n {
-            return Ok(Val::Int(n));
-        }
-        if name == "tzinfo" {
-            return Ok(Val::None);
-        }
-    }
-    if has_type_method(v, name) {
-        let recv = v.clone();
-        let mname = name.to_string();
-        let _ = rt;
-        return Ok(NativeFn::val(format!("{}.{name}", v.type_name()), move |rt, args, kwargs| call_type_method(rt, &recv, &mname, args, kwargs)));
-    }
-    Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute '{name}'", v.type_name())))
-}
-
-const STR_METHODS: &[&str] = &[
-    "upper", "lower", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "join", "replace", "startswith", "endswith",
-    "find", "rfind", "index", "count", "format", "title", "capitalize", "casefold", "swapcase", "isdigit", "isalpha",
-    "isalnum", "isspace", "isupper", "islower", "isnumeric", "isdecimal", "zfill", "ljust", "rjust", "center", "partition",
-    "rpartition", "removeprefix", "removesuffix", "encode", "istitle",
-];
-const LIST_METHODS: &[&str] = &["append", "extend", "insert", "pop", "remove", "index", "count", "sort", "reverse", "copy", "clear"];
-const DICT_METHODS: &[&str] = &["get", "items", "keys", "values", "pop", "setdefault", "update", "copy", "clear", "popitem"];
-const SET_METHODS: &[&str] = &[
-    "add", "discard", "remove", "update", "union", "intersection", "difference", "issubset", "issuperset", "pop", "copy",
-    "clear", "isdisjoint", "symmetric_difference",
-];
-const DT_METHODS: &[&str] = &["date", "strftime", "isoformat", "replace", "timestamp", "weekday", "isoweekday", "time"];
-
-fn has_type_method(v: &Val, name: &str) -> bool {
-    match v {
-        Val::Str(_) | Val::SafeStr(_) => STR_METHODS.contains(&name),
-        Val::List(_) => LIST_METHODS.contains(&name),
-        Val::Tuple(_) => matches!(name, "index" | "count"),
-        Val::Dict(_) => DICT_METHODS.contains(&name),
-        Val::Set(_) => SET_METHODS.contains(&name),
-        Val::Int(_) | Val::Bool(_) => matches!(name, "bit_length" | "to_bytes" | "conjugate"),
-        Val::Float(_) => matches!(name, "is_integer" | "hex"),
-        Val::DateTime(_) => DT_METHODS.contains(&name),
-        _ => false,
-    }
-}
-
-pub fn call_type_method(rt: &Rt, v: &Val, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    match v {
-        Val::Str(s) | Val::SafeStr(s) => str_method(rt, s, name, args, kwargs),
-        Val::List(l) => list_method(rt, l, name, args, kwargs),
-        Val::Tuple(t) => match name {
-            "index" | "count" => seq_index_count(t, name, &args, "tuple"),
-            _ => Err(no_method(v, name)),
-        },
-        Val::Dict(d) => dict_method(rt, d, name, args, kwargs),
-        Val::Set(d) => set_method(rt, d, name, args),
-        Val::Int(i) => match name {
-            "bit_length" => Ok(Val::Int(64 - i.unsigned_abs().leading_zeros() as i64)),
-            _ => Err(no_method(v, name)),
-        },
-        Val::Float(f) => match name {
-            "is_integer" => Ok(Val::Bool(f.fract() == 0.0)),
-            _ => Err(no_method(v, name)),
-        },
-        Val::DateTime(d) => datetime_method(rt, d, name, args, kwargs),
-        _ => Err(no_method(v, name)),
-    }
-}
-
-fn no_method(v: &Val, name: &str) -> crate::error::SandboxError {
-    err(ErrorKind::AttributeError, format!("'{}' object has no attribute '{name}'", v.type_name()))
-}
-
-fn str_arg<'a>(fname: &str, v: Option<&'a Val>) -> SResult<Option<&'a str>> {
-    match v {
-        None | Some(Val::None) => Ok(None),
-        Some(Val::Str(s) | Val::SafeStr(s)) => Ok(Some(s)),
-        Some(other) => Err(err(ErrorKind::TypeError, format!("{fname} arg must be None or str, not {}", other.type_name()))),
-    }
-}
-
-fn str_method(rt: &Rt, s: &Rc<str>, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    let need_str = |i: usize, what: &str| -> SResult<String> {
-        match args.get(i) {
-            Some(Val::Str(x) | Val::SafeStr(x)) => Ok(x.to_string()),
-            Some(other) => Err(err(ErrorKind::TypeError, format!("{what} must be str, not {}", other.type_name()))),
-            None => Err(err(ErrorKind::TypeError, format!("{name}() takes at least 1 argument (0 given)"))),
-        }
-    };
-    let b = |x: bool| Ok(Val::Bool(x));
-    match name {
-        "upper" => Ok(Val::str(s.to_uppercase())),
-        "lower" | "casefold" => Ok(Val::str(s.to_lowercase())),
-        "strip" | "lstrip" | "rstrip" => {
-            let chars = str_arg(&format!("{name}"), args.first())?.map(|c| c.chars().collect::<Vec<_>>());
-            let pred = |c: char| match &chars {
-                Some(cs) => cs.contains(&c),
-                None => py_space(c),
-            };
-            Ok(Val::str(match name {
-                "strip" => s.trim_matches(pred),
-                "lstrip" => s.trim_start_matches(pred),
-                _ => s.trim_end_matches(pred),
-            }))
-        }
-        "split" | "rsplit" => {
-            let a = bind(name, args, kwargs, &["sep", "maxsplit"], 0)?;
-            let sep = str_arg("split", a[0].as_ref())?.map(str::to_string);
-            let maxsplit = a[1].as_ref().and_then(|v| v.as_int()).unwrap_or(-1);
-            let parts: Vec<String> = match (&sep, maxsplit) {
-                (Some(sep), _) if sep.is_empty() => return Err(err(ErrorKind::ValueError, "empty separator")),
-                (Some(sep), m) if m < 0 => s.split(sep.as_str()).map(str::to_string).collect(),
-                (Some(sep), m) if name == "split" => s.splitn(m as usize + 1, sep.as_str()).map(str::to_string).collect(),
-                (Some(sep), m) => {
-                    let mut v: Vec<String> = s.rsplitn(m as usize + 1, sep.as_str()).map(str::to_string).collect();
-                    v.reverse();
-                    v
-                }
-                (None, m) => {
-                    let words: Vec<&str> = s.split(py_space).filter(|w| !w.is_empty()).collect();
-                    if m < 0 || words.len() <= m as usize + 1 {
-                        words.into_iter().map(str::to_string).collect()
-                    } else {
-                        let mut out: Vec<String> = words[..m as usize].iter().map(|w| w.to_string()).collect();
-                        // The rest keeps its inner whitespace.
-                        let mut rest = s.trim_start_matches(py_space);
-                        for _ in 0..m {
-                            rest = rest.trim_start_matches(|c: char| !py_space(c)).trim_start_matches(py_space);
-                        }
-                        out.push(rest.to_string());
-                        out
-                    }
-                }
-            };
-            Ok(Val::list(parts.into_iter().map(Val::str).collect()))
-        }
-        "splitlines" => Ok(Val::list(s.lines().map(Val::str).collect())),
-        "join" => {
-            arity("join", &args, 1, 1)?;
-            let items = args[0].iterate(rt)?;
-            let mut parts = Vec::with_capacity(items.len());
-            for (i, it) in items.iter().enumerate() {
-                match it.as_str() {
-                    Some(x) => parts.push(x.to_string()),
-                    None => return Err(err(ErrorKind::TypeError, format!("sequence item {i}: expected str instance, {} found", it.type_name()))),
-                }
-            }
-            Ok(Val::str(parts.join(s)))
-        }
-        "replace" => {
-            arity("replace", &args, 2, 3)?;
-            let (from, to) = (need_str(0, "replace() argument 1")?, need_str(1, "replace() argument 2")?);
-            match args.get(2).and_then(|c| c.as_int()) {
-                Some(c) if c >= 0 => Ok(Val::str(s.replacen(from.as_str(), &to, c as usize))),
-                _ => Ok(Val::str(s.replace(from.as_str(), &to))),
-            }
-        }
-        "startswith" | "endswith" => {
-            arity(name, &args, 1, 1)?;
-            let opts: Vec<String> = match &args[0] {
-                Val::Tuple(t) => t.iter().map(|x| x.as_str().unwrap_or("\u{0}").to_string()).collect(),
-                Val::Str(x) | Val::SafeStr(x) => vec![x.to_string()],
-                other => return Err(err(ErrorKind::TypeError, format!("{name} first arg must be str or a tuple of str, not {}", other.type_name()))),
-            };
-            b(opts.iter().any(|o| if name == "startswith" { s.starts_with(o.as_str()) } else { s.ends_with(o.as_str()) }))
-        }
-        "find" | "rfind" | "index" => {
-            let sub = need_str(0, "must be str")?;
-            let found = if name == "rfind" { s.rfind(sub.as_str()) } else { s.find(sub.as_str()) };
-            match found {
-                Some(byte) => Ok(Val::Int(s[..byte].chars().count() as i64)),
-                None if name == "index" => Err(err(ErrorKind::ValueError, "substring not found")),
-                None => Ok(Val::Int(-1)),
-            }
-        }
-        "count" => {
-            let sub = need_str(0, "must be str")?;
-            if sub.is_empty() {
-                return Ok(Val::Int(s.chars().count() as i64 + 1));
-            }
-            Ok(Val::Int(s.matches(sub.as_str()).count() as i64))
-        }
-        "format" => Ok(Val::str(str_format(rt, s, &args, &kwargs)?)),
-        "title" => Ok(Val::str(py_title(s))),
-        "capitalize" => {
-            let mut cs = s.chars();
-            Ok(Val::str(match cs.next() {
-                Some(c) => format!("{}{}", c.to_uppercase(), cs.as_str().to_lowercase()),
-                None => String::new(),
-            }))
-        }
-        "swapcase" => Ok(Val::str(s.chars().map(|c| if c.is_uppercase() { c.to_lowercase().collect::<String>() } else { c.to_uppercase().collect() }).collect::<String>())),
-        "isdigit" | "isnumeric" | "isdecimal" => b(!s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c.is_numeric())),
-        "isalpha" => b(!s.is_empty() && s.chars().all(char::is_alphabetic)),
-        "isalnum" => b(!s.is_empty() && s.chars().all(char::is_alphanumeric)),
-        "isspace" => b(!s.is_empty() && s.chars().all(py_space)),
-        "isupper" => b(s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)),
-        "islower" => b(s.chars().any(char::is_lowercase) && !s.chars().any(char::is_uppercase)),
-        "istitle" => b(!s.is_empty() && py_title(s) == **s),
-        "zfill" | "ljust" | "rjust" | "center" => {
-            let w = args.first().map(|w| as_int_arg(w, "")).transpose()?.unwrap_or(0).max(0) as usize;
-            let fill = args.get(1).and_then(|f| f.as_str()).and_then(|f| f.chars().next()).unwrap_or(if name == "zfill" { '0' } else { ' ' });
-            let n = s.chars().count();
-            if n >= w {
-                return Ok(Val::Str(s.clone()));
-            }
-            let pad = w - n;
-            let f = |k: usize| fill.to_string().repeat(k);
-            Ok(Val::str(match name {
-                "ljust" => format!("{s}{}", f(pad)),
-                "rjust" => format!("{}{s}", f(pad)),
-                "center" => {
-                    let left = pad / 2 + (pad & w & 1);
-                    format!("{}{s}{}", f(left), f(pad - left))
-                }
-                _ => match s.strip_prefix(['-', '+']) {
-                    Some(rest) => format!("{}{}{rest}", &s[..1], f(pad)),
-                    None => format!("{}{s}", f(pad)),
-                },
-            }))
-        }
-        "partition" | "rpartition" => {
-            let sep = need_str(0, "must be str")?;
-            let found = if name == "partition" { s.find(sep.as_str()) } else { s.rfind(sep.as_str()) };
-            Ok(Val::tuple(match found {
-                Some(i) => vec![Val::str(&s[..i]), Val::str(&sep), Val::str(&s[i + sep.len()..])],
-                None if name == "partition" => vec![Val::Str(s.clone()), Val::str(""), Val::str("")],
-                None => vec![Val::str(""), Val::str(""), Val::Str(s.clone())],
-            }))
-        }
-        "removeprefix" => {
-            let p = need_str(0, "must be str")?;
-            Ok(Val::str(s.strip_prefix(p.as_str()).unwrap_or(s)))
-        }
-        "removesuffix" => {
-            let p = need_str(0, "must be str")?;
-            Ok(Val::str(s.strip_suffix(p.as_str()).unwrap_or(s)))
-        }
-        // Text stays text here: the sandbox has no bytes type; `encode()` is what hashing APIs take.
-        "encode" => Ok(Val::Str(s.clone())),
-        _ => Err(no_method(&Val::Str(s.clone()), name)),
-    }
-}
-
-pub fn py_title(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut prev_cased = false;
-    for c in s.chars() {
-        if prev_cased {
-            out.extend(c.to_lowercase());
-        } else {
-            out.extend(c.to_uppercase());
-        }
-        prev_cased = c.is_alphabetic();
-    }
-    out
-}
-
-/// `"...".format(*args, **kwargs)`.
-fn str_format(rt: &Rt, s: &str, args: &[Val], kwargs: &Kwargs) -> SResult<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    let mut auto = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '{' && chars.get(i + 1) == Some(&'{') {
-            out.push('{');
-            i += 2;
-            continue;
-        }
-        if c == '}' && chars.get(i + 1) == Some(&'}') {
-            out.push('}');
-            i += 2;
-            continue;
-        }
-        if c == '}' {
-            return Err(err(ErrorKind::ValueError, "Single '}' encountered in format string"));
-        }
-        if c != '{' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        let close = chars[i..].iter().position(|&x| x == '}').map(|p| p + i).ok_or_else(|| err(ErrorKind::ValueError, "Single '{' encountered in format string"))?;
-        let field: String = chars[i + 1..close].iter().collect();
-        let (field, spec) = match field.find(':') {
-            Some(p) => (field[..p].to_string(), field[p + 1..].to_string()),
-            None => (field, String::new()),
-        };
-        let (field, conv) = match field.find('!') {
-            Some(p) => (field[..p].to_string(), field[p + 1..].chars().next()),
-            None => (field, None),
-        };
-        let mut parts = field.split('.');
-        let head = parts.next().unwrap_or("");
-        let mut v = if head.is_empty() {
-            let v = args.get(auto).cloned().ok_or_else(|| exc("IndexError", format!("Replacement index {auto} out of range for positional args tuple")))?;
-            auto += 1;
-            v
-        } else if let Ok(n) = head.parse::<usize>() {
-            args.get(n).cloned().ok_or_else(|| exc("IndexError", format!("Replacement index {n} out of range for positional args tuple")))?
-        } else {
-            kwargs.iter().find(|(k, _)| k == head).map(|(_, v)| v.clone()).ok_or_else(|| exc("KeyError", format!("'{head}'")))?
-        };
-        for attr in parts {
-            v = interp::getattr(rt, &v, attr)?;
-        }
-        let v = match conv {
-            Some('r') => Val::str(v.repr(rt)?),
-            Some('s') => Val::str(v.to_str(rt)?),
-            _ => v,
-        };
-        out.push_str(&interp::format_value(rt, &v, &spec)?);
-        i = close + 1;
-    }
-    Ok(out)
-}
-
-fn seq_index_count(items: &[Val], name: &str, args: &[Val], what: &str) -> SResult<Val> {
-    arity(name, args, 1, 1)?;
-    if name == "count" {
-        return Ok(Val::Int(items.iter().filter(|x| x.py_eq(&args[0])).count() as i64));
-    }
-    items
-        .iter()
-        .position(|x| x.py_eq(&args[0]))
-        .map(|p| Val::Int(p as i64))
-        .ok_or_else(|| err(ErrorKind::ValueError, format!("{what}.index(x): x not in {what}")))
-}
-
-fn list_method(rt: &Rt, l: &crate::value::ListRef, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    match name {
-        "append" => {
-            arity("list.append", &args, 1, 1)?;
-            let mut v = l.borrow_mut();
-            if v.len() >= interp::MAX_LIST {
-                return Err(exc("MemoryError", "the list grew too large for the sandbox"));
-            }
-            v.push(args.into_iter().next().expect("checked"));
-            Ok(Val::None)
-        }
-        "extend" => {
-            arity("list.extend", &args, 1, 1)?;
-            let items = args[0].iterate(rt)?;
-            let mut v = l.borrow_mut();
-            if v.len() + items.len() > interp::MAX_LIST {
-                return Err(exc("MemoryError", "the list grew too large for the sandbox"));
-            }
-            v.extend(items.iter().cloned());
-            Ok(Val::None)
-        }
-        "insert" => {
-            arity("list.insert", &args, 2, 2)?;
-            let i = as_int_arg(&args[0], "")?;
-            let mut v = l.borrow_mut();
-            let n = v.len() as i64;
-            let idx = if i < 0 { (n + i).max(0) } else { i.min(n) } as usize;
-            v.insert(idx, args[1].clone());
-            Ok(Val::None)
-        }
-        "pop" => {
-            arity("pop", &args, 0, 1)?;
-            let mut v = l.borrow_mut();
-            if v.is_empty() {
-                return Err(exc("IndexError", "pop from empty list"));
-            }
-            let i = match args.first() {
-                Some(a) => as_int_arg(a, "")?,
-                None => -1,
-            };
-            let n = v.len() as i64;
-            let idx = if i < 0 { n + i } else { i };
-            if idx < 0 || idx >= n {
-                return Err(exc("IndexError", "pop index out of range"));
-            }
-            Ok(v.remove(idx as usize))
-        }
-        "remove" => {
-            arity("list.remove", &args, 1, 1)?;
-            let mut v = l.borrow_mut();
-            match v.iter().position(|x| x.py_eq(&args[0])) {
-                Some(p) => {
-                    v.remove(p);
-                    Ok(Val::None)
-                }
-                None => Err(err(ErrorKind::ValueError, "list.remove(x): x not in list")),
-            }
-        }
-        "index" | "count" => {
-            let items = l.borrow().clone();
-            seq_index_count(&items, name, &args, "list")
-        }
-        "sort" => {
-            let a = bind("sort", args, kwargs, &["key", "reverse"], 0)?;
-            let items = l.borrow().clone();
-            let reverse = match &a[1] {
-                Some(v) => v.truthy(rt)?,
-                None => false,
-            };
-            let sorted = sort_values(rt, items, a[0].as_ref(), reverse)?;
-            *l.borrow_mut() = sorted;
-            Ok(Val::None)
-        }
-        "reverse" => {
-            l.borrow_mut().reverse();
-            Ok(Val::None)
-        }
-        "copy" => Ok(Val::list(l.borrow().clone())),
-        "clear" => {
-            l.borrow_mut().clear();
-            Ok(Val::None)
-        }
-        _ => Err(no_method(&Val::List(l.clone()), name)),
-    }
-}
-
-fn dict_method(rt: &Rt, d: &crate::value::DictRef, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    match name {
-        "get" => {
-            arity("get", &args, 1, 2)?;
-            Ok(d.borrow().get(&args[0])?.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Val::None)))
-        }
-        "items" => Ok(Val::list(d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
-        "keys" => Ok(Val::list(d.borrow().keys())),
-        "values" => Ok(Val::list(d.borrow().values())),
-        "pop" => {
-            arity("pop", &args, 1, 2)?;
-            match d.borrow_mut().remove(&args[0])? {
-                Some(v) => Ok(v),
-                None => args.get(1).cloned().ok_or_else(|| crate::value::key_error(rt, &args[0])),
-            }
-        }
-        "popitem" => d.borrow_mut().pop_last().map(|(k, v)| Val::tuple(vec![k, v])).ok_or_else(|| exc("KeyError", "'popitem(): dictionary is empty'")),
-        "setdefault" => {
-            arity("setdefault", &args, 1, 2)?;
-            let existing = d.borrow().get(&args[0])?;
-            match existing {
-                Some(v) => Ok(v),
-                None => {
-                    let v = args.get(1).cloned().unwrap_or(Val::None);
-                    d.borrow_mut().set(args[0].clone(), v.clone())?;
-                    Ok(v)
-                }
-            }
-        }
-        "update" => {
-            arity("update", &args, 0, 1)?;
-            if let Some(other) = args.first() {
-                let pairs: Vec<(Val, Val)> = match other {
-                    Val::Dict(o) => o.borrow().items(),
-                    v => v
-                        .iterate(rt)?
-                        .iter()
-                        .map(|p| {
-                            let p = p.iterate(rt)?;
-                            if p.len() != 2 {
-                                return Err(err(ErrorKind::ValueError, "dictionary update sequence element has the wrong length; 2 is required"));
-                            }
-                            Ok((p[0].clone(), p[1].clone()))
-                        })
-                        .collect::<SResult<_>>()?,
-                };
-                for (k, v) in pairs {
-                    d.borrow_mut().set(k, v)?;
-                }
-            }
-            for (k, v) in kwargs {
-                d.borrow_mut().set(Val::str(&k), v)?;
-            }
-            Ok(Val::None)
-        }
-        "copy" => Ok(Val::dict(d.borrow().clone())),
-        "clear" => {
-            d.borrow_mut().clear();
-            Ok(Val::None)
-        }
-        _ => Err(no_method(&Val::Dict(d.clone()), name)),
-    }
-}
-
-fn set_method(rt: &Rt, d: &crate::value::DictRef, name: &str, args: Vec<Val>) -> SResult<Val> {
-    let other_keys = |rt: &Rt| -> SResult<Vec<Val>> {
-        let mut all = Vec::new();
-        for a in &args {
-            all.extend(a.iterate(rt)?.iter().cloned());
-        }
-        Ok(all)
-    };
-    match name {
-        "add" => {
-            arity("add", &args, 1, 1)?;
-            d.borrow_mut().set(args[0].clone(), Val::None)?;
-            Ok(Val::None)
-        }
-        "discard" => {
-            d.borrow_mut().remove(&args[0])?;
-            Ok(Val::None)
-        }
-        "remove" => match d.borrow_mut().remove(&args[0])? {
-            Some(_) => Ok(Val::None),
-            None => Err(crate::value::key_error(rt, &args[0])),
-        },
-        "update" => {
-            for k in other_keys(rt)? {
-                d.borrow_mut().set(k, Val::None)?;
-            }
-            Ok(Val::None)
-        }
-        "union" => {
-            let mut items = d.borrow().keys();
-            items.extend(other_keys(rt)?);
-            Val::set_of(items)
-        }
-        "intersection" | "difference" | "issubset" | "issuperset" | "isdisjoint" | "symmetric_difference" => {
-            let other = PyDict::from_pairs(other_keys(rt)?.into_iter().map(|k| (k, Val::None)))?;
-            let mine = d.borrow().keys();
-            Ok(match name {
-                "intersection" => Val::set_of(mine.into_iter().filter(|k| other.contains(k).unwrap_or(false)).collect())?,
-                "difference" => Val::set_of(mine.into_iter().filter(|k| !other.contains(k).unwrap_or(false)).collect())?,
-                "issubset" => Val::Bool(mine.iter().all(|k| other.contains(k).unwrap_or(false))),
-                "issuperset" => Val::Bool(other.keys().iter().all(|k| d.borrow().contains(k).unwrap_or(false))),
-                "isdisjoint" => Val::Bool(!mine.iter().any(|k| other.contains(k).unwrap_or(false))),
-                _ => {
-                    let mut out: Vec<Val> = mine.iter().filter(|k| !other.contains(k).unwrap_or(false)).cloned().collect();
-                    out.extend(other.keys().into_iter().filter(|k| !d.borrow().contains(k).unwrap_or(false)));
-                    Val::set_of(out)?
-                }
-            })
-        }
-        "pop" => d.borrow_mut().pop_last().map(|(k, _)| k).ok_or_else(|| exc("KeyError", "'pop from an empty set'")),
-        "copy" => Ok(Val::Set(Rc::new(RefCell::new(d.borrow().clone())))),
-        "clear" => {
-            d.borrow_mut().clear();
-            Ok(Val::None)
-        }
-        _ => Err(no_method(&Val::Set(d.clone()), name)),
-    }
-}
-
 // ---------------------------------------------------------------- datetime and timedelta
-
-fn datetime_method(rt: &Rt, d: &DateTime, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    let _ = rt;
-    match name {
-        "date" => Ok(Val::DateTime(DateTime { hour: 0, minute: 0, second: 0, micro: 0, ..*d })),
-        "strftime" => {
-            arity("strftime", &args, 1, 1)?;
-            let f = args[0].as_str().ok_or_else(|| err(ErrorKind::TypeError, "strftime() argument 1 must be str"))?;
-            Ok(Val::str(strftime(d, f)))
-        }
-        "isoformat" => {
-            let sep = args.first().and_then(|s| s.as_str()).unwrap_or("T").to_string();
-            let mut s = format!("{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}", d.year, d.month, d.day, d.hour, d.minute, d.second);
-            if d.micro != 0 {
-                s.push_str(&format!(".{:06}", d.micro));
-            }
-            Ok(Val::str(s))
-        }
-        "weekday" => Ok(Val::Int(d.weekday() as i64)),
-        "isoweekday" => Ok(Val::Int(d.weekday() as i64 + 1)),
-        "timestamp" => Ok(Val::Float(d.to_micros() as f64 / 1e6)),
-        "replace" => {
-            let mut n = *d;
-            for (k, v) in kwargs {
-                let i = as_int_arg(&v, "")?;
-                match k.as_str() {
-                    "year" => n.year = i as i32,
-                    "month" => n.month = i as u32,
-                    "day" => n.day = i as u32,
-                    "hour" => n.hour = i as u32,
-                    "minute" => n.minute = i as u32,
-                    "second" => n.second = i as u32,
-                    "microsecond" => n.micro = i as u32,
-                    "tzinfo" => {}
-                    other => return Err(err(ErrorKind::TypeError, format!("'{other}' is an invalid keyword argument for replace()"))),
-                }
-            }
-            if !(1..=12).contains(&n.month) || n.day == 0 || n.day > crate::datetime::days_in_month(n.year, n.month) {
-                return Err(err(ErrorKind::ValueError, "day is out of range for month"));
-            }
-            Ok(Val::DateTime(n))
-        }
-        _ => Err(no_method(&Val::DateTime(*d), name)),
-    }
-}
-
-/// `datetime.strftime`, for the directives Python documents.
-pub fn strftime(d: &DateTime, fmt: &str) -> String {
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    let mut out = String::new();
-    let mut cs = fmt.chars();
-    while let Some(c) = cs.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let Some(k) = cs.next() else {
-            out.push('%');
-            break;
-        };
-        let wd = d.weekday() as usize;
-        match k {
-            'Y' => out.push_str(&format!("{:04}", d.year)),
-            'y' => out.push_str(&format!("{:02}", d.year % 100)),
-            'm' => out.push_str(&format!("{:02}", d.month)),
-            'd' => out.push_str(&format!("{:02}", d.day)),
-            'H' => out.push_str(&format!("{:02}", d.hour)),
-            'I' => out.push_str(&format!("{:02}", if d.hour % 12 == 0 { 12 } else { d.hour % 12 })),
-            'M' => out.push_str(&format!("{:02}", d.minute)),
-            'S' => out.push_str(&format!("{:02}", d.second)),
-            'f' => out.push_str(&format!("{:06}", d.micro)),
-            'p' => out.push_str(if d.hour < 12 { "AM" } else { "PM" }),
-            'A' => out.push_str(DAYS[wd]),
-            'a' => out.push_str(&DAYS[wd][..3]),
-            'B' => out.push_str(MONTHS[d.month as usize - 1]),
-            'b' | 'h' => out.push_str(&MONTHS[d.month as usize - 1][..3]),
-            'j' => {
-                let doy = crate::datetime::days_from_civil(d.year, d.month, d.day) - crate::datetime::days_from_civil(d.year, 1, 1) + 1;
-                out.push_str(&format!("{doy:03}"));
-            }
-            'w' => out.push_str(&((wd + 1) % 7).to_string()),
-            'u' => out.push_str(&(wd + 1).to_string()),
-            'F' => out.push_str(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
-            'T' => out.push_str(&format!("{:02}:{:02}:{:02}", d.hour, d.minute, d.second)),
-            'z' | 'Z' => {}
-            '%' => out.push('%'),
-            other => {
-                out.push('%');
-                out.push(other);
-            }
-        }
-    }
-    out
-}
-
-/// `datetime.timedelta`, in microseconds.
-pub struct TimeDelta(pub i64);
-
-pub fn timedelta_val(us: i64) -> Val {
-    Val::obj(TimeDelta(us))
-}
-
-impl Object for TimeDelta {
-    fn class_value(&self) -> Option<Val> {
-        Some(crate::py::dates::timedelta_class())
-    }
-    fn type_name(&self) -> String {
-        "timedelta".into()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn class_names(&self) -> Vec<String> {
-        vec!["timedelta".into(), "object".into()]
-    }
-    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
-        let days = self.0.div_euclid(86_400_000_000);
-        let rem = self.0.rem_euclid(86_400_000_000);
-        match name {
-            "days" => Ok(Val::Int(days)),
-            "seconds" => Ok(Val::Int(rem / 1_000_000)),
-            "microseconds" => Ok(Val::Int(rem % 1_000_000)),
-            "total_seconds" => {
-                let us = self.0;
-                Ok(NativeFn::val("total_seconds", move |_, _, _| Ok(Val::Float(us as f64 / 1e6))))
-            }
-            _ => Err(crate::value::no_attr("timedelta", name)),
-        }
-    }
-    fn to_str(&self, _rt: &Rt) -> SResult<String> {
-        let days = self.0.div_euclid(86_400_000_000);
-        let rem = self.0.rem_euclid(86_400_000_000);
-        let (h, m, s, us) = (rem / 3_600_000_000, rem / 60_000_000 % 60, rem / 1_000_000 % 60, rem % 1_000_000);
-        let mut out = String::new();
-        if days != 0 {
-            out.push_str(&format!("{days} day{}, ", if days.abs() == 1 { "" } else { "s" }));
-        }
-        out.push_str(&format!("{h}:{m:02}:{s:02}"));
-        if us != 0 {
-            out.push_str(&format!(".{us:06}"));
-        }
-        Ok(out)
-    }
-    fn repr(&self, _rt: &Rt) -> SResult<String> {
-        let days = self.0.div_euclid(86_400_000_000);
-        let rem = self.0.rem_euclid(86_400_000_000);
-        let mut parts = Vec::new();
-        if days != 0 {
-            parts.push(format!("days={days}"));
-        }
-        if rem / 1_000_000 != 0 {
-            parts.push(format!("seconds={}", rem / 1_000_000));
-        }
-        if rem % 1_000_000 != 0 {
-            parts.push(format!("microseconds={}", rem % 1_000_000));
-        }
-        if parts.is_empty() {
-            parts.push("0".into());
-        }
-        Ok(format!("datetime.timedelta({})", parts.join(", ")))
-    }
-    fn eq_val(&self, other: &Val) -> Option<bool> {
-        Some(other.as_obj::<TimeDelta>().is_some_and(|o| o.0 == self.0))
-    }
-    fn cmp_val(&self, other: &Val) -> Option<Ordering> {
-        other.as_obj::<TimeDelta>().map(|o| self.0.cmp(&o.0))
-    }
-    fn hash_key(&self) -> SResult<HashKey> {
-        Ok(HashKey::Other(format!("td:{}", self.0)))
-    }
-    fn truthy(&self, _rt: &Rt) -> SResult<bool> {
-        Ok(self.0 != 0)
-    }
-    fn binop(&self, _rt: &Rt, op: BinOp, other: &Val, reflected: bool) -> Option<SResult<Val>> {
-        match (op, other) {
-            (BinOp::Add, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(timedelta_val(self.0 + t.0))),
-            (BinOp::Sub, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(timedelta_val(if reflected { t.0 - self.0 } else { self.0 - t.0 }))),
-            (BinOp::Mul, Val::Int(i)) => Some(Ok(timedelta_val(self.0 * i))),
-            (BinOp::Mul, Val::Float(f)) => Some(Ok(timedelta_val((self.0 as f64 * f).round() as i64))),
-            (BinOp::Div, Val::Int(i)) if !reflected && *i != 0 => Some(Ok(timedelta_val(self.0 / i))),
-            (BinOp::Div, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::Float(if reflected { t.0 as f64 / self.0 as f64 } else { self.0 as f64 / t.0 as f64 }))),
-            (BinOp::Add | BinOp::Sub, Val::DateTime(_)) => None,
-            _ => None,
-        }
-    }
-    fn unary(&self, _rt: &Rt, op: char) -> Option<SResult<Val>> {
-        match op {
-            '-' => Some(Ok(timedelta_val(-self.0))),
-            '+' => Some(Ok(timedelta_val(self.0))),
-            _ => None,
-        }
-    }
-}
-
-/// `datetime ± timedelta`.
-pub fn datetime_binop(op: BinOp, a: &Val, b: &Val) -> Option<SResult<Val>> {
-    match (op, a, b) {
-        (BinOp::Add, Val::DateTime(d), Val::Obj(o)) | (BinOp::Add, Val::Obj(o), Val::DateTime(d)) => {
-            o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::DateTime(DateTime::from_micros(d.to_micros() + t.0))))
-        }
-        (BinOp::Sub, Val::DateTime(d), Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::DateTime(DateTime::from_micros(d.to_micros() - t.0)))),
-        _ => None,
-    }
-}
 
 /// Float text for messages (`str(1.0)`).
 pub fn float_str(f: f64) -> String {

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::rc::Rc;
 
 use crate::error::SResult;
-use crate::py::builtins::sort_values;
+use crate::py::ops::sort_values;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{call_value, Kwargs, Object, Val};
@@ -26,7 +26,7 @@ impl DictLike {
             Val::Dict(d) => {
                 for (k, v) in d.borrow().items() {
                     let cur = self.dict.borrow().get(&k)?.unwrap_or(Val::Int(0));
-                    let n = crate::py::interp::binop(rt, crate::value::BinOp::Add, &cur, &v)?;
+                    let n = crate::py::ops::binop(rt, crate::value::BinOp::Add, &cur, &v)?;
                     self.dict.borrow_mut().set(k, n)?;
                 }
             }
@@ -93,7 +93,7 @@ impl Object for DictLike {
         }
         match &self.kind {
             DictKind::Default(Some(_)) => self.getitem(rt, &key).map(Some),
-            _ => crate::py::builtins::type_attr(rt, &Val::Dict(self.dict.clone()), name).and_then(|m| call_value(rt, &m, vec![], vec![])).map(Some),
+            _ => crate::py::methods::type_attr(rt, &Val::Dict(self.dict.clone()), name).and_then(|m| call_value(rt, &m, vec![], vec![])).map(Some),
         }
     }
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
@@ -121,7 +121,7 @@ impl Object for DictLike {
                 }
                 Ok(Val::Int(t))
             }
-            _ => crate::py::builtins::call_type_method(rt, &Val::Dict(self.dict.clone()), name, args, kwargs),
+            _ => crate::py::methods::call_type_method(rt, &Val::Dict(self.dict.clone()), name, args, kwargs),
         }
     }
     fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
@@ -131,7 +131,7 @@ impl Object for DictLike {
             }
         }
         let me = Val::Dict(self.dict.clone());
-        let _ = crate::py::builtins::type_attr(rt, &me, name)?;
+        let _ = crate::py::methods::type_attr(rt, &me, name)?;
         // A bound method that dispatches through call_method (Counter's extra methods too).
         let name = name.to_string();
         let dict = self.dict.clone();

@@ -1,13 +1,16 @@
 //! `datetime.datetime`, `datetime.date` and `datetime.timedelta` as class values (the values
-//! themselves are `Val::DateTime` and `builtins::TimeDelta`).
+//! themselves are `Val::DateTime` and `super::dates::TimeDelta`).
 
 use std::any::Any;
+use std::cmp::Ordering;
+
+use super::args::{arity, as_int_arg};
 
 use crate::error::{err, ErrorKind, SResult};
-use crate::py::builtins::bind;
+use crate::py::args::bind;
 use crate::py::objects::{NativeFn, TypeObj};
 use crate::runtime::Rt;
-use crate::value::{HashKey, Kwargs, Object, Val};
+use crate::value::{BinOp, HashKey, Kwargs, Object, Val};
 use crate::datetime::DateTime;
 
 /// `datetime.datetime` as a class value.
@@ -75,7 +78,7 @@ impl Object for DateTimeClass {
     }
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         Ok(match name {
-            "now" | "today" | "utcnow" => NativeFn::val(name, |rt, _, _| Ok(Val::DateTime(crate::py::interp::datetime_now(rt)))),
+            "now" | "today" | "utcnow" => NativeFn::val(name, |rt, _, _| Ok(Val::DateTime(crate::py::dates::datetime_now(rt)))),
             "fromisoformat" => NativeFn::val("fromisoformat", |rt, args, _| {
                 let s = args.first().map(|a| a.to_str(rt)).transpose()?.unwrap_or_default();
                 DateTime::parse(&s).map(Val::DateTime).ok_or_else(|| err(ErrorKind::ValueError, format!("Invalid isoformat string: {}", crate::pyfmt::python_str_repr(&s))))
@@ -111,7 +114,7 @@ fn timedelta_ctor(_rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
             us += x * unit[i];
         }
     }
-    Ok(crate::py::builtins::timedelta_val(us.round() as i64))
+    Ok(crate::py::dates::timedelta_val(us.round() as i64))
 }
 
 /// `datetime.datetime`.
@@ -122,4 +125,213 @@ pub fn datetime_class() -> Val {
 /// `datetime.timedelta`.
 pub fn timedelta_class() -> Val {
     Val::obj(TypeObj { name: "timedelta", ctor: timedelta_ctor })
+}
+
+pub fn datetime_now(rt: &Rt) -> DateTime {
+    DateTime::from_unix_seconds(rt.now_seconds())
+}
+
+pub(crate) fn datetime_method(rt: &Rt, d: &DateTime, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    let _ = rt;
+    match name {
+        "date" => Ok(Val::DateTime(DateTime { hour: 0, minute: 0, second: 0, micro: 0, ..*d })),
+        "strftime" => {
+            arity("strftime", &args, 1, 1)?;
+            let f = args[0].as_str().ok_or_else(|| err(ErrorKind::TypeError, "strftime() argument 1 must be str"))?;
+            Ok(Val::str(strftime(d, f)))
+        }
+        "isoformat" => {
+            let sep = args.first().and_then(|s| s.as_str()).unwrap_or("T").to_string();
+            let mut s = format!("{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}", d.year, d.month, d.day, d.hour, d.minute, d.second);
+            if d.micro != 0 {
+                s.push_str(&format!(".{:06}", d.micro));
+            }
+            Ok(Val::str(s))
+        }
+        "weekday" => Ok(Val::Int(d.weekday() as i64)),
+        "isoweekday" => Ok(Val::Int(d.weekday() as i64 + 1)),
+        "timestamp" => Ok(Val::Float(d.to_micros() as f64 / 1e6)),
+        "replace" => {
+            let mut n = *d;
+            for (k, v) in kwargs {
+                let i = as_int_arg(&v, "")?;
+                match k.as_str() {
+                    "year" => n.year = i as i32,
+                    "month" => n.month = i as u32,
+                    "day" => n.day = i as u32,
+                    "hour" => n.hour = i as u32,
+                    "minute" => n.minute = i as u32,
+                    "second" => n.second = i as u32,
+                    "microsecond" => n.micro = i as u32,
+                    "tzinfo" => {}
+                    other => return Err(err(ErrorKind::TypeError, format!("'{other}' is an invalid keyword argument for replace()"))),
+                }
+            }
+            if !(1..=12).contains(&n.month) || n.day == 0 || n.day > crate::datetime::days_in_month(n.year, n.month) {
+                return Err(err(ErrorKind::ValueError, "day is out of range for month"));
+            }
+            Ok(Val::DateTime(n))
+        }
+        _ => Err(crate::value::no_attr(&Val::DateTime(*d).type_name(), name)),
+    }
+}
+
+/// `datetime.strftime`, for the directives Python documents.
+pub fn strftime(d: &DateTime, fmt: &str) -> String {
+    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    let mut out = String::new();
+    let mut cs = fmt.chars();
+    while let Some(c) = cs.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(k) = cs.next() else {
+            out.push('%');
+            break;
+        };
+        let wd = d.weekday() as usize;
+        match k {
+            'Y' => out.push_str(&format!("{:04}", d.year)),
+            'y' => out.push_str(&format!("{:02}", d.year % 100)),
+            'm' => out.push_str(&format!("{:02}", d.month)),
+            'd' => out.push_str(&format!("{:02}", d.day)),
+            'H' => out.push_str(&format!("{:02}", d.hour)),
+            'I' => out.push_str(&format!("{:02}", if d.hour % 12 == 0 { 12 } else { d.hour % 12 })),
+            'M' => out.push_str(&format!("{:02}", d.minute)),
+            'S' => out.push_str(&format!("{:02}", d.second)),
+            'f' => out.push_str(&format!("{:06}", d.micro)),
+            'p' => out.push_str(if d.hour < 12 { "AM" } else { "PM" }),
+            'A' => out.push_str(DAYS[wd]),
+            'a' => out.push_str(&DAYS[wd][..3]),
+            'B' => out.push_str(MONTHS[d.month as usize - 1]),
+            'b' | 'h' => out.push_str(&MONTHS[d.month as usize - 1][..3]),
+            'j' => {
+                let doy = crate::datetime::days_from_civil(d.year, d.month, d.day) - crate::datetime::days_from_civil(d.year, 1, 1) + 1;
+                out.push_str(&format!("{doy:03}"));
+            }
+            'w' => out.push_str(&((wd + 1) % 7).to_string()),
+            'u' => out.push_str(&(wd + 1).to_string()),
+            'F' => out.push_str(&format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
+            'T' => out.push_str(&format!("{:02}:{:02}:{:02}", d.hour, d.minute, d.second)),
+            'z' | 'Z' => {}
+            '%' => out.push('%'),
+            other => {
+                out.push('%');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+/// `datetime.timedelta`, in microseconds.
+pub struct TimeDelta(pub i64);
+
+pub fn timedelta_val(us: i64) -> Val {
+    Val::obj(TimeDelta(us))
+}
+
+impl Object for TimeDelta {
+    fn class_value(&self) -> Option<Val> {
+        Some(crate::py::dates::timedelta_class())
+    }
+    fn type_name(&self) -> String {
+        "timedelta".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn class_names(&self) -> Vec<String> {
+        vec!["timedelta".into(), "object".into()]
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        let days = self.0.div_euclid(86_400_000_000);
+        let rem = self.0.rem_euclid(86_400_000_000);
+        match name {
+            "days" => Ok(Val::Int(days)),
+            "seconds" => Ok(Val::Int(rem / 1_000_000)),
+            "microseconds" => Ok(Val::Int(rem % 1_000_000)),
+            "total_seconds" => {
+                let us = self.0;
+                Ok(NativeFn::val("total_seconds", move |_, _, _| Ok(Val::Float(us as f64 / 1e6))))
+            }
+            _ => Err(crate::value::no_attr("timedelta", name)),
+        }
+    }
+    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+        let days = self.0.div_euclid(86_400_000_000);
+        let rem = self.0.rem_euclid(86_400_000_000);
+        let (h, m, s, us) = (rem / 3_600_000_000, rem / 60_000_000 % 60, rem / 1_000_000 % 60, rem % 1_000_000);
+        let mut out = String::new();
+        if days != 0 {
+            out.push_str(&format!("{days} day{}, ", if days.abs() == 1 { "" } else { "s" }));
+        }
+        out.push_str(&format!("{h}:{m:02}:{s:02}"));
+        if us != 0 {
+            out.push_str(&format!(".{us:06}"));
+        }
+        Ok(out)
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        let days = self.0.div_euclid(86_400_000_000);
+        let rem = self.0.rem_euclid(86_400_000_000);
+        let mut parts = Vec::new();
+        if days != 0 {
+            parts.push(format!("days={days}"));
+        }
+        if rem / 1_000_000 != 0 {
+            parts.push(format!("seconds={}", rem / 1_000_000));
+        }
+        if rem % 1_000_000 != 0 {
+            parts.push(format!("microseconds={}", rem % 1_000_000));
+        }
+        if parts.is_empty() {
+            parts.push("0".into());
+        }
+        Ok(format!("datetime.timedelta({})", parts.join(", ")))
+    }
+    fn eq_val(&self, other: &Val) -> Option<bool> {
+        Some(other.as_obj::<TimeDelta>().is_some_and(|o| o.0 == self.0))
+    }
+    fn cmp_val(&self, other: &Val) -> Option<Ordering> {
+        other.as_obj::<TimeDelta>().map(|o| self.0.cmp(&o.0))
+    }
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(HashKey::Other(format!("td:{}", self.0)))
+    }
+    fn truthy(&self, _rt: &Rt) -> SResult<bool> {
+        Ok(self.0 != 0)
+    }
+    fn binop(&self, _rt: &Rt, op: BinOp, other: &Val, reflected: bool) -> Option<SResult<Val>> {
+        match (op, other) {
+            (BinOp::Add, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(timedelta_val(self.0 + t.0))),
+            (BinOp::Sub, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(timedelta_val(if reflected { t.0 - self.0 } else { self.0 - t.0 }))),
+            (BinOp::Mul, Val::Int(i)) => Some(Ok(timedelta_val(self.0 * i))),
+            (BinOp::Mul, Val::Float(f)) => Some(Ok(timedelta_val((self.0 as f64 * f).round() as i64))),
+            (BinOp::Div, Val::Int(i)) if !reflected && *i != 0 => Some(Ok(timedelta_val(self.0 / i))),
+            (BinOp::Div, Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::Float(if reflected { t.0 as f64 / self.0 as f64 } else { self.0 as f64 / t.0 as f64 }))),
+            (BinOp::Add | BinOp::Sub, Val::DateTime(_)) => None,
+            _ => None,
+        }
+    }
+    fn unary(&self, _rt: &Rt, op: char) -> Option<SResult<Val>> {
+        match op {
+            '-' => Some(Ok(timedelta_val(-self.0))),
+            '+' => Some(Ok(timedelta_val(self.0))),
+            _ => None,
+        }
+    }
+}
+
+/// `datetime ± timedelta`.
+pub fn datetime_binop(op: BinOp, a: &Val, b: &Val) -> Option<SResult<Val>> {
+    match (op, a, b) {
+        (BinOp::Add, Val::DateTime(d), Val::Obj(o)) | (BinOp::Add, Val::Obj(o), Val::DateTime(d)) => {
+            o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::DateTime(DateTime::from_micros(d.to_micros() + t.0))))
+        }
+        (BinOp::Sub, Val::DateTime(d), Val::Obj(o)) => o.as_any().downcast_ref::<TimeDelta>().map(|t| Ok(Val::DateTime(DateTime::from_micros(d.to_micros() - t.0)))),
+        _ => None,
+    }
 }

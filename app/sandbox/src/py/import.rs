@@ -11,7 +11,6 @@ use std::rc::Rc;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::py::objects::{ModuleObj, Namespace};
 use crate::runtime::Rt;
-use crate::source::SourceFile;
 use crate::value::Val;
 
 /// The session's imported modules by dotted name.
@@ -81,22 +80,6 @@ const UNSUPPORTED_STDLIB: &[&str] = &[
     "string", "copy", "pickle", "sqlite3", "unittest", "urllib", "http", "csv", "statistics", "enum", "dataclasses", "inspect",
     "contextlib", "warnings", "traceback", "shutil", "tempfile", "glob", "requests",
 ];
-
-/// Executes `src` as the module `name` (`views`), registering it for `import`.
-pub fn exec_source_module(rt: &Rt, name: &str, filename: &str, src: &str) -> SResult<Rc<Namespace>> {
-    let file = Rc::new(SourceFile { name: filename.to_string(), text: src.to_string() });
-    let body = crate::py::parser::parse_module(src).map_err(|e| syntax_error_in(e, filename))?;
-    let ns = Namespace::new();
-    ns.set("__name__", Val::str(name));
-    ns.set("__file__", Val::str(filename));
-    let module = Val::obj(ModuleObj { name: name.to_string(), ns: ns.clone() });
-    modules(rt).borrow_mut().insert(name.to_string(), module);
-    if let Err(e) = crate::py::interp::exec_module(rt, file, ns.clone(), &body) {
-        modules(rt).borrow_mut().remove(name);
-        return Err(e);
-    }
-    Ok(ns)
-}
 
 /// Python's `str(SyntaxError)`: `message (file, line N)`.
 pub fn syntax_error_in(e: SandboxError, filename: &str) -> SandboxError {

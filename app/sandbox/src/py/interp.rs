@@ -6,14 +6,20 @@
 use std::rc::Rc;
 
 use super::ast::*;
+use std::any::Any;
+
 use super::builtins;
+use super::classes::{error_from_raised, exception_matches, exception_value, SuperObj};
+use super::import::{modules, syntax_error_in};
+use super::methods::{call_method, format_value, getattr, setattr};
+use super::ops::{binop, compare, too_big, unary, MAX_LIST, MAX_STR};
+use crate::source::SourceFile;
+use crate::value::{no_attr, Object};
+use super::builtins::{levenshtein, BUILTIN_NAMES};
 use super::objects::*;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError, TraceFrame};
-use crate::pyfmt::python_float_repr;
-use crate::py::format::{format_spec, percent_format};
 use crate::runtime::Rt;
 use crate::value::{call_value, BinOp, Kwargs, PyDict, Val};
-use crate::datetime::DateTime;
 
 /// How a statement ended.
 pub enum Flow {
@@ -361,50 +367,6 @@ fn exec_with(rt: &Rt, fr: &Frame, items: &[(Expr, Option<Expr>)], body: &[Stmt])
     }
 }
 
-/// Whether an `except <cls>` clause catches `e`.
-pub fn exception_matches(rt: &Rt, e: &SandboxError, cls: &Val) -> SResult<bool> {
-    if let Val::Tuple(items) = cls {
-        for c in items.iter() {
-            if exception_matches(rt, e, c)? {
-                return Ok(true);
-            }
-        }
-        return Ok(false);
-    }
-    let names = match crate::value::carried(e) {
-        Some(Val::Obj(o)) => o.class_names(),
-        _ => crate::error::exception_parents(&e.exc),
-    };
-    if let Some(c) = cls.as_obj::<ExceptionClass>() {
-        return Ok(names.iter().any(|n| *n == c.0));
-    }
-    if let Some(c) = cls.as_obj::<ClassVal>() {
-        if let Some(v) = crate::value::carried(e) {
-            if let Some(i) = v.as_obj::<Instance>() {
-                return Ok(i.class.is_subclass_of(&c.0));
-            }
-        }
-        return Ok(names.iter().any(|n| *n == c.0.qualname));
-    }
-    if let Some(t) = cls.as_obj::<TypeObj>() {
-        if crate::error::is_builtin_exception(t.name) {
-            return Ok(names.iter().any(|n| *n == t.name));
-        }
-    }
-    let _ = rt;
-    Err(err(ErrorKind::TypeError, "catching classes that do not inherit from BaseException is not allowed"))
-}
-
-/// The value `except … as e` binds.
-pub fn exception_value(rt: &Rt, e: &SandboxError) -> Val {
-    if let Some(v) = crate::value::carried(e) {
-        return v.clone();
-    }
-    let _ = rt;
-    let args = if e.message.is_empty() { vec![] } else { vec![Val::str(&e.message)] };
-    Val::obj(ExceptionObj { class: e.exc.to_string(), args, message: e.message.clone() })
-}
-
 // ---------------------------------------------------------------- names
 
 fn store_name(fr: &Frame, name: &str, v: Val) {
@@ -480,7 +442,7 @@ pub fn load_name(rt: &Rt, fr: &Frame, name: &str) -> SResult<Val> {
     if let Some(v) = builtins::builtin(rt, name) {
         return Ok(v);
     }
-    Err(exc("NameError", format!("name '{name}' is not defined{}", builtins::name_hint(fr, name))))
+    Err(exc("NameError", format!("name '{name}' is not defined{}", name_hint(fr, name))))
 }
 
 // ---------------------------------------------------------------- assignment
@@ -724,125 +686,7 @@ fn make_class(rt: &Rt, fr: &Frame, def: &ClassDef) -> SResult<Val> {
     Ok(Val::obj(ClassVal(class)))
 }
 
-/// Creates an instance of a Python class and runs its `__init__`.
-pub fn instantiate(rt: &Rt, class: &Rc<Class>, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    let inst = Instance::new(class.clone());
-    let v = Val::Obj(inst.clone());
-    if let Some(init) = class.lookup("__init__") {
-        let r = call_value(rt, &init, [vec![v.clone()], args].concat(), kwargs)?;
-        if !r.is_none() {
-            return Err(err(ErrorKind::TypeError, format!("__init__() should return None, not '{}'", r.type_name())));
-        }
-        return Ok(v);
-    }
-    match class.native_base().and_then(|n| n.init) {
-        Some(init) => init(rt, &inst, args, kwargs)?,
-        None => {
-            if !args.is_empty() || !kwargs.is_empty() {
-                return Err(err(ErrorKind::TypeError, format!("{}() takes no arguments", class.name)));
-            }
-        }
-    }
-    Ok(v)
-}
-
-pub fn instance_getattr(rt: &Rt, inst: &Rc<Instance>, name: &str) -> SResult<Val> {
-    let me = Val::Obj(inst.clone());
-    match name {
-        "__class__" => return Ok(Val::obj(ClassVal(inst.class.clone()))),
-        "__dict__" => {
-            let d = PyDict::from_pairs(inst.attrs.borrow().iter().map(|(k, v)| (Val::Str(k.clone()), v.clone())))?;
-            return Ok(Val::dict(d));
-        }
-        _ => {}
-    }
-    let class_attr = inst.class.lookup(name);
-    if let Some(v) = &class_attr {
-        if let Some(d) = v.as_obj::<Descriptor>() {
-            if d.kind == DescriptorKind::Property {
-                return call_value(rt, &d.func, vec![me], vec![]);
-            }
-        }
-    }
-    if let Some(v) = inst.get_attr(name) {
-        return Ok(v);
-    }
-    if let Some(v) = class_attr {
-        return Ok(bind_class_attr(v, &me, &inst.class));
-    }
-    if let Some(native) = inst.class.native_base() {
-        if let Some(r) = (native.method)(rt, inst, name) {
-            return r;
-        }
-    }
-    if let Some(ga) = inst.class.lookup("__getattr__") {
-        return call_value(rt, &ga, vec![me, Val::str(name)], vec![]);
-    }
-    Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute '{name}'", inst.class.name)))
-}
-
-fn bind_class_attr(v: Val, receiver: &Val, class: &Rc<Class>) -> Val {
-    match &v {
-        Val::Obj(o) => {
-            if o.as_any().is::<Function>() {
-                return Val::obj(BoundMethod { func: v.clone(), receiver: receiver.clone() });
-            }
-            if let Some(d) = o.as_any().downcast_ref::<Descriptor>() {
-                return match d.kind {
-                    DescriptorKind::Static => d.func.clone(),
-                    DescriptorKind::Class => Val::obj(BoundMethod { func: d.func.clone(), receiver: Val::obj(ClassVal(class.clone())) }),
-                    DescriptorKind::Property => v.clone(),
-                };
-            }
-            v
-        }
-        _ => v,
-    }
-}
-
-/// `super()` inside a method: the rest of the MRO after the method's class.
-pub struct SuperObj {
-    pub after: Rc<Class>,
-    pub receiver: Rc<Instance>,
-}
-
-impl crate::value::Object for SuperObj {
-    fn type_name(&self) -> String {
-        "super".into()
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
-        let mro = self.receiver.class.mro();
-        let pos = mro.iter().position(|c| Rc::ptr_eq(c, &self.after)).map(|p| p + 1).unwrap_or(mro.len());
-        let me = Val::Obj(self.receiver.clone());
-        for c in &mro[pos..] {
-            if let Some(v) = c.ns.get(name) {
-                return Ok(bind_class_attr(v, &me, &self.receiver.class));
-            }
-            if let Some(native) = &c.native {
-                if name == "__init__" {
-                    if let Some(init) = native.init {
-                        let inst = self.receiver.clone();
-                        return Ok(NativeFn::val("__init__", move |rt, args, kwargs| {
-                            init(rt, &inst, args, kwargs)?;
-                            Ok(Val::None)
-                        }));
-                    }
-                    return Ok(NativeFn::val("__init__", |_, _, _| Ok(Val::None)));
-                }
-                if let Some(r) = (native.method)(rt, &self.receiver, name) {
-                    return r;
-                }
-            }
-        }
-        Err(err(ErrorKind::AttributeError, format!("'super' object has no attribute '{name}'")))
-    }
-}
-
 // ---------------------------------------------------------------- calls
-
 
 pub fn call_function(rt: &Rt, f: &Function, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
     let scope = Scope::new(f.closure.clone());
@@ -1193,31 +1037,6 @@ fn make_super(fr: &Frame) -> SResult<Val> {
     }
 }
 
-/// `obj.name(*args)`: objects answer directly; built-in types through their methods.
-pub fn call_method(rt: &Rt, target: &Val, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-    match target {
-        Val::Obj(o) => o.call_method(rt, name, args, kwargs),
-        other => builtins::call_type_method(rt, other, name, args, kwargs),
-    }
-}
-
-pub fn getattr(rt: &Rt, v: &Val, name: &str) -> SResult<Val> {
-    match v {
-        Val::Obj(o) => o.getattr(rt, name),
-        other => builtins::type_attr(rt, other, name),
-    }
-}
-
-pub fn setattr(rt: &Rt, v: &Val, name: &str, value: Val) -> SResult<()> {
-    match v {
-        Val::Obj(o) => o.setattr(rt, name, value),
-        other => Err(err(
-            ErrorKind::AttributeError,
-            format!("'{}' object has no attribute '{name}'", other.type_name()),
-        )),
-    }
-}
-
 fn comprehension(rt: &Rt, fr: &Frame, gens: &[Comprehension], body: &mut dyn FnMut(&Rt, &Frame) -> SResult<()>) -> SResult<()> {
     // The first iterable is evaluated in the enclosing scope; the loop variables live in their own.
     let scope = Scope::new(fr.scope.clone());
@@ -1301,406 +1120,74 @@ fn fstring(rt: &Rt, fr: &Frame, parts: &[FPart]) -> SResult<String> {
     Ok(out)
 }
 
-/// `format(v, spec)`, with datetimes taking strftime specs as Python's do.
-pub fn format_value(rt: &Rt, v: &Val, spec: &str) -> SResult<String> {
-    if let Val::DateTime(d) = v {
-        if spec.is_empty() {
-            return Ok(d.to_string());
-        }
-        return Ok(builtins::strftime(d, spec));
-    }
-    format_spec(rt, v, spec)
-}
-
 // ---------------------------------------------------------------- operators
 
-/// Longest list or string the sandbox builds (a runaway `append` or `s += s` stops here).
-pub const MAX_LIST: usize = 5_000_000;
-pub const MAX_STR: usize = 50_000_000;
-
-fn too_big() -> SandboxError {
-    exc("MemoryError", "the value grew too large for the sandbox")
-}
-
-fn overflow() -> SandboxError {
-    exc("OverflowError", "integer result too large for the sandbox (64-bit integers)")
-}
-
-pub fn unary(rt: &Rt, op: UnaryOp, v: Val) -> SResult<Val> {
-    Ok(match (op, &v) {
-        (UnaryOp::Not, _) => Val::Bool(!v.truthy(rt)?),
-        (UnaryOp::Neg, Val::Int(i)) => Val::Int(i.checked_neg().ok_or_else(overflow)?),
-        (UnaryOp::Neg, Val::Bool(b)) => Val::Int(-(*b as i64)),
-        (UnaryOp::Neg, Val::Float(f)) => Val::Float(-f),
-        (UnaryOp::Pos, Val::Int(_) | Val::Float(_)) => v.clone(),
-        (UnaryOp::Pos, Val::Bool(b)) => Val::Int(*b as i64),
-        (UnaryOp::Invert, Val::Int(i)) => Val::Int(!i),
-        (UnaryOp::Invert, Val::Bool(b)) => Val::Int(!(*b as i64)),
-        (_, Val::Obj(o)) => {
-            let c = match op {
-                UnaryOp::Neg => '-',
-                UnaryOp::Pos => '+',
-                _ => '~',
-            };
-            match o.unary(rt, c) {
-                Some(r) => r?,
-                None => return Err(bad_unary(op, &v)),
-            }
+impl Object for Function {
+    fn type_name(&self) -> String {
+        "function".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn is_callable(&self) -> bool {
+        true
+    }
+    fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        super::interp::call_function(rt, self, args, kwargs)
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "__name__" => Ok(Val::str(&*self.def.name)),
+            "__qualname__" => Ok(Val::str(&self.qualname)),
+            "__doc__" => Ok(Val::None),
+            "__module__" => Ok(Val::str(self.file.name.trim_end_matches(".py"))),
+            _ => self.attrs.borrow().get(name).cloned().ok_or_else(|| no_attr("function", name)),
         }
-        _ => return Err(bad_unary(op, &v)),
-    })
-}
-
-fn bad_unary(op: UnaryOp, v: &Val) -> SandboxError {
-    let sym = match op {
-        UnaryOp::Neg => "-",
-        UnaryOp::Pos => "+",
-        UnaryOp::Invert => "~",
-        UnaryOp::Not => "not",
-    };
-    err(ErrorKind::TypeError, format!("bad operand type for unary {sym}: '{}'", v.type_name()))
-}
-
-fn int_of(v: &Val) -> Option<i64> {
-    match v {
-        Val::Int(i) => Some(*i),
-        Val::Bool(b) => Some(*b as i64),
-        _ => None,
+    }
+    fn setattr(&self, _rt: &Rt, name: &str, value: Val) -> SResult<()> {
+        self.attrs.borrow_mut().insert(name.to_string(), value);
+        Ok(())
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("<function {}>", self.qualname))
     }
 }
 
-pub fn binop(rt: &Rt, op: BinOp, a: &Val, b: &Val) -> SResult<Val> {
-    if let Val::Obj(o) = a {
-        if let Some(r) = o.binop(rt, op, b, false) {
-            return r;
+/// `. Did you mean: 'x'?` for a misspelt name, as Python 3.11 suggests.
+pub fn name_hint(fr: &Frame, name: &str) -> String {
+    let mut candidates: Vec<String> = fr.globals.vars.borrow().keys().map(|k| k.to_string()).collect();
+    if let Some(s) = &fr.scope {
+        let mut cur = Some(s.clone());
+        while let Some(sc) = cur {
+            candidates.extend(sc.vars.borrow().keys().map(|k| k.to_string()));
+            cur = sc.parent.clone();
         }
     }
-    if let Val::Obj(o) = b {
-        if let Some(r) = o.binop(rt, op, a, true) {
-            return r;
-        }
-    }
-    if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
-        return int_binop(op, x, y, a, b);
-    }
-    if let (Some(x), Some(y)) = (num_of(a), num_of(b)) {
-        return float_binop(op, x, y, a, b);
-    }
-    Ok(match (op, a, b) {
-        (BinOp::Add, Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => {
-            if x.len() + y.len() > MAX_STR {
-                return Err(too_big());
-            }
-            let s = format!("{x}{y}");
-            if matches!((a, b), (Val::SafeStr(_), Val::SafeStr(_))) {
-                Val::safe(s)
-            } else {
-                Val::str(s)
-            }
-        }
-        (BinOp::Mul, Val::Str(s) | Val::SafeStr(s), n) | (BinOp::Mul, n, Val::Str(s) | Val::SafeStr(s)) if int_of(n).is_some() => {
-            let k = int_of(n).unwrap_or(0).max(0) as usize;
-            if s.len().saturating_mul(k) > MAX_STR {
-                return Err(too_big());
-            }
-            Val::str(s.repeat(k))
-        }
-        (BinOp::Add, Val::List(x), Val::List(y)) => {
-            let mut v = x.borrow().clone();
-            v.extend(y.borrow().iter().cloned());
-            if v.len() > MAX_LIST {
-                return Err(too_big());
-            }
-            Val::list(v)
-        }
-        (BinOp::Add, Val::Tuple(x), Val::Tuple(y)) => Val::tuple(x.iter().chain(y.iter()).cloned().collect()),
-        (BinOp::Mul, Val::List(_) | Val::Tuple(_), n) | (BinOp::Mul, n, Val::List(_) | Val::Tuple(_)) if int_of(n).is_some() => {
-            let (seq, k) = if int_of(b).is_some() { (a, int_of(b).unwrap_or(0)) } else { (b, int_of(a).unwrap_or(0)) };
-            let items = seq.seq_items().unwrap_or_default();
-            let k = k.max(0) as usize;
-            if items.len().saturating_mul(k) > MAX_LIST {
-                return Err(too_big());
-            }
-            let mut v = Vec::with_capacity(items.len() * k);
-            for _ in 0..k {
-                v.extend(items.iter().cloned());
-            }
-            if matches!(seq, Val::List(_)) {
-                Val::list(v)
-            } else {
-                Val::tuple(v)
-            }
-        }
-        (BinOp::Mod, Val::Str(s) | Val::SafeStr(s), args) => Val::str(percent_string(rt, s, args)?),
-        (BinOp::BitOr, Val::Dict(x), Val::Dict(y)) => {
-            let mut d = x.borrow().clone();
-            for (k, v) in y.borrow().items() {
-                d.set(k, v)?;
-            }
-            Val::dict(d)
-        }
-        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor, Val::Set(x), Val::Set(y)) => {
-            let (x, y) = (x.borrow(), y.borrow());
-            let xs = x.keys();
-            let ys = y.keys();
-            let out: Vec<Val> = match op {
-                BinOp::BitOr => xs.iter().chain(ys.iter()).cloned().collect(),
-                BinOp::BitAnd => xs.into_iter().filter(|k| y.contains(k).unwrap_or(false)).collect(),
-                BinOp::Sub => xs.into_iter().filter(|k| !y.contains(k).unwrap_or(false)).collect(),
-                _ => xs
-                    .iter()
-                    .filter(|k| !y.contains(k).unwrap_or(false))
-                    .chain(ys.iter().filter(|k| !x.contains(k).unwrap_or(false)))
-                    .cloned()
-                    .collect(),
-            };
-            Val::set_of(out)?
-        }
-        (BinOp::Sub, Val::DateTime(x), Val::DateTime(y)) => builtins::timedelta_val(x.to_micros() - y.to_micros()),
-        _ => {
-            if let Some(r) = builtins::datetime_binop(op, a, b) {
-                return r;
-            }
-            return Err(err(
-                ErrorKind::TypeError,
-                format!("unsupported operand type(s) for {}: '{}' and '{}'", op.symbol(), a.type_name(), b.type_name()),
-            ));
-        }
-    })
-}
-
-fn num_of(v: &Val) -> Option<f64> {
-    match v {
-        Val::Int(i) => Some(*i as f64),
-        Val::Bool(b) => Some(*b as i64 as f64),
-        Val::Float(f) => Some(*f),
-        _ => None,
+    candidates.extend(BUILTIN_NAMES.iter().map(|s| s.to_string()));
+    let best = candidates
+        .iter()
+        .filter(|c| c.as_str() != name)
+        .map(|c| (levenshtein(c, name), c))
+        .filter(|(d, c)| *d <= 2.min((c.len() + name.len()) / 4 + 1) && *d > 0)
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!(". Did you mean: '{c}'?"),
+        None => String::new(),
     }
 }
 
-fn int_binop(op: BinOp, x: i64, y: i64, a: &Val, b: &Val) -> SResult<Val> {
-    let zero = || exc("ZeroDivisionError", if op == BinOp::Mod { "integer modulo by zero" } else { "integer division or modulo by zero" });
-    Ok(match op {
-        BinOp::Add => Val::Int(x.checked_add(y).ok_or_else(overflow)?),
-        BinOp::Sub => Val::Int(x.checked_sub(y).ok_or_else(overflow)?),
-        BinOp::Mul => Val::Int(x.checked_mul(y).ok_or_else(overflow)?),
-        BinOp::Div => {
-            if y == 0 {
-                return Err(exc("ZeroDivisionError", "division by zero"));
-            }
-            Val::Float(x as f64 / y as f64)
-        }
-        BinOp::FloorDiv => {
-            if y == 0 {
-                return Err(zero());
-            }
-            Val::Int(x.checked_div_euclid(y).map(|_| floor_div(x, y)).ok_or_else(overflow)?)
-        }
-        BinOp::Mod => {
-            if y == 0 {
-                return Err(zero());
-            }
-            Val::Int(x - y * floor_div(x, y))
-        }
-        BinOp::Pow => {
-            if y < 0 {
-                Val::Float((x as f64).powf(y as f64))
-            } else {
-                let e = u32::try_from(y).map_err(|_| overflow())?;
-                Val::Int(x.checked_pow(e).ok_or_else(overflow)?)
-            }
-        }
-        BinOp::LShift => {
-            if y < 0 {
-                return Err(err(ErrorKind::ValueError, "negative shift count"));
-            }
-            if y >= 63 || (x != 0 && x.unsigned_abs().leading_zeros() as i64 <= y) {
-                return Err(overflow());
-            }
-            Val::Int(x << y)
-        }
-        BinOp::RShift => {
-            if y < 0 {
-                return Err(err(ErrorKind::ValueError, "negative shift count"));
-            }
-            Val::Int(x >> y.min(63))
-        }
-        BinOp::BitOr => {
-            if matches!((a, b), (Val::Bool(_), Val::Bool(_))) {
-                Val::Bool((x | y) != 0)
-            } else {
-                Val::Int(x | y)
-            }
-        }
-        BinOp::BitAnd => {
-            if matches!((a, b), (Val::Bool(_), Val::Bool(_))) {
-                Val::Bool((x & y) != 0)
-            } else {
-                Val::Int(x & y)
-            }
-        }
-        BinOp::BitXor => {
-            if matches!((a, b), (Val::Bool(_), Val::Bool(_))) {
-                Val::Bool((x ^ y) != 0)
-            } else {
-                Val::Int(x ^ y)
-            }
-        }
-        BinOp::MatMul => return Err(err(ErrorKind::TypeError, "unsupported operand type(s) for @: 'int' and 'int'")),
-    })
-}
-
-fn floor_div(x: i64, y: i64) -> i64 {
-    let q = x / y;
-    if (x % y != 0) && ((x < 0) != (y < 0)) {
-        q - 1
-    } else {
-        q
+/// Executes `src` as the module `name` (`views`), registering it for `import`.
+pub fn exec_source_module(rt: &Rt, name: &str, filename: &str, src: &str) -> SResult<Rc<Namespace>> {
+    let file = Rc::new(SourceFile { name: filename.to_string(), text: src.to_string() });
+    let body = crate::py::parser::parse_module(src).map_err(|e| syntax_error_in(e, filename))?;
+    let ns = Namespace::new();
+    ns.set("__name__", Val::str(name));
+    ns.set("__file__", Val::str(filename));
+    let module = Val::obj(ModuleObj { name: name.to_string(), ns: ns.clone() });
+    modules(rt).borrow_mut().insert(name.to_string(), module);
+    if let Err(e) = crate::py::interp::exec_module(rt, file, ns.clone(), &body) {
+        modules(rt).borrow_mut().remove(name);
+        return Err(e);
     }
-}
-
-fn float_binop(op: BinOp, x: f64, y: f64, a: &Val, b: &Val) -> SResult<Val> {
-    Ok(Val::Float(match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => {
-            if y == 0.0 {
-                return Err(exc("ZeroDivisionError", "float division by zero"));
-            }
-            x / y
-        }
-        BinOp::FloorDiv => {
-            if y == 0.0 {
-                return Err(exc("ZeroDivisionError", "float floor division by zero"));
-            }
-            (x / y).floor()
-        }
-        BinOp::Mod => {
-            if y == 0.0 {
-                return Err(exc("ZeroDivisionError", "float modulo"));
-            }
-            let r = x % y;
-            if r != 0.0 && ((r < 0.0) != (y < 0.0)) {
-                r + y
-            } else {
-                r
-            }
-        }
-        BinOp::Pow => x.powf(y),
-        _ => {
-            return Err(err(
-                ErrorKind::TypeError,
-                format!("unsupported operand type(s) for {}: '{}' and '{}'", op.symbol(), a.type_name(), b.type_name()),
-            ))
-        }
-    }))
-}
-
-/// `"fmt" % args`.
-fn percent_string(rt: &Rt, fmt: &str, args: &Val) -> SResult<String> {
-    let (items, mapping): (Vec<Val>, Option<Val>) = match args {
-        Val::Tuple(t) => (t.as_ref().clone(), None),
-        Val::Dict(_) => (vec![args.clone()], Some(args.clone())),
-        other => (vec![other.clone()], None),
-    };
-    let mut out = String::new();
-    let chars: Vec<char> = fmt.chars().collect();
-    let mut i = 0;
-    let mut next = 0;
-    while i < chars.len() {
-        if chars[i] != '%' {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        if chars.get(i + 1) == Some(&'%') {
-            out.push('%');
-            i += 2;
-            continue;
-        }
-        let mut j = i + 1;
-        let mut key = None;
-        if chars.get(j) == Some(&'(') {
-            let close = chars[j..].iter().position(|&c| c == ')').map(|p| p + j).ok_or_else(|| err(ErrorKind::ValueError, "incomplete format key"))?;
-            key = Some(chars[j + 1..close].iter().collect::<String>());
-            j = close + 1;
-        }
-        let spec_start = j;
-        while j < chars.len() && !chars[j].is_ascii_alphabetic() {
-            j += 1;
-        }
-        if j >= chars.len() {
-            return Err(err(ErrorKind::ValueError, "incomplete format"));
-        }
-        let spec: String = chars[spec_start..=j].iter().collect();
-        let value = match &key {
-            Some(k) => match &mapping {
-                Some(Val::Dict(d)) => d.borrow().get_str(k).ok_or_else(|| exc("KeyError", format!("'{k}'")))?,
-                _ => return Err(err(ErrorKind::TypeError, "format requires a mapping")),
-            },
-            None => {
-                let v = items.get(next).cloned().ok_or_else(|| err(ErrorKind::TypeError, "not enough arguments for format string"))?;
-                next += 1;
-                v
-            }
-        };
-        match percent_format(rt, &spec, &value)? {
-            Some(s) => out.push_str(&s),
-            None => {
-                return Err(err(
-                    ErrorKind::TypeError,
-                    format!("%{} format: a number is required, not {}", chars[j], value.type_name()),
-                ))
-            }
-        }
-        i = j + 1;
-    }
-    if mapping.is_none() && next < items.len() {
-        return Err(err(ErrorKind::TypeError, "not all arguments converted during string formatting"));
-    }
-    Ok(out)
-}
-
-pub fn compare(rt: &Rt, op: CmpOp, a: &Val, b: &Val) -> SResult<bool> {
-    Ok(match op {
-        CmpOp::Eq => a.py_eq(b),
-        CmpOp::NotEq => !a.py_eq(b),
-        CmpOp::Is => identical(a, b),
-        CmpOp::IsNot => !identical(a, b),
-        CmpOp::In => b.contains(rt, a)?,
-        CmpOp::NotIn => !b.contains(rt, a)?,
-        CmpOp::Lt => a.py_lt_checked(b, "<")?.is_lt(),
-        CmpOp::LtE => a.py_lt_checked(b, "<=")?.is_le(),
-        CmpOp::Gt => a.py_lt_checked(b, ">")?.is_gt(),
-        CmpOp::GtE => a.py_lt_checked(b, ">=")?.is_ge(),
-    })
-}
-
-/// Python's `is`: identity for objects and containers; value for None/bools/ints (CPython
-/// caches small ints, and the labs never rely on the difference).
-pub fn identical(a: &Val, b: &Val) -> bool {
-    match (a, b) {
-        (Val::None, Val::None) => true,
-        (Val::Bool(x), Val::Bool(y)) => x == y,
-        (Val::Int(x), Val::Int(y)) => x == y,
-        (Val::Str(x) | Val::SafeStr(x), Val::Str(y) | Val::SafeStr(y)) => Rc::ptr_eq(x, y) || x == y,
-        (Val::List(x), Val::List(y)) => Rc::ptr_eq(x, y),
-        (Val::Dict(x), Val::Dict(y)) | (Val::Set(x), Val::Set(y)) => Rc::ptr_eq(x, y),
-        (Val::Tuple(x), Val::Tuple(y)) => Rc::ptr_eq(x, y),
-        (Val::Obj(x), Val::Obj(y)) => {
-            std::ptr::eq(Rc::as_ptr(x) as *const u8, Rc::as_ptr(y) as *const u8) || x.eq_val(b) == Some(true) && x.type_name() == "type"
-        }
-        (Val::DateTime(x), Val::DateTime(y)) => x == y,
-        _ => false,
-    }
-}
-
-/// `repr()` of a float for messages.
-pub fn float_text(f: f64) -> String {
-    python_float_repr(f)
-}
-
-pub fn datetime_now(rt: &Rt) -> DateTime {
-    DateTime::from_unix_seconds(rt.now_seconds())
+    Ok(ns)
 }

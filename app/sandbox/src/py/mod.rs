@@ -11,9 +11,11 @@
 //! standard library, where misplaced names live, pytest's rewritten asserts): nothing here
 //! imports from `django/`, `orm/` or `template/`.
 
+pub mod args;
 pub mod asserts;
 pub mod ast;
 pub mod builtins;
+pub mod classes;
 pub mod collections;
 pub mod dates;
 pub mod format;
@@ -22,7 +24,9 @@ pub mod import;
 pub mod interp;
 pub mod json;
 pub mod lexer;
+pub mod methods;
 pub mod objects;
+pub mod ops;
 pub mod parser;
 pub mod pickle;
 pub mod pyset;

@@ -8,11 +8,13 @@ use std::rc::Rc;
 
 use indexmap::IndexMap;
 
+use super::args::arity;
 use super::ast::FuncDef;
-pub use crate::source::SourceFile;
-use crate::error::{err, exc, exception_parents, is_builtin_exception, ErrorKind, SResult, SandboxError};
+use crate::source::SourceFile;
+
+use crate::error::{err, exc, exception_parents, is_builtin_exception, ErrorKind, SResult};
 use crate::runtime::Rt;
-use crate::value::{call_value, no_attr, HashKey, Kwargs, Object, Val};
+use crate::value::{call_value, no_attr, HashKey, Kwargs, Object, PyDict, Val};
 
 /// A module's (or class body's) names, in definition order.
 #[derive(Default)]
@@ -71,37 +73,6 @@ pub struct Function {
     pub qualname: String,
     /// Attributes set on the function (`f.calls = 0`, what `functools.wraps` copies).
     pub attrs: RefCell<HashMap<String, Val>>,
-}
-
-impl Object for Function {
-    fn type_name(&self) -> String {
-        "function".into()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn is_callable(&self) -> bool {
-        true
-    }
-    fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-        super::interp::call_function(rt, self, args, kwargs)
-    }
-    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
-        match name {
-            "__name__" => Ok(Val::str(&*self.def.name)),
-            "__qualname__" => Ok(Val::str(&self.qualname)),
-            "__doc__" => Ok(Val::None),
-            "__module__" => Ok(Val::str(self.file.name.trim_end_matches(".py"))),
-            _ => self.attrs.borrow().get(name).cloned().ok_or_else(|| no_attr("function", name)),
-        }
-    }
-    fn setattr(&self, _rt: &Rt, name: &str, value: Val) -> SResult<()> {
-        self.attrs.borrow_mut().insert(name.to_string(), value);
-        Ok(())
-    }
-    fn repr(&self, _rt: &Rt) -> SResult<String> {
-        Ok(format!("<function {}>", self.qualname))
-    }
 }
 
 /// A Rust function exposed to Python (`len`, `render`, `cache.get`, …).
@@ -312,58 +283,6 @@ impl Class {
     }
 }
 
-impl Object for ClassVal {
-    fn type_name(&self) -> String {
-        "type".into()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn is_callable(&self) -> bool {
-        true
-    }
-    fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-        super::interp::instantiate(rt, &self.0, args, kwargs)
-    }
-    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
-        match name {
-            "__name__" => return Ok(Val::str(&self.0.name)),
-            "__qualname__" => return Ok(Val::str(&self.0.qualname)),
-            "__bases__" => return Ok(Val::tuple(self.0.bases.iter().map(|b| Val::obj(ClassVal(b.clone()))).collect())),
-            _ => {}
-        }
-        match self.0.lookup(name) {
-            Some(v) => Ok(match &v {
-                Val::Obj(o) => match o.as_any().downcast_ref::<Descriptor>() {
-                    Some(d) if d.kind == DescriptorKind::Class => {
-                        Val::obj(BoundMethod { func: d.func.clone(), receiver: Val::obj(ClassVal(self.0.clone())) })
-                    }
-                    Some(d) if d.kind == DescriptorKind::Static => d.func.clone(),
-                    _ => v,
-                },
-                _ => v,
-            }),
-            None => {
-                let _ = rt;
-                Err(err(ErrorKind::AttributeError, format!("type object '{}' has no attribute '{name}'", self.0.name)))
-            }
-        }
-    }
-    fn setattr(&self, _rt: &Rt, name: &str, value: Val) -> SResult<()> {
-        self.0.ns.set(name, value);
-        Ok(())
-    }
-    fn repr(&self, _rt: &Rt) -> SResult<String> {
-        Ok(format!("<class '{}'>", self.0.qualname))
-    }
-    fn eq_val(&self, other: &Val) -> Option<bool> {
-        Some(other.as_obj::<ClassVal>().is_some_and(|o| Rc::ptr_eq(&o.0, &self.0)))
-    }
-    fn hash_key(&self) -> SResult<HashKey> {
-        Ok(HashKey::Ident(Rc::as_ptr(&self.0) as *const u8 as usize))
-    }
-}
-
 /// A class as a Python value.
 pub struct ClassVal(pub Rc<Class>);
 
@@ -397,116 +316,6 @@ impl Instance {
             Some(v) => v.to_str(rt).unwrap_or_default(),
             None => String::new(),
         }
-    }
-}
-
-impl Object for Instance {
-    fn type_name(&self) -> String {
-        self.class.name.clone()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.class.class_names()
-    }
-    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
-        super::interp::instance_getattr(rt, &self.rc(), name)
-    }
-    fn setattr(&self, rt: &Rt, name: &str, value: Val) -> SResult<()> {
-        if let Some(v) = self.class.lookup(name) {
-            if let Some(d) = v.as_obj::<Descriptor>() {
-                if d.kind == DescriptorKind::Property {
-                    return Err(err(ErrorKind::AttributeError, format!("property '{name}' of '{}' object has no setter", self.class.name)));
-                }
-            }
-        }
-        let _ = rt;
-        self.set_attr(name, value);
-        Ok(())
-    }
-    fn is_callable(&self) -> bool {
-        self.class.lookup("__call__").is_some()
-    }
-    fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
-        let f = self.getattr(rt, "__call__").map_err(|_| err(ErrorKind::TypeError, format!("'{}' object is not callable", self.class.name)))?;
-        call_value(rt, &f, args, kwargs)
-    }
-    fn to_str(&self, rt: &Rt) -> SResult<String> {
-        if self.class.lookup("__str__").is_some() {
-            let f = self.getattr(rt, "__str__")?;
-            return Ok(call_value(rt, &f, vec![], vec![])?.to_str(rt)?);
-        }
-        if self.class.is_exception() {
-            return Ok(self.exception_message(rt));
-        }
-        self.repr(rt)
-    }
-    fn repr(&self, rt: &Rt) -> SResult<String> {
-        if self.class.lookup("__repr__").is_some() {
-            let f = self.getattr(rt, "__repr__")?;
-            return Ok(call_value(rt, &f, vec![], vec![])?.to_str(rt)?);
-        }
-        if self.class.is_exception() {
-            let args = self.get_attr("args").unwrap_or(Val::tuple(vec![]));
-            let inner = match &args {
-                Val::Tuple(a) if a.len() == 1 => a[0].repr(rt)?,
-                Val::Tuple(a) => a.iter().map(|x| x.repr(rt)).collect::<SResult<Vec<_>>>()?.join(", "),
-                other => other.repr(rt)?,
-            };
-            return Ok(format!("{}({inner})", self.class.name));
-        }
-        Ok(format!("<{} object>", self.class.qualname))
-    }
-    fn truthy(&self, rt: &Rt) -> SResult<bool> {
-        if self.class.lookup("__bool__").is_some() {
-            let f = self.getattr(rt, "__bool__")?;
-            return call_value(rt, &f, vec![], vec![])?.truthy(rt);
-        }
-        if self.class.lookup("__len__").is_some() {
-            return Ok(self.len(rt)? > 0);
-        }
-        Ok(true)
-    }
-    fn len(&self, rt: &Rt) -> SResult<usize> {
-        let f = self.getattr(rt, "__len__").map_err(|_| err(ErrorKind::TypeError, format!("object of type '{}' has no len()", self.class.name)))?;
-        let n = call_value(rt, &f, vec![], vec![])?;
-        n.as_int().filter(|n| *n >= 0).map(|n| n as usize).ok_or_else(|| err(ErrorKind::TypeError, "'__len__' must return a non-negative integer"))
-    }
-    fn iterate(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
-        if self.class.lookup("__iter__").is_some() {
-            let f = self.getattr(rt, "__iter__")?;
-            return call_value(rt, &f, vec![], vec![])?.iterate(rt);
-        }
-        Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", self.class.name)))
-    }
-    fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
-        let f = self.getattr(rt, "__getitem__").map_err(|_| err(ErrorKind::TypeError, format!("'{}' object is not subscriptable", self.class.name)))?;
-        call_value(rt, &f, vec![key.clone()], vec![])
-    }
-    fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
-        if self.class.lookup("__contains__").is_some() {
-            let f = self.getattr(rt, "__contains__")?;
-            return call_value(rt, &f, vec![item.clone()], vec![])?.truthy(rt);
-        }
-        Ok(self.iterate(rt)?.iter().any(|x| x.py_eq(item)))
-    }
-    fn enter(&self, rt: &Rt) -> SResult<Val> {
-        let f = self.getattr(rt, "__enter__").map_err(|_| {
-            err(ErrorKind::TypeError, format!("'{}' object does not support the context manager protocol", self.class.name))
-        })?;
-        call_value(rt, &f, vec![], vec![])
-    }
-    fn exit(&self, rt: &Rt, error: Option<&SandboxError>) -> SResult<bool> {
-        let f = self.getattr(rt, "__exit__")?;
-        let args = match error {
-            None => vec![Val::None, Val::None, Val::None],
-            Some(e) => {
-                let v = super::interp::exception_value(rt, e);
-                vec![Val::None, v, Val::None]
-            }
-        };
-        call_value(rt, &f, args, vec![])?.truthy(rt)
     }
 }
 
@@ -591,37 +400,6 @@ impl Object for ExceptionClass {
     }
 }
 
-/// Turns a raised value into the error that propagates (`raise X`, `raise X(...)`).
-pub fn error_from_raised(rt: &Rt, v: Val) -> SandboxError {
-    if let Some(c) = v.as_obj::<ExceptionClass>() {
-        return exc(&c.0, "");
-    }
-    if let Some(e) = v.as_obj::<ExceptionObj>() {
-        let mut x = exc(&e.class, e.message.clone());
-        x.value = Some(crate::value::opaque(&v));
-        return x;
-    }
-    if let Some(c) = v.as_obj::<ClassVal>() {
-        if c.0.is_exception() {
-            return match super::interp::instantiate(rt, &c.0, vec![], vec![]) {
-                Ok(inst) => error_from_raised(rt, inst),
-                Err(e) => e,
-            };
-        }
-    }
-    if let Some(i) = v.as_obj::<Instance>() {
-        if i.class.is_exception() {
-            let names = i.class.class_names();
-            let mut x = exc(&i.class.qualname, i.exception_message(rt));
-            // The kind comes from the nearest built-in parent (`class E(ValueError)` is a ValueError).
-            x.kind = names.iter().map(|n| ErrorKind::of_exception(n)).find(|k| *k != ErrorKind::Other).unwrap_or(ErrorKind::Other);
-            x.value = Some(crate::value::opaque(&v));
-            return x;
-        }
-    }
-    err(ErrorKind::TypeError, "exceptions must derive from BaseException")
-}
-
 // ---------------------------------------------------------------- modules
 
 /// An imported module: a namespace of names.
@@ -677,7 +455,7 @@ impl Object for TypeObj {
     fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
         match name {
             "__name__" => Ok(Val::str(self.name)),
-            "fromkeys" if self.name == "dict" => Ok(super::builtins::dict_fromkeys()),
+            "fromkeys" if self.name == "dict" => Ok(dict_fromkeys()),
             _ => {
                 let _ = rt;
                 Err(err(ErrorKind::AttributeError, format!("type object '{}' has no attribute '{name}'", self.name)))
@@ -801,4 +579,16 @@ impl Object for GeneratorObj {
     fn repr(&self, _rt: &Rt) -> SResult<String> {
         Ok(format!("<generator object {} at 0x{:x}>", self.qualname, self as *const Self as usize))
     }
+}
+
+pub fn dict_fromkeys() -> Val {
+    NativeFn::val("fromkeys", |rt, args, _| {
+        arity("fromkeys", &args, 1, 2)?;
+        let v = args.get(1).cloned().unwrap_or(Val::None);
+        let mut d = PyDict::new();
+        for k in args[0].iterate(rt)?.iter() {
+            d.set(k.clone(), v.clone())?;
+        }
+        Ok(Val::dict(d))
+    })
 }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::error::{err, ErrorKind, SResult};
-use crate::py::builtins::bind;
+use crate::py::args::bind;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{call_value, no_attr, HashKey, Kwargs, Object, PyDict, Val};
@@ -180,7 +180,7 @@ pub fn module_names(_rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, V
                     let get = |n: &str| -> SResult<Val> {
                         let mut v = obj.clone();
                         for part in n.split('.') {
-                            v = crate::py::interp::getattr(rt, &v, part)?;
+                            v = crate::py::methods::getattr(rt, &v, part)?;
                         }
                         Ok(v)
                     };
