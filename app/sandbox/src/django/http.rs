@@ -9,7 +9,7 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::orm::instance::Instance;
+use crate::orm::model::Instance;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{HashKey, Kwargs, Object, PyDict, Val};

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::orm::instance::ModelClass;
+use crate::orm::model::ModelClass;
 use crate::py::builtins::object_class;
 use crate::py::args::bind;
 use crate::py::objects::{Class, ClassVal, ExceptionClass, NativeClass};
@@ -442,7 +442,7 @@ fn prefetch_related_objects_fn(rt: &Rt, args: Vec<Val>, _kwargs: Kwargs) -> SRes
         if let Some(p) = l.as_obj::<crate::orm::api::PrefetchObj>() {
             specs.push(p.0.clone());
         } else {
-            specs.push(crate::orm::queryset::PrefetchSpec { lookup: l.to_str(rt)?, queryset: None, to_attr: None });
+            specs.push(crate::orm::model::PrefetchSpec { lookup: l.to_str(rt)?, queryset: None, to_attr: None });
         }
     }
     crate::orm::prefetch::prefetch_related_objects(rt, &items, &specs)?;

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::orm::queryset::QuerySetObj;
+use crate::orm::model::QuerySetObj;
 use crate::py::args::bind;
 use crate::py::objects::RangeObj;
 use crate::py::objects::NativeFn;

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use super::http::{not_found_page, Request, Response};
 use super::urls::{Route, UrlConf};
 use crate::error::{err, exc, ErrorKind, SResult};
-use crate::orm::instance::Instance;
+use crate::orm::model::Instance;
 use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
 use crate::template::{Context, Template};
@@ -106,7 +106,7 @@ impl Project {
 pub fn manage_shell_namespace(views: Option<&Rc<Namespace>>) -> Rc<Namespace> {
     let ns = Namespace::new();
     for m in crate::schema::MODELS.iter().filter(|m| !m.name.contains('_')) {
-        ns.set(m.name, Val::obj(crate::orm::instance::ModelClass(m)));
+        ns.set(m.name, Val::obj(crate::orm::model::ModelClass(m)));
     }
     if let Some(v) = views {
         for (k, x) in v.vars.borrow().iter() {
@@ -282,17 +282,17 @@ pub fn render_fn() -> Val {
 }
 
 /// `_get_queryset(klass)`: a model class, manager or queryset.
-fn queryset_of(rt: &Rt, klass: &Val) -> SResult<crate::orm::queryset::QuerySetObj> {
-    if let Some(m) = klass.as_obj::<crate::orm::instance::ModelClass>() {
-        return Ok(crate::orm::queryset::QuerySetObj::for_model(m.0));
+fn queryset_of(rt: &Rt, klass: &Val) -> SResult<crate::orm::model::QuerySetObj> {
+    if let Some(m) = klass.as_obj::<crate::orm::model::ModelClass>() {
+        return Ok(crate::orm::model::QuerySetObj::for_model(m.0));
     }
-    if let Some(m) = klass.as_obj::<crate::orm::queryset::Manager>() {
-        return Ok(crate::orm::queryset::QuerySetObj::for_model(m.model));
+    if let Some(m) = klass.as_obj::<crate::orm::model::Manager>() {
+        return Ok(crate::orm::model::QuerySetObj::for_model(m.model));
     }
-    if let Some(q) = klass.as_obj::<crate::orm::queryset::QuerySetObj>() {
+    if let Some(q) = klass.as_obj::<crate::orm::model::QuerySetObj>() {
         return Ok(q.chain());
     }
-    if let Some(r) = klass.as_obj::<crate::orm::queryset::RelatedManager>() {
+    if let Some(r) = klass.as_obj::<crate::orm::model::RelatedManager>() {
         return r.get_queryset(rt);
     }
     Err(err(

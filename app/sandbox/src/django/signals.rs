@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::error::{err, ErrorKind, SResult};
-use crate::orm::instance::ModelClass;
+use crate::orm::model::ModelClass;
 use crate::py::objects::BoundMethod;
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::Response;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
-use crate::orm::instance::Instance;
+use crate::orm::model::Instance;
 use crate::source::SourceFile;
 use crate::py::objects::Namespace;
 use crate::runtime::Rt;
@@ -315,7 +315,7 @@ fn elapsed_json(out: &StepOutcome) -> serde_json::Value {
 
 /// `Client.force_login(user)`: the session cookie, and `last_login` updated (not counted).
 pub fn force_login(rt: &Rt, username: &str) -> SResult<i64> {
-    let qs = crate::orm::queryset::QuerySetObj::for_model(&crate::schema::USER);
+    let qs = crate::orm::model::QuerySetObj::for_model(&crate::schema::USER);
     let user = qs.get(rt, vec![], vec![("username".into(), Val::str(username))])?;
     let inst = user.as_obj::<Instance>().expect("a user").rc();
     let id = inst.pk_value().unwrap_or(0);

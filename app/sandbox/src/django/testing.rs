@@ -21,7 +21,7 @@ use super::http::Response;
 use super::project::{handle, RequestSpec};
 use crate::db::transaction;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
-use crate::orm::instance::Instance as ModelInstance;
+use crate::orm::model::Instance as ModelInstance;
 use crate::py::builtins::object_class;
 use crate::py::args::bind;
 use crate::py::objects::{BoundMethod, Class, ClassVal, Descriptor, DescriptorKind, Function, Instance, NativeClass};
@@ -632,7 +632,7 @@ fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Option<SResult<
                 return Ok(Val::None);
             }
             if values.len() > 1 {
-                if let Some(q) = qs.as_obj::<crate::orm::queryset::QuerySetObj>() {
+                if let Some(q) = qs.as_obj::<crate::orm::model::QuerySetObj>() {
                     if !q.ordered() {
                         return Err(err(ErrorKind::ValueError, "Trying to compare non-ordered queryset against more than one ordered value."));
                     }
@@ -1465,7 +1465,7 @@ fn fixture_value(rt: &Rt, ns: &Rc<Namespace>, name: &str, cache: &mut Vec<(Strin
             "client" => Val::obj(ClientObj::new()),
             "rf" => Val::obj(RequestFactoryObj),
             "db" | "transactional_db" | "settings" => Val::None,
-            "django_user_model" => Val::obj(crate::orm::instance::ModelClass(&crate::schema::USER)),
+            "django_user_model" => Val::obj(crate::orm::model::ModelClass(&crate::schema::USER)),
             "django_username_field" => Val::str("username"),
             "django_assert_num_queries" | "django_assert_max_num_queries" => {
                 let exact = name == "django_assert_num_queries";

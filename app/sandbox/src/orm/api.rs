@@ -7,7 +7,7 @@ use std::any::Any;
 use std::rc::Rc;
 
 use super::expr::*;
-use super::queryset::{PrefetchSpec, QuerySetObj};
+use super::model::{PrefetchSpec, QuerySetObj};
 use crate::error::{err, ErrorKind, SResult};
 use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
@@ -417,7 +417,7 @@ pub const MODEL_API: &[&str] = &[
 /// Python in the schema: the function, when the model has one by that name.
 pub fn custom_qs_method(rt: &Rt, model: &'static Model, name: &str) -> SResult<Option<Val>> {
     let Some(src) = model.queryset_source else { return Ok(None) };
-    if super::queryset::QS_METHODS.contains(&name) || name.starts_with('_') {
+    if super::model::QS_METHODS.contains(&name) || name.starts_with('_') {
         return Ok(None);
     }
     let ns = queryset_namespace(rt, model, src)?;
@@ -440,7 +440,7 @@ pub fn queryset_namespace(rt: &Rt, model: &'static Model, src: &'static str) -> 
     let globals = crate::py::objects::Namespace::new();
     globals.set("models", crate::py::import::import(rt, "django.db.models")?);
     for m in crate::schema::MODELS {
-        globals.set(m.name, Val::obj(crate::orm::instance::ModelClass(m)));
+        globals.set(m.name, Val::obj(crate::orm::model::ModelClass(m)));
     }
     crate::py::interp::exec_module(rt, file, globals.clone(), &body)?;
     let class_ns = globals.vars.borrow().values().find_map(|v| v.as_obj::<crate::py::objects::ClassVal>().map(|c| c.0.ns.clone()));

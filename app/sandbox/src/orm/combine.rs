@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use super::expr::Connector;
-use super::queryset::QuerySetObj;
-use super::sql::{JoinType, Query, Table};
+use super::model::QuerySetObj;
+use super::expr::{JoinType, Query, Table};
 use crate::error::{err, ErrorKind, SResult};
 use crate::runtime::Rt;
 use crate::value::Val;
@@ -63,7 +63,7 @@ pub fn combine(rt: &Rt, lhs: &QuerySetObj, rhs: &QuerySetObj, or_: bool) -> SRes
 
 /// `Model._base_manager.filter(pk__in=qs.values("pk"))`.
 fn pk_in(rt: &Rt, qs: &QuerySetObj) -> SResult<QuerySetObj> {
-    let values = super::queryset::call_qs_method(rt, qs, "values", vec![Val::str("pk")], vec![])?;
+    let values = crate::value::Object::call_method(qs, rt, "values", vec![Val::str("pk")], vec![])?;
     QuerySetObj::for_model(qs.model).filter_or_exclude(rt, false, vec![], vec![("pk__in".into(), values)])
 }
 

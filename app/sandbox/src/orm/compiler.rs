@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 
 use super::expr::*;
-use super::sql::{GroupBy, JoinErr, OrderItem, Query, SelectRelated, Selected, Table};
+use super::expr::{GroupBy, JoinErr, OrderItem, Query, SelectRelated, Selected, Table};
 use crate::engine::SqlValue;
 use crate::error::{err, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
@@ -622,7 +622,7 @@ impl<'a> Compiler<'a> {
             Err(JoinErr::Multi { .. }) => return Err(err(ErrorKind::FieldError, "invalid ordering")),
         };
         let last = pieces.last().map(String::as_str).unwrap_or("");
-        let attname_used = matches!(&info.final_field, super::sql::FinalField::Field(_, f) if f.attname() == last);
+        let attname_used = matches!(&info.final_field, super::expr::FinalField::Field(_, f) if f.attname() == last);
         if info.final_field.is_relation() && !info.opts.ordering.is_empty() && !attname_used && name != "pk" && info.transforms.is_empty() {
             let key = info.joins.join(",");
             if seen.contains(&key) {
@@ -740,7 +740,7 @@ impl<'a> Compiler<'a> {
                         self.quote_name_unless_alias(&j.alias),
                         qn(j.join_cols.1)
                     );
-                    out.push(format!("{} {}{alias_str} ON ({on})", j.join_type.unwrap_or(super::sql::JoinType::Inner).sql(), qn(j.table)));
+                    out.push(format!("{} {}{alias_str} ON ({on})", j.join_type.unwrap_or(super::expr::JoinType::Inner).sql(), qn(j.table)));
                 }
             }
         }

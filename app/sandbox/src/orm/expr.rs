@@ -1,12 +1,18 @@
-//! SQL-side expressions: what `F()`, aggregates, `Exists()`, lookups and `Q` trees become once
-//! a query has resolved them against its joins (Django's `Col`, `Ref`, `Lookup`, `WhereNode`),
-//! and the Python-side objects before resolution (`Expression`, `QTree`).
+//! The trees a query is made of, as data: SQL-side expressions — what `F()`, aggregates,
+//! `Exists()`, lookups and `Q` trees become once a query has resolved them against its joins
+//! (Django's `Col`, `Ref`, `Lookup`, `WhereNode`) — the Python-side objects before resolution
+//! (`Expression`, `QTree`), and the `Query` itself with its joins (a subquery is an expression
+//! holding a `Query`, so the two live together). What builds and changes them is in
+//! `sql.rs` (the query), `resolve.rs` and `lookups.rs`.
 
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use super::sql::Query;
+use indexmap::IndexMap;
+
+use crate::error::SandboxError;
 use crate::engine::SqlValue;
-use crate::schema::{Field, FieldKind, Model};
+use crate::schema::{Field, FieldKind, ManyToMany, Model};
 use crate::value::Val;
 
 /// A column's owner and type: what a `Col` points at.
@@ -542,7 +548,7 @@ impl QTree {
 /// the outer columns it refers to, or by itself when one of them is reached through a join
 /// (an `OuterRef("a__b")`, possibly multivalued); one that refers to nothing outside adds
 /// nothing to GROUP BY. The outer query's base alias is the first of `external_aliases`.
-fn subquery_group_by_cols(wrapper: &SqlExpr, sub: &super::sql::Query) -> Vec<SqlExpr> {
+fn subquery_group_by_cols(wrapper: &SqlExpr, sub: &Query) -> Vec<SqlExpr> {
     let mut cols: Vec<SqlExpr> = Vec::new();
     let mut collect = |c: &SqlExpr| {
         if let SqlExpr::Col { alias, .. } = c {
@@ -606,4 +612,264 @@ pub(crate) fn walk_where_cols(w: &WhereNode, f: &mut dyn FnMut(&SqlExpr)) {
             WhereChild::Nothing => {}
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinType {
+    Inner,
+    LOuter,
+}
+
+impl JoinType {
+    pub fn sql(self) -> &'static str {
+        match self {
+            JoinType::Inner => "INNER JOIN",
+            JoinType::LOuter => "LEFT OUTER JOIN",
+        }
+    }
+}
+
+/// Which relation a join follows (two joins are the same join when this and the parent match).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinField {
+    pub id: String,
+    /// The table of the model on the far side (for external-alias quoting).
+    pub related_table: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct Join {
+    pub table: &'static str,
+    pub parent_alias: String,
+    pub alias: String,
+    pub join_type: Option<JoinType>,
+    /// (column on the parent, column on this table).
+    pub join_cols: (&'static str, &'static str),
+    pub join_field: JoinField,
+    pub nullable: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Table {
+    Base { table: &'static str, alias: String },
+    Join(Join),
+}
+
+impl Table {
+    pub fn table_name(&self) -> &'static str {
+        match self {
+            Table::Base { table, .. } => table,
+            Table::Join(j) => j.table,
+        }
+    }
+    pub fn join_type(&self) -> Option<JoinType> {
+        match self {
+            Table::Base { .. } => None,
+            Table::Join(j) => j.join_type,
+        }
+    }
+    pub fn parent_alias(&self) -> Option<&str> {
+        match self {
+            Table::Base { .. } => None,
+            Table::Join(j) => Some(&j.parent_alias),
+        }
+    }
+    pub(crate) fn same_join(&self, other: &Join) -> bool {
+        match self {
+            Table::Join(j) => j.table == other.table && j.parent_alias == other.parent_alias && j.join_field == other.join_field,
+            Table::Base { .. } => false,
+        }
+    }
+}
+
+/// One step of a relation path (`PathInfo`).
+#[derive(Clone, Debug)]
+pub struct PathInfo {
+    pub to_table: &'static str,
+    pub to_model: Option<&'static Model>,
+    pub join_cols: (&'static str, &'static str),
+    pub join_field: JoinField,
+    /// The join follows a foreign key declared on this side.
+    pub direct: bool,
+    /// Multi-valued (reverse FK or many-to-many).
+    pub m2m: bool,
+    pub nullable: bool,
+    /// The columns on the far side the join points at (the FK's target), and the matching
+    /// columns on this side (for trimming).
+    pub foreign_targets: Vec<Target>,
+    pub local_targets: Vec<Target>,
+    /// The target fields after this step (what a filter ending here compares).
+    pub target_fields: Vec<Target>,
+}
+
+/// The field a path ends on.
+#[derive(Clone, Debug)]
+pub enum FinalField {
+    Field(&'static Model, &'static Field),
+    /// A relation seen from the other side, or a many-to-many (relational, not a column).
+    Relation(&'static Model),
+    /// A through table's foreign key.
+    Through(Target),
+    Annotation(Option<FieldKind>),
+}
+
+impl FinalField {
+    pub fn is_relation(&self) -> bool {
+        match self {
+            FinalField::Field(_, f) => f.is_relation(),
+            FinalField::Relation(_) | FinalField::Through(_) => true,
+            FinalField::Annotation(_) => false,
+        }
+    }
+    pub fn kind(&self) -> Option<FieldKind> {
+        match self {
+            FinalField::Field(_, f) => Some(f.kind),
+            FinalField::Relation(m) => Some(FieldKind::ForeignKey(m.name)),
+            FinalField::Through(t) => Some(t.kind),
+            FinalField::Annotation(k) => *k,
+        }
+    }
+    /// The Django field class name for messages.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            FinalField::Field(_, f) => f.class_name(),
+            FinalField::Relation(_) => "ForeignObjectRel",
+            FinalField::Through(_) => "ForeignKey",
+            FinalField::Annotation(Some(k)) => kind_class(*k),
+            FinalField::Annotation(None) => "Field",
+        }
+    }
+}
+
+pub fn kind_class(k: FieldKind) -> &'static str {
+    match k {
+        FieldKind::Auto => "BigAutoField",
+        FieldKind::Int => "IntegerField",
+        FieldKind::Char => "CharField",
+        FieldKind::Text => "TextField",
+        FieldKind::Bool => "BooleanField",
+        FieldKind::DateTime => "DateTimeField",
+        FieldKind::ForeignKey(_) => "ForeignKey",
+    }
+}
+
+pub struct NamesToPath {
+    pub path: Vec<PathInfo>,
+    pub final_field: FinalField,
+    pub targets: Vec<Target>,
+    /// The names not resolved (lookups and transforms).
+    pub rest: Vec<String>,
+    pub names_with_path: Vec<(String, Vec<PathInfo>)>,
+    pub opts: &'static Model,
+}
+
+pub struct JoinInfo {
+    pub final_field: FinalField,
+    pub targets: Vec<Target>,
+    pub opts: &'static Model,
+    pub joins: Vec<String>,
+    pub path: Vec<PathInfo>,
+    pub transforms: Vec<String>,
+}
+
+/// `setup_joins` failure: an ordinary error, or Django's `MultiJoin` (a multi-valued relation
+/// where only single-valued ones are allowed), which `build_filter` turns into `split_exclude`.
+pub enum JoinErr {
+    Multi { names_with_path: Vec<(String, Vec<PathInfo>)> },
+    Err(SandboxError),
+}
+
+impl From<SandboxError> for JoinErr {
+    fn from(e: SandboxError) -> Self {
+        JoinErr::Err(e)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupBy {
+    None,
+    /// Group by every selected column (`annotate()` with an aggregate on a full model).
+    All,
+    Exprs(Vec<SqlExpr>),
+}
+
+/// `select_related`: nothing, everything (depth 5), or a tree of relation names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SelectRelated {
+    No,
+    All,
+    Fields(Vec<(String, SelectRelated)>),
+}
+
+/// What `selected` maps a values() name to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selected {
+    Col(usize),
+    Annotation(String),
+}
+
+/// An `order_by()` item: a field path (with `-`), or an expression.
+#[derive(Clone, Debug)]
+pub enum OrderItem {
+    Name(String),
+    Expr(Expression, bool),
+}
+
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub model: &'static Model,
+    pub alias_prefix: String,
+    pub subq_aliases: Vec<String>,
+    pub alias_map: IndexMap<String, Table>,
+    pub alias_refcount: HashMap<String, i64>,
+    pub table_map: HashMap<&'static str, Vec<String>>,
+    pub external_aliases: IndexMap<String, bool>,
+    pub used_aliases: HashSet<String>,
+    pub filter_is_sticky: bool,
+    pub where_: WhereNode,
+    pub annotations: IndexMap<String, SqlExpr>,
+    pub annotation_select_mask: Option<Vec<String>>,
+    pub select: Vec<SqlExpr>,
+    pub values_select: Vec<String>,
+    pub selected: Option<IndexMap<String, Selected>>,
+    pub default_cols: bool,
+    pub default_ordering: bool,
+    pub standard_ordering: bool,
+    pub order_by: Vec<OrderItem>,
+    pub group_by: GroupBy,
+    pub low_mark: i64,
+    pub high_mark: Option<i64>,
+    pub distinct: bool,
+    pub select_related: SelectRelated,
+    /// `(names, defer)`: deferred names, or (defer=false) the only names loaded.
+    pub deferred: (Vec<String>, bool),
+    pub subquery: bool,
+    pub lookup_joins: Vec<String>,
+    pub max_depth: usize,
+    /// `extra(select=...)`: raw columns selected first (`_prefetch_related_val_article_id`).
+    pub extra_select: Vec<(String, String)>,
+}
+
+impl PartialEq for Query {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+/// What a name on a model is (`Options.get_field`).
+#[derive(Clone, Copy)]
+pub enum GetField {
+    Concrete(&'static Field),
+    M2M(&'static ManyToMany, &'static Model),
+    M2MReverse(&'static ManyToMany, &'static Model),
+    /// A reverse foreign key: (the model holding the FK, the FK).
+    Reverse(&'static Model, &'static Field),
+}
+
+/// A filter's right-hand side after resolution.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    Val(Val),
+    Expr(SqlExpr),
+    Query(Box<Query>),
 }

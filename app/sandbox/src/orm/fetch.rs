@@ -6,34 +6,14 @@ use std::rc::Rc;
 
 use super::compiler::{self, KlassInfo};
 use super::expr::Expression;
-use super::instance::Instance;
-use super::sql::Query;
+use super::model::{Instance, RowKind};
+use super::expr::Query;
 use crate::engine::SqlValue;
 use crate::error::SResult;
 use crate::runtime::Rt;
 use crate::schema::{FieldKind, Model};
 use crate::value::Val;
 use crate::datetime::DateTime;
-
-/// What rows become.
-#[derive(Clone, Debug)]
-pub enum RowKind {
-    Models,
-    Dicts(Vec<String>),
-    Tuples(Vec<String>),
-    Flat(String),
-    Named(Vec<String>),
-}
-
-impl RowKind {
-    pub fn field_names(&self) -> Vec<String> {
-        match self {
-            RowKind::Models => vec![],
-            RowKind::Dicts(f) | RowKind::Tuples(f) | RowKind::Named(f) => f.clone(),
-            RowKind::Flat(f) => vec![f.clone()],
-        }
-    }
-}
 
 /// A database value as the field of `kind` gives it back to Python.
 pub fn from_db(v: &SqlValue, kind: Option<FieldKind>) -> Val {
@@ -85,8 +65,8 @@ fn field_kind_for_path(model: &'static Model, path: &str) -> Option<FieldKind> {
     for (i, part) in parts.iter().enumerate() {
         let name = if *part == "pk" { "id" } else { part };
         match super::sql::get_field(m, name) {
-            Some(super::sql::GetField::Concrete(f)) if !f.is_relation() => return Some(f.kind),
-            Some(super::sql::GetField::Concrete(f)) => {
+            Some(super::expr::GetField::Concrete(f)) if !f.is_relation() => return Some(f.kind),
+            Some(super::expr::GetField::Concrete(f)) => {
                 if i + 1 == parts.len() {
                     return Some(f.kind);
                 }
@@ -116,7 +96,7 @@ pub fn run_select(rt: &Rt, q: &Query, kind: &RowKind, known: Option<&[(&'static 
     // (`.only(...)` on a related manager) is loaded first, one query per row, as in Django.
     if let (Some(known), RowKind::Models) = (known, kind) {
         for v in &rows {
-            let Some(inst) = v.as_obj::<super::instance::Instance>() else { continue };
+            let Some(inst) = v.as_obj::<super::model::Instance>() else { continue };
             for (field, pk, obj) in known {
                 if inst.fk_cache.borrow().contains_key(field) {
                     continue;

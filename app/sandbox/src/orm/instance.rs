@@ -4,23 +4,17 @@
 //! and the class-level API (`Article.objects`, `Article.DoesNotExist`, `Article.Status`).
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use indexmap::IndexMap;
 
-use super::queryset::{Manager, QuerySetObj};
+use super::model::{field_default, Instance, Manager, ModelClass, QuerySetObj};
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::py::objects::NativeFn;
 use crate::runtime::{LazyLoad, Rt};
-use crate::schema::{self, Field, FieldDefault, FieldKind, Model, MODELS};
+use crate::schema::{self, Field, FieldKind, Model};
 use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
 
 // ---------------------------------------------------------------- the model class
-
-/// `Article` as a Python value.
-pub struct ModelClass(pub &'static Model);
 
 impl Object for ModelClass {
     fn instances_named(&self) -> Option<String> {
@@ -173,66 +167,7 @@ impl Object for Options {
 
 // ---------------------------------------------------------------- instances
 
-/// A model instance.
-pub struct Instance {
-    pub model: &'static Model,
-    /// Field values by field index; `None` = deferred (not loaded).
-    pub values: RefCell<Vec<Option<Val>>>,
-    /// Forward relations already fetched (`author` → the User, or None).
-    pub fk_cache: RefCell<HashMap<&'static str, Val>>,
-    /// `prefetch_related` results by relation name.
-    pub prefetched: RefCell<HashMap<String, Rc<Vec<Val>>>>,
-    /// The ordering of a `Prefetch(queryset=…)` whose rows are in `prefetched` (the cached
-    /// queryset is that one: `first()` on it is ordered, so it reads the cache).
-    pub prefetched_order: RefCell<HashMap<String, Vec<super::sql::OrderItem>>>,
-    /// Annotations, `to_attr` lists and attributes the learner sets.
-    pub extra: RefCell<IndexMap<String, Val>>,
-    /// Django's `_state.adding`.
-    pub adding: Cell<bool>,
-    /// The relation path from the queryset that loaded it (for N+1 advice).
-    pub path: RefCell<String>,
-    me: Weak<Instance>,
-}
-
 impl Instance {
-    pub fn new(model: &'static Model) -> Rc<Instance> {
-        Rc::new_cyclic(|me| Instance {
-            model,
-            values: RefCell::new(vec![None; model.fields.len()]),
-            fk_cache: RefCell::new(HashMap::new()),
-            prefetched: RefCell::new(HashMap::new()),
-            prefetched_order: RefCell::new(HashMap::new()),
-            extra: RefCell::new(IndexMap::new()),
-            adding: Cell::new(false),
-            path: RefCell::new(String::new()),
-            me: me.clone(),
-        })
-    }
-
-    pub fn rc(&self) -> Rc<Instance> {
-        self.me.upgrade().expect("an Instance lives in its Rc")
-    }
-
-    fn index(&self, name: &str) -> Option<usize> {
-        self.model.fields.iter().position(|f| f.name == name)
-    }
-
-    /// A loaded field value by field name (`author` gives the raw id).
-    pub fn get_loaded(&self, name: &str) -> Option<Val> {
-        let i = self.index(name)?;
-        self.values.borrow()[i].clone()
-    }
-
-    pub fn set_value(&self, name: &str, v: Val) {
-        if let Some(i) = self.index(name) {
-            self.values.borrow_mut()[i] = Some(v);
-        }
-    }
-
-    pub fn pk_value(&self) -> Option<i64> {
-        self.get_loaded("id").and_then(|v| v.as_int())
-    }
-
     /// `Article(...)`: defaults for what is not given, keyword and positional values.
     pub fn construct(rt: &Rt, model: &'static Model, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         let inst = Instance::new(model);
@@ -317,14 +252,6 @@ impl Instance {
         Ok(())
     }
 
-    /// What `repr()`/messages call the instance.
-    pub fn display_for_error(&self) -> String {
-        match self.model.str_field {
-            Some(f) => self.get_loaded(f).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
-            None => format!("{} object ({})", self.model.name, self.pk_value().map(|p| p.to_string()).unwrap_or("None".into())),
-        }
-    }
-
     /// A deferred field: one query for this instance (`refresh_from_db(fields=[...])`).
     pub(crate) fn load_deferred(&self, rt: &Rt, field: &'static Field) -> SResult<Val> {
         let pk = self.pk_value().ok_or_else(|| err(ErrorKind::ValueError, "instance has no primary key"))?;
@@ -333,8 +260,8 @@ impl Instance {
         q.add_immediate_loading(&[field.name.to_string()]);
         q.add_q(rt, &super::expr::QTree::Leaf(Rc::from("pk"), super::expr::FilterValue::Val(Val::Int(pk))))?;
         q.clear_ordering(true, true);
-        q.set_limits(None, Some(super::queryset::MAX_GET_RESULTS));
-        let rows = super::fetch::run_select(rt, &q, &super::fetch::RowKind::Models, None)?;
+        q.set_limits(None, Some(super::model::MAX_GET_RESULTS));
+        let rows = super::fetch::run_select(rt, &q, &super::model::RowKind::Models, None)?;
         let row = rows.first().cloned().ok_or_else(|| exc(&format!("{}.DoesNotExist", self.model.name), format!("{} matching query does not exist.", self.model.name)))?;
         let v = row.as_obj::<Instance>().and_then(|i| i.get_loaded(field.name)).unwrap_or(Val::None);
         self.set_value(field.name, v.clone());
@@ -390,7 +317,7 @@ impl Instance {
             };
         }
         if let Some(rel) = model.relation(name) {
-            return Ok(Val::obj(super::queryset::related_manager(self.rc(), name, rel)?));
+            return Ok(Val::obj(super::model::related_manager(self.rc(), name, rel)?));
         }
         if let Some(field) = name.strip_prefix("get_").and_then(|n| n.strip_suffix("_display")).and_then(|n| model.field(n)) {
             if !field.choices.is_empty() {
@@ -475,8 +402,8 @@ impl Instance {
         }
         q.add_q(rt, &super::expr::QTree::Leaf(Rc::from("pk"), super::expr::FilterValue::Val(Val::Int(pk))))?;
         q.clear_ordering(true, true);
-        q.set_limits(None, Some(super::queryset::MAX_GET_RESULTS));
-        let rows = super::fetch::run_select(rt, &q, &super::fetch::RowKind::Models, None)?;
+        q.set_limits(None, Some(super::model::MAX_GET_RESULTS));
+        let rows = super::fetch::run_select(rt, &q, &super::model::RowKind::Models, None)?;
         let fresh = rows.first().and_then(|r| r.as_obj::<Instance>().map(|i| i.rc())).ok_or_else(|| {
             exc(&format!("{}.DoesNotExist", self.model.name), format!("{} matching query does not exist.", self.model.name))
         })?;
@@ -496,10 +423,6 @@ impl Instance {
         Ok(())
     }
 
-    /// Whether a relation's objects are already known (select_related / prefetch / to_attr).
-    pub fn is_cached(&self, name: &str) -> bool {
-        self.fk_cache.borrow().contains_key(name) || self.prefetched.borrow().contains_key(name)
-    }
 }
 
 impl Object for Instance {
@@ -536,7 +459,7 @@ impl Object for Instance {
             return Ok(None);
         }
         match self.attr(rt, name) {
-            Ok(Val::Obj(o)) if o.as_any().is::<super::queryset::QuerySetObj>() => Ok(Some(Val::Obj(o))),
+            Ok(Val::Obj(o)) if o.as_any().is::<super::model::QuerySetObj>() => Ok(Some(Val::Obj(o))),
             Ok(Val::Obj(o)) if o.is_callable() => {
                 if o.template_alters_data() {
                     return Ok(None);
@@ -636,28 +559,3 @@ impl Object for StateObj {
     }
 }
 
-/// `Field.get_default()`.
-pub fn field_default(rt: &Rt, f: &Field) -> Val {
-    match f.default {
-        FieldDefault::Str(s) => Val::str(s),
-        FieldDefault::Bool(b) => Val::Bool(b),
-        FieldDefault::Now => Val::DateTime(crate::py::dates::datetime_now(rt)),
-        FieldDefault::Unset => {
-            if !f.null && f.empty_strings_allowed() {
-                Val::str("")
-            } else {
-                Val::None
-            }
-        }
-    }
-}
-
-/// The model of an instance value (for messages and checks).
-pub fn model_of(v: &Val) -> Option<&'static Model> {
-    v.as_obj::<Instance>().map(|i| i.model)
-}
-
-/// All sample models by name, for module namespaces.
-pub fn model_classes() -> Vec<(&'static str, Val)> {
-    MODELS.iter().map(|m| (m.name, Val::obj(ModelClass(m)))).collect()
-}

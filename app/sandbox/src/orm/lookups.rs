@@ -3,8 +3,8 @@
 //! messages for the ones it does not offer.
 
 use super::expr::*;
-use super::resolve::Resolved;
-use super::sql::FinalField;
+use super::expr::Resolved;
+use super::expr::FinalField;
 use crate::engine::SqlValue;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
@@ -110,7 +110,7 @@ pub fn apply_transform(lhs: SqlExpr, name: &str) -> SResult<SqlExpr> {
             Ok(SqlExpr::Extract(n, Box::new(lhs)))
         }
         _ => {
-            let class = kind.map(super::sql::kind_class).unwrap_or("Field");
+            let class = kind.map(super::expr::kind_class).unwrap_or("Field");
             Err(unsupported_for(class, kind, name, &[name.to_string()]))
         }
     }
@@ -181,7 +181,7 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
         ("in", Resolved::Val(v)) => {
             let items = match &v {
                 Val::List(_) | Val::Tuple(_) | Val::Set(_) | Val::Dict(_) => v.iterate(rt)?,
-                Val::Obj(o) if !o.as_any().is::<super::instance::Instance>() => v.iterate(rt)?,
+                Val::Obj(o) if !o.as_any().is::<super::model::Instance>() => v.iterate(rt)?,
                 Val::Str(_) | Val::SafeStr(_) => v.iterate(rt)?,
                 other => {
                     return Err(err(ErrorKind::TypeError, format!("'{}' object is not iterable", other.type_name())));
@@ -272,7 +272,7 @@ fn class_of(lhs: &SqlExpr, ff: &FinalField) -> &'static str {
         SqlExpr::Extract(..) => "IntegerField",
         SqlExpr::CastDate(_) => "DateField",
         SqlExpr::CastTime(_) => "TimeField",
-        other => other.output_kind().map(super::sql::kind_class).unwrap_or("Field"),
+        other => other.output_kind().map(super::expr::kind_class).unwrap_or("Field"),
     }
 }
 
@@ -308,7 +308,7 @@ pub fn prep_value(rt: &Rt, v: &Val, kind: Option<FieldKind>, related: bool, ff: 
         _ => "id",
     };
     if let Val::Obj(o) = v {
-        if let Some(inst) = o.as_any().downcast_ref::<super::instance::Instance>() {
+        if let Some(inst) = o.as_any().downcast_ref::<super::model::Instance>() {
             if related || matches!(kind, Some(FieldKind::Auto | FieldKind::ForeignKey(_))) {
                 return match inst.pk_value() {
                     Some(pk) => Ok(SqlValue::Int(pk)),
@@ -426,7 +426,7 @@ pub fn check_related_objects(ff: &FinalField, value: &Resolved, opts: &'static M
         return Ok(());
     }
     let check = |v: &Val| -> SResult<()> {
-        if let Some(inst) = v.as_obj::<super::instance::Instance>() {
+        if let Some(inst) = v.as_obj::<super::model::Instance>() {
             if inst.model.name != opts.name && !reverse_compatible(ff, inst.model) {
                 return Err(err(ErrorKind::ValueError, format!("Cannot query \"{}\": Must be \"{}\" instance.", inst.display_for_error(), opts.name)));
             }

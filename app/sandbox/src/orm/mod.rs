@@ -23,6 +23,7 @@ pub mod expr;
 pub mod fetch;
 pub mod instance;
 pub mod lookups;
+pub mod model;
 pub mod plan;
 pub mod prefetch;
 pub mod queryset;

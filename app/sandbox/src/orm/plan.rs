@@ -4,7 +4,7 @@
 use crate::engine::SqlValue;
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::compiler;
-use crate::orm::queryset::QuerySetObj;
+use crate::orm::model::QuerySetObj;
 use crate::runtime::Rt;
 use crate::value::{Kwargs, Val};
 

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::instance::Instance;
-use super::queryset::{PrefetchSpec, QuerySetObj};
+use super::model::Instance;
+use super::model::{PrefetchSpec, QuerySetObj};
 use crate::error::{err, ErrorKind, SResult};
 use super::expr::{Connector, FilterValue, QTree};
 use crate::runtime::Rt;
@@ -278,7 +278,7 @@ fn prefetch_one_level(rt: &Rt, instances: &[Val], rel: &Relation, attr: &str, lo
     }
 }
 
-fn store(insts: &[Rc<Instance>], groups: &HashMap<i64, Vec<Val>>, to_attr: &str, as_attr: bool, cache_name: &str, path_of: &dyn Fn(&Instance) -> String, order: Option<Vec<super::sql::OrderItem>>) {
+fn store(insts: &[Rc<Instance>], groups: &HashMap<i64, Vec<Val>>, to_attr: &str, as_attr: bool, cache_name: &str, path_of: &dyn Fn(&Instance) -> String, order: Option<Vec<super::expr::OrderItem>>) {
     for i in insts {
         let vals = i.pk_value().and_then(|pk| groups.get(&pk).cloned()).unwrap_or_default();
         let p = path_of(i);

@@ -4,99 +4,26 @@
 //! from a prefetch when there is one.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::expr::*;
-use super::fetch::{self, RowKind};
-use super::instance::{Instance, ModelClass};
-use super::sql::{OrderItem, Query, SelectRelated};
+use super::fetch;
+use super::model::{Instance, Manager, ModelClass, PrefetchSpec, QuerySetObj, RelatedManager, RowKind, MAX_GET_RESULTS, QS_METHODS};
+use super::expr::{OrderItem, SelectRelated};
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::py::objects::NativeFn;
 use crate::runtime::{LazyLoad, Rt};
 use crate::schema::{self, Model, Relation};
 use crate::value::{no_attr, HashKey, Kwargs, Object, Val};
 
-/// Django's `MAX_GET_RESULTS`: `.get()` fetches up to 21 rows to report "more than 20".
-pub const MAX_GET_RESULTS: i64 = 21;
 /// Django's `REPR_OUTPUT_SIZE`.
 const REPR_OUTPUT_SIZE: i64 = 20;
-
-/// A `Prefetch(lookup, queryset=..., to_attr=...)`.
-#[derive(Clone)]
-pub struct PrefetchSpec {
-    pub lookup: String,
-    pub queryset: Option<Rc<QuerySetObj>>,
-    pub to_attr: Option<String>,
-}
-
-pub struct QuerySetObj {
-    pub model: &'static Model,
-    pub query: Query,
-    pub kind: RowKind,
-    pub prefetch: Vec<PrefetchSpec>,
-    /// `_known_related_objects`: rows of a reverse-FK manager know their parent.
-    pub known: Vec<(&'static str, i64, Val)>,
-    /// `_sticky_filter`: the next filter() reuses this one's multi-valued joins.
-    pub sticky: bool,
-    pub cache: RefCell<Option<Rc<Vec<Val>>>>,
-    /// When rows come from a related manager, the lazy load they are (for N+1 advice).
-    pub lazy: Option<LazyLoad>,
-    /// The path of rows from the root queryset (`tags` for `a.tags.all()`).
-    pub path: String,
-}
-
-impl Clone for QuerySetObj {
-    fn clone(&self) -> Self {
-        QuerySetObj {
-            model: self.model,
-            query: self.query.clone(),
-            kind: self.kind.clone(),
-            prefetch: self.prefetch.clone(),
-            known: self.known.clone(),
-            sticky: self.sticky,
-            cache: RefCell::new(None),
-            lazy: self.lazy.clone(),
-            path: self.path.clone(),
-        }
-    }
-}
 
 fn type_err(msg: impl Into<String>) -> crate::error::SandboxError {
     err(ErrorKind::TypeError, msg)
 }
 
 impl QuerySetObj {
-    pub fn for_model(model: &'static Model) -> QuerySetObj {
-        QuerySetObj {
-            model,
-            query: Query::new(model),
-            kind: RowKind::Models,
-            prefetch: vec![],
-            known: vec![],
-            sticky: false,
-            cache: RefCell::new(None),
-            lazy: None,
-            path: String::new(),
-        }
-    }
-
-    /// `_chain()`: a copy for the next operation.
-    pub fn chain(&self) -> QuerySetObj {
-        let mut c = self.clone();
-        c.query = self.query.chain();
-        if self.sticky {
-            c.query.filter_is_sticky = true;
-            c.query.used_aliases = self.query.used_aliases.clone();
-        }
-        c.sticky = false;
-        c
-    }
-
-    pub fn is_values(&self) -> bool {
-        !matches!(self.kind, RowKind::Models)
-    }
-
     /// Evaluates (once) and returns the rows.
     pub fn fetch(&self, rt: &Rt) -> SResult<Rc<Vec<Val>>> {
         if let Some(rows) = self.cache.borrow().as_ref() {
@@ -153,10 +80,6 @@ impl QuerySetObj {
         let q = if negate { q.negate() } else { q };
         c.query.add_q(rt, &q)?;
         Ok(c)
-    }
-
-    pub fn ordered(&self) -> bool {
-        !self.query.order_by.is_empty() || (self.query.default_ordering && !self.model.ordering.is_empty() && self.query.group_by == super::sql::GroupBy::None)
     }
 
     pub fn count(&self, rt: &Rt) -> SResult<i64> {
@@ -240,7 +163,7 @@ impl QuerySetObj {
     }
 
     fn check_aggregation_ordering(&self, method: &str) -> SResult<()> {
-        if let super::sql::GroupBy::Exprs(g) = &self.query.group_by {
+        if let super::expr::GroupBy::Exprs(g) = &self.query.group_by {
             if !g.iter().any(|e| e.target().is_some_and(|t| t.is_pk && t.table == self.model.table)) {
                 return Err(type_err(format!("Cannot use QuerySet.{method}() on an unordered queryset performing aggregation. Add an ordering with order_by().")));
             }
@@ -307,7 +230,7 @@ impl QuerySetObj {
         }
         if anns.iter().any(|(a, _)| c.query.annotations.get(a).is_some_and(|e| e.contains_aggregate())) {
             match &c.kind {
-                RowKind::Models => c.query.group_by = super::sql::GroupBy::All,
+                RowKind::Models => c.query.group_by = super::expr::GroupBy::All,
                 _ => c.query.set_group_by(true),
             }
         }
@@ -397,14 +320,6 @@ fn no_kwargs(method: &str, kwargs: &Kwargs) -> SResult<()> {
         None => Ok(()),
     }
 }
-
-/// The QuerySet methods (what a manager proxies and `getattr` exposes).
-pub const QS_METHODS: &[&str] = &[
-    "all", "filter", "exclude", "get", "first", "last", "count", "exists", "none", "order_by", "reverse", "select_related",
-    "prefetch_related", "annotate", "alias", "aggregate", "values", "values_list", "only", "defer", "distinct", "iterator",
-    "explain", "update", "delete", "create", "bulk_create", "get_or_create", "update_or_create", "in_bulk", "latest",
-    "earliest", "contains", "using", "select_for_update", "bulk_update",
-];
 
 /// Calls a QuerySet method on `qs`.
 pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
@@ -817,17 +732,6 @@ impl Object for QueryText {
 
 // ---------------------------------------------------------------- managers
 
-/// `Article.objects`: proxies QuerySet methods; not iterable itself.
-pub struct Manager {
-    pub model: &'static Model,
-}
-
-impl Manager {
-    pub fn new(model: &'static Model) -> Manager {
-        Manager { model }
-    }
-}
-
 impl Object for Manager {
     fn type_name(&self) -> String {
         manager_class_name(self.model)
@@ -871,17 +775,6 @@ impl Object for Manager {
     fn to_str(&self, _rt: &Rt) -> SResult<String> {
         Ok(format!("{}.{}.objects", self.model.app_label, self.model.name))
     }
-}
-
-/// `user.articles` / `article.tags` / `tag.articles`.
-pub struct RelatedManager {
-    pub owner: Rc<Instance>,
-    pub name: String,
-    pub relation: Relation,
-}
-
-pub fn related_manager(owner: Rc<Instance>, name: &str, rel: Relation) -> SResult<RelatedManager> {
-    Ok(RelatedManager { owner, name: name.to_string(), relation: rel })
 }
 
 impl RelatedManager {

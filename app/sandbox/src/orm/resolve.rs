@@ -6,19 +6,10 @@ use std::collections::HashSet;
 
 use super::expr::*;
 use super::lookups;
-use super::sql::{Query, Table};
+use super::expr::{Query, Table};
 use crate::error::{err, ErrorKind, SResult};
 use crate::runtime::Rt;
 use crate::schema::FieldKind;
-use crate::value::Val;
-
-/// A filter's right-hand side after resolution.
-#[derive(Clone, Debug)]
-pub enum Resolved {
-    Val(Val),
-    Expr(SqlExpr),
-    Query(Box<Query>),
-}
 
 pub fn resolve_filter_value(
     rt: &Rt,
@@ -205,7 +196,7 @@ pub fn resolve_expression(
                 // Func._resolve_output_field: the sides' field types must agree.
                 let class = |e: &SqlExpr| match e {
                     SqlExpr::Value(_) => Some("CharField"),
-                    other => other.output_kind().map(super::sql::kind_class),
+                    other => other.output_kind().map(super::expr::kind_class),
                 };
                 if let (Some(a), Some(b)) = (class(&out[0]), class(&out[1])) {
                     if a != b {

@@ -8,11 +8,11 @@ use std::rc::Rc;
 
 use super::compiler;
 use super::expr::*;
-use super::fetch::RowKind;
-use super::instance::{field_default, Instance};
+use super::model::RowKind;
+use super::model::{field_default, Instance};
 use super::lookups::to_db;
-use super::queryset::{QuerySetObj, RelatedManager};
-use super::sql::Query;
+use super::model::{QuerySetObj, RelatedManager};
+use super::expr::Query;
 use crate::db::transaction;
 use super::events;
 use crate::engine::SqlValue;
@@ -449,7 +449,7 @@ pub fn queryset_update(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs
     probe.get_initial_alias();
     if probe.count_active_tables() > 1 {
         let mut inner = q.chain();
-        inner.select_related = super::sql::SelectRelated::No;
+        inner.select_related = super::expr::SelectRelated::No;
         inner.clear_ordering(true, true);
         inner.annotations.clear();
         inner.annotation_select_mask = None;
@@ -470,7 +470,7 @@ pub fn queryset_update(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs
             values.push((f.column, sql, params));
             continue;
         }
-        let p = super::lookups::prep_value(rt, v, Some(f.kind), f.is_relation(), &super::sql::FinalField::Field(model, f))?;
+        let p = super::lookups::prep_value(rt, v, Some(f.kind), f.is_relation(), &super::expr::FinalField::Field(model, f))?;
         values.push(match p {
             SqlValue::Null => (f.column, "NULL".to_string(), vec![]),
             p => (f.column, "%s".to_string(), vec![p]),
@@ -788,7 +788,7 @@ pub fn queryset_delete(rt: &Rt, qs: &QuerySetObj) -> SResult<Val> {
     }
     let model = qs.model;
     let mut q = qs.query.chain();
-    q.select_related = super::sql::SelectRelated::No;
+    q.select_related = super::expr::SelectRelated::No;
     q.clear_ordering(true, true);
     *qs.cache.borrow_mut() = None;
     let mut c = Collector::default();
@@ -938,7 +938,7 @@ impl M2m<'_> {
                 ("instance".into(), Val::Obj(self.rm.owner.clone())),
                 ("action".into(), Val::str(action)),
                 ("reverse".into(), Val::Bool(self.reverse)),
-                ("model".into(), Val::obj(super::instance::ModelClass(self.target_model))),
+                ("model".into(), Val::obj(super::model::ModelClass(self.target_model))),
                 ("pk_set".into(), pk_set),
                 ("using".into(), Val::str("default")),
             ],
