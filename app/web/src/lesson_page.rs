@@ -6,62 +6,11 @@
 //! makes the link's code theirs. A link that cannot be opened leaves their code on screen.
 
 use leptos::prelude::*;
-use protocol::lesson::{Attempt, Lab};
-use protocol::share::{self, Current, LabState, LinkError};
+use protocol::share::{self, LabState, LinkError};
 
 use crate::exercise::ExercisePanel;
-use crate::{markdown, project_lab, record_progress, Shared, DEFAULT_SIZE, SIZES};
-
-/// Everything the learner can change in a lab.
-#[derive(Clone, Copy)]
-pub struct LabSignals {
-    pub files: RwSignal<Vec<(String, String)>>,
-    /// The migration toggles that are on, by their index among the lab's migration toggles.
-    pub migrations: RwSignal<Vec<usize>>,
-    /// The timeline script's text.
-    pub script: RwSignal<String>,
-}
-
-impl LabSignals {
-    fn new(lab: &Lab, s: &LabState) -> LabSignals {
-        let p = lab.project.as_ref();
-        LabSignals {
-            files: RwSignal::new(p.map(|p| s.apply_files(&p.files)).unwrap_or_default()),
-            migrations: RwSignal::new(s.migrations.clone()),
-            script: RwSignal::new(s.timeline.clone().unwrap_or_else(|| default_script(lab))),
-        }
-    }
-
-    /// Shows `s` (the lesson's start for the default state).
-    fn show(&self, lab: &Lab, s: &LabState) {
-        let fresh = LabSignals::new(lab, s);
-        self.files.set(fresh.files.get_untracked());
-        self.migrations.set(s.migrations.clone());
-        self.script.set(fresh.script.get_untracked());
-    }
-
-    /// The learner's attempt as the editors and toggles hold it.
-    pub fn attempt(&self) -> Attempt {
-        Attempt { files: self.files.get_untracked(), migrations: self.migrations.get_untracked() }
-    }
-
-    /// What the page holds now (tracked: an effect calling this re-runs on every edit).
-    fn current(&self, shared: Shared) -> Current {
-        let st = shared.state.get();
-        Current {
-            articles: (st.articles != DEFAULT_SIZE).then_some(st.articles),
-            tasks: st.tasks,
-            files: self.files.get(),
-            migrations: self.migrations.get(),
-            timeline: Some(self.script.get()),
-            steps: vec![],
-        }
-    }
-}
-
-fn default_script(lab: &Lab) -> String {
-    lab.project.as_ref().map(|p| protocol::timeline::format(&p.timeline)).unwrap_or_default()
-}
+use crate::project_lab::{self, LabSignals};
+use crate::{markdown, record_progress, Shared, DEFAULT_SIZE, SIZES};
 
 /// `s=…` in the hash's query.
 fn link_param(hash: &str) -> Option<String> {

@@ -12,8 +12,10 @@ use protocol::{ErrorInfo, LabRun, Step, StepKind, StepReport, TestOutcome};
 
 use crate::editor::{follow, EditorKey, EditorKeys, Highlighted};
 use crate::highlight::Lang;
-use crate::lesson_page::LabSignals;
-use crate::{QueryLog, Shared};
+use protocol::lesson::Lab;
+use protocol::share::{Current, LabState};
+
+use crate::{QueryLog, Shared, DEFAULT_SIZE};
 
 /// What the project lab shows, fed by the engine's answers.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -689,4 +691,55 @@ fn CachePanel(report: StepReport) -> impl IntoView {
             </table>
         </div>
     }
+}
+
+/// Everything the learner can change in a lab.
+#[derive(Clone, Copy)]
+pub struct LabSignals {
+    pub files: RwSignal<Vec<(String, String)>>,
+    /// The migration toggles that are on, by their index among the lab's migration toggles.
+    pub migrations: RwSignal<Vec<usize>>,
+    /// The timeline script's text.
+    pub script: RwSignal<String>,
+}
+
+impl LabSignals {
+    pub(crate) fn new(lab: &Lab, s: &LabState) -> LabSignals {
+        let p = lab.project.as_ref();
+        LabSignals {
+            files: RwSignal::new(p.map(|p| s.apply_files(&p.files)).unwrap_or_default()),
+            migrations: RwSignal::new(s.migrations.clone()),
+            script: RwSignal::new(s.timeline.clone().unwrap_or_else(|| default_script(lab))),
+        }
+    }
+
+    /// Shows `s` (the lesson's start for the default state).
+    pub(crate) fn show(&self, lab: &Lab, s: &LabState) {
+        let fresh = LabSignals::new(lab, s);
+        self.files.set(fresh.files.get_untracked());
+        self.migrations.set(s.migrations.clone());
+        self.script.set(fresh.script.get_untracked());
+    }
+
+    /// The learner's attempt as the editors and toggles hold it.
+    pub fn attempt(&self) -> Attempt {
+        Attempt { files: self.files.get_untracked(), migrations: self.migrations.get_untracked() }
+    }
+
+    /// What the page holds now (tracked: an effect calling this re-runs on every edit).
+    pub(crate) fn current(&self, shared: Shared) -> Current {
+        let st = shared.state.get();
+        Current {
+            articles: (st.articles != DEFAULT_SIZE).then_some(st.articles),
+            tasks: st.tasks,
+            files: self.files.get(),
+            migrations: self.migrations.get(),
+            timeline: Some(self.script.get()),
+            steps: vec![],
+        }
+    }
+}
+
+fn default_script(lab: &Lab) -> String {
+    lab.project.as_ref().map(|p| protocol::timeline::format(&p.timeline)).unwrap_or_default()
 }
