@@ -24,7 +24,7 @@ impl crate::py::host::Host for Django {
     }
 
     fn rewrites_asserts(&self, rt: &Rt, file: &str) -> bool {
-        super::testing::test_state(rt).rewrite_asserts.borrow().iter().any(|f| f == file)
+        super::test_client::test_state(rt).rewrite_asserts.borrow().iter().any(|f| f == file)
     }
 }
 

@@ -15,5 +15,7 @@ pub mod paginator;
 pub mod project;
 pub mod signals;
 pub mod steps;
+pub mod test_asserts;
+pub mod test_client;
 pub mod testing;
 pub mod urls;

@@ -64,7 +64,7 @@ fn field_kind_for_path(model: &'static Model, path: &str) -> Option<FieldKind> {
     let parts: Vec<&str> = path.split("__").collect();
     for (i, part) in parts.iter().enumerate() {
         let name = if *part == "pk" { "id" } else { part };
-        match super::sql::get_field(m, name) {
+        match super::relations::get_field(m, name) {
             Some(super::expr::GetField::Concrete(f)) if !f.is_relation() => return Some(f.kind),
             Some(super::expr::GetField::Concrete(f)) => {
                 if i + 1 == parts.len() {
@@ -74,7 +74,7 @@ fn field_kind_for_path(model: &'static Model, path: &str) -> Option<FieldKind> {
                 m = crate::schema::model(to)?;
             }
             Some(rel) => {
-                let infos = super::sql::path_infos(m, &rel);
+                let infos = super::relations::path_infos(m, &rel);
                 m = infos.last()?.to_model?;
                 if i + 1 == parts.len() {
                     return Some(FieldKind::Auto);

@@ -15,6 +15,7 @@
 //! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`;
 //! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects.
 
+pub mod aggregation;
 pub mod api;
 pub mod combine;
 pub mod compiler;
@@ -27,6 +28,8 @@ pub mod model;
 pub mod plan;
 pub mod prefetch;
 pub mod queryset;
+pub mod relations;
 pub mod resolve;
+pub mod select;
 pub mod sql;
 pub mod write;

@@ -86,7 +86,7 @@ impl QuerySetObj {
         if let Some(rows) = self.cache.borrow().as_ref() {
             return Ok(rows.len() as i64);
         }
-        let (c, _) = super::compiler::compile_aggregation(rt, &self.query, &[("__count".into(), Expression::Aggregate { func: "COUNT", arg: None, distinct: false, filter: None })])?;
+        let (c, _) = super::aggregation::compile_aggregation(rt, &self.query, &[("__count".into(), Expression::Aggregate { func: "COUNT", arg: None, distinct: false, filter: None })])?;
         match c {
             None => Ok(0),
             Some(c) => {
@@ -189,7 +189,7 @@ impl QuerySetObj {
         if aggs.is_empty() {
             return Ok(Val::str_dict(Vec::<(String, Val)>::new()));
         }
-        let (c, names) = super::compiler::compile_aggregation(rt, &self.query, &aggs)?;
+        let (c, names) = super::aggregation::compile_aggregation(rt, &self.query, &aggs)?;
         let row = match c {
             None => names.iter().zip(aggs.iter()).map(|(_, (_, e))| if matches!(e, Expression::Aggregate { func: "COUNT", .. }) { crate::engine::SqlValue::Int(0) } else { crate::engine::SqlValue::Null }).collect(),
             Some(c) => c.run(rt)?.rows.into_iter().next().unwrap_or_default(),
@@ -439,7 +439,7 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
             let names = str_args(name, &args)?;
             for n in &names {
                 let head = n.split("__").next().unwrap_or(n);
-                if head != "pk" && super::sql::get_field(qs.model, head).is_none() {
+                if head != "pk" && super::relations::get_field(qs.model, head).is_none() {
                     return Err(exc("FieldDoesNotExist", format!("{} has no field named '{head}'", qs.model.name)));
                 }
             }

@@ -26,6 +26,7 @@ pub mod json;
 pub mod lexer;
 pub mod methods;
 pub mod objects;
+pub mod parse_expr;
 pub mod ops;
 pub mod parser;
 pub mod pickle;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::runtime::Rt;
 use crate::value::Val;
 
 /// The variables a template sees: a stack of scopes (`{% with %}` and `{% for %}` push one).
@@ -65,4 +66,10 @@ impl Context {
             self.scopes.pop();
         }
     }
+}
+
+/// What a filter sees of the render under way: the runtime, and whether autoescaping is on.
+pub(crate) struct Env<'a> {
+    pub rt: &'a Rt,
+    pub autoescape: bool,
 }

@@ -12,6 +12,7 @@
 //! `{% extends %}`, `{% include %}`, `{% url %}` and `{% cache %}` reach the project and its
 //! cache through [`host::Host`]: nothing here imports from `django/`.
 
+mod blocks;
 mod compile;
 mod context;
 mod dateformat;
@@ -21,6 +22,7 @@ pub mod host;
 mod lexer;
 mod parser;
 mod render;
+mod text;
 #[cfg(test)]
 mod tests;
 

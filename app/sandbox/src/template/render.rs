@@ -9,7 +9,10 @@ use super::dateformat;
 use super::context::Context;
 use super::compile::Template;
 use super::expr::{Arg, FilterExpr, Variable};
-use super::filters::{self, escape, py_float, py_int, str_of, Env};
+use super::blocks::{collect_blocks, BlockContext, BlockEntry, BlockVar};
+use super::context::Env;
+use super::filters::{self, escape};
+use super::text::{py_float, py_int, py_title, str_of};
 use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag};
 use crate::error::{err, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
@@ -20,35 +23,6 @@ use crate::value::{Object, PyDict, Val};
 const MAX_STEPS: u64 = 2_000_000;
 /// Output size cap (bytes).
 const MAX_OUTPUT: usize = 16 * 1024 * 1024;
-
-/// `{% block %}` overrides collected by `{% extends %}`: per name, the most derived last.
-#[derive(Default)]
-pub(crate) struct BlockContext {
-    blocks: HashMap<Rc<str>, Vec<BlockEntry>>,
-}
-
-#[derive(Clone)]
-pub(crate) struct BlockEntry {
-    body: Rc<Vec<Node>>,
-    src: Rc<str>,
-    cycles: Rc<Vec<CycleDef>>,
-}
-
-impl BlockContext {
-    /// `add_blocks`: a less derived template's blocks go under the ones already there.
-    fn add(&mut self, name: Rc<str>, e: BlockEntry) {
-        self.blocks.entry(name).or_default().insert(0, e);
-    }
-    fn pop(&mut self, name: &str) -> Option<BlockEntry> {
-        self.blocks.get_mut(name).and_then(|v| v.pop())
-    }
-    fn peek(&self, name: &str) -> Option<BlockEntry> {
-        self.blocks.get(name).and_then(|v| v.last().cloned())
-    }
-    fn push(&mut self, name: Rc<str>, e: BlockEntry) {
-        self.blocks.entry(name).or_default().push(e);
-    }
-}
 
 /// Most nested `{% include %}` / `{% extends %}` levels before the sandbox stops.
 const MAX_TEMPLATE_NESTING: usize = 40;
@@ -134,7 +108,7 @@ impl FilterExpr {
             let safe_in = matches!(obj, Val::SafeStr(_));
             let out = filters::apply(r, f.spec, obj, arg)?;
             // Django's mark_safe() on a non-string makes it the safe string of its str().
-            obj = if f.spec.is_safe && safe_in { mark_safe(filters::py_str(r, &out)?) } else { out };
+            obj = if f.spec.is_safe && safe_in { mark_safe(super::text::py_str(r, &out)?) } else { out };
         }
         Ok(obj)
     }
@@ -146,7 +120,7 @@ fn str_method(s: &str, name: &str) -> Option<Val> {
     match name {
         "upper" => Some(Val::str(s.to_uppercase())),
         "lower" | "casefold" => Some(Val::str(s.to_lowercase())),
-        "title" => Some(Val::str(filters::py_title(s))),
+        "title" => Some(Val::str(py_title(s))),
         "capitalize" => {
             let mut cs = s.chars();
             Some(Val::str(match cs.next() {
@@ -1114,35 +1088,33 @@ pub(crate) fn localize_float(f: f64) -> String {
     format!("{sign}{body}")
 }
 
-/// Every `{% block %}` in `nodes`, however deeply nested (`get_nodes_by_type(BlockNode)`).
-fn collect_blocks(nodes: &[Node], out: &mut Vec<(Rc<str>, Rc<Vec<Node>>)>) {
-    for n in nodes {
-        match n {
-            Node::Block { name, body } => {
-                out.push((name.clone(), body.clone()));
-                collect_blocks(body, out);
-            }
-            Node::For(f) => {
-                collect_blocks(&f.body, out);
-                collect_blocks(&f.empty, out);
-            }
-            Node::If(branches) => branches.iter().for_each(|b| collect_blocks(&b.body, out)),
-            Node::With { body, .. } | Node::Autoescape { body, .. } | Node::Filter { body, .. } | Node::Spaceless(body) => collect_blocks(body, out),
-            Node::Cache(c) => collect_blocks(&c.body, out),
-            Node::IfChanged { yes, no, .. } => {
-                collect_blocks(yes, out);
-                collect_blocks(no, out);
-            }
-            _ => {}
+/// `re.sub(r">\s+<", "><", s)`.
+fn strip_spaces_between_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('>') {
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 1..];
+        let trimmed = after.trim_start_matches(super::lexer::py_space);
+        if trimmed.len() != after.len() && trimmed.starts_with('<') {
+            rest = trimmed;
+        } else {
+            rest = after;
         }
     }
+    out.push_str(rest);
+    out
 }
 
-/// `{{ block }}` inside a block: `{{ block.super }}` renders the parent's version.
-struct BlockVar {
-    name: Rc<str>,
-    blocks: Option<Rc<std::cell::RefCell<BlockContext>>>,
-    ctx: Option<Rc<std::cell::RefCell<Context>>>,
+/// Django's `make_template_fragment_key(fragment_name, vary_on)`:
+/// `template.cache.<name>.<md5 of "v1:v2:...:">`.
+pub fn make_template_fragment_key(name: &str, vary_on: &[String]) -> String {
+    let mut data = Vec::new();
+    for v in vary_on {
+        data.extend_from_slice(v.as_bytes());
+        data.push(b':');
+    }
+    format!("template.cache.{name}.{}", crate::md5::hex(&data))
 }
 
 impl Object for BlockVar {
@@ -1173,33 +1145,4 @@ impl Object for BlockVar {
     fn to_str(&self, _rt: &Rt) -> SResult<String> {
         Ok(format!("<Block Node: {}. Contents: ...>", self.name))
     }
-}
-
-/// `re.sub(r">\s+<", "><", s)`.
-fn strip_spaces_between_tags(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('>') {
-        out.push_str(&rest[..=i]);
-        let after = &rest[i + 1..];
-        let trimmed = after.trim_start_matches(super::lexer::py_space);
-        if trimmed.len() != after.len() && trimmed.starts_with('<') {
-            rest = trimmed;
-        } else {
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Django's `make_template_fragment_key(fragment_name, vary_on)`:
-/// `template.cache.<name>.<md5 of "v1:v2:...:">`.
-pub fn make_template_fragment_key(name: &str, vary_on: &[String]) -> String {
-    let mut data = Vec::new();
-    for v in vary_on {
-        data.extend_from_slice(v.as_bytes());
-        data.push(b':');
-    }
-    format!("template.cache.{name}.{}", crate::md5::hex(&data))
 }
