@@ -14,7 +14,7 @@ use crate::cache;
 use crate::clock;
 use crate::django::migrations;
 use crate::django::project::Project;
-use crate::django::steps::{execute_with, StepRequest};
+use crate::django::steps::execute_with;
 use crate::engine::{refuse_unsafe_sql, Engine, SqlValue};
 use crate::error::{ErrorKind, SandboxError};
 use crate::runtime::{engine_error, group_queries, Rt};
@@ -142,21 +142,21 @@ impl Session {
                 if let Some(s) = into_previous {
                     label += &format!(", {} s into the previous", protocol::short_seconds(s));
                 }
-                (StepRequest::Get { url, user, worker, into_previous }, label, REQUEST_BUDGET_MS)
+                (Step::Get { url, user, worker, into_previous }, label, REQUEST_BUDGET_MS)
             }
-            Step::Advance { seconds } => (StepRequest::Advance(seconds), format!("clock +{} s", protocol::short_seconds(seconds)), REQUEST_BUDGET_MS),
+            Step::Advance { seconds } => (Step::Advance { seconds }, format!("clock +{} s", protocol::short_seconds(seconds)), REQUEST_BUDGET_MS),
             Step::Run { code, worker } => {
                 let worker = worker.filter(|w| (1..=protocol::MAX_WORKERS).contains(w));
                 let mut label = code.lines().next().unwrap_or("").to_string();
                 if let Some(w) = worker {
                     label += &format!(" (on worker {w})");
                 }
-                (StepRequest::Run { code, worker }, label, REQUEST_BUDGET_MS)
+                (Step::Run { code, worker }, label, REQUEST_BUDGET_MS)
             }
-            Step::Test { file } => (StepRequest::Test(file.clone()), format!("test {file}"), TEST_BUDGET_MS),
+            Step::Test { file } => (Step::Test { file: file.clone() }, format!("test {file}"), TEST_BUDGET_MS),
         };
         let into_previous = match &request {
-            StepRequest::Get { into_previous, .. } => *into_previous,
+            Step::Get { into_previous, .. } => *into_previous,
             _ => None,
         };
         let cache_before = with_backend(rt, |b| b.snapshot());

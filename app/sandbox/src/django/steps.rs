@@ -14,6 +14,7 @@ use crate::source::SourceFile;
 use crate::py::objects::Namespace;
 use crate::runtime::Rt;
 use crate::value::Val;
+use protocol::Step;
 use super::project::{handle, load, Project, RequestSpec, STEP_BUDGET_MS};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -81,49 +82,35 @@ pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
 }
 
 
-/// One step of a project session.
-#[derive(Debug, Clone)]
-pub enum StepRequest {
-    /// `worker`: the server process that answers (1 when absent), see [`Rt::switch_worker`];
-    /// `into_previous`: seconds after the previous request started, overlapping it (see `dblock`).
-    Get { url: String, user: Option<String>, worker: Option<u8>, into_previous: Option<f64> },
-    Advance(f64),
-    /// A shell line, in `worker` (the one the last request went to when absent).
-    Run { code: String, worker: Option<u8> },
-    Test(String),
-}
-
-impl StepRequest {
-    /// The contract's JSON form (`{"get": url, "user": u}`, `{"advance": s}`, …).
-    pub fn from_json(step: &serde_json::Value) -> SResult<StepRequest> {
-        if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
-            let worker = match step.get("worker") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(w) => match w.as_u64() {
-                    Some(n @ 1..=2) => Some(n as u8),
-                    _ => return Err(err(ErrorKind::ValueError, format!("\"worker\" is 1 or 2, got {w}"))),
-                },
-            };
-            let into_previous = match step.get("into_previous") {
-                None | Some(serde_json::Value::Null) => None,
-                Some(s) => match s.as_f64() {
-                    Some(x) if (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(&x) => Some(x),
-                    _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
-                },
-            };
-            return Ok(StepRequest::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
-        }
-        if let Some(secs) = step.get("advance") {
-            return secs.as_f64().map(StepRequest::Advance).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
-        }
-        if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
-            return Ok(StepRequest::Run { code: src.to_string(), worker: None });
-        }
-        if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
-            return Ok(StepRequest::Test(file.to_string()));
-        }
-        Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
+/// A `run-project` step (`{"get": url, "user": u}`, `{"advance": s}`, …) as the lab's step.
+pub fn step_from_json(step: &serde_json::Value) -> SResult<Step> {
+    if let Some(url) = step.get("get").and_then(|v| v.as_str()) {
+        let worker = match step.get("worker") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(w) => match w.as_u64() {
+                Some(n @ 1..=2) => Some(n as u8),
+                _ => return Err(err(ErrorKind::ValueError, format!("\"worker\" is 1 or 2, got {w}"))),
+            },
+        };
+        let into_previous = match step.get("into_previous") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(s) => match s.as_f64() {
+                Some(x) if (0.0..=protocol::timeline::MAX_INTO_PREVIOUS_SECONDS).contains(&x) => Some(x),
+                _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
+            },
+        };
+        return Ok(Step::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
     }
+    if let Some(secs) = step.get("advance") {
+        return secs.as_f64().map(|seconds| Step::Advance { seconds }).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
+    }
+    if let Some(src) = step.get("run").and_then(|v| v.as_str()) {
+        return Ok(Step::Run { code: src.to_string(), worker: None });
+    }
+    if let Some(file) = step.get("test").and_then(|v| v.as_str()) {
+        return Ok(Step::Test { file: file.to_string() });
+    }
+    Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
 }
 
 /// What a step did; the query log of the step stays in `rt.log`.
@@ -151,21 +138,21 @@ fn failed(e: SandboxError) -> StepOutcome {
 
 /// Runs one step with `budget_ms` of time: a request through the test client (the login
 /// itself not counted), a clock move, a shell line in `views.py`'s namespace, or the tests.
-pub fn execute(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64) -> StepOutcome {
+pub fn execute(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64) -> StepOutcome {
     execute_with(rt, project, step, budget_ms, false)
 }
 
 /// [`execute`]; with `detect_stale`, a request that read the cache is classified (hit, miss,
 /// stale) by rendering it again without the cache, invisibly.
-pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
-    if let StepRequest::Advance(_) = step {
+pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+    if let Step::Advance { .. } = step {
         let start = rt.now_seconds();
         let mut out = run_one(rt, project, step, budget_ms, detect_stale);
         out.span = (start, rt.now_seconds());
         return out;
     }
     let into_previous = match step {
-        StepRequest::Get { into_previous, .. } => *into_previous,
+        Step::Get { into_previous, .. } => *into_previous,
         _ => None,
     };
     crate::db::lock::begin_step(rt, into_previous, super::caches::caches(rt).borrow().worker());
@@ -178,9 +165,9 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_m
     out
 }
 
-fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
-        StepRequest::Get { url, user, worker, .. } => {
+        Step::Get { url, user, worker, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
             // the last request went to.
             super::caches::caches(rt).borrow_mut().switch_worker(worker.unwrap_or(1));
@@ -211,11 +198,11 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
                 Err(e) => StepOutcome { request_ms, ..failed(e) },
             }
         }
-        StepRequest::Advance(s) => match rt.advance_clock(*s) {
+        Step::Advance { seconds: s } => match rt.advance_clock(*s) {
             Ok(()) => StepOutcome::default(),
             Err(e) => failed(e),
         },
-        StepRequest::Run { code, worker } => {
+        Step::Run { code, worker } => {
             if let Some(w) = worker {
                 super::caches::caches(rt).borrow_mut().switch_worker(*w);
             }
@@ -226,7 +213,7 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &StepRequest, budget_ms: f64, d
                 Err(e) => failed(e),
             }
         }
-        StepRequest::Test(file) => {
+        Step::Test { file } => {
             rt.begin_request(budget_ms);
             let Some(src) = project.files.get(file).cloned() else {
                 return failed(exc("FileNotFoundError", format!("No such file: '{file}'")));
@@ -271,14 +258,14 @@ fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -
 }
 
 pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> serde_json::Value {
-    let kind = match StepRequest::from_json(step) {
+    let kind = match step_from_json(step) {
         Ok(k) => k,
         Err(e) => return step_error(&e),
     };
     let out = execute(rt, project, &kind, STEP_BUDGET_MS);
     if let Some(e) = &out.error {
         let mut v = step_error(e);
-        if matches!(kind, StepRequest::Get { into_previous: Some(_), .. }) {
+        if matches!(kind, Step::Get { into_previous: Some(_), .. }) {
             v["elapsed"] = elapsed_json(&out);
         }
         return v;
@@ -286,7 +273,7 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
     let log = rt.log.borrow();
     let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
     match kind {
-        StepRequest::Get { into_previous, .. } => {
+        Step::Get { into_previous, .. } => {
             let mut v = serde_json::json!({
                 "status": out.status,
                 "n_queries": log.len(),
@@ -300,9 +287,9 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
             }
             v
         }
-        StepRequest::Advance(_) => serde_json::json!({}),
-        StepRequest::Run { .. } => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
-        StepRequest::Test(_) => serde_json::json!({
+        Step::Advance { .. } => serde_json::json!({}),
+        Step::Run { .. } => serde_json::json!({ "n_queries": log.len(), "sql": sql, "output": out.output.unwrap_or_default() }),
+        Step::Test { .. } => serde_json::json!({
             "tests": out.tests.unwrap_or_default().iter().map(|r| serde_json::json!({"name": r.name, "outcome": r.outcome, "message": r.message})).collect::<Vec<_>>()
         }),
     }
