@@ -117,7 +117,17 @@ fn try_lab(args: &[String]) -> Result<(), String> {
     for (i, r) in reports.iter().enumerate() {
         let rows: usize = r.render.queries.iter().map(|q| q.rows).sum();
         let read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
-        println!("## step {} `{}`: status {:?}, {} queries, {rows} rows, {read} rows read, cache {:?}, tests `{}`", i + 1, r.label, r.status, r.render.n_queries, r.cache.map(|c| c.name()), sandbox::course::tests_summary(r));
+        println!(
+            "## step {} `{}`: status {:?}, {} queries, {rows} rows, {read} rows read, cache {:?}, tests `{}`, {:.2} ms (SQL {:.2} ms)",
+            i + 1,
+            r.label,
+            r.status,
+            r.render.n_queries,
+            r.cache.map(|c| c.name()),
+            sandbox::course::tests_summary(r),
+            r.render.request_ms,
+            r.render.sql_ms
+        );
         if let Some(e) = &r.error {
             println!("   error: {}: {}", e.kind, e.message);
         }
