@@ -95,7 +95,8 @@ async function warmRuns(page, expr, last) {
 async function setArticles(page, n, last) {
   const t0 = Date.now();
   await page.getByLabel('Articles in the database').selectOption(String(n));
-  await page.waitForFunction((n) => new RegExp(`Database ready: ${n} articles`).test(document.querySelector('[data-testid=status]')?.textContent ?? ''), n, { timeout: 180_000, polling: 50 });
+  const shown = n.toLocaleString('en-US');
+  await page.waitForFunction((shown) => new RegExp(`Database ready: ${shown} articles`).test(document.querySelector('[data-testid=status]')?.textContent ?? ''), shown, { timeout: 180_000, polling: 50 });
   const status = await page.getByTestId('status').textContent();
   const r = await waitForResult(page, last, 180_000);
   const seedMs = Number(/\(([\d.]+) ms/.exec(status)?.[1] ?? NaN);
