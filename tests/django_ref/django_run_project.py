@@ -54,6 +54,14 @@ Steps
         clock, rounded to 0.01): the transactions lab's write-lock waits and timeouts come
         from SQLite itself. The case's settings.py may set DATABASES["default"]["OPTIONS"]
         (timeout, transaction_mode); it is applied to the case's connections.
+    {"request": {"method", "path", "data"?, "headers"?, "user"?, "follow"?}}   (version 2)
+        GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS through the test client; `data` is the
+        query string for GET/HEAD, else an application/x-www-form-urlencoded body (a list value
+        repeats its key); `headers` as the client's headers= argument.
+        -> {"status", "n_queries", "body", "sql", "headers": {Name: value}, "redirect_chain"?}:
+        every response header but Date and Content-Length, by Django's spelling; with "follow",
+        the chain of [url, status] and the last response's status, body and headers (the
+        queries are those of every request of the chain).
     {"advance": seconds} -> {}
     {"run": "statements"}
         exec'd in the views module's namespace (names persist to later steps, as in a shell);
@@ -79,6 +87,11 @@ Steps
         A tests file that does not import gives {"error": ...} for the step.
     Any step that raises -> {"error": "ExceptionType: message"} (just "ExceptionType" when the
     message is empty); the next steps still run.
+
+Case-level "settings" (version 2): {"MIDDLEWARE": [...]?, "CACHES": {...}?} replace those two
+settings for the case (override_settings). Every other NAME.py of "files" (not views.py or
+tests.py) is imported as the module NAME, in files order, before views.py: a middleware class
+in `middleware.py` can be named "middleware.Timing" in MIDDLEWARE.
 
 Case-level "migrations" (applied in order, before the steps, with connection.schema_editor()):
     {"model": "Task", "add_index": {"fields": ["organization", "-created_at"], "name": "..."}}
@@ -487,6 +500,51 @@ def plain_get(step):
     }
 
 
+REQUEST_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# Left out of a response's headers: they vary with the moment and the encoding, not the project.
+UNREPORTED_HEADERS = {"date", "content-length"}
+
+
+def step_request(spec):
+    """{"request": {"method", "path", "data"?, "headers"?, "user"?, "follow"?}} through the
+    test client: GET and HEAD send `data` as the query string, the other methods as an
+    application/x-www-form-urlencoded body (a list value repeats its key)."""
+    from urllib.parse import urlencode
+
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    method = str(spec.get("method", "GET")).upper()
+    if method not in REQUEST_METHODS:
+        raise ValueError(f"unknown method {method!r}: one of {', '.join(REQUEST_METHODS)}")
+    path = spec["path"]
+    data = spec.get("data") or {}
+    headers = spec.get("headers") or {}
+    follow = bool(spec.get("follow", False))
+    client = Client()
+    if spec.get("user"):
+        client.force_login(User.objects.get(username=spec["user"]))
+    send = getattr(client, method.lower())
+    with CaptureQueriesContext(connection) as captured:
+        if method in ("GET", "HEAD"):
+            response = send(path, data=data, follow=follow, headers=headers)
+        else:
+            body = urlencode(data, doseq=True)
+            response = send(path, data=body, content_type="application/x-www-form-urlencoded", follow=follow, headers=headers)
+    out = {
+        "status": response.status_code,
+        "n_queries": len(captured.captured_queries),
+        "body": collapse(response.content.decode("utf-8", errors="replace")),
+        "sql": captured_sql(captured),
+        "headers": {k: v for k, v in response.items() if k.lower() not in UNREPORTED_HEADERS},
+    }
+    if follow:
+        out["redirect_chain"] = [[url, status] for url, status in response.redirect_chain]
+    return out
+
+
 def apply_database_options(files):
     """DATABASES["default"]["OPTIONS"] of the case's settings.py, on the case's connections."""
     from django.db import connection
@@ -503,6 +561,8 @@ def apply_database_options(files):
 def run_step(step, views, files):
     if "get" in step:
         return step_get(step)
+    if "request" in step:
+        return step_request(step["request"])
     if "advance" in step:
         CLOCK.advance(step["advance"])
         return {}
@@ -558,7 +618,7 @@ def switch_worker(worker):
 
     if worker == WORKERS["current"]:
         return
-    if not WORKERS["shared"]:
+    if not WORKERS["shared"] and hasattr(caches["default"], "_cache"):
         local = caches["default"]
         WORKERS["stash"][WORKERS["current"]] = (dict(local._cache), dict(local._expire_info))
         entries, expiry = WORKERS["stash"].pop(worker, ({}, {}))
@@ -601,13 +661,36 @@ def connection_options_reset():
     connection.settings_dict["OPTIONS"] = {}
 
 
+# What a case's "settings" may replace (contract version 2).
+CASE_SETTINGS = ("MIDDLEWARE", "CACHES")
+
+
+def case_modules(files):
+    """The case's own modules besides views.py and tests.py (`middleware.py`, `signals.py`, …),
+    in files order: each is importable by its name."""
+    return [(name[:-3], name) for name in files if name.endswith(".py") and "/" not in name and name not in ("views.py", "tests.py")]
+
+
 def run_case(case, db_path):
+    from django.test import override_settings
+
+    unknown = set(case.get("settings") or {}) - set(CASE_SETTINGS)
+    if unknown:
+        return {"name": case.get("name", "?"), "error": f"ValueError: a case's settings may set {', '.join(CASE_SETTINGS)}, not {', '.join(sorted(unknown))}"}
+    with override_settings(**(case.get("settings") or {})):
+        return run_case_in_settings(case, db_path)
+
+
+def run_case_in_settings(case, db_path):
     name = case.get("name", "?")
     files = case.get("files", {})
+    own = case_modules(files)
     with fresh_db_copy(db_path), restored_signals():
         try:
             try:
                 reset_globals(case)
+                for module, filename in own:
+                    load_module(module, filename, files[filename])
                 views = load_module("views", "views.py", files.get("views.py", ""))
                 sys.modules["urls"] = build_urlconf(case.get("urls", []), views)
                 for mig in case.get("migrations", []):
@@ -639,6 +722,8 @@ def run_case(case, db_path):
         finally:
             sys.modules.pop("views", None)
             sys.modules.pop("urls", None)
+            for module, _ in own:
+                sys.modules.pop(module, None)
             connection_options_reset()
 
 

@@ -164,6 +164,10 @@ pub enum Step {
         /// transactions lab's two overlapping requests. `None`: after the previous step ended.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         into_previous: Option<f64>,
+        /// Another method than GET, form data, headers, following redirects
+        /// (`client.post(url, data, headers=…, follow=True)`); `None`: a plain GET.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http: Option<HttpExtra>,
     },
     /// Moves the virtual clock the cache reads.
     Advance { seconds: f64 },
@@ -178,7 +182,30 @@ pub enum Step {
     Test { file: String },
 }
 
+/// What a request sends beyond `GET url`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HttpExtra {
+    /// GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+    pub method: String,
+    /// The query string's items (GET, HEAD) or the form body's, a key repeated for a list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<(String, String)>,
+    /// As the client's `headers=` argument: `("User-Agent", "mobile")`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow: bool,
+}
+
+/// The methods a request step may use.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 impl Step {
+    /// `GET url` (anonymous, worker 1, after the previous step).
+    pub fn get(url: impl Into<String>) -> Step {
+        Step::Get { url: url.into(), user: None, worker: None, into_previous: None, http: None }
+    }
+
     pub fn kind(&self) -> StepKind {
         match self {
             Step::Get { .. } => StepKind::Get,

@@ -234,7 +234,7 @@ mod tests {
         let p: &ProjectLab = lab.project.as_ref().unwrap();
         let mut files = p.files.clone();
         files[0].1 = files[0].1.replace("pass", "return render(request, \"a.html\", {\"x\": Article.objects.select_related(\"author\")[:20]})");
-        let steps = vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Get { url: "/a/".into(), user: Some("user001".into()), worker: Some(2), into_previous: Some(1.0) }, Step::Advance { seconds: 61.0 }, Step::Run { code: "x = 1".into(), worker: Some(2) }];
+        let steps = vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None, http: None }, Step::Get { url: "/a/".into(), user: Some("user001".into()), worker: Some(2), into_previous: Some(1.0), http: None }, Step::Advance { seconds: 61.0 }, Step::Run { code: "x = 1".into(), worker: Some(2) }];
         let state = LabState::of(&lab, Current { files: files.clone(), steps: steps.clone(), tasks: Some(100000), timeline: Some(crate::timeline::format(&p.timeline)), ..Default::default() });
         assert_eq!(state.files.len(), 1, "only the edited file is kept");
         assert_eq!(state.timeline, None, "an unedited timeline is not kept");

@@ -8,7 +8,13 @@
 //! run tests
 //! GET /publish/1/ on worker 1
 //! GET /tasks/1/done/ on worker 2, 1 s into the previous
+//! POST /tags/new/ with name=django&slug=django as user001 follow
+//! GET / header User-Agent=mobile
 //! ```
+//!
+//! A request line starts with its method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS);
+//! `with a=1&b=2` is the query string (GET, HEAD) or the form body, `header Name=value` one
+//! header each, `follow` follows redirects.
 //!
 //! Blank lines and `#` comments are skipped.
 
@@ -34,13 +40,26 @@ pub fn format(steps: &[Step]) -> String {
     let mut out = String::new();
     for s in steps {
         match s {
-            Step::Get { url, user, worker, into_previous } => {
-                out += &format!("GET {url}");
+            Step::Get { url, user, worker, into_previous, http } => {
+                let method = http.as_ref().map(|h| h.method.as_str()).unwrap_or("GET");
+                out += &format!("{method} {url}");
+                if let Some(h) = http {
+                    if !h.data.is_empty() {
+                        let pairs: Vec<String> = h.data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        out += &format!(" with {}", pairs.join("&"));
+                    }
+                    for (k, v) in &h.headers {
+                        out += &format!(" header {k}={v}");
+                    }
+                }
                 if let Some(u) = user {
                     out += &format!(" as {u}");
                 }
                 if let Some(w) = worker {
                     out += &format!(" on worker {w}");
+                }
+                if http.as_ref().is_some_and(|h| h.follow) {
+                    out += " follow";
                 }
                 if let Some(s) = into_previous {
                     out += &format!(", {s} s into the previous");
@@ -70,7 +89,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
                 return fail("`>>>` needs a Python statement after it".into());
             }
             steps.push(Step::Run { code: code.to_string(), worker: None });
-        } else if let Some(rest) = strip_word(line, "GET") {
+        } else if let Some((method, rest)) = crate::METHODS.iter().find_map(|m| strip_word(line, m).map(|r| (*m, r))) {
             // `…, 1 s into the previous`: this request starts while the previous one runs.
             // A comma inside the URL (`?ids=1,2`) is the URL's own.
             let (rest, into_previous) = match rest.rsplit_once(',') {
@@ -81,19 +100,38 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
                 _ => (rest, None),
             };
             let mut parts = rest.split_whitespace();
-            let Some(url) = parts.next() else { return fail("`GET` needs a URL, like `GET /articles/`".into()) };
+            let Some(url) = parts.next() else { return fail(format!("`{method}` needs a URL, like `{method} /articles/`")) };
             if !url.starts_with('/') {
                 return fail(format!("the URL `{url}` must start with `/`"));
             }
             let words: Vec<&str> = parts.collect();
-            let usage = "write `GET /url/`, `GET /url/ as username` or `GET /url/ on worker 2`";
+            let usage = "write `GET /url/`, `GET /url/ as username`, `GET /url/ on worker 2`, `POST /url/ with a=1&b=2`, `GET /url/ header User-Agent=mobile` or `POST /url/ follow`";
             let (mut user, mut worker) = (None, None);
+            let mut http = crate::HttpExtra { method: method.to_string(), ..Default::default() };
             let mut rest = words.as_slice();
             loop {
                 match rest {
                     [] => break,
-                    ["as", u, more @ ..] if user.is_none() && worker.is_none() => {
+                    ["as", u, more @ ..] if user.is_none() => {
                         user = Some(u.to_string());
+                        rest = more;
+                    }
+                    ["with", pairs, more @ ..] if http.data.is_empty() => {
+                        for pair in pairs.split('&').filter(|p| !p.is_empty()) {
+                            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                            http.data.push((k.to_string(), v.to_string()));
+                        }
+                        rest = more;
+                    }
+                    ["header", h, more @ ..] => {
+                        let Some((k, v)) = h.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+                            return fail(format!("a header is written `header Name=value`; got `{h}`"));
+                        };
+                        http.headers.push((k.to_string(), v.to_string()));
+                        rest = more;
+                    }
+                    ["follow", more @ ..] => {
+                        http.follow = true;
                         rest = more;
                     }
                     ["on", "worker", n, more @ ..] if worker.is_none() => {
@@ -106,7 +144,8 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
                     _ => return fail(usage.into()),
                 }
             }
-            steps.push(Step::Get { url: url.to_string(), user, worker, into_previous });
+            let plain = http.method == "GET" && http.data.is_empty() && http.headers.is_empty() && !http.follow;
+            steps.push(Step::Get { url: url.to_string(), user, worker, into_previous, http: (!plain).then_some(http) });
         } else if let Some(rest) = line.strip_prefix('+') {
             let number = rest.trim().trim_end_matches('s').trim();
             let seconds: f64 = match number.parse() {
@@ -120,7 +159,7 @@ pub fn parse(text: &str) -> Result<Vec<Step>, ScriptError> {
         } else if line.eq_ignore_ascii_case("run tests") {
             steps.push(Step::Test { file: "tests.py".into() });
         } else {
-            return fail(format!("`{line}` is not a step: start it with `GET /url/`, `>>> code`, `+N s` or write `run tests`"));
+            return fail(format!("`{line}` is not a step: start it with `GET /url/` (or another method), `>>> code`, `+N s` or write `run tests`"));
         }
     }
     Ok(steps)
@@ -154,31 +193,48 @@ mod tests {
     #[test]
     fn every_step_kind_round_trips() {
         let steps = vec![
-            Step::Get { url: "/sidebar/".into(), user: None, worker: None, into_previous: None },
-            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()), worker: None, into_previous: None },
-            Step::Get { url: "/a/".into(), user: None, worker: Some(2), into_previous: None },
-            Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1), into_previous: None },
-            Step::Get { url: "/tasks/1/done/".into(), user: None, worker: Some(2), into_previous: Some(1.0) },
-            Step::Get { url: "/b/".into(), user: Some("user001".into()), worker: None, into_previous: Some(0.25) },
+            Step::Get { url: "/sidebar/".into(), user: None, worker: None, into_previous: None, http: None },
+            Step::Get { url: "/dashboard/?a=1".into(), user: Some("user001".into()), worker: None, into_previous: None, http: None },
+            Step::Get { url: "/a/".into(), user: None, worker: Some(2), into_previous: None, http: None },
+            Step::Get { url: "/a/".into(), user: Some("user002".into()), worker: Some(1), into_previous: None, http: None },
+            Step::Get { url: "/tasks/1/done/".into(), user: None, worker: Some(2), into_previous: Some(1.0), http: None },
+            Step::Get { url: "/b/".into(), user: Some("user001".into()), worker: None, into_previous: Some(0.25), http: None },
             Step::Run { code: "a = Article.objects.first(); a.save()".into(), worker: None },
             Step::Advance { seconds: 61.0 },
             Step::Advance { seconds: 0.5 },
             Step::Test { file: "tests.py".into() },
+            Step::Get {
+                url: "/tags/new/".into(),
+                user: Some("user001".into()),
+                worker: None,
+                into_previous: None,
+                http: Some(crate::HttpExtra { method: "POST".into(), data: vec![("name".into(), "x".into()), ("tag".into(), "a".into()), ("tag".into(), "b".into())], headers: vec![], follow: true }),
+            },
+            Step::Get {
+                url: "/".into(),
+                user: None,
+                worker: None,
+                into_previous: None,
+                http: Some(crate::HttpExtra { method: "GET".into(), data: vec![], headers: vec![("User-Agent".into(), "mobile".into()), ("Accept".into(), "text/html".into())], follow: false }),
+            },
+            Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None, http: Some(crate::HttpExtra { method: "HEAD".into(), ..Default::default() }) },
         ];
         assert_eq!(parse(&format(&steps)).unwrap(), steps);
-        assert_eq!(parse("GET /a/?ids=1,2").unwrap(), vec![Step::Get { url: "/a/?ids=1,2".into(), user: None, worker: None, into_previous: None }]);
+        assert_eq!(parse("GET /a/?ids=1,2").unwrap(), vec![Step::Get { url: "/a/?ids=1,2".into(), user: None, worker: None, into_previous: None, http: None }]);
     }
 
     #[test]
     fn comments_and_blank_lines_are_skipped_and_spacing_is_loose() {
         let steps = parse("# warm the cache\n\n  GET   /a/  \n+300s\n>>>cache.clear()\n").unwrap();
-        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into(), worker: None }]);
+        assert_eq!(steps, vec![Step::Get { url: "/a/".into(), user: None, worker: None, into_previous: None, http: None }, Step::Advance { seconds: 300.0 }, Step::Run { code: "cache.clear()".into(), worker: None }]);
     }
 
     #[test]
     fn mistakes_name_their_line() {
         for (text, line, needle) in [
-            ("GET /a/\nPOST /a/", 2, "is not a step"),
+            ("GET /a/\nFETCH /a/", 2, "is not a step"),
+            ("POST /a/ header User-Agent", 1, "header Name=value"),
+            ("POST /a/ with", 1, "as username"),
             ("GET", 1, "needs a URL"),
             ("GET articles/", 1, "must start with `/`"),
             ("GET /a/ for user001", 1, "as username"),
@@ -191,7 +247,6 @@ mod tests {
             ("GETX /a/", 1, "is not a step"),
             ("GET /a/ on worker 3", 1, "workers 1 to 2"),
             ("GET /a/ on worker two", 1, "workers 1 to 2"),
-            ("GET /a/ on worker 2 as user001", 1, "on worker 2`"),
             ("GET /a/ on server 2", 1, "on worker 2`"),
             ("GET /a/ on worker 2, 1 s later", 1, "into the previous`"),
             ("GET /a/, -1 s into the previous", 1, "0 to 60 s"),

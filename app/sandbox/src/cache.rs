@@ -87,7 +87,12 @@ pub fn cache_outcome(calls: &[CacheCall]) -> Option<protocol::CacheOutcome> {
 
 /// `make_key`: `:1:key` with Django's default empty prefix.
 pub fn make_key(key: &str, version: i64) -> String {
-    format!(":{version}:{key}")
+    make_key_prefixed("", key, version)
+}
+
+/// Django's default `make_key`: `KEY_PREFIX:VERSION:key`.
+pub fn make_key_prefixed(prefix: &str, key: &str, version: i64) -> String {
+    format!("{prefix}:{version}:{key}")
 }
 
 /// `validate_key`: the `CacheKeyWarning` texts memcached-incompatible keys get.

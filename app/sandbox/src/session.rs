@@ -129,10 +129,11 @@ impl Session {
         let rt = &self.rt;
         let kind = step.kind();
         let (request, label, budget) = match step {
-            Step::Get { url, user, worker, into_previous } => {
+            Step::Get { url, user, worker, into_previous, http } => {
+                let method = http.as_ref().map(|h| h.method.clone()).unwrap_or_else(|| "GET".into());
                 let mut label = match &user {
-                    Some(u) => format!("GET {url} (as {u})"),
-                    None => format!("GET {url}"),
+                    Some(u) => format!("{method} {url} (as {u})"),
+                    None => format!("{method} {url}"),
                 };
                 let worker = worker.filter(|w| (1..=protocol::MAX_WORKERS).contains(w));
                 if let Some(w) = worker {
@@ -142,7 +143,7 @@ impl Session {
                 if let Some(s) = into_previous {
                     label += &format!(", {} s into the previous", protocol::short_seconds(s));
                 }
-                (Step::Get { url, user, worker, into_previous }, label, REQUEST_BUDGET_MS)
+                (Step::Get { url, user, worker, into_previous, http }, label, REQUEST_BUDGET_MS)
             }
             Step::Advance { seconds } => (Step::Advance { seconds }, format!("clock +{} s", protocol::short_seconds(seconds)), REQUEST_BUDGET_MS),
             Step::Run { code, worker } => {

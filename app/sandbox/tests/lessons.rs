@@ -48,7 +48,7 @@ fn step(lab: &mut Lab, step: Step) -> StepReport {
 }
 
 fn get(url: &str) -> Step {
-    Step::Get { url: url.into(), user: None, worker: None, into_previous: None }
+    Step::Get { url: url.into(), user: None, worker: None, into_previous: None, http: None }
 }
 
 fn check(lab: &mut Lab, lesson: &str, exercise: usize, attempt: Attempt) -> CheckReport {
@@ -414,7 +414,7 @@ fn shell_lines_run_in_the_worker_named_and_say_so() {
     let mut lab = lab(200, None);
     let p = spec("shared-cache").project.unwrap();
     load(&mut lab, p.spec(&p.start()), None);
-    step(&mut lab, Step::Get { url: "/".into(), user: None, worker: Some(2), into_previous: None });
+    step(&mut lab, Step::Get { url: "/".into(), user: None, worker: Some(2), into_previous: None, http: None });
     let r = step(&mut lab, Step::Run { code: "cache.get('newest_titles') is None".into(), worker: Some(1) });
     assert_eq!((r.label.as_str(), r.worker, r.render.output.as_str()), ("cache.get('newest_titles') is None (on worker 1)", 1, "True"));
     let r = step(&mut lab, Step::Run { code: "cache.get('newest_titles') is None".into(), worker: Some(2) });

@@ -28,7 +28,7 @@ fn run(lab: &mut Lab, expr: &str, template: &str) -> Result<RenderReport, (Strin
         Response::Error { error, .. } => return Err((error.kind, error.message)),
         other => panic!("{other:?}"),
     }
-    match ask(lab, Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }) {
+    match ask(lab, Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None, http: None } }) {
         Response::StepResult { report, .. } => match report.error {
             Some(e) => Err((e.kind, e.message)),
             None => Ok(report.render),
@@ -144,7 +144,7 @@ fn telling_stale_from_hit_replays_the_request_without_keeping_its_writes() {
         assert!(report.error.is_none(), "{:?}", report.error);
         report
     };
-    let get = || Step::Get { url: "/visit/".into(), user: None, worker: None, into_previous: None };
+    let get = || Step::Get { url: "/visit/".into(), user: None, worker: None, into_previous: None, http: None };
     assert_eq!(step(&mut lab, get()).cache.map(|c| c.name()).as_deref(), Some("value miss"));
     let second = step(&mut lab, get());
     assert_eq!(second.cache.map(|c| c.name()).as_deref(), Some("value stale"), "each visit adds a tag, so the cached count is behind");
@@ -173,7 +173,7 @@ fn overlapping_requests_say_what_the_lab_cannot_interleave() {
     assert!(matches!(load(&mut lab, None), Response::Loaded { .. }));
     let step = |lab: &mut Lab, url: &str, worker: Option<u8>, into_previous: Option<f64>| {
         let mut got = None;
-        lab.handle(Request::Step { id: 2, step: Step::Get { url: url.into(), user: None, worker, into_previous } }, &mut |r| got = Some(r));
+        lab.handle(Request::Step { id: 2, step: Step::Get { url: url.into(), user: None, worker, into_previous, http: None } }, &mut |r| got = Some(r));
         let Some(Response::StepResult { report, .. }) = got else { panic!("{got:?}") };
         report
     };

@@ -16,7 +16,7 @@ fn run(lab: &mut Lab, expr: &str, template: &str, renders: u32) -> Vec<RenderRep
     (0..renders)
         .map(|_| {
             let mut got = None;
-            lab.handle(Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
+            lab.handle(Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None, http: None } }, &mut |r| got = Some(r));
             match got {
                 Some(Response::StepResult { report, .. }) if report.error.is_none() => report.render,
                 other => panic!("{other:?}"),
@@ -56,7 +56,7 @@ fn repeats_start_from_the_same_cache_state_so_a_cached_fragment_still_reads_as_m
     assert!(renders[0].timing.runs > 1 && renders[1].timing.runs > 1);
     // The fill the learner caused stays: the next request (cache kept) is a hit at once.
     let mut got = None;
-    lab.handle(Request::Step { id: 3, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
+    lab.handle(Request::Step { id: 3, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None, http: None } }, &mut |r| got = Some(r));
     let Some(Response::StepResult { report, .. }) = got else { panic!() };
     assert_eq!(report.render.n_queries, 0);
 }

@@ -24,7 +24,7 @@ fn n_queries(lab: &mut Lab, expr: &str) -> usize {
     lab.handle(Request::Load { id: 2, project, fresh: false, lesson: None }, &mut |r| loaded |= matches!(r, Response::Loaded { .. }));
     assert!(loaded);
     let mut got = None;
-    lab.handle(Request::Step { id: 3, step: protocol::Step::Get { url: "/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
+    lab.handle(Request::Step { id: 3, step: protocol::Step::Get { url: "/".into(), user: None, worker: None, into_previous: None, http: None } }, &mut |r| got = Some(r));
     match got {
         Some(Response::StepResult { report, .. }) => report.render.n_queries,
         other => panic!("{other:?}"),
@@ -91,7 +91,7 @@ fn transactions_in_immediate_mode_run_in_wasm() {
     lab.handle(Request::Load { id: 5, project, fresh: false, lesson: None }, &mut |r| loaded |= matches!(r, Response::Loaded { .. }));
     assert!(loaded);
     let mut got = None;
-    lab.handle(Request::Step { id: 6, step: protocol::Step::Get { url: "/done/3/".into(), user: None, worker: None, into_previous: None } }, &mut |r| got = Some(r));
+    lab.handle(Request::Step { id: 6, step: protocol::Step::Get { url: "/done/3/".into(), user: None, worker: None, into_previous: None, http: None } }, &mut |r| got = Some(r));
     match got {
         Some(Response::StepResult { report, .. }) => {
             assert_eq!(report.status, Some(200), "{report:?}");

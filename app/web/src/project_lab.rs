@@ -128,7 +128,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     };
     let get_step = move || {
         let u = user.get_untracked();
-        Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None }
+        Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None, http: None }
     };
     let autorun = lab.autorun;
     // A fresh database (first load, new size, reset) gets the project again (and, in a lab
@@ -207,7 +207,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     let sweep_point = Callback::new(move |(i, n): (usize, u32)| {
         let sw = sweeps.with_value(|s| s.get(i).cloned())?;
         let url = sw.url.replace("{n}", &n.to_string()).replace("{cursor}", "{output}");
-        let get = Step::Get { url, user: None, worker: None, into_previous: None };
+        let get = Step::Get { url, user: None, worker: None, into_previous: None, http: None };
         let steps = match &sw.cursor {
             Some(code) => vec![Step::Run { code: code.replace("{n}", &n.to_string()), worker: None }, get],
             None => vec![get],

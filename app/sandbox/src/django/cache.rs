@@ -1,5 +1,5 @@
 //! `django.core.cache`: the low-level API (`cache.get/set/add/delete/get_or_set/get_many/
-//! set_many/delete_many/incr/decr/touch/has_key/clear`) over the backend `settings.CACHES` names (`caches.rs`) and
+//! set_many/delete_many/incr/decr/touch/has_key/clear/incr_version/decr_version`) over the backend `settings.CACHES` names (`caches.rs`) and
 //! virtual clock, values copied in and out as pickling does, and the `cache_page` machinery
 //! (`FetchFromCacheMiddleware` / `UpdateCacheMiddleware` as a view decorator, with Django's
 //! cache keys from the full URL and the learned `Vary` headers).
@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::rc::Rc;
 
-use crate::cache::{key_warnings, make_key, Timeout};
+use crate::cache::{key_warnings, make_key_prefixed, Timeout};
 use super::caches::with_backend;
 use crate::py::pickle::pickle_copy;
 use crate::error::{err, exc, ErrorKind, SResult};
@@ -15,9 +15,17 @@ use crate::py::objects::NativeFn;
 use crate::runtime::Rt;
 use crate::value::{call_value, Kwargs, Object, PyDict, Val};
 
+/// The default timeout: `CACHES["default"]["TIMEOUT"]` (300 s unless set; `None` never expires).
+fn default_timeout(rt: &Rt) -> Timeout {
+    match super::settings::settings(rt).borrow().cache.timeout {
+        Some(s) => Timeout::Seconds(s),
+        None => Timeout::Never,
+    }
+}
+
 fn timeout_arg(rt: &Rt, v: Option<&Val>) -> SResult<Timeout> {
     Ok(match v {
-        None => Timeout::Default,
+        None => default_timeout(rt),
         Some(Val::None) => Timeout::Never,
         Some(Val::Int(i)) => Timeout::Seconds(*i as f64),
         Some(Val::Float(f)) => Timeout::Seconds(*f),
@@ -32,18 +40,24 @@ fn timeout_arg(rt: &Rt, v: Option<&Val>) -> SResult<Timeout> {
     })
 }
 
-fn version_arg(v: Option<&Val>) -> SResult<i64> {
+fn version_arg(rt: &Rt, v: Option<&Val>) -> SResult<i64> {
     match v {
-        None | Some(Val::None) => Ok(1),
+        None | Some(Val::None) => Ok(super::settings::settings(rt).borrow().cache.version),
         Some(Val::Int(i)) => Ok(*i),
         Some(other) => Err(err(ErrorKind::TypeError, format!("version must be an integer, not {}", other.type_name()))),
     }
 }
 
+/// `make_key`: `KEY_PREFIX:VERSION:key`, with the settings' version when none is given.
+pub fn made_key(rt: &Rt, raw: &str, version: Option<i64>) -> String {
+    let c = super::settings::settings(rt).borrow().cache.clone();
+    make_key_prefixed(&c.key_prefix, raw, version.unwrap_or(c.version))
+}
+
 /// `make_key` plus `validate_key` (warnings shown beside the output, as `CacheKeyWarning`).
 fn key(rt: &Rt, k: &Val, version: i64) -> SResult<String> {
     let raw = k.to_str(rt)?;
-    let made = make_key(&raw, version);
+    let made = made_key(rt, &raw, Some(version));
     for w in key_warnings(&made) {
         rt.warnings.borrow_mut().push(format!("CacheKeyWarning: {w}"));
     }
@@ -89,15 +103,20 @@ impl Object for CacheObj {
     fn repr(&self, _rt: &Rt) -> SResult<String> {
         Ok(format!("<{} object>", self.path()))
     }
-    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
-        const METHODS: &[&str] = &["get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many", "incr", "decr", "touch", "has_key", "clear", "close", "make_key"];
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        const METHODS: &[&str] = &["get", "set", "add", "delete", "get_or_set", "get_many", "set_many", "delete_many", "incr", "decr", "touch", "has_key", "clear", "close", "make_key", "incr_version", "decr_version"];
         if METHODS.contains(&name) {
             let n = name.to_string();
             return Ok(NativeFn::val(format!("cache.{name}"), move |rt, args, kwargs| cache_call(rt, &n, args, kwargs)));
         }
         match name {
-            "default_timeout" => Ok(Val::Int(300)),
-            "key_prefix" => Ok(Val::str("")),
+            "default_timeout" => Ok(match super::settings::settings(rt).borrow().cache.timeout {
+                Some(t) if t.fract() == 0.0 => Val::Int(t as i64),
+                Some(t) => Val::Float(t),
+                None => Val::None,
+            }),
+            "key_prefix" => Ok(Val::str(&super::settings::settings(rt).borrow().cache.key_prefix)),
+            "version" => Ok(Val::Int(super::settings::settings(rt).borrow().cache.version)),
             _ => Err(crate::value::no_attr(&self.type_name(), name)),
         }
     }
@@ -105,7 +124,7 @@ impl Object for CacheObj {
         cache_call(rt, name, args, kwargs)
     }
     fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
-        let k = key(rt, item, 1)?;
+        let k = key(rt, item, version_arg(rt, None)?)?;
         Ok(with_backend(rt, |b| b.has_key(&k, now(rt))))
     }
 }
@@ -115,13 +134,13 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
     match name {
         "get" => {
             let a = bind("get", args, kwargs, &["key", "default", "version"], 1)?;
-            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[2].as_ref())?)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[2].as_ref())?)?;
             Ok(get_raw(rt, &k)?.unwrap_or_else(|| a[1].clone().unwrap_or(Val::None)))
         }
         "set" => {
             let a = bind("set", args, kwargs, &["key", "value", "timeout", "version"], 2)?;
             let t = timeout_arg(rt, a[2].as_ref())?;
-            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[3].as_ref())?)?;
             let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
             with_backend(rt, |b| b.set(&k, v, t, now(rt)));
             Ok(Val::None)
@@ -129,20 +148,20 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         "add" => {
             let a = bind("add", args, kwargs, &["key", "value", "timeout", "version"], 2)?;
             let t = timeout_arg(rt, a[2].as_ref())?;
-            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[3].as_ref())?)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[3].as_ref())?)?;
             let v = pickle_copy(rt, a[1].as_ref().expect("required"))?;
             let n = now(rt);
             Ok(Val::Bool(with_backend(rt, |b| b.add(&k, v, t, n))))
         }
         "delete" => {
             let a = bind("delete", args, kwargs, &["key", "version"], 1)?;
-            let k = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
+            let k = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[1].as_ref())?)?;
             let n = now(rt);
             Ok(Val::Bool(with_backend(rt, |b| b.delete(&k, n))))
         }
         "get_or_set" => {
             let a = bind("get_or_set", args, kwargs, &["key", "default", "timeout", "version"], 2)?;
-            let version = version_arg(a[3].as_ref())?;
+            let version = version_arg(rt, a[3].as_ref())?;
             let k = key(rt, a[0].as_ref().expect("required"), version)?;
             if let Some(v) = get_raw(rt, &k)? {
                 return Ok(v);
@@ -159,7 +178,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         }
         "get_many" => {
             let a = bind("get_many", args, kwargs, &["keys", "version"], 1)?;
-            let version = version_arg(a[1].as_ref())?;
+            let version = version_arg(rt, a[1].as_ref())?;
             let mut out = PyDict::new();
             for k in a[0].as_ref().expect("required").iterate(rt)?.iter() {
                 let made = key(rt, k, version)?;
@@ -172,7 +191,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         "set_many" => {
             let a = bind("set_many", args, kwargs, &["data", "timeout", "version"], 1)?;
             let t = timeout_arg(rt, a[1].as_ref())?;
-            let version = version_arg(a[2].as_ref())?;
+            let version = version_arg(rt, a[2].as_ref())?;
             let Some(Val::Dict(d)) = &a[0] else { return Err(err(ErrorKind::AttributeError, "'list' object has no attribute 'items'")) };
             for (k, v) in d.borrow().items() {
                 let made = key(rt, &k, version)?;
@@ -182,7 +201,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         }
         "delete_many" => {
             let a = bind("delete_many", args, kwargs, &["keys", "version"], 1)?;
-            let version = version_arg(a[1].as_ref())?;
+            let version = version_arg(rt, a[1].as_ref())?;
             for k in a[0].as_ref().expect("required").iterate(rt)?.iter() {
                 let made = key(rt, k, version)?;
                 let n = now(rt);
@@ -193,7 +212,7 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         "incr" | "decr" => {
             let a = bind(name, args, kwargs, &["key", "delta", "version"], 1)?;
             let delta = a[1].as_ref().and_then(|v| v.as_int()).unwrap_or(1);
-            let version = version_arg(a[2].as_ref())?;
+            let version = version_arg(rt, a[2].as_ref())?;
             let made = key(rt, a[0].as_ref().expect("required"), version)?;
             // Local memory names the made key; the base class (the dummy cache) the key as given.
             let named = if with_backend(rt, |b| b.store_ref().is_some()) { made.clone() } else { a[0].as_ref().expect("required").to_str(rt)? };
@@ -212,13 +231,13 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         "touch" => {
             let a = bind("touch", args, kwargs, &["key", "timeout", "version"], 1)?;
             let t = timeout_arg(rt, a[1].as_ref())?;
-            let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[2].as_ref())?)?;
+            let made = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[2].as_ref())?)?;
             let n = now(rt);
             Ok(Val::Bool(with_backend(rt, |b| b.touch(&made, t, n))))
         }
         "has_key" => {
             let a = bind("has_key", args, kwargs, &["key", "version"], 1)?;
-            let made = key(rt, a[0].as_ref().expect("required"), version_arg(a[1].as_ref())?)?;
+            let made = key(rt, a[0].as_ref().expect("required"), version_arg(rt, a[1].as_ref())?)?;
             let n = now(rt);
             Ok(Val::Bool(with_backend(rt, |b| b.has_key(&made, n))))
         }
@@ -229,7 +248,23 @@ fn cache_call(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Va
         "close" => Ok(Val::None),
         "make_key" => {
             let a = bind("make_key", args, kwargs, &["key", "version"], 1)?;
-            Ok(Val::str(make_key(&a[0].as_ref().expect("required").to_str(rt)?, version_arg(a[1].as_ref())?)))
+            let version = version_arg(rt, a[1].as_ref())?;
+            Ok(Val::str(made_key(rt, &a[0].as_ref().expect("required").to_str(rt)?, Some(version))))
+        }
+        "incr_version" | "decr_version" => {
+            // BaseCache.incr_version: the value moves to the next version (with the default
+            // timeout) and leaves the old one.
+            let a = bind(name, args, kwargs, &["key", "delta", "version"], 1)?;
+            let raw = a[0].as_ref().expect("required");
+            let delta = a[1].as_ref().and_then(|v| v.as_int()).unwrap_or(1);
+            let delta = if name == "decr_version" { -delta } else { delta };
+            let version = version_arg(rt, a[2].as_ref())?;
+            let old = key(rt, raw, version)?;
+            let value = get_raw(rt, &old)?.ok_or_else(|| err(ErrorKind::ValueError, format!("Key '{}' not found", raw.to_str(rt).unwrap_or_default())))?;
+            let new = key(rt, raw, version + delta)?;
+            set_raw(rt, &new, &value, default_timeout(rt))?;
+            with_backend(rt, |b| b.delete(&old, now(rt)));
+            Ok(Val::Int(version + delta))
         }
         _ => Err(crate::value::no_attr(&with_backend(rt, |b| b.class_name().to_string()), name)),
     }
@@ -303,62 +338,96 @@ impl Object for CachedView {
     fn call(&self, rt: &Rt, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         let request = args.first().cloned().ok_or_else(|| err(ErrorKind::TypeError, "a view takes the request"))?;
         let req = request.as_obj::<super::http::Request>().ok_or_else(|| err(ErrorKind::TypeError, "cache_page views take an HttpRequest"))?;
-        // FetchFromCacheMiddleware.process_request
-        let cacheable_method = req.method == "GET" || req.method == "HEAD";
-        let mut update = false;
-        if cacheable_method {
-            let header_key = header_cache_key(&self.prefix, req);
-            let headerlist = get_raw(rt, &make_key(&header_key, 1))?;
-            match headerlist {
-                None => update = true,
-                Some(hl) => {
-                    let headers: Vec<String> = hl.iterate(rt)?.iter().filter_map(|h| h.as_str().map(str::to_string)).collect();
-                    let page_key = page_cache_key(&self.prefix, req, "GET", &headers);
-                    match get_raw(rt, &make_key(&page_key, 1))? {
-                        Some(resp) => return Ok(resp),
-                        None => update = true,
-                    }
-                }
-            }
+        // `CacheMiddleware` used as a decorator: process_request, the view, process_response.
+        if let Some(hit) = fetch_from_cache(rt, req, &self.prefix)? {
+            return Ok(hit);
         }
         let response = call_value(rt, &self.view, args, kwargs)?;
-        // UpdateCacheMiddleware.process_response
-        if !update {
-            return Ok(response);
-        }
-        let Some(resp) = response.as_obj::<super::http::Response>() else { return Ok(response) };
-        if resp.status.get() != 200 && resp.status.get() != 304 {
-            return Ok(response);
-        }
-        if req.cookies.is_empty() && !resp.cookies.borrow().is_empty() && resp.has_vary("Cookie") {
-            return Ok(response);
-        }
-        if resp.header("Cache-Control").is_some_and(|c| c.contains("private")) {
-            return Ok(response);
-        }
-        let timeout = match self.timeout {
-            Some(t) => t,
-            None => match resp.max_age() {
-                Some(0) => return Ok(response),
-                Some(m) => m as f64,
-                None => 300.0,
-            },
-        };
-        resp.patch_response_headers(rt, timeout);
-        if timeout != 0.0 && resp.status.get() == 200 {
-            let header_key = make_key(&header_cache_key(&self.prefix, req), 1);
-            let mut headerlist: Vec<String> = resp
-                .header("Vary")
-                .map(|v| v.split(',').map(|h| format!("HTTP_{}", h.trim().to_uppercase().replace('-', "_"))).filter(|h| h != "HTTP_").collect())
-                .unwrap_or_default();
-            headerlist.sort();
-            let t = Timeout::Seconds(timeout);
-            set_raw(rt, &header_key, &Val::list(headerlist.iter().map(Val::str).collect()), t)?;
-            let page_key = make_key(&page_cache_key(&self.prefix, req, &req.method, &headerlist), 1);
-            set_raw(rt, &page_key, &response, t)?;
-        }
+        let cache_timeout = super::settings::settings(rt).borrow().cache_middleware_seconds;
+        update_cache(rt, req, &response, self.timeout, cache_timeout, &self.prefix)?;
         Ok(response)
     }
+}
+
+/// `FetchFromCacheMiddleware.process_request`: the cached page for a GET or HEAD (with its
+/// `Age`), else `None` — and the request remembers whether the response should be stored.
+pub fn fetch_from_cache(rt: &Rt, req: &super::http::Request, prefix: &str) -> SResult<Option<Val>> {
+    let mark = |update: bool| req.attrs.borrow_mut().insert("_cache_update_cache".into(), Val::Bool(update));
+    if req.method != "GET" && req.method != "HEAD" {
+        mark(false);
+        return Ok(None);
+    }
+    let Some(hl) = get_raw(rt, &made_key(rt, &header_cache_key(prefix, req), None))? else {
+        mark(true);
+        return Ok(None);
+    };
+    let headers: Vec<String> = hl.iterate(rt)?.iter().filter_map(|h| h.as_str().map(str::to_string)).collect();
+    let mut hit = get_raw(rt, &made_key(rt, &page_cache_key(prefix, req, "GET", &headers), None))?;
+    if hit.is_none() && req.method == "HEAD" {
+        hit = get_raw(rt, &made_key(rt, &page_cache_key(prefix, req, "HEAD", &headers), None))?;
+    }
+    let Some(response) = hit else {
+        mark(true);
+        return Ok(None);
+    };
+    if let Some(r) = response.as_obj::<super::http::Response>() {
+        let expires = r.header("Expires").and_then(|e| super::http::parse_http_date(&e));
+        if let (Some(max_age), Some(expires)) = (r.max_age(), expires) {
+            let remaining = expires - rt.now_seconds().floor() as i64;
+            r.set_header("Age", &(max_age - remaining).max(0).to_string());
+        }
+    }
+    mark(false);
+    Ok(Some(response))
+}
+
+/// `UpdateCacheMiddleware.process_response`: stores a 200 response that may be shared, for
+/// `page_timeout`, else its `max-age`, else `cache_timeout` seconds, and sets its
+/// `Expires` and `Cache-Control: max-age`.
+pub fn update_cache(rt: &Rt, req: &super::http::Request, response: &Val, page_timeout: Option<f64>, cache_timeout: f64, prefix: &str) -> SResult<()> {
+    let update = req.attrs.borrow().get("_cache_update_cache").is_some_and(|v| matches!(v, Val::Bool(true)));
+    if !update {
+        return Ok(());
+    }
+    let Some(resp) = response.as_obj::<super::http::Response>() else { return Ok(()) };
+    if resp.status.get() != 200 && resp.status.get() != 304 {
+        return Ok(());
+    }
+    if !resp.cookies.borrow().is_empty() && resp.has_vary("Cookie") {
+        return Ok(());
+    }
+    let cache_control = resp.header("Cache-Control").unwrap_or_default().to_lowercase();
+    if ["private", "no-cache", "no-store"].iter().any(|d| cache_control.contains(d)) {
+        return Ok(());
+    }
+    if resp.has_vary("*") {
+        return Ok(());
+    }
+    let timeout = match page_timeout {
+        Some(t) => t,
+        None => match resp.max_age() {
+            Some(0) => return Ok(()),
+            Some(m) => m as f64,
+            None => cache_timeout,
+        },
+    };
+    resp.patch_response_headers(rt, timeout);
+    if req.meta_str("HTTP_AUTHORIZATION").is_some_and(|a| !a.is_empty()) && !cache_control.contains("public") {
+        resp.patch_vary("Authorization");
+    }
+    if timeout != 0.0 && resp.status.get() == 200 {
+        let header_key = made_key(rt, &header_cache_key(prefix, req), None);
+        let mut headerlist: Vec<String> = resp
+            .header("Vary")
+            .map(|v| v.split(',').map(|h| format!("HTTP_{}", h.trim().to_uppercase().replace('-', "_"))).filter(|h| h != "HTTP_" && h != "HTTP_ACCEPT_LANGUAGE").collect())
+            .unwrap_or_default();
+        headerlist.sort();
+        let t = Timeout::Seconds(timeout);
+        set_raw(rt, &header_key, &Val::list(headerlist.iter().map(Val::str).collect()), t)?;
+        let page_key = made_key(rt, &page_cache_key(prefix, req, &req.method, &headerlist), None);
+        set_raw(rt, &page_key, response, t)?;
+    }
+    Ok(())
 }
 
 /// `_generate_cache_header_key`.

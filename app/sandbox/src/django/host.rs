@@ -41,11 +41,11 @@ impl crate::template::host::Host for Django {
     }
 
     fn cache_get(&self, rt: &Rt, key: &str) -> SResult<Option<Val>> {
-        super::cache::get_raw(rt, key)
+        super::cache::get_raw(rt, &super::cache::made_key(rt, key, None))
     }
 
     fn cache_set(&self, rt: &Rt, key: &str, value: &Val, timeout: Timeout) -> SResult<()> {
-        super::cache::set_raw(rt, key, value, timeout)
+        super::cache::set_raw(rt, &super::cache::made_key(rt, key, None), value, timeout)
     }
 }
 

@@ -260,8 +260,10 @@ pub struct Request {
     /// The user `AuthenticationMiddleware` resolves on first use (`request._cached_user`).
     pub user: Rc<RefCell<Option<Val>>>,
     pub attrs: RefCell<IndexMap<String, Val>>,
-    /// Made by `RequestFactory`: no middleware ran, so there is no `request.user`.
+    /// No `AuthenticationMiddleware` ran (or `RequestFactory` made it): no `request.user`.
     pub no_user: Cell<bool>,
+    /// No `SessionMiddleware` ran: no `request.session`.
+    pub no_session: Cell<bool>,
     /// Header values (`HTTP_COOKIE`, `HTTP_ACCEPT`), as `request.META` holds them.
     pub meta: Vec<(String, String)>,
 }
@@ -294,6 +296,7 @@ impl Request {
             user: Rc::new(RefCell::new(None)),
             attrs: RefCell::new(IndexMap::new()),
             no_user: Cell::new(false),
+            no_session: Cell::new(false),
             meta,
         }
     }
@@ -462,6 +465,7 @@ impl Object for Request {
                 let _ = rt;
                 self.lazy_user()
             }
+            "session" if self.no_session.get() => return Err(crate::value::no_attr("WSGIRequest", name)),
             "session" => {
                 self.session_accessed.set(true);
                 let mut d = PyDict::new();
@@ -532,6 +536,10 @@ pub struct Response {
     pub templates: RefCell<Vec<String>>,
     pub context: RefCell<Option<Val>>,
     pub class_name: String,
+    /// `xframe_options_exempt`: `XFrameOptionsMiddleware` leaves it alone.
+    pub xframe_options_exempt: Cell<bool>,
+    /// The test client's `redirect_chain` (a request sent with `follow=True`).
+    pub redirect_chain: RefCell<Option<Vec<(String, u16)>>>,
 }
 
 impl Response {
@@ -546,6 +554,8 @@ impl Response {
             templates: RefCell::new(vec![]),
             context: RefCell::new(None),
             class_name: class_name.to_string(),
+            xframe_options_exempt: Cell::new(false),
+            redirect_chain: RefCell::new(None),
         }
     }
 
@@ -653,8 +663,23 @@ impl Response {
             templates: RefCell::new(vec![]),
             context: RefCell::new(None),
             class_name: self.class_name.clone(),
+            xframe_options_exempt: Cell::new(self.xframe_options_exempt.get()),
+            redirect_chain: RefCell::new(None),
         }
     }
+}
+
+/// `parse_http_date_safe`: the Unix second of an RFC 7231 date (`Thu, 01 Jan 2026 09:01:00
+/// GMT`), `None` when it is not one.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let month = MONTHS.iter().position(|m| m == month)? as u32 + 1;
+    let t: Vec<u32> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let [h, mi, se] = t.as_slice() else { return None };
+    let d = crate::datetime::DateTime { year: year.parse().ok()?, month, day: day.parse().ok()?, hour: *h, minute: *mi, second: *se, micro: 0 };
+    Some(d.to_micros().div_euclid(1_000_000))
 }
 
 /// RFC 7231 date (`Thu, 01 Jan 2026 09:01:00 GMT`).
@@ -688,6 +713,10 @@ impl Object for Response {
             "headers" => Val::str_dict(self.headers.borrow().values().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
             "cookies" => Val::str_dict(self.cookies.borrow().iter().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
             "context" => self.context.borrow().clone().unwrap_or(Val::None),
+            "redirect_chain" => match &*self.redirect_chain.borrow() {
+                Some(chain) => Val::list(chain.iter().map(|(u, s)| Val::tuple(vec![Val::str(u), Val::Int(*s as i64)])).collect()),
+                None => return Err(crate::value::no_attr(&self.class_name, name)),
+            },
             "templates" => Val::list(self.templates.borrow().iter().map(|t| Val::obj(TemplateName(t.clone()))).collect()),
             "reason_phrase" => Val::str(reason(self.status.get())),
             "json" => {

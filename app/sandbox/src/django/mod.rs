@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod caches;
+pub mod handler;
 pub mod host;
 pub mod http;
 pub mod mail;
@@ -13,6 +14,7 @@ pub mod models_file;
 pub mod modules;
 pub mod paginator;
 pub mod project;
+pub mod settings;
 pub mod signals;
 pub mod steps;
 pub mod test_asserts;

@@ -11,14 +11,14 @@ use std::rc::Rc;
 
 use indexmap::IndexMap;
 
-use super::http::{not_found_page, Request, Response};
+use super::http::Response;
 use super::urls::{Route, UrlConf};
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::model::Instance;
 use crate::py::objects::{Namespace, NativeFn};
 use crate::runtime::Rt;
 use crate::template::{Context, Template};
-use crate::value::{call_value, Kwargs, Val};
+use crate::value::Val;
 
 pub struct Project {
     pub files: IndexMap<String, String>,
@@ -34,6 +34,8 @@ pub struct Project {
     /// `run-project`'s `run` steps execute in `views.py`'s own namespace (the contract: names
     /// a step sets persist, and the views see them); the lab's shell is `manage.py shell`.
     pub shell_in_views: bool,
+    /// A `run-project` case's `"settings"` (`MIDDLEWARE`, `CACHES`), over the defaults.
+    pub case_settings: Option<serde_json::Value>,
     templates: RefCell<HashMap<String, Rc<Template>>>,
 }
 
@@ -50,6 +52,7 @@ impl Project {
             views: RefCell::new(None),
             shell: RefCell::new(None),
             shell_in_views: false,
+            case_settings: None,
             templates: RefCell::new(HashMap::new()),
         })
     }
@@ -142,11 +145,34 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     };
     let databases = settings.as_ref().and_then(|s| s.get("DATABASES"));
     crate::db::lock::configure(rt, databases).map_err(|e| e.in_source("settings.py".to_string()))?;
-    let backend = match settings.as_ref().and_then(|s| cache_backend(rt, s)) {
-        Some(path) => super::caches::backend_for(&path).map_err(|e| e.in_source("settings.py".to_string()))?,
-        None => Box::new(super::caches::LocalMemory::default()),
+    // The settings the request cycle and the cache read: the lab's settings.py, or a
+    // run-project case's "settings" (contract version 2), over the contract's defaults.
+    let read = match (&project.case_settings, &settings) {
+        (Some(json), _) => {
+            let v = crate::py::json::json_loads(rt, &json.to_string())?;
+            let Val::Dict(d) = &v else { return Err(exc("TypeError", "a case's \"settings\" must be an object")) };
+            let d = d.borrow().clone();
+            for k in d.keys() {
+                let k = k.to_str(rt)?;
+                if k != "MIDDLEWARE" && k != "CACHES" {
+                    return Err(exc("ValueError", format!("a case's settings may set MIDDLEWARE and CACHES, not {k}")));
+                }
+            }
+            super::settings::read(rt, &|name| d.get_str(name))?
+        }
+        (None, Some(ns)) => super::settings::read(rt, &|name| ns.get(name)).map_err(|e| e.in_source("settings.py".to_string()))?,
+        (None, None) => super::settings::Settings::default(),
     };
+    let backend = super::caches::backend_for(&read.cache.backend).map_err(|e| if settings.is_some() { e.in_source("settings.py".to_string()) } else { e })?;
     super::caches::caches(rt).borrow_mut().configure(backend);
+    *super::settings::settings(rt).borrow_mut() = read;
+    // The project's own modules (`middleware.py`, `signals.py`, …), importable by name, in
+    // files order, before views.py.
+    for (name, src) in project.files.iter() {
+        if let Some(module) = own_module_name(name) {
+            crate::py::interp::exec_source_module(rt, module, name, src)?;
+        }
+    }
     *project.shell.borrow_mut() = None;
     let src = project.files.get("views.py").cloned().unwrap_or_default();
     let ns = crate::py::interp::exec_source_module(rt, "views", "views.py", &src)?;
@@ -160,80 +186,19 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     Ok(ns)
 }
 
-/// `CACHES["default"]["BACKEND"]` of an executed settings module.
-fn cache_backend(rt: &Rt, settings: &Namespace) -> Option<String> {
-    let caches = settings.get("CACHES")?;
-    let default = caches.getitem(rt, &Val::str("default")).ok()?;
-    default.getitem(rt, &Val::str("BACKEND")).ok()?.to_str(rt).ok()
+/// A project file that is a module of its own: `NAME.py` at the top, other than `views.py`,
+/// `tests.py`, `settings.py` and `models.py` (which are loaded for what they are).
+pub fn own_module_name(file: &str) -> Option<&str> {
+    let module = file.strip_suffix(".py")?;
+    (!module.contains('/') && !["views", "tests", "settings", "models"].contains(&module)).then_some(module)
 }
 
 pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
     served(rt).project.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "there is no project loaded (views, URLs and templates)"))
 }
 
-// ---------------------------------------------------------------- the request cycle
-
-/// What the client sends.
-pub struct RequestSpec {
-    pub method: String,
-    pub url: String,
-    /// The logged-in user's id and the second the session was made (the signed session
-    /// cookie carries that timestamp, so a login a second later is a different cookie).
-    pub session: Option<(i64, i64)>,
-    pub post: Vec<(String, String)>,
-}
-
-/// Handles one request the way Django's handler and middleware do. Exceptions other than
-/// `Http404`/`PermissionDenied` propagate (the test client re-raises them).
-pub fn handle(rt: &Rt, spec: &RequestSpec) -> SResult<Val> {
-    let project = current(rt)?;
-    let cookies = match spec.session {
-        Some((id, at)) => vec![("sessionid".to_string(), format!("sandbox-session-{id}:{at}"))],
-        None => vec![],
-    };
-    let req = Rc::new(Request::new(&spec.method, &spec.url, cookies, spec.session.map(|s| s.0), spec.post.clone()));
-    let request = Val::Obj(req.clone());
-    let response = match project.urls.resolve(&req.path) {
-        None => not_found(rt, &project, &req, &format!("The current path, {}, didn't match any of these.", req.path.trim_start_matches('/')))?,
-        Some((route, kwargs)) => {
-            let view_name = route.view.clone();
-            let views = project.views.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "views.py is not loaded"))?;
-            let view = views.get(&view_name).ok_or_else(|| exc("AttributeError", format!("module 'views' has no attribute '{view_name}'")))?;
-            let kw: Kwargs = kwargs;
-            match call_value(rt, &view, vec![request.clone()], kw) {
-                Ok(Val::None) => {
-                    return Err(err(ErrorKind::ValueError, format!("The view views.{view_name} didn't return an HttpResponse object. It returned None instead.")));
-                }
-                Ok(v) => {
-                    if v.as_obj::<Response>().is_none() {
-                        return Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'get'", v.type_name())));
-                    }
-                    v
-                }
-                Err(e) if e.is_a("Http404") => not_found(rt, &project, &req, &e.message)?,
-                Err(e) if e.is_a("PermissionDenied") => Val::obj(Response::html("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>403 Forbidden</title>\n</head>\n<body>\n  <h1>403 Forbidden</h1><p></p>\n</body>\n</html>\n".into(), 403)),
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    // SessionMiddleware.process_response: a session that was read varies on the cookie.
-    if req.session_accessed.get() {
-        if let Some(r) = response.as_obj::<Response>() {
-            r.patch_vary("Cookie");
-        }
-    }
-    Ok(response)
-}
-
-fn not_found(rt: &Rt, project: &Project, req: &Request, message: &str) -> SResult<Val> {
-    if project.has_template("404.html") {
-        let t = project.template("404.html")?;
-        let mut ctx = Context::from_pairs([("request_path", Val::str(&req.path)), ("exception", Val::str(message))]);
-        let body = t.render(rt, &mut ctx)?;
-        return Ok(Val::obj(Response::html(body, 404)));
-    }
-    Ok(Val::obj(Response::html(not_found_page(&req.path), 404)))
-}
+// The request cycle lives in `handler.rs`.
+pub use super::handler::{handle, RequestSpec};
 
 // ---------------------------------------------------------------- shortcuts
 

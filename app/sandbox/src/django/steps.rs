@@ -15,7 +15,8 @@ use crate::py::objects::Namespace;
 use crate::runtime::Rt;
 use crate::value::Val;
 use protocol::Step;
-use super::project::{handle, load, Project, RequestSpec, STEP_BUDGET_MS};
+use super::project::{load, Project, STEP_BUDGET_MS};
+use super::test_client::{client_request, wsgi_name, ClientRequest};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ProjectCase {
@@ -28,6 +29,9 @@ pub struct ProjectCase {
     pub steps: Vec<serde_json::Value>,
     #[serde(default)]
     pub migrations: Vec<serde_json::Value>,
+    /// `{"MIDDLEWARE": [...], "CACHES": {...}}` (contract version 2).
+    #[serde(default)]
+    pub settings: Option<serde_json::Value>,
 }
 
 /// Collapses whitespace as the contract compares bodies.
@@ -61,6 +65,7 @@ pub fn run_case(rt: &Rt, case: &ProjectCase) -> serde_json::Value {
     let project = match Project::from_spec(spec) {
         Ok(mut p) => {
             p.shell_in_views = true;
+            p.case_settings = case.settings.clone();
             Rc::new(p)
         }
         Err(e) => return fail(e),
@@ -99,7 +104,10 @@ pub fn step_from_json(step: &serde_json::Value) -> SResult<Step> {
                 _ => return Err(err(ErrorKind::ValueError, format!("\"into_previous\" is 0 to {} seconds, got {s}", protocol::timeline::MAX_INTO_PREVIOUS_SECONDS))),
             },
         };
-        return Ok(Step::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous });
+        return Ok(Step::Get { url: url.to_string(), user: step.get("user").and_then(|v| v.as_str()).map(str::to_string), worker, into_previous, http: None });
+    }
+    if let Some(r) = step.get("request") {
+        return request_step(r);
     }
     if let Some(secs) = step.get("advance") {
         return secs.as_f64().map(|seconds| Step::Advance { seconds }).ok_or_else(|| err(ErrorKind::TypeError, "advance takes a number of seconds"));
@@ -113,12 +121,69 @@ pub fn step_from_json(step: &serde_json::Value) -> SResult<Step> {
     Err(err(ErrorKind::ValueError, format!("unknown step: {step}")))
 }
 
+/// `{"request": {"method", "path", "data"?, "headers"?, "user"?, "follow"?}}` (contract
+/// version 2).
+fn request_step(r: &serde_json::Value) -> SResult<Step> {
+    let bad = |m: String| err(ErrorKind::ValueError, m);
+    let method = match r.get("method") {
+        None => "GET".to_string(),
+        Some(m) => m.as_str().map(str::to_uppercase).ok_or_else(|| bad(format!("\"method\" is a string, got {m}")))?,
+    };
+    if !protocol::METHODS.contains(&method.as_str()) {
+        return Err(bad(format!("unknown method '{method}': one of {}", protocol::METHODS.join(", "))));
+    }
+    let path = r.get("path").and_then(|p| p.as_str()).ok_or_else(|| bad("a request step needs a \"path\"".into()))?;
+    let mut data = Vec::new();
+    match r.get("data") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(m)) => {
+            for (k, v) in m {
+                let values = match v {
+                    serde_json::Value::Array(items) => items.clone(),
+                    other => vec![other.clone()],
+                };
+                for x in values {
+                    data.push((k.clone(), json_scalar(&x)));
+                }
+            }
+        }
+        Some(other) => return Err(bad(format!("\"data\" is an object, got {other}"))),
+    }
+    let mut headers = Vec::new();
+    match r.get("headers") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(m)) => {
+            for (k, v) in m {
+                headers.push((k.clone(), json_scalar(v)));
+            }
+        }
+        Some(other) => return Err(bad(format!("\"headers\" is an object, got {other}"))),
+    }
+    let follow = r.get("follow").and_then(|f| f.as_bool()).unwrap_or(false);
+    let user = r.get("user").and_then(|v| v.as_str()).map(str::to_string);
+    Ok(Step::Get { url: path.to_string(), user, worker: None, into_previous: None, http: Some(protocol::HttpExtra { method, data, headers, follow }) })
+}
+
+/// A JSON value as Python's `str()` of it would send it in a form or header.
+fn json_scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(true) => "True".into(),
+        serde_json::Value::Bool(false) => "False".into(),
+        serde_json::Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
 /// What a step did; the query log of the step stays in `rt.log`.
 #[derive(Default)]
 pub struct StepOutcome {
     pub status: Option<u16>,
     pub body: Option<String>,
+    /// Every header of the response, by the name it was set with.
     pub headers: Vec<(String, String)>,
+    /// With `follow`: each redirect followed (`Location`, status).
+    pub redirect_chain: Option<Vec<(String, u16)>>,
     /// A shell line's `str()` of its final expression.
     pub output: Option<String>,
     pub tests: Option<Vec<super::testing::TestResult>>,
@@ -167,7 +232,7 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64,
 
 fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
-        Step::Get { url, user, worker, .. } => {
+        Step::Get { url, user, worker, http, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
             // the last request went to.
             super::caches::caches(rt).borrow_mut().switch_worker(worker.unwrap_or(1));
@@ -181,19 +246,30 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_s
             };
             rt.log.borrow_mut().clear();
             let session = user_id.map(|id| (id, rt.now_seconds().floor() as i64));
-            let spec = RequestSpec { method: "GET".into(), url: url.to_string(), session, post: vec![] };
+            let sent = match http {
+                None => ClientRequest { method: "GET".into(), path: url.to_string(), session, ..Default::default() },
+                Some(h) => ClientRequest {
+                    method: h.method.clone(),
+                    path: url.to_string(),
+                    data: h.data.clone(),
+                    meta: h.headers.iter().map(|(k, v)| (wsgi_name(k), v.clone())).collect(),
+                    follow: h.follow,
+                    session,
+                },
+            };
             let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
             let start = crate::clock::monotonic_ms();
-            let handled = handle(rt, &spec);
+            let handled = client_request(rt, &sent);
             let request_ms = Some(crate::clock::monotonic_ms() - start);
             match handled {
-                Ok(resp) => {
+                Ok((resp, chain)) => {
                     let r = resp.as_obj::<Response>().expect("a response");
-                    let shown = ["Content-Type", "Cache-Control", "Expires", "Vary", "Location"];
-                    let headers = shown.iter().filter_map(|h| r.header(h).map(|v| (h.to_string(), v))).collect();
+                    let headers = r.headers.borrow().values().cloned().collect();
                     let body = r.content.borrow().clone();
-                    let cache = if detect_stale { cache_outcome(rt, &spec, calls_before, &body) } else { None };
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, ..Default::default() }
+                    let plain = sent.method == "GET" && !sent.follow;
+                    let cache = if detect_stale && plain { cache_outcome(rt, &sent, calls_before, &body) } else { None };
+                    let redirect_chain = sent.follow.then_some(chain);
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, redirect_chain, ..Default::default() }
                 }
                 Err(e) => StepOutcome { request_ms, ..failed(e) },
             }
@@ -228,7 +304,7 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_s
 
 /// Which cache layer the request read and whether it answered, from the cache's own record
 /// of the request's calls; a hit whose page differs from a fresh render is stale.
-fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
+fn cache_outcome(rt: &Rt, sent: &ClientRequest, calls_before: usize, body: &str) -> Option<protocol::CacheOutcome> {
     let outcome = super::caches::with_backend(rt, |b| {
         let calls = b.calls();
         crate::cache::cache_outcome(&calls[calls_before.min(calls.len())..])
@@ -243,7 +319,7 @@ fn cache_outcome(rt: &Rt, spec: &RequestSpec, calls_before: usize, body: &str) -
         if crate::db::transaction::enter(rt, false).is_err() {
             return None;
         }
-        let r = handle(rt, spec);
+        let r = client_request(rt, sent).map(|(r, _)| r);
         let _ = crate::db::transaction::exit(rt, true);
         Some(r)
     });
@@ -273,13 +349,21 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
     let log = rt.log.borrow();
     let sql: Vec<String> = log.iter().map(|q| q.sql.clone()).collect();
     match kind {
-        Step::Get { into_previous, .. } => {
+        Step::Get { into_previous, http, .. } => {
             let mut v = serde_json::json!({
                 "status": out.status,
                 "n_queries": log.len(),
                 "body": collapse(out.body.as_deref().unwrap_or("")),
                 "sql": sql,
             });
+            // Contract version 2's request step also reports the headers and the redirects.
+            if http.is_some() {
+                let headers: serde_json::Map<String, serde_json::Value> = out.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                v["headers"] = serde_json::Value::Object(headers);
+                if let Some(chain) = &out.redirect_chain {
+                    v["redirect_chain"] = serde_json::json!(chain.iter().map(|(u, s)| serde_json::json!([u, s])).collect::<Vec<_>>());
+                }
+            }
             // Time on the lab's clock, for a request that overlaps the previous one (the
             // contract's steps without "into_previous" keep their documented keys).
             if into_previous.is_some() {

@@ -8,8 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::http::Response;
-use super::test_client::{test_state, ClientObj};
-use super::project::{handle, RequestSpec};
+use super::test_client::{client_request, test_state, ClientObj, ClientRequest};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::py::args::bind;
 use crate::py::objects::Instance;
@@ -309,16 +308,29 @@ pub(crate) fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Opti
                 };
                 let r = resp.as_obj::<Response>().ok_or_else(|| err(ErrorKind::TypeError, "assertRedirects() needs a response"))?;
                 let code = r.status.get() as i64;
-                assert_equal(rt, &Val::Int(code), &Val::Int(status), Some(&Val::str(format!("{prefix}Response didn't redirect as expected: Response code was {code} (expected {status})"))))?;
-                let url = r.header("Location").unwrap_or_default();
-                if fetch {
-                    let (path, _) = url.split_once('?').unwrap_or((&url, ""));
-                    let client = me.get_attr("client").and_then(|c| c.as_obj::<ClientObj>().map(|c| c.user.get()));
-                    let spec = RequestSpec { method: "GET".into(), url: url.clone(), session: client.flatten(), post: vec![] };
-                    let rr = handle(rt, &spec)?;
-                    let rcode = rr.as_obj::<Response>().map(|x| x.status.get() as i64).unwrap_or(0);
-                    assert_equal(rt, &Val::Int(rcode), &Val::Int(target), Some(&Val::str(format!("{prefix}Couldn't retrieve redirection page '{path}': response code was {rcode} (expected {target})"))))?;
-                }
+                let chain = r.redirect_chain.borrow().clone();
+                let url = if let Some(chain) = chain {
+                    // A response that followed its redirects: judged by its chain.
+                    if chain.is_empty() {
+                        return Err(exc("AssertionError", format!("False is not true : {prefix}Response didn't redirect as expected: Response code was {code} (expected {status})")));
+                    }
+                    let first = chain[0].1 as i64;
+                    assert_equal(rt, &Val::Int(first), &Val::Int(status), Some(&Val::str(format!("{prefix}Initial response didn't redirect as expected: Response code was {first} (expected {status})"))))?;
+                    assert_equal(rt, &Val::Int(code), &Val::Int(target), Some(&Val::str(format!("{prefix}Response didn't redirect as expected: Final Response code was {code} (expected {target})"))))?;
+                    chain.last().expect("not empty").0.clone()
+                } else {
+                    assert_equal(rt, &Val::Int(code), &Val::Int(status), Some(&Val::str(format!("{prefix}Response didn't redirect as expected: Response code was {code} (expected {status})"))))?;
+                    let url = r.header("Location").unwrap_or_default();
+                    if fetch {
+                        let (path, _) = url.split_once('?').unwrap_or((&url, ""));
+                        let client = me.get_attr("client").and_then(|c| c.as_obj::<ClientObj>().map(|c| c.user.get()));
+                        let sent = ClientRequest { method: "GET".into(), path: url.clone(), session: client.flatten(), ..Default::default() };
+                        let (rr, _) = client_request(rt, &sent)?;
+                        let rcode = rr.as_obj::<Response>().map(|x| x.status.get() as i64).unwrap_or(0);
+                        assert_equal(rt, &Val::Int(rcode), &Val::Int(target), Some(&Val::str(format!("{prefix}Couldn't retrieve redirection page '{path}': response code was {rcode} (expected {target})"))))?;
+                    }
+                    url
+                };
                 assert_equal(rt, &Val::str(&url), &Val::str(&expected), Some(&Val::str(format!("{prefix}Response redirected to '{url}', expected '{expected}'"))))?;
                 Ok(Val::None)
             })))

@@ -17,9 +17,10 @@ pub trait Host {
     fn template(&self, rt: &Rt, name: &str) -> SResult<Rc<Template>>;
     /// `reverse(viewname, args=…, kwargs=…)`.
     fn reverse(&self, rt: &Rt, viewname: &str, args: &[String], kwargs: &[(String, String)]) -> SResult<String>;
-    /// The value cached under the made key `key` (a copy), if any.
+    /// The value cached under `key` (`template.cache.<name>.<hash>`; the cache makes its own
+    /// key of it, with its prefix and version), a copy, if any.
     fn cache_get(&self, rt: &Rt, key: &str) -> SResult<Option<Val>>;
-    /// Caches a copy of `value` under the made key `key`.
+    /// Caches a copy of `value` under `key`.
     fn cache_set(&self, rt: &Rt, key: &str, value: &Val, timeout: Timeout) -> SResult<()>;
 }
 

@@ -943,7 +943,7 @@ impl<'a> Renderer<'a> {
             }
             Ok((timeout, make_template_fragment_key(&c.name, &vary)))
         })?;
-        let made = crate::cache::make_key(&key, 1);
+        let made = key;
         let host = super::host::host(self.rt);
         let hit = match &host {
             Some(h) => h.cache_get(self.rt, &made)?,

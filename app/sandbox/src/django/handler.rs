@@ -1,0 +1,522 @@
+//! The request cycle, as Django's `BaseHandler` runs it: the middleware chain built from
+//! `settings.MIDDLEWARE` (innermost first, each layer wrapped so that an exception becomes a
+//! response), `process_view` / `process_exception` hooks, URL resolution and the view. The
+//! middleware Django ships that a lab meets are native here (`native()`); a learner's own —
+//! a function factory or a class in `middleware.py` — is imported and called as Django does.
+//! An exception no layer turns into a response becomes a 500, and the test client raises it
+//! once the chain has returned (`Client.check_exception`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::http::{not_found_page, Request, Response};
+use super::project::{current, Project};
+use super::settings::settings;
+use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::py::objects::NativeFn;
+use crate::runtime::Rt;
+use crate::template::Context;
+use crate::value::{call_value, Val};
+
+/// What the client sends.
+#[derive(Clone, Debug, Default)]
+pub struct RequestSpec {
+    pub method: String,
+    /// Path and query string.
+    pub url: String,
+    /// The logged-in user's id and the second the session was made (the signed session
+    /// cookie carries that timestamp, so a login a second later is a different cookie).
+    pub session: Option<(i64, i64)>,
+    /// The form body (`application/x-www-form-urlencoded`).
+    pub post: Vec<(String, String)>,
+    /// `request.META` entries the client adds: `HTTP_USER_AGENT`, … (from `headers=` or
+    /// `HTTP_*` keyword arguments).
+    pub meta: Vec<(String, String)>,
+}
+
+/// The hooks `load_middleware` collects from the middleware instances.
+#[derive(Default)]
+struct Hooks {
+    view: Vec<Val>,
+    template_response: Vec<Val>,
+    exception: Vec<Val>,
+    /// The exception a layer turned into a 500 (`got_request_exception`): the test client
+    /// raises the last one.
+    stored: Option<SandboxError>,
+}
+
+type Shared = Rc<RefCell<Hooks>>;
+
+/// Errors that are the sandbox's own (runaway work, something not imitated) go straight out:
+/// they are not the project's exceptions.
+fn is_python_exception(e: &SandboxError) -> bool {
+    !matches!(e.kind, ErrorKind::Budget | ErrorKind::NotSupported)
+}
+
+/// Handles one request through the middleware of `settings.MIDDLEWARE`; returns the
+/// response, or the exception the test client would raise.
+pub fn handle(rt: &Rt, spec: &RequestSpec) -> SResult<Val> {
+    let project = current(rt)?;
+    let cookies = match spec.session {
+        Some((id, at)) => vec![("sessionid".to_string(), format!("sandbox-session-{id}:{at}"))],
+        None => vec![],
+    };
+    let mut req = Request::new(&spec.method, &spec.url, cookies, spec.session.map(|s| s.0), spec.post.clone());
+    req.meta.extend(spec.meta.iter().cloned());
+    if !spec.post.is_empty() || !matches!(spec.method.as_str(), "GET" | "HEAD") {
+        req.meta.push(("CONTENT_TYPE".into(), "application/x-www-form-urlencoded".into()));
+    }
+    req.no_user.set(true);
+    req.no_session.set(true);
+    let request = Val::obj(req);
+    let hooks: Shared = Rc::new(RefCell::new(Hooks::default()));
+    let chain = load_middleware(rt, &project, &hooks)?;
+    let response = call_value(rt, &chain, vec![request], vec![])?;
+    if let Some(e) = hooks.borrow_mut().stored.take() {
+        return Err(e);
+    }
+    match &response {
+        Val::None => Err(exc("AttributeError", "'NoneType' object has no attribute '_resource_closers'")),
+        v if v.as_obj::<Response>().is_none() => Err(err(ErrorKind::AttributeError, format!("'{}' object has no attribute '_resource_closers'", v.type_name()))),
+        _ => Ok(response),
+    }
+}
+
+/// `BaseHandler.load_middleware`: from the innermost handler out, each middleware made from
+/// the handler inside it, each wrapped by `convert_exception_to_response`.
+fn load_middleware(rt: &Rt, project: &Rc<Project>, hooks: &Shared) -> SResult<Val> {
+    let paths = settings(rt).borrow().middleware.clone();
+    let inner = {
+        let project = project.clone();
+        let hooks = hooks.clone();
+        NativeFn::val("_get_response", move |rt, args, _| get_response(rt, &project, &hooks, &first(args)?))
+    };
+    let mut handler = convert(project, hooks, inner);
+    for path in paths.iter().rev() {
+        let instance = match native(path) {
+            Some(kind) => native_instance(rt, kind, handler.clone())?,
+            None => {
+                let factory = import_string(rt, path)?;
+                call_value(rt, &factory, vec![handler.clone()], vec![])?
+            }
+        };
+        if instance.is_none() {
+            return Err(exc("ImproperlyConfigured", format!("Middleware factory {path} returned None.")));
+        }
+        if native(path).is_none() {
+            let mut h = hooks.borrow_mut();
+            if let Some(m) = bound(rt, &instance, "process_view") {
+                h.view.insert(0, m);
+            }
+            if let Some(m) = bound(rt, &instance, "process_template_response") {
+                h.template_response.push(m);
+            }
+            if let Some(m) = bound(rt, &instance, "process_exception") {
+                h.exception.push(m);
+            }
+        }
+        handler = convert(project, hooks, instance);
+    }
+    Ok(handler)
+}
+
+fn bound(rt: &Rt, v: &Val, name: &str) -> Option<Val> {
+    crate::py::methods::getattr(rt, v, name).ok()
+}
+
+fn first(args: Vec<Val>) -> SResult<Val> {
+    args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, "a handler takes the request"))
+}
+
+/// `import_string(dotted_path)`, as `load_middleware` imports each entry.
+fn import_string(rt: &Rt, path: &str) -> SResult<Val> {
+    let Some((module, name)) = path.rsplit_once('.') else {
+        return Err(exc("ImportError", format!("{path} doesn't look like a module path")));
+    };
+    if module.starts_with("django.") || module == "django" {
+        return Err(unknown_django(path, module, name));
+    }
+    let m = crate::py::import::import(rt, module)?;
+    crate::py::methods::getattr(rt, &m, name).map_err(|_| exc("ImportError", format!("Module \"{module}\" does not define a \"{name}\" attribute/class")))
+}
+
+/// A `django.…` path the sandbox has no middleware for: Django's own error when the module
+/// or class does not exist, a clear refusal when it does.
+fn unknown_django(path: &str, module: &str, name: &str) -> SandboxError {
+    const SHIPPED: &[&str] = &[
+        "django.contrib.auth.middleware.LoginRequiredMiddleware",
+        "django.contrib.auth.middleware.RemoteUserMiddleware",
+        "django.contrib.auth.middleware.PersistentRemoteUserMiddleware",
+        "django.contrib.sites.middleware.CurrentSiteMiddleware",
+        "django.contrib.flatpages.middleware.FlatpageFallbackMiddleware",
+        "django.contrib.redirects.middleware.RedirectFallbackMiddleware",
+        "django.contrib.admindocs.middleware.XViewMiddleware",
+        "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    ];
+    if SHIPPED.contains(&path) {
+        return err(ErrorKind::NotSupported, format!("the sandbox does not run {path} (its MIDDLEWARE can hold Django's session, auth, common, conditional GET, cache, security, clickjacking, CSRF, messages, locale and GZip middleware, and the project's own)"));
+    }
+    const MODULES: &[&str] = &[
+        "django.middleware.cache",
+        "django.middleware.common",
+        "django.middleware.http",
+        "django.middleware.security",
+        "django.middleware.clickjacking",
+        "django.middleware.csrf",
+        "django.middleware.gzip",
+        "django.middleware.locale",
+        "django.contrib.sessions.middleware",
+        "django.contrib.auth.middleware",
+        "django.contrib.messages.middleware",
+    ];
+    if MODULES.contains(&module) {
+        return exc("ImportError", format!("Module \"{module}\" does not define a \"{name}\" attribute/class"));
+    }
+    exc("ModuleNotFoundError", format!("No module named '{module}'"))
+}
+
+/// `convert_exception_to_response(get_response)`.
+fn convert(project: &Rc<Project>, hooks: &Shared, inner: Val) -> Val {
+    let project = project.clone();
+    let hooks = hooks.clone();
+    NativeFn::val("convert_exception_to_response.<inner>", move |rt, args, _| {
+        let request = first(args)?;
+        match call_value(rt, &inner, vec![request.clone()], vec![]) {
+            Ok(r) => Ok(r),
+            Err(e) if !is_python_exception(&e) => Err(e),
+            Err(e) => response_for_exception(rt, &project, &hooks, &request, e),
+        }
+    })
+}
+
+/// `response_for_exception`: 404, 403 and 400 pages; anything else a 500, kept for the client.
+fn response_for_exception(rt: &Rt, project: &Project, hooks: &Shared, request: &Val, e: SandboxError) -> SResult<Val> {
+    let path = request.as_obj::<Request>().map(|r| r.path.clone()).unwrap_or_default();
+    if e.is_a("Http404") {
+        return not_found(rt, project, &path, &e.message);
+    }
+    if e.is_a("PermissionDenied") {
+        return error_page(rt, project, 403, "403 Forbidden", "<h1>403 Forbidden</h1><p></p>");
+    }
+    if e.is_a("BadRequest") || e.is_a("SuspiciousOperation") {
+        return error_page(rt, project, 400, "400 Bad Request", "<h1>Bad Request (400)</h1>");
+    }
+    hooks.borrow_mut().stored = Some(e);
+    if project.has_template("500.html") {
+        let t = project.template("500.html")?;
+        let body = t.render(rt, &mut Context::new())?;
+        return Ok(Val::obj(Response::new(body, 500, "text/html; charset=utf-8", "HttpResponseServerError")));
+    }
+    Ok(Val::obj(Response::new("<h1>Server Error (500)</h1>".into(), 500, "text/html", "HttpResponseServerError")))
+}
+
+fn error_page(rt: &Rt, project: &Project, status: u16, title: &str, default: &str) -> SResult<Val> {
+    let name = format!("{status}.html");
+    if project.has_template(&name) {
+        let t = project.template(&name)?;
+        let body = t.render(rt, &mut Context::new())?;
+        return Ok(Val::obj(Response::html(body, status)));
+    }
+    let body = if status == 403 {
+        format!("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  {default}\n</body>\n</html>\n")
+    } else {
+        default.to_string()
+    };
+    let ct = if status == 403 { "text/html; charset=utf-8" } else { "text/html" };
+    Ok(Val::obj(Response::new(body, status, ct, "HttpResponse")))
+}
+
+fn not_found(rt: &Rt, project: &Project, path: &str, message: &str) -> SResult<Val> {
+    if project.has_template("404.html") {
+        let t = project.template("404.html")?;
+        let mut ctx = Context::from_pairs([("request_path", Val::str(path)), ("exception", Val::str(message))]);
+        let body = t.render(rt, &mut ctx)?;
+        return Ok(Val::obj(Response::html(body, 404)));
+    }
+    Ok(Val::obj(Response::html(not_found_page(path), 404)))
+}
+
+/// `BaseHandler._get_response`: resolve, `process_view`, the view, `process_exception`.
+fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -> SResult<Val> {
+    let req = request.as_obj::<Request>().ok_or_else(|| err(ErrorKind::TypeError, "the handler takes an HttpRequest"))?;
+    let Some((route, kwargs)) = project.urls.resolve(&req.path) else {
+        return Err(exc("Http404", format!("The current path, {}, didn't match any of these.", req.path.trim_start_matches('/'))));
+    };
+    let view_name = route.view.clone();
+    let views = project.views.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "views.py is not loaded"))?;
+    let view = views.get(&view_name).ok_or_else(|| exc("AttributeError", format!("module 'views' has no attribute '{view_name}'")))?;
+    let view_hooks = hooks.borrow().view.clone();
+    let mut kwd = crate::value::PyDict::new();
+    for (k, v) in &kwargs {
+        kwd.set_str(k, v.clone());
+    }
+    let kwd = Val::dict(kwd);
+    let mut response = Val::None;
+    for m in &view_hooks {
+        response = call_value(rt, m, vec![request.clone(), view.clone(), Val::tuple(vec![]), kwd.clone()], vec![])?;
+        if response.truthy(rt)? {
+            break;
+        }
+    }
+    if response.is_none() {
+        response = match call_value(rt, &view, vec![request.clone()], kwargs) {
+            Ok(r) => r,
+            Err(e) if !is_python_exception(&e) => return Err(e),
+            Err(e) => {
+                let exception_hooks = hooks.borrow().exception.clone();
+                let value = crate::py::classes::exception_value(rt, &e);
+                let mut answered = None;
+                for m in &exception_hooks {
+                    let r = call_value(rt, m, vec![request.clone(), value.clone()], vec![])?;
+                    if r.truthy(rt)? {
+                        answered = Some(r);
+                        break;
+                    }
+                }
+                match answered {
+                    Some(r) => r,
+                    None => return Err(e),
+                }
+            }
+        };
+    }
+    if response.is_none() {
+        return Err(err(ErrorKind::ValueError, format!("The view views.{view_name} didn't return an HttpResponse object. It returned None instead.")));
+    }
+    Ok(response)
+}
+
+// ---------------------------------------------------------------- Django's middleware
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Native {
+    Session,
+    Authentication,
+    Common,
+    ConditionalGet,
+    UpdateCache,
+    FetchFromCache,
+    Cache,
+    Security,
+    XFrameOptions,
+    Csrf,
+    Messages,
+    Locale,
+    GZip,
+}
+
+fn native(path: &str) -> Option<Native> {
+    Some(match path {
+        "django.contrib.sessions.middleware.SessionMiddleware" => Native::Session,
+        "django.contrib.auth.middleware.AuthenticationMiddleware" => Native::Authentication,
+        "django.middleware.common.CommonMiddleware" => Native::Common,
+        "django.middleware.http.ConditionalGetMiddleware" => Native::ConditionalGet,
+        "django.middleware.cache.UpdateCacheMiddleware" => Native::UpdateCache,
+        "django.middleware.cache.FetchFromCacheMiddleware" => Native::FetchFromCache,
+        "django.middleware.cache.CacheMiddleware" => Native::Cache,
+        "django.middleware.security.SecurityMiddleware" => Native::Security,
+        "django.middleware.clickjacking.XFrameOptionsMiddleware" => Native::XFrameOptions,
+        "django.middleware.csrf.CsrfViewMiddleware" => Native::Csrf,
+        "django.contrib.messages.middleware.MessageMiddleware" => Native::Messages,
+        "django.middleware.locale.LocaleMiddleware" => Native::Locale,
+        "django.middleware.gzip.GZipMiddleware" => Native::GZip,
+        _ => return None,
+    })
+}
+
+/// A native middleware instance: `MiddlewareMixin.__call__` — `process_request`, else the
+/// handler inside; then `process_response`.
+fn native_instance(rt: &Rt, kind: Native, get_response: Val) -> SResult<Val> {
+    // Read at construction, as the middleware's __init__ reads settings.
+    let s = settings(rt).borrow().clone();
+    Ok(NativeFn::val(format!("{kind:?}Middleware"), move |rt, args, _| {
+        let request = first(args)?;
+        let req = request.as_obj::<Request>().ok_or_else(|| err(ErrorKind::TypeError, "middleware takes an HttpRequest"))?;
+        let early = process_request(rt, kind, &s, req)?;
+        let response = match early {
+            Some(r) => r,
+            None => call_value(rt, &get_response, vec![request.clone()], vec![])?,
+        };
+        process_response(rt, kind, &s, req, response)
+    }))
+}
+
+fn process_request(rt: &Rt, kind: Native, s: &super::settings::Settings, req: &Request) -> SResult<Option<Val>> {
+    match kind {
+        Native::Session => req.no_session.set(false),
+        Native::Authentication => {
+            if req.no_session.get() {
+                return Err(exc(
+                    "ImproperlyConfigured",
+                    "The Django authentication middleware requires session middleware to be installed. Edit your MIDDLEWARE setting to insert 'django.contrib.sessions.middleware.SessionMiddleware' before 'django.contrib.auth.middleware.AuthenticationMiddleware'.",
+                ));
+            }
+            req.no_user.set(false);
+        }
+        Native::Common => {
+            if should_redirect_with_slash(rt, s, req)? {
+                return Ok(Some(permanent_redirect(&full_path_with_slash(req))));
+            }
+        }
+        Native::FetchFromCache | Native::Cache => {
+            let prefix = s.cache_middleware_key_prefix.clone();
+            return super::cache::fetch_from_cache(rt, req, &prefix);
+        }
+        Native::Locale => {
+            if req.meta_str("HTTP_ACCEPT_LANGUAGE").is_some() {
+                return Err(err(ErrorKind::NotSupported, "the sandbox's LocaleMiddleware serves English only: send the request without an Accept-Language header"));
+            }
+            req.attrs.borrow_mut().insert("LANGUAGE_CODE".into(), Val::str("en-us"));
+        }
+        Native::UpdateCache | Native::ConditionalGet | Native::Security | Native::XFrameOptions | Native::Csrf | Native::Messages | Native::GZip => {}
+    }
+    Ok(None)
+}
+
+/// The response a native `process_response` reads; `None` from an inner layer fails as it
+/// fails in Django, on the first attribute read.
+fn response_of<'a>(v: &'a Val, attr: &str) -> SResult<&'a Response> {
+    v.as_obj::<Response>().ok_or_else(|| err(ErrorKind::AttributeError, format!("'{}' object has no attribute '{attr}'", v.type_name())))
+}
+
+fn process_response(rt: &Rt, kind: Native, s: &super::settings::Settings, req: &Request, response: Val) -> SResult<Val> {
+    match kind {
+        Native::Session => {
+            if req.session_accessed.get() {
+                response_of(&response, "has_header")?.patch_vary("Cookie");
+            }
+        }
+        Native::Common => {
+            let r = response_of(&response, "status_code")?;
+            if r.status.get() == 404 && should_redirect_with_slash(rt, s, req)? {
+                return Ok(permanent_redirect(&full_path_with_slash(req)));
+            }
+        }
+        Native::ConditionalGet => return conditional_get(req, response),
+        Native::UpdateCache | Native::Cache => {
+            let prefix = s.cache_middleware_key_prefix.clone();
+            super::cache::update_cache(rt, req, &response, None, s.cache_middleware_seconds, &prefix)?;
+        }
+        Native::Security => {
+            let r = response_of(&response, "headers")?;
+            for (h, v) in [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"), ("Cross-Origin-Opener-Policy", "same-origin")] {
+                if r.header(h).is_none() {
+                    r.set_header(h, v);
+                }
+            }
+        }
+        Native::XFrameOptions => {
+            let r = response_of(&response, "get")?;
+            if r.header("X-Frame-Options").is_none() && !r.xframe_options_exempt.get() {
+                r.set_header("X-Frame-Options", "DENY");
+            }
+        }
+        Native::Locale => {
+            let r = response_of(&response, "status_code")?;
+            r.patch_vary("Accept-Language");
+            if r.header("Content-Language").is_none() {
+                r.set_header("Content-Language", "en-us");
+            }
+        }
+        Native::GZip => {
+            let r = response_of(&response, "streaming")?;
+            if r.content.borrow().len() >= 200 && r.header("Content-Encoding").is_none() {
+                r.patch_vary("Accept-Encoding");
+                if req.meta_str("HTTP_ACCEPT_ENCODING").is_some_and(|a| a.to_lowercase().contains("gzip")) {
+                    return Err(err(ErrorKind::NotSupported, "the sandbox's GZipMiddleware does not compress: send the request without Accept-Encoding: gzip"));
+                }
+            }
+        }
+        Native::Authentication | Native::FetchFromCache | Native::Csrf | Native::Messages => {}
+    }
+    Ok(response)
+}
+
+fn permanent_redirect(url: &str) -> Val {
+    let r = Response::new(String::new(), 301, "text/html; charset=utf-8", "HttpResponsePermanentRedirect");
+    r.set_header("Location", url);
+    Val::obj(r)
+}
+
+/// `CommonMiddleware.should_redirect_with_slash`: `APPEND_SLASH`, no trailing slash, the path
+/// does not resolve and the path with a slash does.
+fn should_redirect_with_slash(rt: &Rt, s: &super::settings::Settings, req: &Request) -> SResult<bool> {
+    if !s.append_slash || req.path.ends_with('/') {
+        return Ok(false);
+    }
+    let project = current(rt)?;
+    Ok(project.urls.resolve(&req.path).is_none() && project.urls.resolve(&format!("{}/", req.path)).is_some())
+}
+
+fn full_path_with_slash(req: &Request) -> String {
+    let path = format!("{}/", req.path);
+    if req.query_string.is_empty() {
+        path
+    } else {
+        format!("{path}?{}", req.query_string)
+    }
+}
+
+/// `ConditionalGetMiddleware.process_response`: an ETag (the content's md5) on GET
+/// responses that may be stored, then `get_conditional_response` — 304 when the client's
+/// `If-None-Match` or `If-Modified-Since` still holds.
+fn conditional_get(req: &Request, response: Val) -> SResult<Val> {
+    if req.method != "GET" {
+        return Ok(response);
+    }
+    let r = response_of(&response, "get")?;
+    let no_store = r.header("Cache-Control").is_some_and(|c| c.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")));
+    if !no_store && r.header("ETag").is_none() && !r.content.borrow().is_empty() {
+        r.set_header("ETag", &format!("\"{}\"", crate::md5::hex(r.content.borrow().as_bytes())));
+    }
+    let etag = r.header("ETag");
+    let last_modified = r.header("Last-Modified").and_then(|d| super::http::parse_http_date(&d));
+    if etag.is_none() && last_modified.is_none() {
+        return Ok(response);
+    }
+    if !(200..300).contains(&r.status.get()) {
+        return Ok(response);
+    }
+    let not_modified = match req.meta_str("HTTP_IF_NONE_MATCH") {
+        Some(inm) => {
+            let tags = parse_etags(&inm);
+            !tags.is_empty() && etag.as_deref().is_some_and(|e| tags.iter().any(|t| t == "*" || weak(t) == weak(e)))
+        }
+        None => match (req.meta_str("HTTP_IF_MODIFIED_SINCE").and_then(|d| super::http::parse_http_date(&d)), last_modified) {
+            (Some(since), Some(lm)) => lm <= since,
+            _ => false,
+        },
+    };
+    if !not_modified {
+        return Ok(response);
+    }
+    let n = Response::new(String::new(), 304, "", "HttpResponseNotModified");
+    n.headers.borrow_mut().shift_remove("content-type");
+    for h in ["Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"] {
+        if let Some(v) = r.header(h) {
+            n.set_header(h, &v);
+        }
+    }
+    *n.cookies.borrow_mut() = r.cookies.borrow().clone();
+    Ok(Val::obj(n))
+}
+
+fn weak(tag: &str) -> &str {
+    tag.strip_prefix("W/").unwrap_or(tag)
+}
+
+/// `parse_etags`: `*`, or the quoted tags of the header.
+fn parse_etags(header: &str) -> Vec<String> {
+    if header.trim() == "*" {
+        return vec!["*".into()];
+    }
+    header
+        .split(',')
+        .map(str::trim)
+        .filter(|t| {
+            let t = weak(t);
+            t.len() >= 2 && t.starts_with('"') && t.ends_with('"')
+        })
+        .map(str::to_string)
+        .collect()
+}
