@@ -154,6 +154,10 @@ def summarize_step(result, width=100):
 
     if "error" in result:
         return cut(f"ERROR {result['error']}")
+    if "status" in result and "headers" in result:
+        chain = "".join(f" <- {u} {s}" for u, s in result.get("redirect_chain", []))
+        headers = ", ".join(f"{k}: {v}" for k, v in result["headers"].items() if k != "Content-Type")
+        return cut(f"REQUEST {result['status']}{chain} q={result['n_queries']} [{headers}] {result['body']}".rstrip())
     if "status" in result:
         return cut(f"GET {result['status']} q={result['n_queries']} {result['body']}".rstrip())
     if "tests" in result:

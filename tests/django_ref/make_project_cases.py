@@ -33,15 +33,21 @@ def src(text):
     return textwrap.dedent(text).lstrip("\n")
 
 
-def case(name, views, steps, urls=(), templates=None, tests=None, migrations=None):
-    """views: the source of views.py, or a list of pieces (each dedented on its own)."""
+def case(name, views, steps, urls=(), templates=None, tests=None, migrations=None, settings=None, modules=None):
+    """views: the source of views.py, or a list of pieces (each dedented on its own);
+    modules: {"middleware.py": source, …}, the case's other modules (contract version 2),
+    placed before views.py as the contract imports them; settings: the case's MIDDLEWARE
+    and CACHES."""
     pieces = [views] if isinstance(views, str) else views
-    files = {"views.py": "\n\n".join(src(p).rstrip("\n") for p in pieces) + "\n"}
+    files = {name_: src(body) for name_, body in (modules or {}).items()}
+    files["views.py"] = "\n\n".join(src(p).rstrip("\n") for p in pieces) + "\n"
     for path, body in (templates or {}).items():
         files[f"templates/{path}"] = src(body).rstrip("\n")
     if tests is not None:
         files["tests.py"] = src(tests)
     c = {"name": name, "files": files, "urls": [list(u) for u in urls]}
+    if settings:
+        c["settings"] = settings
     if migrations:
         c["migrations"] = migrations
     c["steps"] = steps
@@ -50,6 +56,15 @@ def case(name, views, steps, urls=(), templates=None, tests=None, migrations=Non
 
 def get(url, user=None):
     return {"get": url, "user": user} if user else {"get": url}
+
+
+def request(method, path, data=None, headers=None, user=None, follow=None):
+    """A contract version 2 request step."""
+    r = {"method": method, "path": path}
+    for key, value in (("data", data), ("headers", headers), ("user", user), ("follow", follow)):
+        if value is not None:
+            r[key] = value
+    return {"request": r}
 
 
 def run(code):
@@ -1474,13 +1489,454 @@ def class_name_cases():
     ]
 
 
+SESSION_MW = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH_MW = "django.contrib.auth.middleware.AuthenticationMiddleware"
+# What `startproject` writes.
+STARTPROJECT_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    SESSION_MW,
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    AUTH_MW,
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+TAG_VIEWS = '''
+from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.views.decorators.http import require_POST
+from articles.models import Article, Tag
+
+
+def tag_list(request):
+    tags = Tag.objects.order_by("-id")[:3]
+    return render(request, "tags.html", {"tags": tags})
+
+
+@require_POST
+def tag_new(request):
+    Tag.objects.create(name=request.POST["name"], slug=request.POST["slug"])
+    return redirect("tags:list")
+
+
+def hop(request):
+    return redirect("/tags/new-hop/")
+
+
+def hop2(request):
+    return redirect("tags:list", permanent=True)
+
+
+def loop(request):
+    return redirect("/loop/")
+
+
+def echo(request):
+    return HttpResponse(f"{request.method} {sorted(request.GET.items())} {sorted(request.POST.items())} "
+                        f"{request.headers.get('user-agent')} {request.META.get('HTTP_X_TOKEN')}")
+'''
+TAG_URLS = [("tags/", "tag_list", "tags:list"), ("tags/new/", "tag_new", "tags:new"), ("hop/", "hop", "hop"),
+            ("tags/new-hop/", "hop2", "hop2"), ("loop/", "loop", "loop"), ("echo/", "echo", "echo")]
+TAG_TEMPLATES = {"tags.html": "{% for t in tags %}{{ t.name }} {% endfor %}"}
+
+
+def request_cases():
+    """Contract version 2: any method, form data, headers, follow; response headers."""
+    return [
+        case(
+            "v2_methods_data_headers_and_redirects",
+            TAG_VIEWS,
+            templates=TAG_TEMPLATES,
+            urls=TAG_URLS,
+            steps=[
+                request("POST", "/tags/new/", data={"name": "Rust", "slug": "rust"}),
+                request("POST", "/tags/new/", data={"name": "Wasm", "slug": "wasm"}, follow=True),
+                request("GET", "/tags/new/"),
+                request("GET", "/hop/", follow=True),
+                request("GET", "/hop/"),
+                request("GET", "/loop/", follow=True),
+                request("GET", "/echo/?a=1", data={"b": ["2", "3"]}, headers={"User-Agent": "mobile", "X-Token": "t"}),
+                request("GET", "/echo/?a=1"),
+                request("POST", "/echo/", data={"x": "1", "y": ["a", "b"]}),
+                request("PUT", "/echo/", data={"x": "1"}),
+                request("DELETE", "/echo/"),
+                request("HEAD", "/echo/"),
+                request("OPTIONS", "/echo/"),
+                request("PATCH", "/tags/new/", data={"name": "x"}),
+                request("GET", "/nowhere/"),
+                request("GET", "/tags/", user="user002"),
+            ],
+        ),
+        case(
+            "v2_vary_on_headers_with_the_client_headers",
+            '''
+            from django.http import HttpResponse
+            from django.views.decorators.cache import cache_page
+            from django.views.decorators.vary import vary_on_headers
+            from articles.models import Article
+
+
+            @cache_page(60)
+            @vary_on_headers("User-Agent")
+            def home(request):
+                n = Article.objects.count()
+                return HttpResponse(f"{n} articles for {request.headers.get('User-Agent')}")
+            ''',
+            urls=[("", "home", "home")],
+            steps=[
+                request("GET", "/", headers={"User-Agent": "phone"}),
+                request("GET", "/", headers={"User-Agent": "phone"}),
+                advance(10),
+                request("GET", "/", headers={"User-Agent": "phone"}),
+                request("GET", "/", headers={"User-Agent": "desktop"}),
+                request("GET", "/"),
+                request("HEAD", "/", headers={"User-Agent": "phone"}),
+                advance(61),
+                request("GET", "/", headers={"User-Agent": "phone"}),
+            ],
+        ),
+        case(
+            "v2_site_wide_cache_middleware",
+            '''
+            from django.http import HttpResponse
+            from django.views.decorators.cache import never_cache
+            from articles.models import Article, Tag
+
+
+            def home(request):
+                return HttpResponse(f"{Article.objects.count()} articles")
+
+
+            def me(request):
+                return HttpResponse(f"hello {request.user.username or 'stranger'}")
+
+
+            @never_cache
+            def live(request):
+                return HttpResponse(f"{Tag.objects.count()} tags")
+            ''',
+            urls=[("", "home", "home"), ("me/", "me", "me"), ("live/", "live", "live")],
+            settings={"MIDDLEWARE": ["django.middleware.cache.UpdateCacheMiddleware", SESSION_MW, AUTH_MW,
+                                     "django.middleware.cache.FetchFromCacheMiddleware"]},
+            steps=[
+                request("GET", "/"),
+                request("GET", "/"),
+                advance(100),
+                request("GET", "/"),
+                request("POST", "/"),
+                request("GET", "/me/"),
+                request("GET", "/me/", user="user002"),
+                request("GET", "/live/"),
+                request("GET", "/live/"),
+                advance(600),
+                request("GET", "/"),
+                run("Article.objects.filter(pk=1).delete()"),
+                request("GET", "/"),
+            ],
+        ),
+        case(
+            "v2_conditional_get_etag_and_304",
+            '''
+            from django.http import HttpResponse
+            from articles.models import Article
+
+
+            def home(request):
+                return HttpResponse(f"{Article.objects.count()} articles")
+
+
+            def empty(request):
+                return HttpResponse("")
+            ''',
+            urls=[("", "home", "home"), ("empty/", "empty", "empty")],
+            settings={"MIDDLEWARE": [SESSION_MW, AUTH_MW, "django.middleware.http.ConditionalGetMiddleware"]},
+            steps=[
+                request("GET", "/"),
+                request("GET", "/", headers={"If-None-Match": '"nope"'}),
+                # md5 of "60 articles", the page on the default seed.
+                request("GET", "/", headers={"If-None-Match": '"08dc38ff9a5773d6162a571edb39558f"'}),
+                request("GET", "/", headers={"If-None-Match": '*'}),
+                request("GET", "/", headers={"If-None-Match": 'W/"08dc38ff9a5773d6162a571edb39558f", "x"'}),
+                run("import hashlib; c = str(Article.objects.count()) + ' articles'; etag = '\"' + hashlib.md5(c.encode()).hexdigest() + '\"'; etag"),
+                request("POST", "/"),
+                request("GET", "/empty/"),
+                request("HEAD", "/"),
+            ],
+        ),
+        case(
+            "v2_common_middleware_appends_the_slash",
+            TAG_VIEWS,
+            templates=TAG_TEMPLATES,
+            urls=TAG_URLS,
+            settings={"MIDDLEWARE": [SESSION_MW, "django.middleware.common.CommonMiddleware", AUTH_MW]},
+            steps=[
+                request("GET", "/tags"),
+                request("GET", "/tags?page=2"),
+                request("GET", "/tags", follow=True),
+                request("GET", "/nothing"),
+                request("POST", "/tags/new", data={"name": "a", "slug": "a"}),
+            ],
+        ),
+        case(
+            "v2_startproject_middleware_headers",
+            TAG_VIEWS,
+            templates=TAG_TEMPLATES,
+            urls=TAG_URLS,
+            settings={"MIDDLEWARE": STARTPROJECT_MIDDLEWARE},
+            steps=[
+                request("GET", "/tags/"),
+                request("GET", "/tags/", user="user002"),
+                request("POST", "/tags/new/", data={"name": "Go", "slug": "go"}, follow=True),
+                request("GET", "/tags"),
+                request("GET", "/none/"),
+            ],
+        ),
+        case(
+            "v2_own_middleware_function_and_class",
+            '''
+            from django.http import HttpResponse
+            from articles.models import Article
+
+
+            def home(request):
+                return HttpResponse(f"{Article.objects.count()} articles, tagged {getattr(request, 'tag', None)}")
+
+
+            def boom(request):
+                raise ValueError("broken view")
+
+
+            def other(request):
+                raise KeyError("other")
+            ''',
+            modules={"middleware.py": '''
+                from django.http import HttpResponse
+                from django.db import connection
+
+                CALLS = []
+
+
+                def counting(get_response):
+                    CALLS.append("init")
+
+                    def middleware(request):
+                        request.tag = "counted"
+                        response = get_response(request)
+                        response["X-Calls"] = str(len(CALLS))
+                        return response
+                    return middleware
+
+
+                class Rescue:
+                    def __init__(self, get_response):
+                        self.get_response = get_response
+
+                    def __call__(self, request):
+                        response = self.get_response(request)
+                        response.headers["X-Rescue"] = "seen"
+                        return response
+
+                    def process_view(self, request, view_func, view_args, view_kwargs):
+                        if request.GET.get("short"):
+                            return HttpResponse("short-circuited by process_view")
+                        return None
+
+                    def process_exception(self, request, exception):
+                        if isinstance(exception, ValueError):
+                            return HttpResponse(f"rescued: {exception}", status=400)
+                        return None
+            '''},
+            urls=[("", "home", "home"), ("boom/", "boom", "boom"), ("other/", "other", "other")],
+            settings={"MIDDLEWARE": [SESSION_MW, "middleware.counting", AUTH_MW, "middleware.Rescue"]},
+            steps=[
+                request("GET", "/"),
+                request("GET", "/?short=1"),
+                request("GET", "/boom/"),
+                request("GET", "/other/"),
+                request("GET", "/nowhere/"),
+                run("import middleware; len(middleware.CALLS)"),
+            ],
+        ),
+        case(
+            "v2_broken_middleware_settings",
+            '''
+            from django.http import HttpResponse
+
+
+            def home(request):
+                return HttpResponse("home")
+            ''',
+            modules={"middleware.py": '''
+                def returns_none(get_response):
+                    def middleware(request):
+                        get_response(request)
+                    return middleware
+
+
+                def factory_none(get_response):
+                    return None
+            '''},
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": [SESSION_MW, AUTH_MW, "middleware.returns_none"]},
+            steps=[request("GET", "/"), get("/")],
+        ),
+        case(
+            "v2_auth_middleware_without_sessions",
+            '''
+            from django.http import HttpResponse
+
+
+            def home(request):
+                return HttpResponse("home")
+            ''',
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": [AUTH_MW]},
+            steps=[request("GET", "/")],
+        ),
+        case(
+            "v2_no_middleware_at_all",
+            '''
+            from django.http import HttpResponse
+
+
+            def home(request):
+                return HttpResponse(f"{hasattr(request, 'user')} {hasattr(request, 'session')}")
+            ''',
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": []},
+            steps=[request("GET", "/"), request("GET", "/", user="user002")],
+        ),
+        case(
+            "v2_unknown_middleware_module",
+            '''
+            from django.http import HttpResponse
+
+
+            def home(request):
+                return HttpResponse("home")
+            ''',
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": [SESSION_MW, "django.middleware.nope.NopeMiddleware"]},
+            steps=[request("GET", "/")],
+        ),
+        case(
+            "v2_unknown_middleware_class",
+            '''
+            from django.http import HttpResponse
+
+
+            def home(request):
+                return HttpResponse("home")
+            ''',
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": ["django.middleware.common.NopeMiddleware"]},
+            steps=[request("GET", "/")],
+        ),
+        case(
+            "v2_cache_settings_prefix_timeout_version",
+            '''
+            from django.core.cache import cache
+            ''',
+            settings={"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                             "LOCATION": "v2", "TIMEOUT": 30, "KEY_PREFIX": "site", "VERSION": 3}}},
+            steps=[
+                run("cache.set('k', 'v'); cache.get('k'), cache.make_key('k'), cache.default_timeout, cache.key_prefix, cache.version"),
+                advance(31),
+                run("cache.get('k', 'expired')"),
+                run("cache.set('n', 1); cache.incr_version('n'), cache.get('n'), cache.get('n', version=4), cache.get('n', version=3)"),
+                run("cache.decr_version('n', version=4), cache.get('n', version=3)"),
+                run("cache.incr_version('missing')"),
+                run("cache.set_many({'a': 1, 'b': 2}); sorted(cache.get_many(['a', 'b', 'c']).items())"),
+                run("cache.get_or_set('c', lambda: 5), cache.get('c')"),
+                run("cache.touch('c', 100), cache.touch('zzz')"),
+            ],
+        ),
+        case(
+            "v2_dummy_cache_setting",
+            '''
+            from django.core.cache import cache
+            from django.http import HttpResponse
+            from django.views.decorators.cache import cache_page
+            from articles.models import Article
+
+
+            @cache_page(60)
+            def home(request):
+                return HttpResponse(f"{Article.objects.count()} articles")
+            ''',
+            urls=[("", "home", "home")],
+            settings={"CACHES": {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}},
+            steps=[
+                run("cache.set('k', 1); cache.get('k', 'none stored'), cache.add('k', 2)"),
+                request("GET", "/"),
+                request("GET", "/"),
+            ],
+        ),
+        case(
+            "v2_test_client_surface",
+            TAG_VIEWS,
+            templates=TAG_TEMPLATES,
+            urls=TAG_URLS,
+            tests='''
+            from django.test import TestCase
+            from django.urls import reverse
+            from articles.models import Tag
+
+
+            class ClientTests(TestCase):
+                def test_post_follow_chain(self):
+                    r = self.client.post(reverse("tags:new"), {"name": "Zig", "slug": "zig"}, follow=True)
+                    self.assertEqual(r.redirect_chain, [("/tags/", 302)])
+                    self.assertContains(r, "Zig")
+
+                def test_assert_redirects_followed(self):
+                    r = self.client.get("/hop/", follow=True)
+                    self.assertRedirects(r, "/tags/", status_code=302, target_status_code=200)
+
+                def test_assert_redirects_wrong_target(self):
+                    r = self.client.get("/hop/", follow=True)
+                    self.assertRedirects(r, "/tags/new/")
+
+                def test_assert_redirects_not_followed(self):
+                    r = self.client.post("/tags/new/", {"name": "A", "slug": "a"})
+                    self.assertRedirects(r, "/tags/")
+
+                def test_headers_argument_and_meta_kwargs(self):
+                    r = self.client.get("/echo/", headers={"user-agent": "bot"}, HTTP_X_TOKEN="abc")
+                    self.assertContains(r, "bot abc")
+
+                def test_methods(self):
+                    for method in ("get", "post", "put", "patch", "delete", "head", "options"):
+                        r = getattr(self.client, method)("/echo/")
+                        self.assertEqual(r.status_code, 200, method)
+                    self.assertEqual(self.client.head("/echo/").content, b"")
+
+                def test_not_allowed(self):
+                    r = self.client.get("/tags/new/")
+                    self.assertEqual(r.status_code, 405)
+                    self.assertEqual(r["Allow"], "POST")
+
+                def test_callable_form_of_assert_num_queries(self):
+                    self.assertNumQueries(1, self.client.get, "/tags/")
+
+                def test_callable_form_wrong_count(self):
+                    self.assertNumQueries(3, self.client.get, "/tags/")
+
+                def test_redirect_loop(self):
+                    self.client.get("/loop/", follow=True)
+            ''',
+            steps=[TEST],
+        ),
+    ]
+
+
 def all_cases(examples_file):
     with open(examples_file, encoding="utf-8") as f:
         examples = json.load(f)
     cases = (examples + n_plus_one_cases() + cache_page_cases() + low_level_cache_cases() + fragment_cases()
              + signal_cases() + write_cases() + transaction_cases() + view_cases() + pagination_cases()
              + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases()
-             + class_name_cases())
+             + class_name_cases() + request_cases())
     names = [c["name"] for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

@@ -163,6 +163,9 @@ def test_project_examples_match_reference(seeded_db_200, tmp_path_factory):
 # ---------------------------------------------------------------- sandbox vs Django
 
 def step_label(step):
+    if "request" in step:
+        r = step["request"]
+        return f"request {r.get('method', 'GET')} {r.get('path')}" + "".join(f" {k}={r[k]!r}" for k in ("data", "headers", "user", "follow") if k in r)
     if "get" in step:
         return f"get {step['get']}" + (f" as {step['user']}" if step.get("user") else "")
     if "run" in step:
@@ -182,7 +185,7 @@ def compare_step(dj, sb):
     for key in ("status", "n_queries"):
         if dj.get(key) != sb.get(key):
             lines.append(f"  {key}: django={dj.get(key)!r} sandbox={sb.get(key)!r}")
-    for key in ("body", "output"):
+    for key in ("body", "output", "headers", "redirect_chain"):
         if dj.get(key) != sb.get(key):
             lines += [f"  django  {key}: {dj.get(key)!r}", f"  sandbox {key}: {sb.get(key)!r}"]
     if "sql" in dj or "sql" in sb:

@@ -452,12 +452,18 @@ impl Object for Request {
             "POST" => Val::Obj(self.post.clone()),
             "COOKIES" => Val::str_dict(self.cookies.iter().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
             "META" => Val::str_dict(self.meta.iter().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
-            "headers" => Val::str_dict(
-                self.meta
-                    .iter()
-                    .filter_map(|(k, v)| k.strip_prefix("HTTP_").map(|h| (title_header(h), Val::str(v))))
-                    .collect::<Vec<_>>(),
-            ),
+            "headers" => {
+                let mut map = IndexMap::new();
+                for (k, v) in &self.meta {
+                    let name = match k.strip_prefix("HTTP_") {
+                        Some(h) => title_header(h),
+                        None if k == "CONTENT_TYPE" || k == "CONTENT_LENGTH" => title_header(k),
+                        None => continue,
+                    };
+                    map.insert(name.to_lowercase(), (name, v.clone()));
+                }
+                Val::obj(Headers { map: Rc::new(RefCell::new(map)), class: "HttpHeaders", writable: false })
+            }
             "user" if self.no_user.get() && !self.attrs.borrow().contains_key("user") => {
                 return Err(crate::value::no_attr("WSGIRequest", name));
             }
@@ -524,13 +530,111 @@ fn title_header(h: &str) -> String {
         .join("-")
 }
 
+/// `request.headers` (`HttpHeaders`, read-only) and `response.headers` (`ResponseHeaders`):
+/// a mapping whose keys compare without case, kept in the order they were set.
+pub struct Headers {
+    pub map: Rc<RefCell<IndexMap<String, (String, String)>>>,
+    pub class: &'static str,
+    pub writable: bool,
+}
+
+impl Headers {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.map.borrow().get(&name.to_lowercase()).map(|(_, v)| v.clone())
+    }
+    fn set(&self, rt: &Rt, key: &Val, value: &Val) -> SResult<()> {
+        if !self.writable {
+            return Err(err(ErrorKind::TypeError, format!("'{}' object does not support item assignment", self.class)));
+        }
+        let k = key.to_str(rt)?;
+        self.map.borrow_mut().insert(k.to_lowercase(), (k, value.to_str(rt)?));
+        Ok(())
+    }
+}
+
+impl Object for Headers {
+    fn type_name(&self) -> String {
+        self.class.into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
+        let k = key.to_str(rt)?;
+        self.lookup(&k).map(Val::str).ok_or_else(|| exc("KeyError", crate::pyfmt::python_str_repr(&k.to_lowercase())))
+    }
+    fn setitem(&self, rt: &Rt, key: &Val, value: Val) -> SResult<()> {
+        self.set(rt, key, &value)
+    }
+    fn contains(&self, rt: &Rt, item: &Val) -> SResult<bool> {
+        Ok(self.lookup(&item.to_str(rt)?).is_some())
+    }
+    fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        Ok(Rc::new(self.map.borrow().values().map(|(k, _)| Val::str(k)).collect()))
+    }
+    fn len(&self, _rt: &Rt) -> SResult<usize> {
+        Ok(self.map.borrow().len())
+    }
+    fn truthy(&self, _rt: &Rt) -> SResult<bool> {
+        Ok(!self.map.borrow().is_empty())
+    }
+    fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+        match name {
+            "get" => {
+                let a = crate::py::args::bind("get", args, kwargs, &["key", "default"], 1)?;
+                let k = a[0].as_ref().expect("required").to_str(rt)?;
+                Ok(self.lookup(&k).map(Val::str).unwrap_or_else(|| a[1].clone().unwrap_or(Val::None)))
+            }
+            "setdefault" => {
+                let a = crate::py::args::bind("setdefault", args, kwargs, &["key", "value"], 2)?;
+                let (k, v) = (a[0].clone().expect("required"), a[1].clone().expect("required"));
+                if let Some(old) = self.lookup(&k.to_str(rt)?) {
+                    return Ok(Val::str(old));
+                }
+                self.set(rt, &k, &v)?;
+                Ok(v)
+            }
+            "items" => Ok(Val::list(self.map.borrow().values().map(|(k, v)| Val::tuple(vec![Val::str(k), Val::str(v)])).collect())),
+            "keys" => Ok(Val::list(self.map.borrow().values().map(|(k, _)| Val::str(k)).collect())),
+            "values" => Ok(Val::list(self.map.borrow().values().map(|(_, v)| Val::str(v)).collect())),
+            "pop" if self.writable => {
+                let a = crate::py::args::bind("pop", args, kwargs, &["key", "default"], 1)?;
+                let k = a[0].as_ref().expect("required").to_str(rt)?;
+                match self.map.borrow_mut().shift_remove(&k.to_lowercase()) {
+                    Some((_, v)) => Ok(Val::str(v)),
+                    None => a[1].clone().ok_or_else(|| exc("KeyError", crate::pyfmt::python_str_repr(&k.to_lowercase()))),
+                }
+            }
+            _ => Err(crate::value::no_attr(self.class, name)),
+        }
+    }
+    fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
+        match name {
+            "get" | "setdefault" | "items" | "keys" | "values" | "pop" => {
+                let h = Headers { map: self.map.clone(), class: self.class, writable: self.writable };
+                let method = name.to_string();
+                Ok(NativeFn::val(name, move |rt, args, kwargs| h.call_method(rt, &method, args, kwargs)))
+            }
+            _ => Err(crate::value::no_attr(self.class, name)),
+        }
+    }
+    fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {
+        // `{{ request.headers.user_agent }}`: underscores stand for hyphens, as in Django.
+        Ok(self.lookup(name).or_else(|| self.lookup(&name.replace('_', "-"))).map(Val::str).or_else(|| self.getattr(rt, name).ok()))
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        let items: Vec<String> = self.map.borrow().values().map(|(k, v)| format!("{}: {}", crate::pyfmt::python_str_repr(k), crate::pyfmt::python_str_repr(v))).collect();
+        Ok(format!("{{{}}}", items.join(", ")))
+    }
+}
+
 // ---------------------------------------------------------------- response
 
 pub struct Response {
     pub status: Cell<u16>,
     pub content: RefCell<String>,
     /// Lower-cased name → (name as set, value).
-    pub headers: RefCell<IndexMap<String, (String, String)>>,
+    pub headers: Rc<RefCell<IndexMap<String, (String, String)>>>,
     pub cookies: RefCell<Vec<(String, String)>>,
     /// The templates rendered for it and the context (the test client's `response.templates`).
     pub templates: RefCell<Vec<String>>,
@@ -549,7 +653,7 @@ impl Response {
         Response {
             status: Cell::new(status),
             content: RefCell::new(content),
-            headers: RefCell::new(headers),
+            headers: Rc::new(RefCell::new(headers)),
             cookies: RefCell::new(vec![]),
             templates: RefCell::new(vec![]),
             context: RefCell::new(None),
@@ -658,7 +762,7 @@ impl Response {
         Response {
             status: Cell::new(self.status.get()),
             content: RefCell::new(self.content.borrow().clone()),
-            headers: RefCell::new(self.headers.borrow().clone()),
+            headers: Rc::new(RefCell::new(self.headers.borrow().clone())),
             cookies: RefCell::new(self.cookies.borrow().clone()),
             templates: RefCell::new(vec![]),
             context: RefCell::new(None),
@@ -710,7 +814,12 @@ impl Object for Response {
                 Some(l) => Val::str(l),
                 None => return Err(crate::value::no_attr(&self.class_name, name)),
             },
-            "headers" => Val::str_dict(self.headers.borrow().values().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
+            "headers" => Val::obj(Headers { map: self.headers.clone(), class: "ResponseHeaders", writable: true }),
+            "get" | "setdefault" | "items" => {
+                let h = Headers { map: self.headers.clone(), class: "ResponseHeaders", writable: true };
+                let method = name.to_string();
+                NativeFn::val(name, move |rt, args, kwargs| h.call_method(rt, &method, args, kwargs))
+            }
             "cookies" => Val::str_dict(self.cookies.borrow().iter().map(|(k, v)| (k.clone(), Val::str(v))).collect::<Vec<_>>()),
             "context" => self.context.borrow().clone().unwrap_or(Val::None),
             "redirect_chain" => match &*self.redirect_chain.borrow() {
