@@ -1930,13 +1930,202 @@ def request_cases():
     ]
 
 
+def template_callable_cases():
+    """Django's Variable calls what it resolves when it is callable (not when it is marked
+    do_not_call_in_templates; alters_data or needing arguments makes it invalid)."""
+    return [
+        case(
+            "template_calls_callables_in_the_context",
+            '''
+            from django.shortcuts import render
+            from articles.models import Article, Tag
+
+
+            def helper():
+                return "helped"
+
+
+            def needs_arg(x):
+                return x
+
+
+            def dangerous():
+                return "ran"
+            dangerous.alters_data = True
+
+
+            class Kept:
+                do_not_call_in_templates = True
+                label = "kept as a class"
+
+                def __init__(self):
+                    self.label = "called"
+
+
+            class Made:
+                label = "class attribute"
+
+                def __init__(self):
+                    self.label = "an instance"
+
+
+            def page(request):
+                return render(request, "page.html", {
+                    "n": Tag.objects.filter(pk__lt=5).count,
+                    "first": Article.objects.order_by("id").first,
+                    "f": helper, "g": needs_arg, "danger": dangerous,
+                    "kept": Kept, "made": Made,
+                    "d": {"count": Tag.objects.count},
+                    "lst": [helper],
+                })
+            ''',
+            templates={"page.html": "n={{ n }} first={{ first.title }} f={{ f }} g=[{{ g }}] danger=[{{ danger }}] "
+                                    "kept={{ kept.label }} made={{ made.label }} d={{ d.count }} lst={{ lst.0 }} "
+                                    "{% if n > 3 %}many{% endif %} {{ f|upper }}"},
+            urls=[("", "page", "page")],
+            steps=[get("/")],
+        ),
+    ]
+
+
+def generic_view_cases():
+    """django.views.generic: View, TemplateView, RedirectView, ListView, DetailView."""
+    views = '''
+    from django.views import View
+    from django.views.generic import DetailView, ListView, RedirectView, TemplateView
+    from django.http import HttpResponse
+    from articles.models import Article, Tag
+
+
+    class Hello(View):
+        def get(self, request, *args, **kwargs):
+            return HttpResponse(f"hello {kwargs}")
+
+        def post(self, request):
+            return HttpResponse("posted")
+
+
+    class Nothing(View):
+        def get(self, request):
+            return None
+
+
+    class About(TemplateView):
+        template_name = "about.html"
+        extra_context = {"title": "About"}
+
+        def get_context_data(self, **kwargs):
+            context = super().get_context_data(**kwargs)
+            context["n"] = Tag.objects.count()
+            return context
+
+
+    class Articles(ListView):
+        model = Article
+        paginate_by = 4
+        ordering = ["id"]
+
+
+    class Tags(ListView):
+        queryset = Tag.objects.order_by("-id")
+        template_name = "tags.html"
+        context_object_name = "tags"
+
+
+    class Picky(ListView):
+        model = Tag
+        template_name = "tags.html"
+        allow_empty = False
+
+        def get_queryset(self):
+            return Tag.objects.filter(name="nothing")
+
+
+    class ArticleDetail(DetailView):
+        model = Article
+
+
+    class ArticleById(DetailView):
+        queryset = Article.objects.select_related("author")
+        template_name = "articles/by_id.html"
+        context_object_name = "a"
+
+
+    class NoTemplate(TemplateView):
+        pass
+
+
+    hello = Hello.as_view()
+    nothing = Nothing.as_view()
+    about = About.as_view()
+    articles = Articles.as_view()
+    tags = Tags.as_view()
+    picky = Picky.as_view()
+    detail = ArticleDetail.as_view()
+    by_id = ArticleById.as_view()
+    no_template = NoTemplate.as_view()
+    go = RedirectView.as_view(pattern_name="tags", query_string=True)
+    go_url = RedirectView.as_view(url="/articles/%(slug)s/", permanent=True)
+    gone = RedirectView.as_view()
+    '''
+    templates = {
+        "about.html": "{{ title }}: {{ n }} tags ({{ view.template_name }})",
+        "articles/article_list.html": "{% for a in article_list %}{{ a.title }};{% endfor %} page {{ page_obj.number }}"
+                                      " of {{ paginator.num_pages }} {{ is_paginated }} {{ object_list|length }}",
+        "tags.html": "{% for t in tags %}{{ t.name }} {% endfor %}{{ tag_list|length }} {{ page_obj }}",
+        "articles/article_detail.html": "{{ object.title }} = {{ article.title }}",
+        "articles/by_id.html": "{{ a.title }} by {{ a.author.username }}",
+    }
+    urls = [("hello/", "hello", "hello"), ("hello/<int:n>/", "hello", "hello_n"), ("nothing/", "nothing", "nothing"),
+            ("about/", "about", "about"), ("articles/", "articles", "articles"), ("tags/", "tags", "tags"),
+            ("picky/", "picky", "picky"), ("articles/<slug:slug>/", "detail", "detail"), ("id/<int:pk>/", "by_id", "by_id"),
+            ("no-template/", "no_template", "no_template"), ("go/", "go", "go"), ("go/<slug:slug>/", "go_url", "go_url"),
+            ("gone/", "gone", "gone")]
+    return [
+        case(
+            "generic_views_requests",
+            views,
+            templates=templates,
+            urls=urls,
+            steps=[
+                get("/hello/"), get("/hello/3/"), request("POST", "/hello/"), request("PUT", "/hello/"),
+                request("HEAD", "/hello/"), request("OPTIONS", "/hello/"), get("/nothing/"),
+                get("/about/"), request("POST", "/about/"),
+                get("/articles/"), get("/articles/?page=2"), get("/articles/?page=last"), get("/articles/?page=99"),
+                get("/articles/?page=abc"), get("/articles/?page=0"),
+                get("/tags/"), get("/picky/"),
+                get("/articles/article-1/"), get("/articles/missing/"), get("/id/2/"), get("/id/999/"),
+                get("/no-template/"),
+                get("/go/?x=1"), get("/go/article-2/"), get("/gone/"), request("POST", "/go/"),
+            ],
+        ),
+        case(
+            "generic_views_bad_as_view_arguments",
+            '''
+            from django.views.generic import ListView
+            from articles.models import Tag
+
+
+            class Tags(ListView):
+                model = Tag
+            ''',
+            steps=[
+                run("Tags.as_view(get=1)"),
+                run("Tags.as_view(colour='red')"),
+                run("Tags.as_view(paginate_by=2).view_class.__name__"),
+                run("class Broken(ListView):\n    pass\nBroken().get_queryset()"),
+            ],
+        ),
+    ]
+
+
 def all_cases(examples_file):
     with open(examples_file, encoding="utf-8") as f:
         examples = json.load(f)
     cases = (examples + n_plus_one_cases() + cache_page_cases() + low_level_cache_cases() + fragment_cases()
              + signal_cases() + write_cases() + transaction_cases() + view_cases() + pagination_cases()
              + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases()
-             + class_name_cases() + request_cases())
+             + class_name_cases() + request_cases() + template_callable_cases() + generic_view_cases())
     names = [c["name"] for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

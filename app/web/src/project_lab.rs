@@ -126,9 +126,18 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     let send = move |step: Option<Step>| {
         send_steps(step.into_iter().collect(), false, false);
     };
+    // The address bar takes a path (a GET) or a request line of the timeline's syntax:
+    // `POST /tags/new/ with name=x follow`, `GET / header User-Agent=mobile`.
     let get_step = move || {
         let u = user.get_untracked();
-        Step::Get { url: url.get_untracked(), user: if u.is_empty() { None } else { Some(u) }, worker: pick_worker(), into_previous: None, http: None }
+        let text = url.get_untracked();
+        let login = if u.is_empty() { None } else { Some(u) };
+        match protocol::timeline::parse(&text).ok().as_deref() {
+            Some([Step::Get { url, user: typed_user, http, .. }]) => {
+                Step::Get { url: url.clone(), user: typed_user.clone().or(login), worker: pick_worker(), into_previous: None, http: http.clone() }
+            }
+            _ => Step::Get { url: text, user: login, worker: pick_worker(), into_previous: None, http: None },
+        }
     };
     let autorun = lab.autorun;
     // A fresh database (first load, new size, reset) gets the project again (and, in a lab
@@ -355,8 +364,9 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                 }
             }}
             <div class="request-bar">
-                <label>"GET "
+                <label>{move || if protocol::METHODS.iter().any(|m| url.get().trim_start().starts_with(&format!("{m} "))) { "" } else { "GET " }}
                     <input data-testid="url" list="lab-urls" size="40" prop:value=move || url.get()
+                        title="a path (sent as GET), or a request line: POST /tags/new/ with name=x&slug=x follow, GET / header User-Agent=mobile"
                         on:input=move |ev| url.set(event_target_value(&ev))
                         on:keydown=move |ev| if ev.key() == "Enter" { send_get() }/>
                 </label>

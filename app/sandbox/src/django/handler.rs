@@ -281,7 +281,9 @@ fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -
         };
     }
     if response.is_none() {
-        return Err(err(ErrorKind::ValueError, format!("The view views.{view_name} didn't return an HttpResponse object. It returned None instead.")));
+        // A class-based view's function is `view` (`as_view()` keeps the class's module).
+        let shown = if bound(rt, &view, "view_class").is_some() { "view".to_string() } else { view_name };
+        return Err(err(ErrorKind::ValueError, format!("The view views.{shown} didn't return an HttpResponse object. It returned None instead.")));
     }
     Ok(response)
 }

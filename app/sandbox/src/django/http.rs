@@ -930,6 +930,17 @@ pub fn response_class(name: &'static str) -> Val {
                 r.set_header("Location", &to.to_str(rt)?);
                 Ok(Val::obj(r))
             }
+            "HttpResponseNotAllowed" => {
+                let methods = args.first().cloned().or_else(|| get("permitted_methods")).ok_or_else(|| err(ErrorKind::TypeError, "HttpResponseNotAllowed.__init__() missing 1 required positional argument: 'permitted_methods'"))?;
+                let allow: Vec<String> = methods.iterate(rt)?.iter().map(|m| m.to_str(rt)).collect::<SResult<_>>()?;
+                let content = match args.get(1).cloned().or_else(|| get("content")) {
+                    Some(v) => v.to_str(rt)?,
+                    None => String::new(),
+                };
+                let r = Response::new(content, 405, "text/html; charset=utf-8", name);
+                r.set_header("Allow", &allow.join(", "));
+                Ok(Val::obj(r))
+            }
             "JsonResponse" => {
                 let data = args.first().cloned().or_else(|| get("data")).ok_or_else(|| err(ErrorKind::TypeError, "JsonResponse.__init__() missing 1 required positional argument: 'data'"))?;
                 let safe = match get("safe") {

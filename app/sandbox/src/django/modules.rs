@@ -100,6 +100,28 @@ fn kw<'a>(kwargs: &'a Kwargs, name: &str) -> Option<&'a Val> {
 
 // ---------------------------------------------------------------- the module table
 
+/// `django.views.generic`'s classes, written in Python (`generic_views.py`) and run by the
+/// sandbox's interpreter once per session; its submodules (`.base`, `.list`, `.detail`) name
+/// the same classes.
+const GENERIC_VIEWS: &[&str] = &[
+    "View", "ContextMixin", "TemplateResponseMixin", "TemplateView", "RedirectView", "MultipleObjectMixin", "BaseListView",
+    "MultipleObjectTemplateResponseMixin", "ListView", "SingleObjectMixin", "BaseDetailView", "SingleObjectTemplateResponseMixin",
+    "DetailView",
+];
+
+fn generic_views(rt: &Rt) -> SResult<Vec<(&'static str, Val)>> {
+    const KEY: &str = "django.views.generic (source)";
+    let loaded = crate::py::import::modules(rt).borrow().get(KEY).cloned();
+    let ns = match loaded.as_ref().and_then(|m| m.as_obj::<crate::py::objects::ModuleObj>().map(|m| m.ns.clone())) {
+        Some(ns) => ns,
+        None => {
+            let ns = crate::py::interp::exec_source_module(rt, KEY, "django/views/generic.py", include_str!("generic_views.py"))?;
+            ns
+        }
+    };
+    Ok(GENERIC_VIEWS.iter().filter_map(|n| ns.get(n).map(|v| (*n, v))).collect())
+}
+
 /// The names of Django's module `name` or of the sample app's (`articles.models`), for `import`.
 pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Val)>>> {
     use super::cache as dc;
@@ -112,6 +134,9 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             if name == "django" {
                 v.push(("VERSION", Val::tuple(vec![Val::Int(5), Val::Int(2), Val::Int(0), Val::str("final"), Val::Int(0)])));
             }
+            if name == "django.views" {
+                v.extend(generic_views(rt)?.into_iter().filter(|(n, _)| *n == "View"));
+            }
             if name == "django.template" {
                 v.extend(exceptions(&["TemplateSyntaxError", "TemplateDoesNotExist", "VariableDoesNotExist"]));
                 v.push(("Template", NativeFn::val("Template", template_ctor)));
@@ -119,6 +144,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             }
             v
         }
+        "django.views.generic" | "django.views.generic.base" | "django.views.generic.list" | "django.views.generic.detail" => generic_views(rt)?,
         "django.shortcuts" => vec![
             ("render", super::project::render_fn()),
             ("get_object_or_404", super::project::get_object_or_404_fn(false)),

@@ -322,7 +322,38 @@ pub fn reverse_fn() -> Val {
     NativeFn::val("reverse", |rt, args, kwargs| {
         let a = crate::py::args::bind("reverse", args, kwargs, &["viewname", "urlconf", "args", "kwargs", "current_app", "query", "fragment"], 1)?;
         let name = a[0].as_ref().expect("required").to_str(rt)?;
-        let url = reverse(rt, &name, &to_strings(rt, a[2].as_ref())?, &kw_strings(rt, a[3].as_ref())?)?;
+        let mut url = reverse(rt, &name, &to_strings(rt, a[2].as_ref())?, &kw_strings(rt, a[3].as_ref())?)?;
+        // Django 5.2: `query` (a dict, QueryDict or pairs, list values repeating their key)
+        // and `fragment`.
+        match &a[5] {
+            None | Some(Val::None) => {}
+            Some(q) => {
+                let pairs: Vec<(String, String)> = match q.as_obj::<super::http::QueryDict>() {
+                    Some(qd) => qd.items.borrow().clone(),
+                    None => match q {
+                        Val::Dict(_) => super::test_client::encode_data(rt, Some(q))?,
+                        other => {
+                            let mut out = Vec::new();
+                            for pair in other.iterate(rt)?.iter() {
+                                let kv = pair.iterate(rt)?;
+                                if kv.len() != 2 {
+                                    return Err(err(ErrorKind::TypeError, "not a valid non-string sequence or mapping object"));
+                                }
+                                out.push((kv[0].to_str(rt)?, kv[1].to_str(rt)?));
+                            }
+                            out
+                        }
+                    },
+                };
+                if !pairs.is_empty() {
+                    let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", super::http::url_encode(k), super::http::url_encode(v))).collect();
+                    url = format!("{url}?{}", qs.join("&"));
+                }
+            }
+        }
+        if let Some(f) = a[6].as_ref().filter(|f| !f.is_none()) {
+            url = format!("{url}#{}", f.to_str(rt)?);
+        }
         Ok(Val::str(url))
     })
 }

@@ -358,7 +358,7 @@ pub fn run_step(rt: &Rt, project: &Rc<Project>, step: &serde_json::Value) -> ser
             });
             // Contract version 2's request step also reports the headers and the redirects.
             if http.is_some() {
-                let headers: serde_json::Map<String, serde_json::Value> = out.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                let headers: serde_json::Map<String, serde_json::Value> = out.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("date") && !k.eq_ignore_ascii_case("content-length")).map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
                 v["headers"] = serde_json::Value::Object(headers);
                 if let Some(chain) = &out.redirect_chain {
                     v["redirect_chain"] = serde_json::json!(chain.iter().map(|(u, s)| serde_json::json!([u, s])).collect::<Vec<_>>());

@@ -269,13 +269,45 @@ impl<'a> Renderer<'a> {
                 _ => return Ok(None),
             },
         };
+        match self.call_if_callable(cur)? {
+            Some(v) => cur = v,
+            None => return Ok(None),
+        }
         for bit in &parts[1..] {
+            let from_object = matches!(cur, Val::Obj(_));
             match self.attr(&cur, bit)? {
-                Some(v) => cur = v,
+                // An object's attribute was called already (`template_attr`).
+                Some(v) if from_object => cur = v,
+                Some(v) => match self.call_if_callable(v)? {
+                    Some(v) => cur = v,
+                    None => return Ok(None),
+                },
                 None => return Ok(None),
             }
         }
         Ok(Some(cur))
+    }
+
+    /// What `Variable._resolve_lookup` does with a callable it found: calls it without
+    /// arguments — unless it is marked `do_not_call_in_templates` (kept as it is) or
+    /// `alters_data` (invalid); one that needs arguments is invalid too.
+    fn call_if_callable(&mut self, v: Val) -> SResult<Option<Val>> {
+        let Val::Obj(o) = &v else { return Ok(Some(v)) };
+        if !o.is_callable() {
+            return Ok(Some(v));
+        }
+        let flag = |name: &str| crate::py::methods::getattr(self.rt, &v, name).ok().map(|f| f.truthy(self.rt).unwrap_or(false)).unwrap_or(false);
+        if flag("do_not_call_in_templates") {
+            return Ok(Some(v));
+        }
+        if o.template_alters_data() || flag("alters_data") {
+            return Ok(None);
+        }
+        match o.call(self.rt, vec![], vec![]) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind == ErrorKind::TypeError && e.message.contains("argument") => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// One `.bit` of a lookup: dict key, attribute (called when a method), list index.
