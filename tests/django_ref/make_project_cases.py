@@ -2119,13 +2119,87 @@ def generic_view_cases():
     ]
 
 
+def long_tail_cases():
+    """iterator(chunk_size) with prefetches per chunk, reverse(query=, fragment=),
+    captureOnCommitCallbacks."""
+    return [
+        case(
+            "iterator_chunks_prefetch_per_chunk",
+            '''
+            from django.urls import reverse
+            from articles.models import Article, Tag
+            ''',
+            urls=[("articles/", "Article", "articles:list")],
+            steps=[
+                run("[len(a.tags.all()) for a in Article.objects.order_by('id')[:7].prefetch_related('tags').iterator(chunk_size=3)]"),
+                run("[a.title for a in Article.objects.order_by('id')[:3].iterator()]"),
+                run("list(Article.objects.prefetch_related('tags').iterator())"),
+                run("list(Article.objects.iterator(chunk_size=0))"),
+                run("[a.author.username for a in Article.objects.select_related('author').order_by('id')[:2].iterator(chunk_size=1)]"),
+                run("[t['name'] for t in Tag.objects.order_by('id').values('name')[:2].iterator(chunk_size=1)]"),
+                run("reverse('articles:list', query={'page': 2, 'tag': ['a b', 'c']}, fragment='top')"),
+                run("reverse('articles:list', query={})"),
+                run("reverse('articles:list', fragment='x')"),
+            ],
+        ),
+        case(
+            "capture_on_commit_callbacks",
+            '''
+            from django.db import transaction
+            from django.http import HttpResponse
+            from articles.models import Tag
+
+            SENT = []
+
+
+            def publish(request):
+                tag = Tag.objects.create(name="new", slug="new")
+                transaction.on_commit(lambda: SENT.append(tag.name))
+                return HttpResponse("ok")
+            ''',
+            urls=[("publish/", "publish", "publish")],
+            tests='''
+            from django.db import transaction
+            from django.test import TestCase
+            import views
+
+
+            class OnCommitTests(TestCase):
+                def test_captured_not_run(self):
+                    with self.captureOnCommitCallbacks() as callbacks:
+                        self.client.get("/publish/")
+                    self.assertEqual(len(callbacks), 1)
+                    self.assertEqual(views.SENT, [])
+
+                def test_captured_and_executed(self):
+                    with self.captureOnCommitCallbacks(execute=True) as callbacks:
+                        self.client.get("/publish/")
+                    self.assertEqual(len(callbacks), 1)
+                    self.assertEqual(views.SENT, ["new"])
+
+                def test_nested_registration_runs_too(self):
+                    seen = []
+                    with self.captureOnCommitCallbacks(execute=True) as callbacks:
+                        transaction.on_commit(lambda: transaction.on_commit(lambda: seen.append(2)) or seen.append(1))
+                    self.assertEqual((len(callbacks), seen), (2, [1, 2]))
+
+                def test_nothing_sent_without_commit(self):
+                    self.client.get("/publish/")
+                    self.assertEqual(views.SENT, ["nope"])
+            ''',
+            steps=[TEST],
+        ),
+    ]
+
+
 def all_cases(examples_file):
     with open(examples_file, encoding="utf-8") as f:
         examples = json.load(f)
     cases = (examples + n_plus_one_cases() + cache_page_cases() + low_level_cache_cases() + fragment_cases()
              + signal_cases() + write_cases() + transaction_cases() + view_cases() + pagination_cases()
              + testing_cases() + queryset_cases() + index_cases() + clock_cases() + error_cases()
-             + class_name_cases() + request_cases() + template_callable_cases() + generic_view_cases())
+             + class_name_cases() + request_cases() + template_callable_cases() + generic_view_cases()
+             + long_tail_cases())
     names = [c["name"] for c in cases]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:

@@ -233,6 +233,11 @@ pub(crate) fn testcase_method(_rt: &Rt, this: &Rc<Instance>, name: &str) -> Opti
                 ctx.check(rt, r.err().as_ref()).map(|_| Val::None)
             })))
         }
+        "captureOnCommitCallbacks" => simple(|rt, _, a, k| {
+            let a = bind("captureOnCommitCallbacks", a, k, &["using", "execute"], 0)?;
+            let execute = a[1].as_ref().map(|v| v.truthy(rt)).transpose()?.unwrap_or(false);
+            Ok(Val::obj(CaptureOnCommit { callbacks: Val::list(vec![]), execute, start: Cell::new(0) }))
+        }),
         "assertNumQueries" => simple(|rt, _, a, k| {
             let mut a = a.into_iter();
             let num = a.next().ok_or_else(|| err(ErrorKind::TypeError, "assertNumQueries() missing 1 required positional argument: 'num'"))?;
@@ -550,6 +555,47 @@ impl Object for RaisesCtx {
     fn exit(&self, rt: &Rt, error: Option<&SandboxError>) -> SResult<bool> {
         let r = self.check(rt, error)?;
         Ok(r)
+    }
+}
+
+/// `with self.captureOnCommitCallbacks(execute=False) as callbacks:` — the `on_commit`
+/// callbacks registered inside the block (the test's transaction never commits), run at the
+/// block's end when `execute`, including those they register in turn.
+pub(crate) struct CaptureOnCommit {
+    callbacks: Val,
+    execute: bool,
+    start: Cell<usize>,
+}
+
+impl Object for CaptureOnCommit {
+    fn type_name(&self) -> String {
+        "_GeneratorContextManager".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn enter(&self, rt: &Rt) -> SResult<Val> {
+        self.start.set(crate::db::transaction::state(rt).borrow().run_on_commit.len());
+        Ok(self.callbacks.clone())
+    }
+    fn exit(&self, rt: &Rt, _error: Option<&SandboxError>) -> SResult<bool> {
+        let Val::List(list) = &self.callbacks else { return Ok(false) };
+        let mut start = self.start.get();
+        loop {
+            let pending: Vec<Val> = crate::db::transaction::state(rt).borrow().run_on_commit.iter().skip(start).map(|(_, f)| f.clone()).collect();
+            let count = start + pending.len();
+            for f in pending {
+                list.borrow_mut().push(f.clone());
+                if self.execute {
+                    call_value(rt, &f, vec![], vec![])?;
+                }
+            }
+            if count == crate::db::transaction::state(rt).borrow().run_on_commit.len() {
+                break;
+            }
+            start = count;
+        }
+        Ok(false)
     }
 }
 

@@ -452,7 +452,31 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
                 Ok(())
             })
         }
-        "iterator" => Ok(Val::list(qs.run(rt)?)),
+        "iterator" => {
+            // Django 5.2: without a chunk size there is no prefetching; with one, each chunk
+            // of rows gets its own prefetch queries.
+            let a = crate::py::args::bind("iterator", args, kwargs, &["chunk_size"], 0)?;
+            let chunk = match &a[0] {
+                None | Some(Val::None) => None,
+                Some(v) => Some(v.as_int().ok_or_else(|| type_err(format!("'<=' not supported between instances of '{}' and 'int'", v.type_name())))?),
+            };
+            match chunk {
+                None if !qs.prefetch.is_empty() => return Err(err(ErrorKind::ValueError, "chunk_size must be provided when using QuerySet.iterator() after prefetch_related().")),
+                Some(n) if n <= 0 => return Err(err(ErrorKind::ValueError, "Chunk size must be strictly positive.")),
+                _ => {}
+            }
+            if qs.prefetch.is_empty() || qs.is_values() {
+                return Ok(Val::list(qs.run(rt)?));
+            }
+            let mut plain = qs.chain();
+            plain.prefetch.clear();
+            let rows = plain.run(rt)?;
+            let n = chunk.expect("checked above") as usize;
+            for part in rows.chunks(n) {
+                rt.not_lazy(|| super::prefetch::prefetch_related_objects(rt, part, &qs.prefetch))?;
+            }
+            Ok(Val::list(rows))
+        }
         "explain" => super::plan::explain(rt, qs, kwargs),
         "update" => super::write::queryset_update(rt, qs, args, kwargs),
         "delete" => super::write::queryset_delete(rt, qs),
