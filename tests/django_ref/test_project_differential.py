@@ -23,8 +23,8 @@ import pytest
 
 import make_project_cases
 from conftest import seed
-from differential_common import (HERE, fmt_sql, load_json, load_name_list, normalize, require_sandbox_bin,
-                                 run, sample_app_dir, sha256, sql_diff, summarize_case)
+from differential_common import (HERE, compare_project_case, load_json, load_name_list,
+                                 require_sandbox_bin, run, sample_app_dir, sha256, summarize_case)
 
 CASES_FILE = HERE / "project_cases.json"
 EXPECTATIONS_FILE = HERE / "project_expectations.json"
@@ -161,74 +161,6 @@ def test_project_examples_match_reference(seeded_db_200, tmp_path_factory):
 
 
 # ---------------------------------------------------------------- sandbox vs Django
-
-def step_label(step):
-    if "request" in step:
-        r = step["request"]
-        return f"request {r.get('method', 'GET')} {r.get('path')}" + "".join(f" {k}={r[k]!r}" for k in ("data", "headers", "user", "follow") if k in r)
-    if "get" in step:
-        return f"get {step['get']}" + (f" as {step['user']}" if step.get("user") else "")
-    if "run" in step:
-        code = step["run"].replace("\n", "; ")
-        return f"run {code[:100]}" + ("…" if len(code) > 100 else "")
-    return " ".join(f"{k} {v}" for k, v in step.items())
-
-
-def compare_step(dj, sb):
-    """Lines describing how a (normalised) sandbox step differs from Django's; [] if equal."""
-    if "error" in dj or "error" in sb:
-        if dj.get("error") == sb.get("error"):
-            return []
-        return [f"  django : {dj.get('error') or '(no error) ' + str(sorted(dj))}",
-                f"  sandbox: {sb.get('error') or '(no error) ' + str(sorted(sb))}"]
-    lines = []
-    for key in ("status", "n_queries"):
-        if dj.get(key) != sb.get(key):
-            lines.append(f"  {key}: django={dj.get(key)!r} sandbox={sb.get(key)!r}")
-    for key in ("body", "output", "headers", "redirect_chain"):
-        if dj.get(key) != sb.get(key):
-            lines += [f"  django  {key}: {dj.get(key)!r}", f"  sandbox {key}: {sb.get(key)!r}"]
-    if "sql" in dj or "sql" in sb:
-        d_sql, s_sql = dj.get("sql", []), sb.get("sql", [])
-        if d_sql != s_sql:
-            lines += ["  django SQL:", fmt_sql(d_sql), "  sandbox SQL:", fmt_sql(s_sql),
-                      "  SQL diff (django -> sandbox):"] + sql_diff(d_sql, s_sql)
-    if "tests" in dj or "tests" in sb:
-        d_t = [(t["name"], t["outcome"], t["message"]) for t in dj.get("tests", [])]
-        s_t = [(t.get("name"), t.get("outcome"), t.get("message")) for t in sb.get("tests", [])]
-        if d_t != s_t:
-            lines.append("  tests (django -> sandbox):")
-            lines += sql_diff([" | ".join(t) for t in d_t], [" | ".join(map(str, t)) for t in s_t])
-    extra = set(sb) - set(dj)
-    if not lines and extra:
-        lines.append(f"  the sandbox step has keys Django's has not: {sorted(extra)}")
-    return lines
-
-
-def compare_project_case(case, dj, sb):
-    """A failure report, or None when the sandbox matches Django."""
-    name = case["name"]
-    if sb is None:
-        return f"{name}: the sandbox output has no case with this name"
-    dj, sb = normalize(dj), normalize(sb)
-    if "error" in dj or "error" in sb:
-        d_kind = dj.get("error", "").split(":", 1)[0]
-        s_kind = sb.get("error", "").split(":", 1)[0]
-        if d_kind == s_kind:
-            print(f"{name}: both fail to load\n  django : {dj['error']}\n  sandbox: {sb['error']}")
-            return None
-        return (f"{name}: the case loads on one side only\n"
-                f"  django : {dj.get('error') or '(loads)'}\n  sandbox: {sb.get('error') or '(loads)'}")
-    d_steps, s_steps = dj["steps"], sb.get("steps", [])
-    if len(d_steps) != len(s_steps):
-        return f"{name}: {len(d_steps)} steps from Django, {len(s_steps)} from the sandbox"
-    report = []
-    for i, (step, d, s) in enumerate(zip(case["steps"], d_steps, s_steps)):
-        lines = compare_step(d, s)
-        if lines:
-            report.append(f"step {i + 1} ({step_label(step)}):\n" + "\n".join(lines))
-    return f"{name}: sandbox differs from Django\n" + "\n".join(report) if report else None
-
 
 def case_params():
     gaps = load_name_list(KNOWN_GAPS_FILE)

@@ -193,7 +193,8 @@ fn convert(project: &Rc<Project>, hooks: &Shared, inner: Val) -> Val {
 fn response_for_exception(rt: &Rt, project: &Project, hooks: &Shared, request: &Val, e: SandboxError) -> SResult<Val> {
     let path = request.as_obj::<Request>().map(|r| r.path.clone()).unwrap_or_default();
     if e.is_a("Http404") {
-        return not_found(rt, project, &path, &e.message);
+        let shown = if e.message.is_empty() { e.python_name().to_string() } else { e.message.clone() };
+        return not_found(rt, project, &path, &shown);
     }
     if e.is_a("PermissionDenied") {
         return error_page(rt, project, 403, "403 Forbidden", "<h1>403 Forbidden</h1><p></p>");
@@ -229,7 +230,8 @@ fn error_page(rt: &Rt, project: &Project, status: u16, title: &str, default: &st
 fn not_found(rt: &Rt, project: &Project, path: &str, message: &str) -> SResult<Val> {
     if project.has_template("404.html") {
         let t = project.template("404.html")?;
-        let mut ctx = Context::from_pairs([("request_path", Val::str(path)), ("exception", Val::str(message))]);
+        let quoted = super::http::url_encode_safe(path, "/");
+        let mut ctx = Context::from_pairs([("request_path", Val::str(quoted)), ("exception", Val::str(message))]);
         let body = t.render(rt, &mut ctx)?;
         return Ok(Val::obj(Response::html(body, 404)));
     }
@@ -240,7 +242,9 @@ fn not_found(rt: &Rt, project: &Project, path: &str, message: &str) -> SResult<V
 fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -> SResult<Val> {
     let req = request.as_obj::<Request>().ok_or_else(|| err(ErrorKind::TypeError, "the handler takes an HttpRequest"))?;
     let Some((route, kwargs)) = project.urls.resolve(&req.path) else {
-        return Err(exc("Http404", format!("The current path, {}, didn't match any of these.", req.path.trim_start_matches('/'))));
+        // Django's Resolver404 carries a dict (the path and the patterns tried), so a 404.html
+        // shows `{{ exception }}` as the class name.
+        return Err(exc("Resolver404", ""));
     };
     let view_name = route.view.clone();
     let views = project.views.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "views.py is not loaded"))?;
@@ -355,11 +359,7 @@ fn process_request(rt: &Rt, kind: Native, s: &super::settings::Settings, req: &R
             }
             req.no_user.set(false);
         }
-        Native::Common => {
-            if should_redirect_with_slash(rt, s, req)? {
-                return Ok(Some(permanent_redirect(&full_path_with_slash(req))));
-            }
-        }
+        // Django 5.2's CommonMiddleware appends the slash in process_response, on a 404.
         Native::FetchFromCache | Native::Cache => {
             let prefix = s.cache_middleware_key_prefix.clone();
             return super::cache::fetch_from_cache(rt, req, &prefix);
@@ -370,7 +370,15 @@ fn process_request(rt: &Rt, kind: Native, s: &super::settings::Settings, req: &R
             }
             req.attrs.borrow_mut().insert("LANGUAGE_CODE".into(), Val::str("en-us"));
         }
-        Native::UpdateCache | Native::ConditionalGet | Native::Security | Native::XFrameOptions | Native::Csrf | Native::Messages | Native::GZip => {}
+        Native::Messages => {
+            if req.no_session.get() {
+                return Err(exc(
+                    "ImproperlyConfigured",
+                    "The session-based temporary message storage requires session middleware to be installed, and come before the message middleware in the MIDDLEWARE list.",
+                ));
+            }
+        }
+        Native::Common | Native::UpdateCache | Native::ConditionalGet | Native::Security | Native::XFrameOptions | Native::Csrf | Native::GZip => {}
     }
     Ok(None)
 }

@@ -989,7 +989,7 @@ pub const RESPONSE_CLASSES: &[&str] = &[
 /// Django's 404 page with `DEBUG = False`.
 pub fn not_found_page(path: &str) -> String {
     let _ = path;
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n".to_string()
+    "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n".to_string()
 }
 
 pub fn server_error_page() -> String {
