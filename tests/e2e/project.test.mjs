@@ -507,3 +507,28 @@ test('transactions: worker 2 waits 2 s for worker 1\'s long transaction, fails a
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the address bar sends any method, form data and headers: vary_on_headers sees the User-Agent typed there', async () => {
+  const ctx = await browser.newContext();
+  const { page, errors } = await open(ctx, 'cache-page');
+  await editFile(page, 'views.py', (src) => 'from django.views.decorators.vary import vary_on_headers\n'
+    + src.replace('def article_list(request):', '@cache_page(60)\n@vary_on_headers("User-Agent")\ndef article_list(request):'));
+  let r = await get(page, 'GET /articles/ header User-Agent=phone');
+  assert.equal(r.status, '200');
+  assert.equal(r.queries, 2, 'the phone page is rendered');
+  r = await get(page, 'GET /articles/ header User-Agent=phone');
+  assert.equal(r.queries, 0, 'the phone page comes from the cache');
+  assert.match(await page.locator('[data-testid=step-detail] [data-testid=headers]').textContent(), /User-Agent/);
+  r = await get(page, 'GET /articles/ header User-Agent=desktop');
+  assert.equal(r.queries, 2, 'another User-Agent is another cache entry');
+  // A POST is never served from the page cache, and the label says what was sent.
+  r = await get(page, 'POST /articles/ with note=hi');
+  assert.equal(r.status, '200');
+  assert.equal(r.queries, 2);
+  assert.match(await page.locator('[data-testid=history]').textContent(), /POST \/articles\//);
+  r = await get(page, 'HEAD /articles/ header User-Agent=phone');
+  assert.equal(r.status, '200');
+  assert.equal(r.queries, 0, 'HEAD reads the GET page from the cache');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
