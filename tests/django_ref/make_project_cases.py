@@ -2189,6 +2189,29 @@ def long_tail_cases():
             ''',
             steps=[TEST],
         ),
+        case(
+            "datetimes_and_trunc_functions",
+            '''
+            from articles.models import Article
+            from django.db.models import Count
+            from django.db.models.functions import Trunc, TruncMonth, TruncQuarter, TruncWeek
+            ''',
+            steps=[
+                run("Article.objects.datetimes('created_at', 'month')"),
+                run("Article.objects.datetimes('created_at', 'year', order='DESC')"),
+                run("Article.objects.filter(pk__lt=3).datetimes('created_at', 'day')"),
+                run("Article.objects.datetimes('created_at', 'week')"),
+                run("list(Article.objects.datetimes('created_at', 'hour'))[:3]"),
+                run("Article.objects.datetimes('created_at', 'fortnight')"),
+                run("Article.objects.datetimes('created_at', 'day', order='UP')"),
+                run("list(Article.objects.annotate(m=TruncMonth('created_at')).values('m').annotate(n=Count('id')).order_by('m'))"),
+                run("list(Article.objects.annotate(w=TruncWeek('created_at')).values_list('w', flat=True).distinct().order_by('w'))"),
+                run("list(Article.objects.annotate(w=Trunc('created_at', 'minute')).values_list('w', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(w=TruncQuarter('created_at')).values_list('w', flat=True).distinct())"),
+                run("Article.objects.datetimes('title', 'day')"),
+                run("Article.objects.datetimes('nope', 'day')"),
+            ],
+        ),
     ]
 
 

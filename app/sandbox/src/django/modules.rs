@@ -203,7 +203,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             v
         }
         "django.db.models.functions" => {
-            ["Lower", "Upper", "Length", "Coalesce", "Concat"].iter().map(|n| (*n, model_api(n))).collect()
+            crate::orm::api::FUNCTIONS.iter().map(|n| (*n, model_api(n))).collect()
         }
         "django.db.models.signals" => ["pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed", "pre_init", "post_init"]
             .iter()

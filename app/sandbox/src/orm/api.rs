@@ -380,6 +380,21 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             };
             Ok(Val::obj(ExprObj(Expression::Func(f, vec![arg_expr(a)?]))))
         }
+        "Trunc" | "TruncYear" | "TruncQuarter" | "TruncMonth" | "TruncWeek" | "TruncDay" | "TruncHour" | "TruncMinute" | "TruncSecond" => {
+            let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes an expression")))?;
+            let kind = match name.strip_prefix("Trunc").filter(|k| !k.is_empty()) {
+                Some(k) => k.to_lowercase(),
+                None => match args.get(1).cloned().or_else(|| kw(&kwargs, "kind")) {
+                    Some(k) => k.to_str(rt)?,
+                    None => return Err(err(ErrorKind::TypeError, "Trunc.__init__() missing 1 required positional argument: 'kind'")),
+                },
+            };
+            if kw(&kwargs, "output_field").is_some() || kw(&kwargs, "tzinfo").is_some_and(|t| !t.is_none()) {
+                return Err(err(ErrorKind::NotSupported, format!("{name}(output_field=…/tzinfo=…) is not supported in the sandbox")));
+            }
+            let func = trunc_function(&kind).ok_or_else(|| err(ErrorKind::ValueError, format!("Cannot truncate to '{kind}'")))?;
+            Ok(Val::obj(ExprObj(Expression::Func(func, vec![arg_expr(a)?]))))
+        }
         "Concat" => {
             if args.len() < 2 {
                 return Err(err(ErrorKind::ValueError, "Concat must take at least two expressions"));
@@ -403,6 +418,22 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
     }
 }
 
+/// The truncation of a datetime to `kind` (Django's `django_datetime_trunc`), as the name of
+/// the function the compiler writes.
+pub fn trunc_function(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "year" => "TRUNC_year",
+        "quarter" => "TRUNC_quarter",
+        "month" => "TRUNC_month",
+        "week" => "TRUNC_week",
+        "day" => "TRUNC_day",
+        "hour" => "TRUNC_hour",
+        "minute" => "TRUNC_minute",
+        "second" => "TRUNC_second",
+        _ => return None,
+    })
+}
+
 /// `then=`/`default=` values: a string is a value here, not a field name.
 fn arg_value_expr(v: &Val) -> Expression {
     expression_of(v).unwrap_or_else(|| Expression::Value(v.clone()))
@@ -411,6 +442,12 @@ fn arg_value_expr(v: &Val) -> Expression {
 pub const MODEL_API: &[&str] = &[
     "Q", "F", "Value", "OuterRef", "Count", "Sum", "Avg", "Max", "Min", "Exists", "Subquery", "Prefetch", "When", "Case", "Lower",
     "Upper", "Length", "Coalesce",
+];
+
+/// `django.db.models.functions`.
+pub const FUNCTIONS: &[&str] = &[
+    "Lower", "Upper", "Length", "Coalesce", "Concat", "Trunc", "TruncYear", "TruncQuarter", "TruncMonth", "TruncWeek", "TruncDay",
+    "TruncHour", "TruncMinute", "TruncSecond",
 ];
 
 /// A custom QuerySet method of the model's manager (`Article.objects.published`), written in

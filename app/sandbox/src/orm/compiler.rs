@@ -209,6 +209,37 @@ impl<'a> Compiler<'a> {
                 p.push(SqlValue::Null);
                 (format!("{}({s}, %s, %s)", if date { "django_datetime_cast_date" } else { "django_datetime_cast_time" }), p)
             }
+            SqlExpr::Func(name, args) if name.starts_with("TRUNC_") => {
+                // Trunc on SQLite: Django's `django_datetime_trunc(kind, value, tz, conn_tz)`;
+                // the engine gets the same truncation with STRFTIME.
+                self.uses_django_functions = true;
+                let kind = &name["TRUNC_".len()..];
+                let (s, mut p) = self.compile_expr(&args[0])?;
+                if self.engine_mode {
+                    let sql = match kind {
+                        "year" => format!("STRFTIME('%Y-01-01 00:00:00', {s})"),
+                        "quarter" => format!("(STRFTIME('%Y', {s}) || '-' || SUBSTR('0' || ((((CAST(STRFTIME('%m', {s}) AS INTEGER) - 1) / 3) * 3) + 1), -2) || '-01 00:00:00')"),
+                        "month" => format!("STRFTIME('%Y-%m-01 00:00:00', {s})"),
+                        "week" => format!("(DATE(JULIANDAY(DATE({s})) - ((CAST(STRFTIME('%w', {s}) AS INTEGER) + 6) % 7)) || ' 00:00:00')"),
+                        "day" => format!("STRFTIME('%Y-%m-%d 00:00:00', {s})"),
+                        "hour" => format!("STRFTIME('%Y-%m-%d %H:00:00', {s})"),
+                        "minute" => format!("STRFTIME('%Y-%m-%d %H:%M:00', {s})"),
+                        _ => format!("STRFTIME('%Y-%m-%d %H:%M:%S', {s})"),
+                    };
+                    // The value's own parameters, once per use of it.
+                    let uses = sql.matches(s.as_str()).count().max(1);
+                    let mut params = Vec::new();
+                    for _ in 0..uses {
+                        params.extend(p.iter().cloned());
+                    }
+                    return Ok((sql, params));
+                }
+                let mut params = vec![SqlValue::Text(kind.to_string())];
+                params.append(&mut p);
+                params.push(SqlValue::Null);
+                params.push(SqlValue::Null);
+                (format!("django_datetime_trunc(%s, {s}, %s, %s)"), params)
+            }
             SqlExpr::Func("CONCATPAIR", args) => {
                 // ConcatPair.as_sqlite: each side coalesced to '' and joined with ||.
                 let mut parts = Vec::new();

@@ -452,6 +452,46 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
                 Ok(())
             })
         }
+        "datetimes" => {
+            // Django: annotate a Trunc and the plain field, values_list(flat), distinct, not
+            // null, ordered by the truncated value.
+            let a = crate::py::args::bind("datetimes", args, kwargs, &["field_name", "kind", "order", "tzinfo"], 2)?;
+            let field = a[0].as_ref().expect("required").to_str(rt)?;
+            let kind = a[1].as_ref().expect("required").to_str(rt)?;
+            let Some(func) = super::api::trunc_function(&kind) else {
+                return Err(err(ErrorKind::ValueError, "'kind' must be one of 'year', 'month', 'week', 'day', 'hour', 'minute', or 'second'."));
+            };
+            let order = match &a[2] {
+                Some(v) => v.to_str(rt)?,
+                None => "ASC".into(),
+            };
+            if order != "ASC" && order != "DESC" {
+                return Err(err(ErrorKind::ValueError, "'order' must be either 'ASC' or 'DESC'."));
+            }
+            if a[3].as_ref().is_some_and(|t| !t.is_none()) {
+                return Err(err(ErrorKind::NotSupported, "datetimes(tzinfo=…): the sandbox's projects have USE_TZ = False"));
+            }
+            let expr = |e: Expression| Val::obj(super::api::ExprObj(e));
+            let annotated = qs.annotate(
+                rt,
+                vec![],
+                vec![("datetimefield".into(), expr(Expression::Func(func, vec![Expression::F(field.clone())]))), ("plain_field".into(), expr(Expression::F(field)))],
+                true,
+            )?;
+            let flat = call_qs_method(rt, &annotated, "values_list", vec![Val::str("datetimefield")], vec![("flat".into(), Val::Bool(true))])?;
+            let step = |v: &Val, name: &str, args: Vec<Val>, kwargs: Kwargs| -> SResult<Val> {
+                let q = v.as_obj::<QuerySetObj>().expect("a queryset");
+                call_qs_method(rt, q, name, args, kwargs)
+            };
+            let distinct = step(&flat, "distinct", vec![], vec![])?;
+            let not_null = step(&distinct, "filter", vec![], vec![("plain_field__isnull".into(), Val::Bool(false))])?;
+            let by = if order == "DESC" { "-datetimefield" } else { "datetimefield" };
+            step(&not_null, "order_by", vec![Val::str(by)], vec![])
+        }
+        "dates" => Err(err(
+            ErrorKind::NotSupported,
+            "dates() gives datetime.date values, which the sandbox does not have yet: datetimes(field, kind) gives the same periods as datetimes",
+        )),
         "iterator" => {
             // Django 5.2: without a chunk size there is no prefetching; with one, each chunk
             // of rows gets its own prefetch queries.

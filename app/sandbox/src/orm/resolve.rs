@@ -192,6 +192,14 @@ pub fn resolve_expression(
             for a in args {
                 out.push(resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?);
             }
+            if name.starts_with("TRUNC_") {
+                // TruncBase.resolve_expression: only date and time fields truncate.
+                if let Some(t) = out[0].target() {
+                    if t.kind != FieldKind::DateTime {
+                        return Err(err(ErrorKind::TypeError, format!("'{}' isn't a DateField, TimeField, or DateTimeField.", t.name)));
+                    }
+                }
+            }
             if *name == "CONCATPAIR" {
                 // Func._resolve_output_field: the sides' field types must agree.
                 let class = |e: &SqlExpr| match e {
