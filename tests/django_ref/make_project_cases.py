@@ -2212,6 +2212,34 @@ def long_tail_cases():
                 run("Article.objects.datetimes('nope', 'day')"),
             ],
         ),
+        case(
+            "dates_as_date_values",
+            '''
+            from articles.models import Article
+            from django.shortcuts import render
+
+
+            def page(request):
+                return render(request, "p.html", {
+                    "ds": Article.objects.dates("created_at", "month"),
+                    "d2": Article.objects.filter(pk__lt=4).dates("created_at", "day", order="DESC"),
+                })
+            ''',
+            templates={"p.html": "{% for d in ds %}{{ d }} {{ d|date:'Y-m' }} {{ d.year }};{% endfor %} {% for d in d2 %}{{ d }},{% endfor %}"},
+            urls=[("", "page", "page")],
+            steps=[
+                run("Article.objects.dates('created_at', 'year', order='DESC')"),
+                run("Article.objects.dates('created_at', 'week')"),
+                run("Article.objects.filter(pk__lt=5).dates('created_at', 'day')"),
+                run("d = Article.objects.dates('created_at', 'day')[0]; (str(d), d.year, d.month, d.day, d.isoformat(), d == d, d.weekday())"),
+                run("Article.objects.dates('created_at', 'hour')"),
+                run("Article.objects.dates('created_at', 'day', order='X')"),
+                run("Article.objects.dates('title', 'day')"),
+                run("list(Article.objects.dates('created_at', 'month').values_list('datefield', flat=True))"),
+                run("sorted(set(Article.objects.filter(pk__lt=5).dates('created_at', 'day')), reverse=True)"),
+                get("/"),
+            ],
+        ),
     ]
 
 

@@ -11,6 +11,8 @@ pub enum FieldKind {
     Text,
     Bool,
     DateTime,
+    /// A date (no model field of the sample app has one; `dates()` gives them).
+    Date,
     /// A foreign key to another model (by model name); the column is `<name>_id`.
     ForeignKey(&'static str),
 }
@@ -75,6 +77,7 @@ impl Field {
             FieldKind::Text => "TextField",
             FieldKind::Bool => "BooleanField",
             FieldKind::DateTime => "DateTimeField",
+            FieldKind::Date => "DateField",
             FieldKind::ForeignKey(_) => "ForeignKey",
         }
     }

@@ -213,7 +213,8 @@ impl<'a> Compiler<'a> {
                 // Trunc on SQLite: Django's `django_datetime_trunc(kind, value, tz, conn_tz)`;
                 // the engine gets the same truncation with STRFTIME.
                 self.uses_django_functions = true;
-                let kind = &name["TRUNC_".len()..];
+                let date = name.starts_with("TRUNC_DATE_");
+                let kind = if date { &name["TRUNC_DATE_".len()..] } else { &name["TRUNC_".len()..] };
                 let (s, mut p) = self.compile_expr(&args[0])?;
                 if self.engine_mode {
                     let sql = match kind {
@@ -226,6 +227,8 @@ impl<'a> Compiler<'a> {
                         "minute" => format!("STRFTIME('%Y-%m-%d %H:%M:00', {s})"),
                         _ => format!("STRFTIME('%Y-%m-%d %H:%M:%S', {s})"),
                     };
+                    // `dates()`: the date part only.
+                    let sql = if date { format!("SUBSTR({sql}, 1, 10)") } else { sql };
                     // The value's own parameters, once per use of it.
                     let uses = sql.matches(s.as_str()).count().max(1);
                     let mut params = Vec::new();
@@ -238,7 +241,7 @@ impl<'a> Compiler<'a> {
                 params.append(&mut p);
                 params.push(SqlValue::Null);
                 params.push(SqlValue::Null);
-                (format!("django_datetime_trunc(%s, {s}, %s, %s)"), params)
+                (format!("{}(%s, {s}, %s, %s)", if date { "django_date_trunc" } else { "django_datetime_trunc" }), params)
             }
             SqlExpr::Func("CONCATPAIR", args) => {
                 // ConcatPair.as_sqlite: each side coalesced to '' and joined with ||.

@@ -199,6 +199,7 @@ impl SqlExpr {
             SqlExpr::Subquery(q) => q.single_output_kind(),
             SqlExpr::Func(name, args) => match *name {
                 "LENGTH" => Some(FieldKind::Int),
+                n if n.starts_with("TRUNC_DATE_") => Some(FieldKind::Date),
                 _ => args.first().and_then(|a| a.output_kind()),
             },
             _ => None,
@@ -749,6 +750,7 @@ pub fn kind_class(k: FieldKind) -> &'static str {
         FieldKind::Text => "TextField",
         FieldKind::Bool => "BooleanField",
         FieldKind::DateTime => "DateTimeField",
+        FieldKind::Date => "DateField",
         FieldKind::ForeignKey(_) => "ForeignKey",
     }
 }

@@ -24,6 +24,7 @@ pub fn from_db(v: &SqlValue, kind: Option<FieldKind>) -> Val {
         (SqlValue::Real(f), Some(FieldKind::Int | FieldKind::Auto | FieldKind::ForeignKey(_))) if f.fract() == 0.0 => Val::Int(*f as i64),
         (SqlValue::Real(f), _) => Val::Float(*f),
         (SqlValue::Text(s), Some(FieldKind::DateTime)) => DateTime::parse(s).map(Val::DateTime).unwrap_or_else(|| Val::str(s)),
+        (SqlValue::Text(s), Some(FieldKind::Date)) => DateTime::parse(s).map(|d| Val::obj(crate::py::dates::DateObj(d))).unwrap_or_else(|| Val::str(s)),
         (SqlValue::Text(s), Some(FieldKind::Bool)) => Val::Bool(s == "1" || s.eq_ignore_ascii_case("true")),
         (SqlValue::Text(s), _) => Val::str(s),
         (SqlValue::Blob(b), _) => Val::str(String::from_utf8_lossy(b)),

@@ -354,6 +354,13 @@ pub fn to_db(rt: &Rt, v: &Val, kind: Option<FieldKind>, field_name: &str) -> SRe
                 return Err(exc("ValidationError", format!("['“{}” value must be either True or False.']", other.to_str(rt)?)))
             }
         },
+        (Some(FieldKind::Date), v) => match v.as_obj::<crate::py::dates::DateObj>() {
+            Some(d) => SqlValue::Text(d.iso()),
+            None => match v {
+                Val::DateTime(d) => SqlValue::Text(format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)),
+                other => plain(rt, other)?,
+            },
+        },
         (Some(FieldKind::DateTime), v) => match v {
             Val::DateTime(d) => SqlValue::Text(d.to_sql()),
             Val::Str(s) | Val::SafeStr(s) => match DateTime::parse(s) {

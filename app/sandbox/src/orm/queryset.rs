@@ -322,6 +322,28 @@ fn no_kwargs(method: &str, kwargs: &Kwargs) -> SResult<()> {
 }
 
 /// Calls a QuerySet method on `qs`.
+/// `datetimes()` / `dates()`: the truncation annotated with the plain field,
+/// `values_list(flat=True)`, distinct, not null, ordered by the truncated value — the chain
+/// Django builds.
+fn truncated_values(rt: &Rt, qs: &QuerySetObj, field: &str, func: &'static str, alias: &str, order: &str) -> SResult<Val> {
+    let expr = |e: Expression| Val::obj(super::api::ExprObj(e));
+    let annotated = qs.annotate(
+        rt,
+        vec![],
+        vec![(alias.into(), expr(Expression::Func(func, vec![Expression::F(field.to_string())]))), ("plain_field".into(), expr(Expression::F(field.to_string())))],
+        true,
+    )?;
+    let flat = call_qs_method(rt, &annotated, "values_list", vec![Val::str(alias)], vec![("flat".into(), Val::Bool(true))])?;
+    let step = |v: &Val, name: &str, args: Vec<Val>, kwargs: Kwargs| -> SResult<Val> {
+        let q = v.as_obj::<QuerySetObj>().expect("a queryset");
+        call_qs_method(rt, q, name, args, kwargs)
+    };
+    let distinct = step(&flat, "distinct", vec![], vec![])?;
+    let not_null = step(&distinct, "filter", vec![], vec![("plain_field__isnull".into(), Val::Bool(false))])?;
+    let by = if order == "DESC" { format!("-{alias}") } else { alias.to_string() };
+    step(&not_null, "order_by", vec![Val::str(by)], vec![])
+}
+
 pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
     match name {
         "all" => {
@@ -471,27 +493,28 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
             if a[3].as_ref().is_some_and(|t| !t.is_none()) {
                 return Err(err(ErrorKind::NotSupported, "datetimes(tzinfo=…): the sandbox's projects have USE_TZ = False"));
             }
-            let expr = |e: Expression| Val::obj(super::api::ExprObj(e));
-            let annotated = qs.annotate(
-                rt,
-                vec![],
-                vec![("datetimefield".into(), expr(Expression::Func(func, vec![Expression::F(field.clone())]))), ("plain_field".into(), expr(Expression::F(field)))],
-                true,
-            )?;
-            let flat = call_qs_method(rt, &annotated, "values_list", vec![Val::str("datetimefield")], vec![("flat".into(), Val::Bool(true))])?;
-            let step = |v: &Val, name: &str, args: Vec<Val>, kwargs: Kwargs| -> SResult<Val> {
-                let q = v.as_obj::<QuerySetObj>().expect("a queryset");
-                call_qs_method(rt, q, name, args, kwargs)
-            };
-            let distinct = step(&flat, "distinct", vec![], vec![])?;
-            let not_null = step(&distinct, "filter", vec![], vec![("plain_field__isnull".into(), Val::Bool(false))])?;
-            let by = if order == "DESC" { "-datetimefield" } else { "datetimefield" };
-            step(&not_null, "order_by", vec![Val::str(by)], vec![])
+            truncated_values(rt, qs, &field, func, "datetimefield", &order)
         }
-        "dates" => Err(err(
-            ErrorKind::NotSupported,
-            "dates() gives datetime.date values, which the sandbox does not have yet: datetimes(field, kind) gives the same periods as datetimes",
-        )),
+        "dates" => {
+            let a = crate::py::args::bind("dates", args, kwargs, &["field_name", "kind", "order"], 2)?;
+            let field = a[0].as_ref().expect("required").to_str(rt)?;
+            let kind = a[1].as_ref().expect("required").to_str(rt)?;
+            let func = match kind.as_str() {
+                "year" => "TRUNC_DATE_year",
+                "month" => "TRUNC_DATE_month",
+                "week" => "TRUNC_DATE_week",
+                "day" => "TRUNC_DATE_day",
+                _ => return Err(err(ErrorKind::ValueError, "'kind' must be one of 'year', 'month', 'week', or 'day'.")),
+            };
+            let order = match &a[2] {
+                Some(v) => v.to_str(rt)?,
+                None => "ASC".into(),
+            };
+            if order != "ASC" && order != "DESC" {
+                return Err(err(ErrorKind::ValueError, "'order' must be either 'ASC' or 'DESC'."));
+            }
+            truncated_values(rt, qs, &field, func, "datefield", &order)
+        }
         "iterator" => {
             // Django 5.2: without a chunk size there is no prefetching; with one, each chunk
             // of rows gets its own prefetch queries.

@@ -13,6 +13,67 @@ use crate::runtime::Rt;
 use crate::value::{BinOp, HashKey, Kwargs, Object, Val};
 use crate::datetime::DateTime;
 
+/// A `datetime.date` value, as `QuerySet.dates()` gives them (the sandbox's `date(…)`
+/// constructor and `.date()` still give midnight datetimes).
+#[derive(Clone, Copy, Debug)]
+pub struct DateObj(pub DateTime);
+
+impl DateObj {
+    pub fn iso(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.0.year, self.0.month, self.0.day)
+    }
+}
+
+impl Object for DateObj {
+    fn type_name(&self) -> String {
+        "date".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn class_names(&self) -> Vec<String> {
+        vec!["date".into(), "object".into()]
+    }
+    fn getattr(&self, rt: &Rt, name: &str) -> SResult<Val> {
+        let d = self.0;
+        match name {
+            "year" => Ok(Val::Int(d.year as i64)),
+            "month" => Ok(Val::Int(d.month as i64)),
+            "day" => Ok(Val::Int(d.day as i64)),
+            "isoformat" => {
+                let s = self.iso();
+                Ok(NativeFn::val("isoformat", move |_, _, _| Ok(Val::str(&s))))
+            }
+            "weekday" | "isoweekday" | "strftime" => {
+                let method = name.to_string();
+                Ok(NativeFn::val(name, move |rt, args, kwargs| datetime_method(rt, &d, &method, args, kwargs)))
+            }
+            _ => {
+                let _ = rt;
+                Err(crate::value::no_attr("datetime.date", name))
+            }
+        }
+    }
+    fn to_str(&self, _rt: &Rt) -> SResult<String> {
+        Ok(self.iso())
+    }
+    fn repr(&self, _rt: &Rt) -> SResult<String> {
+        Ok(format!("datetime.date({}, {}, {})", self.0.year, self.0.month, self.0.day))
+    }
+    fn eq_val(&self, other: &Val) -> Option<bool> {
+        Some(other.as_obj::<DateObj>().is_some_and(|o| o.iso() == self.iso()))
+    }
+    fn cmp_val(&self, other: &Val) -> Option<Ordering> {
+        other.as_obj::<DateObj>().map(|o| self.iso().cmp(&o.iso()))
+    }
+    fn hash_key(&self) -> SResult<HashKey> {
+        Ok(HashKey::Str(std::rc::Rc::from(format!("date:{}", self.iso()).as_str())))
+    }
+    fn pickle(&self, _rt: &Rt) -> Option<SResult<Val>> {
+        Some(Ok(Val::obj(*self)))
+    }
+}
+
 /// `datetime.datetime` as a class value.
 pub struct DateTimeClass;
 

@@ -414,6 +414,12 @@ pub(crate) fn apply(r: &Env, spec: &FilterSpec, v: Val, arg: Option<Val>) -> SRe
                 _ => default.to_string(),
             };
             let fmt = dateformat::named_format(&fmt_name);
+            // A `date` formats as a datetime at midnight (its time characters are not asked of it
+            // in the lab's formats).
+            let v = match v.as_obj::<crate::py::dates::DateObj>() {
+                Some(d) => Val::DateTime(d.0),
+                None => v,
+            };
             match &v {
                 Val::DateTime(dt) if spec.id == F::Date => Val::str(dateformat::format(dt, fmt)),
                 Val::DateTime(dt) => Val::str(dateformat::time_format(dt, fmt).unwrap_or_default()),

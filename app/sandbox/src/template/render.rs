@@ -386,6 +386,10 @@ impl<'a> Renderer<'a> {
         Ok(match v {
             Val::SafeStr(s) => s.to_string(),
             Val::DateTime(d) => escape(&dateformat::format(d, dateformat::named_format("DATETIME_FORMAT"))),
+            Val::Obj(o) if o.as_any().is::<crate::py::dates::DateObj>() => {
+                let d = o.as_any().downcast_ref::<crate::py::dates::DateObj>().expect("checked");
+                escape(&dateformat::format(&d.0, dateformat::named_format("DATE_FORMAT")))
+            }
             Val::Float(f) => localize_float(*f),
             other => {
                 let s = other.to_str(self.rt)?;
