@@ -7,6 +7,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+
 fn main() {
     let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../lessons");
     println!("cargo:rerun-if-changed={}", root.display());
@@ -35,11 +36,13 @@ fn main() {
         }
         let embedded = Path::new(&std::env::var("OUT_DIR").unwrap()).join(format!("{slug}.lab.json"));
         std::fs::write(&embedded, embedded_lab(&dir.join("lab.json"))).unwrap();
+        let prose = Path::new(&std::env::var("OUT_DIR").unwrap()).join(format!("{slug}.prose.json"));
+        let blocks = protocol::prose::parse(&std::fs::read_to_string(dir.join("lesson.md")).unwrap());
+        std::fs::write(&prose, serde_json::to_string(&blocks).unwrap()).unwrap();
         writeln!(
             out,
-            "    LessonSource {{ slug: {slug:?}, #[cfg(feature = \"prose\")] markdown: include_str!({:?}), lab_json: include_str!({:?}) }},",
-            dir.join("lesson.md").canonicalize().unwrap(),
-            embedded
+            "    LessonSource {{ slug: {slug:?}, #[cfg(feature = \"prose\")] prose_json: include_str!({:?}), lab_json: include_str!({:?}) }},",
+            prose, embedded
         )
         .unwrap();
     }

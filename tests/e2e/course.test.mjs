@@ -456,3 +456,26 @@ test('Lab A: three steps, each checked on its own; a step solved stays solved af
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('lesson prose is CommonMark: numbered steps are a list, the comparison is a table that scrolls in its own box on a phone', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/pagination`);
+  await ready(page);
+  const steps = page.locator('.prose ol').first().locator('li');
+  assert.equal(await steps.count(), 2);
+  assert.match(await steps.nth(0).textContent(), /^SELECT COUNT\(\*\) …/);
+  assert.equal(await page.locator('.prose ol code').first().textContent(), 'SELECT COUNT(*) …');
+  const table = page.locator('.prose table');
+  assert.equal(await table.count(), 1);
+  assert.deepEqual(await table.locator('thead th').allTextContents(), ['', 'Offset (?page=N)', 'Cursor (?cursor=…)']);
+  assert.equal(await table.locator('tbody tr').count(), 4);
+  assert.match(await table.locator('tbody tr').first().textContent(), /2: COUNT\(\*\), then the page/);
+  // The table scrolls in its own box: the lesson's prose is no wider than the phone.
+  const widths = await page.evaluate(() => [document.querySelector('.prose').scrollWidth, window.innerWidth]);
+  assert.ok(widths[0] <= widths[1], `prose ${widths[0]} px wide at ${widths[1]} px`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

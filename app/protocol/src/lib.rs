@@ -10,6 +10,7 @@ pub mod diff;
 pub mod progress;
 pub mod share;
 pub mod timeline;
+pub mod prose;
 
 /// Server processes a project lab can send requests to (`GET … on worker 2`).
 pub const MAX_WORKERS: u8 = 2;

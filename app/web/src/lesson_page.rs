@@ -149,7 +149,7 @@ pub fn LessonPage(slug: String) -> AnyView {
             <article class="lesson">
                 <h1>{title.clone()}</h1>
                 {notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> })}
-                <div class="prose">{markdown::render(src.markdown)}</div>
+                <div class="prose">{crate::prose::render(&course::prose(src))}</div>
                 <Checklist slug=slug.clone() title=title items=lab.checklist.clone()/>
                 {(!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> })}
             </article>
@@ -229,7 +229,7 @@ pub fn LessonPage(slug: String) -> AnyView {
         <article class="lesson">
             <h1>{title}</h1>
             {notice_view}
-            <div class="prose">{markdown::render(src.markdown)}</div>
+            <div class="prose">{crate::prose::render(&course::prose(src))}</div>
             <section class="lab" aria-label="Lab">
                 {link_banner}
                 {toolbar}

@@ -13,6 +13,7 @@ pub mod growth;
 pub mod highlight;
 pub mod lesson_page;
 pub mod markdown;
+pub mod prose;
 pub mod project_lab;
 pub mod quiz;
 pub mod store;
