@@ -479,3 +479,44 @@ test('lesson prose is CommonMark: numbered steps are a list, the comparison is a
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the workbench at 1280×800: on every lab, the prose beside the lab, the address bar and the last request in view, the count in view after Send', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/`);
+  const hrefs = await page.locator('a[href^="#/lessons/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
+  assert.ok(hrefs.length >= 14, `${hrefs.length} lessons listed`);
+  const inView = async (locator, what, slug) => {
+    const box = await locator.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 800 && box.width > 0, `${slug}: ${what} is in view (${JSON.stringify(box)})`);
+    return box;
+  };
+  let labs = 0;
+  for (const href of hrefs) {
+    const slug = href.replace('#/lessons/', '');
+    await page.goto(`${server.base}/${href}`);
+    await page.locator('h1').first().waitFor();
+    if (!(await page.locator('section.lab').count())) continue; // a reading lesson
+    labs += 1;
+    await ready(page);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const prose = await inView(page.locator('.prose p').first(), 'the first paragraph', slug);
+    const send = await inView(page.locator('[data-testid=send]'), 'Send', slug);
+    assert.ok(prose.x + prose.width <= send.x, `${slug}: the prose sits left of the lab`);
+    await inView(page.locator('[data-testid=last-request]'), 'the last request', slug);
+    const before = await page.locator('[data-testid=step-detail]').getAttribute('data-run').catch(() => null);
+    await page.locator('[data-testid=send]').click();
+    await page.waitForFunction((b) => {
+      const d = document.querySelector('[data-testid=step-detail]');
+      return d && d.getAttribute('data-run') !== b;
+    }, before, { timeout: 60_000 });
+    await page.locator('[data-testid=bar-queries]').waitFor();
+    await inView(page.locator('[data-testid=bar-queries]'), 'the query count after Send', slug);
+    assert.match(await page.locator('[data-testid=bar-queries]').textContent(), /^\d+$/);
+  }
+  assert.ok(labs >= 12, `${labs} labs walked`);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -257,6 +257,34 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
 
     view! {
         <div class="project-lab">
+            // The address bar and the last request's numbers stay in view while the learner
+            // scrolls the editors and results (position: sticky).
+            <div class="lab-bar" data-testid="lab-bar">
+            <div class="request-bar">
+                    <label>{move || if protocol::METHODS.iter().any(|m| url.get().trim_start().starts_with(&format!("{m} "))) { "" } else { "GET " }}
+                        <input data-testid="url" list="lab-urls" size="40" prop:value=move || url.get()
+                            title="a path (sent as GET), or a request line: POST /tags/new/ with name=x&slug=x follow, GET / header User-Agent=mobile"
+                            on:input=move |ev| url.set(event_target_value(&ev))
+                            on:keydown=move |ev| if ev.key() == "Enter" { send_get() }/>
+                    </label>
+                    <datalist id="lab-urls">{requests.into_iter().map(|r| view! { <option value=r/> }).collect_view()}</datalist>
+                    <label>" as "
+                        <select data-testid="user" aria-label="Logged-in user" on:change=move |ev| user.set(event_target_value(&ev))>
+                            <option value="">"anonymous"</option>
+                            {USERS.iter().map(|u| view! { <option value=*u>{*u}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    {(workers > 1).then(|| view! {
+                        <label>" on "
+                            <select data-testid="worker" aria-label="Server process" on:change=move |ev| if let Ok(w) = event_target_value(&ev).parse() { worker.set(w) }>
+                                {(1..=workers).map(|w| view! { <option value=w.to_string()>{format!("worker {w}")}</option> }).collect_view()}
+                            </select>
+                        </label>
+                    })}
+                    <button data-testid="send" on:click=move |_| send_get()>"Send"</button>
+                </div>
+                <LastRequest/>
+            </div>
             <div class="lab-controls">
                 {lab.toggles.iter().cloned().enumerate().map(|(i, t)| {
                     let id = format!("toggle-{i}");
@@ -363,29 +391,6 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                     </div>
                 }
             }}
-            <div class="request-bar">
-                <label>{move || if protocol::METHODS.iter().any(|m| url.get().trim_start().starts_with(&format!("{m} "))) { "" } else { "GET " }}
-                    <input data-testid="url" list="lab-urls" size="40" prop:value=move || url.get()
-                        title="a path (sent as GET), or a request line: POST /tags/new/ with name=x&slug=x follow, GET / header User-Agent=mobile"
-                        on:input=move |ev| url.set(event_target_value(&ev))
-                        on:keydown=move |ev| if ev.key() == "Enter" { send_get() }/>
-                </label>
-                <datalist id="lab-urls">{requests.into_iter().map(|r| view! { <option value=r/> }).collect_view()}</datalist>
-                <label>" as "
-                    <select data-testid="user" aria-label="Logged-in user" on:change=move |ev| user.set(event_target_value(&ev))>
-                        <option value="">"anonymous"</option>
-                        {USERS.iter().map(|u| view! { <option value=*u>{*u}</option> }).collect_view()}
-                    </select>
-                </label>
-                {(workers > 1).then(|| view! {
-                    <label>" on "
-                        <select data-testid="worker" aria-label="Server process" on:change=move |ev| if let Ok(w) = event_target_value(&ev).parse() { worker.set(w) }>
-                            {(1..=workers).map(|w| view! { <option value=w.to_string()>{format!("worker {w}")}</option> }).collect_view()}
-                        </select>
-                    </label>
-                })}
-                <button data-testid="send" on:click=move |_| send_get()>"Send"</button>
-            </div>
             <div class="shell-bar">
                 <label>">>> "
                     <input data-testid="shell" list="lab-shell" size="50" spellcheck="false" prop:value=move || shell.get()
@@ -501,6 +506,36 @@ fn TimelineStrip() -> impl IntoView {
                 }).collect_view()
             }}
         </ol>
+    }
+}
+
+/// The last request at a glance, as the debug toolbar's bar shows it: status, queries, time,
+/// rows read and what the cache did.
+#[component]
+fn LastRequest() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    view! {
+        {move || {
+            let p = shared.project.get();
+            let last = p.history.iter().rev().find(|r| r.kind == StepKind::Get).cloned();
+            match last {
+                None => view! { <p class="last-request muted" data-testid="last-request">"No request yet: Send one."</p> }.into_any(),
+                Some(r) => {
+                    let rows_read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
+                    let cache = r.cache.map(|c| c.badge().to_string());
+                    view! {
+                        <p class="last-request" data-testid="last-request" title=r.label.clone()>
+                            <span class="lr-status" data-testid="bar-status">{r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into())}</span>
+                            <span><b data-testid="bar-queries">{r.render.n_queries}</b>{if r.render.n_queries == 1 { " query" } else { " queries" }}</span>
+                            <span><b data-testid="bar-ms">{format!("{:.2}", r.render.request_ms)}</b>" ms"</span>
+                            <span><b>{protocol::group_digits(rows_read)}</b>" rows read"</span>
+                            {cache.map(|c| view! { <span class="cache-badge" data-testid="bar-cache">{c}</span> })}
+                        </p>
+                    }
+                    .into_any()
+                }
+            }
+        }}
     }
 }
 
