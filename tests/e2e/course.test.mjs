@@ -506,7 +506,7 @@ test('the workbench at 1280×800: on every lab, the prose beside the lab, the ad
     const send = await inView(page.locator('[data-testid=send]'), 'Send', slug);
     assert.ok(prose.x + prose.width <= send.x, `${slug}: the prose sits left of the lab`);
     await inView(page.locator('[data-testid=last-request]'), 'the last request', slug);
-    const before = await page.locator('[data-testid=step-detail]').getAttribute('data-run').catch(() => null);
+    const before = await page.evaluate(() => document.querySelector('[data-testid=step-detail]')?.getAttribute('data-run') ?? null);
     await page.locator('[data-testid=send]').click();
     await page.waitForFunction((b) => {
       const d = document.querySelector('[data-testid=step-detail]');
