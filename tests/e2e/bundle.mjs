@@ -12,12 +12,20 @@
 // trimming). Trimmed since: the embedded labs are compact and leave out the claims and wrong
 // answers only the self-check reads, and the worker leaves out the prose (-43 KB): 3,224 KB.
 // Tried and not kept: tracing's release_max_level_off made the worker 9 KB larger.
+//
+// Raised from 3,260 to 3,300 KB with the Django breadth (issue 22) and the workbench's first
+// parts (issue 21), measured file by file against the build before them (3,235 KB): the
+// engine worker +34 KB (the middleware chain of settings.MIDDLEWARE with Django's own
+// middleware, django.views.generic's source, the test client's methods/headers/redirects,
+// case-insensitive headers, dates and Trunc, captureOnCommitCallbacks); the page +14 KB (the
+// prose as parsed blocks and their renderer — the blocks themselves cost 1.4 KB more than the
+// Markdown they replace —, the request bar's methods and headers, the last-request bar).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3260;
+export const BUDGET_KB = 3300;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */
