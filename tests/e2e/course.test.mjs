@@ -494,13 +494,18 @@ test('the workbench at 1280×800: on every lab, the prose beside the lab, the ad
     return box;
   };
   let labs = 0;
+  await page.close();
   for (const href of hrefs) {
     const slug = href.replace('#/lessons/', '');
+    // A page of its own for each lesson, opened as a learner opens it.
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => errors.push(`${slug}: ${e}`));
     await page.goto(`${server.base}/${href}`);
     await page.locator('h1').first().waitFor();
-    if (!(await page.locator('section.lab').count())) continue; // a reading lesson
+    if (!(await page.locator('section.lab').count())) { await page.close(); continue; } // a reading lesson
     labs += 1;
     await ready(page);
+    await page.locator('[data-testid=last-request]').waitFor();
     await page.evaluate(() => window.scrollTo(0, 0));
     const prose = await inView(page.locator('.prose p').first(), 'the first paragraph', slug);
     const send = await inView(page.locator('[data-testid=send]'), 'Send', slug);
@@ -515,6 +520,7 @@ test('the workbench at 1280×800: on every lab, the prose beside the lab, the ad
     await page.locator('[data-testid=bar-queries]').waitFor();
     await inView(page.locator('[data-testid=bar-queries]'), 'the query count after Send', slug);
     assert.match(await page.locator('[data-testid=bar-queries]').textContent(), /^\d+$/);
+    await page.close();
   }
   assert.ok(labs >= 12, `${labs} labs walked`);
   assert.deepEqual(errors, []);
