@@ -260,10 +260,10 @@ test('the learner edits the timeline: a typo names its line, +59 s keeps the ent
   await page.getByLabel('@cache_page(60) on article_list').check();
   const script = page.locator('[data-testid=timeline-script]');
   const original = await script.inputValue();
-  await script.fill(original + 'POST /articles/\n');
+  await script.fill(original + 'FETCH /articles/\n');
   await page.locator('[data-testid=run-timeline]').click();
-  assert.match(await page.locator('[data-testid=timeline-error]').textContent(), /line 7: `POST \/articles\/` is not a step/);
-  assert.equal(await script.inputValue(), original + 'POST /articles/\n', 'what was typed stays');
+  assert.match(await page.locator('[data-testid=timeline-error]').textContent(), /line 7: `FETCH \/articles\/` is not a step/);
+  assert.equal(await script.inputValue(), original + 'FETCH /articles/\n', 'what was typed stays');
   await script.fill(original.replace('+61 s', '+59 s'));
   await page.locator('[data-testid=run-timeline]').click();
   assert.deepEqual(await timelineStates(page, 6), ['miss', 'hit', '-', 'stale', '-', 'stale']);
