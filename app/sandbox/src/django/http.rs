@@ -61,6 +61,25 @@ pub fn url_encode_safe(s: &str, safe: &str) -> String {
 }
 
 /// `urllib.parse.quote(s, safe)` for query strings.
+/// A dict of form data as the client encodes it: a list or tuple value repeats its key.
+pub fn encode_data(rt: &Rt, data: Option<&Val>) -> SResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    if let Some(Val::Dict(d)) = data {
+        for (k, v) in d.borrow().items() {
+            let key = k.to_str(rt)?;
+            match &v {
+                Val::List(_) | Val::Tuple(_) => {
+                    for x in v.iterate(rt)?.iter() {
+                        out.push((key.clone(), x.to_str(rt)?));
+                    }
+                }
+                other => out.push((key, other.to_str(rt)?)),
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {

@@ -197,9 +197,6 @@ pub fn current(rt: &Rt) -> SResult<Rc<Project>> {
     served(rt).project.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "there is no project loaded (views, URLs and templates)"))
 }
 
-// The request cycle lives in `handler.rs`.
-pub use super::handler::{handle, RequestSpec};
-
 // ---------------------------------------------------------------- shortcuts
 
 /// `render_to_string(template_name, context=None, request=None)`.
@@ -331,7 +328,7 @@ pub fn reverse_fn() -> Val {
                 let pairs: Vec<(String, String)> = match q.as_obj::<super::http::QueryDict>() {
                     Some(qd) => qd.items.borrow().clone(),
                     None => match q {
-                        Val::Dict(_) => super::test_client::encode_data(rt, Some(q))?,
+                        Val::Dict(_) => super::http::encode_data(rt, Some(q))?,
                         other => {
                             let mut out = Vec::new();
                             for pair in other.iterate(rt)?.iter() {

@@ -8,7 +8,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::http::Response;
-use super::project::{handle, RequestSpec};
+use super::handler::{handle, RequestSpec};
+use super::http::encode_data;
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::orm::model::Instance as ModelInstance;
 use crate::py::args::bind;
@@ -49,23 +50,6 @@ impl Default for ClientObj {
     }
 }
 
-pub(crate) fn encode_data(rt: &Rt, data: Option<&Val>) -> SResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    if let Some(Val::Dict(d)) = data {
-        for (k, v) in d.borrow().items() {
-            let key = k.to_str(rt)?;
-            match &v {
-                Val::List(_) | Val::Tuple(_) => {
-                    for x in v.iterate(rt)?.iter() {
-                        out.push((key.clone(), x.to_str(rt)?));
-                    }
-                }
-                other => out.push((key, other.to_str(rt)?)),
-            }
-        }
-    }
-    Ok(out)
-}
 
 impl Object for ClientObj {
     fn type_name(&self) -> String {
