@@ -97,7 +97,7 @@ async function setArticles(page, n, last) {
   await page.getByLabel('Articles in the database').selectOption(String(n));
   const shown = n.toLocaleString('en-US');
   await page.waitForFunction((shown) => new RegExp(`Database ready: ${shown} articles`).test(document.querySelector('[data-testid=status]')?.textContent ?? ''), shown, { timeout: 180_000, polling: 50 });
-  const status = await page.getByTestId('status').textContent();
+  const status = await page.locator('[data-testid=status][role=status]').textContent();
   const r = await waitForResult(page, last, 180_000);
   const seedMs = Number(/\(([\d.]+) ms/.exec(status)?.[1] ?? NaN);
   return { r, seedMs, pageMs: Date.now() - t0 };
@@ -142,10 +142,10 @@ async function tasks(browser, base) {
   const page = await ctx.newPage();
   await page.goto(`${base}/#/lessons/indexes`);
   await page.getByTestId('status').filter({ hasText: 'Database ready' }).waitFor({ timeout: 60_000 });
-  const before = await page.getByTestId('status').textContent();
+  const before = await page.locator('[data-testid=status][role=status]').textContent();
   await page.locator('[data-testid=task-size]').selectOption('100000');
   await page.waitForFunction((b) => { const t = document.querySelector('[data-testid=status]')?.textContent ?? ''; return t !== b && /Database ready/.test(t); }, before, { timeout: 180_000, polling: 100 });
-  const status = await page.getByTestId('status').textContent();
+  const status = await page.locator('[data-testid=status][role=status]').textContent();
   const ms = Number(/\(([\d.]+) ms/.exec(status)?.[1] ?? NaN);
   console.log(`seeding 100,000 tasks (the indexes lab): ${status.trim()}`);
   report('seeding 100,000 tasks (worker)', ms, 'ms', 2000, '1,823 ms (last session)');
