@@ -1873,6 +1873,14 @@ def request_cases():
             ],
         ),
         case(
+            "v2_middleware_styles_mixin_query_count_resolver_match",
+            'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    titles = [a.author.username for a in Article.objects.all()[:3]]\n    return HttpResponse(f\'{len(titles)} {request.view_name} {request.resolver_match.url_name} {request.META["REMOTE_ADDR"]}\')\n',
+            modules={"middleware.py": "import time\nfrom django.db import connection, reset_queries\nfrom django.utils.deprecation import MiddlewareMixin\n\n\nclass QueryCount:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        start = len(connection.queries)\n        response = self.get_response(request)\n        response['X-Queries'] = str(len(connection.queries) - start)\n        return response\n\n\nclass Mixin(MiddlewareMixin):\n    def process_request(self, request):\n        request.started = 'yes'\n\n    def process_response(self, request, response):\n        response['X-Mixin'] = getattr(request, 'started', 'no')\n        return response\n\n\nclass Timing:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        t0 = time.perf_counter()\n        response = self.get_response(request)\n        ms = (time.perf_counter() - t0) * 1000\n        response['X-Request-Duration-Ms'] = 'ok' if ms >= 0 else 'negative'\n        response['Server-Timing'] = 'app;desc=ok'\n        return response\n\n    def process_view(self, request, view_func, view_args, view_kwargs):\n        request.view_name = view_func.__name__\n        return None\n"},
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": [SESSION_MW, AUTH_MW, "middleware.QueryCount", "middleware.Mixin", "middleware.Timing"]},
+            steps=[request("GET", "/"), get("/"), run("from django.db import connection\nlen(connection.queries) >= 0")],
+        ),
+        case(
             "v2_test_client_surface",
             TAG_VIEWS,
             templates=TAG_TEMPLATES,

@@ -26,6 +26,7 @@ OPTIONAL_MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "middleware.stamp",
     "middleware.Guard",
+    "middleware.Counted",
 ]
 TAGS = ["tag01", "tag02", "tag03", "tag07", "nope"]
 USERS = ["user001", "user002", "user005"]
@@ -44,7 +45,18 @@ from articles.models import Article, Tag
 '''
 
 MIDDLEWARE_PY = '''
+from django.db import connection
 from django.http import HttpResponse
+from django.utils.deprecation import MiddlewareMixin
+
+
+class Counted(MiddlewareMixin):
+    def process_request(self, request):
+        request.queries_before = len(connection.queries)
+
+    def process_response(self, request, response):
+        response["X-Queries"] = str(len(connection.queries) - getattr(request, "queries_before", 0))
+        return response
 
 
 def stamp(get_response):

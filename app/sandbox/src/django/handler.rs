@@ -247,6 +247,8 @@ fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -
         return Err(exc("Resolver404", ""));
     };
     let view_name = route.view.clone();
+    // resolve_request: the match is on the request before any process_view runs.
+    req.attrs.borrow_mut().insert("resolver_match".into(), super::project::resolver_match(project, route, kwargs.clone()));
     let views = project.views.borrow().clone().ok_or_else(|| err(ErrorKind::NotSupported, "views.py is not loaded"))?;
     let view = views.get(&view_name).ok_or_else(|| exc("AttributeError", format!("module 'views' has no attribute '{view_name}'")))?;
     let view_hooks = hooks.borrow().view.clone();

@@ -110,17 +110,42 @@ const GENERIC_VIEWS: &[&str] = &[
 ];
 
 fn generic_views(rt: &Rt) -> SResult<Vec<(&'static str, Val)>> {
-    const KEY: &str = "django.views.generic (source)";
-    let loaded = crate::py::import::modules(rt).borrow().get(KEY).cloned();
+    source_module(rt, "django.views.generic (source)", "django/views/generic.py", include_str!("generic_views.py"), GENERIC_VIEWS)
+}
+
+/// A Django module the sandbox writes in Python: executed once per session, `names` taken
+/// from it.
+fn source_module(rt: &Rt, key: &str, file: &str, src: &str, names: &[&'static str]) -> SResult<Vec<(&'static str, Val)>> {
+    let loaded = crate::py::import::modules(rt).borrow().get(key).cloned();
     let ns = match loaded.as_ref().and_then(|m| m.as_obj::<crate::py::objects::ModuleObj>().map(|m| m.ns.clone())) {
         Some(ns) => ns,
-        None => {
-            let ns = crate::py::interp::exec_source_module(rt, KEY, "django/views/generic.py", include_str!("generic_views.py"))?;
-            ns
-        }
+        None => crate::py::interp::exec_source_module(rt, key, file, src)?,
     };
-    Ok(GENERIC_VIEWS.iter().filter_map(|n| ns.get(n).map(|v| (*n, v))).collect())
+    Ok(names.iter().filter_map(|n| ns.get(n).map(|v| (*n, v))).collect())
 }
+
+/// `django.utils.deprecation.MiddlewareMixin`: a learner's old-style middleware
+/// (`process_request` / `process_response`) runs through it exactly as in Django.
+const MIDDLEWARE_MIXIN: &str = r#"
+class MiddlewareMixin:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        if get_response is None:
+            raise ValueError("get_response must be provided.")
+        self.get_response = get_response
+        super().__init__()
+
+    def __call__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+"#;
 
 /// The names of Django's module `name` or of the sample app's (`articles.models`), for `import`.
 pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Val)>>> {
@@ -145,6 +170,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             v
         }
         "django.views.generic" | "django.views.generic.base" | "django.views.generic.list" | "django.views.generic.detail" => generic_views(rt)?,
+        "django.utils.deprecation" => source_module(rt, "django.utils.deprecation (source)", "django/utils/deprecation.py", MIDDLEWARE_MIXIN, &["MiddlewareMixin"])?,
         "django.shortcuts" => vec![
             ("render", super::project::render_fn()),
             ("get_object_or_404", super::project::get_object_or_404_fn(false)),

@@ -364,32 +364,37 @@ pub fn resolve_fn() -> Val {
         let Some((route, kw)) = project.urls.resolve(&path) else {
             return Err(exc("Resolver404", format!("{{'path': {}}}", crate::pyfmt::python_str_repr(path.trim_start_matches('/')))));
         };
-        let views = project.views.borrow().clone();
-        let func = views.and_then(|v| v.get(&route.view)).unwrap_or(Val::None);
-        let ns = route.namespace.clone().unwrap_or_default();
-        let url_name = route.name.clone();
-        let view_name = match (&route.namespace, &route.name) {
-            (Some(n), Some(u)) => format!("{n}:{u}"),
-            (None, Some(u)) => u.clone(),
-            (_, None) => format!("views.{}", route.view),
-        };
-        let mut kwd = crate::value::PyDict::new();
-        for (k, v) in kw {
-            kwd.set_str(&k, v);
-        }
-        Ok(Val::obj(ResolverMatch {
-            attrs: vec![
-                ("func", func),
-                ("args", Val::tuple(vec![])),
-                ("kwargs", Val::dict(kwd)),
-                ("url_name", url_name.map(Val::str).unwrap_or(Val::None)),
-                ("namespace", Val::str(&ns)),
-                ("namespaces", Val::list(if ns.is_empty() { vec![] } else { vec![Val::str(&ns)] })),
-                ("app_name", Val::str(&ns)),
-                ("view_name", Val::str(view_name)),
-                ("route", Val::str(&route.route)),
-            ],
-        }))
+        Ok(resolver_match(&project, route, kw))
+    })
+}
+
+/// The `ResolverMatch` of a resolved route (`resolve(path)`, `request.resolver_match`).
+pub fn resolver_match(project: &Project, route: &Route, kw: Vec<(String, Val)>) -> Val {
+    let views = project.views.borrow().clone();
+    let func = views.and_then(|v| v.get(&route.view)).unwrap_or(Val::None);
+    let ns = route.namespace.clone().unwrap_or_default();
+    let url_name = route.name.clone();
+    let view_name = match (&route.namespace, &route.name) {
+        (Some(n), Some(u)) => format!("{n}:{u}"),
+        (None, Some(u)) => u.clone(),
+        (_, None) => format!("views.{}", route.view),
+    };
+    let mut kwd = crate::value::PyDict::new();
+    for (k, v) in kw {
+        kwd.set_str(&k, v);
+    }
+    Val::obj(ResolverMatch {
+        attrs: vec![
+            ("func", func),
+            ("args", Val::tuple(vec![])),
+            ("kwargs", Val::dict(kwd)),
+            ("url_name", url_name.map(Val::str).unwrap_or(Val::None)),
+            ("namespace", Val::str(&ns)),
+            ("namespaces", Val::list(if ns.is_empty() { vec![] } else { vec![Val::str(&ns)] })),
+            ("app_name", Val::str(&ns)),
+            ("view_name", Val::str(view_name)),
+            ("route", Val::str(&route.route)),
+        ],
     })
 }
 

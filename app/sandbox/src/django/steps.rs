@@ -231,6 +231,24 @@ pub fn execute_with(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64,
 }
 
 fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_stale: bool) -> StepOutcome {
+    // A request or a shell line runs inside a CaptureQueriesContext, as the contract counts
+    // its queries: `connection.queries` records them (and a request does not reset it).
+    let captured = matches!(step, Step::Get { .. } | Step::Run { .. });
+    if captured {
+        rt.force_debug_cursor.set(rt.force_debug_cursor.get() + 1);
+        let t = super::test_client::test_state(rt);
+        t.no_reset_queries.set(t.no_reset_queries.get() + 1);
+    }
+    let out = run_step_kind(rt, project, step, budget_ms, detect_stale);
+    if captured {
+        rt.force_debug_cursor.set(rt.force_debug_cursor.get().saturating_sub(1));
+        let t = super::test_client::test_state(rt);
+        t.no_reset_queries.set(t.no_reset_queries.get().saturating_sub(1));
+    }
+    out
+}
+
+fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_stale: bool) -> StepOutcome {
     match step {
         Step::Get { url, user, worker, http, .. } => {
             // A request goes to its worker (1 unless named); shell lines run in the worker
