@@ -1881,6 +1881,60 @@ def request_cases():
             steps=[request("GET", "/"), get("/"), run("from django.db import connection\nlen(connection.queries) >= 0")],
         ),
         case(
+            "v2_condition_etag_last_modified_decorators",
+            '''
+            from django.db.models import Max
+            from django.http import HttpResponse
+            from django.views.decorators.http import condition, etag, last_modified
+            from articles.models import Article
+
+
+            def latest(request):
+                return Article.objects.aggregate(m=Max("created_at"))["m"]
+
+
+            def count_tag(request):
+                return "n%d" % Article.objects.count()
+
+
+            @condition(etag_func=count_tag, last_modified_func=latest)
+            def both(request):
+                return HttpResponse(f"{Article.objects.count()} articles")
+
+
+            @etag(lambda request: '"fixed"')
+            def tagged(request):
+                return HttpResponse("tagged")
+
+
+            @last_modified(latest)
+            def dated(request):
+                return HttpResponse("dated")
+
+
+            @etag(lambda request: None)
+            def untagged(request):
+                return HttpResponse("no tag")
+            ''',
+            urls=[("both/", "both", "both"), ("tagged/", "tagged", "tagged"), ("dated/", "dated", "dated"),
+                  ("untagged/", "untagged", "untagged")],
+            steps=[
+                request("GET", "/both/"),
+                request("GET", "/both/", headers={"If-None-Match": '"n60"'}),
+                request("GET", "/both/", headers={"If-None-Match": '"other"'}),
+                request("GET", "/tagged/", headers={"If-None-Match": 'W/"fixed", "x"'}),
+                request("HEAD", "/tagged/", headers={"If-None-Match": "*"}),
+                request("POST", "/tagged/", headers={"If-None-Match": '"fixed"'}),
+                request("PUT", "/tagged/", headers={"If-Match": '"nope"'}),
+                request("PUT", "/tagged/", headers={"If-Match": '"fixed"'}),
+                request("GET", "/dated/"),
+                request("GET", "/dated/", headers={"If-Modified-Since": "Sat, 01 Jan 2050 00:00:00 GMT"}),
+                request("GET", "/dated/", headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+                request("POST", "/dated/", headers={"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+                request("GET", "/untagged/", headers={"If-None-Match": "*"}),
+            ],
+        ),
+        case(
             "v2_test_client_surface",
             TAG_VIEWS,
             templates=TAG_TEMPLATES,

@@ -486,31 +486,149 @@ fn conditional_get(req: &Request, response: Val) -> SResult<Val> {
     if etag.is_none() && last_modified.is_none() {
         return Ok(response);
     }
-    if !(200..300).contains(&r.status.get()) {
-        return Ok(response);
+    Ok(conditional_response(req, etag.as_deref(), last_modified, Some(r)).unwrap_or(response))
+}
+
+/// `get_conditional_response`: a 304 (GET, HEAD) or 412 (other methods) when the request's
+/// `If-Match`/`If-Unmodified-Since`/`If-None-Match`/`If-Modified-Since` ask for it, else `None`
+/// (the response stands).
+pub fn conditional_response(req: &Request, etag: Option<&str>, last_modified: Option<i64>, response: Option<&Response>) -> Option<Val> {
+    if response.is_some_and(|r| !(200..300).contains(&r.status.get())) {
+        return None;
     }
-    let not_modified = match req.meta_str("HTTP_IF_NONE_MATCH") {
-        Some(inm) => {
-            let tags = parse_etags(&inm);
-            !tags.is_empty() && etag.as_deref().is_some_and(|e| tags.iter().any(|t| t == "*" || weak(t) == weak(e)))
+    let header = |k: &str| req.meta_str(k).unwrap_or_default();
+    let if_match = parse_etags(&header("HTTP_IF_MATCH"));
+    let if_unmodified_since = super::http::parse_http_date(&header("HTTP_IF_UNMODIFIED_SINCE"));
+    let if_none_match = parse_etags(&header("HTTP_IF_NONE_MATCH"));
+    let if_modified_since = super::http::parse_http_date(&header("HTTP_IF_MODIFIED_SINCE"));
+    let safe = req.method == "GET" || req.method == "HEAD";
+    let strip = |t: &str| t.trim_matches(|c| c == 'W' || c == '/').to_string();
+    if !if_match.is_empty() {
+        let passes = match etag {
+            None => false,
+            Some(_) if if_match == ["*"] => true,
+            Some(e) if e.starts_with("W/") => false,
+            Some(e) => if_match.iter().any(|t| t == e),
+        };
+        if !passes {
+            return Some(precondition_failed());
         }
-        None => match (req.meta_str("HTTP_IF_MODIFIED_SINCE").and_then(|d| super::http::parse_http_date(&d)), last_modified) {
-            (Some(since), Some(lm)) => lm <= since,
-            _ => false,
-        },
-    };
-    if !not_modified {
-        return Ok(response);
     }
+    if if_match.is_empty() {
+        if let Some(since) = if_unmodified_since {
+            if !last_modified.is_some_and(|lm| lm <= since) {
+                return Some(precondition_failed());
+            }
+        }
+    }
+    if !if_none_match.is_empty() {
+        let passes = match etag {
+            None => true,
+            Some(_) if if_none_match == ["*"] => false,
+            Some(e) => !if_none_match.iter().any(|t| strip(t) == strip(e)),
+        };
+        if !passes {
+            return Some(if safe { not_modified(response) } else { precondition_failed() });
+        }
+    }
+    if if_none_match.is_empty() && safe {
+        if let Some(since) = if_modified_since {
+            if last_modified.is_some_and(|lm| lm <= since) {
+                return Some(not_modified(response));
+            }
+        }
+    }
+    None
+}
+
+fn precondition_failed() -> Val {
+    Val::obj(Response::html(String::new(), 412))
+}
+
+/// `_not_modified`: a 304 keeping the headers RFC 9110 asks for.
+fn not_modified(response: Option<&Response>) -> Val {
     let n = Response::new(String::new(), 304, "", "HttpResponseNotModified");
     n.headers.borrow_mut().shift_remove("content-type");
-    for h in ["Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"] {
-        if let Some(v) = r.header(h) {
-            n.set_header(h, &v);
+    if let Some(r) = response {
+        for h in ["Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Last-Modified", "Vary"] {
+            if let Some(v) = r.header(h) {
+                n.set_header(h, &v);
+            }
         }
+        *n.cookies.borrow_mut() = r.cookies.borrow().clone();
     }
-    *n.cookies.borrow_mut() = r.cookies.borrow().clone();
-    Ok(Val::obj(n))
+    Val::obj(n)
+}
+
+/// `quote_etag`: an ETag as given when it is already quoted, else in quotes.
+pub fn quote_etag(tag: &str) -> String {
+    let t = tag.strip_prefix("W/").unwrap_or(tag);
+    if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') && !t[1..t.len() - 1].contains('"') {
+        tag.to_string()
+    } else {
+        format!("\"{tag}\"")
+    }
+}
+
+/// `condition(etag_func=None, last_modified_func=None)` and its shortcuts `etag(f)`,
+/// `last_modified(f)` (`django.views.decorators.http`): the functions run first; a request
+/// whose validators still hold gets a 304 (or 412) without running the view; GET and HEAD
+/// responses carry the ETag and Last-Modified.
+pub fn condition_factory(name: &'static str) -> Val {
+    NativeFn::val(name, move |rt, args, kwargs| {
+        let (etag_func, lm_func) = match name {
+            "etag" => (Some(crate::py::args::bind("etag", args, kwargs, &["etag_func"], 1)?[0].clone().expect("required")), None),
+            "last_modified" => (None, Some(crate::py::args::bind("last_modified", args, kwargs, &["last_modified_func"], 1)?[0].clone().expect("required"))),
+            _ => {
+                let a = crate::py::args::bind("condition", args, kwargs, &["etag_func", "last_modified_func"], 0)?;
+                (a[0].clone().filter(|v| !v.is_none()), a[1].clone().filter(|v| !v.is_none()))
+            }
+        };
+        let _ = rt;
+        Ok(NativeFn::val(format!("{name}.<decorator>"), move |_rt, args, _| {
+            let view = args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, "the decorator takes a view function"))?;
+            let (etag_func, lm_func) = (etag_func.clone(), lm_func.clone());
+            Ok(NativeFn::val(format!("{name}.<inner>"), move |rt, args, kwargs| {
+                let request = args.first().cloned().ok_or_else(|| err(ErrorKind::TypeError, "a view takes the request"))?;
+                let req = request.as_obj::<Request>().ok_or_else(|| err(ErrorKind::TypeError, "a view takes an HttpRequest"))?;
+                let last_modified = match &lm_func {
+                    Some(f) => match call_value(rt, f, args.clone(), kwargs.clone())? {
+                        Val::DateTime(d) => Some(d.to_micros().div_euclid(1_000_000)),
+                        Val::None => None,
+                        other if !other.truthy(rt)? => None,
+                        other => return Err(err(ErrorKind::TypeError, format!("last_modified_func must return a datetime, not {}", other.type_name()))),
+                    },
+                    None => None,
+                };
+                let etag = match &etag_func {
+                    Some(f) => match call_value(rt, f, args.clone(), kwargs.clone())? {
+                        Val::None => None,
+                        v => Some(quote_etag(&v.to_str(rt)?)),
+                    },
+                    None => None,
+                };
+                let response = match conditional_response(req, etag.as_deref(), last_modified, None) {
+                    Some(r) => r,
+                    None => call_value(rt, &view, args, kwargs)?,
+                };
+                if req.method == "GET" || req.method == "HEAD" {
+                    if let Some(r) = response.as_obj::<Response>() {
+                        if let Some(lm) = last_modified.filter(|lm| *lm != 0) {
+                            if r.header("Last-Modified").is_none() {
+                                r.set_header("Last-Modified", &super::http::http_date(lm as f64));
+                            }
+                        }
+                        if let Some(e) = &etag {
+                            if r.header("ETag").is_none() {
+                                r.set_header("ETag", e);
+                            }
+                        }
+                    }
+                }
+                Ok(response)
+            }))
+        }))
+    })
 }
 
 fn weak(tag: &str) -> &str {

@@ -285,6 +285,9 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             ("require_GET", require_methods(vec!["GET".into()])),
             ("require_POST", require_methods(vec!["POST".into()])),
             ("require_safe", require_methods(vec!["GET".into(), "HEAD".into()])),
+            ("condition", super::handler::condition_factory("condition")),
+            ("etag", super::handler::condition_factory("etag")),
+            ("last_modified", super::handler::condition_factory("last_modified")),
         ],
         "django.contrib.auth" => vec![("get_user_model", NativeFn::val("get_user_model", |_, _, _| Ok(model_val(&schema::USER))))],
         "django.contrib.auth.models" => vec![
