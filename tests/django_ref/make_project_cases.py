@@ -1935,6 +1935,21 @@ def request_cases():
             ],
         ),
         case(
+            "v2_locmem_max_entries_and_cull",
+            'from django.core.cache import cache, caches\n',
+            settings={"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "a",
+                                             "TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 3, "CULL_FREQUENCY": 2}}}},
+            steps=[{'run': "for i in range(5):\n    cache.set(f'k{i}', i)\nsorted(k for k in [f'k{i}' for i in range(5)] if cache.get(k) is not None)"}, {'advance': 100000}, {'run': "cache.get('k4')"}, {'run': "caches['nope']"}] + [
+                run("for i in range(5):\n    cache.set(f'j{i}', i)\n    cache.get('k4')\nsorted(k for k in ['k4'] + [f'j{i}' for i in range(5)] if cache.get(k) is not None)"),
+            ],
+        ),
+        case(
+            "v2_post_lists_and_307_303_follow",
+            "from django.http import HttpResponse, JsonResponse\n\ndef tags(request):\n    return JsonResponse({'tags': request.POST.getlist('tag'), 'one': request.POST.get('tag'), 'get': request.GET.getlist('q'), 'method': request.method})\n\ndef go(request):\n    from django.http import HttpResponseRedirect\n    r = HttpResponseRedirect('/tags/?q=1&q=2')\n    r.status_code = int(request.GET.get('code', 302))\n    return r\n",
+            urls=[('tags/', 'tags', 'tags'), ('go/', 'go', 'go')],
+            steps=[{'request': {'method': 'POST', 'path': '/tags/', 'data': {'tag': ['a', 'b']}}}, {'request': {'method': 'POST', 'path': '/go/?code=307', 'data': {'tag': ['z']}, 'follow': True}}, {'request': {'method': 'POST', 'path': '/go/?code=303', 'data': {'tag': ['z']}, 'follow': True}}, {'request': {'method': 'GET', 'path': '/tags/', 'data': {'q': ['1', '2']}, 'headers': {'Accept': 'application/json'}}}, {'request': {'method': 'DELETE', 'path': '/tags/'}}],
+        ),
+        case(
             "v2_test_client_surface",
             TAG_VIEWS,
             templates=TAG_TEMPLATES,

@@ -113,6 +113,9 @@ pub fn key_warnings(made_key: &str) -> Vec<String> {
 pub struct LocMemCache<V> {
     /// Made key → (value, expiry), least recently used first.
     entries: IndexMap<String, (V, Expiry)>,
+    /// `OPTIONS`' `MAX_ENTRIES` and `CULL_FREQUENCY` (300 and 3 unless set).
+    pub max_entries: usize,
+    pub cull_frequency: usize,
     pub calls: Vec<CacheCall>,
     /// While set, the cache is invisible: every read misses, writes are dropped, nothing is
     /// logged (rendering a page "as it would be now", to tell a stale cached page).
@@ -121,7 +124,7 @@ pub struct LocMemCache<V> {
 
 impl<V> Default for LocMemCache<V> {
     fn default() -> Self {
-        LocMemCache { entries: IndexMap::new(), calls: Vec::new(), bypass: false }
+        LocMemCache { entries: IndexMap::new(), max_entries: MAX_ENTRIES, cull_frequency: CULL_FREQUENCY, calls: Vec::new(), bypass: false }
     }
 }
 
@@ -200,7 +203,8 @@ impl<V: Clone + std::fmt::Debug> LocMemCache<V> {
     }
 
     fn store(&mut self, key: &str, value: V, timeout: Timeout, now: f64) {
-        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(key) {
+        // LocMemCache._set: past MAX_ENTRIES it culls first, even to overwrite a key.
+        if self.entries.len() >= self.max_entries {
             self.cull();
         }
         self.entries.shift_remove(key);
@@ -265,8 +269,13 @@ impl<V: Clone + std::fmt::Debug> LocMemCache<V> {
         self.calls.clear();
     }
 
+    /// `_cull`: the least recently used `1/CULL_FREQUENCY` go; all of them with 0.
     fn cull(&mut self) {
-        let count = self.entries.len() / CULL_FREQUENCY;
+        if self.cull_frequency == 0 {
+            self.entries.clear();
+            return;
+        }
+        let count = self.entries.len() / self.cull_frequency;
         for _ in 0..count {
             self.entries.shift_remove_index(0);
         }

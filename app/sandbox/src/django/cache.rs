@@ -283,6 +283,10 @@ impl Object for CachesObj {
     fn getitem(&self, rt: &Rt, key: &Val) -> SResult<Val> {
         match key.as_str() {
             Some("default") => Ok(Val::obj(CacheObj::new(rt))),
+            Some(alias) if super::settings::settings(rt).borrow().cache.other_aliases.iter().any(|a| a == alias) => Err(crate::error::err(
+                crate::error::ErrorKind::NotSupported,
+                format!("the lab has one cache, 'default': CACHES['{alias}'] is not set up (use caches['default'] or cache)"),
+            )),
             _ => Err(exc("InvalidCacheBackendError", format!("The connection '{}' doesn't exist.", key.as_str().unwrap_or("?")))),
         }
     }

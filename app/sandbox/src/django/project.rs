@@ -165,6 +165,12 @@ pub fn load(rt: &Rt, project: Rc<Project>) -> SResult<Rc<Namespace>> {
     };
     let backend = super::caches::backend_for(&read.cache.backend).map_err(|e| if settings.is_some() { e.in_source("settings.py".to_string()) } else { e })?;
     super::caches::caches(rt).borrow_mut().configure(backend);
+    super::caches::with_backend(rt, |b| {
+        if let Some(store) = b.store() {
+            store.max_entries = read.cache.max_entries;
+            store.cull_frequency = read.cache.cull_frequency;
+        }
+    });
     *super::settings::settings(rt).borrow_mut() = read;
     // The project's own modules (`middleware.py`, `signals.py`, …), importable by name, in
     // files order, before views.py.

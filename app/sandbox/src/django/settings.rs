@@ -24,11 +24,16 @@ pub struct CacheSettings {
     pub timeout: Option<f64>,
     pub key_prefix: String,
     pub version: i64,
+    /// `OPTIONS`: `MAX_ENTRIES`, `CULL_FREQUENCY`.
+    pub max_entries: usize,
+    pub cull_frequency: usize,
+    /// The other aliases of `CACHES` (the lab has one cache: they are refused when used).
+    pub other_aliases: Vec<String>,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        CacheSettings { backend: LOCMEM.into(), location: "run-project".into(), timeout: Some(300.0), key_prefix: String::new(), version: 1 }
+        CacheSettings { backend: LOCMEM.into(), location: "run-project".into(), timeout: Some(300.0), key_prefix: String::new(), version: 1, max_entries: crate::cache::MAX_ENTRIES, cull_frequency: crate::cache::CULL_FREQUENCY, other_aliases: vec![] }
     }
 }
 
@@ -115,6 +120,22 @@ pub fn read(rt: &Rt, get: &dyn Fn(&str) -> Option<Val>) -> SResult<Settings> {
         if let Some(v) = c.get_str("VERSION") {
             s.cache.version = v.as_int().ok_or_else(|| improperly(format!("CACHES['default']['VERSION'] must be an integer, not {}", v.type_name())))?;
         }
+        if let Some(Val::Dict(o)) = c.get_str("OPTIONS") {
+            let o = o.borrow();
+            let count = |name: &str| -> SResult<Option<usize>> {
+                match o.get_str(name) {
+                    None => Ok(None),
+                    Some(v) => v.as_int().filter(|n| *n >= 0).map(|n| Some(n as usize)).ok_or_else(|| improperly(format!("CACHES['default']['OPTIONS']['{name}'] must be a whole number"))),
+                }
+            };
+            if let Some(n) = count("MAX_ENTRIES")? {
+                s.cache.max_entries = n;
+            }
+            if let Some(n) = count("CULL_FREQUENCY")? {
+                s.cache.cull_frequency = n;
+            }
+        }
+        s.cache.other_aliases = d.borrow().keys().iter().filter_map(|k| k.as_str().map(str::to_string)).filter(|k| k != "default").collect();
         if c.get_str("KEY_FUNCTION").is_some() {
             return Err(exc("NotSupported", "CACHES['default']['KEY_FUNCTION'] is not available in the lab: the key is KEY_PREFIX:VERSION:key, as Django's default make_key builds it"));
         }
