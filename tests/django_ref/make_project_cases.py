@@ -1950,6 +1950,12 @@ def request_cases():
             steps=[{'request': {'method': 'POST', 'path': '/tags/', 'data': {'tag': ['a', 'b']}}}, {'request': {'method': 'POST', 'path': '/go/?code=307', 'data': {'tag': ['z']}, 'follow': True}}, {'request': {'method': 'POST', 'path': '/go/?code=303', 'data': {'tag': ['z']}, 'follow': True}}, {'request': {'method': 'GET', 'path': '/tags/', 'data': {'q': ['1', '2']}, 'headers': {'Accept': 'application/json'}}}, {'request': {'method': 'DELETE', 'path': '/tags/'}}],
         ),
         case(
+            "v2_response_header_api",
+            'from django.http import HttpResponse, JsonResponse\n\ndef v(request):\n    r = HttpResponse(\'hi\', content_type=\'text/plain\', status=201)\n    r[\'X-A\'] = \'1\'\n    r.headers[\'x-b\'] = \'2\'\n    r.setdefault(\'X-A\', \'no\')\n    r.setdefault(\'X-C\', \'3\')\n    del r[\'x-b\']\n    r.headers.pop(\'X-C\', None)\n    r[\'X-D\'] = f"{r.get(\'x-a\')} {r.get(\'nope\', \'dflt\')} {\'X-A\' in r} {r.has_header(\'x-a\')} {sorted(k for k, _ in r.items())}"\n    return r\n\ndef j(request):\n    return JsonResponse({\'a\': [1, 2]}, status=202)\n\ndef empty(request):\n    return HttpResponse(status=204)\n',
+            urls=[('v/', 'v', 'v'), ('j/', 'j', 'j'), ('e/', 'empty', 'e')],
+            steps=[{'request': {'method': 'GET', 'path': '/v/'}}, {'request': {'method': 'GET', 'path': '/j/'}}, {'request': {'method': 'GET', 'path': '/e/'}}],
+        ),
+        case(
             "v2_test_client_surface",
             TAG_VIEWS,
             templates=TAG_TEMPLATES,

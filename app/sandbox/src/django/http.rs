@@ -616,6 +616,13 @@ impl Object for Headers {
             "items" => Ok(Val::list(self.map.borrow().values().map(|(k, v)| Val::tuple(vec![Val::str(k), Val::str(v)])).collect())),
             "keys" => Ok(Val::list(self.map.borrow().values().map(|(k, _)| Val::str(k)).collect())),
             "values" => Ok(Val::list(self.map.borrow().values().map(|(_, v)| Val::str(v)).collect())),
+            "__delitem__" if self.writable => {
+                let k = args.first().map(|a| a.to_str(rt)).transpose()?.unwrap_or_default();
+                match self.map.borrow_mut().shift_remove(&k.to_lowercase()) {
+                    Some(_) => Ok(Val::None),
+                    None => Err(exc("KeyError", crate::pyfmt::python_str_repr(&k.to_lowercase()))),
+                }
+            }
             "pop" if self.writable => {
                 let a = crate::py::args::bind("pop", args, kwargs, &["key", "default"], 1)?;
                 let k = a[0].as_ref().expect("required").to_str(rt)?;
@@ -834,7 +841,7 @@ impl Object for Response {
                 None => return Err(crate::value::no_attr(&self.class_name, name)),
             },
             "headers" => Val::obj(Headers { map: self.headers.clone(), class: "ResponseHeaders", writable: true }),
-            "get" | "setdefault" | "items" => {
+            "get" | "setdefault" | "items" | "__delitem__" => {
                 let h = Headers { map: self.headers.clone(), class: "ResponseHeaders", writable: true };
                 let method = name.to_string();
                 NativeFn::val(name, move |rt, args, kwargs| h.call_method(rt, &method, args, kwargs))

@@ -602,6 +602,11 @@ fn delete(rt: &Rt, fr: &Frame, target: &Expr) -> SResult<()> {
                     l.remove(idx as usize);
                     Ok(())
                 }
+                Val::Obj(ob) => match ob.call_method(rt, "__delitem__", vec![k], vec![]) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind == ErrorKind::AttributeError => Err(err(ErrorKind::TypeError, format!("'{}' object does not support item deletion", o.type_name()))),
+                    Err(e) => Err(e),
+                },
                 other => Err(err(ErrorKind::TypeError, format!("'{}' object does not support item deletion", other.type_name()))),
             }
         }
