@@ -526,3 +526,25 @@ test('the workbench at 1280×800: on every lab, the prose beside the lab, the ad
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the prose is actionable: a request in the text fills the address bar, a toggle named in the text gets ticked', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/lessons/cache-page`);
+  await ready(page);
+  await page.locator('[data-testid=prose-action][data-action=fill]', { hasText: '/articles/?tag=sql' }).first().click();
+  assert.equal(await page.locator('[data-testid=url]').inputValue(), '/articles/?tag=sql');
+  const toggle = page.getByLabel('@cache_page(60) on article_list');
+  assert.equal(await toggle.isChecked(), false);
+  await page.locator('[data-testid=prose-action][data-action=toggle]', { hasText: '@cache_page(60) on article_list' }).first().click();
+  await page.waitForFunction(() => document.querySelector('#toggle-0')?.checked === true);
+  assert.equal(await toggle.isChecked(), true);
+  // Sending what the text said: the tag page, cached from now on.
+  await page.locator('[data-testid=send]').click();
+  await page.locator('[data-testid=bar-queries]').waitFor();
+  assert.match(await page.locator('[data-testid=history]').textContent(), /GET \/articles\/\?tag=sql/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

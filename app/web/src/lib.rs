@@ -87,6 +87,9 @@ struct Shared {
     explained: RwSignal<std::collections::HashMap<u64, String>>,
     /// The last digest of the learner's session (a test hook: checks must not change it).
     fingerprint: RwSignal<Option<(u64, String)>>,
+    /// What a click on the lesson's prose asks the lab to do (fill the address bar, tick a
+    /// toggle); the lab takes it and clears it.
+    action: RwSignal<Option<prose::Action>>,
 }
 
 /// Changes one lesson's progress and writes it to storage (a failure becomes the notice).
@@ -145,6 +148,7 @@ pub fn App() -> impl IntoView {
         measured: RwSignal::new(None),
         explained: RwSignal::new(Default::default()),
         fingerprint: RwSignal::new(None),
+        action: RwSignal::new(None),
     };
     let (progress, storage_message) = store::load();
     shared.progress.set(progress);

@@ -84,6 +84,26 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     let worker = RwSignal::new(1u8);
     let pick_worker = move || (workers > 1).then(|| worker.get_untracked());
     let shell = RwSignal::new(lab.shell.first().cloned().unwrap_or_default());
+    // A click on the lesson's prose: fill the address bar, or tick the toggle it names (as a
+    // click on its checkbox does, so the lab reacts the same way).
+    let toggle_labels: Vec<String> = lab.toggles.iter().map(|t| t.label().to_string()).collect();
+    Effect::new(move |_| {
+        let Some(action) = shared.action.get() else { return };
+        shared.action.set(None);
+        match action {
+            crate::prose::Action::Fill(line) => url.set(line),
+            crate::prose::Action::Toggle(label) => {
+                let Some(i) = toggle_labels.iter().position(|l| *l == label) else { return };
+                let input = web_sys::window()
+                    .and_then(|w| w.document())
+                    .and_then(|d| d.get_element_by_id(&format!("toggle-{i}")))
+                    .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlInputElement>(e).ok());
+                if let Some(input) = input.filter(|i| !i.checked()) {
+                    input.click();
+                }
+            }
+        }
+    });
     let lab_sv = StoredValue::new(lab.clone());
     let slug = StoredValue::new(slug);
     let active_migrations = sig.migrations;

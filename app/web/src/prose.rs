@@ -1,20 +1,66 @@
 //! Lesson prose on the page: `protocol::prose` blocks (parsed from `lesson.md` at build time)
 //! turned into elements. Views only, never HTML strings: every text is escaped.
+//!
+//! A code span that is a request (`GET /articles/`, `POST /tags/new/ with name=x`) or the
+//! label of one of the lab's toggles is an **action**: clicking it fills the address bar or
+//! ticks the toggle, so the learner does what the sentence says in one click.
 
 use leptos::prelude::*;
 use protocol::prose::{Block, Inline};
 
-fn inlines(runs: &[Inline]) -> AnyView {
+/// What a click in the prose asks of the lab.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Put this request line in the address bar.
+    Fill(String),
+    /// Tick the toggle with this label.
+    Toggle(String),
+}
+
+/// A request line (`GET /articles/`) or a bare path (`/articles/?tag=sql`, sent as GET).
+fn is_request(code: &str) -> bool {
+    (code.starts_with('/') && !code.contains(char::is_whitespace))
+        || protocol::METHODS.iter().any(|m| code.strip_prefix(m).is_some_and(|rest| rest.starts_with(" /")))
+}
+
+fn code_span(t: &str, toggles: &[String]) -> AnyView {
+    let action = if is_request(t) {
+        Some(Action::Fill(t.to_string()))
+    } else if toggles.iter().any(|l| l == t) {
+        Some(Action::Toggle(t.to_string()))
+    } else {
+        None
+    };
+    match action {
+        None => view! { <code>{t.to_string()}</code> }.into_any(),
+        Some(a) => {
+            let shared = expect_context::<crate::Shared>();
+            let (kind, title) = match &a {
+                Action::Fill(_) => ("fill", "Put this request in the lab's address bar"),
+                Action::Toggle(_) => ("toggle", "Tick this in the lab"),
+            };
+            view! {
+                <button type="button" class="prose-action" data-testid="prose-action" data-action=kind title=title
+                    on:click=move |_| shared.action.set(Some(a.clone()))>
+                    <code>{t.to_string()}</code>
+                </button>
+            }
+            .into_any()
+        }
+    }
+}
+
+fn inlines(runs: &[Inline], toggles: &[String]) -> AnyView {
     runs.iter()
         .map(|i| match i {
             Inline::Text(t) => t.clone().into_any(),
-            Inline::Code(t) => view! { <code>{t.clone()}</code> }.into_any(),
-            Inline::Emphasis(c) => view! { <em>{inlines(c)}</em> }.into_any(),
-            Inline::Strong(c) => view! { <strong>{inlines(c)}</strong> }.into_any(),
+            Inline::Code(t) => code_span(t, toggles),
+            Inline::Emphasis(c) => view! { <em>{inlines(c, toggles)}</em> }.into_any(),
+            Inline::Strong(c) => view! { <strong>{inlines(c, toggles)}</strong> }.into_any(),
             Inline::Link(href, c) => {
                 // build.rs kept only harmless targets; outside links open beside the lesson.
                 let external = href.starts_with("http");
-                view! { <a href=href.clone() target=external.then_some("_blank") rel=external.then_some("noopener")>{inlines(c)}</a> }.into_any()
+                view! { <a href=href.clone() target=external.then_some("_blank") rel=external.then_some("noopener")>{inlines(c, toggles)}</a> }.into_any()
             }
             Inline::LineBreak => view! { <br/> }.into_any(),
         })
@@ -23,31 +69,31 @@ fn inlines(runs: &[Inline]) -> AnyView {
 }
 
 /// An item's blocks; a tight item's single paragraph without its `<p>`.
-fn item(blocks: &[Block]) -> AnyView {
+fn item(blocks: &[Block], toggles: &[String]) -> AnyView {
     match blocks {
-        [Block::Paragraph(p)] => inlines(p),
-        _ => blocks.iter().map(block).collect_view().into_any(),
+        [Block::Paragraph(p)] => inlines(p, toggles),
+        _ => blocks.iter().map(|b| block(b, toggles)).collect_view().into_any(),
     }
 }
 
-fn block(b: &Block) -> AnyView {
+fn block(b: &Block, toggles: &[String]) -> AnyView {
     match b {
         // The page shows the lesson title itself; sections sit under it.
         Block::Heading(1, _) => ().into_any(),
-        Block::Heading(2, t) => view! { <h3>{inlines(t)}</h3> }.into_any(),
-        Block::Heading(_, t) => view! { <h4>{inlines(t)}</h4> }.into_any(),
-        Block::Paragraph(p) => view! { <p>{inlines(p)}</p> }.into_any(),
-        Block::List(None, items) => view! { <ul>{items.iter().map(|i| view! { <li>{item(i)}</li> }).collect_view()}</ul> }.into_any(),
+        Block::Heading(2, t) => view! { <h3>{inlines(t, toggles)}</h3> }.into_any(),
+        Block::Heading(_, t) => view! { <h4>{inlines(t, toggles)}</h4> }.into_any(),
+        Block::Paragraph(p) => view! { <p>{inlines(p, toggles)}</p> }.into_any(),
+        Block::List(None, items) => view! { <ul>{items.iter().map(|i| view! { <li>{item(i, toggles)}</li> }).collect_view()}</ul> }.into_any(),
         Block::List(Some(start), items) => {
-            view! { <ol start=start.to_string()>{items.iter().map(|i| view! { <li>{item(i)}</li> }).collect_view()}</ol> }.into_any()
+            view! { <ol start=start.to_string()>{items.iter().map(|i| view! { <li>{item(i, toggles)}</li> }).collect_view()}</ol> }.into_any()
         }
         Block::Code(_, text) => view! { <pre class="code">{text.clone()}</pre> }.into_any(),
-        Block::Quote(blocks) => view! { <blockquote>{blocks.iter().map(block).collect_view()}</blockquote> }.into_any(),
+        Block::Quote(blocks) => view! { <blockquote>{blocks.iter().map(|b| block(b, toggles)).collect_view()}</blockquote> }.into_any(),
         Block::Table(head, rows) => view! {
             <div class="table-wrap">
                 <table>
-                    <thead><tr>{head.iter().map(|c| view! { <th>{inlines(c)}</th> }).collect_view()}</tr></thead>
-                    <tbody>{rows.iter().map(|r| view! { <tr>{r.iter().map(|c| view! { <td>{inlines(c)}</td> }).collect_view()}</tr> }).collect_view()}</tbody>
+                    <thead><tr>{head.iter().map(|c| view! { <th>{inlines(c, toggles)}</th> }).collect_view()}</tr></thead>
+                    <tbody>{rows.iter().map(|r| view! { <tr>{r.iter().map(|c| view! { <td>{inlines(c, toggles)}</td> }).collect_view()}</tr> }).collect_view()}</tbody>
                 </table>
             </div>
         }
@@ -56,6 +102,7 @@ fn block(b: &Block) -> AnyView {
     }
 }
 
-pub fn render(blocks: &[Block]) -> AnyView {
-    blocks.iter().map(block).collect_view().into_any()
+/// The prose; `toggles` are the lab's toggle labels (a code span naming one is an action).
+pub fn render(blocks: &[Block], toggles: &[String]) -> AnyView {
+    blocks.iter().map(|b| block(b, toggles)).collect_view().into_any()
 }
