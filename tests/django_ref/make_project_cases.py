@@ -1956,6 +1956,13 @@ def request_cases():
             steps=[{'request': {'method': 'GET', 'path': '/v/'}}, {'request': {'method': 'GET', 'path': '/j/'}}, {'request': {'method': 'GET', 'path': '/e/'}}],
         ),
         case(
+            "v2_method_decorator_on_class_based_views",
+            "from django.utils.decorators import method_decorator\nfrom django.views.decorators.cache import cache_page, never_cache\nfrom django.views.generic import ListView, TemplateView\nfrom django.http import HttpResponse\nfrom articles.models import Tag\n\n\n@method_decorator(cache_page(60), name='dispatch')\nclass Tags(ListView):\n    model = Tag\n    template_name = 't.html'\n\n\nclass Plain(TemplateView):\n    template_name = 't.html'\n\n    @method_decorator(never_cache)\n    def get(self, request, *args, **kwargs):\n        return HttpResponse(str(Tag.objects.count()))\n\n\ntags = Tags.as_view()\nplain = Plain.as_view()\ncached = cache_page(30)(Tags.as_view())\n",
+            templates={"t.html": "{{ tag_list|length }}"},
+            urls=[('tags/', 'tags', 'tags'), ('plain/', 'plain', 'plain'), ('cached/', 'cached', 'cached')],
+            steps=[{'request': {'method': 'GET', 'path': '/tags/'}}, {'request': {'method': 'GET', 'path': '/tags/'}}, {'request': {'method': 'GET', 'path': '/plain/'}}, {'request': {'method': 'GET', 'path': '/cached/'}}, {'request': {'method': 'GET', 'path': '/cached/'}}],
+        ),
+        case(
             "v2_test_client_surface",
             TAG_VIEWS,
             templates=TAG_TEMPLATES,

@@ -124,6 +124,43 @@ fn source_module(rt: &Rt, key: &str, file: &str, src: &str, names: &[&'static st
     Ok(names.iter().filter_map(|n| ns.get(n).map(|v| (*n, v))).collect())
 }
 
+/// `django.utils.decorators.method_decorator`: a function decorator (`cache_page(60)`,
+/// `never_cache`) on a method, or on a class's method named by `name` (`"dispatch"`).
+const METHOD_DECORATOR: &str = r#"
+def _multi_decorate(decorators, method):
+    if isinstance(decorators, (list, tuple)):
+        decorators = list(decorators)[::-1]
+    else:
+        decorators = [decorators]
+
+    def _wrapper(self, *args, **kwargs):
+        def bound_method(*a, **kw):
+            return method(self, *a, **kw)
+        for dec in decorators:
+            bound_method = dec(bound_method)
+        return bound_method(*args, **kwargs)
+
+    return _wrapper
+
+
+def method_decorator(decorator, name=""):
+    def _dec(obj):
+        if not isinstance(obj, type):
+            return _multi_decorate(decorator, obj)
+        if not (name and hasattr(obj, name)):
+            raise ValueError(
+                "The keyword argument `name` must be the name of a method of the decorated "
+                "class: %s. Got '%s' instead." % (obj, name)
+            )
+        method = getattr(obj, name)
+        if not callable(method):
+            raise TypeError("Cannot decorate '%s' as it isn't a callable attribute of %s (%s)." % (name, obj, method))
+        setattr(obj, name, _multi_decorate(decorator, method))
+        return obj
+
+    return _dec
+"#;
+
 /// `django.utils.deprecation.MiddlewareMixin`: a learner's old-style middleware
 /// (`process_request` / `process_response`) runs through it exactly as in Django.
 const MIDDLEWARE_MIXIN: &str = r#"
@@ -170,6 +207,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
             v
         }
         "django.views.generic" | "django.views.generic.base" | "django.views.generic.list" | "django.views.generic.detail" => generic_views(rt)?,
+        "django.utils.decorators" => source_module(rt, "django.utils.decorators (source)", "django/utils/decorators.py", METHOD_DECORATOR, &["method_decorator"])?,
         "django.utils.deprecation" => source_module(rt, "django.utils.deprecation (source)", "django/utils/deprecation.py", MIDDLEWARE_MIXIN, &["MiddlewareMixin"])?,
         "django.shortcuts" => vec![
             ("render", super::project::render_fn()),

@@ -326,6 +326,10 @@ pub fn isinstance(rt: &Rt, v: &Val, cls: &Val) -> SResult<bool> {
             ("dict", Val::Dict(_)) => true,
             ("set" | "frozenset", Val::Set(_)) => true,
             ("range", Val::Obj(o)) => o.as_any().is::<RangeObj>(),
+            // A class (the learner's, an exception class, a builtin type) is a type.
+            ("type", Val::Obj(o)) => {
+                o.as_any().is::<ClassVal>() || o.as_any().is::<TypeObj>() || o.as_any().is::<ExceptionClass>()
+            }
             _ => false,
         });
     }
