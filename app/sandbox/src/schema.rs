@@ -17,6 +17,22 @@ pub enum FieldKind {
     ForeignKey(&'static str),
 }
 
+impl FieldKind {
+    /// The Django field class of this kind, for messages.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            FieldKind::Auto => "BigAutoField",
+            FieldKind::Int => "IntegerField",
+            FieldKind::Char => "CharField",
+            FieldKind::Text => "TextField",
+            FieldKind::Bool => "BooleanField",
+            FieldKind::DateTime => "DateTimeField",
+            FieldKind::Date => "DateField",
+            FieldKind::ForeignKey(_) => "ForeignKey",
+        }
+    }
+}
+
 /// What `Field.get_default()` gives a new instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldDefault {
@@ -70,16 +86,7 @@ impl Field {
     }
     /// The Django field class, for messages.
     pub fn class_name(&self) -> &'static str {
-        match self.kind {
-            FieldKind::Auto => "BigAutoField",
-            FieldKind::Int => "IntegerField",
-            FieldKind::Char => "CharField",
-            FieldKind::Text => "TextField",
-            FieldKind::Bool => "BooleanField",
-            FieldKind::DateTime => "DateTimeField",
-            FieldKind::Date => "DateField",
-            FieldKind::ForeignKey(_) => "ForeignKey",
-        }
+        self.kind.class_name()
     }
 }
 

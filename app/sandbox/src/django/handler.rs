@@ -93,7 +93,8 @@ fn load_middleware(rt: &Rt, project: &Rc<Project>, hooks: &Shared) -> SResult<Va
     };
     let mut handler = convert(project, hooks, inner);
     for path in paths.iter().rev() {
-        let instance = match native(path) {
+        let kind = native(path);
+        let instance = match kind {
             Some(kind) => native_instance(rt, kind, handler.clone())?,
             None => {
                 let factory = import_string(rt, path)?;
@@ -103,7 +104,7 @@ fn load_middleware(rt: &Rt, project: &Rc<Project>, hooks: &Shared) -> SResult<Va
         if instance.is_none() {
             return Err(exc("ImproperlyConfigured", format!("Middleware factory {path} returned None.")));
         }
-        if native(path).is_none() {
+        if kind.is_none() {
             let mut h = hooks.borrow_mut();
             if let Some(m) = bound(rt, &instance, "process_view") {
                 h.view.insert(0, m);

@@ -80,6 +80,11 @@ pub fn encode_data(rt: &Rt, data: Option<&Val>) -> SResult<Vec<(String, String)>
     Ok(out)
 }
 
+/// `urlencode(pairs)`: `k=v&k=v`, each side quoted as `quote_plus` does.
+pub fn urlencode_pairs(pairs: &[(String, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect::<Vec<_>>().join("&")
+}
+
 pub fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -120,7 +125,7 @@ impl QueryDict {
     }
 
     pub fn urlencode(&self) -> String {
-        self.items.borrow().iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect::<Vec<_>>().join("&")
+        urlencode_pairs(&self.items.borrow())
     }
 }
 

@@ -349,8 +349,7 @@ pub fn reverse_fn() -> Val {
                     },
                 };
                 if !pairs.is_empty() {
-                    let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", super::http::url_encode(k), super::http::url_encode(v))).collect();
-                    url = format!("{url}?{}", qs.join("&"));
+                    url = format!("{url}?{}", super::http::urlencode_pairs(&pairs));
                 }
             }
         }

@@ -235,15 +235,11 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_s
     // its queries: `connection.queries` records them (and a request does not reset it).
     let captured = matches!(step, Step::Get { .. } | Step::Run { .. });
     if captured {
-        rt.force_debug_cursor.set(rt.force_debug_cursor.get() + 1);
-        let t = super::test_client::test_state(rt);
-        t.no_reset_queries.set(t.no_reset_queries.get() + 1);
+        super::test_client::capture_begin(rt);
     }
     let out = run_step_kind(rt, project, step, budget_ms, detect_stale);
     if captured {
-        rt.force_debug_cursor.set(rt.force_debug_cursor.get().saturating_sub(1));
-        let t = super::test_client::test_state(rt);
-        t.no_reset_queries.set(t.no_reset_queries.get().saturating_sub(1));
+        super::test_client::capture_end(rt);
     }
     out
 }

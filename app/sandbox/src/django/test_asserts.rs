@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::http::Response;
-use super::test_client::{client_request, test_state, ClientObj, ClientRequest};
+use super::test_client::{capture_begin, capture_end, client_request, ClientObj, ClientRequest};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::py::args::bind;
 use crate::py::objects::Instance;
@@ -654,16 +654,13 @@ impl Object for CaptureQueries {
         self
     }
     fn enter(&self, rt: &Rt) -> SResult<Val> {
-        rt.force_debug_cursor.set(rt.force_debug_cursor.get() + 1);
-        test_state(rt).no_reset_queries.set(test_state(rt).no_reset_queries.get() + 1);
+        capture_begin(rt);
         self.start.set(rt.queries_log.borrow().len());
         *self.captured.borrow_mut() = None;
         Ok(Val::obj(CaptureView { start: self.start.get(), captured: self.captured.clone() }))
     }
     fn exit(&self, rt: &Rt, error: Option<&SandboxError>) -> SResult<bool> {
-        rt.force_debug_cursor.set(rt.force_debug_cursor.get().saturating_sub(1));
-        let st = test_state(rt);
-        st.no_reset_queries.set(st.no_reset_queries.get().saturating_sub(1));
+        capture_end(rt);
         let captured = live_queries(rt, self.start.get());
         *self.captured.borrow_mut() = Some(captured.clone());
         if error.is_some() {

@@ -30,6 +30,20 @@ pub fn test_state(rt: &Rt) -> Rc<TestState> {
     rt.state::<TestState>()
 }
 
+/// What entering a `CaptureQueriesContext` does to the connection: queries are recorded in
+/// `connection.queries`, and a request no longer resets them. [`capture_end`] undoes it.
+pub fn capture_begin(rt: &Rt) {
+    rt.force_debug_cursor.set(rt.force_debug_cursor.get() + 1);
+    let t = test_state(rt);
+    t.no_reset_queries.set(t.no_reset_queries.get() + 1);
+}
+
+pub fn capture_end(rt: &Rt) {
+    rt.force_debug_cursor.set(rt.force_debug_cursor.get().saturating_sub(1));
+    let t = test_state(rt);
+    t.no_reset_queries.set(t.no_reset_queries.get().saturating_sub(1));
+}
+
 /// `django.test.Client`: requests through the project's handler; `force_login` sets the
 /// session user (and updates `last_login`, as `login()` does).
 pub struct ClientObj {
@@ -155,7 +169,7 @@ fn one_request(rt: &Rt, c: &ClientRequest) -> SResult<Val> {
     let (path, own_qs) = c.path.split_once('?').unwrap_or((&c.path, ""));
     let query = matches!(c.method.as_str(), "GET" | "HEAD");
     let qs = if query && !c.data.is_empty() {
-        c.data.iter().map(|(k, v)| format!("{}={}", super::http::url_encode(k), super::http::url_encode(v))).collect::<Vec<_>>().join("&")
+        super::http::urlencode_pairs(&c.data)
     } else {
         own_qs.to_string()
     };
@@ -230,8 +244,7 @@ impl Object for RequestFactoryObj {
                 let path = a[0].as_ref().expect("required").to_str(rt)?;
                 let data = encode_data(rt, a[1].as_ref())?;
                 let (url, post) = if name == "get" && !data.is_empty() {
-                    let qs: Vec<String> = data.iter().map(|(k, v)| format!("{}={}", super::http::url_encode(k), super::http::url_encode(v))).collect();
-                    (format!("{path}?{}", qs.join("&")), vec![])
+                    (format!("{path}?{}", super::http::urlencode_pairs(&data)), vec![])
                 } else {
                     (path, data)
                 };

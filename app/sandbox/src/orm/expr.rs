@@ -743,16 +743,7 @@ impl FinalField {
 }
 
 pub fn kind_class(k: FieldKind) -> &'static str {
-    match k {
-        FieldKind::Auto => "BigAutoField",
-        FieldKind::Int => "IntegerField",
-        FieldKind::Char => "CharField",
-        FieldKind::Text => "TextField",
-        FieldKind::Bool => "BooleanField",
-        FieldKind::DateTime => "DateTimeField",
-        FieldKind::Date => "DateField",
-        FieldKind::ForeignKey(_) => "ForeignKey",
-    }
+    k.class_name()
 }
 
 pub struct NamesToPath {
