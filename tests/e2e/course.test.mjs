@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch } from './harness.mjs';
+import { tab } from './lab_helpers.mjs';
 
 let server, sub, browser;
 before(async () => { server = await serveDist(); sub = await serveDist(undefined, '/course/'); browser = await launch(); });
@@ -327,6 +328,7 @@ test('Lab B growth chart: 1 + 3N queries before select_related, a flat line afte
   await ready(page);
   const points = (series) => page.locator('[data-testid=chart] g[data-series]').evaluateAll(
     (gs, name) => [...(gs.find((g) => g.dataset.series === name)?.querySelectorAll('circle') ?? [])].map((c) => [Number(c.dataset.x), Number(c.dataset.y)]), series);
+  await tab(page, 'chart');
   await page.locator('[data-testid=run-sweep]').click();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=chart] g[data-series] circle').length >= 5, null, { timeout: 120_000 });
   const before = await points("the lesson's start");
@@ -366,6 +368,7 @@ test('the first lesson has a growth chart too: the unbounded list reads more row
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${server.base}/#/lessons/fast-enough`);
   await ready(page);
+  await tab(page, 'growth');
   const growth = page.locator('[data-testid=growth]');
   await growth.locator('[data-testid=growth-range]').selectOption('1000');
   await growth.locator('[data-testid=growth-metric]').selectOption('rows_read');

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch, waitForResult } from './harness.mjs';
-import { editFile } from './lab_helpers.mjs';
+import { editFile, tab } from './lab_helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -178,6 +178,8 @@ test('the build versions the engine files and the page runs under its own CSP wi
   assert.equal(r.count, 41);
   // A chart (its colours are classes, not inline styles) and the Explain tree render too.
   await page.goto(`${server.base}/#/lessons/indexes`);
+  await page.locator('[data-testid=result-tab][data-tab=growth]').waitFor();
+  await tab(page, 'growth');
   await page.getByTestId('growth').waitFor();
   assert.deepEqual(await page.evaluate(() => window.__violations), []);
   assert.deepEqual(errors, []);

@@ -92,3 +92,9 @@ export async function fingerprint(page) {
   await page.waitForFunction(() => (document.querySelector('[data-testid=fingerprint]')?.textContent ?? '') !== '', null, { timeout: 30_000 });
   return page.locator('[data-testid=fingerprint]').textContent();
 }
+
+/** Brings result tab `name` (response, sql, cache, tests, timeline, chart, compare, growth) forward. */
+export async function tab(page, name) {
+  await page.locator(`[data-testid=result-tab][data-tab=${name}]`).click();
+  await page.locator(`[data-testid=result-panel][data-panel=${name}]:visible`).first().waitFor({ state: 'attached' }).catch(() => {});
+}

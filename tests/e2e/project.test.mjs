@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch } from './harness.mjs';
+import { tab } from './lab_helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -240,6 +241,7 @@ test('the cache timeline marks the read after a save STALE without a receiver, a
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'cache-fragments-and-keys');
   await page.getByLabel('cache.get / cache.set in get_top_tags()').check();
+  await tab(page, 'timeline');
   await page.locator('[data-testid=run-timeline]').click();
   assert.deepEqual(await timelineStates(page, 6), ['value miss', 'value hit', '-', 'value stale', '-', 'value miss']);
   await page.locator('[data-testid=timeline-step][data-state="value stale"] button').click();
@@ -258,6 +260,7 @@ test('the learner edits the timeline: a typo names its line, +59 s keeps the ent
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'cache-page');
   await page.getByLabel('@cache_page(60) on article_list').check();
+  await tab(page, 'timeline');
   const script = page.locator('[data-testid=timeline-script]');
   const original = await script.inputValue();
   await script.fill(original + 'FETCH /articles/\n');
@@ -277,6 +280,7 @@ test('the learner edits the timeline: a typo names its line, +59 s keeps the ent
 
 /** Clicks Compare and waits for both sides: the metrics by name, as {a, b}. */
 async function compare(page, choice) {
+  await tab(page, 'compare');
   await page.locator('[data-testid=compare-choice]').selectOption({ label: choice });
   await page.locator('[data-testid=compare]').click();
   await page.locator('[data-testid=compare-result]').waitFor({ timeout: 60_000 });
@@ -327,6 +331,7 @@ test('depth chart at 100,000 articles: the OFFSET line climbs, the cursor line s
   await page.locator('[data-testid=status]').filter({ hasText: 'Database ready: 100,000 articles' }).waitFor({ timeout: 300_000 });
   console.log(`# seeding 100,000 articles took ${Date.now() - t0} ms (page's view)`);
   await page.getByLabel('Article.Meta.indexes: Index(fields=["-created_at", "-id"])').check();
+  await tab(page, 'chart');
   const points = async (prefix, metric) => {
     await page.locator('[data-testid=sweep-metric]').selectOption(metric);
     return page.locator('[data-testid=chart] g[data-series]').evaluateAll((gs, p) =>
@@ -362,6 +367,7 @@ test('growth with data size: the triage page read grows with the table without t
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'indexes');
   await page.locator('[data-testid=url]').fill('/tasks/open/');
+  await tab(page, 'growth');
   const growth = page.locator('[data-testid=growth]');
   await growth.locator('[data-testid=growth-range]').selectOption('100000');
   await growth.locator('[data-testid=growth-metric]').selectOption('rows_read');
@@ -394,6 +400,7 @@ test('every query in the log has an Explain button: SCAN and a sort before the i
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'indexes');
   await get(page, '/tasks/open/');
+  await tab(page, 'sql');
   const first = page.locator('[data-testid=step-detail] [data-testid=query]').first();
   await first.locator('[data-testid=explain]').click();
   const plan = first.locator('[data-testid=plan]');
@@ -442,6 +449,7 @@ test('indexes in models.py: a typo is Django\'s system check at its line, the fi
   const after = await rowsRead();
   assert.ok(before >= 100 * Math.max(after, 1), `rows read ${before} -> ${after}`);
   await page.locator('[data-testid=migrations]').filter({ hasText: 'CREATE INDEX "task_status_created_idx" ON "tasks_task" ("status", "created_at" DESC);' }).waitFor();
+  await tab(page, 'sql');
   const first = page.locator('[data-testid=step-detail] [data-testid=query]').first();
   await first.locator('[data-testid=explain]').click();
   await first.locator('[data-testid=plan]').waitFor({ timeout: 30_000 });
@@ -454,6 +462,7 @@ test('indexes in models.py: a typo is Django\'s system check at its line, the fi
 test('two workers with locmem: a save clears one cache and the other serves a STALE page; RedisCache shares it', async () => {
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'shared-cache');
+  await tab(page, 'timeline');
   await page.locator('[data-testid=run-timeline]').click();
   assert.deepEqual(await timelineStates(page, 6), ['value miss', 'value miss', 'value hit', '-', 'value miss', 'value stale']);
   assert.match(await page.locator('[data-testid=timeline-step]').last().textContent(), /on worker 2/);
@@ -476,6 +485,7 @@ test('transactions: worker 2 waits 2 s for worker 1\'s long transaction, fails a
     const line = page.locator('[data-testid=step-detail] [data-testid=clock-line]');
     return { waited: Number(await line.getAttribute('data-waited')), text: (await line.textContent()).trim() };
   };
+  await tab(page, 'timeline');
   await page.locator('[data-testid=run-timeline]').click();
   await timelineStates(page, 2);
   let c = await lastClock();

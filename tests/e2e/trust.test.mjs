@@ -7,7 +7,7 @@ import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serveDist, launch } from './harness.mjs';
-import { open as openLab, get, shell, step, editFile, timelineStates, check, fingerprint, answers } from './lab_helpers.mjs';
+import { open as openLab, get, shell, step, editFile, timelineStates, check, fingerprint, answers, tab } from './lab_helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -130,6 +130,7 @@ test('6. the indexes lesson\'s shell line about a unique field runs: the models 
 test('7. every timeline run starts from fresh data: after the save the request is STALE on the second run too', async () => {
   const ctx = await browser.newContext();
   const { page, errors } = await open(ctx, 'lab-c');
+  await tab(page, 'timeline');
   await page.locator('[data-testid=run-timeline]').click();
   assert.deepEqual(await timelineStates(page, 6), ['-', '-', '-', '-', '-', '-']);
   await page.getByLabel('{% cache 300 newest %} around the sidebar').check();
@@ -214,6 +215,7 @@ test('11. checks, comparisons and growth points leave the learner\'s data, cache
   assert.equal((await check(page, 1)).passed, false);
   assert.equal((await check(page, 2)).passed, false);
   assert.equal(await fingerprint(page), before, 'the checks of steps 2 and 3 left the session alone');
+  await tab(page, 'compare');
   await page.locator('[data-testid=compare-choice]').selectOption({ index: 2 });
   await page.locator('[data-testid=compare]').click();
   await page.locator('[data-testid=compare-result]').waitFor({ timeout: 60_000 });

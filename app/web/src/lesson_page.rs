@@ -226,11 +226,13 @@ pub fn LessonPage(slug: String) -> AnyView {
         <project_lab::ProjectLabView lab=project slug=slug.clone() sig=sig replay=replay wanted=wanted/>
     };
 
+    let article = NodeRef::<leptos::html::Article>::new();
     view! {
-        <article class="lesson">
+        <article class="lesson" node_ref=article>
             <h1>{title}</h1>
             {notice_view}
             <div class="prose">{crate::prose::render(&course::prose(src), &toggle_labels)}</div>
+            <crate::splitter::Splitter article=article/>
             <section class="lab" aria-label="Lab">
                 {link_banner}
                 {toolbar}

@@ -16,6 +16,8 @@ pub mod markdown;
 pub mod prose;
 pub mod project_lab;
 pub mod quiz;
+pub mod results;
+pub mod splitter;
 pub mod store;
 
 use leptos::prelude::*;

@@ -15,6 +15,7 @@ use crate::highlight::Lang;
 use protocol::lesson::Lab;
 use protocol::share::{Current, LabState};
 
+use crate::results::{Panel, Tab, TabBar, Tabs};
 use crate::{QueryLog, Shared, DEFAULT_SIZE};
 
 /// What the project lab shows, fed by the engine's answers.
@@ -274,6 +275,24 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     });
     let has_compare = !compare_choices.is_empty();
     let all_toggles = StoredValue::new(lab.toggles.clone());
+    // The result tabs this lab has; a step answered or picked brings its own tab forward.
+    let mut tab_list = vec![Tab::Response, Tab::Sql, Tab::Cache];
+    for (has, t) in [(has_tests, Tab::Tests), (has_timeline, Tab::Timeline), (has_sweeps, Tab::Chart), (has_compare, Tab::Compare), (has_growth, Tab::Growth)] {
+        if has {
+            tab_list.push(t);
+        }
+    }
+    let tabs = slug.with_value(|s| Tabs::new(s, tab_list));
+    provide_context(tabs);
+    Effect::new(move |prev: Option<(Option<usize>, u64)>| {
+        let (key, kind) = shared.project.with(|p| ((p.selected, p.answers), p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind)));
+        if let (Some(prev), Some(kind)) = (prev, kind) {
+            if prev != key {
+                tabs.follow(kind);
+            }
+        }
+        key
+    });
 
     view! {
         <div class="project-lab">
@@ -413,7 +432,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
             }}
             <div class="shell-bar">
                 <label>">>> "
-                    <input data-testid="shell" list="lab-shell" size="50" spellcheck="false" prop:value=move || shell.get()
+                    <input data-testid="shell" list="lab-shell" size="50" spellcheck="false" aria-label="Shell line (python manage.py shell); Enter runs it" prop:value=move || shell.get()
                         on:input=move |ev| shell.set(event_target_value(&ev))
                         on:keydown=move |ev| if ev.key() == "Enter" { run_shell() }/>
                 </label>
@@ -436,30 +455,51 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                         shared.engine.with_value(|e| if let Some(e) = e { e.reseed(); });
                     }>"Reset data"</button>
             </div>
-            {has_timeline.then(|| view! {
-                <details class="timeline-editor" open>
-                    <summary>"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>", "<code>"… on worker 2"</code>", "<code>"…, 1 s into the previous"</code>"), "
-                        <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></summary>
-                    <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
-                        aria-description="Ctrl+Enter runs the timeline"
-                        prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))
-                        on:keydown=move |ev| if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) { ev.prevent_default(); run_timeline() }/>
-                    <button data-testid="run-timeline" title="Reload the data and the project (empty cache, clock at its start) and replay these steps"
-                        on:click=move |_| run_timeline()>"Run the timeline"</button>
-                    <span class="muted">" Every run starts from fresh data, an empty cache and the clock at its start."</span>
-                    {move || script_error.get().map(|e| view! { <p class="error" role="alert" data-testid="timeline-error">{e}</p> })}
-                </details>
-                <TimelineStrip/>
-            })}
-            {has_sweeps.then(|| view! {
-                <crate::growth::GrowthPanel prefix="sweep" title="Growth chart".to_string() choices=sweep_choices name=sweep_name point=sweep_point/>
-            })}
-            {has_compare.then(|| view! { <crate::compare::ComparePanel choices=compare_choices make=make_compare/> })}
-            {has_growth.then(|| view! {
-                <crate::growth::GrowthPanel prefix="growth" title=format!("Growth with data size ({growth_kind})") choices=growth_choices name=growth_name point=growth_point/>
-            })}
-            {move || shared.project.get().load_error.map(|e| view! { <ErrorBox error=e/> })}
             <StepHistory/>
+            // The selected step's summary, then the tab bar, then the chosen panel (the step's
+            // panels live inside its detail; CSS orders them around the bar).
+            <div class="results">
+                {move || shared.project.get().load_error.map(|e| view! { <div class="step-summary"><ErrorBox error=e/></div> })}
+                {move || {
+                    let p = shared.project.get();
+                    let r = p.selected.and_then(|i| p.history.get(i).cloned());
+                    match r {
+                        Some(r) => view! { <StepDetail report=r answers=p.answers/> }.into_any(),
+                        None => view! {
+                            <p class="muted result-empty" hidden=move || !tabs.chosen.get().of_step()>"Nothing sent yet: Send a request, run a shell line or the tests."</p>
+                        }.into_any(),
+                    }
+                }}
+                <TabBar tabs=tabs/>
+                {has_timeline.then(|| view! {
+                    <Panel tabs=tabs tab=Tab::Timeline>
+                        <div class="timeline-editor">
+                            <p class="muted">"Timeline: one step per line — "<code>"GET /url/"</code>" (or "<code>"… as user001"</code>", "<code>"… on worker 2"</code>", "<code>"…, 1 s into the previous"</code>"), "
+                                <code>">>> code"</code>", "<code>"+61 s"</code>", "<code>"run tests"</code></p>
+                            <textarea class="code" rows="6" spellcheck="false" data-testid="timeline-script" aria-label="Timeline steps"
+                                aria-description="Ctrl+Enter runs the timeline"
+                                prop:value=move || script.get() on:input=move |ev| script.set(event_target_value(&ev))
+                                on:keydown=move |ev| if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) { ev.prevent_default(); run_timeline() }/>
+                            <button data-testid="run-timeline" title="Reload the data and the project (empty cache, clock at its start) and replay these steps"
+                                on:click=move |_| run_timeline()>"Run the timeline"</button>
+                            <span class="muted">" Every run starts from fresh data, an empty cache and the clock at its start."</span>
+                            {move || script_error.get().map(|e| view! { <p class="error" role="alert" data-testid="timeline-error">{e}</p> })}
+                        </div>
+                        <TimelineStrip/>
+                    </Panel>
+                })}
+                {has_sweeps.then(|| view! {
+                    <Panel tabs=tabs tab=Tab::Chart>
+                        <crate::growth::GrowthPanel prefix="sweep" title="Growth chart".to_string() choices=sweep_choices name=sweep_name point=sweep_point/>
+                    </Panel>
+                })}
+                {has_compare.then(|| view! { <Panel tabs=tabs tab=Tab::Compare><crate::compare::ComparePanel choices=compare_choices make=make_compare/></Panel> })}
+                {has_growth.then(|| view! {
+                    <Panel tabs=tabs tab=Tab::Growth>
+                        <crate::growth::GrowthPanel prefix="growth" title=format!("Growth with data size ({growth_kind})") choices=growth_choices name=growth_name point=growth_point/>
+                    </Panel>
+                })}
+            </div>
         </div>
     }
 }
@@ -597,51 +637,63 @@ fn StepHistory() -> impl IntoView {
                 }).collect_view()
             }}
         </ol>
-        {move || {
-            let p = shared.project.get();
-            let r = p.selected.and_then(|i| p.history.get(i).cloned())?;
-            Some(view! { <StepDetail report=r answers=p.answers/> })
-        }}
     }
 }
 
+/// The selected step: its numbers, goals and warnings always in view, then its panels
+/// (Response, SQL, Cache, Tests) under the tab bar.
 #[component]
 fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
+    let tabs = expect_context::<Tabs>();
     let r = report;
     let is_get = r.kind == StepKind::Get;
     let is_test = r.kind == StepKind::Test;
     let rows: usize = r.render.queries.iter().map(|q| q.rows).sum();
     let rows_read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
-    view! {
-        <div class="step-detail" data-testid="step-detail" data-run=answers.to_string() data-kind=r.kind.as_str()>
-            {(r.kind != StepKind::Advance).then(|| view! {
-                <div class="metrics" data-testid="metrics" data-run=answers.to_string()>
-                    {r.status.map(|s| view! { <div><span class="big" data-testid="status">{s}</span>" status"</div> })}
-                    <div><span class="big" data-testid="query-count">{r.render.n_queries}</span>{if r.render.n_queries == 1 { " query" } else { " queries" }}</div>
-                    <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.render.request_ms)}</span>" ms"</div>
-                    <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
-                    <div><span class="big" data-testid="rows-fetched">{rows}</span>{if rows == 1 { " row fetched" } else { " rows fetched" }}</div>
-                    <div><span class="big" data-testid="rows-read-total">{protocol::group_digits(rows_read)}</span>" read"</div>
-                </div>
-            })}
-            {r.goals.iter().map(|g| view! {
-                <p class=if g.met { "goal met" } else { "goal" } data-testid="goal" data-met=g.met.to_string()>
-                    {if g.met { "✔ Within the goal's budget: " } else { "✘ Over the goal's budget: " }}{g.message.clone()}
-                    <span class="muted">" (Check my solution also compares the page with the lesson's.)"</span>
-                </p>
-            }).collect_view()}
-            {is_get.then(|| crate::timing_note(&r.render.timing))}
-            {r.span.clone().map(|s| view! { <ClockLine span=s/> })}
-            {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
-            {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
-            {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{crate::markdown::inline(&n)}</p> }).collect_view()}
-            {r.render.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
-            {(!r.headers.is_empty()).then(|| view! {
-                <dl class="headers" data-testid="headers">
-                    {r.headers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
-                </dl>
-            })}
-            {is_test.then(|| view! {
+    let has_tests_tab = tabs.list.with_value(|l| l.contains(&Tab::Tests));
+    let stdout = (!r.stdout.is_empty()).then(|| view! { <pre class="stdout" data-testid="stdout">{r.stdout.clone()}</pre> });
+    let (stdout_here, stdout_tests) = if is_test && has_tests_tab { (None, stdout) } else { (stdout, None) };
+    let has_cache = r.cache.is_some() || !r.cache_calls.is_empty() || !r.cache_keys.is_empty();
+    let response = view! {
+        {(!r.headers.is_empty()).then(|| view! {
+            <dl class="headers" data-testid="headers">
+                {r.headers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+            </dl>
+        })}
+        {stdout_here}
+        {(is_get && r.error.is_none()).then(|| view! {
+            <iframe class="response" sandbox="" title="Response" srcdoc=r.render.output.clone()></iframe>
+        })}
+        {(r.kind == StepKind::Run).then(|| {
+            let out = r.render.output.clone();
+            let is_plan = out.lines().next().is_some_and(|l| l.contains(" SCAN ") || l.contains(" SEARCH ") || l.contains(" USE TEMP "));
+            if is_plan {
+                view! { <PlanView text=out/> }.into_any()
+            } else {
+                view! { <pre class="shell-output" data-testid="shell-output">{out}</pre> }.into_any()
+            }
+        })}
+        {matches!(r.kind, StepKind::Advance | StepKind::Test).then(|| view! {
+            <p class="muted">{if is_test { "Running the tests sends no request: their results are under Tests." } else { "Moving the clock sends no request." }}</p>
+        })}
+    };
+    let sql = view! {
+        {if r.render.queries.is_empty() {
+            view! { <p class="muted">"This step sent no query."</p> }.into_any()
+        } else {
+            view! { <QueryLog report=r.render.clone()/> }.into_any()
+        }}
+    };
+    let cache = view! {
+        {if has_cache {
+            view! { <CachePanel report=r.clone()/> }.into_any()
+        } else {
+            view! { <p class="muted">"This step did not use the cache."</p> }.into_any()
+        }}
+    };
+    let tests = has_tests_tab.then(|| view! {
+        {if is_test {
+            view! {
                 <ul class="tests" data-testid="tests">
                     {r.tests.iter().map(|t| view! {
                         <li data-testid="test-result" data-outcome=t.outcome.as_str() class=t.outcome.as_str()>
@@ -650,25 +702,42 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                         </li>
                     }).collect_view()}
                 </ul>
-            })}
-            {(r.cache.is_some() || !r.cache_calls.is_empty() || !r.cache_keys.is_empty()).then(|| view! { <CachePanel report=r.clone()/> })}
-            {(!r.stdout.is_empty()).then(|| view! { <pre class="stdout" data-testid="stdout">{r.stdout.clone()}</pre> })}
-            {(is_get && r.error.is_none()).then(|| view! {
-                <details class="output" open>
-                    <summary>"Response"</summary>
-                    <iframe sandbox="" title="Response" srcdoc=r.render.output.clone()></iframe>
-                </details>
-            })}
-            {(r.kind == StepKind::Run).then(|| {
-                let out = r.render.output.clone();
-                let is_plan = out.lines().next().is_some_and(|l| l.contains(" SCAN ") || l.contains(" SEARCH ") || l.contains(" USE TEMP "));
-                if is_plan {
-                    view! { <PlanView text=out/> }.into_any()
-                } else {
-                    view! { <pre class="shell-output" data-testid="shell-output">{out}</pre> }.into_any()
-                }
-            })}
-            {(!r.render.queries.is_empty()).then(|| view! { <QueryLog report=r.render.clone()/> })}
+            }.into_any()
+        } else {
+            view! { <p class="muted">"The selected step is not a test run: press Run tests, or pick a test run in the history."</p> }.into_any()
+        }}
+        {stdout_tests}
+    });
+    view! {
+        <div class="step-detail" data-testid="step-detail" data-run=answers.to_string() data-kind=r.kind.as_str()>
+            <div class="step-summary">
+                {(r.kind != StepKind::Advance).then(|| view! {
+                    <div class="metrics" data-testid="metrics" data-run=answers.to_string()>
+                        {r.status.map(|s| view! { <div><span class="big" data-testid="status">{s}</span>" status"</div> })}
+                        <div><span class="big" data-testid="query-count">{r.render.n_queries}</span>{if r.render.n_queries == 1 { " query" } else { " queries" }}</div>
+                        <div title="X-Request-Duration-Ms"><span class="big" data-testid="request-ms">{format!("{:.2}", r.render.request_ms)}</span>" ms"</div>
+                        <div><span class="big" data-testid="sql-ms">{format!("{:.2}", r.render.sql_ms)}</span>" ms in SQL"</div>
+                        <div><span class="big" data-testid="rows-fetched">{rows}</span>{if rows == 1 { " row fetched" } else { " rows fetched" }}</div>
+                        <div><span class="big" data-testid="rows-read-total">{protocol::group_digits(rows_read)}</span>" read"</div>
+                    </div>
+                })}
+                {r.goals.iter().map(|g| view! {
+                    <p class=if g.met { "goal met" } else { "goal" } data-testid="goal" data-met=g.met.to_string()>
+                        {if g.met { "✔ Within the goal's budget: " } else { "✘ Over the goal's budget: " }}{g.message.clone()}
+                        <span class="muted">" (Check my solution also compares the page with the lesson's.)"</span>
+                    </p>
+                }).collect_view()}
+                {is_get.then(|| crate::timing_note(&r.render.timing))}
+                {r.span.clone().map(|s| view! { <ClockLine span=s/> })}
+                {r.error.clone().map(|e| view! { <ErrorBox error=e/> })}
+                {r.warnings.iter().map(|w| view! { <p class="warning" data-testid="warning">{w.clone()}</p> }).collect_view()}
+                {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{crate::markdown::inline(&n)}</p> }).collect_view()}
+                {r.render.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
+            </div>
+            <Panel tabs=tabs tab=Tab::Response>{response}</Panel>
+            <Panel tabs=tabs tab=Tab::Sql>{sql}</Panel>
+            <Panel tabs=tabs tab=Tab::Cache>{cache}</Panel>
+            {tests.map(|t| view! { <Panel tabs=tabs tab=Tab::Tests>{t}</Panel> })}
         </div>
     }
 }

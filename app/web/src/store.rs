@@ -47,3 +47,15 @@ fn disabled_message(why: &str) -> String {
 pub fn entry<'a>(p: &'a mut Progress, slug: &str) -> &'a mut LessonProgress {
     p.lessons.entry(slug.to_string()).or_default()
 }
+
+/// A remembered choice of the page's layout (the result tab of a lab, the split's width):
+/// kept beside the progress, under its own key; nothing happens when storage is unavailable.
+pub fn pref(key: &str) -> Option<String> {
+    storage().ok()?.get_item(&format!("djperf:ui:{key}")).ok().flatten()
+}
+
+pub fn set_pref(key: &str, value: &str) {
+    if let Ok(s) = storage() {
+        let _ = s.set_item(&format!("djperf:ui:{key}"), value);
+    }
+}

@@ -1,0 +1,138 @@
+// The workbench as a learner uses it: results in tabs with their counts (remembered per lab,
+// reachable from the keyboard), the split between text and lab (dragged, remembered), and
+// every lesson fitting a 360 px phone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDist, launch } from './harness.mjs';
+import { open, get, step, tab } from './lab_helpers.mjs';
+
+let server, browser;
+before(async () => { server = await serveDist(); browser = await launch(); });
+after(async () => { await browser?.close(); await server?.close(); });
+
+const chosen = (page) => page.locator('[data-testid=result-tab][aria-selected=true]').getAttribute('data-tab');
+const count = (page, t) => page.locator(`[data-testid=result-tab][data-tab=${t}] [data-testid=tab-count]`).textContent();
+const visiblePanels = (page) => page.locator('[data-testid=result-panel]:visible').evaluateAll((ps) => ps.map((p) => p.dataset.panel));
+
+test('results are tabs with counts: SQL holds the query log, the chosen tab is remembered per lab, Alt+digit and arrows move', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await open(ctx, server.base, 'n-plus-one');
+  const r = await get(page, '/');
+  assert.ok(r.queries > 2, `the N+1 page sends ${r.queries} queries`);
+  // The summary stays above the bar; one panel is shown, Response first.
+  assert.equal(await chosen(page), 'response');
+  assert.deepEqual(await visiblePanels(page), ['response']);
+  assert.equal(await count(page, 'sql'), String(r.queries), 'the SQL tab carries the query count');
+  assert.equal(await count(page, 'response'), '200');
+  assert.equal(await page.locator('[data-testid=step-detail] [data-testid=query]:visible').count(), 0, 'the query log waits in its tab');
+  await tab(page, 'sql');
+  assert.deepEqual(await visiblePanels(page), ['sql']);
+  assert.equal(await page.locator('[data-testid=step-detail] [data-testid=query]:visible').count(), r.queries);
+  // Keyboard: Alt+3 is the third tab (Cache); the arrows move along the bar, focus with them.
+  await page.keyboard.press('Alt+3');
+  assert.equal(await chosen(page), 'cache');
+  await page.locator('[data-testid=result-tab][data-tab=cache]').focus();
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await chosen(page), 'sql');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.tab), 'sql');
+  // Another request keeps the learner's tab; so does coming back to the lab.
+  await get(page, '/');
+  assert.equal(await chosen(page), 'sql');
+  await page.reload();
+  await page.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+  assert.equal(await chosen(page), 'sql', 'the chosen tab is remembered for this lab');
+  // Another lab has its own choice.
+  const other = await open(ctx, server.base, 'fast-enough');
+  assert.equal(await chosen(other.page), 'response');
+  assert.deepEqual([...errors, ...other.errors], []);
+  await ctx.close();
+});
+
+test('Run tests brings the Tests tab forward with passed/total; a shell line shows its output', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await open(ctx, server.base, 'query-count-tests');
+  await step(page, () => page.locator('[data-testid=run-tests]').click(), 120_000);
+  assert.equal(await chosen(page), 'tests');
+  const rows = page.locator('[data-testid=test-result]:visible');
+  const total = await rows.count();
+  assert.ok(total >= 1);
+  const passed = await page.locator('[data-testid=test-result][data-outcome=pass]').count();
+  assert.equal(await count(page, 'tests'), `${passed}/${total}`);
+  await page.locator('[data-testid=shell]').fill('Task.objects.count()');
+  await step(page, () => page.locator('[data-testid=run-shell]').click());
+  assert.equal(await chosen(page), 'response');
+  assert.match(await page.locator('[data-testid=result-tab][data-tab=response]').textContent(), /^Output/);
+  assert.match(await page.locator('[data-testid=shell-output]:visible').textContent(), /^\d+/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('the split between the text and the lab is dragged, moved by keys, remembered, and reset by a double click', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await open(ctx, server.base, 'cache-page');
+  const proseWidth = async () => (await page.locator('.prose').boundingBox()).width;
+  const start = await proseWidth();
+  const handle = await page.locator('[data-testid=splitter]').boundingBox();
+  assert.ok(handle && handle.width > 0, 'the handle is shown at 1280 px');
+  const x = handle.x + handle.width / 2, y = handle.y + 200;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x - 120, y, { steps: 4 });
+  await page.mouse.up();
+  const dragged = await proseWidth();
+  assert.ok(Math.abs(dragged - (start - 120)) < 12, `dragged 120 px left: ${start} → ${dragged}`);
+  // The lab took the room: Send is further left.
+  await page.locator('[data-testid=splitter]').focus();
+  await page.keyboard.press('ArrowRight');
+  const keyed = await proseWidth();
+  assert.ok(Math.abs(keyed - (dragged + 32)) < 4, `ArrowRight widens the text by 32 px: ${dragged} → ${keyed}`);
+  // Remembered: another lesson opens with the same split.
+  const other = await open(ctx, server.base, 'indexes');
+  assert.ok(Math.abs((await other.page.locator('.prose').boundingBox()).width - keyed) < 4, 'the split is remembered');
+  await other.page.locator('[data-testid=splitter]').dblclick();
+  assert.ok(Math.abs((await other.page.locator('.prose').boundingBox()).width - start) < 4, 'a double click goes back to the default');
+  assert.deepEqual([...errors, ...other.errors], []);
+  await ctx.close();
+});
+
+test('at 360 px no lesson is wider than the phone once its lab has loaded, on any result tab', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/#/`);
+  const hrefs = await page.locator('a[href^="#/lessons/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
+  assert.ok(hrefs.length >= 14);
+  await page.close();
+  const wide = [];
+  const measure = (p) => p.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const over = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1 && e.getClientRects().length
+      && !e.closest('.result-panel[hidden], [hidden]') && getComputedStyle(e).position !== 'fixed')
+      // Only the outermost offender: its children overflow with it.
+      .filter((e, _, all) => !all.includes(e.parentElement));
+    return { scroll: document.documentElement.scrollWidth, width: w, over: over.slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`) };
+  });
+  for (const href of hrefs) {
+    const slug = href.replace('#/lessons/', '');
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => errors.push(`${slug}: ${e}`));
+    await p.goto(`${server.base}/${href}`);
+    await p.locator('h1').first().waitFor();
+    const isLab = (await p.locator('section.lab').count()) > 0;
+    if (isLab) {
+      await p.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+      await step(p, () => p.locator('[data-testid=send]').click());
+    }
+    const tabs = isLab ? await p.locator('[data-testid=result-tab]').evaluateAll((ts) => ts.map((t) => t.dataset.tab)) : [null];
+    for (const t of tabs) {
+      if (t) await tab(p, t);
+      const m = await measure(p);
+      if (m.scroll > m.width) wide.push(`${slug}${t ? ` (${t} tab)` : ''}: ${m.scroll} px (${m.over.join(', ')})`);
+    }
+    await p.close();
+  }
+  assert.deepEqual(wide, [], 'lessons wider than a 360 px phone');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
