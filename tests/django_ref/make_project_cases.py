@@ -1491,6 +1491,8 @@ def class_name_cases():
 
 SESSION_MW = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MW = "django.contrib.auth.middleware.AuthenticationMiddleware"
+UPDATE_MW = "django.middleware.cache.UpdateCacheMiddleware"
+FETCH_MW = "django.middleware.cache.FetchFromCacheMiddleware"
 # What `startproject` writes.
 STARTPROJECT_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -1879,6 +1881,22 @@ def request_cases():
             urls=[("", "home", "home")],
             settings={"MIDDLEWARE": [SESSION_MW, AUTH_MW, "middleware.QueryCount", "middleware.Mixin", "middleware.Timing"]},
             steps=[request("GET", "/"), get("/"), run("from django.db import connection\nlen(connection.queries) >= 0")],
+        ),
+        case(
+            "v2_site_cache_and_a_header_middleware_inside_it",
+            'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    return HttpResponse(f"{Article.objects.count()} articles")\n',
+            modules={"stamp.py": 'calls = []\n\n\nclass Stamp:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        calls.append(request.path)\n        n = len(calls)\n        response = self.get_response(request)\n        response["X-Stamp"] = str(n)\n        return response\n'},
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": [UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW, "stamp.Stamp"]},
+            steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
+        ),
+        case(
+            "v2_site_cache_and_a_header_middleware_outside_it",
+            'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    return HttpResponse(f"{Article.objects.count()} articles")\n',
+            modules={"stamp.py": 'calls = []\n\n\nclass Stamp:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        calls.append(request.path)\n        n = len(calls)\n        response = self.get_response(request)\n        response["X-Stamp"] = str(n)\n        return response\n'},
+            urls=[("", "home", "home")],
+            settings={"MIDDLEWARE": ["stamp.Stamp", UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW]},
+            steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
         ),
         case(
             "v2_condition_etag_last_modified_decorators",

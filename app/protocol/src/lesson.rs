@@ -327,6 +327,10 @@ pub struct Goal {
     /// and pass against the learner's (a test that can catch the bug).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tests_catch: bool,
+    /// A response header every request of the steps must carry, holding the milliseconds the
+    /// request took (a timing middleware's): at least the view's time, at most the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_header: Option<String>,
     /// Stepped hints, shown one at a time before the solution (the build requires at least one).
     #[serde(default)]
     pub hints: Vec<String>,
@@ -441,6 +445,11 @@ pub struct Expect {
     /// A response header and words its value contains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<(String, String)>,
+    /// A timing header and what the judge says of it: `covers` (a duration measured on this
+    /// request), `absent`, `not a number`, `too small` (less than the view took), `too large`
+    /// (more than the request took: a copy from the cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<(String, String)>,
     /// A statement of the step whose SQL contains these words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,

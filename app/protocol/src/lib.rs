@@ -393,6 +393,18 @@ pub struct StepReport {
     /// (the same judgement as the check's, on this request alone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub goals: Vec<GoalLine>,
+    /// A request's first run: its whole time, and the part inside the view (with the template
+    /// it rendered; none when no view ran: a 404, a page the cache answered). The headers
+    /// shown are this run's, so a duration a middleware wrote fits between the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_run: Option<FirstRun>,
+}
+
+/// See [`StepReport::first_run`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirstRun {
+    pub request_ms: f64,
+    pub view_ms: Option<f64>,
 }
 
 fn first_worker() -> u8 {

@@ -235,6 +235,10 @@ pub fn observe(e: &Expect, r: &StepReport) -> Vec<String> {
         let got = r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         want(got.as_ref().is_some_and(|v| v.contains(words.as_str())), format!("the {name} header is {got:?} where the text says `{words}`"));
     }
+    if let Some((name, word)) = &e.duration {
+        let (got, message) = judge::duration_verdict(name, r);
+        want(got.word() == word, format!("the {name} header is `{}` where the text says `{word}` ({message})", got.word()));
+    }
     if let Some(x) = &e.sql {
         want(r.render.queries.iter().any(|q| q.sql.contains(x.as_str())), format!("no statement contains `{x}`"));
     }

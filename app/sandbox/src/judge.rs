@@ -141,6 +141,9 @@ pub fn run_goal(session: &mut Session, spec: ProjectSpec, goal: &Goal) -> Result
             return Err(format!("{} fails: {}: {}", report.label, e.kind, e.message));
         }
         if report.kind == StepKind::Get {
+            if let Some(name) = &goal.duration_header {
+                duration_covers(name, &report)?;
+            }
             last = Some(report);
         }
     }
@@ -154,6 +157,78 @@ pub fn run_goal(session: &mut Session, spec: ProjectSpec, goal: &Goal) -> Result
         });
     }
     Ok(Judged { report, observed })
+}
+
+/// Rounding a duration to two decimals, or the clock's steps, is not a wrong number.
+const DURATION_SLACK_MS: f64 = 0.05;
+
+/// What a timing middleware's header says of one response (see [`duration_verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duration {
+    /// A number of milliseconds between the view's time and the request's.
+    Covers,
+    Absent,
+    NotANumber,
+    /// Less than the view took: the clock read after the view, or seconds for milliseconds.
+    TooSmall,
+    /// More than the whole request took: not measured on this request (a cached copy).
+    TooLarge,
+}
+
+impl Duration {
+    /// The word a lesson's claim uses: `covers`, `absent`, `not a number`, `too small`, `too large`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Duration::Covers => "covers",
+            Duration::Absent => "absent",
+            Duration::NotANumber => "not a number",
+            Duration::TooSmall => "too small",
+            Duration::TooLarge => "too large",
+        }
+    }
+}
+
+/// A timing middleware's header on one response: there, a number of milliseconds, covering
+/// the view (and the template it rendered) and no more than the whole request. A number
+/// larger than the request is one the request did not measure: a copy the page cache stored
+/// with an earlier response. The verdict, and what it means in words.
+pub fn duration_verdict(name: &str, report: &StepReport) -> (Duration, String) {
+    let req = format!("`{}` ({})", report.label, report.status.map_or("no status".into(), |s| s.to_string()));
+    let Some((_, value)) = report.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) else {
+        return (
+            Duration::Absent,
+            format!("the response to {req} has no {name} header: every response must carry it, a 404 and a page from the cache too (is the middleware in settings.MIDDLEWARE, and does it add the header whatever the view did?)"),
+        );
+    };
+    let Ok(ms) = value.trim().parse::<f64>() else {
+        return (Duration::NotANumber, format!("{name} on {req} is `{}`: it should be a number of milliseconds, such as `12.34`", short(value, 40)));
+    };
+    let Some(run) = report.first_run else { return (Duration::Covers, String::new()) };
+    let view = run.view_ms.unwrap_or(0.0);
+    if ms + DURATION_SLACK_MS < view {
+        return (
+            Duration::TooSmall,
+            format!("{name} on {req} says {ms:.2} ms, but the view and its template alone took {view:.2} ms: the number leaves out the view (read the clock before calling get_response and after it returns, and count milliseconds, not seconds)"),
+        );
+    }
+    if ms > run.request_ms + DURATION_SLACK_MS {
+        return (
+            Duration::TooLarge,
+            format!(
+                "{name} on {req} says {ms:.2} ms, but the whole request took {:.2} ms: the number was not measured on this request. A page from the cache carries the header stored with the first response when the middleware sits inside the cache middleware (a cached page never reaches it); put it first in MIDDLEWARE",
+                run.request_ms
+            ),
+        );
+    }
+    (Duration::Covers, format!("{name} on {req}: {ms:.2} ms, between the view's {view:.2} ms and the request's {:.2} ms", run.request_ms))
+}
+
+/// [`duration_verdict`] as the check needs it: the message when the header is wrong.
+pub fn duration_covers(name: &str, report: &StepReport) -> Result<(), String> {
+    match duration_verdict(name, report) {
+        (Duration::Covers, _) => Ok(()),
+        (_, message) => Err(message),
+    }
 }
 
 /// The learner's side against the reference's, on one data set.

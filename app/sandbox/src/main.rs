@@ -131,6 +131,9 @@ fn try_lab(args: &[String]) -> Result<(), String> {
         if let Some(e) = &r.error {
             println!("   error: {}: {}", e.kind, e.message);
         }
+        if let Some(f) = r.first_run {
+            println!("   first run: {:.2} ms, view {:?} ms", f.request_ms, f.view_ms);
+        }
         for g in &r.render.groups {
             println!("   group x{}: {} {:?}", g.count, g.sql, g.n_plus_one);
         }

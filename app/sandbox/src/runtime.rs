@@ -122,6 +122,9 @@ pub struct Rt {
     /// Effects outside the database a request had (an e-mail sent): a request with any is not
     /// run again to time it.
     pub side_effects: Cell<u64>,
+    /// Milliseconds the current request spent in its view (with the template it rendered);
+    /// none when no view ran (a 404, a page from the cache).
+    pub view_ms: Cell<Option<f64>>,
 }
 
 impl Rt {
@@ -150,6 +153,7 @@ impl Rt {
             force_debug_cursor: Cell::new(0),
             db_blocked: RefCell::new(None),
             side_effects: Cell::new(0),
+            view_ms: Cell::new(None),
         }
     }
 

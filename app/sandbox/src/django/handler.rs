@@ -266,7 +266,10 @@ fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -
         }
     }
     if response.is_none() {
-        response = match call_value(rt, &view, vec![request.clone()], kwargs) {
+        let started = crate::clock::monotonic_ms();
+        let called = call_value(rt, &view, vec![request.clone()], kwargs);
+        rt.view_ms.set(Some(rt.view_ms.get().unwrap_or(0.0) + crate::clock::monotonic_ms() - started));
+        response = match called {
             Ok(r) => r,
             Err(e) if !is_python_exception(&e) => return Err(e),
             Err(e) => {
