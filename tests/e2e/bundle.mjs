@@ -11,7 +11,7 @@
 // course's labs and judges checks itself (judge, session, typed steps: +57 KB brotli before
 // trimming). Trimmed since: the embedded labs are compact and leave out the claims and wrong
 // answers only the self-check reads, and the worker leaves out the prose (-43 KB): 3,224 KB.
-// Tried and not kept: tracing's release_max_level_off made the worker 9 KB larger.
+// Tried and not kept then: tracing's release_max_level_off made the worker 9 KB larger (raw).
 //
 // Raised from 3,260 to 3,300 KB with the Django breadth (issue 22) and the workbench's first
 // parts (issue 21), measured file by file against the build before them (3,235 KB): the
@@ -20,12 +20,17 @@
 // case-insensitive headers, dates and Trunc, captureOnCommitCallbacks); the page +14 KB (the
 // prose as parsed blocks and their renderer — the blocks themselves cost 1.4 KB more than the
 // Markdown they replace —, the request bar's methods and headers, the last-request bar).
+//
+// Raised from 3,300 to 3,310 KB with the result tabs, the resizable split (issue 21) and the
+// timing-middleware lesson and its judge (issue 23): 3,292 → 3,315 KB. Then tracing's
+// release_max_level_off, measured again on the same tree: the worker's wasm 7 KB larger raw
+// but 8 KB smaller brotli (kept: brotli is what travels): 3,307 KB.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3300;
+export const BUDGET_KB = 3310;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */

@@ -31,7 +31,8 @@ export async function shown(page) {
     ms: Number(await text('request-ms')),
     rowsFetched: Number(await text('rows-fetched')),
     rowsRead,
-    cache: await page.locator('[data-testid=step-detail] [data-testid=cache-state]').getAttribute('data-state').catch(() => null),
+    // (Counted first: a step without a cache badge has no element to wait for.)
+    cache: await page.locator('[data-testid=step-detail] [data-testid=cache-state]').evaluateAll((els) => els[0]?.getAttribute('data-state') ?? null),
   };
 }
 

@@ -18,7 +18,8 @@ const STEP: f64 = 32.0;
 #[component]
 pub fn Splitter(article: NodeRef<leptos::html::Article>) -> impl IntoView {
     let width = RwSignal::new(crate::store::pref(KEY).and_then(|w| w.parse::<f64>().ok()).filter(|w| w.is_finite()));
-    let dragging = RwSignal::new(false);
+    // While dragging: how far right of the text column's edge the pointer took hold.
+    let dragging = RwSignal::new(None::<f64>);
     // The width as the article's grid can take it (a window narrower than when it was saved).
     let fit = move |w: f64| -> f64 {
         let total = article.get_untracked().map(|a| a.client_width() as f64).unwrap_or(1280.0);
@@ -47,12 +48,8 @@ pub fn Splitter(article: NodeRef<leptos::html::Article>) -> impl IntoView {
                 .unwrap_or(400.0)
         })
     };
-    let from_pointer = move |x: f64| {
-        if let Some(a) = article.get_untracked() {
-            let left = a.get_bounding_client_rect().left();
-            width.set(Some(fit(x - left)));
-        }
-    };
+    // The column's edge follows the pointer, keeping the offset where it took hold.
+    let left = move || article.get_untracked().map(|a| a.get_bounding_client_rect().left()).unwrap_or(0.0);
     view! {
         <div class="splitter" role="separator" aria-orientation="vertical" tabindex="0" data-testid="splitter"
             aria-label="Width of the lesson text (arrow keys; Home resets)"
@@ -63,10 +60,10 @@ pub fn Splitter(article: NodeRef<leptos::html::Article>) -> impl IntoView {
                 if let Some(t) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
                     let _ = t.set_pointer_capture(ev.pointer_id());
                 }
-                dragging.set(true);
+                dragging.set(Some(ev.client_x() as f64 - left() - current()));
             }
-            on:pointermove=move |ev| if dragging.get_untracked() { from_pointer(ev.client_x() as f64) }
-            on:pointerup=move |_| { if dragging.get_untracked() { dragging.set(false); save() } }
+            on:pointermove=move |ev| if let Some(grab) = dragging.get_untracked() { width.set(Some(fit(ev.client_x() as f64 - left() - grab))) }
+            on:pointerup=move |_| { if dragging.get_untracked().is_some() { dragging.set(None); save() } }
             on:dblclick=move |_| { width.set(None); save() }
             on:keydown=move |ev| {
                 let next = match ev.key().as_str() {

@@ -1,0 +1,12 @@
+import { serveDist, launch } from './harness.mjs';
+import { step, answers } from './lab_helpers.mjs';
+const server = await serveDist(); const browser = await launch();
+const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+const p = await ctx.newPage();
+await p.goto(`${server.base}/#/lessons/indexes`);
+await p.locator('h1').first().waitFor();
+await p.locator('[data-testid=status]').filter({ hasText: 'Database ready' }).waitFor({ timeout: 120_000 });
+let t0 = Date.now();
+await step(p, () => p.locator('[data-testid=send]').click());
+console.log('step', Date.now() - t0);
+await browser.close(); await server.close();
