@@ -143,3 +143,26 @@ test('at 360 px no lesson is wider than the phone once its lab has loaded, on an
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('the Profile tab: on the N+1 page the template line {{ a.author.username }} holds 20 queries and comes first; after the fix it is gone', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await open(ctx, server.base, 'n-plus-one');
+  const before = await get(page, '/');
+  assert.equal(before.queries, 41);
+  await tab(page, 'profile');
+  const top = page.locator('[data-testid=profile-line]').first();
+  assert.match(await top.locator('code').textContent(), /\{\{ a\.author\.username \}\}/);
+  assert.equal(await top.getAttribute('data-queries'), '20');
+  assert.ok((await top.locator('.profile-bar > span').boundingBox()).width > 0, 'the hottest line has its bar');
+  assert.match(await page.locator('[data-testid=profile-time]').textContent(), /ms for the whole request = [\d.]+ ms in the view and its template \([\d.]+ ms of it in SQL/);
+  const sum = async () => (await page.locator('[data-testid=profile-line]').evaluateAll((ls) => ls.map((l) => Number(l.dataset.queries)))).reduce((a, b) => a + b, 0);
+  assert.equal(await sum(), 41, 'every query is on a line');
+  await step(page, () => page.getByLabel('select_related("author")').check());
+  await step(page, () => page.getByLabel('prefetch_related("tags")').check());
+  assert.equal(await chosen(page), 'profile', 'the tab stays while the learner works');
+  assert.equal(await sum(), 2);
+  const origins = await page.locator('[data-testid=profile-line] code').allTextContents();
+  assert.ok(!origins.some((o) => /a\.author\.username/.test(o)), origins.join(' | '));
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -14,6 +14,7 @@ pub mod highlight;
 pub mod lesson_page;
 pub mod markdown;
 pub mod prose;
+pub mod profile;
 pub mod project_lab;
 pub mod quiz;
 pub mod results;

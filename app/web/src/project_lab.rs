@@ -276,7 +276,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     let has_compare = !compare_choices.is_empty();
     let all_toggles = StoredValue::new(lab.toggles.clone());
     // The result tabs this lab has; a step answered or picked brings its own tab forward.
-    let mut tab_list = vec![Tab::Response, Tab::Sql, Tab::Cache];
+    let mut tab_list = vec![Tab::Response, Tab::Sql, Tab::Cache, Tab::Profile];
     for (has, t) in [(has_tests, Tab::Tests), (has_timeline, Tab::Timeline), (has_sweeps, Tab::Chart), (has_compare, Tab::Compare), (has_growth, Tab::Growth)] {
         if has {
             tab_list.push(t);
@@ -574,28 +574,28 @@ fn TimelineStrip() -> impl IntoView {
 #[component]
 fn LastRequest() -> impl IntoView {
     let shared = expect_context::<Shared>();
+    // One element whose contents follow the newest request (the element itself stays: a
+    // reader holding it, a screen reader or a test, never finds it replaced).
+    let last = Memo::new(move |_| shared.project.with(|p| p.history.iter().rev().find(|r| r.kind == StepKind::Get).cloned()));
     view! {
-        {move || {
-            let p = shared.project.get();
-            let last = p.history.iter().rev().find(|r| r.kind == StepKind::Get).cloned();
-            match last {
-                None => view! { <p class="last-request muted" data-testid="last-request">"No request yet: Send one."</p> }.into_any(),
+        <p class="last-request" class:muted=move || last.with(|l| l.is_none()) data-testid="last-request"
+            title=move || last.with(|l| l.as_ref().map(|r| r.label.clone()).unwrap_or_default())>
+            {move || match last.get() {
+                None => view! { <span>"No request yet: Send one."</span> }.into_any(),
                 Some(r) => {
                     let rows_read: u64 = r.render.queries.iter().map(|q| q.rows_read).sum();
                     let cache = r.cache.map(|c| c.badge().to_string());
                     view! {
-                        <p class="last-request" data-testid="last-request" title=r.label.clone()>
-                            <span class="lr-status" data-testid="bar-status">{r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into())}</span>
-                            <span><b data-testid="bar-queries">{r.render.n_queries}</b>{if r.render.n_queries == 1 { " query" } else { " queries" }}</span>
-                            <span><b data-testid="bar-ms">{format!("{:.2}", r.render.request_ms)}</b>" ms"</span>
-                            <span><b>{protocol::group_digits(rows_read)}</b>" rows read"</span>
-                            {cache.map(|c| view! { <span class="cache-badge" data-testid="bar-cache">{c}</span> })}
-                        </p>
+                        <span class="lr-status" data-testid="bar-status">{r.status.map(|s| s.to_string()).unwrap_or_else(|| "error".into())}</span>
+                        <span><b data-testid="bar-queries">{r.render.n_queries}</b>{if r.render.n_queries == 1 { " query" } else { " queries" }}</span>
+                        <span><b data-testid="bar-ms">{format!("{:.2}", r.render.request_ms)}</b>" ms"</span>
+                        <span><b>{protocol::group_digits(rows_read)}</b>" rows read"</span>
+                        {cache.map(|c| view! { <span class="cache-badge" data-testid="bar-cache">{c}</span> })}
                     }
                     .into_any()
                 }
-            }
-        }}
+            }}
+        </p>
     }
 }
 
@@ -691,6 +691,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
             view! { <p class="muted">"This step did not use the cache."</p> }.into_any()
         }}
     };
+    let profile = view! { <crate::profile::ProfilePanel report=r.clone()/> };
     let tests = has_tests_tab.then(|| view! {
         {if is_test {
             view! {
@@ -737,6 +738,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
             <Panel tabs=tabs tab=Tab::Response>{response}</Panel>
             <Panel tabs=tabs tab=Tab::Sql>{sql}</Panel>
             <Panel tabs=tabs tab=Tab::Cache>{cache}</Panel>
+            <Panel tabs=tabs tab=Tab::Profile>{profile}</Panel>
             {tests.map(|t| view! { <Panel tabs=tabs tab=Tab::Tests>{t}</Panel> })}
         </div>
     }

@@ -1,5 +1,5 @@
 //! The lab's results as tabs, as the debug toolbar shows its panels: Response, SQL, Cache,
-//! Tests (the selected step's), then Timeline, Chart, Compare and Growth (the lab's). Each
+//! Profile, Tests (the selected step's), then Timeline, Chart, Compare and Growth (the lab's). Each
 //! label carries its count; the chosen tab is remembered per lab; Alt+1…9 picks a tab and the
 //! arrow keys move along the bar (the WAI-ARIA tabs pattern).
 //!
@@ -16,6 +16,7 @@ pub enum Tab {
     Response,
     Sql,
     Cache,
+    Profile,
     Tests,
     Timeline,
     Chart,
@@ -29,6 +30,7 @@ impl Tab {
             Tab::Response => "response",
             Tab::Sql => "sql",
             Tab::Cache => "cache",
+            Tab::Profile => "profile",
             Tab::Tests => "tests",
             Tab::Timeline => "timeline",
             Tab::Chart => "chart",
@@ -38,12 +40,12 @@ impl Tab {
     }
 
     fn from_id(id: &str) -> Option<Tab> {
-        [Tab::Response, Tab::Sql, Tab::Cache, Tab::Tests, Tab::Timeline, Tab::Chart, Tab::Compare, Tab::Growth].into_iter().find(|t| t.id() == id)
+        [Tab::Response, Tab::Sql, Tab::Cache, Tab::Profile, Tab::Tests, Tab::Timeline, Tab::Chart, Tab::Compare, Tab::Growth].into_iter().find(|t| t.id() == id)
     }
 
     /// A tab that shows the selected step (the others show the lab's tools).
     pub fn of_step(self) -> bool {
-        matches!(self, Tab::Response | Tab::Sql | Tab::Cache | Tab::Tests)
+        matches!(self, Tab::Response | Tab::Sql | Tab::Cache | Tab::Profile | Tab::Tests)
     }
 
     fn name(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Tab {
             Tab::Response => "Response",
             Tab::Sql => "SQL",
             Tab::Cache => "Cache",
+            Tab::Profile => "Profile",
             Tab::Tests => "Tests",
             Tab::Timeline => "Timeline",
             Tab::Chart => "Chart",
@@ -121,6 +124,7 @@ fn count(t: Tab, p: &crate::project_lab::ProjectState) -> Option<String> {
         Tab::Response => sel.and_then(|r| r.status).map(|s| s.to_string()),
         Tab::Sql => sel.map(|r| r.render.n_queries.to_string()),
         Tab::Cache => sel.map(|r| r.cache_calls.len().to_string()),
+        Tab::Profile => sel.filter(|r| !r.render.queries.is_empty()).map(|r| crate::profile::lines(&r.render.queries).len().to_string()),
         Tab::Tests => tests_count(&p.history),
         Tab::Timeline => {
             let n = p.history.len().saturating_sub(p.session_start);
