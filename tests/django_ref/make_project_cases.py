@@ -1899,6 +1899,50 @@ def request_cases():
             steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
         ),
         case(
+            "v2_error_pages_403_400_default_pages",
+            '''
+            from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+            from django.http import HttpResponse
+
+
+            def denied(request):
+                raise PermissionDenied("members only")
+
+
+            def bad(request):
+                raise BadRequest("the form was <b>broken</b>")
+
+
+            def suspicious(request):
+                raise SuspiciousOperation("odd")
+            ''',
+            urls=[("denied/", "denied", "denied"), ("bad/", "bad", "bad"), ("odd/", "suspicious", "odd")],
+            
+            steps=[request("GET", "/denied/"), request("GET", "/bad/"), request("GET", "/odd/"), request("GET", "/nowhere/")],
+        ),
+        case(
+            "v2_error_pages_403_400_project_templates",
+            '''
+            from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+            from django.http import HttpResponse
+
+
+            def denied(request):
+                raise PermissionDenied("members only")
+
+
+            def bad(request):
+                raise BadRequest("the form was <b>broken</b>")
+
+
+            def suspicious(request):
+                raise SuspiciousOperation("odd")
+            ''',
+            urls=[("denied/", "denied", "denied"), ("bad/", "bad", "bad"), ("odd/", "suspicious", "odd")],
+            templates={'403.html': 'Denied: {{ exception }}', '400.html': 'Bad: [{{ exception }}]'},
+            steps=[request("GET", "/denied/"), request("GET", "/bad/"), request("GET", "/odd/"), request("GET", "/nowhere/")],
+        ),
+        case(
             "v2_condition_etag_last_modified_decorators",
             '''
             from django.db.models import Max

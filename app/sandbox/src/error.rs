@@ -139,6 +139,7 @@ const EXCEPTION_PARENTS: &[(&str, &str)] = &[
     ("ValidationError", "Exception"),
     ("ImproperlyConfigured", "Exception"),
     ("SuspiciousOperation", "Exception"),
+    ("BadRequest", "Exception"),
     ("PermissionDenied", "Exception"),
     ("EmptyResultSet", "Exception"),
     ("Http404", "Exception"),

@@ -53,7 +53,7 @@ pub fn ProfilePanel(report: StepReport) -> impl IntoView {
         let outside = (f.request_ms - view.unwrap_or(0.0)).max(0.0);
         view! {
             <p class="profile-time" data-testid="profile-time">
-                {format!("This run: {:.2} ms for the whole request", f.request_ms)}
+                {format!("The run whose queries are listed: {:.2} ms for the whole request", f.request_ms)}
                 {match view {
                     Some(v) => format!(
                         " = {v:.2} ms in the view and its template ({sql:.2} ms of it in SQL, {:.2} ms in Python and the template) + {outside:.2} ms outside the view (middleware, URL resolving).",

@@ -724,7 +724,7 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                 })}
                 {r.goals.iter().map(|g| view! {
                     <p class=if g.met { "goal met" } else { "goal" } data-testid="goal" data-met=g.met.to_string()>
-                        {if g.met { "✔ Within the goal's budget: " } else { "✘ Over the goal's budget: " }}{g.message.clone()}
+                        {if g.met { "✔ Within the goal's budget: " } else { "✘ Over the goal's budget: " }}{crate::markdown::inline(&g.message)}
                         <span class="muted">" (Check my solution also compares the page with the lesson's.)"</span>
                     </p>
                 }).collect_view()}

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::http::{not_found_page, Request, Response};
+use super::http::{default_error_page, Request, Response};
 use super::project::{current, Project};
 use super::settings::settings;
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
@@ -198,34 +198,23 @@ fn response_for_exception(rt: &Rt, project: &Project, hooks: &Shared, request: &
         return not_found(rt, project, &path, &shown);
     }
     if e.is_a("PermissionDenied") {
-        return error_page(rt, project, 403, "403 Forbidden", "<h1>403 Forbidden</h1><p></p>");
+        // permission_denied: 403.html gets the exception's text.
+        let ctx = Context::from_pairs([("exception", Val::str(e.message.clone()))]);
+        return error_page(rt, project, 403, "HttpResponseForbidden", "403 Forbidden", ctx);
     }
     if e.is_a("BadRequest") || e.is_a("SuspiciousOperation") {
-        return error_page(rt, project, 400, "400 Bad Request", "<h1>Bad Request (400)</h1>");
+        return error_page(rt, project, 400, "HttpResponseBadRequest", "Bad Request (400)", Context::new());
     }
     hooks.borrow_mut().stored = Some(e);
-    if project.has_template("500.html") {
-        let t = project.template("500.html")?;
-        let body = t.render(rt, &mut Context::new())?;
-        return Ok(Val::obj(Response::new(body, 500, "text/html; charset=utf-8", "HttpResponseServerError")));
-    }
-    Ok(Val::obj(Response::new("<h1>Server Error (500)</h1>".into(), 500, "text/html", "HttpResponseServerError")))
+    error_page(rt, project, 500, "HttpResponseServerError", "Server Error (500)", Context::new())
 }
 
-fn error_page(rt: &Rt, project: &Project, status: u16, title: &str, default: &str) -> SResult<Val> {
+/// `django.views.defaults` for 400, 403 and 500: the project's `<status>.html` when it has one,
+/// else Django's plain page with the title.
+fn error_page(rt: &Rt, project: &Project, status: u16, class: &str, title: &str, mut ctx: Context) -> SResult<Val> {
     let name = format!("{status}.html");
-    if project.has_template(&name) {
-        let t = project.template(&name)?;
-        let body = t.render(rt, &mut Context::new())?;
-        return Ok(Val::obj(Response::html(body, status)));
-    }
-    let body = if status == 403 {
-        format!("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  {default}\n</body>\n</html>\n")
-    } else {
-        default.to_string()
-    };
-    let ct = if status == 403 { "text/html; charset=utf-8" } else { "text/html" };
-    Ok(Val::obj(Response::new(body, status, ct, "HttpResponse")))
+    let body = if project.has_template(&name) { project.template(&name)?.render(rt, &mut ctx)? } else { default_error_page(title, "") };
+    Ok(Val::obj(Response::new(body, status, "text/html; charset=utf-8", class)))
 }
 
 fn not_found(rt: &Rt, project: &Project, path: &str, message: &str) -> SResult<Val> {
@@ -234,9 +223,9 @@ fn not_found(rt: &Rt, project: &Project, path: &str, message: &str) -> SResult<V
         let quoted = super::http::url_encode_safe(path, "/");
         let mut ctx = Context::from_pairs([("request_path", Val::str(quoted)), ("exception", Val::str(message))]);
         let body = t.render(rt, &mut ctx)?;
-        return Ok(Val::obj(Response::html(body, 404)));
+        return Ok(Val::obj(Response::new(body, 404, "text/html; charset=utf-8", "HttpResponseNotFound")));
     }
-    Ok(Val::obj(Response::html(not_found_page(path), 404)))
+    Ok(Val::obj(Response::new(default_error_page("Not Found", "The requested resource was not found on this server."), 404, "text/html; charset=utf-8", "HttpResponseNotFound")))
 }
 
 /// `BaseHandler._get_response`: resolve, `process_view`, the view, `process_exception`.

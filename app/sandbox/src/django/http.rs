@@ -1018,11 +1018,8 @@ pub const RESPONSE_CLASSES: &[&str] = &[
 ];
 
 /// Django's 404 page with `DEBUG = False`.
-pub fn not_found_page(path: &str) -> String {
-    let _ = path;
-    "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n".to_string()
-}
-
-pub fn server_error_page() -> String {
-    "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n".to_string()
+/// The page `django.views.defaults` answers with when the project has no template for the
+/// status (its `ERROR_PAGE_TEMPLATE`): the title as the heading, the details below it.
+pub fn default_error_page(title: &str, details: &str) -> String {
+    format!("\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p>{details}</p>\n</body>\n</html>\n")
 }

@@ -303,7 +303,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
         "django.core.mail" => super::mail::module_names(),
         "django.core.exceptions" => exceptions(&[
             "ObjectDoesNotExist", "MultipleObjectsReturned", "FieldError", "FieldDoesNotExist", "ValidationError", "PermissionDenied",
-            "ImproperlyConfigured", "SuspiciousOperation", "EmptyResultSet",
+            "ImproperlyConfigured", "SuspiciousOperation", "BadRequest", "EmptyResultSet",
         ]),
         "django.views.decorators.cache" => vec![
             ("cache_page", dc::cache_page_factory()),

@@ -66,7 +66,7 @@ pub fn builtin(rt: &Rt, name: &str) -> Option<Val> {
 /// Django's exceptions are imported from their modules, not builtins.
 const DJANGO_ONLY_EXCEPTIONS: &[&str] = &[
     "ObjectDoesNotExist", "DoesNotExist", "MultipleObjectsReturned", "FieldError", "FieldDoesNotExist", "ValidationError",
-    "ImproperlyConfigured", "SuspiciousOperation", "PermissionDenied", "EmptyResultSet", "Http404", "Resolver404",
+    "ImproperlyConfigured", "SuspiciousOperation", "BadRequest", "PermissionDenied", "EmptyResultSet", "Http404", "Resolver404",
     "NoReverseMatch", "TemplateSyntaxError", "TemplateDoesNotExist", "VariableDoesNotExist", "Error", "DatabaseError",
     "InterfaceError", "DataError", "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
     "NotSupportedError", "TransactionManagementError", "InvalidPage", "PageNotAnInteger", "EmptyPage", "NotSupported",
