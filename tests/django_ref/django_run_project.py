@@ -671,13 +671,31 @@ def case_modules(files):
     return [(name[:-3], name) for name in files if name.endswith(".py") and "/" not in name and name not in ("views.py", "tests.py")]
 
 
+# What a lab's settings.py sets for the request cycle (the contract: its MIDDLEWARE takes
+# effect, with the site-wide cache's settings); CACHES is read for what it shares (above).
+SETTINGS_PY_KEYS = ("MIDDLEWARE", "CACHE_MIDDLEWARE_SECONDS", "CACHE_MIDDLEWARE_KEY_PREFIX", "APPEND_SLASH")
+
+
+def settings_py(files):
+    """The request-cycle settings a case's settings.py sets (none when it has none, or when
+    it does not run: the case then fails to load where the sandbox's does)."""
+    if "settings.py" not in files:
+        return {}
+    namespace = {}
+    try:
+        exec(compile(files["settings.py"], "settings.py", "exec"), namespace)
+    except Exception:
+        return {}
+    return {k: namespace[k] for k in SETTINGS_PY_KEYS if k in namespace}
+
+
 def run_case(case, db_path):
     from django.test import override_settings
 
     unknown = set(case.get("settings") or {}) - set(CASE_SETTINGS)
     if unknown:
         return {"name": case.get("name", "?"), "error": f"ValueError: a case's settings may set {', '.join(CASE_SETTINGS)}, not {', '.join(sorted(unknown))}"}
-    with override_settings(**(case.get("settings") or {})):
+    with override_settings(**{**settings_py(case.get("files", {})), **(case.get("settings") or {})}):
         return run_case_in_settings(case, db_path)
 
 

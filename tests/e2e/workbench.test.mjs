@@ -166,3 +166,16 @@ test('the Profile tab: on the N+1 page the template line {{ a.author.username }}
   assert.deepEqual(errors, []);
   await ctx.close();
 });
+
+test('a shell line in the prose fills the shell, as a request fills the address bar', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const { page, errors } = await open(ctx, server.base, 'indexes');
+  const line = "Task.objects.filter(title__icontains='fix').explain()";
+  await page.locator('[data-testid=prose-action][data-action=shell]', { hasText: line }).first().click();
+  assert.equal(await page.locator('[data-testid=shell]').inputValue(), line);
+  const out = await step(page, () => page.locator('[data-testid=run-shell]').click());
+  assert.equal(out.queries, 1);
+  assert.match(await page.locator('[data-testid=step-detail] [data-testid=plan]').textContent(), /SCAN tasks_task/);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -149,7 +149,7 @@ pub fn LessonPage(slug: String) -> AnyView {
             <article class="lesson">
                 <h1>{title.clone()}</h1>
                 {notice.map(|n| view! { <p class="notice" role="alert" data-testid="link-error">{n}</p> })}
-                <div class="prose">{crate::prose::render(&course::prose(src), &[])}</div>
+                <div class="prose">{crate::prose::render(&course::prose(src), &Default::default())}</div>
                 <Checklist slug=slug.clone() title=title items=lab.checklist.clone()/>
                 {(!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> })}
             </article>
@@ -157,7 +157,7 @@ pub fn LessonPage(slug: String) -> AnyView {
         .into_any();
     }
     let project = lab.project.clone().expect("a lab that is not a reading lesson has a project");
-    let toggle_labels: Vec<String> = project.toggles.iter().map(|t| t.label().to_string()).collect();
+    let targets = crate::prose::Targets { toggles: project.toggles.iter().map(|t| t.label().to_string()).collect(), shell: project.shell.clone() };
     let quiz = (!lab.quiz.is_empty()).then(|| view! { <crate::quiz::Quiz slug=slug.clone() questions=lab.quiz.clone()/> });
     let toolbar = view! {
         <div class="lesson-tools">
@@ -231,7 +231,7 @@ pub fn LessonPage(slug: String) -> AnyView {
         <article class="lesson" node_ref=article>
             <h1>{title}</h1>
             {notice_view}
-            <div class="prose">{crate::prose::render(&course::prose(src), &toggle_labels)}</div>
+            <div class="prose">{crate::prose::render(&course::prose(src), &targets)}</div>
             <crate::splitter::Splitter article=article/>
             <section class="lab" aria-label="Lab">
                 {link_banner}

@@ -93,6 +93,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
         shared.action.set(None);
         match action {
             crate::prose::Action::Fill(line) => url.set(line),
+            crate::prose::Action::Shell(line) => shell.set(line),
             crate::prose::Action::Toggle(label) => {
                 let Some(i) = toggle_labels.iter().position(|l| *l == label) else { return };
                 let input = web_sys::window()
