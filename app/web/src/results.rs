@@ -117,17 +117,18 @@ fn tests_count(history: &[StepReport]) -> Option<String> {
     Some(format!("{}/{}", r.tests.iter().filter(|t| t.outcome == TestOutcome::Pass).count(), r.tests.len()))
 }
 
-/// The count a tab's label carries, for the selected step (or the session).
-fn count(t: Tab, p: &crate::project_lab::ProjectState) -> Option<String> {
-    let sel = p.selected.and_then(|i| p.history.get(i));
+/// The count a tab's label carries: of the selected step, or of the steps since the project
+/// was loaded (`session_start` on).
+fn count(t: Tab, history: &[StepReport], selected: Option<usize>, session_start: usize) -> Option<String> {
+    let sel = selected.and_then(|i| history.get(i));
     match t {
         Tab::Response => sel.and_then(|r| r.status).map(|s| s.to_string()),
         Tab::Sql => sel.map(|r| r.render.n_queries.to_string()),
         Tab::Cache => sel.map(|r| r.cache_calls.len().to_string()),
         Tab::Profile => sel.filter(|r| !r.render.queries.is_empty()).map(|r| crate::profile::lines(&r.render.queries).len().to_string()),
-        Tab::Tests => tests_count(&p.history),
+        Tab::Tests => tests_count(history),
         Tab::Timeline => {
-            let n = p.history.len().saturating_sub(p.session_start);
+            let n = history.len().saturating_sub(session_start);
             (n > 0).then(|| n.to_string())
         }
         Tab::Chart | Tab::Compare | Tab::Growth => None,
@@ -184,7 +185,7 @@ pub fn TabBar(tabs: Tabs) -> impl IntoView {
             {list.into_iter().enumerate().map(|(k, t)| {
                 let on = move || tabs.chosen.get() == t;
                 let label = move || {
-                    let c = shared.project.with(|p| count(t, p));
+                    let c = shared.project.with(|p| count(t, &p.history, p.selected, p.session_start));
                     let name = match (t, shared.project.with(|p| p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind))) {
                         (Tab::Response, Some(StepKind::Run)) => "Output",
                         _ => t.name(),
