@@ -21,20 +21,21 @@
 // prose as parsed blocks and their renderer — the blocks themselves cost 1.4 KB more than the
 // Markdown they replace —, the request bar's methods and headers, the last-request bar).
 //
-// Raised from 3,300 to 3,325 KB with the result tabs and the resizable split (issue 21), the
+// Raised from 3,300 to 3,330 KB with the result tabs and the resizable split (issue 21), the
 // timing-middleware lesson with its judge and the Profile tab (issue 23), Django's default
 // 400/403/500 pages: 3,292 → 3,322 KB, measured file by file: the page's wasm 395 → 402 KB
 // (the tabs, the splitter, the Profile panel and its 21 bar-width classes in the CSS, shell
 // actions in the prose), the engine worker +22 KB before the tracing lever (the lesson's lab
 // embedded, first_run in every step report, the duration judge, the error pages). Then
 // tracing's release_max_level_off, measured again on the same tree: the worker's wasm 7 KB
-// larger raw but 8 KB smaller brotli (kept: brotli is what travels).
+// larger raw but 8 KB smaller brotli (kept: brotli is what travels). Last, the templates a
+// request rendered, with their time and queries, in the Profile tab: +4 KB, 3,326 KB.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3325;
+export const BUDGET_KB = 3330;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */

@@ -155,6 +155,10 @@ test('the Profile tab: on the N+1 page the template line {{ a.author.username }}
   assert.equal(await top.getAttribute('data-queries'), '20');
   assert.ok((await top.locator('.profile-bar > span').boundingBox()).width > 0, 'the hottest line has its bar');
   assert.match(await page.locator('[data-testid=profile-time]').textContent(), /ms for the whole request = [\d.]+ ms in the view and its template \([\d.]+ ms of it in SQL/);
+  // The template that ran, with the queries sent while it rendered: all 41 (the QuerySet is lazy).
+  const tpl = page.locator('[data-testid=profile-template]').first();
+  assert.match(await tpl.textContent(), /^articles\/front\.html [\d.<]+ ?[\d.]* ?ms · 41 queries$/);
+  assert.equal(await tpl.getAttribute('data-queries'), '41');
   const sum = async () => (await page.locator('[data-testid=profile-line]').evaluateAll((ls) => ls.map((l) => Number(l.dataset.queries)))).reduce((a, b) => a + b, 0);
   assert.equal(await sum(), 41, 'every query is on a line');
   await step(page, () => page.getByLabel('select_related("author")').check());

@@ -398,6 +398,18 @@ pub struct StepReport {
     /// shown are this run's, so a duration a middleware wrote fits between the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_run: Option<FirstRun>,
+    /// The templates that run rendered, in the order they started (a page, its includes, the
+    /// parent it extends), each with its time and the queries sent while it rendered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateTime>,
+}
+
+/// See [`StepReport::templates`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemplateTime {
+    pub name: String,
+    pub ms: f64,
+    pub queries: usize,
 }
 
 /// See [`StepReport::first_run`].

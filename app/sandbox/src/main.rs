@@ -134,6 +134,9 @@ fn try_lab(args: &[String]) -> Result<(), String> {
         if let Some(f) = r.first_run {
             println!("   first run: {:.2} ms, view {:?} ms", f.request_ms, f.view_ms);
         }
+        for t in &r.templates {
+            println!("   template {}: {:.2} ms, {} queries", t.name, t.ms, t.queries);
+        }
         for g in &r.render.groups {
             println!("   group x{}: {} {:?}", g.count, g.sql, g.n_plus_one);
         }

@@ -125,6 +125,9 @@ pub struct Rt {
     /// Milliseconds the current request spent in its view (with the template it rendered);
     /// none when no view ran (a 404, a page from the cache).
     pub view_ms: Cell<Option<f64>>,
+    /// Each template the current request rendered (an include, an extended parent too):
+    /// its name, the milliseconds it took and the queries sent meanwhile, in render order.
+    pub templates: RefCell<Vec<protocol::TemplateTime>>,
 }
 
 impl Rt {
@@ -154,6 +157,7 @@ impl Rt {
             db_blocked: RefCell::new(None),
             side_effects: Cell::new(0),
             view_ms: Cell::new(None),
+            templates: RefCell::new(Vec::new()),
         }
     }
 

@@ -227,6 +227,7 @@ impl Session {
             span: span_report(rt, out.span, into_previous),
             goals: vec![],
             first_run: (kind == StepKind::Get).then_some(protocol::FirstRun { request_ms, view_ms: out.view_ms }),
+            templates: out.templates,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The Profile tab of a request: where its time went (the whole request, the view with the
 //! template it rendered, the SQL inside it, the rest outside the view: middleware, URL
-//! resolving) and which line of `views.py` or of a template sent its queries — with the
+//! resolving), the templates it rendered with their time and queries, and which line of `views.py` or of a template sent its queries — with the
 //! deterministic counters beside the milliseconds (rows read, engine VM steps), so two runs
 //! compare exactly. The hottest line comes first, with a bar for its share of the queries.
 
@@ -64,9 +64,22 @@ pub fn ProfilePanel(report: StepReport) -> impl IntoView {
             </p>
         }
     });
+    let templates = (!r.templates.is_empty()).then(|| {
+        view! {
+            <p class="profile-templates" data-testid="profile-templates">"Templates rendered: "
+                {r.templates.iter().enumerate().map(|(i, t)| view! {
+                    {(i > 0).then_some(", ")}
+                    <span data-testid="profile-template" data-queries=t.queries.to_string()><code>{t.name.clone()}</code>
+                        {format!(" {} · {}", protocol::short_ms(t.ms), protocol::count(t.queries, "query", "queries"))}</span>
+                }).collect_view()}
+                <span class="muted">" (an include's time is also in the page that includes it)"</span>
+            </p>
+        }
+    });
     view! {
         <div class="profile" data-testid="profile">
             {time}
+            {templates}
             {if lines.is_empty() {
                 view! { <p class="muted">"No query: nothing to attribute to a line."</p> }.into_any()
             } else {

@@ -195,6 +195,8 @@ pub struct StepOutcome {
     pub request_ms: Option<f64>,
     /// Of that, the time inside the view (none when no view ran).
     pub view_ms: Option<f64>,
+    /// The templates the request rendered.
+    pub templates: Vec<protocol::TemplateTime>,
     /// Where the step sat on the virtual clock: (start, end) in seconds.
     pub span: (f64, f64),
 }
@@ -275,10 +277,12 @@ fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, de
             };
             let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
             rt.view_ms.set(None);
+            rt.templates.borrow_mut().clear();
             let start = crate::clock::monotonic_ms();
             let handled = client_request(rt, &sent);
             let request_ms = Some(crate::clock::monotonic_ms() - start);
             let view_ms = rt.view_ms.get();
+            let templates = std::mem::take(&mut *rt.templates.borrow_mut());
             match handled {
                 Ok((resp, chain)) => {
                     let r = resp.as_obj::<Response>().expect("a response");
@@ -287,7 +291,7 @@ fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, de
                     let plain = sent.method == "GET" && !sent.follow;
                     let cache = if detect_stale && plain { cache_outcome(rt, &sent, calls_before, &body) } else { None };
                     let redirect_chain = sent.follow.then_some(chain);
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, view_ms, redirect_chain, ..Default::default() }
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, view_ms, templates, redirect_chain, ..Default::default() }
                 }
                 Err(e) => StepOutcome { request_ms, ..failed(e) },
             }

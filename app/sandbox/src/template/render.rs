@@ -71,10 +71,31 @@ impl Template {
         let mut r = Renderer::new(rt, self.src.clone(), self.cycles.clone());
         let mut out = String::new();
         let depth = ctx.scopes.len();
-        let res = r.render_nodes(&self.nodes, ctx, &mut out);
+        let res = timed(rt, self.name.as_deref(), || r.render_nodes(&self.nodes, ctx, &mut out));
         ctx.scopes.truncate(depth.max(1));
         res.map(|()| out)
     }
+}
+
+/// Runs the render of template `name`, noting its time and queries in `rt.templates` (the
+/// slot is taken first, so a page lists before its includes).
+fn timed<T>(rt: &Rt, name: Option<&str>, f: impl FnOnce() -> T) -> T {
+    // (A shell session rendering in a loop stops adding entries; requests start afresh.)
+    if rt.templates.borrow().len() >= 1_000 {
+        return f();
+    }
+    let slot = {
+        let mut t = rt.templates.borrow_mut();
+        t.push(protocol::TemplateTime { name: name.unwrap_or("(a template from a string)").trim_start_matches("templates/").to_string(), ..Default::default() });
+        t.len() - 1
+    };
+    let (start, queries) = (crate::clock::monotonic_ms(), rt.log.borrow().len());
+    let out = f();
+    if let Some(t) = rt.templates.borrow_mut().get_mut(slot) {
+        t.ms = crate::clock::monotonic_ms() - start;
+        t.queries = rt.log.borrow().len().saturating_sub(queries);
+    }
+    out
 }
 
 impl Variable {
@@ -549,7 +570,8 @@ impl<'a> Renderer<'a> {
         let mut r = self.sub(parent_t.src.clone(), parent_t.cycles.clone())?;
         r.blocks = Some(bc);
         let name_for_err = parent_t.name.clone().unwrap_or_default();
-        r.render_nodes(&parent_t.nodes, ctx, out).map_err(|e| e.in_source(name_for_err))
+        let rt = self.rt;
+        timed(rt, parent_t.name.as_deref(), || r.render_nodes(&parent_t.nodes, ctx, out)).map_err(|e| e.in_source(name_for_err))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -579,15 +601,16 @@ impl<'a> Renderer<'a> {
         let mut r = self.sub(t.src.clone(), t.cycles.clone())?;
         r.blocks = None;
         let name_for_err = t.name.clone().unwrap_or_default();
+        let rt = self.rt;
         if only {
             let mut fresh = Context::from_pairs(values);
-            return r.render_nodes(&t.nodes, &mut fresh, out).map_err(|e| e.in_source(name_for_err));
+            return timed(rt, t.name.as_deref(), || r.render_nodes(&t.nodes, &mut fresh, out)).map_err(|e| e.in_source(name_for_err));
         }
         ctx.push();
         for (k, v) in values {
             ctx.set(&k, v);
         }
-        let res = r.render_nodes(&t.nodes, ctx, out).map_err(|e| e.in_source(name_for_err));
+        let res = timed(rt, t.name.as_deref(), || r.render_nodes(&t.nodes, ctx, out)).map_err(|e| e.in_source(name_for_err));
         ctx.pop();
         res
     }
