@@ -551,9 +551,7 @@ def apply_database_options(files):
 
     if "settings.py" not in files:
         return
-    namespace = {}
-    exec(compile(files["settings.py"], "settings.py", "exec"), namespace)
-    options = namespace.get("DATABASES", {}).get("default", {}).get("OPTIONS", {})
+    options = settings_namespace(files).get("DATABASES", {}).get("default", {}).get("OPTIONS", {})
     connection.close()
     connection.settings_dict["OPTIONS"] = dict(options)
 
@@ -676,14 +674,19 @@ def case_modules(files):
 SETTINGS_PY_KEYS = ("MIDDLEWARE", "CACHE_MIDDLEWARE_SECONDS", "CACHE_MIDDLEWARE_KEY_PREFIX", "APPEND_SLASH")
 
 
-def settings_py(files):
-    """The request-cycle settings a case's settings.py sets (none when it has none, or when
-    it does not run: the case then fails to load where the sandbox's does)."""
-    if "settings.py" not in files:
-        return {}
+def settings_namespace(files):
+    """What the case's settings.py defines, executed as Django imports it ({} without one)."""
     namespace = {}
-    try:
+    if "settings.py" in files:
         exec(compile(files["settings.py"], "settings.py", "exec"), namespace)
+    return namespace
+
+
+def settings_py(files):
+    """The request-cycle settings a case's settings.py sets (none when it does not run: the
+    case then fails to load where the sandbox's does)."""
+    try:
+        namespace = settings_namespace(files)
     except Exception:
         return {}
     return {k: namespace[k] for k in SETTINGS_PY_KEYS if k in namespace}

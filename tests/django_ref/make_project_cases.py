@@ -1882,66 +1882,51 @@ def request_cases():
             settings={"MIDDLEWARE": [SESSION_MW, AUTH_MW, "middleware.QueryCount", "middleware.Mixin", "middleware.Timing"]},
             steps=[request("GET", "/"), get("/"), run("from django.db import connection\nlen(connection.queries) >= 0")],
         ),
-        case(
-            "v2_site_cache_and_a_header_middleware_inside_it",
-            'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    return HttpResponse(f"{Article.objects.count()} articles")\n',
-            modules={"stamp.py": 'calls = []\n\n\nclass Stamp:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        calls.append(request.path)\n        n = len(calls)\n        response = self.get_response(request)\n        response["X-Stamp"] = str(n)\n        return response\n'},
-            urls=[("", "home", "home")],
-            settings={"MIDDLEWARE": [UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW, "stamp.Stamp"]},
-            steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
-        ),
-        case(
-            "v2_site_cache_and_a_header_middleware_outside_it",
-            'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    return HttpResponse(f"{Article.objects.count()} articles")\n',
-            modules={"stamp.py": 'calls = []\n\n\nclass Stamp:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        calls.append(request.path)\n        n = len(calls)\n        response = self.get_response(request)\n        response["X-Stamp"] = str(n)\n        return response\n'},
-            urls=[("", "home", "home")],
-            settings={"MIDDLEWARE": ["stamp.Stamp", UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW]},
-            steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
-        ),
-        case(
-            "v2_error_pages_403_400_default_pages",
-            '''
-            from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
-            from django.http import HttpResponse
+        # The same header middleware inside and outside the site-wide cache: inside, a cached
+        # page carries the header stored with the first response (what lesson 005 teaches).
+        *[
+            case(
+                f"v2_site_cache_and_a_header_middleware_{where}_it",
+                'from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef home(request):\n    return HttpResponse(f"{Article.objects.count()} articles")\n',
+                modules={"stamp.py": 'calls = []\n\n\nclass Stamp:\n    def __init__(self, get_response):\n        self.get_response = get_response\n\n    def __call__(self, request):\n        calls.append(request.path)\n        n = len(calls)\n        response = self.get_response(request)\n        response["X-Stamp"] = str(n)\n        return response\n'},
+                urls=[("", "home", "home")],
+                settings={"MIDDLEWARE": order},
+                steps=[request("GET", "/"), request("GET", "/"), request("GET", "/nope/"), request("GET", "/")],
+            )
+            for where, order in (
+                ("inside", [UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW, "stamp.Stamp"]),
+                ("outside", ["stamp.Stamp", UPDATE_MW, SESSION_MW, AUTH_MW, FETCH_MW]),
+            )
+        ],
+        # Django's default 400/403 pages, then the project's own templates for them.
+        *[
+            case(
+                f"v2_error_pages_403_400_{which}",
+                '''
+                from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+                from django.http import HttpResponse
 
 
-            def denied(request):
-                raise PermissionDenied("members only")
+                def denied(request):
+                    raise PermissionDenied("members only")
 
 
-            def bad(request):
-                raise BadRequest("the form was <b>broken</b>")
+                def bad(request):
+                    raise BadRequest("the form was <b>broken</b>")
 
 
-            def suspicious(request):
-                raise SuspiciousOperation("odd")
-            ''',
-            urls=[("denied/", "denied", "denied"), ("bad/", "bad", "bad"), ("odd/", "suspicious", "odd")],
-            
-            steps=[request("GET", "/denied/"), request("GET", "/bad/"), request("GET", "/odd/"), request("GET", "/nowhere/")],
-        ),
-        case(
-            "v2_error_pages_403_400_project_templates",
-            '''
-            from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
-            from django.http import HttpResponse
-
-
-            def denied(request):
-                raise PermissionDenied("members only")
-
-
-            def bad(request):
-                raise BadRequest("the form was <b>broken</b>")
-
-
-            def suspicious(request):
-                raise SuspiciousOperation("odd")
-            ''',
-            urls=[("denied/", "denied", "denied"), ("bad/", "bad", "bad"), ("odd/", "suspicious", "odd")],
-            templates={'403.html': 'Denied: {{ exception }}', '400.html': 'Bad: [{{ exception }}]'},
-            steps=[request("GET", "/denied/"), request("GET", "/bad/"), request("GET", "/odd/"), request("GET", "/nowhere/")],
-        ),
+                def suspicious(request):
+                    raise SuspiciousOperation("odd")
+                ''',
+                urls=[("denied/", "denied", "denied"), ("bad/", "bad", "bad"), ("odd/", "suspicious", "odd")],
+                templates=templates,
+                steps=[request("GET", "/denied/"), request("GET", "/bad/"), request("GET", "/odd/"), request("GET", "/nowhere/")],
+            )
+            for which, templates in (
+                ("default_pages", None),
+                ("project_templates", {"403.html": "Denied: {{ exception }}", "400.html": "Bad: [{{ exception }}]"}),
+            )
+        ],
         case(
             "v2_condition_etag_last_modified_decorators",
             '''
