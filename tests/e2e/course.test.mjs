@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch } from './harness.mjs';
-import { tab } from './lab_helpers.mjs';
+import { tab, lessonLinks } from './lab_helpers.mjs';
 
 let server, sub, browser;
 before(async () => { server = await serveDist(); sub = await serveDist(undefined, '/course/'); browser = await launch(); });
@@ -485,19 +485,14 @@ test('lesson prose is CommonMark: numbered steps are a list, the comparison is a
 
 test('the workbench at 1280×800: on every lab, the prose beside the lab, the address bar and the last request in view, the count in view after Send', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
   const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`${server.base}/#/`);
-  const hrefs = await page.locator('a[href^="#/lessons/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
-  assert.ok(hrefs.length >= 14, `${hrefs.length} lessons listed`);
+  const hrefs = await lessonLinks(ctx, server.base, errors);
   const inView = async (locator, what, slug) => {
     const box = await locator.boundingBox();
     assert.ok(box && box.y >= 0 && box.y + box.height <= 800 && box.width > 0, `${slug}: ${what} is in view (${JSON.stringify(box)})`);
     return box;
   };
   let labs = 0;
-  await page.close();
   for (const href of hrefs) {
     const slug = href.replace('#/lessons/', '');
     // A page of its own for each lesson, opened as a learner opens it.

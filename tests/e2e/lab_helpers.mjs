@@ -97,5 +97,17 @@ export async function fingerprint(page) {
 /** Brings result tab `name` (response, sql, cache, tests, timeline, chart, compare, growth) forward. */
 export async function tab(page, name) {
   await page.locator(`[data-testid=result-tab][data-tab=${name}]`).click();
-  await page.locator(`[data-testid=result-panel][data-panel=${name}]:visible`).first().waitFor({ state: 'attached' }).catch(() => {});
+  await page.locator(`[data-testid=result-tab][data-tab=${name}][aria-selected=true]`).waitFor();
+}
+
+/** The lessons the course's list links to (`#/lessons/<slug>`), each once, in order; the
+ * list page's errors go to `errors`. */
+export async function lessonLinks(ctx, base, errors) {
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/#/`);
+  const hrefs = await page.locator('a[href^="#/lessons/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
+  assert.ok(hrefs.length >= 14, `${hrefs.length} lessons listed`);
+  await page.close();
+  return hrefs;
 }

@@ -398,8 +398,9 @@ pub struct StepReport {
     /// shown are this run's, so a duration a middleware wrote fits between the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_run: Option<FirstRun>,
-    /// The templates that run rendered, in the order they started (a page, its includes, the
-    /// parent it extends), each with its time and the queries sent while it rendered.
+    /// The templates that run rendered, one entry per template in the order first rendered
+    /// (a page, its includes, the parent it extends): how many times, the time and the queries
+    /// sent while it rendered (an include's are also in the page that includes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateTime>,
 }
@@ -408,6 +409,7 @@ pub struct StepReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TemplateTime {
     pub name: String,
+    pub renders: usize,
     pub ms: f64,
     pub queries: usize,
 }

@@ -135,7 +135,7 @@ fn try_lab(args: &[String]) -> Result<(), String> {
             println!("   first run: {:.2} ms, view {:?} ms", f.request_ms, f.view_ms);
         }
         for t in &r.templates {
-            println!("   template {}: {:.2} ms, {} queries", t.name, t.ms, t.queries);
+            println!("   template {} x{}: {:.2} ms, {} queries", t.name, t.renders, t.ms, t.queries);
         }
         for g in &r.render.groups {
             println!("   group x{}: {} {:?}", g.count, g.sql, g.n_plus_one);

@@ -122,11 +122,11 @@ pub struct Rt {
     /// Effects outside the database a request had (an e-mail sent): a request with any is not
     /// run again to time it.
     pub side_effects: Cell<u64>,
-    /// Milliseconds the current request spent in its view (with the template it rendered);
-    /// none when no view ran (a 404, a page from the cache).
+    /// Milliseconds the last request through the handler spent in its view (with the template
+    /// it rendered); none when no view ran (a 404, a page from the cache).
     pub view_ms: Cell<Option<f64>>,
-    /// Each template the current request rendered (an include, an extended parent too):
-    /// its name, the milliseconds it took and the queries sent meanwhile, in render order.
+    /// The templates the current step rendered (a page, its includes, an extended parent),
+    /// one entry per template in the order first rendered: renders, milliseconds, queries.
     pub templates: RefCell<Vec<protocol::TemplateTime>>,
 }
 

@@ -70,7 +70,7 @@ pub fn ProfilePanel(report: StepReport) -> impl IntoView {
                 {r.templates.iter().enumerate().map(|(i, t)| view! {
                     {(i > 0).then_some(", ")}
                     <span data-testid="profile-template" data-queries=t.queries.to_string()><code>{t.name.clone()}</code>
-                        {format!(" {} · {}", protocol::short_ms(t.ms), protocol::count(t.queries, "query", "queries"))}</span>
+                        {format!("{} {} · {}", if t.renders > 1 { format!(" ×{}", t.renders) } else { String::new() }, protocol::short_ms(t.ms), protocol::count(t.queries, "query", "queries"))}</span>
                 }).collect_view()}
                 <span class="muted">" (an include's time is also in the page that includes it)"</span>
             </p>

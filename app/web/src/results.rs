@@ -184,22 +184,24 @@ pub fn TabBar(tabs: Tabs) -> impl IntoView {
             }>
             {list.into_iter().enumerate().map(|(k, t)| {
                 let on = move || tabs.chosen.get() == t;
-                let label = move || {
-                    let c = shared.project.with(|p| count(t, &p.history, p.selected, p.session_start));
-                    let name = match (t, shared.project.with(|p| p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind))) {
-                        (Tab::Response, Some(StepKind::Run)) => "Output",
-                        _ => t.name(),
-                    };
-                    (name, c)
-                };
+                // The label and its count, worked out once per change of the lab's steps.
+                let label = Memo::new(move |_| {
+                    shared.project.with(|p| {
+                        let name = match (t, p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind)) {
+                            (Tab::Response, Some(StepKind::Run)) => "Output",
+                            _ => t.name(),
+                        };
+                        (name, count(t, &p.history, p.selected, p.session_start))
+                    })
+                });
                 view! {
                     <button role="tab" id=format!("tab-{}", t.id()) data-testid="result-tab" data-tab=t.id()
                         aria-controls=format!("panel-{}", t.id()) aria-selected=move || on().to_string()
                         tabindex=move || if on() { "0" } else { "-1" }
                         aria-keyshortcuts=format!("Alt+{}", k + 1) title=format!("Alt+{}", k + 1)
                         class:active=on on:click=move |_| tabs.chosen.set(t)>
-                        {move || label().0}
-                        {move || label().1.map(|c| view! { <span class="tab-count" data-testid="tab-count">{c}</span> })}
+                        {move || label.get().0}
+                        {move || label.get().1.map(|c| view! { <span class="tab-count" data-testid="tab-count">{c}</span> })}
                     </button>
                 }
             }).collect_view()}

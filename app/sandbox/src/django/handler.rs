@@ -56,6 +56,8 @@ fn is_python_exception(e: &SandboxError) -> bool {
 /// Handles one request through the middleware of `settings.MIDDLEWARE`; returns the
 /// response, or the exception the test client would raise.
 pub fn handle(rt: &Rt, spec: &RequestSpec) -> SResult<Val> {
+    // The view time is this request's (a redirect followed, a page from the cache: no view).
+    rt.view_ms.set(None);
     let project = current(rt)?;
     let cookies = match spec.session {
         Some((id, at)) => vec![("sessionid".to_string(), format!("sandbox-session-{id}:{at}"))],
@@ -257,7 +259,7 @@ fn get_response(rt: &Rt, project: &Rc<Project>, hooks: &Shared, request: &Val) -
     if response.is_none() {
         let started = crate::clock::monotonic_ms();
         let called = call_value(rt, &view, vec![request.clone()], kwargs);
-        rt.view_ms.set(Some(rt.view_ms.get().unwrap_or(0.0) + crate::clock::monotonic_ms() - started));
+        rt.view_ms.set(Some(crate::clock::monotonic_ms() - started));
         response = match called {
             Ok(r) => r,
             Err(e) if !is_python_exception(&e) => return Err(e),

@@ -276,7 +276,6 @@ fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, de
                 },
             };
             let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
-            rt.view_ms.set(None);
             rt.templates.borrow_mut().clear();
             let start = crate::clock::monotonic_ms();
             let handled = client_request(rt, &sent);

@@ -77,23 +77,27 @@ impl Template {
     }
 }
 
-/// Runs the render of template `name`, noting its time and queries in `rt.templates` (the
-/// slot is taken first, so a page lists before its includes).
+/// Runs the render of template `name`, adding its time and queries to its entry in
+/// `rt.templates` (an include in a loop is one entry, rendered many times; the entry is made
+/// before the render, so a page lists before its includes).
 fn timed<T>(rt: &Rt, name: Option<&str>, f: impl FnOnce() -> T) -> T {
-    // (A shell session rendering in a loop stops adding entries; requests start afresh.)
-    if rt.templates.borrow().len() >= 1_000 {
-        return f();
-    }
+    let name = name.unwrap_or("(a template from a string)").trim_start_matches("templates/");
     let slot = {
         let mut t = rt.templates.borrow_mut();
-        t.push(protocol::TemplateTime { name: name.unwrap_or("(a template from a string)").trim_start_matches("templates/").to_string(), ..Default::default() });
-        t.len() - 1
+        match t.iter().position(|e| e.name == name) {
+            Some(i) => i,
+            None => {
+                t.push(protocol::TemplateTime { name: name.to_string(), ..Default::default() });
+                t.len() - 1
+            }
+        }
     };
     let (start, queries) = (crate::clock::monotonic_ms(), rt.log.borrow().len());
     let out = f();
     if let Some(t) = rt.templates.borrow_mut().get_mut(slot) {
-        t.ms = crate::clock::monotonic_ms() - start;
-        t.queries = rt.log.borrow().len().saturating_sub(queries);
+        t.renders += 1;
+        t.ms += crate::clock::monotonic_ms() - start;
+        t.queries += rt.log.borrow().len().saturating_sub(queries);
     }
     out
 }
