@@ -403,6 +403,10 @@ pub struct StepReport {
     /// sent while it rendered (an include's are also in the page that includes it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<TemplateTime>,
+    /// The per-line profile of the first run: every line of the project's Python that ran
+    /// and every template line whose tags ran (a request, a shell line or the tests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<LineProfile>,
 }
 
 /// See [`StepReport::templates`].
@@ -412,6 +416,36 @@ pub struct TemplateTime {
     pub renders: usize,
     pub ms: f64,
     pub queries: usize,
+}
+
+/// One line of a per-line profile ([`StepReport::lines`]). Times are milliseconds of one
+/// run; hits, queries, rows read and Python steps are deterministic (two runs of the same code
+/// on the same data give the same numbers).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LineProfile {
+    /// The project file (`views.py`, `templates/articles/front.html`).
+    pub file: String,
+    /// 1-based.
+    pub line: u32,
+    /// The line's source text, trimmed.
+    pub code: String,
+    /// How many times it ran (a Python statement, a template tag on that line).
+    pub hits: u64,
+    /// Time with everything it called (a line calling itself counts once).
+    pub total_ms: f64,
+    /// Time in the line itself: its total minus the lines it called.
+    pub self_ms: f64,
+    /// Queries sent while it ran, including by the lines it called.
+    pub queries: usize,
+    /// Queries the line sent itself.
+    pub self_queries: usize,
+    /// Queries of a QuerySet this line built, sent later by another line (a lazy QuerySet
+    /// evaluated by the template's `{% for %}`).
+    pub lazy_queries: usize,
+    /// Rows the engine read for the line's own queries.
+    pub rows_read: u64,
+    /// Python steps (statements and loop turns) with everything it called.
+    pub steps: u64,
 }
 
 /// See [`StepReport::first_run`].

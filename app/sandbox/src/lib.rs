@@ -18,6 +18,7 @@ pub mod error;
 pub mod images;
 pub mod judge;
 pub mod orm;
+pub mod profiler;
 pub mod py;
 pub mod pyfmt;
 pub mod runtime;

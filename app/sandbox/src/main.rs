@@ -137,6 +137,12 @@ fn try_lab(args: &[String]) -> Result<(), String> {
         for t in &r.templates {
             println!("   template {} x{}: {:.2} ms, {} queries", t.name, t.renders, t.ms, t.queries);
         }
+        for l in &r.lines {
+            println!(
+                "   line {}:{} x{} total {:.2} self {:.2} ms, queries {} (self {}, lazy {}), read {}, steps {}: {}",
+                l.file, l.line, l.hits, l.total_ms, l.self_ms, l.queries, l.self_queries, l.lazy_queries, l.rows_read, l.steps, l.code
+            );
+        }
         for g in &r.render.groups {
             println!("   group x{}: {} {:?}", g.count, g.sql, g.n_plus_one);
         }

@@ -59,7 +59,7 @@ pub const MAX_QUERIES_PER_REQUEST: usize = 5_000;
 /// Where a query came from.
 #[derive(Clone)]
 enum Origin {
-    Label(String),
+    Label(Rc<str>),
     Py(Rc<SourceFile>, usize, usize),
 }
 
@@ -128,6 +128,9 @@ pub struct Rt {
     /// The templates the current step rendered (a page, its includes, an extended parent),
     /// one entry per template in the order first rendered: renders, milliseconds, queries.
     pub templates: RefCell<Vec<protocol::TemplateTime>>,
+    /// The per-line profile of the running step, when armed (see `profiler.rs`).
+    pub(crate) prof: RefCell<crate::profiler::Profiler>,
+    pub(crate) profiling: Cell<bool>,
 }
 
 impl Rt {
@@ -158,6 +161,8 @@ impl Rt {
             side_effects: Cell::new(0),
             view_ms: Cell::new(None),
             templates: RefCell::new(Vec::new()),
+            prof: RefCell::new(Default::default()),
+            profiling: Cell::new(false),
         }
     }
 
@@ -358,6 +363,7 @@ impl Rt {
 
     fn record(&self, shown_sql: &str, shown_params: &[SqlValue], result: &StmtResult) {
         let origin = self.current_origin();
+        self.prof_query(result.counters.rows_read);
         let sql = inline_params(shown_sql, shown_params);
         if self.force_debug_cursor.get() > 0 {
             let mut ql = self.queries_log.borrow_mut();
@@ -382,7 +388,7 @@ impl Rt {
     fn current_origin(&self) -> Option<String> {
         let o = self.origin.borrow();
         match o.last() {
-            Some(Origin::Label(s)) => Some(s.clone()),
+            Some(Origin::Label(s)) => Some(s.to_string()),
             Some(Origin::Py(file, start, end)) => {
                 let text = file.text.get(*start..*end).unwrap_or("");
                 let line = file.text[..(*start).min(file.text.len())].matches('\n').count() + 1;
@@ -396,7 +402,12 @@ impl Rt {
 
     /// Runs `f` with `label` as the cause of any query it sends.
     pub fn with_origin<T>(&self, label: impl Into<String>, f: impl FnOnce() -> T) -> T {
-        self.origin.borrow_mut().push(Origin::Label(label.into()));
+        self.with_origin_rc(Rc::from(label.into()), f)
+    }
+
+    /// [`Rt::with_origin`] with a label made once (a template tag's), not per call.
+    pub fn with_origin_rc<T>(&self, label: Rc<str>, f: impl FnOnce() -> T) -> T {
+        self.origin.borrow_mut().push(Origin::Label(label));
         let out = f();
         self.origin.borrow_mut().pop();
         out
@@ -436,6 +447,11 @@ impl Rt {
 
     // ------------------------------------------------------------ the Python interpreter's hooks
 
+    /// Python steps (statements and loop turns) since the request started.
+    pub fn steps_so_far(&self) -> u64 {
+        self.steps.get()
+    }
+
     /// Called before each statement and loop iteration: the request's work budget.
     pub fn py_tick(&self) -> SResult<()> {
         let n = self.steps.get() + 1;
@@ -467,6 +483,18 @@ impl Rt {
 
     pub fn py_leave(&self) {
         self.depth.set(self.depth.get().saturating_sub(1));
+    }
+
+    /// Tells a value a Python call produced which line produced it (the call's at byte `at`
+    /// of `file`; a QuerySet keeps it for the profile); nothing when no profile is armed.
+    pub fn stamp_built(&self, file: &Rc<SourceFile>, at: usize, v: &crate::value::Val) {
+        if !self.profiling.get() {
+            return;
+        }
+        if let crate::value::Val::Obj(o) = v {
+            let line = file.text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
+            o.built_at((Rc::as_ptr(file) as usize, line as u32));
+        }
     }
 
     pub fn set_py_line(&self, file: &Rc<SourceFile>, line: usize) {

@@ -228,6 +228,7 @@ impl Session {
             goals: vec![],
             first_run: (kind == StepKind::Get).then_some(protocol::FirstRun { request_ms, view_ms: out.view_ms }),
             templates: out.templates,
+            lines: out.lines,
         })
     }
 

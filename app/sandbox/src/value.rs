@@ -115,6 +115,9 @@ pub trait Object {
     fn is_callable(&self) -> bool {
         false
     }
+    /// Told the line of the project's Python that produced it, while a profile is armed
+    /// (a QuerySet remembers it; see `profiler.rs`).
+    fn built_at(&self, _line: crate::profiler::LineKey) {}
     /// Django template lookup `{{ obj.name }}`: the attribute, called with no arguments when it
     /// is a method. `Ok(None)` means "invalid variable", which Django renders as "".
     fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {

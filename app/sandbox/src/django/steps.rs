@@ -197,6 +197,8 @@ pub struct StepOutcome {
     pub view_ms: Option<f64>,
     /// The templates the request rendered.
     pub templates: Vec<protocol::TemplateTime>,
+    /// The per-line profile of the step (its first run only; see `profiler.rs`).
+    pub lines: Vec<protocol::LineProfile>,
     /// Where the step sat on the virtual clock: (start, end) in seconds.
     pub span: (f64, f64),
 }
@@ -241,7 +243,15 @@ fn run_one(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, detect_s
     if captured {
         super::test_client::capture_begin(rt);
     }
-    let out = run_step_kind(rt, project, step, budget_ms, detect_stale);
+    // A request arms its profile around the client call only (not the stale check's replay).
+    let profiled = detect_stale && matches!(step, Step::Run { .. } | Step::Test { .. });
+    if profiled {
+        rt.profile_begin();
+    }
+    let mut out = run_step_kind(rt, project, step, budget_ms, detect_stale);
+    if profiled {
+        out.lines = rt.profile_take();
+    }
     if captured {
         super::test_client::capture_end(rt);
     }
@@ -277,9 +287,13 @@ fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, de
             };
             let calls_before = super::caches::with_backend(rt, |b| b.calls().len());
             rt.templates.borrow_mut().clear();
+            if detect_stale {
+                rt.profile_begin();
+            }
             let start = crate::clock::monotonic_ms();
             let handled = client_request(rt, &sent);
             let request_ms = Some(crate::clock::monotonic_ms() - start);
+            let lines = if detect_stale { rt.profile_take() } else { vec![] };
             let view_ms = rt.view_ms.get();
             let templates = std::mem::take(&mut *rt.templates.borrow_mut());
             match handled {
@@ -290,9 +304,9 @@ fn run_step_kind(rt: &Rt, project: &Rc<Project>, step: &Step, budget_ms: f64, de
                     let plain = sent.method == "GET" && !sent.follow;
                     let cache = if detect_stale && plain { cache_outcome(rt, &sent, calls_before, &body) } else { None };
                     let redirect_chain = sent.follow.then_some(chain);
-                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, view_ms, templates, redirect_chain, ..Default::default() }
+                    StepOutcome { status: Some(r.status.get()), body: Some(body), headers, cache, request_ms, view_ms, templates, lines, redirect_chain, ..Default::default() }
                 }
-                Err(e) => StepOutcome { request_ms, ..failed(e) },
+                Err(e) => StepOutcome { request_ms, lines, ..failed(e) },
             }
         }
         Step::Advance { seconds: s } => match rt.advance_clock(*s) {
@@ -433,8 +447,14 @@ pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<St
         Some(s) => match &s.kind {
             StmtKind::Expr(e) => {
                 rt.py_tick()?;
-                let v = crate::py::interp::eval(rt, &fr, e)?;
-                v.to_str(rt)
+                // The shown value is the line's too (a lazy QuerySet's query runs as it prints).
+                let key = (Rc::as_ptr(&fr.file) as usize, s.line as u32);
+                let profiled = rt.prof_enter(key, || (fr.file.name.clone(), crate::profiler::line_text(&fr.file.text, s.line as u32)));
+                let out = crate::py::interp::eval(rt, &fr, e).and_then(|v| v.to_str(rt));
+                if profiled {
+                    rt.prof_leave();
+                }
+                out
             }
             _ => {
                 crate::py::interp::exec_block(rt, &fr, std::slice::from_ref(s))?;

@@ -163,6 +163,9 @@ pub struct QuerySetObj {
     pub lazy: Option<LazyLoad>,
     /// The path of rows from the root queryset (`tags` for `a.tags.all()`).
     pub path: String,
+    /// The line of the project's Python that built it, while a profile is armed (its queries
+    /// sent later, from a template, are also shown there).
+    pub built: std::cell::Cell<Option<crate::profiler::LineKey>>,
 }
 
 impl Clone for QuerySetObj {
@@ -177,6 +180,7 @@ impl Clone for QuerySetObj {
             cache: RefCell::new(None),
             lazy: self.lazy.clone(),
             path: self.path.clone(),
+            built: std::cell::Cell::new(None),
         }
     }
 }
@@ -223,6 +227,7 @@ impl QuerySetObj {
             cache: RefCell::new(None),
             lazy: None,
             path: String::new(),
+            built: std::cell::Cell::new(None),
         }
     }
 

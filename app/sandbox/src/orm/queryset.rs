@@ -29,7 +29,8 @@ impl QuerySetObj {
         if let Some(rows) = self.cache.borrow().as_ref() {
             return Ok(rows.clone());
         }
-        let rows = Rc::new(self.run(rt)?);
+        let built = self.built.get().and_then(|k| rt.prof_line_of(k));
+        let rows = Rc::new(rt.prof_built(built, || self.run(rt))?);
         *self.cache.borrow_mut() = Some(rows.clone());
         Ok(rows)
     }
@@ -659,6 +660,11 @@ pub fn queryset_class_name(model: &Model) -> String {
 }
 
 impl Object for QuerySetObj {
+    fn built_at(&self, line: crate::profiler::LineKey) {
+        if self.built.get().is_none() {
+            self.built.set(Some(line));
+        }
+    }
     fn type_name(&self) -> String {
         queryset_class_name(self.model)
     }

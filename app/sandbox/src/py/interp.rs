@@ -80,7 +80,13 @@ pub fn exec_block(rt: &Rt, fr: &Frame, body: &[Stmt]) -> SResult<Flow> {
 pub fn exec_stmt(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
     rt.py_tick().map_err(|e| locate(e, fr, s.start))?;
     rt.set_py_line(&fr.file, s.line);
-    exec_stmt_inner(rt, fr, s).map_err(|e| locate(e, fr, s.start))
+    let key = (Rc::as_ptr(&fr.file) as usize, s.line as u32);
+    let profiled = rt.prof_enter(key, || (fr.file.name.clone(), crate::profiler::line_text(&fr.file.text, s.line as u32)));
+    let out = exec_stmt_inner(rt, fr, s).map_err(|e| locate(e, fr, s.start));
+    if profiled {
+        rt.prof_leave();
+    }
+    out
 }
 
 fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
@@ -914,10 +920,10 @@ fn eval_inner(rt: &Rt, fr: &Frame, e: &Expr) -> SResult<Val> {
                     }
                 };
                 let (l, u, s) = (b(lower)?, b(upper)?, b(step)?);
-                rt.with_py_origin(&fr.file, e.start, e.end, || o.getslice(rt, l, u, s)).map_err(|x| locate(x, fr, idx.start))?
+                stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || o.getslice(rt, l, u, s)).map_err(|x| locate(x, fr, idx.start)))?
             } else {
                 let k = eval(rt, fr, idx)?;
-                rt.with_py_origin(&fr.file, e.start, e.end, || o.getitem(rt, &k)).map_err(|x| locate(x, fr, idx.start))?
+                stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || o.getitem(rt, &k)).map_err(|x| locate(x, fr, idx.start)))?
             }
         }
         ExprKind::Slice { .. } => return Err(err(ErrorKind::SyntaxError, "a slice is only valid inside [ ]")),
@@ -1009,6 +1015,14 @@ fn eval_items(rt: &Rt, fr: &Frame, items: &[Expr]) -> SResult<Vec<Val>> {
     Ok(out)
 }
 
+/// A call's or a subscript's result, told the statement that produced it (see [`Rt::stamp_built`]).
+fn stamped(rt: &Rt, fr: &Frame, at: usize, v: SResult<Val>) -> SResult<Val> {
+    if let (true, Ok(v @ Val::Obj(_))) = (rt.profiling(), &v) {
+        rt.stamp_built(&fr.file, at, v);
+    }
+    v
+}
+
 fn eval_call(rt: &Rt, fr: &Frame, e: &Expr, func: &Expr, args: &[Arg]) -> SResult<Val> {
     // Zero-argument super(): the method's class and its first argument.
     if let ExprKind::Name(n) = &func.kind {
@@ -1020,12 +1034,12 @@ fn eval_call(rt: &Rt, fr: &Frame, e: &Expr, func: &Expr, args: &[Arg]) -> SResul
         ExprKind::Attr(obj, name, at) => {
             let target = eval(rt, fr, obj)?;
             let (a, k) = eval_args(rt, fr, args)?;
-            rt.with_py_origin(&fr.file, e.start, e.end, || call_method(rt, &target, name, a, k)).map_err(|x| locate(x, fr, *at))
+stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_method(rt, &target, name, a, k)).map_err(|x| locate(x, fr, *at)))
         }
         _ => {
             let f = eval(rt, fr, func)?;
             let (a, k) = eval_args(rt, fr, args)?;
-            rt.with_py_origin(&fr.file, e.start, e.end, || call_value(rt, &f, a, k)).map_err(|x| locate(x, fr, func.start))
+stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_value(rt, &f, a, k)).map_err(|x| locate(x, fr, func.start)))
         }
     }
 }

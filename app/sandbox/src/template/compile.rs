@@ -21,15 +21,22 @@ impl Template {
     /// Compiles `src`; a `TemplateSyntaxError` (or `NotSupported` for Django built-ins the
     /// sandbox leaves out) carries the position of the offending tag or filter.
     pub fn parse(src: &str) -> SResult<Template> {
-        let parsed = super::parser::Parser::parse_template(src)?;
-        Ok(Template { src: std::rc::Rc::from(src), name: None, nodes: std::rc::Rc::new(parsed.nodes), cycles: std::rc::Rc::new(parsed.cycles) })
+        Template::compile(src, None)
     }
 
     /// Compiles a project template file.
     pub fn parse_named(src: &str, name: &str) -> SResult<Template> {
-        let mut t = Template::parse(src)?;
-        t.name = Some(name.to_string());
-        Ok(t)
+        Template::compile(src, Some(name))
+    }
+
+    fn compile(src: &str, name: Option<&str>) -> SResult<Template> {
+        let parsed = super::parser::Parser::parse_template(src, name)?;
+        Ok(Template {
+            src: std::rc::Rc::from(src),
+            name: name.map(str::to_string),
+            nodes: std::rc::Rc::new(parsed.nodes),
+            cycles: std::rc::Rc::new(parsed.cycles),
+        })
     }
 
     pub fn source(&self) -> &str {

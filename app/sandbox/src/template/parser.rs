@@ -16,6 +16,11 @@ pub(crate) const MAX_DEPTH: usize = 200;
 pub(crate) struct Tag {
     pub off: usize,
     pub label: Rc<str>,
+    /// The template file (`templates/articles/front.html`; empty for a template from a
+    /// string) and the tag's 1-based line with that line's text: the per-line profile's key.
+    pub file: Rc<str>,
+    pub line: u32,
+    pub code: Rc<str>,
 }
 
 #[derive(Debug)]
@@ -194,6 +199,9 @@ pub(crate) struct Parser<'s> {
     /// A tag or variable was seen at the top level (`{% extends %}` must come first).
     seen_nontext: bool,
     in_extends: usize,
+    /// The template's file name (see [`Tag::file`]) and where each line starts in `src`.
+    file: Rc<str>,
+    line_starts: Vec<usize>,
 }
 
 fn contains_extends(nodes: &[Node]) -> bool {
@@ -201,7 +209,9 @@ fn contains_extends(nodes: &[Node]) -> bool {
 }
 
 impl<'s> Parser<'s> {
-    pub(crate) fn parse_template(src: &'s str) -> SResult<Parsed> {
+    /// Parses `src`; `name` is the project file it came from (queries and the profile name it).
+    pub(crate) fn parse_template(src: &'s str, name: Option<&str>) -> SResult<Parsed> {
+        let line_starts = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
         let mut p = Parser {
             src,
             tokens: tokenize(src),
@@ -215,6 +225,8 @@ impl<'s> Parser<'s> {
             ifchanged: 0,
             seen_nontext: false,
             in_extends: 0,
+            file: Rc::from(name.unwrap_or("")),
+            line_starts,
         };
         let nodes = p.parse(&[])?;
         Ok(Parsed { nodes, cycles: p.cycles })
@@ -230,7 +242,19 @@ impl<'s> Parser<'s> {
 
     fn tag_of(&self, ti: usize) -> Tag {
         let t = self.tok(ti);
-        Tag { off: t.start, label: Rc::from(format!("template line {}: {{% {} %}}", t.line, t.contents)) }
+        self.tag(t.start, t.line, format!("{{% {} %}}", t.contents))
+    }
+
+    /// A tag at `off` on `line` whose source is `shown`: its query label names the template
+    /// (`articles/front.html line 3: {{ a.author.username }}`, or `template line 3: …` for a
+    /// template from a string).
+    fn tag(&self, off: usize, line: usize, shown: String) -> Tag {
+        let short = self.file.strip_prefix("templates/").unwrap_or(&self.file);
+        let label = if short.is_empty() { format!("template line {line}: {shown}") } else { format!("{short} line {line}: {shown}") };
+        let start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(self.src.len()).min(self.src.len());
+        let end = self.src[start..].find('\n').map_or(self.src.len(), |i| start + i);
+        let code: String = self.src[start..end].trim().chars().take(160).collect();
+        Tag { off, label: Rc::from(label), file: self.file.clone(), line: line as u32, code: Rc::from(code) }
     }
 
     /// Bits of a block token with their offsets in the source.
@@ -303,8 +327,7 @@ impl<'s> Parser<'s> {
             return Err(self.err_at(ti, tse(format!("Empty variable tag on line {}", t.line))));
         }
         let expr = FilterExpr::parse(&t.contents, self.src, t.content_off)?;
-        let label = Rc::from(format!("template line {}: {{{{ {} }}}}", t.line, t.contents));
-        Ok(Node::Var { tag: Tag { off: t.start, label }, expr })
+        Ok(Node::Var { tag: self.tag(t.start, t.line, format!("{{{{ {} }}}}", t.contents)), expr })
     }
 
     /// Handles a block token; `Ok(false)` when it is one of `until` (left for the caller).

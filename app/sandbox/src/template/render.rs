@@ -469,9 +469,17 @@ impl<'a> Renderer<'a> {
         err(ErrorKind::Budget, "this template did too much work (huge or deeply nested loops); the sandbox stopped it")
     }
 
+    /// Runs a tag's own work (resolving its expressions, sending its queries) under its label
+    /// and, when a profile is armed, as its line's frame.
     fn with_origin<T>(&mut self, tag: &Tag, f: impl FnOnce(&mut Self) -> SResult<T>) -> SResult<T> {
         let rt = self.rt;
-        rt.with_origin(tag.label.to_string(), || f(self)).map_err(|e| self.locate(e, tag.off))
+        let key = (tag.file.as_ptr() as usize, tag.line);
+        let profiled = rt.prof_enter(key, || (tag.file.to_string(), tag.code.to_string()));
+        let out = rt.with_origin_rc(tag.label.clone(), || f(self)).map_err(|e| self.locate(e, tag.off));
+        if profiled {
+            rt.prof_leave();
+        }
+        out
     }
 
     /// Dispatches one node. Kept small (nodes with bodies have their own functions) because
