@@ -11,20 +11,55 @@ use wasm_bindgen::JsCast;
 
 use crate::highlight::{highlight, Lang};
 
+/// A line of the file the profile marks: 1-based line, its share of the file's hottest line
+/// (0–100) and what the bar says (`20 queries · 1.20 ms`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heat {
+    pub line: u32,
+    pub share: u32,
+    pub label: String,
+    pub queries: usize,
+}
+
 /// The coloured copy of an editor's text, drawn under its (transparent) textarea. Put both in
 /// `<div class="code-wrap">`, the textarea after this, and call `follow` from its `input` and
 /// `scroll` events. `text` is what the textarea shows (kept in step when the page sets it).
+/// `heat` draws the profile's bars in the gutter: a marker at the start of each hot line whose
+/// bar (CSS, at the editor's right edge) follows the line as it wraps and scrolls.
 #[component]
-pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>) -> impl IntoView {
+pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>, #[prop(optional, into)] heat: Option<Signal<Vec<Heat>>>) -> impl IntoView {
     view! {
         <pre class="hl" aria-hidden="true"><code>{move || text.with(|t| {
-            let mut pieces: Vec<AnyView> = highlight(lang, t)
-                .into_iter()
-                .map(|(kind, piece)| match kind {
-                    Some(k) => view! { <span class=k.class()>{piece.to_string()}</span> }.into_any(),
-                    None => piece.to_string().into_any(),
+            let hot = heat.map(|h| h.get()).unwrap_or_default();
+            let mark = |line: u32| {
+                hot.iter().find(|h| h.line == line).map(|h| {
+                    view! {
+                        <span class=format!("heat w{}", h.share / 5 * 5) data-testid="gutter-bar" data-line=h.line.to_string()
+                            data-queries=h.queries.to_string() data-label=h.label.clone()></span>
+                    }.into_any()
                 })
-                .collect();
+            };
+            let mut pieces: Vec<AnyView> = Vec::new();
+            let mut line = 1u32;
+            if let Some(m) = mark(1) {
+                pieces.push(m);
+            }
+            for (kind, piece) in highlight(lang, t) {
+                // A piece may hold line ends (a string, a comment, spaces): cut it there so the
+                // next line's marker comes right after its line end.
+                for part in piece.split_inclusive('\n') {
+                    pieces.push(match kind {
+                        Some(k) => view! { <span class=k.class()>{part.to_string()}</span> }.into_any(),
+                        None => part.to_string().into_any(),
+                    });
+                    if part.ends_with('\n') {
+                        line += 1;
+                        if let Some(m) = mark(line) {
+                            pieces.push(m);
+                        }
+                    }
+                }
+            }
             // A final newline needs something after it, or the copy is one line short.
             pieces.push(" ".into_any());
             pieces

@@ -285,6 +285,9 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     }
     let tabs = slug.with_value(|s| Tabs::new(s, tab_list));
     provide_context(tabs);
+    provide_context(crate::profile::Baseline(RwSignal::new(None)));
+    // The selected step's per-line profile, for the editors' gutter bars.
+    let profiled = Memo::new(move |_| shared.project.with(|p| p.selected.and_then(|i| p.history.get(i)).map(|r| r.lines.clone()).unwrap_or_default()));
     Effect::new(move |prev: Option<(Option<usize>, u64)>| {
         let (key, kind) = shared.project.with(|p| ((p.selected, p.answers), p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind)));
         if let (Some(prev), Some(kind)) = (prev, kind) {
@@ -415,7 +418,10 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                         }
                     })}
                     <div class="code-wrap">
-                    <Highlighted lang=Lang::of_file(&name) text=live/>
+                    <Highlighted lang=Lang::of_file(&name) text=live heat=Signal::derive({
+                        let name = name.clone();
+                        move || profiled.with(|l| crate::profile::heat(l, &name))
+                    })/>
                     <textarea class="code" rows="16" spellcheck="false" data-testid="file-editor" data-file=name.clone() node_ref=editor
                         aria-invalid=move || err_here2().is_some().to_string()
                         aria-label=format!("File {name}") prop:value=src
