@@ -30,12 +30,18 @@
 // tracing's release_max_level_off, measured again on the same tree: the worker's wasm 7 KB
 // larger raw but 8 KB smaller brotli (kept: brotli is what travels). Last, the templates a
 // request rendered, with their time and queries, in the Profile tab: +4 KB, 3,326 KB.
+//
+// Raised from 3,330 to 3,350 KB with the per-line profile (issue 23): 3,326 → 3,347 KB, the
+// page's wasm 402 → 422 KB (the line-by-line table, the kept profile compared line by line,
+// the editors' gutter bars; wasm-opt -Oz on it: 1,473 → 1,319 KB raw but 423 KB brotli, not
+// kept), the engine worker 2,902 → 2,908 KB (the profiler, template tags that know their
+// file and line), the CSS +1 KB (the gutter's 21 bar widths).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3330;
+export const BUDGET_KB = 3350;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */

@@ -139,7 +139,7 @@ test('at 360 px no lesson is wider than the phone once its lab has loaded, on an
   await ctx.close();
 });
 
-test('the Profile tab: on the N+1 page the template line {{ a.author.username }} holds 20 queries and comes first; after the fix it is gone', async () => {
+test('the Profile tab: on the N+1 page the template line {{ a.author.username }} holds 20 queries and comes first, in the table, line by line and in the gutter; after the fix it is gone, the view line holds the 2 queries, and the kept profile shows the difference per line', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const { page, errors } = await open(ctx, server.base, 'n-plus-one');
   const before = await get(page, '/');
@@ -156,12 +156,47 @@ test('the Profile tab: on the N+1 page the template line {{ a.author.username }}
   assert.equal(await tpl.getAttribute('data-queries'), '41');
   const sum = async () => (await page.locator('[data-testid=profile-line]').evaluateAll((ls) => ls.map((l) => Number(l.dataset.queries)))).reduce((a, b) => a + b, 0);
   assert.equal(await sum(), 41, 'every query is on a line');
+  // Line by line: the template's author line first, with its 20 queries and 40 hits (two tags, twenty turns).
+  const first = page.locator('[data-testid=profile-code-line]').first();
+  assert.equal(await first.getAttribute('data-file'), 'templates/articles/front.html');
+  assert.equal(await first.getAttribute('data-line'), '3');
+  assert.equal(await first.getAttribute('data-queries'), '20');
+  assert.match(await first.textContent(), /front\.html:3 <li>\{\{ a\.title \}\} by \{\{ a\.author\.username \}\}/);
+  // The gutter bars of the template's editor: line 3 holds 20 queries, with a bar drawn.
+  const gutter = async (file, line) => {
+    await page.locator('[data-testid=file-tab]', { hasText: file }).click();
+    const bar = page.locator(`[data-testid=gutter-bar][data-line="${line}"]`);
+    await bar.waitFor({ state: 'attached' });
+    const w = await bar.evaluate((el) => parseFloat(getComputedStyle(el, '::before').width));
+    return { queries: Number(await bar.getAttribute('data-queries')), label: await bar.getAttribute('data-label'), w };
+  };
+  const g3 = await gutter('front.html', 3);
+  assert.equal(g3.queries, 20);
+  assert.ok(g3.w > 0, 'the bar is drawn');
+  assert.match(g3.label, /^20 queries · /);
+  // Keep this profile, fix the page, compare.
+  await page.getByTestId('profile-keep').click();
+  await page.getByTestId('profile-is-baseline').waitFor();
   await step(page, () => page.getByLabel('select_related("author")').check());
   await step(page, () => page.getByLabel('prefetch_related("tags")').check());
   assert.equal(await chosen(page), 'profile', 'the tab stays while the learner works');
   assert.equal(await sum(), 2);
   const origins = await page.locator('[data-testid=profile-line] code').allTextContents();
   assert.ok(!origins.some((o) => /a\.author\.username/.test(o)), origins.join(' | '));
+  // The view's QuerySet line holds the 2 queries its lazy QuerySet sent from the template.
+  const built = page.locator('[data-testid=profile-code-line][data-file="views.py"][data-line="7"]');
+  assert.equal(await built.getAttribute('data-lazy'), '2');
+  assert.match(await built.textContent(), /built a QuerySet whose 2 queries ran later/);
+  assert.equal((await gutter('views.py', 7)).queries, 2);
+  // Side by side with the kept N+1 profile: the author line and the tags line each lost 20.
+  const diff = page.locator('[data-testid=profile-diff-line]');
+  assert.equal(await diff.first().getAttribute('data-delta'), '-20');
+  const rows = await diff.allTextContents();
+  assert.ok(rows.some((r) => /a\.author\.username/.test(r) && /20 queries/.test(r) && /0 queries/.test(r) && /-20 queries/.test(r)), rows.join(' | '));
+  assert.ok(rows.some((r) => /a\.tags\.all/.test(r) && /-20 queries/.test(r)), rows.join(' | '));
+  assert.ok(rows.some((r) => /\{% for a in articles %\}/.test(r) && /\+1 query/.test(r)), 'the loop now sends the prefetch: ' + rows.join(' | '));
+  await page.getByTestId('profile-forget').first().click();
+  await page.getByTestId('profile-keep').waitFor();
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -485,18 +485,6 @@ impl Rt {
         self.depth.set(self.depth.get().saturating_sub(1));
     }
 
-    /// Tells a value a Python call produced which line produced it (the call's at byte `at`
-    /// of `file`; a QuerySet keeps it for the profile); nothing when no profile is armed.
-    pub fn stamp_built(&self, file: &Rc<SourceFile>, at: usize, v: &crate::value::Val) {
-        if !self.profiling.get() {
-            return;
-        }
-        if let crate::value::Val::Obj(o) = v {
-            let line = file.text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
-            o.built_at((Rc::as_ptr(file) as usize, line as u32));
-        }
-    }
-
     pub fn set_py_line(&self, file: &Rc<SourceFile>, line: usize) {
         let mut cur = self.line.borrow_mut();
         match cur.as_mut() {

@@ -103,8 +103,8 @@ impl DiffLine {
 }
 
 /// Two profiles line by line: a line is matched by its file and text (an edit elsewhere moves
-/// it), else by its file and number (an edit of the line itself); the lines whose queries or
-/// time changed, the largest change in queries first. Queries and times are a line's own
+/// it), else by its file and number (an edit of the line itself); the lines whose queries
+/// changed or whose time changed by a quarter of a millisecond or more, the largest change in queries first. Queries and times are a line's own
 /// (without what it called), so a change shows on the line that made it.
 pub fn diff(before: &[LineProfile], now: &[LineProfile]) -> Vec<DiffLine> {
     let mut used = vec![false; before.len()];
@@ -136,7 +136,8 @@ pub fn diff(before: &[LineProfile], now: &[LineProfile]) -> Vec<DiffLine> {
             out.push(DiffLine { place: place(b), code: b.code.clone(), before: Some(own(b)), now: None });
         }
     }
-    out.retain(|d| d.delta_queries() != 0 || d.delta_ms().abs() >= 0.05);
+    // A browser's clock ticks in tenths of a millisecond: smaller changes are noise.
+    out.retain(|d| d.delta_queries() != 0 || d.delta_ms().abs() >= 0.25);
     out.sort_by(|a, b| b.delta_queries().abs().cmp(&a.delta_queries().abs()).then(b.delta_ms().abs().total_cmp(&a.delta_ms().abs())));
     out
 }

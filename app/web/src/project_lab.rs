@@ -417,7 +417,10 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                             </p>
                         }
                     })}
-                    <div class="code-wrap">
+                    <div class="code-wrap" class:profiled={
+                        let name = name.clone();
+                        move || profiled.with(|l| l.iter().any(|x| x.file == name))
+                    }>
                     <Highlighted lang=Lang::of_file(&name) text=live heat=Signal::derive({
                         let name = name.clone();
                         move || profiled.with(|l| crate::profile::heat(l, &name))

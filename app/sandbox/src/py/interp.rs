@@ -1015,10 +1015,12 @@ fn eval_items(rt: &Rt, fr: &Frame, items: &[Expr]) -> SResult<Vec<Val>> {
     Ok(out)
 }
 
-/// A call's or a subscript's result, told the statement that produced it (see [`Rt::stamp_built`]).
+/// A call's or a subscript's result, told the line that produced it (the call at byte `at` of
+/// the frame's file) while a profile is armed: a QuerySet keeps it (see `profiler.rs`).
 fn stamped(rt: &Rt, fr: &Frame, at: usize, v: SResult<Val>) -> SResult<Val> {
-    if let (true, Ok(v @ Val::Obj(_))) = (rt.profiling(), &v) {
-        rt.stamp_built(&fr.file, at, v);
+    if let (true, Ok(Val::Obj(o))) = (rt.profiling(), &v) {
+        let line = fr.file.text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
+        o.built_at((Rc::as_ptr(&fr.file) as usize, line as u32));
     }
     v
 }
