@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDist, launch } from './harness.mjs';
-import { open, get, editFile, check } from './lab_helpers.mjs';
+import { open, get, editFile, check, tab } from './lab_helpers.mjs';
 
 let server, browser;
 before(async () => { server = await serveDist(); browser = await launch(); });
@@ -41,6 +41,17 @@ test('a timing middleware: listed last it lets the cache replay an old number an
   await get(page, '/articles/');
   const cached = await header(page);
   assert.ok(cached !== null && cached < first, `the hit's own, smaller number: ${cached} < ${first}`);
+  // The Profile tab lists the middleware in order: the learner's first, and a hit ends at the
+  // cache's FetchFromCacheMiddleware (no view ran); the miss before it reached the view.
+  await tab(page, 'profile');
+  const layers = () => page.locator('[data-testid=step-detail] [data-testid=profile-layer] code').allTextContents();
+  const hitLayers = await layers();
+  assert.equal(hitLayers[0], 'timing.TimingMiddleware');
+  assert.equal(hitLayers.at(-1), 'django.middleware.cache.FetchFromCacheMiddleware', hitLayers.join(' | '));
+  await page.locator('[data-testid=history-step] button').nth(-2).click();
+  const missLayers = await layers();
+  assert.match(missLayers.at(-1), /^\(the view/, missLayers.join(' | '));
+  assert.equal(missLayers.length, hitLayers.length + 1);
   verdict = await check(page);
   assert.equal(verdict.passed, true, verdict.text);
   assert.deepEqual(errors, []);

@@ -49,10 +49,34 @@ pub fn lines(queries: &[QueryInfo]) -> Vec<Line> {
     out
 }
 
+/// The profile's "file" of the middleware chain (the sandbox's `django::handler::MIDDLEWARE_FILE`):
+/// line N is `MIDDLEWARE[N-1]`, the line after the last is the view.
+const MIDDLEWARE: &str = "MIDDLEWARE";
+
+/// The middleware layers in order, outermost first, with the view last: each one's time with
+/// the layers inside it, and its own.
+#[component]
+fn Layers(lines: Vec<LineProfile>) -> impl IntoView {
+    let mut layers: Vec<LineProfile> = lines.into_iter().filter(|l| l.file == MIDDLEWARE).collect();
+    layers.sort_by_key(|l| l.line);
+    (!layers.is_empty()).then(|| view! {
+        <div class="profile-layers" data-testid="profile-layers">
+            <p>"Middleware in order, outermost first (each one's time holds the ones inside it; a layer that answers, like a cache hit, ends the list):"</p>
+            <ol start="0">
+                {layers.into_iter().map(|l| view! {
+                    <li data-testid="profile-layer" data-queries=l.queries.to_string()><code>{l.code.clone()}</code>
+                        {format!(" {} with what is inside · {} own · {}", protocol::short_ms(l.total_ms), protocol::short_ms(l.self_ms), protocol::count(l.queries, "query", "queries"))}</li>
+                }).collect_view()}
+            </ol>
+        </div>
+    })
+}
+
 /// Where a line is, as the tables show it: `views.py:7` (the shell's line is `shell`).
 fn place(l: &LineProfile) -> String {
     match l.file.as_str() {
         "<run>" => "shell".to_string(),
+        MIDDLEWARE => format!("MIDDLEWARE[{}]", l.line.saturating_sub(1)),
         f => format!("{}:{}", f.trim_start_matches("templates/"), l.line),
     }
 }
@@ -266,9 +290,11 @@ pub fn ProfilePanel(report: StepReport) -> impl IntoView {
             </p>
         }
     });
+    let code_lines: Vec<LineProfile> = r.lines.iter().filter(|l| l.file != MIDDLEWARE).cloned().collect();
     let code = (!r.lines.is_empty()).then(|| view! {
-        <Compare label=r.label.clone() lines=r.lines.clone()/>
-        <LineTable lines=r.lines.clone()/>
+        <Layers lines=r.lines.clone()/>
+        <Compare label=r.label.clone() lines=code_lines.clone()/>
+        <LineTable lines=code_lines/>
     });
     view! {
         <div class="profile" data-testid="profile">

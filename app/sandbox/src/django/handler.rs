@@ -93,8 +93,8 @@ fn load_middleware(rt: &Rt, project: &Rc<Project>, hooks: &Shared) -> SResult<Va
         let hooks = hooks.clone();
         NativeFn::val("_get_response", move |rt, args, _| get_response(rt, &project, &hooks, &first(args)?))
     };
-    let mut handler = convert(project, hooks, inner);
-    for path in paths.iter().rev() {
+    let mut handler = convert(project, hooks, inner, (paths.len() + 1, "(the view: URL resolving, process_view, the view and its template)".into()));
+    for (i, path) in paths.iter().enumerate().rev() {
         let kind = native(path);
         let instance = match kind {
             Some(kind) => native_instance(rt, kind, handler.clone())?,
@@ -118,7 +118,7 @@ fn load_middleware(rt: &Rt, project: &Rc<Project>, hooks: &Shared) -> SResult<Va
                 h.exception.push(m);
             }
         }
-        handler = convert(project, hooks, instance);
+        handler = convert(project, hooks, instance, (i + 1, path.clone()));
     }
     Ok(handler)
 }
@@ -179,16 +179,27 @@ fn unknown_django(path: &str, module: &str, name: &str) -> SandboxError {
 }
 
 /// `convert_exception_to_response(get_response)`.
-fn convert(project: &Rc<Project>, hooks: &Shared, inner: Val) -> Val {
+/// The per-line profile's "file" for the middleware chain: line N is `MIDDLEWARE[N-1]`, the
+/// line after the last is the view (each one's time with calls holds the ones inside it).
+pub const MIDDLEWARE_FILE: &str = "MIDDLEWARE";
+
+/// `convert_exception_to_response(inner)`; `place` is the layer's line in the profile.
+fn convert(project: &Rc<Project>, hooks: &Shared, inner: Val, place: (usize, String)) -> Val {
     let project = project.clone();
     let hooks = hooks.clone();
     NativeFn::val("convert_exception_to_response.<inner>", move |rt, args, _| {
         let request = first(args)?;
-        match call_value(rt, &inner, vec![request.clone()], vec![]) {
+        let key = (MIDDLEWARE_FILE.as_ptr() as usize, place.0 as u32);
+        let profiled = rt.prof_enter(key, || (MIDDLEWARE_FILE.to_string(), place.1.clone()));
+        let out = match call_value(rt, &inner, vec![request.clone()], vec![]) {
             Ok(r) => Ok(r),
             Err(e) if !is_python_exception(&e) => Err(e),
             Err(e) => response_for_exception(rt, &project, &hooks, &request, e),
+        };
+        if profiled {
+            rt.prof_leave();
         }
+        out
     })
 }
 
