@@ -81,11 +81,14 @@ fn place(l: &LineProfile) -> String {
     }
 }
 
-/// The profile's lines, the ones that sent the most queries themselves first, then by their
-/// own time: what to look at first.
+/// The profile's lines, the ones that sent the most queries themselves first (as many: in the
+/// order they first ran, so the order does not change from run to run), then the lines without
+/// a query by their own time: what to look at first.
 pub fn hottest(lines: &[LineProfile]) -> Vec<LineProfile> {
     let mut v = lines.to_vec();
-    v.sort_by(|a, b| b.self_queries.cmp(&a.self_queries).then(b.self_ms.total_cmp(&a.self_ms)));
+    v.sort_by(|a, b| {
+        b.self_queries.cmp(&a.self_queries).then_with(|| if a.self_queries == 0 { b.self_ms.total_cmp(&a.self_ms) } else { std::cmp::Ordering::Equal })
+    });
     v
 }
 
@@ -372,5 +375,12 @@ mod tests {
         assert_eq!(h.iter().map(|h| (h.line, h.share, h.queries)).collect::<Vec<_>>(), vec![(7, 0, 2), (8, 100, 41)]);
         assert!(h[0].label.ends_with("2 queries later"), "{}", h[0].label);
         assert_eq!(heat(&lines, "templates/p.html")[0].share, 100);
+    }
+
+    #[test]
+    fn the_hottest_lines_are_the_ones_with_queries_in_the_order_they_ran_then_by_time() {
+        let lines = vec![l("v.py", 1, "a", 0, 0.1), l("p.html", 3, "b", 20, 1.0), l("p.html", 4, "c", 20, 3.0), l("v.py", 2, "d", 0, 2.0), l("p.html", 2, "e", 1, 4.0)];
+        let order: Vec<String> = hottest(&lines).into_iter().map(|l| l.code).collect();
+        assert_eq!(order, ["b", "c", "e", "d", "a"]);
     }
 }
