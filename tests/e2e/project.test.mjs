@@ -247,6 +247,7 @@ test('the cache timeline marks the read after a save STALE without a receiver, a
   await page.locator('[data-testid=timeline-step][data-state="value stale"] button').click();
   assert.match(await page.locator('[data-testid=cache-state]').textContent(), /Stale/);
   assert.match(await page.locator('[data-testid=cache-calls]').textContent(), /cache\.get :1:top_tags \(value\) → hit/);
+  assert.match(await page.locator('[data-testid=cache-summary]').textContent(), /^1 cache call: 1 hit, 0 misses$/);
   await page.getByLabel('post_save receiver that deletes the key').check();
   await page.locator('[data-testid=run-timeline]').click();
   assert.deepEqual(await timelineStates(page, 12), ['value miss', 'value hit', '-', 'value miss', '-', 'value miss']);

@@ -28,6 +28,8 @@ test('results are tabs with counts: SQL holds the query log, the chosen tab is r
   await tab(page, 'sql');
   assert.deepEqual(await visiblePanels(page), ['sql']);
   assert.equal(await page.locator('[data-testid=step-detail] [data-testid=query]:visible').count(), r.queries);
+  // Headed as Django Debug Toolbar heads it: count and time, similar groups, duplicates.
+  assert.match(await page.locator('[data-testid=step-detail] [data-testid=sql-summary]').textContent(), new RegExp(`^${r.queries} queries in [\\d.]+ ms · 2 groups of similar queries \\(40 queries\\) · \\d+ duplicates?$`));
   // Keyboard: Alt+3 is the third tab (Cache); the arrows move along the bar, focus with them.
   await page.keyboard.press('Alt+3');
   assert.equal(await chosen(page), 'cache');

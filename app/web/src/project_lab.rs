@@ -691,7 +691,19 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
         {if r.render.queries.is_empty() {
             view! { <p class="muted">"This step sent no query."</p> }.into_any()
         } else {
-            view! { <QueryLog report=r.render.clone()/> }.into_any()
+            let q = &r.render;
+            let similar: usize = q.groups.iter().map(|g| g.count).sum();
+            let dups = q.queries.iter().filter(|x| x.duplicate).count();
+            // As Django Debug Toolbar's SQL panel heads its list.
+            let head = format!(
+                "{} in {:.2} ms · {}{} · {}",
+                protocol::count(q.n_queries, "query", "queries"),
+                q.sql_ms,
+                protocol::count(q.groups.len(), "group of similar queries", "groups of similar queries"),
+                if similar > 0 { format!(" ({similar} queries)") } else { String::new() },
+                protocol::count(dups, "duplicate", "duplicates")
+            );
+            view! { <p class="sql-summary" data-testid="sql-summary">{head}</p><QueryLog report=r.render.clone()/> }.into_any()
         }}
     };
     let cache = view! {
@@ -815,7 +827,12 @@ fn CachePanel(report: StepReport) -> impl IntoView {
             {r.cache.map(|c| view! { <p data-testid="cache-state" data-state=c.name() class=format!("cache-state {}", c.name().replace(' ', "-"))>{c.sentence()}</p> })}
             {(!r.cache_calls.is_empty()).then(|| view! {
                 <details open>
-                    <summary>{format!("{} cache call{}", r.cache_calls.len(), if r.cache_calls.len() == 1 { "" } else { "s" })}</summary>
+                    <summary data-testid="cache-summary">{{
+                        // As Django Debug Toolbar's cache panel: the calls, then how many reads hit and missed.
+                        let hits = r.cache_calls.iter().filter(|c| c.hit == Some(true)).count();
+                        let misses = r.cache_calls.iter().filter(|c| c.hit == Some(false)).count();
+                        format!("{}: {hits} hit{}, {}", protocol::count(r.cache_calls.len(), "cache call", "cache calls"), if hits == 1 { "" } else { "s" }, protocol::count(misses, "miss", "misses"))
+                    }}</summary>
                     <ol class="cache-calls" data-testid="cache-calls">
                         {r.cache_calls.iter().map(|c| view! {
                             <li data-op=c.op.clone()><code>{format!("cache.{}", c.op)}</code>" "<code class="key">{c.key.clone()}</code>
