@@ -265,7 +265,15 @@ pub enum Response {
     Ready,
     /// A long job (seeding, a check, a sweep point) is under way: `done` of `total`.
     Progress { id: u64, done: u32, total: u32 },
-    Seeded { id: u64, ms: f64, counts: Vec<(String, u64)>, schema_ms: f64 },
+    Seeded {
+        id: u64,
+        ms: f64,
+        counts: Vec<(String, u64)>,
+        schema_ms: f64,
+        /// Loaded from the database shipped with the app, not seeded.
+        #[serde(default)]
+        built_in: bool,
+    },
     SqlResult { id: u64, columns: Vec<String>, rows: Vec<Vec<String>>, query: QueryInfo },
     /// The project is installed (its `views.py` imported); `clock` is the virtual time;
     /// `migrations` is, per migration, what `makemigrations` writes and `sqlmigrate` prints.

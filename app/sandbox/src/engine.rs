@@ -259,10 +259,67 @@ pub struct Image {
     files: Vec<(String, Pages)>,
 }
 
+/// The first bytes of [`Image::to_bytes`].
+const IMAGE_MAGIC: &[u8; 8] = b"DJPLIMG1";
+
 impl Image {
     /// Bytes the image's pages hold.
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|(_, p)| p.size).sum()
+    }
+
+    /// The image as bytes (a database shipped with the app, see `images.rs`): the magic, then
+    /// per file (sorted by name) its name, size and pages, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut files: Vec<&(String, Pages)> = self.files.iter().collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = IMAGE_MAGIC.to_vec();
+        out.extend((files.len() as u32).to_le_bytes());
+        for (name, p) in files {
+            out.extend((name.len() as u32).to_le_bytes());
+            out.extend(name.as_bytes());
+            out.extend(p.size.to_le_bytes());
+            out.extend((p.pages.len() as u32).to_le_bytes());
+            for (k, page) in &p.pages {
+                out.extend((*k as u32).to_le_bytes());
+                out.extend(page.as_slice());
+            }
+        }
+        out
+    }
+
+    /// An image from [`Image::to_bytes`]; a clear error for anything else.
+    pub fn from_bytes(b: &[u8]) -> Result<Image, EngineError> {
+        let bad = || EngineError::Sql("not a database image (or a damaged one)".into());
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8], EngineError> {
+            let s = b.get(at..at + n).ok_or_else(bad)?;
+            at += n;
+            Ok(s)
+        };
+        if take(8)? != IMAGE_MAGIC {
+            return Err(bad());
+        }
+        let u32_at = |s: &[u8]| u32::from_le_bytes(s.try_into().expect("4 bytes")) as usize;
+        let n = u32_at(take(4)?);
+        let mut files = Vec::with_capacity(n.min(16));
+        for _ in 0..n {
+            let len = u32_at(take(4)?);
+            let name = String::from_utf8(take(len)?.to_vec()).map_err(|_| bad())?;
+            let size = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
+            let count = u32_at(take(4)?);
+            let mut pages = std::collections::BTreeMap::new();
+            for _ in 0..count {
+                let k = u32_at(take(4)?);
+                let page: [u8; PAGE] = take(PAGE)?.try_into().expect("a page");
+                pages.insert(k, Arc::new(page));
+            }
+            files.push((name, Pages { pages, size }));
+        }
+        if at != b.len() {
+            return Err(bad());
+        }
+        Ok(Image { files })
     }
 }
 

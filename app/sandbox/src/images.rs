@@ -16,6 +16,26 @@ const KEEP: usize = 4;
 pub struct Seeded {
     pub counts: seed::SeedSize,
     pub ms: f64,
+    /// Loaded from the image shipped with the app ([`BUILT_IN`]), not seeded.
+    pub built_in: bool,
+}
+
+/// The size every lab starts with (the page's default database).
+pub const BUILT_IN_SIZE: Size = (200, None);
+
+/// The default database, seeded at build time: what `seed::seed` makes of 200 articles, as
+/// [`Image::to_bytes`] writes it (`sandbox seed-image app/sandbox/data/seed-200.img` makes it;
+/// a test checks it is byte for byte what seeding makes now, natively and in wasm). Opening it
+/// costs a copy instead of creating the schema and inserting every row at the start of a visit.
+pub const BUILT_IN: &[u8] = include_bytes!("../data/seed-200.img");
+
+/// Seeds `size` into a new database and returns its image (what [`BUILT_IN`] must equal).
+pub fn seed_image(size: Size, progress: &mut dyn FnMut(u32, u32)) -> Result<(Image, seed::SeedSize), EngineError> {
+    let mut engine = Engine::open_memory()?;
+    // Seeding is one long, trusted job: it gets a larger budget than a learner's statement.
+    engine.budget_ms = 60_000.0;
+    let counts = seed::seed_with_tasks(&mut engine, size.0, size.1, progress)?;
+    Ok((engine.image()?, counts))
 }
 
 #[derive(Default)]
@@ -33,15 +53,16 @@ impl Images {
             self.kept.push(entry);
         } else {
             let start = crate::clock::monotonic_ms();
-            let mut engine = Engine::open_memory()?;
-            // Seeding is one long, trusted job: it gets a larger budget than a learner's statement.
-            engine.budget_ms = 60_000.0;
-            let counts = seed::seed_with_tasks(&mut engine, size.0, size.1, progress)?;
-            let image = engine.image()?;
+            let (image, counts, built_in) = if size == BUILT_IN_SIZE {
+                (Image::from_bytes(BUILT_IN)?, seed::SeedSize::for_articles(size.0), true)
+            } else {
+                let (image, counts) = seed_image(size, progress)?;
+                (image, counts, false)
+            };
             if self.kept.len() >= KEEP {
                 self.kept.remove(0);
             }
-            self.kept.push((size, image, Seeded { counts, ms: crate::clock::monotonic_ms() - start }));
+            self.kept.push((size, image, Seeded { counts, ms: crate::clock::monotonic_ms() - start, built_in }));
         }
         let (_, image, seeded) = self.kept.last().expect("pushed above");
         Ok((image, *seeded))
@@ -53,5 +74,38 @@ impl Images {
         let mut engine = Engine::from_image(image)?;
         engine.budget_ms = STATEMENT_BUDGET_MS;
         Ok(Session::new(engine, size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_database_is_byte_for_byte_what_seeding_makes() {
+        let (image, counts) = seed_image(BUILT_IN_SIZE, &mut |_, _| {}).expect("seeds");
+        let now = image.to_bytes();
+        assert!(
+            now == BUILT_IN,
+            "app/sandbox/data/seed-200.img is stale (the schema or the seed changed): run `sandbox seed-image app/sandbox/data/seed-200.img` ({} bytes now, {} shipped)",
+            now.len(),
+            BUILT_IN.len()
+        );
+        let shipped = Image::from_bytes(BUILT_IN).expect("reads");
+        assert_eq!(shipped.to_bytes(), now);
+        assert_eq!(counts.articles, seed::SeedSize::for_articles(200).articles);
+        // A session on it sees the seeded rows.
+        let mut images = Images::default();
+        let mut s = images.session(BUILT_IN_SIZE, &mut |_, _| {}).expect("opens");
+        let (_, rows, _) = s.sql("SELECT count(*) FROM articles_article").expect("runs");
+        assert_eq!(rows[0][0], "200");
+    }
+
+    #[test]
+    fn a_damaged_image_is_refused_with_a_message() {
+        for bad in [&b""[..], &b"DJPLIMG1"[..], &BUILT_IN[..BUILT_IN.len() - 1], &b"not an image at all"[..]] {
+            let e = Image::from_bytes(bad).err().expect("refused");
+            assert!(format!("{e:?}").contains("not a database image"), "{e:?}");
+        }
     }
 }

@@ -132,6 +132,7 @@ impl Lab {
                         ("tasks".into(), c.tasks as u64),
                     ],
                     schema_ms: c.schema_ms as f64,
+                    built_in: seeded.built_in,
                 }
             }
             Err(e) => error_response(id, engine_error(e)),

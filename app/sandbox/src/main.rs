@@ -7,7 +7,7 @@ use sandbox::cases::{run_case, Case};
 use sandbox::django::steps::{run_case as run_case_project, ProjectCase};
 use sandbox::engine::Engine;
 
-const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]\n       sandbox check-course LESSONS_DIR [--lesson NAME]\n       sandbox try LESSON_DIR [--on 0,1] [--articles N] [--tasks N] STEP...";
+const USAGE: &str = "usage: sandbox run-cases --db PATH CASES.json\n       sandbox run-project --db PATH CASES.json\n       sandbox bench --db PATH [--per-page N] [--repeat R]\n       sandbox seed-image OUT\n       sandbox check-course LESSONS_DIR [--lesson NAME]\n       sandbox try LESSON_DIR [--on 0,1] [--articles N] [--tasks N] STEP...";
 
 /// The article-list page of the benchmark; the same text as tests/django_ref/bench_django.py.
 const BENCH_TEMPLATE: &str = "{% for a in articles %}<li>{{ a.title }} by {{ a.author.username }}: {% for t in a.tags.all %}{{ t.name }}{% if not forloop.last %}, {% endif %}{% endfor %}</li>{% endfor %}";
@@ -37,6 +37,12 @@ fn run(args: &[String]) -> Result<(), String> {
         Some("run-cases") => false,
         Some("run-project") => true,
         Some("bench") => return bench(&args[1..]),
+        Some("seed-image") => {
+            // The default database shipped with the app (images.rs: BUILT_IN).
+            let out = args.get(1).ok_or("usage: sandbox seed-image OUT")?;
+            let (image, _) = sandbox::images::seed_image(sandbox::images::BUILT_IN_SIZE, &mut |_, _| {}).map_err(|e| format!("{e:?}"))?;
+            return std::fs::write(out, image.to_bytes()).map_err(|e| e.to_string());
+        }
         Some("check-course") => return check_course(&args[1..]),
         Some("try") => return try_lab(&args[1..]),
         _ => return Err(USAGE.into()),

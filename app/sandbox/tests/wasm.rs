@@ -100,3 +100,12 @@ fn transactions_in_immediate_mode_run_in_wasm() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The default database shipped with the app is what seeding makes in wasm too, byte for byte
+/// (it is made natively by `sandbox seed-image`).
+#[wasm_bindgen_test]
+fn the_built_in_database_is_what_seeding_makes_in_wasm() {
+    sandbox::clock::set_clocks(js_sys::Date::now, js_sys::Date::now);
+    let (image, _) = sandbox::images::seed_image(sandbox::images::BUILT_IN_SIZE, &mut |_, _| {}).unwrap();
+    assert!(image.to_bytes() == sandbox::images::BUILT_IN, "seeding in wasm differs from the shipped image");
+}

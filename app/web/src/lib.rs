@@ -263,7 +263,7 @@ fn on_engine_event(shared: Shared, ev: Event) {
                     })
                 }
             }
-            Response::Seeded { ms, counts, schema_ms, .. } => {
+            Response::Seeded { ms, counts, schema_ms, built_in, .. } => {
                 let count = |name: &str| counts.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or(0);
                 let articles = count("articles") as u32;
                 let tasks = count("tasks");
@@ -275,7 +275,11 @@ fn on_engine_event(shared: Shared, ev: Event) {
                         Some(_) => format!("{} tasks, {} articles", protocol::group_digits(tasks), protocol::group_digits(articles as u64)),
                         None => format!("{} articles", protocol::group_digits(articles as u64)),
                     };
-                    s.status = format!("Database ready: {size} ({ms:.0} ms, of which schema {schema_ms:.0} ms)");
+                    s.status = if built_in {
+                        format!("Database ready: {size} ({ms:.0} ms, copied from the database built with the app)")
+                    } else {
+                        format!("Database ready: {size} ({ms:.0} ms, of which schema {schema_ms:.0} ms)")
+                    };
                 });
                 shared.project.update(|p| p.data_since = p.history.len());
                 shared.seeded.update(|n| *n += 1);
