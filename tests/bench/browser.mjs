@@ -171,8 +171,11 @@ try {
   const sizes = await bundleSizes();
   printSizes(sizes);
   report('bytes: the whole site, brotli', sizes.total.brotli / 1024, 'KB', 2000, `2,700 KB (issue); CI budget ${BUDGET_KB} KB`);
+  // BENCH_ONLY=load measures the cold start and the return visit only (a lever's quick check).
+  const only = process.env.BENCH_ONLY ?? '';
   const loadLong = await cold(browser, server.base);
   await returnVisit(browser, server.base);
+  if (only === 'load') process.exit(0);
   const runLong = await warm(browser, server.base);
   await tasks(browser, server.base);
   const long = [...loadLong, ...runLong];

@@ -36,12 +36,18 @@
 // the editors' gutter bars; wasm-opt -Oz on it: 1,473 → 1,319 KB raw but 423 KB brotli, not
 // kept), the engine worker 2,902 → 2,908 KB (the profiler, template tags that know their
 // file and line), the CSS +1 KB (the gutter's 21 bar widths).
+//
+// Raised from 3,350 to 3,370 KB for the default database shipped as an image (issue 24, lever
+// 4): the engine worker +19 KB brotli (the image is 176 KB raw, 17 KB brotli; its reader and
+// writer), 3,368 KB. It buys the cold start: navigation → first N+1 result 1,255 → 937 ms
+// (median of 5, same machine, same hour), the database ready 100 ms after the engine instead
+// of 400 ms.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3350;
+export const BUDGET_KB = 3370;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */
