@@ -19,6 +19,7 @@ use std::any::Any;
 use crate::clock;
 use crate::engine::{engine_form, inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
+use crate::profiler::{LineKey, Profiler};
 use crate::source::SourceFile;
 
 /// The relation a lazy load followed: what Django Debug Toolbar's N+1 advice needs.
@@ -129,8 +130,8 @@ pub struct Rt {
     /// one entry per template in the order first rendered: renders, milliseconds, queries.
     pub templates: RefCell<Vec<protocol::TemplateTime>>,
     /// The per-line profile of the running step, when armed (see `profiler.rs`).
-    pub(crate) prof: RefCell<crate::profiler::Profiler>,
-    pub(crate) profiling: Cell<bool>,
+    prof: RefCell<Profiler>,
+    profiling: Cell<bool>,
 }
 
 impl Rt {
@@ -446,6 +447,62 @@ impl Rt {
     }
 
     // ------------------------------------------------------------ the Python interpreter's hooks
+
+    // ------------------------------------------------------------ the per-line profile (profiler.rs)
+
+    /// Arms the profiler for the run about to start.
+    pub fn profile_begin(&self) {
+        *self.prof.borrow_mut() = Profiler::default();
+        self.profiling.set(true);
+    }
+
+    /// Disarms it and returns the lines that ran, in the order they first ran.
+    pub fn profile_take(&self) -> Vec<protocol::LineProfile> {
+        self.profiling.set(false);
+        std::mem::take(&mut *self.prof.borrow_mut()).into_lines()
+    }
+
+    pub fn profiling(&self) -> bool {
+        self.profiling.get()
+    }
+
+    /// Opens a frame for line `key` (a statement, a template tag, a middleware layer);
+    /// `describe` gives the file's name and the line's text the first time the line runs.
+    /// False when no profile is armed (then do not call [`Rt::prof_leave`]).
+    pub fn prof_enter(&self, key: LineKey, describe: impl FnOnce() -> (String, String)) -> bool {
+        if !self.profiling.get() {
+            return false;
+        }
+        self.prof.borrow_mut().enter(key, describe, clock::monotonic_ms(), self.steps.get());
+        true
+    }
+
+    /// Closes the frame [`Rt::prof_enter`] opened.
+    pub fn prof_leave(&self) {
+        self.prof.borrow_mut().leave(clock::monotonic_ms(), self.steps.get());
+    }
+
+    fn prof_query(&self, rows_read: u64) {
+        if self.profiling.get() {
+            self.prof.borrow_mut().query(rows_read);
+        }
+    }
+
+    /// The profile's line for `key` if it has run (what a QuerySet built there remembers).
+    pub fn prof_line_of(&self, key: LineKey) -> Option<usize> {
+        self.prof.borrow().line_of(key)
+    }
+
+    /// Runs `f` (a QuerySet's evaluation) with `built` as the line that built the QuerySet.
+    pub fn prof_built<T>(&self, built: Option<usize>, f: impl FnOnce() -> T) -> T {
+        if !self.profiling.get() || built.is_none() {
+            return f();
+        }
+        let prev = self.prof.borrow_mut().set_built(built);
+        let out = f();
+        self.prof.borrow_mut().set_built(prev);
+        out
+    }
 
     /// Python steps (statements and loop turns) since the request started.
     pub fn steps_so_far(&self) -> u64 {
