@@ -1036,12 +1036,12 @@ fn eval_call(rt: &Rt, fr: &Frame, e: &Expr, func: &Expr, args: &[Arg]) -> SResul
         ExprKind::Attr(obj, name, at) => {
             let target = eval(rt, fr, obj)?;
             let (a, k) = eval_args(rt, fr, args)?;
-stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_method(rt, &target, name, a, k)).map_err(|x| locate(x, fr, *at)))
+            stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_method(rt, &target, name, a, k)).map_err(|x| locate(x, fr, *at)))
         }
         _ => {
             let f = eval(rt, fr, func)?;
             let (a, k) = eval_args(rt, fr, args)?;
-stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_value(rt, &f, a, k)).map_err(|x| locate(x, fr, func.start)))
+            stamped(rt, fr, e.start, rt.with_py_origin(&fr.file, e.start, e.end, || call_value(rt, &f, a, k)).map_err(|x| locate(x, fr, func.start)))
         }
     }
 }
