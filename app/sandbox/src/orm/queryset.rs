@@ -119,15 +119,7 @@ impl QuerySetObj {
         }
         clone.query.set_limits(None, Some(MAX_GET_RESULTS));
         let rows = clone.fetch(rt)?;
-        let name = self.model.name;
-        match rows.len() {
-            1 => Ok(rows[0].clone()),
-            0 => Err(exc(&format!("{name}.DoesNotExist"), format!("{name} matching query does not exist."))),
-            n => {
-                let more = if n as i64 >= MAX_GET_RESULTS { format!("more than {}", MAX_GET_RESULTS - 1) } else { n.to_string() };
-                Err(exc(&format!("{name}.MultipleObjectsReturned"), format!("get() returned more than one {name} -- it returned {more}!")))
-            }
-        }
+        got_one(self.model.name, &rows)
     }
 
     fn first_or_last(&self, rt: &Rt, last: bool) -> SResult<Val> {
@@ -1024,6 +1016,53 @@ impl RelatedManager {
 /// `Model.objects.get(pk=id)` as a forward FK's lazy load sends it:
 /// `SELECT … WHERE "t"."id" = %s LIMIT 21`.
 pub fn get_by_pk(rt: &Rt, model: &'static Model, id: &Val) -> SResult<Val> {
+    if let Val::Int(pk) = id {
+        if let Some(found) = get_by_pk_again(rt, model, *pk)? {
+            return Ok(found);
+        }
+    }
     let qs = QuerySetObj::for_model(model);
     qs.get(rt, vec![], vec![("id".into(), id.clone())])
+}
+
+/// `get()`'s answer from the rows it fetched: the one row, or Django's two errors.
+fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
+    match rows.len() {
+        1 => Ok(rows[0].clone()),
+        0 => Err(exc(&format!("{name}.DoesNotExist"), format!("{name} matching query does not exist."))),
+        n => {
+            let more = if n as i64 >= MAX_GET_RESULTS { format!("more than {}", MAX_GET_RESULTS - 1) } else { n.to_string() };
+            Err(exc(&format!("{name}.MultipleObjectsReturned"), format!("get() returned more than one {name} -- it returned {more}!")))
+        }
+    }
+}
+
+/// [`get_by_pk`]'s statement per model (by address: a project's own models are new ones),
+/// compiled once per session: every lazy load of a foreign key sends the same SQL with another
+/// id, so the next ones only swap the parameter instead of building and compiling the query
+/// again (the N+1 page's twenty author loads).
+#[derive(Default)]
+struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<(Query, super::compiler::Compiled)>>>);
+
+/// The row with primary key `pk` through the compiled statement, or `get()`'s error; `None`
+/// when this model's statement cannot be reused (then the caller takes `get()`'s path).
+fn get_by_pk_again(rt: &Rt, model: &'static Model, pk: i64) -> SResult<Option<Val>> {
+    let cache = rt.state::<PkSelects>();
+    let key = model as *const Model as usize;
+    if !cache.0.borrow().contains_key(&key) {
+        let qs = QuerySetObj::for_model(model);
+        let mut q = qs.filter_or_exclude(rt, false, vec![], vec![("id".into(), Val::Int(pk))])?.query;
+        q.clear_ordering(true, false);
+        q.default_ordering = false;
+        q.set_limits(None, Some(MAX_GET_RESULTS));
+        // Reusable when the id is the statement's one parameter and nothing is rewritten for
+        // the engine.
+        let reusable = super::compiler::compile_select(rt, &q)?.filter(|c| c.engine.is_none() && c.params == [crate::engine::SqlValue::Int(pk)]);
+        cache.0.borrow_mut().insert(key, reusable.map(|c| (q, c)));
+    }
+    let Some((q, mut c)) = cache.0.borrow().get(&key).cloned().flatten() else { return Ok(None) };
+    c.params[0] = crate::engine::SqlValue::Int(pk);
+    let r = c.run(rt)?;
+    let rows = fetch::build_rows(&q, &RowKind::Models, &c, &r.rows, None)?;
+    got_one(model.name, &rows).map(Some)
 }
