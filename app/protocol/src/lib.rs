@@ -426,6 +426,10 @@ pub struct TemplateTime {
     pub queries: usize,
 }
 
+/// The [`LineProfile::file`] of the middleware chain: line N is `MIDDLEWARE[N-1]`, the line
+/// after the last is the view (each layer's time with calls holds the layers inside it).
+pub const MIDDLEWARE_FILE: &str = "MIDDLEWARE";
+
 /// One line of a per-line profile ([`StepReport::lines`]). Times are milliseconds of one
 /// run; hits, queries, rows read and Python steps are deterministic (two runs of the same code
 /// on the same data give the same numbers).

@@ -4,18 +4,18 @@
 //!
 //! `Rt` holds one and arms it for the first run of a step only (`Rt::profile_begin` /
 //! `Rt::profile_take`): the runs that time a page for its median run without it, so the
-//! profile's cost never shows in the lab's big number. The hooks are
-//! `Rt::prof_enter`/`Rt::prof_leave` around each Python statement (`py::interp::exec_stmt`),
-//! each template tag's own work (`template::render::Renderer::with_origin`) and each
-//! middleware layer (`django::handler::convert`), and `Rt::prof_query` for each query the
-//! runtime records. This file knows nothing of `Rt`: the clock and the step count are given. A QuerySet remembers the line that
+//! profile's cost never shows in the lab's big number. The hooks are frames around each
+//! Python statement (`py::interp::exec_stmt`), each template tag's own work (`template::render::Renderer::with_origin`) and each
+//! middleware layer (`django::handler::convert`), all through `Rt::prof_frame`, and
+//! `Rt::prof_query` for each query the runtime records. A QuerySet remembers the line that
 //! built it (`orm::model::QuerySetObj::built`), so the queries a lazy QuerySet sends from the
 //! template are also shown on the view's line that built it (`lazy_queries`).
+//!
+//! This file knows nothing of `Rt`: the clock and the step count are handed in.
 
 use std::collections::HashMap;
 
 use protocol::LineProfile;
-
 
 /// Which line of which source: the source's address (an `Rc` the project keeps alive for the
 /// whole step) and the 1-based line.
@@ -43,8 +43,14 @@ struct Open {
     steps0: u64,
 }
 
+/// The text of 1-based line `line` of `text`, trimmed (at most 160 characters).
+pub fn line_text(text: &str, line: u32) -> String {
+    let l = text.split('\n').nth(line.saturating_sub(1) as usize).unwrap_or("").trim();
+    l.chars().take(160).collect()
+}
+
 impl Profiler {
-    fn slot(&mut self, key: LineKey, describe: impl FnOnce() -> (String, String)) -> usize {
+    fn slot(&mut self, key: LineKey, describe: &dyn Fn() -> (String, String)) -> usize {
         if let Some(&i) = self.index.get(&key) {
             return i;
         }
@@ -54,18 +60,10 @@ impl Profiler {
         self.index.insert(key, self.lines.len() - 1);
         self.lines.len() - 1
     }
-}
 
-/// The text of 1-based line `line` of `text`, trimmed (at most 160 characters).
-pub fn line_text(text: &str, line: u32) -> String {
-    let l = text.split('\n').nth(line.saturating_sub(1) as usize).unwrap_or("").trim();
-    l.chars().take(160).collect()
-}
-
-impl Profiler {
     /// Opens a frame for line `key` at `now_ms`, `steps` Python steps into the run;
     /// `describe` gives the file's name and the line's text the first time the line runs.
-    pub fn enter(&mut self, key: LineKey, describe: impl FnOnce() -> (String, String), now_ms: f64, steps: u64) {
+    pub fn enter(&mut self, key: LineKey, describe: &dyn Fn() -> (String, String), now_ms: f64, steps: u64) {
         let line = self.slot(key, describe);
         self.active[line] += 1;
         let sent0 = self.sent;

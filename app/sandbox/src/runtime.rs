@@ -446,8 +446,6 @@ impl Rt {
         out
     }
 
-    // ------------------------------------------------------------ the Python interpreter's hooks
-
     // ------------------------------------------------------------ the per-line profile (profiler.rs)
 
     /// Arms the profiler for the run about to start.
@@ -466,19 +464,24 @@ impl Rt {
         self.profiling.get()
     }
 
-    /// Opens a frame for line `key` (a statement, a template tag, a middleware layer);
-    /// `describe` gives the file's name and the line's text the first time the line runs.
-    /// False when no profile is armed (then do not call [`Rt::prof_leave`]).
-    pub fn prof_enter(&self, key: LineKey, describe: impl FnOnce() -> (String, String)) -> bool {
+    /// Runs `f` as a frame of line `key` (a statement, a template tag, a middleware layer)
+    /// when a profile is armed; `describe` gives the file's name and the line's text the first
+    /// time the line runs.
+    pub fn prof_frame<T>(&self, key: LineKey, describe: impl Fn() -> (String, String), f: impl FnOnce() -> T) -> T {
         if !self.profiling.get() {
-            return false;
+            return f();
         }
-        self.prof.borrow_mut().enter(key, describe, clock::monotonic_ms(), self.steps.get());
-        true
+        self.prof_open(key, &describe);
+        let out = f();
+        self.prof_close();
+        out
     }
 
-    /// Closes the frame [`Rt::prof_enter`] opened.
-    pub fn prof_leave(&self) {
+    fn prof_open(&self, key: LineKey, describe: &dyn Fn() -> (String, String)) {
+        self.prof.borrow_mut().enter(key, describe, clock::monotonic_ms(), self.steps.get());
+    }
+
+    fn prof_close(&self) {
         self.prof.borrow_mut().leave(clock::monotonic_ms(), self.steps.get());
     }
 
@@ -504,10 +507,7 @@ impl Rt {
         out
     }
 
-    /// Python steps (statements and loop turns) since the request started.
-    pub fn steps_so_far(&self) -> u64 {
-        self.steps.get()
-    }
+    // ------------------------------------------------------------ the Python interpreter's hooks
 
     /// Called before each statement and loop iteration: the request's work budget.
     pub fn py_tick(&self) -> SResult<()> {

@@ -117,7 +117,7 @@ pub trait Object {
     }
     /// Told the line of the project's Python that produced it, while a profile is armed
     /// (a QuerySet remembers it; see `profiler.rs`).
-    fn built_at(&self, _line: crate::profiler::LineKey) {}
+    fn built_at(&self, _line: &dyn Fn() -> crate::profiler::LineKey) {}
     /// Django template lookup `{{ obj.name }}`: the attribute, called with no arguments when it
     /// is a method. `Ok(None)` means "invalid variable", which Django renders as "".
     fn template_attr(&self, rt: &Rt, name: &str) -> SResult<Option<Val>> {

@@ -5,7 +5,7 @@
 //! compare exactly. The hottest line comes first, with a bar for its share of the queries.
 
 use leptos::prelude::*;
-use protocol::{LineProfile, QueryInfo, StepReport};
+use protocol::{LineProfile, QueryInfo, StepReport, MIDDLEWARE_FILE as MIDDLEWARE};
 
 use crate::editor::Heat;
 
@@ -48,10 +48,6 @@ pub fn lines(queries: &[QueryInfo]) -> Vec<Line> {
     out.sort_by(|a, b| b.queries.cmp(&a.queries));
     out
 }
-
-/// The profile's "file" of the middleware chain (the sandbox's `django::handler::MIDDLEWARE_FILE`):
-/// line N is `MIDDLEWARE[N-1]`, the line after the last is the view.
-const MIDDLEWARE: &str = "MIDDLEWARE";
 
 /// The middleware layers in order, outermost first, with the view last: each one's time with
 /// the layers inside it, and its own.

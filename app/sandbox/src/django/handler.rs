@@ -178,28 +178,21 @@ fn unknown_django(path: &str, module: &str, name: &str) -> SandboxError {
     exc("ModuleNotFoundError", format!("No module named '{module}'"))
 }
 
-/// `convert_exception_to_response(get_response)`.
-/// The per-line profile's "file" for the middleware chain: line N is `MIDDLEWARE[N-1]`, the
-/// line after the last is the view (each one's time with calls holds the ones inside it).
-pub const MIDDLEWARE_FILE: &str = "MIDDLEWARE";
-
-/// `convert_exception_to_response(inner)`; `place` is the layer's line in the profile.
+/// `convert_exception_to_response(inner)`; `place` is the layer's line in the profile (its
+/// index in `MIDDLEWARE` plus one; the view is the line after the last).
 fn convert(project: &Rc<Project>, hooks: &Shared, inner: Val, place: (usize, String)) -> Val {
     let project = project.clone();
     let hooks = hooks.clone();
     NativeFn::val("convert_exception_to_response.<inner>", move |rt, args, _| {
         let request = first(args)?;
-        let key = (MIDDLEWARE_FILE.as_ptr() as usize, place.0 as u32);
-        let profiled = rt.prof_enter(key, || (MIDDLEWARE_FILE.to_string(), place.1.clone()));
-        let out = match call_value(rt, &inner, vec![request.clone()], vec![]) {
-            Ok(r) => Ok(r),
-            Err(e) if !is_python_exception(&e) => Err(e),
-            Err(e) => response_for_exception(rt, &project, &hooks, &request, e),
-        };
-        if profiled {
-            rt.prof_leave();
-        }
-        out
+        let file = protocol::MIDDLEWARE_FILE;
+        rt.prof_frame((file.as_ptr() as usize, place.0 as u32), || (file.to_string(), place.1.clone()), || {
+            match call_value(rt, &inner, vec![request.clone()], vec![]) {
+                Ok(r) => Ok(r),
+                Err(e) if !is_python_exception(&e) => Err(e),
+                Err(e) => response_for_exception(rt, &project, &hooks, &request, e),
+            }
+        })
     })
 }
 

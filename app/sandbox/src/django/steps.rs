@@ -448,13 +448,7 @@ pub fn run_statements(rt: &Rt, globals: &Rc<Namespace>, src: &str) -> SResult<St
             StmtKind::Expr(e) => {
                 rt.py_tick()?;
                 // The shown value is the line's too (a lazy QuerySet's query runs as it prints).
-                let key = (Rc::as_ptr(&fr.file) as usize, s.line as u32);
-                let profiled = rt.prof_enter(key, || (fr.file.name.clone(), crate::profiler::line_text(&fr.file.text, s.line as u32)));
-                let out = crate::py::interp::eval(rt, &fr, e).and_then(|v| v.to_str(rt));
-                if profiled {
-                    rt.prof_leave();
-                }
-                out
+                crate::py::interp::line_frame(rt, &fr, s.line, || crate::py::interp::eval(rt, &fr, e).and_then(|v| v.to_str(rt)))
             }
             _ => {
                 crate::py::interp::exec_block(rt, &fr, std::slice::from_ref(s))?;

@@ -652,9 +652,9 @@ pub fn queryset_class_name(model: &Model) -> String {
 }
 
 impl Object for QuerySetObj {
-    fn built_at(&self, line: crate::profiler::LineKey) {
+    fn built_at(&self, line: &dyn Fn() -> crate::profiler::LineKey) {
         if self.built.get().is_none() {
-            self.built.set(Some(line));
+            self.built.set(Some(line()));
         }
     }
     fn type_name(&self) -> String {
@@ -1042,7 +1042,7 @@ fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
 /// id, so the next ones only swap the parameter instead of building and compiling the query
 /// again (the N+1 page's twenty author loads).
 #[derive(Default)]
-struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<(Query, super::compiler::Compiled)>>>);
+struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<Rc<(Query, super::compiler::Compiled)>>>>);
 
 /// The row with primary key `pk` through the compiled statement, or `get()`'s error; `None`
 /// when this model's statement cannot be reused (then the caller takes `get()`'s path).
@@ -1058,11 +1058,12 @@ fn get_by_pk_again(rt: &Rt, model: &'static Model, pk: i64) -> SResult<Option<Va
         // Reusable when the id is the statement's one parameter and nothing is rewritten for
         // the engine.
         let reusable = super::compiler::compile_select(rt, &q)?.filter(|c| c.engine.is_none() && c.params == [crate::engine::SqlValue::Int(pk)]);
-        cache.0.borrow_mut().insert(key, reusable.map(|c| (q, c)));
+        cache.0.borrow_mut().insert(key, reusable.map(|c| Rc::new((q, c))));
     }
-    let Some((q, mut c)) = cache.0.borrow().get(&key).cloned().flatten() else { return Ok(None) };
-    c.params[0] = crate::engine::SqlValue::Int(pk);
-    let r = c.run(rt)?;
-    let rows = fetch::build_rows(&q, &RowKind::Models, &c, &r.rows, None)?;
+    let Some(found) = cache.0.borrow().get(&key).cloned().flatten() else { return Ok(None) };
+    let (q, c) = &*found;
+    // `Compiled::run` without an engine form: the statement with this id.
+    let r = rt.query(&c.sql, &[crate::engine::SqlValue::Int(pk)])?;
+    let rows = fetch::build_rows(q, &RowKind::Models, c, &r.rows, None)?;
     got_one(model.name, &rows).map(Some)
 }

@@ -80,13 +80,13 @@ pub fn exec_block(rt: &Rt, fr: &Frame, body: &[Stmt]) -> SResult<Flow> {
 pub fn exec_stmt(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
     rt.py_tick().map_err(|e| locate(e, fr, s.start))?;
     rt.set_py_line(&fr.file, s.line);
-    let key = (Rc::as_ptr(&fr.file) as usize, s.line as u32);
-    let profiled = rt.prof_enter(key, || (fr.file.name.clone(), crate::profiler::line_text(&fr.file.text, s.line as u32)));
-    let out = exec_stmt_inner(rt, fr, s).map_err(|e| locate(e, fr, s.start));
-    if profiled {
-        rt.prof_leave();
-    }
-    out
+    line_frame(rt, fr, s.line, || exec_stmt_inner(rt, fr, s).map_err(|e| locate(e, fr, s.start)))
+}
+
+/// Runs `f` as line `line` of the frame's file in the per-line profile (when one is armed).
+pub fn line_frame<T>(rt: &Rt, fr: &Frame, line: usize, f: impl FnOnce() -> T) -> T {
+    let key = (Rc::as_ptr(&fr.file) as usize, line as u32);
+    rt.prof_frame(key, || (fr.file.name.clone(), crate::profiler::line_text(&fr.file.text, line as u32)), f)
 }
 
 fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
@@ -1019,8 +1019,11 @@ fn eval_items(rt: &Rt, fr: &Frame, items: &[Expr]) -> SResult<Vec<Val>> {
 /// the frame's file) while a profile is armed: a QuerySet keeps it (see `profiler.rs`).
 fn stamped(rt: &Rt, fr: &Frame, at: usize, v: SResult<Val>) -> SResult<Val> {
     if let (true, Ok(Val::Obj(o))) = (rt.profiling(), &v) {
-        let line = fr.file.text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
-        o.built_at((Rc::as_ptr(&fr.file) as usize, line as u32));
+        // The line is counted only for a value that keeps it (a QuerySet).
+        o.built_at(&|| {
+            let line = fr.file.text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
+            (Rc::as_ptr(&fr.file) as usize, line as u32)
+        });
     }
     v
 }

@@ -474,12 +474,8 @@ impl<'a> Renderer<'a> {
     fn with_origin<T>(&mut self, tag: &Tag, f: impl FnOnce(&mut Self) -> SResult<T>) -> SResult<T> {
         let rt = self.rt;
         let key = (tag.file.as_ptr() as usize, tag.line);
-        let profiled = rt.prof_enter(key, || (tag.file.to_string(), tag.code.to_string()));
-        let out = rt.with_origin_rc(tag.label.clone(), || f(self)).map_err(|e| self.locate(e, tag.off));
-        if profiled {
-            rt.prof_leave();
-        }
-        out
+        rt.prof_frame(key, || (tag.file.to_string(), tag.code.to_string()), || rt.with_origin_rc(tag.label.clone(), || f(self)))
+            .map_err(|e| self.locate(e, tag.off))
     }
 
     /// Dispatches one node. Kept small (nodes with bodies have their own functions) because
