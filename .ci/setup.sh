@@ -10,6 +10,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/django-perf-lab/target
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p "$CARGO_TARGET_DIR"
 
+# The engine's ICU data: the collator's without the locale tailorings (app/icu-root/mod.rs). Copied
+# to one place per machine so every clone compiles ICU's data crates identically and reuses the
+# engine's build; a file is copied only when it changed, so the copies keep their dates.
+export ICU4X_DATA_DIR="$HOME/.cache/django-perf-lab/icu-root"
+mkdir -p "$ICU4X_DATA_DIR"
+for f in app/icu-root/*.rs; do
+  cmp -s "$f" "$ICU4X_DATA_DIR/${f##*/}" || cp "$f" "$ICU4X_DATA_DIR/"
+done
+
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
 TRUNK_VERSION=0.21.14          # 0.22 needs a newer rustc than this machine's
 

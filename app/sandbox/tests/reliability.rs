@@ -196,3 +196,23 @@ fn overlapping_requests_say_what_the_lab_cannot_interleave() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The engine is built without ICU's locale tailorings (app/icu-root): SQLite's own collations
+/// and the root order work; a tailored locale fails as SQLite fails for any collation it lacks.
+/// (Built without `.ci/setup.sh`'s ICU4X_DATA_DIR, `COLLATE de` would succeed and this fails.)
+#[test]
+fn collations_are_sqlites_own_and_a_locale_is_refused_by_name() {
+    let mut lab = seeded();
+    let mut sql = |s: &str| match ask(&mut lab, Request::Sql { id: 9, sql: s.into() }) {
+        Response::SqlResult { rows, .. } => Ok(rows),
+        Response::Error { error, .. } => Err(error.message),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sql("SELECT 'abc' = 'ABC' COLLATE NOCASE, 'a ' = 'a' COLLATE RTRIM, 'a' < 'B' COLLATE BINARY").unwrap(), vec![vec!["1", "1", "0"]]);
+    let err = sql("SELECT 'a' < 'B' COLLATE da").unwrap_err();
+    assert!(err.contains("no such collation sequence: da"), "{err}");
+    // German sorts as the root order does (ICU has no tailoring for it): still available.
+    assert_eq!(sql("SELECT 'a' < 'B' COLLATE de").unwrap(), vec![vec!["1"]]);
+    let err = sql("SELECT title FROM articles_article ORDER BY title COLLATE sv LIMIT 1").unwrap_err();
+    assert!(err.contains("no such collation sequence: sv"), "{err}");
+}

@@ -1,0 +1,2 @@
+// icu_normalizer_data: the crate's own data, unchanged (see mod.rs).
+include!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mod.rs"));
