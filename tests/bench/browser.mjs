@@ -176,7 +176,8 @@ try {
   const sizes = await bundleSizes();
   printSizes(sizes);
   report('bytes: the whole site, brotli', sizes.total.brotli / 1024, 'KB', 2000, `2,700 KB (issue); CI budget ${BUDGET_KB} KB`);
-  // BENCH_ONLY=load measures the cold start and the return visit only (a lever's quick check).
+  // A lever's quick check: BENCH_ONLY=load measures the cold start and the return visit only;
+  // BENCH_ONLY=lab every line of this lab's own, without the Pyodide comparison.
   const only = process.env.BENCH_ONLY ?? '';
   const loadLong = await cold(browser, server.base);
   await returnVisit(browser, server.base);
@@ -186,6 +187,10 @@ try {
   await tasks(browser, server.base);
   const long = [...loadLong, ...runLong];
   report('longest main-thread task while a lab loads or runs', long.length ? Math.max(...long) : 0, 'ms', 50, 'not measured before');
+  if (only === 'lab') {
+    for (const s of summary) console.log(`  ${s.what}: ${s.value.toFixed(2)} ${s.unit}`);
+    process.exit(0);
+  }
   // The alternative: real Django in the browser through Pyodide, on the same page.
   const coldMs = summary.find((r) => r.what.startsWith('cold'))?.value;
   const returnMs = summary.find((r) => r.what.startsWith('return'))?.value;
