@@ -216,3 +216,27 @@ fn collations_are_sqlites_own_and_a_locale_is_refused_by_name() {
     let err = sql("SELECT title FROM articles_article ORDER BY title COLLATE sv LIMIT 1").unwrap_err();
     assert!(err.contains("no such collation sequence: sv"), "{err}");
 }
+
+/// A related manager's queryset is built once per relation and reused with each owner's id
+/// (`RelatedManager::rel_filtered_again`): every owner in an N+1 loop must still get its own
+/// rows — the same as a prefetch, which reads them all in one query and never reuses.
+#[test]
+fn each_owner_in_an_n_plus_one_loop_gets_its_own_related_rows() {
+    let mut lab = seeded();
+    let cases = [
+        // many-to-many, forward and reverse; a reverse foreign key
+        ("Article.objects.order_by('pk')", "[:40]", "tags", "{% for a in qs %}{{ a.pk }}:{% for t in a.tags.all %}{{ t.pk }},{% endfor %};{% endfor %}"),
+        ("Tag.objects.order_by('pk')", "", "articles", "{% for t in qs %}{{ t.pk }}:{% for a in t.articles.all %}{{ a.pk }},{% endfor %};{% endfor %}"),
+        ("Article.objects.order_by('pk')", "[:40]", "author__articles", "{% for a in qs %}{{ a.pk }}:{% for b in a.author.articles.all %}{{ b.pk }},{% endfor %};{% endfor %}"),
+    ];
+    for (qs, slice, prefetch, template) in cases {
+        let expr = format!("{qs}{slice}");
+        let lazy = run(&mut lab, &expr, template).unwrap_or_else(|e| panic!("{expr}: {e:?}"));
+        let with_prefetch = format!("{qs}.prefetch_related('{prefetch}'){slice}");
+        let prefetched = run(&mut lab, &with_prefetch, template).unwrap_or_else(|e| panic!("{with_prefetch}: {e:?}"));
+        assert!(lazy.n_queries > 10 && prefetched.n_queries <= 3, "{expr}: {} vs {} queries", lazy.n_queries, prefetched.n_queries);
+        assert_eq!(lazy.output, prefetched.output, "{expr}");
+        let groups: std::collections::HashSet<&str> = lazy.output.split(';').filter_map(|g| g.split(':').nth(1)).collect();
+        assert!(groups.len() > 5, "{expr}: {}", lazy.output);
+    }
+}

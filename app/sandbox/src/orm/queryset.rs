@@ -901,7 +901,10 @@ impl RelatedManager {
         // A prefetch stored the filtered queryset with its rows: chaining it (`filter()`)
         // still filters on the owner, and queries again.
         let prefetched = self.prefetched();
-        let mut filtered = self.rel_filtered(rt, qs, pk)?;
+        let mut filtered = match self.rel_filtered_again(rt, &qs, pk) {
+            Some(again) => again,
+            None => self.rel_filtered(rt, qs, pk)?,
+        };
         if let Some(rows) = prefetched {
             if let Some(order) = self.owner.prefetched_order.borrow().get(&self.name) {
                 filtered.query.order_by = order.clone();
@@ -909,6 +912,33 @@ impl RelatedManager {
             *filtered.cache.borrow_mut() = Some(rows);
         }
         Ok(filtered)
+    }
+
+    /// The owner-filtered queryset from this relation's first one, with this owner's id put in
+    /// the one place the first owner's id was: `filter()` resolves the same names and joins
+    /// for every owner, so only its value differs (an N+1 loop asks once per row). `None` the
+    /// first time (then `rel_filtered` builds it and it is kept), and when the id was not found
+    /// exactly once.
+    fn rel_filtered_again(&self, rt: &Rt, qs: &QuerySetObj, pk: i64) -> Option<QuerySetObj> {
+        let cache = rt.state::<RelFilters>();
+        let key = (self.owner.model as *const Model as usize, self.name.clone());
+        let known = cache.0.borrow().get(&key).cloned();
+        let Some(found) = known else {
+            let first = self.rel_filtered(rt, qs.clone(), pk).ok()?;
+            let mut at = Vec::new();
+            let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new((first, at)));
+            cache.0.borrow_mut().insert(key, reusable);
+            return None;
+        };
+        let (first, at) = &*found?;
+        let mut again = first.clone();
+        *id_at(&mut again.query.where_, at)? = crate::engine::SqlValue::Int(pk);
+        again.lazy = qs.lazy.clone();
+        again.path = qs.path.clone();
+        for k in again.known.iter_mut() {
+            *k = (k.0, pk, Val::Obj(self.owner.clone()));
+        }
+        Some(again)
     }
 
     fn rel_filtered(&self, rt: &Rt, mut qs: QuerySetObj, pk: i64) -> SResult<QuerySetObj> {
@@ -1041,6 +1071,54 @@ fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
 /// compiled once per session: every lazy load of a foreign key sends the same SQL with another
 /// id, so the next ones only swap the parameter instead of building and compiling the query
 /// again (the N+1 page's twenty author loads).
+/// Per owner model and relation name: a related manager's first owner-filtered queryset and
+/// where its owner's id sits in the WHERE tree (`RelatedManager::rel_filtered_again`).
+#[derive(Default)]
+struct RelFilters(std::cell::RefCell<std::collections::HashMap<(usize, String), Option<Rc<(QuerySetObj, Vec<usize>)>>>>);
+
+/// How many lookups in `node` compare with the value `id`; `at` gets the child indices of the
+/// first.
+fn count_id(node: &super::expr::WhereNode, id: i64, path: &mut Vec<usize>, at: &mut Vec<usize>) -> usize {
+    use super::expr::{Rhs, WhereChild};
+    let mut n = 0;
+    for (i, child) in node.children.iter().enumerate() {
+        path.push(i);
+        n += match child {
+            WhereChild::Node(inner) => count_id(inner, id, path, at),
+            WhereChild::Lookup(l) => match &l.rhs {
+                Rhs::Value(crate::engine::SqlValue::Int(v)) if *v == id => {
+                    if at.is_empty() {
+                        at.clone_from(path);
+                    }
+                    1
+                }
+                // The id anywhere else (a list, an expression) makes the tree not reusable.
+                Rhs::Values(vs) if vs.contains(&crate::engine::SqlValue::Int(id)) => 2,
+                Rhs::Expr(_) => 2,
+                _ => 0,
+            },
+            WhereChild::Expr(_) => 2,
+            WhereChild::Nothing => 0,
+        };
+        path.pop();
+    }
+    n
+}
+
+/// The compared value of the lookup at child indices `at` (found by `count_id`).
+fn id_at<'a>(node: &'a mut super::expr::WhereNode, at: &[usize]) -> Option<&'a mut crate::engine::SqlValue> {
+    use super::expr::{Rhs, WhereChild};
+    let (first, rest) = at.split_first()?;
+    match node.children.get_mut(*first)? {
+        WhereChild::Node(inner) => id_at(inner, rest),
+        WhereChild::Lookup(l) if rest.is_empty() => match &mut l.rhs {
+            Rhs::Value(v) => Some(v),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[derive(Default)]
 struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<Rc<(Query, super::compiler::Compiled)>>>>);
 
