@@ -115,7 +115,7 @@ pub struct Rt {
     request_hooks: RefCell<Vec<Rc<dyn Fn(&Rt)>>>,
     /// `connection.queries_log`: (sql, seconds), recorded only while a debug cursor is
     /// forced (`CaptureQueriesContext`, `assertNumQueries`), as with `DEBUG = False`.
-    pub queries_log: RefCell<Vec<(String, f64)>>,
+    pub queries_log: RefCell<std::collections::VecDeque<(String, f64)>>,
     pub force_debug_cursor: Cell<usize>,
     /// When set, every query raises this exception (class, message): pytest-django's blocked
     /// database, `SimpleTestCase`.
@@ -156,7 +156,7 @@ impl Rt {
             hooks: RefCell::new(Vec::new()),
             statement_hook: RefCell::new(None),
             request_hooks: RefCell::new(Vec::new()),
-            queries_log: RefCell::new(Vec::new()),
+            queries_log: RefCell::new(std::collections::VecDeque::new()),
             force_debug_cursor: Cell::new(0),
             db_blocked: RefCell::new(None),
             side_effects: Cell::new(0),
@@ -368,10 +368,11 @@ impl Rt {
         let sql = inline_params(shown_sql, shown_params);
         if self.force_debug_cursor.get() > 0 {
             let mut ql = self.queries_log.borrow_mut();
+            // Django's `deque(maxlen=9000)`: a long session drops its oldest in O(1).
             if ql.len() >= 9000 {
-                ql.remove(0);
+                ql.pop_front();
             }
-            ql.push((sql.clone(), result.ms / 1000.0));
+            ql.push_back((sql.clone(), result.ms / 1000.0));
         }
         self.log.borrow_mut().push(QueryRecord {
             sql,

@@ -642,8 +642,7 @@ impl CaptureQueries {
 }
 
 pub(crate) fn live_queries(rt: &Rt, start: usize) -> Vec<(String, f64)> {
-    let log = rt.queries_log.borrow();
-    log[start.min(log.len())..].to_vec()
+    rt.queries_log.borrow().iter().skip(start).cloned().collect()
 }
 
 impl Object for CaptureQueries {
