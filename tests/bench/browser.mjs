@@ -1,6 +1,6 @@
-// Benchmark (prints numbers; asserts nothing): every target of issue 24 (speed, re-scoped), measured in headless
-// Chromium against the release build in dist/, each printed with its target and the baseline it
-// started from. Run by .ci/bench; the size budget alone is enforced, in .ci/test.
+// Benchmark (prints numbers; asserts nothing): every target of issue 24 (speed, re-scoped),
+// measured in headless Chromium against the release build in dist/, each printed with its target
+// and the baseline it started from. Run by .ci/bench; the size budget alone is enforced, in .ci/test.
 import { DIST, serveDist, launch, waitForResult, median } from '../e2e/harness.mjs';
 import { bundleSizes, printSizes, BUDGET_KB } from '../e2e/bundle.mjs';
 import { pyodideBench } from './pyodide.mjs';
