@@ -220,10 +220,22 @@ pub fn LessonPage(slug: String) -> AnyView {
     };
     shared.project.set(Default::default());
     let replay = from_link.map(|s| s.steps).unwrap_or_default();
-    let lab_view = view! {
-        <div class="lab-controls">{size_select}</div>
-        {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
-        <project_lab::ProjectLabView lab=project slug=slug.clone() sig=sig replay=replay wanted=wanted/>
+    // The lab's editors and results are built in a task after the prose's, so that opening a
+    // lesson never holds the main thread for the whole page at once (issue 24, lever 9). Built
+    // once, untracked: no signal read while building it may rebuild it.
+    let lab_parts = std::cell::RefCell::new(Some((size_select, project, slug.clone(), replay)));
+    let lab_ready = RwSignal::new(false);
+    set_timeout(move || lab_ready.set(true), std::time::Duration::ZERO);
+    let lab_view = move || {
+        if !lab_ready.get() {
+            return None;
+        }
+        let (size_select, project, slug, replay) = lab_parts.borrow_mut().take()?;
+        Some(untracked(move || view! {
+            <div class="lab-controls">{size_select}</div>
+            {move || shared.state.get().notice.map(|n| view! { <p class="notice" role="alert" data-testid="notice">{n}</p> })}
+            <project_lab::ProjectLabView lab=project slug=slug sig=sig replay=replay wanted=wanted/>
+        }))
     };
 
     let article = NodeRef::<leptos::html::Article>::new();

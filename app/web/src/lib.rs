@@ -160,6 +160,10 @@ pub fn App() -> impl IntoView {
     shared.engine.set_value(Some(client.clone()));
     provide_context(shared);
     expose_test_hooks(shared, client);
+    // The page mounts in two tasks: the header (and the engine's worker, started above) first,
+    // the route's page in the next, so neither holds the main thread for long (issue 24, lever 9).
+    let started = RwSignal::new(false);
+    set_timeout(move || started.set(true), std::time::Duration::ZERO);
 
     view! {
         <header class="top">
@@ -176,11 +180,11 @@ pub fn App() -> impl IntoView {
                     <button class="dismiss" aria-label="Dismiss" on:click=move |_| shared.storage_notice.set(None)>"×"</button>
                 </p>
             })}
-            {move || match route.get() {
+            {move || if !started.get() { ().into_any() } else { match route.get() {
                 Route::Home => view! { <Home/> }.into_any(),
                 Route::Lesson(slug, _) => view! { <lesson_page::LessonPage slug=slug/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path=path/> }.into_any(),
-            }}
+            }}}
         </main>
     }
 }
