@@ -916,9 +916,9 @@ impl RelatedManager {
 
     /// The owner-filtered queryset from this relation's first one, with this owner's id put in
     /// the one place the first owner's id was: `filter()` resolves the same names and joins
-    /// for every owner, so only its value differs (an N+1 loop asks once per row). `None` the
-    /// first time (then `rel_filtered` builds it and it is kept), and when the id was not found
-    /// exactly once.
+    /// for every owner, so only its value differs (an N+1 loop asks once per row). The first
+    /// time it is built (and kept when the id is found exactly once in its WHERE tree); `None`
+    /// when it cannot be reused or building failed (the caller's `rel_filtered` then reports).
     fn rel_filtered_again(&self, rt: &Rt, qs: &QuerySetObj, pk: i64) -> Option<QuerySetObj> {
         let cache = rt.state::<RelFilters>();
         let key = (self.owner.model as *const Model as usize, self.name.clone());
@@ -926,9 +926,9 @@ impl RelatedManager {
         let Some(found) = known else {
             let first = self.rel_filtered(rt, qs.clone(), pk).ok()?;
             let mut at = Vec::new();
-            let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new((first, at)));
+            let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new((first.clone(), at)));
             cache.0.borrow_mut().insert(key, reusable);
-            return None;
+            return Some(first);
         };
         let (first, at) = &*found?;
         let mut again = first.clone();
@@ -1067,10 +1067,6 @@ fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
     }
 }
 
-/// [`get_by_pk`]'s statement per model (by address: a project's own models are new ones),
-/// compiled once per session: every lazy load of a foreign key sends the same SQL with another
-/// id, so the next ones only swap the parameter instead of building and compiling the query
-/// again (the N+1 page's twenty author loads).
 /// Per owner model and relation name: a related manager's first owner-filtered queryset and
 /// where its owner's id sits in the WHERE tree (`RelatedManager::rel_filtered_again`).
 #[derive(Default)]
@@ -1119,6 +1115,10 @@ fn id_at<'a>(node: &'a mut super::expr::WhereNode, at: &[usize]) -> Option<&'a m
     }
 }
 
+/// [`get_by_pk`]'s statement per model (by address: a project's own models are new ones),
+/// compiled once per session: every lazy load of a foreign key sends the same SQL with another
+/// id, so the next ones only swap the parameter instead of building and compiling the query
+/// again (the N+1 page's twenty author loads).
 #[derive(Default)]
 struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<Rc<(Query, super::compiler::Compiled)>>>>);
 
