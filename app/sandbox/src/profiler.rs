@@ -5,9 +5,10 @@
 //! `Rt` holds one and arms it for the first run of a step only (`Rt::profile_begin` /
 //! `Rt::profile_take`): the runs that time a page for its median run without it, so the
 //! profile's cost never shows in the lab's big number. The hooks are frames around each
-//! Python statement (`py::interp::exec_stmt`), each template tag's own work (`template::render::Renderer::with_origin`) and each
-//! middleware layer (`django::handler::convert`), all through `Rt::prof_frame`, and
-//! `Rt::prof_query` for each query the runtime records. A QuerySet remembers the line that
+//! Python statement (`py::interp::exec_stmt`), each template tag's own work
+//! (`template::render::Renderer::with_origin`) and each middleware layer
+//! (`django::handler::convert`), all through `Rt::prof_frame`, and `Rt::prof_query` for each
+//! query the runtime records. A QuerySet remembers the line that
 //! built it (`orm::model::QuerySetObj::built`), so the queries a lazy QuerySet sends from the
 //! template are also shown on the view's line that built it (`lazy_queries`).
 //!

@@ -199,7 +199,8 @@ fn overlapping_requests_say_what_the_lab_cannot_interleave() {
 
 /// The engine is built without ICU's locale tailorings (app/icu-root): SQLite's own collations
 /// and the root order work; a tailored locale fails as SQLite fails for any collation it lacks.
-/// (Built without `.ci/setup.sh`'s ICU4X_DATA_DIR, `COLLATE de` would succeed and this fails.)
+/// (Built without `.ci/setup.sh`'s ICU4X_DATA_DIR, `COLLATE da` and `sv` would succeed and
+/// this fails.)
 #[test]
 fn collations_are_sqlites_own_and_a_locale_is_refused_by_name() {
     let mut lab = seeded();

@@ -921,13 +921,13 @@ impl RelatedManager {
     /// when it cannot be reused or building failed (the caller's `rel_filtered` then reports).
     fn rel_filtered_again(&self, rt: &Rt, qs: &QuerySetObj, pk: i64) -> Option<QuerySetObj> {
         let cache = rt.state::<RelFilters>();
-        let key = (self.owner.model as *const Model as usize, self.name.clone());
-        let known = cache.0.borrow().get(&key).cloned();
+        let owner = self.owner.model as *const Model as usize;
+        let known = cache.0.borrow().get(&owner).and_then(|by_name| by_name.get(self.name.as_str()).cloned());
         let Some(found) = known else {
             let first = self.rel_filtered(rt, qs.clone(), pk).ok()?;
             let mut at = Vec::new();
             let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new((first.clone(), at)));
-            cache.0.borrow_mut().insert(key, reusable);
+            cache.0.borrow_mut().entry(owner).or_default().insert(self.name.clone(), reusable);
             return Some(first);
         };
         let (first, at) = &*found?;
@@ -1067,10 +1067,11 @@ fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
     }
 }
 
-/// Per owner model and relation name: a related manager's first owner-filtered queryset and
-/// where its owner's id sits in the WHERE tree (`RelatedManager::rel_filtered_again`).
+/// Per owner model (by address) and relation name: a related manager's first owner-filtered
+/// queryset and where its owner's id sits in the WHERE tree (`RelatedManager::rel_filtered_again`);
+/// looked up by the name as it is, without building a key per call.
 #[derive(Default)]
-struct RelFilters(std::cell::RefCell<std::collections::HashMap<(usize, String), Option<Rc<(QuerySetObj, Vec<usize>)>>>>);
+struct RelFilters(std::cell::RefCell<std::collections::HashMap<usize, std::collections::HashMap<String, Option<Rc<(QuerySetObj, Vec<usize>)>>>>>);
 
 /// How many lookups in `node` compare with the value `id`; `at` gets the child indices of the
 /// first.
@@ -1088,7 +1089,8 @@ fn count_id(node: &super::expr::WhereNode, id: i64, path: &mut Vec<usize>, at: &
                     }
                     1
                 }
-                // The id anywhere else (a list, an expression) makes the tree not reusable.
+                // The id in a list, or any expression (which may hold it), counts as a second
+                // place: such a tree is not reused.
                 Rhs::Values(vs) if vs.contains(&crate::engine::SqlValue::Int(id)) => 2,
                 Rhs::Expr(_) => 2,
                 _ => 0,
