@@ -10,15 +10,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/django-perf-lab/target
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p "$CARGO_TARGET_DIR"
 
-# The engine's ICU data: the collator's without the locale tailorings (app/icu-root/mod.rs). Copied
-# to one place per machine so every clone compiles ICU's data crates identically and reuses the
-# engine's build; a file is copied only when it changed, so the copies keep their dates.
-export ICU4X_DATA_DIR="$HOME/.cache/django-perf-lab/icu-root"
-mkdir -p "$ICU4X_DATA_DIR"
-for f in app/icu-root/*.rs; do
-  cmp -s "$f" "$ICU4X_DATA_DIR/${f##*/}" || cp "$f" "$ICU4X_DATA_DIR/"
-done
-
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
 TRUNK_VERSION=0.21.14          # 0.22 needs a newer rustc than this machine's
 
@@ -32,10 +23,21 @@ fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
   # Not --locked: a dependency version in its lock file is missing from the registry.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  env -u ICU4X_DATA_DIR cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
 if [ "$(trunk --version 2>/dev/null | awk '{print $2}')" != "$TRUNK_VERSION" ]; then
   say "installing trunk $TRUNK_VERSION (about 12 minutes, once)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked
+  env -u ICU4X_DATA_DIR cargo install trunk --version "$TRUNK_VERSION" --locked
 fi
+
+# The engine's ICU data: the collator's without the locale tailorings (app/icu-root/mod.rs). Copied
+# to one place per machine so every clone compiles ICU's data crates identically and reuses the
+# engine's build; a file is copied only when it changed, so the copies keep their dates. Set only
+# after the tools above are installed, and unset for their install: trunk depends on an older
+# ICU4X whose data crates read the same variable and look for files of their own there.
+export ICU4X_DATA_DIR="$HOME/.cache/django-perf-lab/icu-root"
+mkdir -p "$ICU4X_DATA_DIR"
+for f in app/icu-root/*.rs; do
+  cmp -s "$f" "$ICU4X_DATA_DIR/${f##*/}" || cp "$f" "$ICU4X_DATA_DIR/"
+done
