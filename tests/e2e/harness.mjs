@@ -44,12 +44,22 @@ export async function serveDist(root = DIST, prefix = '/', headers = {}) {
 /** The middle value (the mean of the two middle ones for an even count). */
 export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
+const CHROMIUM_OPTIONS = {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+};
+
+/** A browser whose `newContext()`s are in-memory profiles (as a private window: nothing is
+ * written to disk, V8's code cache included). */
 export async function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-  });
+  return chromium.launch(CHROMIUM_OPTIONS);
+}
+
+/** A browser context on a profile kept on disk in `dir`, as a learner's everyday browser window:
+ * its HTTP cache, service worker storage and V8's code cache persist between visits. */
+export async function launchProfile(dir) {
+  return chromium.launchPersistentContext(dir, CHROMIUM_OPTIONS);
 }
 
 /** Waits until the lab shows a result for a run newer than `afterRun`, and returns it. */

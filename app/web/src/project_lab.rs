@@ -255,8 +255,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     // The error of the last load or step, when it points into one of the lab's files:
     // (file, line, column, the message's telling line).
     let file_error = Memo::new(move |_| {
-        let p = shared.project.get();
-        let e = p.load_error.clone().or_else(|| p.history.last().and_then(|r| r.error.clone()))?;
+        let e = shared.project.with(|p| p.load_error.clone().or_else(|| p.history.last().and_then(|r| r.error.clone())))?;
         let src = e.source.clone()?;
         let file = files.with(|fs| fs.iter().map(|(n, _)| n.clone()).find(|n| *n == src))?;
         let msg = e.message.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("System check identified") && *l != "ERRORS:").unwrap_or("").to_string();
@@ -286,6 +285,8 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     let tabs = slug.with_value(|s| Tabs::new(s, tab_list));
     provide_context(tabs);
     provide_context(crate::profile::Baseline(RwSignal::new(None)));
+    // Which step the detail shows: (selected, answers).
+    let shown = Memo::new(move |_| shared.project.with(|p| (p.selected, p.answers)));
     // The selected step's per-line profile, for the editors' gutter bars.
     let profiled = Memo::new(move |_| shared.project.with(|p| p.selected.and_then(|i| p.history.get(i)).map(|r| r.lines.clone()).unwrap_or_default()));
     Effect::new(move |prev: Option<(Option<usize>, u64)>| {
@@ -363,7 +364,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                 }).collect_view()}
             </div>
             {move || {
-                let m = shared.project.get().migrations;
+                let m = shared.project.with(|p| p.migrations.clone());
                 (!m.is_empty()).then(|| view! {
                     <details class="migrations-text" data-testid="migrations" open>
                         <summary>"Migrations applied (makemigrations / sqlmigrate)"</summary>
@@ -454,7 +455,7 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
                 })}
             </div>
             <div class="clock-bar">
-                <span>"Clock: "<span data-testid="clock">{move || shared.project.get().clock}</span></span>
+                <span>"Clock: "<span data-testid="clock">{move || shared.project.with(|p| p.clock.clone())}</span></span>
                 {[1.0f64, 30.0, 61.0, 300.0].into_iter().map(|s| view! {
                     <button data-testid="clock-advance" data-seconds=s.to_string()
                         on:click=move |_| send(Some(Step::Advance { seconds: s }))>{format!("+{s} s")}</button>
@@ -469,12 +470,14 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
             // The selected step's summary, then the tab bar, then the chosen panel (the step's
             // panels live inside its detail; CSS orders them around the bar).
             <div class="results">
-                {move || shared.project.get().load_error.map(|e| view! { <div class="step-summary"><ErrorBox error=e/></div> })}
+                {move || shared.project.with(|p| p.load_error.clone()).map(|e| view! { <div class="step-summary"><ErrorBox error=e/></div> })}
                 {move || {
-                    let p = shared.project.get();
-                    let r = p.selected.and_then(|i| p.history.get(i).cloned());
+                    // Built again only for another step or a new answer (not when a request is
+                    // sent, which changes the project state too).
+                    let (selected, answers) = shown.get();
+                    let r = shared.project.with_untracked(|p| selected.and_then(|i| p.history.get(i).cloned()));
                     match r {
-                        Some(r) => view! { <StepDetail report=r answers=p.answers/> }.into_any(),
+                        Some(r) => view! { <StepDetail report=r answers=answers/> }.into_any(),
                         None => view! {
                             <p class="muted result-empty" hidden=move || !tabs.chosen.get().of_step()>"Nothing sent yet: Send a request, run a shell line or the tests."</p>
                         }.into_any(),
@@ -532,10 +535,11 @@ pub fn ErrorBox(error: ErrorInfo) -> impl IntoView {
 #[component]
 fn TimelineStrip() -> impl IntoView {
     let shared = expect_context::<Shared>();
+    let steps = shown_steps(shared);
     view! {
         <ol class="timeline" data-testid="timeline" aria-label="Timeline since the project was loaded">
-            {move || {
-                let p = shared.project.get();
+            // `get`, not `track`: a memo nobody has read yet follows no signal.
+            {move || { let _ = steps.get(); shared.project.with_untracked(|p| {
                 let start = p.session_start.min(p.history.len());
                 // "UNCACHED" only means something once some request of the session used the cache.
                 let caching = p.history[start..].iter().any(|r| r.cache.is_some());
@@ -574,7 +578,7 @@ fn TimelineStrip() -> impl IntoView {
                         </li>
                     }
                 }).collect_view()
-            }}
+            })}}
         </ol>
     }
 }
@@ -609,6 +613,13 @@ fn LastRequest() -> impl IntoView {
     }
 }
 
+/// What the step lists show changes only with these (sending a request changes the project
+/// state too, and must not rebuild them): the number of steps, the selected one, where the
+/// session starts.
+fn shown_steps(shared: Shared) -> Memo<(usize, Option<usize>, usize)> {
+    Memo::new(move |_| shared.project.with(|p| (p.history.len(), p.selected, p.session_start)))
+}
+
 /// `2 passed of 3`.
 fn tests_line(tests: &[protocol::TestInfo]) -> String {
     format!("{} passed of {}", tests.iter().filter(|t| t.outcome == TestOutcome::Pass).count(), tests.len())
@@ -618,10 +629,11 @@ fn tests_line(tests: &[protocol::TestInfo]) -> String {
 #[component]
 fn StepHistory() -> impl IntoView {
     let shared = expect_context::<Shared>();
+    let steps = shown_steps(shared);
     view! {
         <ol class="history" data-testid="history">
-            {move || {
-                let p = shared.project.get();
+            // `get`, not `track`: a memo nobody has read yet follows no signal.
+            {move || { let _ = steps.get(); shared.project.with_untracked(|p| {
                 p.history.iter().enumerate().map(|(i, r)| {
                     let sel = p.selected == Some(i);
                     let summary = match r.kind {
@@ -645,7 +657,7 @@ fn StepHistory() -> impl IntoView {
                         </li>
                     }
                 }).collect_view()
-            }}
+            })}}
         </ol>
     }
 }
@@ -714,6 +726,16 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
         }}
     };
     let profile = view! { <crate::profile::ProfilePanel report=r.clone()/> };
+    // The chosen panel is built with the summary; the hidden ones a task later, so the answer
+    // shows without waiting for panels nobody looks at yet (one long task split in two).
+    let later = RwSignal::new(false);
+    set_timeout(move || later.set(true), std::time::Duration::ZERO);
+    let when_shown = move |tab: Tab, content: AnyView| {
+        // Once shown, always shown: the content is built once.
+        let shown = Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || later.get() || tabs.chosen.get() == tab);
+        let slot = StoredValue::new_local(Some(content));
+        move || shown.get().then(|| slot.try_update_value(Option::take).flatten()).flatten()
+    };
     let tests = has_tests_tab.then(|| view! {
         {if is_test {
             view! {
@@ -757,11 +779,11 @@ fn StepDetail(report: StepReport, answers: u64) -> impl IntoView {
                 {r.render.groups.iter().filter_map(|g| g.n_plus_one.clone()).map(|n| view! { <p class="n-plus-one" data-testid="n-plus-one">{"N+1: "}{crate::markdown::inline(&n)}</p> }).collect_view()}
                 {r.render.unbounded.iter().map(|u| view! { <p class="warning unbounded" data-testid="unbounded-warning">{u.clone()}</p> }).collect_view()}
             </div>
-            <Panel tabs=tabs tab=Tab::Response>{response}</Panel>
-            <Panel tabs=tabs tab=Tab::Sql>{sql}</Panel>
-            <Panel tabs=tabs tab=Tab::Cache>{cache}</Panel>
-            <Panel tabs=tabs tab=Tab::Profile>{profile}</Panel>
-            {tests.map(|t| view! { <Panel tabs=tabs tab=Tab::Tests>{t}</Panel> })}
+            <Panel tabs=tabs tab=Tab::Response>{when_shown(Tab::Response, response.into_any())}</Panel>
+            <Panel tabs=tabs tab=Tab::Sql>{when_shown(Tab::Sql, sql.into_any())}</Panel>
+            <Panel tabs=tabs tab=Tab::Cache>{when_shown(Tab::Cache, cache.into_any())}</Panel>
+            <Panel tabs=tabs tab=Tab::Profile>{when_shown(Tab::Profile, profile.into_any())}</Panel>
+            {tests.map(|t| view! { <Panel tabs=tabs tab=Tab::Tests>{when_shown(Tab::Tests, t.into_any())}</Panel> })}
         </div>
     }
 }

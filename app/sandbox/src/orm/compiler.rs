@@ -56,6 +56,23 @@ pub struct Compiled {
     pub n_cols: usize,
 }
 
+/// A statement compiled for one query, kept to run for a query that differs from it only in
+/// one parameter's value (a related manager's queryset for the next owner in a loop).
+pub struct Rebound {
+    pub compiled: Compiled,
+    /// Which parameter differs.
+    pub param: usize,
+}
+
+impl Rebound {
+    /// The kept statement with `value` as its differing parameter.
+    pub fn run(&self, rt: &Rt, value: &SqlValue) -> SResult<crate::engine::StmtResult> {
+        let mut params = self.compiled.params.clone();
+        params[self.param] = value.clone();
+        rt.query(&self.compiled.sql, &params)
+    }
+}
+
 impl Compiled {
     pub fn run(&self, rt: &Rt) -> SResult<crate::engine::StmtResult> {
         match &self.engine {

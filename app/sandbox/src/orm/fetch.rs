@@ -92,7 +92,18 @@ fn field_kind_for_path(model: &'static Model, path: &str) -> Option<FieldKind> {
 pub fn run_select(rt: &Rt, q: &Query, kind: &RowKind, known: Option<&[(&'static str, i64, Val)]>) -> SResult<Vec<Val>> {
     let Some(c) = compiler::compile_select(rt, q)? else { return Ok(vec![]) };
     let r = c.run(rt)?;
-    let rows = build_rows(q, kind, &c, &r.rows, known)?;
+    rows_of(rt, q, kind, &c, &r.rows, known)
+}
+
+/// [`run_select`] through a statement already compiled for `q` but one parameter, which is
+/// `value` here.
+pub fn run_rebound(rt: &Rt, q: &Query, kind: &RowKind, kept: &compiler::Rebound, value: &SqlValue, known: Option<&[(&'static str, i64, Val)]>) -> SResult<Vec<Val>> {
+    let r = kept.run(rt, value)?;
+    rows_of(rt, q, kind, &kept.compiled, &r.rows, known)
+}
+
+fn rows_of(rt: &Rt, q: &Query, kind: &RowKind, c: &compiler::Compiled, rows: &[Vec<SqlValue>], known: Option<&[(&'static str, i64, Val)]>) -> SResult<Vec<Val>> {
+    let rows = build_rows(q, kind, c, rows, known)?;
     // ModelIterable reads each row's foreign key to attach a known parent: a deferred key
     // (`.only(...)` on a related manager) is loaded first, one query per row, as in Django.
     if let (Some(known), RowKind::Models) = (known, kind) {

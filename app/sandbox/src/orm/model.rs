@@ -166,6 +166,10 @@ pub struct QuerySetObj {
     /// The line of the project's Python that built it, while a profile is armed (its queries
     /// sent later, from a template, are also shown there).
     pub built: std::cell::Cell<Option<crate::profiler::LineKey>>,
+    /// A statement already compiled for this very query but one parameter, and this query's value
+    /// of it (`RelatedManager::rel_filtered_again`); `run()` then sends it instead of compiling.
+    /// Only `all()` passes it on: a clone, a chained QuerySet or one changed in place has none.
+    pub rebound: Option<(Rc<super::compiler::Rebound>, crate::engine::SqlValue)>,
 }
 
 impl Clone for QuerySetObj {
@@ -181,6 +185,7 @@ impl Clone for QuerySetObj {
             lazy: self.lazy.clone(),
             path: self.path.clone(),
             built: std::cell::Cell::new(None),
+            rebound: None,
         }
     }
 }
@@ -228,6 +233,7 @@ impl QuerySetObj {
             lazy: None,
             path: String::new(),
             built: std::cell::Cell::new(None),
+            rebound: None,
         }
     }
 

@@ -38,7 +38,10 @@ impl QuerySetObj {
     /// Runs the query (no caching), then prefetches.
     pub fn run(&self, rt: &Rt) -> SResult<Vec<Val>> {
         let go = || -> SResult<Vec<Val>> {
-            let rows = fetch::run_select(rt, &self.query, &self.kind, Some(&self.known))?;
+            let rows = match &self.rebound {
+                Some((kept, value)) => fetch::run_rebound(rt, &self.query, &self.kind, kept, value, Some(&self.known))?,
+                None => fetch::run_select(rt, &self.query, &self.kind, Some(&self.known))?,
+            };
             if !self.path.is_empty() {
                 for r in &rows {
                     if let Some(i) = r.as_obj::<Instance>() {
@@ -341,7 +344,10 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
     match name {
         "all" => {
             no_kwargs(name, &kwargs)?;
-            Ok(Val::obj(qs.chain()))
+            // The same query: a statement kept for it still fits.
+            let mut c = qs.chain();
+            c.rebound = qs.rebound.clone();
+            Ok(Val::obj(c))
         }
         "filter" | "exclude" => Ok(Val::obj(qs.filter_or_exclude(rt, name == "exclude", args, kwargs)?)),
         "get" => qs.get(rt, args, kwargs),
@@ -908,6 +914,7 @@ impl RelatedManager {
         if let Some(rows) = prefetched {
             if let Some(order) = self.owner.prefetched_order.borrow().get(&self.name) {
                 filtered.query.order_by = order.clone();
+                filtered.rebound = None;
             }
             *filtered.cache.borrow_mut() = Some(rows);
         }
@@ -926,13 +933,24 @@ impl RelatedManager {
         let Some(found) = known else {
             let first = self.rel_filtered(rt, qs.clone(), pk).ok()?;
             let mut at = Vec::new();
-            let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new((first.clone(), at)));
+            let reusable = (count_id(&first.query.where_, pk, &mut vec![], &mut at) == 1).then(|| Rc::new(RelFilter { first: first.clone(), pk, at, statement: Default::default() }));
             cache.0.borrow_mut().entry(owner).or_default().insert(self.name.clone(), reusable);
             return Some(first);
         };
-        let (first, at) = &*found?;
-        let mut again = first.clone();
-        *id_at(&mut again.query.where_, at)? = crate::engine::SqlValue::Int(pk);
+        let kept = found?;
+        let mut again = kept.first.clone();
+        *id_at(&mut again.query.where_, &kept.at)? = crate::engine::SqlValue::Int(pk);
+        // Its statement: the first owner's, compiled once, with this id as the parameter that was
+        // the first's (only when the first's id is exactly one parameter and nothing is rewritten
+        // for the engine; else every owner's queryset compiles its own).
+        let statement = kept.statement.get_or_init(|| {
+            let c = super::compiler::compile_select(rt, &kept.first.query).ok()??;
+            let first_id = crate::engine::SqlValue::Int(kept.pk);
+            let mut places = c.params.iter().enumerate().filter(|(_, p)| **p == first_id).map(|(i, _)| i);
+            let param = places.next()?;
+            (c.engine.is_none() && places.next().is_none()).then(|| Rc::new(super::compiler::Rebound { compiled: c, param }))
+        });
+        again.rebound = statement.clone().map(|s| (s, crate::engine::SqlValue::Int(pk)));
         again.lazy = qs.lazy.clone();
         again.path = qs.path.clone();
         for k in again.known.iter_mut() {
@@ -999,6 +1017,14 @@ impl Object for RelatedManager {
             }
             "add" | "remove" | "clear" | "set" | "create" | "get_or_create" | "update_or_create" => super::write::related_write(rt, self, name, args, kwargs),
             "all" if self.prefetched().is_some() => Ok(Val::obj(self.get_queryset(rt)?)),
+            // `get_queryset()` made a new QuerySet: `all()`'s copy of it (`chain()`) is that one,
+            // chained in place (its statement kept for it stays valid).
+            "all" if args.is_empty() && kwargs.is_empty() => {
+                let mut qs = self.get_queryset(rt)?;
+                debug_assert!(!qs.sticky, "a related manager's queryset is not sticky");
+                qs.query.chained_in_place();
+                Ok(Val::obj(qs))
+            }
             _ => {
                 let qs = self.get_queryset(rt)?;
                 call_qs_method(rt, &qs, name, args, kwargs)
@@ -1071,7 +1097,16 @@ fn got_one(name: &str, rows: &[Val]) -> SResult<Val> {
 /// queryset and where its owner's id sits in the WHERE tree (`RelatedManager::rel_filtered_again`);
 /// looked up by the name as it is, without building a key per call.
 #[derive(Default)]
-struct RelFilters(std::cell::RefCell<std::collections::HashMap<usize, std::collections::HashMap<String, Option<Rc<(QuerySetObj, Vec<usize>)>>>>>);
+struct RelFilters(std::cell::RefCell<std::collections::HashMap<usize, std::collections::HashMap<String, Option<Rc<RelFilter>>>>>);
+
+/// A relation's first owner-filtered queryset, its owner's id, where that id sits in the WHERE
+/// tree, and (once a second owner asks) its compiled statement if that can be rebound.
+struct RelFilter {
+    first: QuerySetObj,
+    pk: i64,
+    at: Vec<usize>,
+    statement: std::cell::OnceCell<Option<Rc<super::compiler::Rebound>>>,
+}
 
 /// How many lookups in `node` compare with the value `id`; `at` gets the child indices of the
 /// first.

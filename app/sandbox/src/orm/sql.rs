@@ -60,11 +60,16 @@ impl Query {
     /// `Query.chain()`: a copy ready for another operation.
     pub fn chain(&self) -> Query {
         let mut q = self.clone();
-        if !q.filter_is_sticky {
-            q.used_aliases.clear();
-        }
-        q.filter_is_sticky = false;
+        q.chained_in_place();
         q
+    }
+
+    /// What `chain()` does to its copy, done to this query (a new one nobody else holds).
+    pub fn chained_in_place(&mut self) {
+        if !self.filter_is_sticky {
+            self.used_aliases.clear();
+        }
+        self.filter_is_sticky = false;
     }
 
     pub fn base_table(&self) -> Option<String> {

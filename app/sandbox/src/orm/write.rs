@@ -1063,6 +1063,7 @@ impl M2m<'_> {
                 return self.add(&objs);
             }
             let mut current = self.rm.get_queryset(rt)?;
+            current.rebound = None;
             current.query.set_values(&["id".to_string()])?;
             current.kind = RowKind::Flat("id".into());
             let mut old = IntSet::from_iter(current.run(rt)?.iter().filter_map(|v| v.as_int()));
