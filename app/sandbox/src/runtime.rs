@@ -327,7 +327,9 @@ impl Rt {
         if self.n_queries() >= MAX_QUERIES_PER_REQUEST {
             return Err(err(ErrorKind::Budget, format!("this request already sent {MAX_QUERIES_PER_REQUEST} queries; the sandbox stopped it")));
         }
-        if clock::monotonic_ms() > self.deadline.get() {
+        // One reading of the clock for both (in the browser each costs a call out to JS).
+        let started = clock::monotonic_ms();
+        if started > self.deadline.get() {
             return Err(self.budget_error());
         }
         if let Some((class, msg)) = self.db_blocked.borrow().as_ref() {
@@ -336,7 +338,6 @@ impl Rt {
         // `BEGIN IMMEDIATE`/`EXCLUSIVE` is logged as sent but reaches the engine as `BEGIN`
         // (see `engine::engine_form`).
         let raw_sql = engine_form(engine_sql).replace("%s", "?");
-        let started = clock::monotonic_ms();
         // The write lock another server process may hold (waits move the virtual clock).
         if let Some(hook) = self.statement_hook() {
             if let Err(e) = hook.before_statement(self, engine_sql) {

@@ -26,24 +26,30 @@ pub struct Heat {
 /// `scroll` events. `text` is what the textarea shows (kept in step when the page sets it).
 /// `heat` draws the profile's bars in the gutter: a marker at the start of each hot line whose
 /// bar (CSS, at the editor's right edge) follows the line as it wraps and scrolls.
+///
+/// The code is lexed and drawn again only when the text changes; with `heat`, every line starts
+/// with an empty marker whose attributes follow the heat, so a new profile (every request)
+/// changes a few attributes instead of redrawing the file.
 #[component]
 pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>, #[prop(optional, into)] heat: Option<Signal<Vec<Heat>>>) -> impl IntoView {
+    let hot = heat.map(|h| Memo::new(move |_| h.get()));
+    let mark = move |line: u32| {
+        let hot = hot?;
+        let at = move || hot.with(|v| v.iter().find(|h| h.line == line).cloned());
+        Some(
+            view! {
+                <span class=move || at().map(|h| format!("heat w{}", h.share / 5 * 5)) data-testid=move || at().map(|_| "gutter-bar")
+                    data-line=move || at().map(|_| line.to_string()) data-queries=move || at().map(|h| h.queries.to_string())
+                    data-label=move || at().map(|h| h.label)></span>
+            }
+            .into_any(),
+        )
+    };
     view! {
         <pre class="hl" aria-hidden="true"><code>{move || text.with(|t| {
-            let hot = heat.map(|h| h.get()).unwrap_or_default();
-            let mark = |line: u32| {
-                hot.iter().find(|h| h.line == line).map(|h| {
-                    view! {
-                        <span class=format!("heat w{}", h.share / 5 * 5) data-testid="gutter-bar" data-line=h.line.to_string()
-                            data-queries=h.queries.to_string() data-label=h.label.clone()></span>
-                    }.into_any()
-                })
-            };
             let mut pieces: Vec<AnyView> = Vec::new();
             let mut line = 1u32;
-            if let Some(m) = mark(1) {
-                pieces.push(m);
-            }
+            pieces.extend(mark(1));
             for (kind, piece) in highlight(lang, t) {
                 // A piece may hold line ends (a string, a comment, spaces): cut it there so the
                 // next line's marker comes right after its line end.
@@ -54,9 +60,7 @@ pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>, #[prop(option
                     });
                     if part.ends_with('\n') {
                         line += 1;
-                        if let Some(m) = mark(line) {
-                            pieces.push(m);
-                        }
+                        pieces.extend(mark(line));
                     }
                 }
             }
