@@ -6,7 +6,8 @@
 //!   `sql/query.py`);
 //! - [`lookups`] and [`resolve`]: turning `title__icontains="x"` and `F()`/`OuterRef()` into SQL
 //!   expressions;
-//! - [`compiler`]: `SQLCompiler` and friends, `Query` → SQL text and parameters;
+//! - [`compiler`]: `SQLCompiler` and friends, `Query` → SQL text and parameters ([`compiled`]:
+//!   the statement it makes);
 //! - [`queryset`]: the lazy `QuerySet`, managers and related managers (where queries fire);
 //! - [`fetch`] and [`prefetch`]: rows → instances, `prefetch_related`;
 //! - [`instance`]: model classes and instances (lazy foreign keys, deferred fields);
@@ -18,6 +19,7 @@
 pub mod aggregation;
 pub mod api;
 pub mod combine;
+pub mod compiled;
 pub mod compiler;
 pub mod events;
 pub mod expr;

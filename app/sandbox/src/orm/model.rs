@@ -169,7 +169,7 @@ pub struct QuerySetObj {
     /// A statement already compiled for this very query but one parameter, and this query's value
     /// of it (`RelatedManager::rel_filtered_again`); `run()` then sends it instead of compiling.
     /// Only `all()` passes it on: a clone, a chained QuerySet or one changed in place has none.
-    pub rebound: Option<(Rc<super::compiler::Rebound>, crate::engine::SqlValue)>,
+    pub rebound: Option<(Rc<super::compiled::Rebound>, crate::engine::SqlValue)>,
 }
 
 impl Clone for QuerySetObj {
