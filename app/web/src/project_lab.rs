@@ -290,7 +290,8 @@ pub fn ProjectLabView(lab: ProjectLab, slug: String, sig: LabSignals, replay: Ve
     // The selected step's per-line profile, for the editors' gutter bars.
     let profiled = Memo::new(move |_| shared.project.with(|p| p.selected.and_then(|i| p.history.get(i)).map(|r| r.lines.clone()).unwrap_or_default()));
     Effect::new(move |prev: Option<(Option<usize>, u64)>| {
-        let (key, kind) = shared.project.with(|p| ((p.selected, p.answers), p.selected.and_then(|i| p.history.get(i)).map(|r| r.kind)));
+        let key = shown.get();
+        let kind = shared.project.with_untracked(|p| key.0.and_then(|i| p.history.get(i)).map(|r| r.kind));
         if let (Some(prev), Some(kind)) = (prev, kind) {
             if prev != key {
                 tabs.follow(kind);

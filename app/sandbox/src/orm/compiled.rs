@@ -44,6 +44,14 @@ pub struct Rebound {
 }
 
 impl Rebound {
+    /// `compiled`, kept to run with another value where it has `value`: when `value` is exactly
+    /// one of its parameters and nothing is rewritten for the engine; else `None`.
+    pub fn of(compiled: Compiled, value: &SqlValue) -> Option<Rebound> {
+        let mut places = compiled.params.iter().enumerate().filter(|(_, p)| *p == value).map(|(i, _)| i);
+        let param = places.next()?;
+        (compiled.engine.is_none() && places.next().is_none()).then_some(Rebound { compiled, param })
+    }
+
     /// The kept statement with `value` as its differing parameter.
     pub fn run(&self, rt: &Rt, value: &SqlValue) -> SResult<crate::engine::StmtResult> {
         let mut params = self.compiled.params.clone();

@@ -945,10 +945,7 @@ impl RelatedManager {
         // for the engine; else every owner's queryset compiles its own).
         let statement = kept.statement.get_or_init(|| {
             let c = super::compiler::compile_select(rt, &kept.first.query).ok()??;
-            let first_id = crate::engine::SqlValue::Int(kept.pk);
-            let mut places = c.params.iter().enumerate().filter(|(_, p)| **p == first_id).map(|(i, _)| i);
-            let param = places.next()?;
-            (c.engine.is_none() && places.next().is_none()).then(|| Rc::new(super::compiler::Rebound { compiled: c, param }))
+            super::compiler::Rebound::of(c, &crate::engine::SqlValue::Int(kept.pk)).map(Rc::new)
         });
         again.rebound = statement.clone().map(|s| (s, crate::engine::SqlValue::Int(pk)));
         again.lazy = qs.lazy.clone();
@@ -1157,7 +1154,7 @@ fn id_at<'a>(node: &'a mut super::expr::WhereNode, at: &[usize]) -> Option<&'a m
 /// id, so the next ones only swap the parameter instead of building and compiling the query
 /// again (the N+1 page's twenty author loads).
 #[derive(Default)]
-struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<Rc<(Query, super::compiler::Compiled)>>>>);
+struct PkSelects(std::cell::RefCell<std::collections::HashMap<usize, Option<Rc<(Query, super::compiler::Rebound)>>>>);
 
 /// The row with primary key `pk` through the compiled statement, or `get()`'s error; `None`
 /// when this model's statement cannot be reused (then the caller takes `get()`'s path).
@@ -1172,13 +1169,14 @@ fn get_by_pk_again(rt: &Rt, model: &'static Model, pk: i64) -> SResult<Option<Va
         q.set_limits(None, Some(MAX_GET_RESULTS));
         // Reusable when the id is the statement's one parameter and nothing is rewritten for
         // the engine.
-        let reusable = super::compiler::compile_select(rt, &q)?.filter(|c| c.engine.is_none() && c.params == [crate::engine::SqlValue::Int(pk)]);
+        let reusable = super::compiler::compile_select(rt, &q)?
+            .filter(|c| c.params.len() == 1)
+            .and_then(|c| super::compiler::Rebound::of(c, &crate::engine::SqlValue::Int(pk)));
         cache.0.borrow_mut().insert(key, reusable.map(|c| Rc::new((q, c))));
     }
     let Some(found) = cache.0.borrow().get(&key).cloned().flatten() else { return Ok(None) };
-    let (q, c) = &*found;
-    // `Compiled::run` without an engine form: the statement with this id.
-    let r = rt.query(&c.sql, &[crate::engine::SqlValue::Int(pk)])?;
-    let rows = fetch::build_rows(q, &RowKind::Models, c, &r.rows, None)?;
+    let (q, kept) = &*found;
+    let r = kept.run(rt, &crate::engine::SqlValue::Int(pk))?;
+    let rows = fetch::build_rows(q, &RowKind::Models, &kept.compiled, &r.rows, None)?;
     got_one(model.name, &rows).map(Some)
 }
