@@ -338,6 +338,14 @@ impl PyDict {
         let k: Rc<str> = Rc::from(key);
         self.map.insert(HashKey::Str(k.clone()), (Val::Str(k), value));
     }
+    /// `set_str` for a key expected at position `at` (a dict this code built, updated in
+    /// place): replaces the value there without hashing or allocating when the key is there.
+    pub fn set_str_at(&mut self, at: usize, key: &str, value: Val) {
+        match self.map.get_index_mut(at) {
+            Some((HashKey::Str(k), slot)) if &**k == key => slot.1 = value,
+            _ => self.set_str(key, value),
+        }
+    }
     pub fn remove(&mut self, key: &Val) -> SResult<Option<Val>> {
         Ok(self.map.shift_remove(&key.hash_key()?).map(|(_, v)| v))
     }

@@ -33,7 +33,13 @@ impl Context {
     /// Sets `name` in the innermost scope.
     pub fn set(&mut self, name: &str, v: Val) {
         if let Some(top) = self.scopes.last_mut() {
-            top.insert(name.to_string(), v);
+            // A loop sets its variables on every pass: the name is kept, only the value changes.
+            match top.get_mut(name) {
+                Some(slot) => *slot = v,
+                None => {
+                    top.insert(name.to_string(), v);
+                }
+            }
         }
     }
 

@@ -799,9 +799,13 @@ impl<'a> Renderer<'a> {
         out: &mut String,
     ) -> SResult<()> {
         let rt = self.rt;
+        // One `forloop` dict per loop, updated in place on every pass, as Django's ForNode does
+        // (a nested loop's `parentloop` is this very dict).
+        let forloop = Val::str_dict([("parentloop", parent)]);
+        ctx.set("forloop", forloop.clone());
         for i in 0..items.len() {
             self.step(out)?;
-            let pushed = self.bind_loop_vars(f, items, i, &parent, ctx)?;
+            let pushed = self.bind_loop_vars(f, items, i, &forloop, ctx)?;
             let res = rt.in_loop(|| self.render_nodes(&f.body, ctx, out));
             if pushed {
                 ctx.pop();
@@ -819,22 +823,29 @@ impl<'a> Renderer<'a> {
         f: &ForNode,
         items: &[Val],
         i: usize,
-        parent: &Val,
+        forloop: &Val,
         ctx: &mut Context,
     ) -> SResult<bool> {
         let n = items.len();
         let item = if f.reversed { &items[n - 1 - i] } else { &items[i] };
         let int = |x: usize| Val::Int(x as i64);
-        let forloop = Val::str_dict([
-            ("parentloop", parent.clone()),
-            ("counter0", int(i)),
-            ("counter", int(i + 1)),
-            ("revcounter", int(n - i)),
-            ("revcounter0", int(n - i - 1)),
-            ("first", Val::Bool(i == 0)),
-            ("last", Val::Bool(i == n - 1)),
-        ]);
-        ctx.set("forloop", forloop);
+        if let Val::Dict(d) = forloop {
+            let mut d = d.borrow_mut();
+            // After `parentloop`, in Django's order.
+            for (at, (key, v)) in [
+                ("counter0", int(i)),
+                ("counter", int(i + 1)),
+                ("revcounter", int(n - i)),
+                ("revcounter0", int(n - i - 1)),
+                ("first", Val::Bool(i == 0)),
+                ("last", Val::Bool(i == n - 1)),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                d.set_str_at(at + 1, key, v);
+            }
+        }
         if f.vars.len() == 1 {
             ctx.set(&f.vars[0], item.clone());
             return Ok(false);
