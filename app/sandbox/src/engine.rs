@@ -268,6 +268,11 @@ impl Image {
         self.files.iter().map(|(_, p)| p.size).sum()
     }
 
+    /// Bytes in its write-ahead log (none once checkpointed).
+    pub fn log_bytes(&self) -> u64 {
+        self.files.iter().filter(|(name, _)| name.ends_with("-wal")).map(|(_, p)| p.size).sum()
+    }
+
     /// The image as bytes (a database shipped with the app, see `images.rs`): the magic, then
     /// per file (sorted by name) its name, size and pages, little-endian.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -35,6 +35,10 @@ pub fn seed_image(size: Size, progress: &mut dyn FnMut(u32, u32)) -> Result<(Ima
     // Seeding is one long, trusted job: it gets a larger budget than a learner's statement.
     engine.budget_ms = 60_000.0;
     let counts = seed::seed_with_tasks(&mut engine, size.0, size.1, progress)?;
+    // The rows are in the write-ahead log until a checkpoint moves them into the database file.
+    // Imaged before that, every session opened from the image would scan the whole log to find
+    // its pages (for 100,000 tasks: a 24 MB image instead of 10 MB, and an open ten times slower).
+    engine.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     Ok((engine.image()?, counts))
 }
 
@@ -93,6 +97,9 @@ mod tests {
         );
         let shipped = Image::from_bytes(BUILT_IN).expect("reads");
         assert_eq!(shipped.to_bytes(), now);
+        // Checkpointed: its sessions read the pages from the database file, not the log.
+        assert_eq!(image.log_bytes(), 0);
+        assert!(image.bytes() > 0);
         assert_eq!(counts.articles, seed::SeedSize::for_articles(200).articles);
         // A session on it sees the seeded rows.
         let mut images = Images::default();
