@@ -186,10 +186,21 @@ def lesson_runs(seeded_db, tmp_path_factory):
     cases_file = tmp / "cases.json"
     cases_file.write_text(json.dumps(cases), encoding="utf-8")
     out = {}
-    for who, cmd in (("django", [sys.executable, HERE / "django_run_project.py"]), ("sandbox", [require_sandbox_bin(), "run-project"])):
+    django = [sys.executable, HERE / "django_run_project.py"]
+    for who, cmd in (("django", django), ("sandbox", [require_sandbox_bin(), "run-project"])):
         db = tmp / f"{who}.sqlite3"
         shutil.copyfile(seeded_db, db)
         out[who] = {c["name"]: c for c in run([*cmd, "--db", db, cases_file], who)}
+
+    def django_again(name):
+        """One case through Django again, on fresh data: its wall clock is the machine's."""
+        one = tmp / "again.json"
+        one.write_text(json.dumps([c for c in cases if c["name"] == name]), encoding="utf-8")
+        db = tmp / "again.sqlite3"
+        shutil.copyfile(seeded_db, db)
+        return run([*django, "--db", db, one], "django")[0]
+
+    out["django_again"] = django_again
     return out
 
 
@@ -211,19 +222,33 @@ ELAPSED_TOLERANCE_S = 0.3
 
 
 def pop_elapsed(name, dj, sb):
-    """Compares, then removes, the "elapsed" seconds of the steps sent "into_previous" (the
-    only ones the sandbox times; Django's runner times every get of such a case)."""
+    """Removes the "elapsed" seconds of the steps sent "into_previous" (the only ones the
+    sandbox times; Django's runner times every get of such a case) and says where they differ
+    by more than the tolerance (None when they agree)."""
+    differs = None
     for i, (d, s) in enumerate(zip(dj.get("steps", []), sb.get("steps", []))):
         d_el = d.pop("elapsed", None)
         if "elapsed" in s:
             s_el = s.pop("elapsed")
-            assert d_el is not None and abs(d_el - s_el) <= ELAPSED_TOLERANCE_S, f"{name} step {i + 1}: {s_el} s in the sandbox, {d_el} s in Django"
+            if differs is None and (d_el is None or abs(d_el - s_el) > ELAPSED_TOLERANCE_S):
+                differs = f"{name} step {i + 1}: {s_el} s in the sandbox, {d_el} s in Django"
+    return differs
 
 
 @pytest.mark.parametrize("name", case_params())
 def test_lesson_project_matches_django(name, lesson_runs):
     dj, sb = normalize(lesson_runs["django"][name]), normalize(lesson_runs["sandbox"].get(name))
     if sb is not None:
-        pop_elapsed(name, dj, sb)
+        sb_steps = json.dumps(sb)
+        differs = pop_elapsed(name, dj, sb)
+        # The sandbox's seconds are its virtual clock's; Django's are the wall clock of a machine
+        # that may be busy (thread start-up, SQLite's busy back-off): a disagreement is asked of
+        # Django twice more before it counts.
+        for _ in range(2):
+            if differs is None:
+                break
+            dj, sb = normalize(lesson_runs["django_again"](name)), json.loads(sb_steps)
+            differs = pop_elapsed(name, dj, sb)
+        assert differs is None, differs
     assert "error" not in dj, f"the lesson's project does not load in Django: {dj['error']}"
     assert sb == dj, f"{name}: the sandbox differs from Django\n--- django\n{json.dumps(dj, indent=1)[:4000]}\n--- sandbox\n{json.dumps(sb, indent=1)[:4000]}"
