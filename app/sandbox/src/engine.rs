@@ -411,6 +411,10 @@ impl Engine {
     /// statements, with no transaction open.
     pub fn image(&mut self) -> Result<Image, EngineError> {
         let io = self.io.as_ref().ok_or_else(|| EngineError::Sql("only a memory database has an image".into()))?;
+        // Until a checkpoint, written pages live in the write-ahead log: imaged that way, every
+        // database opened from the image would scan the whole log to find its pages (a freshly
+        // seeded 100,000 tasks: a 24 MB image instead of 10 MB, opened ten times slower).
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").map_err(|e| self.map_err(e))?;
         let files = io.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(Image { files: files.iter().map(|(k, f)| (k.clone(), f.inner.read().unwrap_or_else(|e| e.into_inner()).clone())).collect() })
     }
@@ -693,6 +697,7 @@ mod tests {
         e.execute_batch("COMMIT").unwrap();
         let image = e.image().unwrap();
         assert!(image.bytes() > 0);
+        assert_eq!(image.log_bytes(), 0, "an image is taken after a checkpoint");
         let mut a = Engine::from_image(&image).unwrap();
         let mut b = Engine::from_image(&image).unwrap();
         let count = |e: &mut Engine| e.run("SELECT count(*) FROM t", &[]).unwrap().rows[0][0].clone();

@@ -35,7 +35,9 @@ pub fn Highlighted(lang: Lang, #[prop(into)] text: Signal<String>, #[prop(option
     let hot = heat.map(|h| Memo::new(move |_| h.get()));
     let mark = move |line: u32| {
         let hot = hot?;
-        let at = move || hot.with(|v| v.iter().find(|h| h.line == line).cloned());
+        // This line's heat, looked up once per profile; its attributes change only when it does.
+        let at = Memo::new(move |_| hot.with(|v| v.iter().find(|h| h.line == line).cloned()));
+        let at = move || at.get();
         Some(
             view! {
                 <span class=move || at().map(|h| format!("heat w{}", h.share / 5 * 5)) data-testid=move || at().map(|_| "gutter-bar")
