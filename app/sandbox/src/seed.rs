@@ -89,6 +89,25 @@ pub fn seed_with_tasks(engine: &mut Engine, articles: u32, tasks: Option<u32>, p
     if let Some(t) = tasks {
         size.tasks = t.clamp(1, MAX_TASKS);
     }
+    // The rows are consistent by construction (a test checks every reference), so the engine
+    // need not look each one up while inserting; as Django's `loaddata` does, the checks are
+    // off while the rows go in and back on after, also when seeding fails. (The pragma does
+    // nothing inside a transaction in SQLite, so it is set outside one.)
+    let checks_were_on = engine.run("PRAGMA foreign_keys", &[])?.rows.first().and_then(|r| r.first()) != Some(&SqlValue::Int(0));
+    engine.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let filled = fill(engine, &mut size, articles, progress);
+    if filled.is_err() {
+        let _ = engine.execute_batch("ROLLBACK");
+    }
+    if checks_were_on {
+        engine.execute_batch("PRAGMA foreign_keys = ON")?;
+    }
+    filled?;
+    Ok(size)
+}
+
+/// Creates the schema and inserts `size`'s rows in one transaction.
+fn fill(engine: &mut Engine, size: &mut SeedSize, articles: u32, progress: &mut dyn FnMut(u32, u32)) -> Result<(), EngineError> {
     let total = size.total_rows();
     let mut done = 0u32;
     let mut tick = |n: u32, progress: &mut dyn FnMut(u32, u32)| {
@@ -98,11 +117,6 @@ pub fn seed_with_tasks(engine: &mut Engine, articles: u32, tasks: Option<u32>, p
         }
     };
     let mut rng = Rng::new(0x5EED_0000 + articles as u64);
-    // The rows are consistent by construction (a test checks every reference), so the engine
-    // need not look each one up while inserting; as Django's `loaddata` does, the checks are
-    // off while the rows go in and back on after. (The pragma does nothing inside a transaction.)
-    let checks_were_on = engine.run("PRAGMA foreign_keys", &[])?.rows.first().and_then(|r| r.first()) != Some(&SqlValue::Int(0));
-    engine.execute_batch("PRAGMA foreign_keys = OFF")?;
     // One transaction for the DDL and the rows: each auto-committed statement costs a commit.
     engine.execute_batch("BEGIN")?;
     let start = crate::clock::monotonic_ms();
@@ -232,11 +246,8 @@ pub fn seed_with_tasks(engine: &mut Engine, articles: u32, tasks: Option<u32>, p
     engine.execute_batch(&indexes.join("\n"))?;
     size.schema_ms += (crate::clock::monotonic_ms() - start) as u32;
     engine.execute_batch("COMMIT")?;
-    if checks_were_on {
-        engine.execute_batch("PRAGMA foreign_keys = ON")?;
-    }
     progress(total, total);
-    Ok(size)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -301,6 +312,26 @@ mod tests {
         e.execute_batch("BEGIN").unwrap();
         e.run("UPDATE articles_article SET author_id = 999999 WHERE id = 1", &[]).unwrap();
         assert!(e.execute_batch("COMMIT").is_err(), "a dangling reference must not commit");
+    }
+
+    #[test]
+    fn a_seed_that_fails_midway_leaves_nothing_behind_and_checks_on() {
+        // Stopped by the budget (the engine rolls back itself) or by an SQL error (seeding does).
+        let mut stopped = Engine::open_memory().unwrap();
+        stopped.budget_ms = 0.0;
+        let err = seed_with_tasks(&mut stopped, 5_000, None, &mut |_, _| {}).unwrap_err();
+        assert!(matches!(err, EngineError::Budget { .. }), "{err:?}");
+        stopped.budget_ms = Engine::open_memory().unwrap().budget_ms;
+        let mut clashing = Engine::open_memory().unwrap();
+        clashing.execute_batch("CREATE TABLE \"tasks_task\" (x)").unwrap();
+        let err = seed(&mut clashing, 50, &mut |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("tasks_task"), "{err}");
+        for (e, tables) in [(&mut stopped, 0), (&mut clashing, 1)] {
+            assert_eq!(e.run("PRAGMA foreign_keys", &[]).unwrap().rows[0][0], SqlValue::Int(1));
+            assert_eq!(e.run("SELECT count(*) FROM sqlite_master", &[]).unwrap().rows[0][0], SqlValue::Int(tables), "rolled back");
+            e.execute_batch("BEGIN").expect("no transaction left open");
+            e.execute_batch("ROLLBACK").unwrap();
+        }
     }
 
     #[test]
