@@ -2280,6 +2280,44 @@ def long_tail_cases():
             ],
         ),
         case(
+            "itertools_count_next_zip_islice_loop",
+            '''
+            import itertools
+
+            from django.http import HttpResponse
+            from articles.models import Tag
+
+            REQUESTS = itertools.count(1)
+
+
+            def hit(request):
+                return HttpResponse(f"request #{next(REQUESTS)}")
+
+
+            def numbered(request):
+                names = Tag.objects.order_by("id").values_list("name", flat=True)[:3]
+                return HttpResponse(", ".join(f"{n}. {name}" for n, name in zip(itertools.count(1), names)))
+            ''',
+            urls=[("hit/", "hit", "hit"), ("numbered/", "numbered", "numbered")],
+            steps=[
+                get("/hit/"), get("/hit/"), get("/numbered/"), get("/hit/"),
+                run("c = itertools.count(5, 2)\n[next(c), next(c), repr(c), repr(itertools.count()), repr(itertools.count(1.5)), repr(itertools.count(0, 1.0))]"),
+                run("c = itertools.count(10)\n[list(zip(c, 'ab')), next(c), list(zip('ab', c)), next(c)]"),
+                run("c = itertools.count()\n[list(itertools.islice(c, 3)), next(c), list(itertools.islice(c, 2, 8, 3)), next(c), list(itertools.islice(c, 4, 2)), next(c)]"),
+                run("out = []\nfor i in itertools.count(3):\n    if i > 6:\n        break\n    out.append(i)\nout"),
+                run("c = itertools.count(step=-1)\n[next(c), next(c), [x for x, _ in zip(c, range(3))], next(iter(c)), next(c, 'never')]"),
+                run("c = itertools.count(True, 0.5)\n[next(c), next(c), next(c)]"),
+                run("itertools.count('a')"),
+                run("list(itertools.islice(itertools.count(), -1))"),
+                run("list(itertools.islice(itertools.count(), -2, 3))"),
+                run("list(itertools.islice(itertools.count(), 1, -3))"),
+                run("list(itertools.islice(itertools.count(), 1, 'x'))"),
+                run("list(itertools.islice(itertools.count(), 1, 4, 0))"),
+                run("list(itertools.islice(itertools.count(), None, 3, None))"),
+                run("list(itertools.islice(itertools.count()))"),
+            ],
+        ),
+        case(
             "capture_on_commit_callbacks",
             '''
             from django.db import transaction

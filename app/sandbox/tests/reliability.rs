@@ -241,3 +241,17 @@ fn each_owner_in_an_n_plus_one_loop_gets_its_own_related_rows() {
         assert!(groups.len() > 5, "{expr}: {}", lazy.output);
     }
 }
+
+#[test]
+fn an_endless_counter_read_whole_is_refused_with_what_to_do_instead() {
+    let mut lab = seeded();
+    let views = "import itertools\nfrom django.http import HttpResponse\n\n\ndef page(request):\n    numbered = list(zip(itertools.count(1), 'ab'))\n    return HttpResponse(repr(numbered) + ' ' + repr(sorted(itertools.count())))\n";
+    let project = ProjectSpec { files: vec![("views.py".into(), views.into())], urls: vec![("".into(), "page".into(), None)], migrations: vec![] };
+    assert!(matches!(ask(&mut lab, Request::Load { id: 1, project, fresh: false, lesson: None }), Response::Loaded { .. }));
+    let Response::StepResult { report, .. } = ask(&mut lab, Request::Step { id: 2, step: Step::Get { url: "/".into(), user: None, worker: None, into_previous: None, http: None } }) else {
+        panic!("a step result")
+    };
+    let e = report.error.expect("sorted(count()) cannot end");
+    assert_eq!(e.kind, "NotSupported");
+    assert!(e.message.contains("never ends") && e.message.contains("next()") && e.message.contains("islice()"), "{}", e.message);
+}

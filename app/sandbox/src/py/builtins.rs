@@ -416,9 +416,36 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         }
         "zip" => {
             no_kwargs(name, &kwargs)?;
-            let lists: Vec<Rc<Vec<Val>>> = args.iter().map(|a| a.iterate(rt)).collect::<SResult<_>>()?;
-            let n = lists.iter().map(|l| l.len()).min().unwrap_or(0);
-            Ok(Val::list((0..n).map(|i| Val::tuple(lists.iter().map(|l| l[i].clone()).collect())).collect()))
+            // An `itertools.count()` (endless) gives one value per row; the finite ones decide
+            // how many rows there are. `None` marks a counter.
+            let lists: Vec<Option<Rc<Vec<Val>>>> =
+                args.iter().map(|a| if a.as_obj::<CountObj>().is_some() { Ok(None) } else { a.iterate(rt).map(Some) }).collect::<SResult<_>>()?;
+            let Some(n) = lists.iter().flatten().map(|l| l.len()).min() else {
+                return match args.first() {
+                    Some(endless) => Err(endless.iterate(rt).err().expect("a count cannot be read whole")),
+                    None => Ok(Val::list(vec![])),
+                };
+            };
+            let mut rows = Vec::with_capacity(n);
+            for i in 0..n {
+                let row = lists.iter().zip(&args).map(|(l, a)| match l {
+                    Some(l) => Ok(l[i].clone()),
+                    None => a.as_obj::<CountObj>().expect("a count").advance(rt),
+                });
+                rows.push(Val::tuple(row.collect::<SResult<_>>()?));
+            }
+            // As Python's zip, the round that finds the first exhausted iterable has already
+            // taken a value from each counter before it.
+            for (l, a) in lists.iter().zip(&args) {
+                match l {
+                    Some(l) if l.len() == n => break,
+                    Some(_) => {}
+                    None => {
+                        a.as_obj::<CountObj>().expect("a count").advance(rt)?;
+                    }
+                }
+            }
+            Ok(Val::list(rows))
         }
         "sum" => {
             let a = bind("sum", args, kwargs, &["iterable", "start"], 1)?;
@@ -581,13 +608,16 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         }
         "iter" => {
             arity(name, &args, 1, 1)?;
-            if args[0].as_obj::<IterObj>().is_some() {
+            if args[0].as_obj::<IterObj>().is_some() || args[0].as_obj::<CountObj>().is_some() {
                 return Ok(args[0].clone());
             }
             Ok(Val::obj(IterObj { items: args[0].iterate(rt)?, pos: std::cell::Cell::new(0) }))
         }
         "next" => {
             arity(name, &args, 1, 2)?;
+            if let Some(c) = args[0].as_obj::<CountObj>() {
+                return c.advance(rt);
+            }
             let it = args[0].as_obj::<IterObj>().ok_or_else(|| err(ErrorKind::TypeError, format!("'{}' object is not an iterator", args[0].type_name())))?;
             let p = it.pos.get();
             match it.items.get(p) {

@@ -554,6 +554,47 @@ impl Object for IterObj {
     }
 }
 
+/// `itertools.count(start, step)`: it never ends. `next()`, a `for` loop or comprehension (ended
+/// by `break`, or by the work budget), `zip()` beside a finite iterable and `islice()` take its
+/// values one at a time; whatever would read it whole says so instead of running forever.
+pub struct CountObj {
+    pub next: RefCell<Val>,
+    pub step: Val,
+}
+
+impl CountObj {
+    /// The current value; the counter moves on by its step.
+    pub fn advance(&self, rt: &Rt) -> SResult<Val> {
+        let v = self.next.borrow().clone();
+        let after = super::ops::binop(rt, crate::value::BinOp::Add, &v, &self.step)?;
+        *self.next.borrow_mut() = after;
+        Ok(v)
+    }
+}
+
+impl Object for CountObj {
+    fn type_name(&self) -> String {
+        "count".into()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
+        Err(err(
+            ErrorKind::NotSupported,
+            "itertools.count() never ends, so the sandbox cannot read it whole: take values with next(), zip() it with a finite iterable, cut it with islice(), or loop over it with a break",
+        ))
+    }
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        // As CPython: the step is shown unless it is the integer 1.
+        let next = self.next.borrow().repr(rt)?;
+        Ok(match self.step {
+            Val::Int(1) => format!("count({next})"),
+            ref step => format!("count({next}, {})", step.repr(rt)?),
+        })
+    }
+}
+
 /// A generator a native function returns (`Paginator.get_elided_page_range`): nothing runs
 /// until it is iterated, once.
 pub struct GeneratorObj {

@@ -145,7 +145,20 @@ pub fn module_names(_rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, V
                 }
                 Ok(Val::list(out))
             })),
+            ("count", NativeFn::val("count", |_, args, kwargs| {
+                let a = bind("count", args, kwargs, &["start", "step"], 0)?;
+                let number = |v: Option<Val>, default: i64| match v {
+                    None => Ok(Val::Int(default)),
+                    Some(v @ (Val::Bool(_) | Val::Int(_) | Val::Float(_))) => Ok(v),
+                    Some(_) => Err(err(ErrorKind::TypeError, "a number is required")),
+                };
+                let (start, step) = (number(a[0].clone(), 0)?, number(a[1].clone(), 1)?);
+                Ok(Val::obj(crate::py::objects::CountObj { next: RefCell::new(start), step }))
+            })),
             ("islice", NativeFn::val("islice", |rt, args, _| {
+                if let Some(c) = args.first().and_then(|a| a.as_obj::<crate::py::objects::CountObj>()) {
+                    return islice_count(rt, c, &args[1..]);
+                }
                 let items = args.first().ok_or_else(|| err(ErrorKind::TypeError, "islice expected 2 arguments"))?.iterate(rt)?;
                 let n = |v: Option<&Val>| v.and_then(|x| x.as_int());
                 let (start, stop, step) = match args.len() {
@@ -343,4 +356,58 @@ impl Object for Md5 {
         let f = self.getattr(rt, name)?;
         call_value(rt, &f, args, kwargs)
     }
+}
+
+/// `islice(count(…), [start,] stop[, step])`: the values it yields, taking from the counter as
+/// many values as CPython's islice does once read to the end (up to `stop`, or `start` if later).
+/// The bounds are checked as CPython's `islice_new` checks them, with its messages.
+fn islice_count(rt: &Rt, c: &crate::py::objects::CountObj, bounds: &[Val]) -> SResult<Val> {
+    if bounds.is_empty() || bounds.len() > 3 {
+        let (which, n) = if bounds.is_empty() { ("at least", 2) } else { ("at most", 4) };
+        return Err(err(ErrorKind::TypeError, format!("islice expected {which} {n} arguments, got {}", bounds.len() + 1)));
+    }
+    // CPython reads each bound as a size; anything that is not an integer reads as -1.
+    let size = |v: &Val| match v {
+        Val::Int(i) => *i,
+        Val::Bool(b) => *b as i64,
+        _ => -1,
+    };
+    let bad_stop = || err(ErrorKind::ValueError, "Stop argument for islice() must be None or an integer: 0 <= x <= sys.maxsize.");
+    let stop_of = |v: &Val| match v {
+        Val::None => Ok(-1),
+        v if size(v) == -1 => Err(bad_stop()),
+        v => Ok(size(v)),
+    };
+    let (start, stop) = match bounds {
+        [stop] => (0, stop_of(stop)?),
+        [start, stop, ..] => (if start.is_none() { 0 } else { size(start) }, stop_of(stop)?),
+        [] => unreachable!("checked above"),
+    };
+    if start < 0 || stop < -1 {
+        return Err(err(ErrorKind::ValueError, "Indices for islice() must be None or an integer: 0 <= x <= sys.maxsize."));
+    }
+    let step = match bounds.get(2) {
+        Some(v) if !v.is_none() => size(v),
+        _ => 1,
+    };
+    if step < 1 {
+        return Err(err(ErrorKind::ValueError, "Step for islice() must be a positive integer or None."));
+    }
+    if stop == -1 {
+        return Err(c.iterate(rt).err().expect("a count cannot be read whole"));
+    }
+    let (start, stop, step) = (start as usize, stop as usize, step as usize);
+    let taken = stop.max(start);
+    if taken > crate::py::ops::MAX_LIST {
+        return Err(err(ErrorKind::Budget, format!("islice() of {taken} values is more than the sandbox keeps in one list")));
+    }
+    let mut out = Vec::new();
+    for i in 0..taken {
+        rt.py_tick()?;
+        let v = c.advance(rt)?;
+        if i >= start && i < stop && (i - start) % step == 0 {
+            out.push(v);
+        }
+    }
+    Ok(Val::list(out))
 }
