@@ -2280,6 +2280,23 @@ def long_tail_cases():
             ],
         ),
         case(
+            "nested_prefetch_through_a_foreign_key_in_sqlites_row_order",
+            '''
+            from articles.models import Article
+            from tasks.models import Task
+            ''',
+            # The first level is `id = a OR id = b …` (Django 5.2's TupleIn on SQLite); SQLite
+            # returns its rows ascending or term by term depending on how many terms there are,
+            # and the second level's IN list follows those rows.
+            steps=[
+                run(f"sum(len(a.author.articles.all()) for a in Article.objects.filter(author_id__lte={k}).order_by('title').prefetch_related('author__articles'))")
+                for k in (5, 12, 17, 18, 25, 40)
+            ] + [
+                run("[len(t.assigned_to.articles.all()) for t in Task.objects.order_by('title').prefetch_related('assigned_to__articles__tags') if t.assigned_to][:10]"),
+                run("[t.updated_by_id for t in Task.objects.select_related('updated_by').prefetch_related('updated_by__articles').order_by('-created_at')[:30]]"),
+            ],
+        ),
+        case(
             "itertools_count_next_zip_islice_loop",
             '''
             import itertools
