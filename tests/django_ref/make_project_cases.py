@@ -2280,6 +2280,54 @@ def long_tail_cases():
             ],
         ),
         case(
+            "query_str_is_the_sql_with_params_as_python_prints_them",
+            '''
+            from django.contrib.auth.models import User
+            from django.db.models import Count
+            from articles.models import Article
+            from tasks.models import Task
+            ''',
+            # str(qs.query) is `sql % params`: strings, dates and numbers unquoted.
+            steps=[
+                run("str(Article.objects.filter(status='draft', id__gt=3).query)"),
+                run('str(User.objects.filter(is_staff=True).query)'),
+                run("str(User.objects.filter(is_staff=False, username__in=['a', 'b']).query)"),
+                run("str(Article.objects.filter(created_at__gte='2024-02-01').query)"),
+                run('str(Article.objects.filter(title__icontains="it\'s").values(\'id\').query)'),
+                run("str(Article.objects.filter(tags__name='x').annotate(n=Count('tags')).query)"),
+                run('print(Article.objects.filter(id=1.5).query)'),
+                run('str(Task.objects.filter(assigned_to=None).query)'),
+                run("str(Article.objects.filter(status='draft')[:5].query)"),
+            ],
+        ),
+        case(
+            "order_by_nulls_first_last_and_in_subquery_ordering",
+            '''
+            from django.contrib.auth.models import User
+            from django.db.models import F
+            from django.db.models.functions import Lower
+            from articles.models import Article
+            from tasks.models import Task
+            ''',
+            # asc()/desc() with nulls_first/nulls_last (SQLite writes NULLS FIRST/LAST; reverse()
+            # swaps them; False or both are refused); a queryset under __in loses its ordering,
+            # default or explicit, unless it is sliced.
+            steps=[
+                run("list(Article.objects.order_by(F('id').desc(nulls_last=True)).values_list('id', flat=True)[:3])"),
+                run("list(Task.objects.order_by(F('assigned_to').asc(nulls_last=True), 'id').values_list('id', flat=True)[:5])"),
+                run("list(Task.objects.order_by(F('assigned_to').desc(nulls_first=True), 'id').values_list('assigned_to', flat=True)[:5])"),
+                run("list(Task.objects.order_by(F('assigned_to').asc(nulls_last=True), 'id').reverse().values_list('assigned_to', flat=True)[:5])"),
+                run("list(Task.objects.order_by(F('assigned_to').asc(nulls_first=True, nulls_last=True)))"),
+                run("list(Task.objects.order_by(F('assigned_to').asc(nulls_first=False)))"),
+                run("list(Task.objects.order_by(Lower('title').desc(nulls_last=True)).values_list('id', flat=True)[:3])"),
+                run("list(Article.objects.filter(pk__in=Article.objects.filter(status='draft').values('pk')).values_list('pk', flat=True)[:3])"),
+                run("list(Article.objects.filter(pk__in=Article.objects.filter(status='draft').order_by('title')[:4].values('pk')).values_list('pk', flat=True))"),
+                run("list(Article.objects.filter(author__in=User.objects.filter(is_staff=True).order_by('username')).values_list('pk', flat=True)[:3])"),
+                run("list(Article.objects.filter(pk__in=Article.objects.order_by('title')).values_list('pk', flat=True)[:3])"),
+                run("list(Article.objects.exclude(pk__in=Article.objects.filter(status='draft')).values_list('pk', flat=True)[:3])"),
+            ],
+        ),
+        case(
             "nested_prefetch_through_a_foreign_key_in_sqlites_row_order",
             '''
             from articles.models import Article

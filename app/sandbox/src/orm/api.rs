@@ -83,7 +83,23 @@ impl Object for ExprObj {
         match name {
             "asc" | "desc" => {
                 let desc = name == "desc";
-                Ok(NativeFn::val(name, move |_, _, _| Ok(Val::obj(OrderByObj(e.clone(), desc)))))
+                Ok(NativeFn::val(name, move |_, args, kwargs| {
+                    let a = crate::py::args::bind(if desc { "desc" } else { "asc" }, args, kwargs, &["nulls_first", "nulls_last"], 0)?;
+                    let set = |v: &Option<Val>| -> SResult<bool> {
+                        match v {
+                            None | Some(Val::None) => Ok(false),
+                            Some(Val::Bool(true)) => Ok(true),
+                            Some(_) => Err(err(ErrorKind::ValueError, "nulls_first and nulls_last values must be True or None.")),
+                        }
+                    };
+                    let nulls = match (set(&a[0])?, set(&a[1])?) {
+                        (true, true) => return Err(err(ErrorKind::ValueError, "nulls_first and nulls_last are mutually exclusive")),
+                        (true, false) => Nulls::First,
+                        (false, true) => Nulls::Last,
+                        (false, false) => Nulls::Unset,
+                    };
+                    Ok(Val::obj(OrderByObj(e.clone(), desc, nulls)))
+                }))
             }
             "name" => match &self.0 {
                 Expression::F(n) | Expression::OuterRef(n) => Ok(Val::str(n)),
@@ -139,7 +155,7 @@ impl Object for ExprObj {
 }
 
 /// `F("x").desc()`.
-pub struct OrderByObj(pub Expression, pub bool);
+pub struct OrderByObj(pub Expression, pub bool, pub Nulls);
 
 impl Object for OrderByObj {
     fn type_name(&self) -> String {
@@ -199,11 +215,11 @@ fn condition_of(v: &Val) -> Option<QTree> {
     }
 }
 
-pub fn order_expression(v: &Val) -> Option<(Expression, bool)> {
+pub fn order_expression(v: &Val) -> Option<(Expression, bool, Nulls)> {
     if let Some(o) = v.as_obj::<OrderByObj>() {
-        return Some((o.0.clone(), o.1));
+        return Some((o.0.clone(), o.1, o.2));
     }
-    expression_of(v).map(|e| (e, false))
+    expression_of(v).map(|e| (e, false, Nulls::Unset))
 }
 
 /// A filter keyword's value.

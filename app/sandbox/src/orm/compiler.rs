@@ -562,10 +562,12 @@ impl<'a> Compiler<'a> {
         let mut result: Vec<(SqlExpr, String, Vec<SqlValue>, bool)> = Vec::new();
         let mut seen: Vec<(String, String)> = Vec::new();
         for item in ordering {
+            let mut nulls = Nulls::Unset;
             let pairs: Vec<(SqlExpr, bool, bool)> = match item {
-                OrderItem::Expr(expr, desc) => {
+                OrderItem::Expr(expr, desc, n) => {
                     let resolved = super::resolve::resolve_expression(self.rt, &mut self.q, &expr, true, None, false)?;
                     let desc = if default_asc { desc } else { !desc };
+                    nulls = if default_asc { n } else { n.reversed() };
                     match select.iter().position(|s| s.expr == resolved) {
                         Some(p) => vec![(SqlExpr::Raw(leak_index(p + 1)), desc, true)],
                         None => vec![(resolved, desc, false)],
@@ -604,7 +606,7 @@ impl<'a> Compiler<'a> {
                 }
                 seen.push(key);
                 let dir = if desc { "DESC" } else { "ASC" };
-                result.push((expr, format!("{sql} {dir}"), params, is_ref));
+                result.push((expr, format!("{sql} {dir}{}", nulls.sql()), params, is_ref));
             }
         }
         Ok(result)

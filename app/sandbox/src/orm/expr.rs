@@ -805,7 +805,37 @@ pub enum Selected {
 #[derive(Clone, Debug)]
 pub enum OrderItem {
     Name(String),
-    Expr(Expression, bool),
+    /// An expression, descending or not, with where its NULLs go.
+    Expr(Expression, bool, Nulls),
+}
+
+/// `nulls_first=True` / `nulls_last=True` of an expression's `asc()`/`desc()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nulls {
+    #[default]
+    Unset,
+    First,
+    Last,
+}
+
+impl Nulls {
+    /// `OrderBy.reverse_ordering`: a reversed query puts its NULLs at the other end.
+    pub fn reversed(self) -> Nulls {
+        match self {
+            Nulls::Unset => Nulls::Unset,
+            Nulls::First => Nulls::Last,
+            Nulls::Last => Nulls::First,
+        }
+    }
+
+    /// What SQLite (3.30 and later) appends to the ordering term.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Nulls::Unset => "",
+            Nulls::First => " NULLS FIRST",
+            Nulls::Last => " NULLS LAST",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -227,6 +227,8 @@ pub fn build_lookup(rt: &Rt, lookups: &[String], lhs: SqlExpr, rhs: Resolved, ff
         (_, Resolved::Val(v)) => Rhs::Value(prep(rt, &v, kind, related, ff)?),
         (_, Resolved::Expr(e)) => Rhs::Expr(e),
         ("in", Resolved::Query(mut q)) => {
+            // In.get_prep_lookup: the subquery's order is dropped (kept when it is sliced).
+            q.clear_ordering(false, true);
             if q.selected.is_none() && q.select.is_empty() {
                 q.clear_select_clause();
                 q.add_fields(&["pk".to_string()], true)?;

@@ -298,10 +298,41 @@ impl QuerySetObj {
     /// `str(qs.query)`: the SQL Django would send (parameters inlined).
     pub fn sql_text(&self, rt: &Rt) -> SResult<String> {
         match super::compiler::compile_select(rt, &self.query)? {
-            Some(c) => Ok(crate::engine::inline_params(&c.sql, &c.params)),
+            // Query.__str__ is `sql % params`: each parameter as Python's str() prints it, not
+            // quoted (so it is not SQL one could run; connection.queries quotes them).
+            Some(c) => Ok(percent_params(&c.sql, &c.params)),
             None => Err(exc("EmptyResultSet", "")),
         }
     }
+}
+
+/// Python's `sql % tuple(params)`: `%s` takes the next parameter's str(), `%%` is `%`.
+fn percent_params(sql: &str, params: &[crate::engine::SqlValue]) -> String {
+    use crate::engine::SqlValue;
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut it = params.iter();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('%', Some('s')) => {
+                chars.next();
+                match it.next() {
+                    Some(SqlValue::Text(t)) => out.push_str(t),
+                    Some(SqlValue::Int(i)) => out.push_str(&i.to_string()),
+                    Some(SqlValue::Real(f)) => out.push_str(&crate::pyfmt::python_float_repr(*f)),
+                    Some(SqlValue::Null) => out.push_str("None"),
+                    Some(other) => out.push_str(&other.quoted()),
+                    None => out.push_str("%s"),
+                }
+            }
+            ('%', Some('%')) => {
+                chars.next();
+                out.push('%');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn str_args(method: &str, args: &[Val]) -> SResult<Vec<String>> {
@@ -368,7 +399,7 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
                 match a {
                     Val::Str(s) | Val::SafeStr(s) => items.push(OrderItem::Name(s.to_string())),
                     other => match super::api::order_expression(other) {
-                        Some((e, desc)) => items.push(OrderItem::Expr(e, desc)),
+                        Some((e, desc, nulls)) => items.push(OrderItem::Expr(e, desc, nulls)),
                         None => return Err(err(ErrorKind::FieldError, format!("Invalid order_by arguments: [{}]", other.repr(rt)?))),
                     },
                 }
@@ -811,7 +842,7 @@ impl Object for QueryText {
         self.0.sql_text(rt)
     }
     fn repr(&self, _rt: &Rt) -> SResult<String> {
-        Ok("<django.db.models.sql.query.Query object>".into())
+        Ok(format!("<django.db.models.sql.query.Query object at 0x{:x}>", self as *const Self as usize))
     }
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         match name {

@@ -217,7 +217,7 @@ impl Query {
                     Err(JoinErr::Multi { .. }) => {}
                 }
             }
-            if let OrderItem::Expr(e, _) = item {
+            if let OrderItem::Expr(e, _, _) = item {
                 if e.contains_aggregate() {
                     return Err(field_error(format!(
                         "Using an aggregate in order_by() without also including it in annotate() is not allowed: {}",
