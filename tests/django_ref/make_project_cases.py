@@ -2280,6 +2280,38 @@ def long_tail_cases():
             ],
         ),
         case(
+            "boolean_values_and_cases_and_when_parentheses",
+            '''
+            from django.contrib.auth.models import User
+            from django.db.models import Case, Count, F, Q, Value, When
+            from articles.models import Article
+            ''',
+            # Value(True) and a Case of booleans read back as bools (SQLite gives 0/1) and are
+            # filtered on as conditions (WHERE CASE … END); a When resolved a second time (an
+            # annotation filtered on, or ordered by name without being selected) is
+            # parenthesized, one resolved once (in SELECT, a fresh order_by) is not.
+            steps=[
+                run("list(Article.objects.annotate(d=Value(True)).values_list('d', flat=True).order_by('id')[:2])"),
+                run("Article.objects.annotate(d=Value(False)).order_by('id').first().d"),
+                run("list(Article.objects.annotate(d=Case(When(status='draft', then=True), default=False)).values_list('d', flat=True).order_by('id')[:4])"),
+                run("list(Article.objects.annotate(d=Case(When(status='draft', then=Value(True)), default=Value(False))).filter(d=True).values_list('id', flat=True)[:3])"),
+                run("[a.d for a in Article.objects.annotate(d=Case(When(status='draft', then=Value(True)), default=Value(False))).order_by('id')[:3]]"),
+                run("list(Article.objects.annotate(d=Case(When(status='draft', then=Value(True)))).values_list('d', flat=True).order_by('id')[:4])"),
+                run("list(Article.objects.order_by(Case(When(status='draft', then=Value(0)), default=Value(1)), 'id').values_list('id', flat=True)[:4])"),
+                run("list(Article.objects.annotate(k=Case(When(status='draft', then=Value(0)), default=Value(1))).order_by('k', 'id').values_list('id', flat=True)[:4])"),
+                run("list(Article.objects.annotate(k=Case(When(status='draft', then=Value('d')), default=Value('p'))).filter(k='d').values_list('id', flat=True)[:3])"),
+                run("list(Article.objects.annotate(d=Case(When(status='draft', then=True), default=False)).exclude(d=True).values_list('id', flat=True)[:3])"),
+                run("list(Article.objects.annotate(d=Case(When(status='draft', then=True), default=False)).filter(d=False).values_list('id', flat=True)[:3])"),
+                run("list(User.objects.annotate(n=Count('articles')).annotate(big=Case(When(n__gt=2, then=True), default=False)).filter(big=True).values_list('id', flat=True)[:3])"),
+                run("list(User.objects.annotate(n=Count('articles', filter=Q(articles__status='draft'))).filter(n__gt=0).values_list('id', 'n')[:3])"),
+                run("list(Article.objects.filter(Q(status='draft') | Q(id__lt=3)).annotate(d=Value(False)).values('id', 'd')[:2])"),
+                run("Article.objects.filter(id=Case(When(status='draft', then=Value(1)), default=Value(2))).count()"),
+                run("list(Article.objects.annotate(k=Case(When(status='draft', then=Value(0)), default=Value(1))).order_by('-k', 'id').values_list('id', 'k')[:4])"),
+                run("list(Article.objects.annotate(k=Case(When(status='draft', then=Value(0)), default=Value(1))).order_by(F('k').desc(), 'id').values_list('id', flat=True)[:4])"),
+                run("list(User.objects.annotate(n=Count('articles', filter=Q(articles__status='draft'))).order_by('-n', 'id').values_list('id', flat=True)[:3])"),
+            ],
+        ),
+        case(
             "query_str_is_the_sql_with_params_as_python_prints_them",
             '''
             from django.contrib.auth.models import User

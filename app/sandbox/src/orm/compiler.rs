@@ -40,10 +40,15 @@ pub struct Compiler<'a> {
     pub(crate) engine_mode: bool,
     pub(crate) uses_django_functions: bool,
     meta_ordering: bool,
-    /// Compiling HAVING or ORDER BY, whose expressions Django resolves a second time: an
-    /// aggregate's `filter=` WhereNode is then marked resolved and wraps itself in parentheses
-    /// (`COUNT(…) FILTER (WHERE ("x" = 13)) = 1`).
+    /// Compiling HAVING, ORDER BY or a lookup's left-hand side, whose expressions Django
+    /// resolves a second time: an aggregate's `filter=` WhereNode is then marked resolved and
+    /// wraps itself in parentheses (`COUNT(…) FILTER (WHERE ("x" = 13)) = 1`).
     resolved_filters: bool,
+    /// Compiling a lookup's left-hand side (an annotation filtered on): a When's condition,
+    /// resolved once when annotated, is resolved again and parenthesized
+    /// (`WHERE CASE WHEN ("status" = 'draft') THEN 1 ELSE 0 END`). An ORDER BY expression is
+    /// resolved there for the first time, so its Whens are not.
+    resolved_whens: bool,
 }
 
 struct SelItem {
@@ -55,7 +60,7 @@ struct SelItem {
 
 impl<'a> Compiler<'a> {
     pub fn new(rt: &'a Rt, q: &Query) -> Compiler<'a> {
-        Compiler { rt, q: q.clone(), engine_mode: false, uses_django_functions: false, meta_ordering: false, resolved_filters: false }
+        Compiler { rt, q: q.clone(), engine_mode: false, uses_django_functions: false, meta_ordering: false, resolved_filters: false, resolved_whens: false }
     }
 
     fn quote_name_unless_alias(&self, name: &str) -> String {
@@ -74,6 +79,7 @@ impl<'a> Compiler<'a> {
             SqlExpr::Col { alias, target } => (format!("{}.{}", self.quote_name_unless_alias(alias), qn(target.column)), vec![]),
             SqlExpr::Value(SqlValue::Null) => ("NULL".into(), vec![]),
             SqlExpr::Value(v) => ("%s".into(), vec![v.clone()]),
+            SqlExpr::Typed(e, _) => return self.compile_expr(e),
             SqlExpr::Raw(s) => (s.to_string(), vec![]),
             SqlExpr::Extra(s) => (format!("({s})"), vec![]),
             SqlExpr::Ref(name, _) => (qn(name), vec![]),
@@ -235,7 +241,9 @@ impl<'a> Compiler<'a> {
                 let mut sql = String::from("CASE");
                 let mut params = Vec::new();
                 for (cond, val) in whens {
-                    match self.compile_where(cond) {
+                    // A When's condition resolved a second time wraps itself in parentheses.
+                    let resolved = self.resolved_whens;
+                    match self.compile_where_node(cond, resolved) {
                         Ok((c, cp)) => {
                             let (v, vp) = self.compile_expr(val)?;
                             sql.push_str(&format!(" WHEN {c} THEN {v}"));
@@ -269,7 +277,11 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_lookup(&mut self, l: &Lookup) -> CResult<(String, Vec<SqlValue>)> {
-        let (lhs, mut params) = self.compile_expr(&l.lhs)?;
+        // Lookup.process_lhs resolves the left-hand side again before compiling it.
+        let before = (std::mem::replace(&mut self.resolved_filters, true), std::mem::replace(&mut self.resolved_whens, true));
+        let lhs = self.compile_expr(&l.lhs);
+        (self.resolved_filters, self.resolved_whens) = before;
+        let (lhs, mut params) = lhs?;
         // An Exists condition compared with True is just the condition.
         let op = |name: &str| -> &'static str {
             match name {
@@ -563,6 +575,8 @@ impl<'a> Compiler<'a> {
         let mut seen: Vec<(String, String)> = Vec::new();
         for item in ordering {
             let mut nulls = Nulls::Unset;
+            // An annotation ordered by name (not selected) is resolved a second time there.
+            let mut annotation_again = false;
             let pairs: Vec<(SqlExpr, bool, bool)> = match item {
                 OrderItem::Expr(expr, desc, n) => {
                     let resolved = super::resolve::resolve_expression(self.rt, &mut self.q, &expr, true, None, false)?;
@@ -584,6 +598,7 @@ impl<'a> Compiler<'a> {
                         if let Some(p) = select.iter().position(|s| s.alias.as_deref() == Some(col.as_str())) {
                             vec![(SqlExpr::Raw(leak_index(p + 1)), desc, true)]
                         } else if let Some(ann) = self.q.annotations.get(&col).cloned() {
+                            annotation_again = true;
                             vec![(ann, desc, false)]
                         } else {
                             self.find_ordering_name(&col, desc, self.q.model, None, &mut vec![])?
@@ -592,9 +607,9 @@ impl<'a> Compiler<'a> {
                 }
             };
             for (expr, desc, is_ref) in pairs {
-                let before = std::mem::replace(&mut self.resolved_filters, !is_ref);
+                let before = (std::mem::replace(&mut self.resolved_filters, !is_ref), std::mem::replace(&mut self.resolved_whens, annotation_again));
                 let compiled = self.compile_expr(&expr);
-                self.resolved_filters = before;
+                (self.resolved_filters, self.resolved_whens) = before;
                 let (sql, params) = match compiled {
                     Ok(x) => x,
                     Err(CErr::Err(e)) => return Err(e),

@@ -108,6 +108,9 @@ pub enum SqlExpr {
     Func(&'static str, Vec<SqlExpr>),
     /// `CASE WHEN … THEN … ELSE … END`.
     Case(Vec<(WhereNode, SqlExpr)>, Box<SqlExpr>),
+    /// An expression whose type the SQL does not carry (`Value(True)`, a `Case` of booleans):
+    /// written as the inner one, read back as `FieldKind` (SQLite returns booleans as 0/1).
+    Typed(Box<SqlExpr>, FieldKind),
 }
 
 impl SqlExpr {
@@ -123,6 +126,7 @@ impl SqlExpr {
             SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) => e.contains_aggregate(),
             SqlExpr::Func(_, args) => args.iter().any(SqlExpr::contains_aggregate),
             SqlExpr::Case(whens, default) => default.contains_aggregate() || whens.iter().any(|(c, v)| c.contains_aggregate() || v.contains_aggregate()),
+            SqlExpr::Typed(e, _) => e.contains_aggregate(),
             _ => false,
         }
     }
@@ -133,6 +137,7 @@ impl SqlExpr {
             SqlExpr::Col { .. } => vec![self.clone()],
             SqlExpr::Aggregate(_) => vec![],
             SqlExpr::Value(_) | SqlExpr::Raw(_) => vec![],
+            SqlExpr::Typed(e, _) if matches!(**e, SqlExpr::Value(_)) || e.contains_aggregate() => e.group_by_cols(),
             SqlExpr::Ref(_, e) => e.group_by_cols(),
             SqlExpr::Combined(a, _, b) => {
                 if self.contains_aggregate() {
@@ -166,7 +171,7 @@ impl SqlExpr {
                     f.relabel(map);
                 }
             }
-            SqlExpr::Ref(_, e) | SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) => e.relabel(map),
+            SqlExpr::Ref(_, e) | SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) | SqlExpr::Typed(e, _) => e.relabel(map),
             SqlExpr::Combined(a, _, b) => {
                 a.relabel(map);
                 b.relabel(map);
@@ -196,6 +201,7 @@ impl SqlExpr {
             SqlExpr::CastDate(_) => Some(FieldKind::DateTime),
             SqlExpr::Combined(a, _, _) => a.output_kind(),
             SqlExpr::Exists(..) => Some(FieldKind::Bool),
+            SqlExpr::Typed(_, k) => Some(*k),
             SqlExpr::Subquery(q) => q.single_output_kind(),
             SqlExpr::Func(name, args) => match *name {
                 "LENGTH" => Some(FieldKind::Int),

@@ -122,6 +122,8 @@ pub fn resolve_expression(
             let mut r = reuse;
             q.resolve_ref(name, allow_joins, r.as_deref_mut(), summarize)?
         }
+        // Value._resolve_output_field: a bool is a BooleanField (SQLite gives back 0/1).
+        Expression::Value(v @ crate::value::Val::Bool(_)) => SqlExpr::Typed(Box::new(SqlExpr::Value(lookups::plain(rt, v)?)), FieldKind::Bool),
         Expression::Value(v) => SqlExpr::Value(lookups::plain(rt, v)?),
         Expression::OuterRef(name) => SqlExpr::OuterRef(name.clone()),
         Expression::Combined(a, op, b) => {
@@ -222,7 +224,21 @@ pub fn resolve_expression(
                 q.promote_joins(joins);
                 out.push((clause, resolve_expression(rt, q, val, allow_joins, reuse.as_deref_mut(), summarize)?));
             }
-            SqlExpr::Case(out, Box::new(resolve_expression(rt, q, default, allow_joins, reuse.as_deref_mut(), summarize)?))
+            let default = resolve_expression(rt, q, default, allow_joins, reuse.as_deref_mut(), summarize)?;
+            // Case._resolve_output_field: the type its results share (a NULL default has none).
+            let kinds: Vec<Option<FieldKind>> = out
+                .iter()
+                .map(|(_, v)| v)
+                .chain(std::iter::once(&default))
+                .filter(|v| !matches!(v, SqlExpr::Value(crate::engine::SqlValue::Null)))
+                .map(SqlExpr::output_kind)
+                .collect();
+            let case = SqlExpr::Case(out, Box::new(default));
+            if !kinds.is_empty() && kinds.iter().all(|k| *k == Some(FieldKind::Bool)) {
+                SqlExpr::Typed(Box::new(case), FieldKind::Bool)
+            } else {
+                case
+            }
         }
         Expression::Not(inner) => match resolve_expression(rt, q, inner, allow_joins, reuse, summarize)? {
             SqlExpr::Exists(sub, neg) => SqlExpr::Exists(sub, !neg),
