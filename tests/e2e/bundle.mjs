@@ -50,12 +50,19 @@
 // optimizes the merged module at — at opt-level 3 makes the site 3,574 KB and no request
 // faster (N+1 3.40 against 2.80 ms); at "s" 3,358 KB for 2.45 against 2.80 ms on the N+1 page
 // and nothing else faster. Kept at "z".
+//
+// Raised from 3,140 to 3,150 KB with Django fidelity found by probing against Django 5.2 (the
+// closing note of stop 31): the engine worker 11,848,612 → 11,890,188 bytes raw, 2,752,951 →
+// 2,762,069 brotli (+8.9 KB: itertools.count read lazily by for/next/zip/islice with CPython's
+// checks and messages, booleans typed through Value/Case, NULLS FIRST/LAST, str(qs.query) as
+// `sql % params`, a nested prefetch's row order, seeding's rollback on failure); the site
+// 3,135 → 3,144 KB. Still under the 3,167 KB of issue 24's "now" column.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3140;
+export const BUDGET_KB = 3150;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */
