@@ -563,10 +563,23 @@ pub struct CountObj {
 }
 
 impl CountObj {
-    /// The current value; the counter moves on by its step.
-    pub fn advance(&self, rt: &Rt) -> SResult<Val> {
+    /// The current value; the counter moves on by its step. (Start and step are numbers: the
+    /// constructor refuses anything else.)
+    pub fn advance(&self, _rt: &Rt) -> SResult<Val> {
         let v = self.next.borrow().clone();
-        let after = super::ops::binop(rt, crate::value::BinOp::Add, &v, &self.step)?;
+        let int = |x: &Val| match x {
+            Val::Bool(b) => Some(*b as i64),
+            Val::Int(i) => Some(*i),
+            _ => None,
+        };
+        let float = |x: &Val| match x {
+            Val::Float(f) => *f,
+            other => int(other).unwrap_or(0) as f64,
+        };
+        let after = match (int(&v), int(&self.step)) {
+            (Some(a), Some(b)) => Val::Int(a.checked_add(b).ok_or_else(|| err(ErrorKind::Budget, "itertools.count() passed the sandbox's integer range"))?),
+            _ => Val::Float(float(&v) + float(&self.step)),
+        };
         *self.next.borrow_mut() = after;
         Ok(v)
     }
