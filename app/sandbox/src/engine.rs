@@ -83,12 +83,17 @@ pub fn engine_form(sql: &str) -> &str {
 
 /// The SQL as Django's `connection.queries` shows it: each `%s` replaced by its quoted parameter.
 pub fn inline_params(sql: &str, params: &[SqlValue]) -> String {
+    fill_params(sql, params, SqlValue::quoted)
+}
+
+/// `sql` with each `%s` replaced by `shown(param)`, in order (a `%s` left over stays).
+pub fn fill_params(sql: &str, params: &[SqlValue], shown: impl Fn(&SqlValue) -> String) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
     let mut it = params.iter();
     while let Some(i) = rest.find("%s") {
         out.push_str(&rest[..i]);
-        out.push_str(&it.next().map(SqlValue::quoted).unwrap_or_else(|| "%s".into()));
+        out.push_str(&it.next().map(&shown).unwrap_or_else(|| "%s".into()));
         rest = &rest[i + 2..];
     }
     out.push_str(rest);

@@ -74,6 +74,14 @@ impl<'a> Compiler<'a> {
 
     // ------------------------------------------------------------ expressions
 
+    /// [`Self::compile_expr`] with `resolved_filters` and `resolved_whens` set for it.
+    fn compile_expr_resolved(&mut self, e: &SqlExpr, filters: bool, whens: bool) -> CResult<(String, Vec<SqlValue>)> {
+        let before = (std::mem::replace(&mut self.resolved_filters, filters), std::mem::replace(&mut self.resolved_whens, whens));
+        let compiled = self.compile_expr(e);
+        (self.resolved_filters, self.resolved_whens) = before;
+        compiled
+    }
+
     pub fn compile_expr(&mut self, e: &SqlExpr) -> CResult<(String, Vec<SqlValue>)> {
         Ok(match e {
             SqlExpr::Col { alias, target } => (format!("{}.{}", self.quote_name_unless_alias(alias), qn(target.column)), vec![]),
@@ -278,10 +286,7 @@ impl<'a> Compiler<'a> {
 
     fn compile_lookup(&mut self, l: &Lookup) -> CResult<(String, Vec<SqlValue>)> {
         // Lookup.process_lhs resolves the left-hand side again before compiling it.
-        let before = (std::mem::replace(&mut self.resolved_filters, true), std::mem::replace(&mut self.resolved_whens, true));
-        let lhs = self.compile_expr(&l.lhs);
-        (self.resolved_filters, self.resolved_whens) = before;
-        let (lhs, mut params) = lhs?;
+        let (lhs, mut params) = self.compile_expr_resolved(&l.lhs, true, true)?;
         // An Exists condition compared with True is just the condition.
         let op = |name: &str| -> &'static str {
             match name {
@@ -607,9 +612,7 @@ impl<'a> Compiler<'a> {
                 }
             };
             for (expr, desc, is_ref) in pairs {
-                let before = (std::mem::replace(&mut self.resolved_filters, !is_ref), std::mem::replace(&mut self.resolved_whens, annotation_again));
-                let compiled = self.compile_expr(&expr);
-                (self.resolved_filters, self.resolved_whens) = before;
+                let compiled = self.compile_expr_resolved(&expr, !is_ref, annotation_again);
                 let (sql, params) = match compiled {
                     Ok(x) => x,
                     Err(CErr::Err(e)) => return Err(e),

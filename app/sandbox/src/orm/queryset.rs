@@ -306,33 +306,17 @@ impl QuerySetObj {
     }
 }
 
-/// Python's `sql % tuple(params)`: `%s` takes the next parameter's str(), `%%` is `%`.
+/// Python's `sql % tuple(params)`: each `%s` takes its parameter as str() prints it. (The
+/// compiler writes no `%%`: the remainder operator is `MOD(…)`.)
 fn percent_params(sql: &str, params: &[crate::engine::SqlValue]) -> String {
     use crate::engine::SqlValue;
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut it = params.iter();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek()) {
-            ('%', Some('s')) => {
-                chars.next();
-                match it.next() {
-                    Some(SqlValue::Text(t)) => out.push_str(t),
-                    Some(SqlValue::Int(i)) => out.push_str(&i.to_string()),
-                    Some(SqlValue::Real(f)) => out.push_str(&crate::pyfmt::python_float_repr(*f)),
-                    Some(SqlValue::Null) => out.push_str("None"),
-                    Some(other) => out.push_str(&other.quoted()),
-                    None => out.push_str("%s"),
-                }
-            }
-            ('%', Some('%')) => {
-                chars.next();
-                out.push('%');
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    crate::engine::fill_params(sql, params, |p| match p {
+        SqlValue::Text(t) => t.clone(),
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Real(f) => crate::pyfmt::python_float_repr(*f),
+        SqlValue::Null => "None".into(),
+        other => other.quoted(),
+    })
 }
 
 fn str_args(method: &str, args: &[Val]) -> SResult<Vec<String>> {

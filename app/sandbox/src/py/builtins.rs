@@ -417,31 +417,43 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "zip" => {
             no_kwargs(name, &kwargs)?;
             // An `itertools.count()` (endless) gives one value per row; the finite ones decide
-            // how many rows there are. `None` marks a counter.
-            let lists: Vec<Option<Rc<Vec<Val>>>> =
-                args.iter().map(|a| if a.as_obj::<CountObj>().is_some() { Ok(None) } else { a.iterate(rt).map(Some) }).collect::<SResult<_>>()?;
-            let Some(n) = lists.iter().flatten().map(|l| l.len()).min() else {
-                return match args.first() {
-                    Some(endless) => Err(endless.iterate(rt).err().expect("a count cannot be read whole")),
-                    None => Ok(Val::list(vec![])),
-                };
+            // how many rows there are.
+            enum Column<'a> {
+                Items(Rc<Vec<Val>>),
+                Counter(&'a CountObj),
+            }
+            let columns: Vec<Column> = args
+                .iter()
+                .map(|a| match a.as_obj::<CountObj>() {
+                    Some(c) => Ok(Column::Counter(c)),
+                    None => a.iterate(rt).map(Column::Items),
+                })
+                .collect::<SResult<_>>()?;
+            let lens = columns.iter().filter_map(|c| match c {
+                Column::Items(l) => Some(l.len()),
+                Column::Counter(_) => None,
+            });
+            let n = match lens.min() {
+                Some(n) => n,
+                None if columns.is_empty() => 0,
+                None => return Err(CountObj::endless()),
             };
             let mut rows = Vec::with_capacity(n);
             for i in 0..n {
-                let row = lists.iter().zip(&args).map(|(l, a)| match l {
-                    Some(l) => Ok(l[i].clone()),
-                    None => a.as_obj::<CountObj>().expect("a count").advance(rt),
+                let row = columns.iter().map(|c| match c {
+                    Column::Items(l) => Ok(l[i].clone()),
+                    Column::Counter(c) => c.advance(),
                 });
                 rows.push(Val::tuple(row.collect::<SResult<_>>()?));
             }
             // As Python's zip, the round that finds the first exhausted iterable has already
             // taken a value from each counter before it.
-            for (l, a) in lists.iter().zip(&args) {
-                match l {
-                    Some(l) if l.len() == n => break,
-                    Some(_) => {}
-                    None => {
-                        a.as_obj::<CountObj>().expect("a count").advance(rt)?;
+            for c in &columns {
+                match c {
+                    Column::Items(l) if l.len() == n => break,
+                    Column::Items(_) => {}
+                    Column::Counter(c) => {
+                        c.advance()?;
                     }
                 }
             }
@@ -616,7 +628,7 @@ fn call_builtin(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<
         "next" => {
             arity(name, &args, 1, 2)?;
             if let Some(c) = args[0].as_obj::<CountObj>() {
-                return c.advance(rt);
+                return c.advance();
             }
             let it = args[0].as_obj::<IterObj>().ok_or_else(|| err(ErrorKind::TypeError, format!("'{}' object is not an iterator", args[0].type_name())))?;
             let p = it.pos.get();

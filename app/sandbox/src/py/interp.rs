@@ -211,7 +211,7 @@ fn exec_stmt_inner(rt: &Rt, fr: &Frame, s: &Stmt) -> SResult<Flow> {
             let r = rt.in_loop(|| -> SResult<Option<Flow>> {
                 for i in 0..src.len() {
                     rt.py_tick()?;
-                    assign(rt, fr, target, src.get(rt, i)?)?;
+                    assign(rt, fr, target, src.get(i)?)?;
                     match exec_block(rt, fr, body)? {
                         Flow::Break => return Ok(Some(Flow::Normal)),
                         Flow::Return(v) => return Ok(Some(Flow::Return(v))),
@@ -1080,7 +1080,7 @@ fn comp_level(rt: &Rt, cf: &Frame, gens: &[Comprehension], level: usize, first: 
     let src = IterSource::of(rt, &it)?;
     'items: for i in 0..src.len() {
         rt.py_tick()?;
-        assign(rt, cf, &g.target, src.get(rt, i)?)?;
+        assign(rt, cf, &g.target, src.get(i)?)?;
         for cond in &g.ifs {
             if !eval(rt, cf, cond)?.truthy(rt)? {
                 continue 'items;
@@ -1096,8 +1096,8 @@ fn comp_level(rt: &Rt, cf: &Frame, gens: &[Comprehension], level: usize, first: 
 pub enum IterSource {
     Range(i64, i64, usize),
     Items(Rc<Vec<Val>>),
-    /// Endless: the loop ends by `break` or by the work budget.
-    Count(Rc<dyn Object>),
+    /// An `itertools.count()`, endless: the loop ends by `break` or by the work budget.
+    Count(Val),
 }
 
 impl IterSource {
@@ -1105,10 +1105,8 @@ impl IterSource {
         if let Some(r) = v.as_obj::<RangeObj>() {
             return Ok(IterSource::Range(r.start, r.step, r.len()));
         }
-        if let Val::Obj(o) = v {
-            if o.as_any().is::<super::objects::CountObj>() {
-                return Ok(IterSource::Count(o.clone()));
-            }
+        if v.as_obj::<super::objects::CountObj>().is_some() {
+            return Ok(IterSource::Count(v.clone()));
         }
         Ok(IterSource::Items(v.iterate(rt)?))
     }
@@ -1119,11 +1117,11 @@ impl IterSource {
             IterSource::Count(_) => usize::MAX,
         }
     }
-    pub fn get(&self, rt: &Rt, i: usize) -> SResult<Val> {
+    pub fn get(&self, i: usize) -> SResult<Val> {
         Ok(match self {
             IterSource::Range(start, step, _) => Val::Int(start + step * i as i64),
             IterSource::Items(v) => v[i].clone(),
-            IterSource::Count(c) => c.as_any().downcast_ref::<super::objects::CountObj>().expect("a count").advance(rt)?,
+            IterSource::Count(c) => c.as_obj::<super::objects::CountObj>().expect("a count").advance()?,
         })
     }
 }

@@ -12,7 +12,7 @@ use super::args::arity;
 use super::ast::FuncDef;
 use crate::source::SourceFile;
 
-use crate::error::{err, exc, exception_parents, is_builtin_exception, ErrorKind, SResult};
+use crate::error::{err, exc, exception_parents, is_builtin_exception, ErrorKind, SResult, SandboxError};
 use crate::runtime::Rt;
 use crate::value::{call_value, no_attr, HashKey, Kwargs, Object, PyDict, Val};
 
@@ -563,9 +563,17 @@ pub struct CountObj {
 }
 
 impl CountObj {
+    /// What reading it whole gets: it would never end.
+    pub fn endless() -> SandboxError {
+        err(
+            ErrorKind::NotSupported,
+            "itertools.count() never ends, so the sandbox cannot read it whole: take values with next(), zip() it with a finite iterable, cut it with islice(), or loop over it with a break",
+        )
+    }
+
     /// The current value; the counter moves on by its step. (Start and step are numbers: the
     /// constructor refuses anything else.)
-    pub fn advance(&self, _rt: &Rt) -> SResult<Val> {
+    pub fn advance(&self) -> SResult<Val> {
         let v = self.next.borrow().clone();
         let int = |x: &Val| match x {
             Val::Bool(b) => Some(*b as i64),
@@ -593,10 +601,7 @@ impl Object for CountObj {
         self
     }
     fn iterate(&self, _rt: &Rt) -> SResult<Rc<Vec<Val>>> {
-        Err(err(
-            ErrorKind::NotSupported,
-            "itertools.count() never ends, so the sandbox cannot read it whole: take values with next(), zip() it with a finite iterable, cut it with islice(), or loop over it with a break",
-        ))
+        Err(CountObj::endless())
     }
     fn repr(&self, rt: &Rt) -> SResult<String> {
         // As CPython: the step is shown unless it is the integer 1.

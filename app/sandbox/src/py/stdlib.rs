@@ -394,7 +394,7 @@ fn islice_count(rt: &Rt, c: &crate::py::objects::CountObj, bounds: &[Val]) -> SR
         return Err(err(ErrorKind::ValueError, "Step for islice() must be a positive integer or None."));
     }
     if stop == -1 {
-        return Err(c.iterate(rt).err().expect("a count cannot be read whole"));
+        return Err(crate::py::objects::CountObj::endless());
     }
     let (start, stop, step) = (start as usize, stop as usize, step as usize);
     let taken = stop.max(start);
@@ -404,7 +404,7 @@ fn islice_count(rt: &Rt, c: &crate::py::objects::CountObj, bounds: &[Val]) -> SR
     let mut out = Vec::new();
     for i in 0..taken {
         rt.py_tick()?;
-        let v = c.advance(rt)?;
+        let v = c.advance()?;
         if i >= start && i < stop && (i - start) % step == 0 {
             out.push(v);
         }
