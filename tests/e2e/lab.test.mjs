@@ -214,9 +214,18 @@ test('once loaded, the lab works offline: the service worker serves the page, th
       return reg?.active?.state === 'activated' && navigator.serviceWorker.controller !== null;
     }, null, { timeout: 60_000, polling: 200 });
     // One navigation under the service worker while the site is up, then the site is gone.
-    await page.reload();
-    await waitForResult(page);
-    assert.ok(await page.evaluate(() => navigator.serviceWorker.controller !== null), 'the reloaded page is served by the service worker');
+    // Chrome sends a navigation to the network, uncontrolled, when the service worker does not
+    // start in time (seen once in CI on a loaded machine); a few reloads tell that apart from a
+    // worker that never takes the page.
+    let controlled = false;
+    for (let attempt = 1; attempt <= 4 && !controlled; attempt++) {
+      if (attempt > 1) await page.waitForTimeout(1000);
+      await page.reload();
+      await waitForResult(page);
+      controlled = await page.evaluate(() => navigator.serviceWorker.controller !== null);
+      if (!controlled) console.log(`# reload ${attempt} was not served by the service worker`);
+    }
+    assert.ok(controlled, 'the reloaded page is served by the service worker');
     await own.stop();
     // A loaded machine can be slow to start the service worker for a navigation, and Chrome
     // then asks the network; a few tries tell that apart from a worker that never serves.
