@@ -2512,6 +2512,72 @@ def long_tail_cases():
                 get("/"),
             ],
         ),
+        case(
+            "output_fields_expression_wrapper_cast_and_aggregate_defaults",
+            '''
+            from django.db import connection
+            from django.db.models import (Avg, BooleanField, Case, CharField, Count, DateField, DateTimeField,
+                ExpressionWrapper, F, FloatField, IntegerField, Max, PositiveIntegerField, Q, Sum, Value, When)
+            from django.db.models.functions import Cast, Coalesce, Lower
+            from django.test.utils import CaptureQueriesContext
+            from articles.models import Article
+            ''',
+            # output_field= on Value, Case, aggregates and functions; ExpressionWrapper around
+            # arithmetic, aggregates and a Q; Cast to each SQLite type (dates through date() and
+            # strftime()); the values read back as the field says (floats, bools, dates);
+            # Django's type errors for arithmetic and mixed types without an output_field;
+            # aggregate defaults as COALESCE (and with no query at all); % as SQLite's operator.
+            steps=[
+                run("list(Article.objects.annotate(d=ExpressionWrapper(F('id') * 2, output_field=IntegerField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(F('id') / 2.0, output_field=FloatField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(F('id') * 2, output_field=FloatField())).values_list('d', flat=True).order_by('id')[:2])"),
+                run("str(Article.objects.annotate(d=ExpressionWrapper(F('id') + 1, output_field=IntegerField())).filter(d__gt=5).query)"),
+                run("repr(ExpressionWrapper(F('id') + 1, output_field=IntegerField())), repr(ExpressionWrapper(Q(id=1), output_field=BooleanField())), repr(IntegerField()), repr(CharField(max_length=3))"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(Q(status='draft'), output_field=BooleanField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("str(Article.objects.annotate(d=ExpressionWrapper(Q(status='draft') | Q(id__lt=3), output_field=BooleanField())).filter(d=True).values('d').query)"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(Q(status='draft'), output_field=BooleanField())).filter(d=True).values_list('id', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(~Q(status='draft'), output_field=BooleanField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(Q(id__in=[]), output_field=BooleanField())).values_list('d', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(Q(author__username='user001'), output_field=BooleanField())).values_list('id', 'd').order_by('id')[:2])"),
+                run("list(Article.objects.annotate(n=ExpressionWrapper(Count('tags') * 10, output_field=IntegerField())).values_list('id', 'n').order_by('id')[:3])"),
+                run("Article.objects.aggregate(n=ExpressionWrapper(Sum('id') * 2, output_field=IntegerField()))"),
+                run("list(Article.objects.values('author').annotate(r=ExpressionWrapper(Count('id') * 1.0 / 3, output_field=FloatField())).order_by('author')[:2])"),
+                run("list(Article.objects.annotate(d=ExpressionWrapper(Value(3), output_field=CharField())).values_list('d', flat=True)[:1])"),
+                run("[str(Article.objects.annotate(d=Cast('id', f)).values('d').query).split(' FROM')[0] for f in [IntegerField(), PositiveIntegerField(), FloatField(), CharField(), CharField(max_length=5), BooleanField(), DateField(), DateTimeField()]]"),
+                run("list(Article.objects.annotate(d=Cast('id', output_field=CharField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=Cast('created_at', DateField())).values_list('d', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(d=Cast('created_at', DateTimeField())).values_list('d', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(d=Cast('created_at', IntegerField())).values_list('d', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(d=Cast(F('id') * 1.5, IntegerField())).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.values('author').annotate(r=Cast(Count('id'), FloatField()) / 3).order_by('author')[:2])"),
+                run("list(Article.objects.annotate(d=Value('5', output_field=IntegerField())).values_list('d', flat=True)[:1])"),
+                run("list(Article.objects.annotate(d=Value('abc', output_field=IntegerField())).values_list('d', flat=True)[:1])"),
+                run("list(Article.objects.annotate(d=Count('id', output_field=FloatField())).values_list('d', flat=True)[:1])"),
+                run("Article.objects.aggregate(m=Max('id', output_field=FloatField()), s=Sum('id', output_field=CharField()), a=Avg('id', output_field=FloatField()))"),
+                run("list(Article.objects.annotate(n=Case(When(status='draft', then=1), default=0, output_field=IntegerField())).values_list('n', flat=True).order_by('id')[:3])"),
+                run("repr(Case(When(id=1, then=1), default=0, output_field=IntegerField()))"),
+                run("Article.objects.annotate(x=Case(When(id=1, then=Value('a')), default=Value(2))).values_list('x', flat=True)[0]"),
+                run("Article.objects.annotate(x=Case(When(id=1, then=Value('a')), default=Value(2), output_field=CharField())).values_list('x', flat=True)[0]"),
+                run("Article.objects.annotate(x=Coalesce('title', Value(2), output_field=CharField())).values_list('x', flat=True)[0]"),
+                run("Article.objects.annotate(x=Coalesce('id', 'title')).values_list('x', flat=True)[0]"),
+                run("list(Article.objects.annotate(c=Lower('title', output_field=CharField())).values_list('c', flat=True).order_by('id')[:2])"),
+                run("Article.objects.annotate(x=F('id') * F('title')).values_list('x', flat=True)[0]"),
+                run("Article.objects.annotate(x=ExpressionWrapper(F('id') * F('title'), output_field=IntegerField())).values_list('x', flat=True)[0]"),
+                run("list(Article.objects.annotate(d=F('title') + 1).values_list('d', flat=True)[:1])"),
+                run("list(Article.objects.annotate(d=F('id') ** 2.0).values_list('d', flat=True)[:1])"),
+                run("list(Article.objects.annotate(d=F('id') + F('author_id')).values_list('d', flat=True).order_by('id')[:3])"),
+                run("list(Article.objects.annotate(d=F('id') * 2.0).values_list('d', flat=True).order_by('id')[:2])"),
+                run("str(Article.objects.annotate(d=F('id') * 1.5).filter(d__gt=5).values('id').query)"),
+                run("list(Article.objects.annotate(d=F('id') % 3).values_list('d', flat=True).order_by('id')[:4])"),
+                run("with CaptureQueriesContext(connection) as c:\n    list(Article.objects.annotate(d=F('id') % F('author_id')).values_list('d', flat=True)[:1])\nc.captured_queries[0]['sql']"),
+                run("Article.objects.aggregate(s=Sum('id', default=0), m=Max('id', default=-1))"),
+                run("Article.objects.filter(id__gt=10000).aggregate(s=Sum('id', default=0), m=Max('id', default=-1), a=Avg('id', default=0))"),
+                run("Article.objects.none().aggregate(s=Sum('id', default=7), c=Count('id'))"),
+                run("list(Article.objects.annotate(s=Sum('tags__id', default=0)).values_list('id', 's').order_by('id')[:3])"),
+                run("Article.objects.aggregate(Sum('id', default=0))"),
+                run("Article.objects.aggregate(c=Count('id', default=0))"),
+            ],
+        ),
     ]
 
 

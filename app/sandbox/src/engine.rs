@@ -81,19 +81,42 @@ pub fn engine_form(sql: &str) -> &str {
     }
 }
 
-/// The SQL as Django's `connection.queries` shows it: each `%s` replaced by its quoted parameter.
+/// The SQL as Django's `connection.queries` shows it: each `%s` replaced by its quoted parameter
+/// (the SQLite backend's `last_executed_query`: `sql % params`, or the SQL as written, `%%` and
+/// all, when there are no parameters).
 pub fn inline_params(sql: &str, params: &[SqlValue]) -> String {
+    if params.is_empty() {
+        return sql.to_string();
+    }
     fill_params(sql, params, SqlValue::quoted)
 }
 
-/// `sql` with each `%s` replaced by `shown(param)`, in order (a `%s` left over stays).
+/// Python's `sql % params`: each `%s` replaced by `shown(param)`, in order, and `%%` by `%` (a
+/// `%s` left over stays).
 pub fn fill_params(sql: &str, params: &[SqlValue], shown: impl Fn(&SqlValue) -> String) -> String {
+    let mut it = params.iter();
+    substitute(sql, |out| out.push_str(&it.next().map(&shown).unwrap_or_else(|| "%s".into())))
+}
+
+/// The SQL the engine runs: `%s` as `?` and `%%` as `%` (the SQLite backend's `convert_query`).
+pub fn engine_placeholders(sql: &str) -> String {
+    substitute(sql, |out| out.push('?'))
+}
+
+fn substitute(sql: &str, mut param: impl FnMut(&mut String)) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut rest = sql;
-    let mut it = params.iter();
-    while let Some(i) = rest.find("%s") {
+    while let Some(i) = rest.find('%') {
         out.push_str(&rest[..i]);
-        out.push_str(&it.next().map(&shown).unwrap_or_else(|| "%s".into()));
+        match rest.as_bytes().get(i + 1) {
+            Some(b's') => param(&mut out),
+            Some(b'%') => out.push('%'),
+            _ => {
+                out.push('%');
+                rest = &rest[i + 1..];
+                continue;
+            }
+        }
         rest = &rest[i + 2..];
     }
     out.push_str(rest);

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::any::Any;
 
 use crate::clock;
-use crate::engine::{engine_form, inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
+use crate::engine::{engine_form, engine_placeholders, inline_params, Engine, EngineError, SqlValue, StmtCounters, StmtResult};
 use crate::error::{err, exc, ErrorKind, SResult, SandboxError};
 use crate::profiler::{LineKey, Profiler};
 use crate::source::SourceFile;
@@ -337,7 +337,7 @@ impl Rt {
         }
         // `BEGIN IMMEDIATE`/`EXCLUSIVE` is logged as sent but reaches the engine as `BEGIN`
         // (see `engine::engine_form`).
-        let raw_sql = engine_form(engine_sql).replace("%s", "?");
+        let raw_sql = engine_placeholders(engine_form(engine_sql));
         // The write lock another server process may hold (waits move the virtual clock).
         if let Some(hook) = self.statement_hook() {
             if let Err(e) = hook.before_statement(self, engine_sql) {
@@ -377,7 +377,7 @@ impl Rt {
         }
         self.log.borrow_mut().push(QueryRecord {
             sql,
-            raw_sql: shown_sql.replace("%s", "?"),
+            raw_sql: engine_placeholders(shown_sql),
             params: shown_params.iter().map(SqlValue::quoted).collect(),
             ms: result.ms,
             rows: result.rows.len(),

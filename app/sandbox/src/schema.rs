@@ -10,6 +10,8 @@ pub enum FieldKind {
     Char,
     Text,
     Bool,
+    /// A float (no model field has one; `FloatField()` as an output field or a `Cast`).
+    Float,
     DateTime,
     /// A date (no model field of the sample app has one; `dates()` gives them).
     Date,
@@ -26,6 +28,7 @@ impl FieldKind {
             FieldKind::Char => "CharField",
             FieldKind::Text => "TextField",
             FieldKind::Bool => "BooleanField",
+            FieldKind::Float => "FloatField",
             FieldKind::DateTime => "DateTimeField",
             FieldKind::Date => "DateField",
             FieldKind::ForeignKey(_) => "ForeignKey",

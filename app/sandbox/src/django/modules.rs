@@ -255,6 +255,7 @@ pub fn module_names(rt: &Rt, name: &str) -> SResult<Option<Vec<(&'static str, Va
         ],
         "django.db.models" => {
             let mut v: Vec<(&'static str, Val)> = MODEL_API.iter().map(|n| (*n, model_api(n))).collect();
+            v.extend(crate::orm::fields::FIELD_CLASSES.iter().map(|n| (*n, crate::orm::fields::field_class(n))));
             v.push(("Model", native_class("Model")));
             v.push(("QuerySet", native_class("QuerySet")));
             v.push(("Manager", native_class("Manager")));

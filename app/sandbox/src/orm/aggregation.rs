@@ -171,6 +171,7 @@ fn collect_refs(e: &SqlExpr, out: &mut Vec<String>) {
             collect_refs(b, out);
         }
         SqlExpr::Func(_, args) => args.iter().for_each(|a| collect_refs(a, out)),
+        SqlExpr::Typed(x, _) | SqlExpr::Cast(x, _) => collect_refs(x, out),
         _ => {}
     }
 }
@@ -193,6 +194,8 @@ fn replace_cols(e: &mut SqlExpr, f: &mut dyn FnMut(&SqlExpr) -> SqlExpr) {
             replace_cols(b, f);
         }
         SqlExpr::Func(_, args) => args.iter_mut().for_each(|a| replace_cols(a, f)),
+        SqlExpr::Typed(x, _) | SqlExpr::Cast(x, _) => replace_cols(x, f),
+        SqlExpr::Condition(w) => replace_cols_where(w, f),
         _ => {}
     }
 }

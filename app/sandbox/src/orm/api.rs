@@ -7,6 +7,7 @@ use std::any::Any;
 use std::rc::Rc;
 
 use super::expr::*;
+use super::fields::require_output_field;
 use super::model::{PrefetchSpec, QuerySetObj};
 use crate::error::{err, ErrorKind, SResult};
 use crate::py::objects::NativeFn;
@@ -55,6 +56,10 @@ pub struct ExprObj(pub Expression);
 impl Object for ExprObj {
     fn type_name(&self) -> String {
         match &self.0 {
+            Expression::Output { inner, wrapper: false, .. } => return ExprObj((**inner).clone()).type_name(),
+            Expression::Output { .. } => "ExpressionWrapper",
+            Expression::Cast(..) => "Cast",
+            Expression::Condition(_) => "Q",
             Expression::F(_) => "F",
             Expression::Value(_) => "Value",
             Expression::Aggregate { func: "COUNT", .. } => "Count",
@@ -75,8 +80,27 @@ impl Object for ExprObj {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn repr(&self, _rt: &Rt) -> SResult<String> {
-        Ok(self.0.describe())
+    fn repr(&self, rt: &Rt) -> SResult<String> {
+        let shown = match &self.0 {
+            Expression::Output { inner, wrapper: false, .. } => inner.as_ref(),
+            e => e,
+        };
+        Ok(match shown {
+            // Q's str(): `(AND: ('id', 1))`.
+            Expression::Output { inner, wrapper: true, .. } if matches!(**inner, Expression::Condition(_)) => {
+                let Expression::Condition(q) = &**inner else { unreachable!("matched above") };
+                format!("ExpressionWrapper({})", q.describe(rt))
+            }
+            // Case.__repr__: `<Case: CASE WHEN <Q: …> THEN Value(1), ELSE Value(0)>`.
+            Expression::Case(whens, default) => {
+                let mut cases = Vec::new();
+                for (cond, then) in whens {
+                    cases.push(format!("WHEN {} THEN {}", QObj(cond.clone()).repr(rt)?, then.describe()));
+                }
+                format!("<Case: CASE {}, ELSE {}>", cases.join(", "), default.describe())
+            }
+            e => e.describe(),
+        })
     }
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         let e = self.0.clone();
@@ -311,8 +335,28 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             Ok(Val::obj(ExprObj(Expression::F(first_str("F", &args)?))))
         }
         "Value" => {
-            let v = args.into_iter().next().ok_or_else(|| err(ErrorKind::TypeError, "Value.__init__() missing 1 required positional argument: 'value'"))?;
-            Ok(Val::obj(ExprObj(Expression::Value(v))))
+            check_kwargs("Value", &kwargs, &["output_field"])?;
+            let mut args = args.into_iter();
+            let v = args.next().ok_or_else(|| err(ErrorKind::TypeError, "Value.__init__() missing 1 required positional argument: 'value'"))?;
+            let output = kw(&kwargs, "output_field").or_else(|| args.next());
+            Ok(Val::obj(ExprObj(with_output_field(Expression::Value(v), output)?)))
+        }
+        "ExpressionWrapper" | "Cast" => {
+            check_kwargs(name, &kwargs, &["output_field"])?;
+            let (Some(e), Some(f)) = (args.first(), kw(&kwargs, "output_field").or_else(|| args.get(1).cloned())) else {
+                let missing = if args.is_empty() { "2 required positional arguments: 'expression' and 'output_field'" } else { "1 required positional argument: 'output_field'" };
+                return Err(err(ErrorKind::TypeError, format!("{name}.__init__() missing {missing}")));
+            };
+            let field = require_output_field(&f)?;
+            Ok(Val::obj(ExprObj(if name == "Cast" {
+                Expression::Cast(Box::new(arg_expr(e)?), field)
+            } else {
+                let inner = match e.as_obj::<QObj>() {
+                    Some(q) => Expression::Condition(Box::new(q.0.clone())),
+                    None => expression_of(e).ok_or_else(|| err(ErrorKind::TypeError, format!("ExpressionWrapper() takes an expression or a Q object, not {}", e.type_name())))?,
+                };
+                Expression::Output { inner: Box::new(inner), field, wrapper: true }
+            })))
         }
         "OuterRef" => {
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, "OuterRef() needs a field name"))?;
@@ -346,7 +390,14 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                 None | Some(Val::None) => None,
                 Some(v) => Some(condition_of(&v).ok_or_else(|| err(ErrorKind::TypeError, "filter= takes a Q object"))?),
             };
-            Ok(Val::obj(ExprObj(Expression::Aggregate { func, arg, distinct, filter: filter.map(Box::new) })))
+            let default = match kw(&kwargs, "default") {
+                None | Some(Val::None) => None,
+                // Aggregate.__init__: an aggregate with a value for no rows takes no default.
+                Some(_) if name == "Count" => return Err(err(ErrorKind::TypeError, "Count does not allow default.")),
+                Some(v) => Some(Box::new(arg_value_expr(&v))),
+            };
+            let agg = Expression::Aggregate { func, arg, distinct, filter: filter.map(Box::new), default };
+            Ok(Val::obj(ExprObj(with_output_field(agg, kw(&kwargs, "output_field"))?)))
         }
         "Exists" | "Subquery" => {
             let qs = args.first().and_then(|a| a.as_obj::<QuerySetObj>()).ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes a QuerySet")))?;
@@ -384,8 +435,9 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                 let w = a.as_obj::<WhenObj>().ok_or_else(|| err(ErrorKind::TypeError, "Positional arguments must all be When objects."))?;
                 whens.push((w.0.clone(), w.1.clone()));
             }
+            check_kwargs("Case", &kwargs, &["default", "output_field"])?;
             let default = kw(&kwargs, "default").map(|d| arg_value_expr(&d)).unwrap_or(Expression::Value(Val::None));
-            Ok(Val::obj(ExprObj(Expression::Case(whens, Box::new(default)))))
+            Ok(Val::obj(ExprObj(with_output_field(Expression::Case(whens, Box::new(default)), kw(&kwargs, "output_field"))?)))
         }
         "Lower" | "Upper" | "Length" => {
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes one expression")))?;
@@ -394,7 +446,8 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                 "Upper" => "UPPER",
                 _ => "LENGTH",
             };
-            Ok(Val::obj(ExprObj(Expression::Func(f, vec![arg_expr(a)?]))))
+            check_kwargs(name, &kwargs, &["output_field"])?;
+            Ok(Val::obj(ExprObj(with_output_field(Expression::Func(f, vec![arg_expr(a)?]), kw(&kwargs, "output_field"))?)))
         }
         "Trunc" | "TruncYear" | "TruncQuarter" | "TruncMonth" | "TruncWeek" | "TruncDay" | "TruncHour" | "TruncMinute" | "TruncSecond" => {
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes an expression")))?;
@@ -422,16 +475,27 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             for e in it {
                 acc = Expression::Func("CONCATPAIR", vec![e, acc]);
             }
-            Ok(Val::obj(ExprObj(acc)))
+            check_kwargs(name, &kwargs, &["output_field"])?;
+            Ok(Val::obj(ExprObj(with_output_field(acc, kw(&kwargs, "output_field"))?)))
         }
         "Coalesce" => {
             if args.len() < 2 {
                 return Err(err(ErrorKind::ValueError, "Coalesce must take at least two expressions"));
             }
-            Ok(Val::obj(ExprObj(Expression::Func("COALESCE", args.iter().map(arg_expr).collect::<SResult<_>>()?))))
+            check_kwargs(name, &kwargs, &["output_field"])?;
+            let e = Expression::Func("COALESCE", args.iter().map(arg_expr).collect::<SResult<_>>()?);
+            Ok(Val::obj(ExprObj(with_output_field(e, kw(&kwargs, "output_field"))?)))
         }
         other => Err(err(ErrorKind::NameError, format!("name '{other}' is not defined"))),
     }
+}
+
+/// An expression given an `output_field=` (None: as it is).
+fn with_output_field(e: Expression, output: Option<Val>) -> SResult<Expression> {
+    Ok(match output {
+        None | Some(Val::None) => e,
+        Some(f) => Expression::Output { inner: Box::new(e), field: require_output_field(&f)?, wrapper: false },
+    })
 }
 
 /// The truncation of a datetime to `kind` (Django's `django_datetime_trunc`), as the name of
@@ -457,13 +521,13 @@ fn arg_value_expr(v: &Val) -> Expression {
 
 pub const MODEL_API: &[&str] = &[
     "Q", "F", "Value", "OuterRef", "Count", "Sum", "Avg", "Max", "Min", "Exists", "Subquery", "Prefetch", "When", "Case", "Lower",
-    "Upper", "Length", "Coalesce",
+    "Upper", "Length", "Coalesce", "ExpressionWrapper",
 ];
 
 /// `django.db.models.functions`.
 pub const FUNCTIONS: &[&str] = &[
     "Lower", "Upper", "Length", "Coalesce", "Concat", "Trunc", "TruncYear", "TruncQuarter", "TruncMonth", "TruncWeek", "TruncDay",
-    "TruncHour", "TruncMinute", "TruncSecond",
+    "TruncHour", "TruncMinute", "TruncSecond", "Cast",
 ];
 
 /// A custom QuerySet method of the model's manager (`Article.objects.published`), written in

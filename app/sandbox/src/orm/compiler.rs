@@ -117,7 +117,6 @@ impl<'a> Compiler<'a> {
                 p.extend(rp);
                 match op {
                     ArithOp::Pow => (format!("(POWER({l},{r}))"), p),
-                    ArithOp::Mod => (format!("(MOD({l}, {r}))"), p),
                     _ => (format!("({l} {} {r})", op.sql()), p),
                 }
             }
@@ -245,6 +244,19 @@ impl<'a> Compiler<'a> {
                 }
                 (format!("{name}({})", parts.join(", ")), params)
             }
+            SqlExpr::Cast(e, db_type) => {
+                let (s, p) = self.compile_expr(e)?;
+                (format!("CAST({s} AS {db_type})"), p)
+            }
+            // A Q as a value: its WHERE text (a second resolution wraps it in parentheses, as
+            // a When's condition); a condition that matches nothing or everything is the
+            // select list's `0` / `1`.
+            SqlExpr::Condition(w) => match self.compile_where_node(w, self.resolved_whens) {
+                Ok(compiled) => compiled,
+                Err(CErr::Empty) => ("0".into(), vec![]),
+                Err(CErr::Full) => ("1".into(), vec![]),
+                Err(e) => return Err(e),
+            },
             SqlExpr::Case(whens, default) => {
                 let mut sql = String::from("CASE");
                 let mut params = Vec::new();

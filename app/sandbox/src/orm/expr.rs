@@ -14,6 +14,7 @@ use crate::error::SandboxError;
 use crate::engine::SqlValue;
 use crate::schema::{Field, FieldKind, ManyToMany, Model};
 use crate::value::Val;
+use super::fields::OutputField;
 
 /// A column's owner and type: what a `Col` points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +107,10 @@ pub enum SqlExpr {
     CastTime(Box<SqlExpr>),
     /// A function call (`LOWER`, `COALESCE`, `LENGTH`, …).
     Func(&'static str, Vec<SqlExpr>),
+    /// `CAST(… AS type)`.
+    Cast(Box<SqlExpr>, String),
+    /// A condition as a value (`ExpressionWrapper(Q(…))`).
+    Condition(Box<WhereNode>),
     /// `CASE WHEN … THEN … ELSE … END`.
     Case(Vec<(WhereNode, SqlExpr)>, Box<SqlExpr>),
     /// An expression whose type the SQL does not carry (`Value(True)`, a `Case` of booleans):
@@ -126,7 +131,8 @@ impl SqlExpr {
             SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) => e.contains_aggregate(),
             SqlExpr::Func(_, args) => args.iter().any(SqlExpr::contains_aggregate),
             SqlExpr::Case(whens, default) => default.contains_aggregate() || whens.iter().any(|(c, v)| c.contains_aggregate() || v.contains_aggregate()),
-            SqlExpr::Typed(e, _) => e.contains_aggregate(),
+            SqlExpr::Typed(e, _) | SqlExpr::Cast(e, _) => e.contains_aggregate(),
+            SqlExpr::Condition(w) => w.contains_aggregate(),
             _ => false,
         }
     }
@@ -151,6 +157,7 @@ impl SqlExpr {
             SqlExpr::Exists(sub, _) | SqlExpr::Subquery(sub) => subquery_group_by_cols(self, sub),
             _ if !self.contains_aggregate() => vec![self.clone()],
             SqlExpr::Func(_, args) => args.iter().flat_map(SqlExpr::group_by_cols).collect(),
+            SqlExpr::Typed(e, _) | SqlExpr::Cast(e, _) => e.group_by_cols(),
             _ => vec![],
         }
     }
@@ -171,7 +178,10 @@ impl SqlExpr {
                     f.relabel(map);
                 }
             }
-            SqlExpr::Ref(_, e) | SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) | SqlExpr::Typed(e, _) => e.relabel(map),
+            SqlExpr::Ref(_, e) | SqlExpr::Extract(_, e) | SqlExpr::CastDate(e) | SqlExpr::CastTime(e) | SqlExpr::Typed(e, _) | SqlExpr::Cast(e, _) => {
+                e.relabel(map)
+            }
+            SqlExpr::Condition(w) => w.relabel(map),
             SqlExpr::Combined(a, _, b) => {
                 a.relabel(map);
                 b.relabel(map);
@@ -199,7 +209,18 @@ impl SqlExpr {
             SqlExpr::Ref(_, e) => e.output_kind(),
             SqlExpr::Extract(..) => Some(FieldKind::Int),
             SqlExpr::CastDate(_) => Some(FieldKind::DateTime),
-            SqlExpr::Combined(a, _, _) => a.output_kind(),
+            // The numeric rules of `_connector_combinations`: a float on either side makes a float.
+            SqlExpr::Combined(a, _, b) => {
+                let side = |e: &SqlExpr| match e {
+                    SqlExpr::Value(SqlValue::Real(_)) => Some(FieldKind::Float),
+                    e => e.output_kind(),
+                };
+                match (side(a), side(b)) {
+                    (Some(FieldKind::Float), Some(FieldKind::Auto | FieldKind::Int | FieldKind::Float) | None)
+                    | (Some(FieldKind::Auto | FieldKind::Int) | None, Some(FieldKind::Float)) => Some(FieldKind::Float),
+                    (l, _) => l,
+                }
+            }
             SqlExpr::Exists(..) => Some(FieldKind::Bool),
             SqlExpr::Typed(_, k) => Some(*k),
             SqlExpr::Subquery(q) => q.single_output_kind(),
@@ -389,7 +410,8 @@ fn flatten_and(n: WhereNode) -> Vec<WhereChild> {
 pub enum Expression {
     F(String),
     Value(Val),
-    Aggregate { func: &'static str, arg: Option<Box<Expression>>, distinct: bool, filter: Option<Box<QTree>> },
+    /// `default`: the value for no rows (Django wraps the aggregate in `Coalesce`).
+    Aggregate { func: &'static str, arg: Option<Box<Expression>>, distinct: bool, filter: Option<Box<QTree>>, default: Option<Box<Expression>> },
     OuterRef(String),
     Exists(Box<Query>),
     Subquery(Box<Query>),
@@ -398,6 +420,14 @@ pub enum Expression {
     Case(Vec<(QTree, Expression)>, Box<Expression>),
     /// `~Exists(...)` and other negated conditions.
     Not(Box<Expression>),
+    /// `output_field=` given to an expression (`wrapper: false`: `Value`, `Case`, an aggregate,
+    /// a function) or an `ExpressionWrapper` (`wrapper: true`): the inner SQL, read back as the
+    /// field says.
+    Output { inner: Box<Expression>, field: OutputField, wrapper: bool },
+    /// `Cast(expression, output_field)`.
+    Cast(Box<Expression>, OutputField),
+    /// A `Q` used as a value (`ExpressionWrapper(Q(...), output_field=BooleanField())`).
+    Condition(Box<QTree>),
 }
 
 impl Expression {
@@ -406,7 +436,7 @@ impl Expression {
             Expression::Aggregate { .. } => true,
             Expression::Combined(a, _, b) => a.contains_aggregate() || b.contains_aggregate(),
             Expression::Func(_, args) => args.iter().any(Expression::contains_aggregate),
-            Expression::Not(e) => e.contains_aggregate(),
+            Expression::Not(e) | Expression::Output { inner: e, .. } | Expression::Cast(e, _) => e.contains_aggregate(),
             _ => false,
         }
     }
@@ -414,6 +444,7 @@ impl Expression {
     /// Django's default alias for `annotate(Count("tags"))`: `tags__count`.
     pub fn default_alias(&self) -> Option<String> {
         match self {
+            Expression::Output { inner, wrapper: false, .. } => inner.default_alias(),
             Expression::Aggregate { func, arg: Some(a), .. } => match a.as_ref() {
                 Expression::F(name) => Some(format!("{name}__{}", func.to_lowercase())),
                 _ => None,
@@ -427,7 +458,7 @@ impl Expression {
         match self {
             Expression::F(n) => format!("F({n})"),
             Expression::Value(v) => format!("Value({v:?})"),
-            Expression::Aggregate { func, arg, distinct, filter } => {
+            Expression::Aggregate { func, arg, distinct, filter, .. } => {
                 let name = match *func {
                     "COUNT" => "Count",
                     "SUM" => "Sum",
@@ -453,6 +484,10 @@ impl Expression {
             Expression::Func(n, args) => format!("{n}({})", args.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", ")),
             Expression::Case(..) => "Case(...)".into(),
             Expression::Not(e) => format!("~{}", e.describe()),
+            Expression::Output { inner, wrapper: false, .. } => inner.describe(),
+            Expression::Output { inner, .. } => format!("ExpressionWrapper({})", inner.describe()),
+            Expression::Cast(e, _) => format!("Cast({})", e.describe()),
+            Expression::Condition(_) => "<Q>".into(),
         }
     }
 }
@@ -589,7 +624,10 @@ pub(crate) fn walk_cols(e: &SqlExpr, f: &mut dyn FnMut(&SqlExpr)) {
                 walk_where_cols(w, f);
             }
         }
-        SqlExpr::Ref(_, x) | SqlExpr::Extract(_, x) | SqlExpr::CastDate(x) | SqlExpr::CastTime(x) => walk_cols(x, f),
+        SqlExpr::Ref(_, x) | SqlExpr::Extract(_, x) | SqlExpr::CastDate(x) | SqlExpr::CastTime(x) | SqlExpr::Typed(x, _) | SqlExpr::Cast(x, _) => {
+            walk_cols(x, f)
+        }
+        SqlExpr::Condition(w) => walk_where_cols(w, f),
         SqlExpr::Combined(a, _, b) => {
             walk_cols(a, f);
             walk_cols(b, f);

@@ -20,6 +20,8 @@ pub fn from_db(v: &SqlValue, kind: Option<FieldKind>) -> Val {
     match (v, kind) {
         (SqlValue::Null, _) => Val::None,
         (SqlValue::Int(i), Some(FieldKind::Bool)) => Val::Bool(*i != 0),
+        (SqlValue::Int(i), Some(FieldKind::Float)) => Val::Float(*i as f64),
+        (SqlValue::Text(s), Some(FieldKind::Float)) => s.trim().parse::<f64>().map(Val::Float).unwrap_or_else(|_| Val::str(s)),
         (SqlValue::Int(i), _) => Val::Int(*i),
         (SqlValue::Real(f), Some(FieldKind::Int | FieldKind::Auto | FieldKind::ForeignKey(_))) if f.fract() == 0.0 => Val::Int(*f as i64),
         (SqlValue::Real(f), _) => Val::Float(*f),
@@ -34,6 +36,7 @@ pub fn from_db(v: &SqlValue, kind: Option<FieldKind>) -> Val {
 /// An aggregate's result as its output field converts it.
 pub fn aggregate_value(e: &Expression, v: &SqlValue, model: &'static Model) -> Val {
     match e {
+        Expression::Output { field, .. } | Expression::Cast(_, field) => from_db(v, Some(field.kind)),
         Expression::Aggregate { func: "COUNT", .. } => Val::Int(match v {
             SqlValue::Int(i) => *i,
             SqlValue::Real(f) => *f as i64,

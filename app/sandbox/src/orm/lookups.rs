@@ -342,6 +342,17 @@ pub fn to_db(rt: &Rt, v: &Val, kind: Option<FieldKind>, field_name: &str) -> SRe
             },
             other => return Err(expected_number(other.repr(rt)?)),
         },
+        // FloatField.get_prep_value: float(value).
+        (Some(FieldKind::Float), v) => match v {
+            Val::Float(f) => SqlValue::Real(*f),
+            Val::Int(i) => SqlValue::Real(*i as f64),
+            Val::Bool(b) => SqlValue::Real(*b as i64 as f64),
+            Val::Str(s) | Val::SafeStr(s) => match s.trim().replace('_', "").parse::<f64>() {
+                Ok(f) if !s.trim().is_empty() => SqlValue::Real(f),
+                _ => return Err(expected_number(crate::pyfmt::python_str_repr(s))),
+            },
+            other => return Err(expected_number(other.repr(rt)?)),
+        },
         (Some(FieldKind::Char | FieldKind::Text), v) => SqlValue::Text(match v {
             Val::Str(s) | Val::SafeStr(s) => s.to_string(),
             other => other.to_str(rt)?,

@@ -14,7 +14,8 @@
 //! - [`write`]: `save`, `create`, `bulk_*`, `update`, the deletion `Collector`, m2m writes;
 //! - [`plan`]: `explain()` and the plan's wording;
 //! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`;
-//! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects.
+//! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects ([`fields`]: the
+//!   field classes an `output_field=` or a `Cast` names).
 
 pub mod aggregation;
 pub mod api;
@@ -23,6 +24,7 @@ pub mod compiled;
 pub mod compiler;
 pub mod events;
 pub mod expr;
+pub mod fields;
 pub mod fetch;
 pub mod instance;
 pub mod lookups;

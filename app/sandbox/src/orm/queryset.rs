@@ -90,7 +90,7 @@ impl QuerySetObj {
         if let Some(rows) = self.cache.borrow().as_ref() {
             return Ok(rows.len() as i64);
         }
-        let (c, _) = super::aggregation::compile_aggregation(rt, &self.query, &[("__count".into(), Expression::Aggregate { func: "COUNT", arg: None, distinct: false, filter: None })])?;
+        let (c, _) = super::aggregation::compile_aggregation(rt, &self.query, &[("__count".into(), Expression::Aggregate { func: "COUNT", arg: None, distinct: false, filter: None, default: None })])?;
         match c {
             None => Ok(0),
             Some(c) => {
@@ -185,9 +185,9 @@ impl QuerySetObj {
         if aggs.is_empty() {
             return Ok(Val::str_dict(Vec::<(String, Val)>::new()));
         }
-        let (c, names) = super::aggregation::compile_aggregation(rt, &self.query, &aggs)?;
+        let (c, _) = super::aggregation::compile_aggregation(rt, &self.query, &aggs)?;
         let row = match c {
-            None => names.iter().zip(aggs.iter()).map(|(_, (_, e))| if matches!(e, Expression::Aggregate { func: "COUNT", .. }) { crate::engine::SqlValue::Int(0) } else { crate::engine::SqlValue::Null }).collect(),
+            None => aggs.iter().map(|(_, e)| empty_result_set_value(rt, e)).collect::<SResult<_>>()?,
             Some(c) => c.run(rt)?.rows.into_iter().next().unwrap_or_default(),
         };
         let mut pairs = Vec::new();
@@ -222,6 +222,9 @@ impl QuerySetObj {
                 return Err(err(ErrorKind::ValueError, format!("The annotation '{alias}' conflicts with a field on the model.")));
             }
             let resolved = super::resolve::resolve_expression(rt, &mut c.query, e, true, None, false)?;
+            if select {
+                super::resolve::output_class(&resolved)?;
+            }
             c.query.add_annotation(resolved, alias, select);
         }
         if anns.iter().any(|(a, _)| c.query.annotations.get(a).is_some_and(|e| e.contains_aggregate())) {
@@ -613,6 +616,20 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
             Err(no_attr(&owner, name))
         }
     }
+}
+
+/// `empty_result_set_value`: what an aggregate is when the query can match no row (no query
+/// is sent): `0` for `Count`, the `default=` of the others (their `Coalesce`), else NULL.
+fn empty_result_set_value(rt: &Rt, e: &Expression) -> SResult<crate::engine::SqlValue> {
+    Ok(match e {
+        Expression::Aggregate { func: "COUNT", .. } => crate::engine::SqlValue::Int(0),
+        Expression::Aggregate { default: Some(d), .. } => match d.as_ref() {
+            Expression::Value(v) => super::lookups::plain(rt, v)?,
+            _ => crate::engine::SqlValue::Null,
+        },
+        Expression::Output { inner, .. } => empty_result_set_value(rt, inner)?,
+        _ => crate::engine::SqlValue::Null,
+    })
 }
 
 fn in_bulk(rt: &Rt, qs: &QuerySetObj, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {

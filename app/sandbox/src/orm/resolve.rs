@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use super::expr::*;
 use super::lookups;
 use super::expr::{Query, Table};
+use crate::engine::SqlValue;
 use crate::error::{err, ErrorKind, SResult};
 use crate::runtime::Rt;
 use crate::schema::FieldKind;
@@ -89,7 +90,13 @@ fn resolve_outer_refs(rt: &Rt, e: &mut SqlExpr, outer: &mut Query) -> SResult<()
                 resolve_outer_refs_in_where(rt, f, outer)?;
             }
         }
-        SqlExpr::Ref(_, inner) | SqlExpr::Extract(_, inner) | SqlExpr::CastDate(inner) | SqlExpr::CastTime(inner) => resolve_outer_refs(rt, inner, outer)?,
+        SqlExpr::Ref(_, inner)
+        | SqlExpr::Extract(_, inner)
+        | SqlExpr::CastDate(inner)
+        | SqlExpr::CastTime(inner)
+        | SqlExpr::Typed(inner, _)
+        | SqlExpr::Cast(inner, _) => resolve_outer_refs(rt, inner, outer)?,
+        SqlExpr::Condition(w) => resolve_outer_refs_in_where(rt, w, outer)?,
         SqlExpr::Combined(a, _, b) => {
             resolve_outer_refs(rt, a, outer)?;
             resolve_outer_refs(rt, b, outer)?;
@@ -132,7 +139,7 @@ pub fn resolve_expression(
             let r = resolve_expression(rt, q, b, allow_joins, reuse.as_deref_mut(), summarize)?;
             SqlExpr::Combined(Box::new(l), *op, Box::new(r))
         }
-        Expression::Aggregate { func, arg, distinct, filter } => {
+        Expression::Aggregate { func, arg, distinct, filter, default } => {
             let mut reuse = reuse;
             if summarize {
                 // aggregate() over an annotation refers to it by name.
@@ -181,7 +188,21 @@ pub fn resolve_expression(
                 ("SUM" | "MAX" | "MIN", FieldKind::ForeignKey(_) | FieldKind::Auto) => FieldKind::Int,
                 (_, o) => o,
             };
-            SqlExpr::Aggregate(AggregateSql { func, arg: arg_sql, distinct: *distinct, filter: filter_sql, output })
+            let agg = SqlExpr::Aggregate(AggregateSql { func, arg: arg_sql, distinct: *distinct, filter: filter_sql, output });
+            match default {
+                None => agg,
+                // Aggregate.resolve_expression: `Coalesce(aggregate, default)`, the default a
+                // value of the aggregate's type.
+                Some(d) => {
+                    // Avg's output field is a FloatField.
+                    let kind = if *func == "AVG" { FieldKind::Float } else { output };
+                    let d = match d.as_ref() {
+                        Expression::Value(v) => SqlExpr::Value(lookups::to_db(rt, v, Some(kind), "None")?),
+                        other => resolve_expression(rt, q, other, allow_joins, reuse.as_deref_mut(), summarize)?,
+                    };
+                    SqlExpr::Typed(Box::new(SqlExpr::Func("COALESCE", vec![agg, d])), kind)
+                }
+            }
         }
         Expression::Exists(sub) => {
             let exists = sub.exists_query(true)?;
@@ -202,19 +223,12 @@ pub fn resolve_expression(
                     }
                 }
             }
+            let func = SqlExpr::Func(name, out);
             if *name == "CONCATPAIR" {
-                // Func._resolve_output_field: the sides' field types must agree.
-                let class = |e: &SqlExpr| match e {
-                    SqlExpr::Value(_) => Some("CharField"),
-                    other => other.output_kind().map(super::expr::kind_class),
-                };
-                if let (Some(a), Some(b)) = (class(&out[0]), class(&out[1])) {
-                    if a != b {
-                        return Err(err(ErrorKind::FieldError, format!("Expression contains mixed types: {a}, {b}. You must set output_field.")));
-                    }
-                }
+                // ConcatPair's output field is asked for as it is built.
+                output_class(&func)?;
             }
-            SqlExpr::Func(name, out)
+            func
         }
         Expression::Case(whens, default) => {
             let mut reuse = reuse;
@@ -240,6 +254,32 @@ pub fn resolve_expression(
                 case
             }
         }
+        Expression::Output { inner, field, wrapper } => {
+            let sql = match inner.as_ref() {
+                // Value.as_sql: the value prepared by its output field (`Value("5",
+                // output_field=IntegerField())` is `5`).
+                Expression::Value(v) if !*wrapper => SqlExpr::Value(lookups::to_db(rt, v, Some(field.kind), "None")?),
+                other => resolve_expression(rt, q, other, allow_joins, reuse, summarize)?,
+            };
+            SqlExpr::Typed(Box::new(untyped(sql)), field.kind)
+        }
+        Expression::Cast(inner, field) => {
+            let e = untyped(resolve_expression(rt, q, inner, allow_joins, reuse, summarize)?);
+            // Cast.as_sqlite: dates and datetimes through SQLite's date functions (a CAST to
+            // TEXT would keep whatever the column holds).
+            let sql = match field.db_type.as_str() {
+                "date" => SqlExpr::Func("date", vec![e]),
+                "datetime" => SqlExpr::Func("strftime", vec![SqlExpr::Value(crate::engine::SqlValue::Text("%Y-%m-%d %H:%M:%f".into())), e]),
+                t => SqlExpr::Cast(Box::new(e), t.to_string()),
+            };
+            SqlExpr::Typed(Box::new(sql), field.kind)
+        }
+        Expression::Condition(cond) => {
+            let mut reuse = reuse;
+            let (clause, joins) = q.add_q_inner(rt, cond, reuse.as_deref_mut(), false, false, allow_joins, false, summarize)?;
+            q.promote_joins(joins);
+            SqlExpr::Typed(Box::new(SqlExpr::Condition(Box::new(clause))), FieldKind::Bool)
+        }
         Expression::Not(inner) => match resolve_expression(rt, q, inner, allow_joins, reuse, summarize)? {
             SqlExpr::Exists(sub, neg) => SqlExpr::Exists(sub, !neg),
             other => {
@@ -247,6 +287,97 @@ pub fn resolve_expression(
             }
         },
     })
+}
+
+/// Django's `_resolve_output_field`, asked when a selected expression's converters are built:
+/// the class of the field an expression gives, with Django's errors for types that do not
+/// combine. An explicit `output_field` (`Typed`) answers without looking inside.
+pub fn output_class(e: &SqlExpr) -> SResult<Option<&'static str>> {
+    Ok(match e {
+        SqlExpr::Typed(_, k) => Some(k.class_name()),
+        // Value._resolve_output_field.
+        SqlExpr::Value(v) => match v {
+            SqlValue::Null => None,
+            SqlValue::Int(_) => Some("IntegerField"),
+            SqlValue::Real(_) => Some("FloatField"),
+            SqlValue::Text(_) => Some("CharField"),
+            SqlValue::Blob(_) => Some("BinaryField"),
+        },
+        SqlExpr::Ref(_, e) => output_class(e)?,
+        SqlExpr::Combined(a, op, b) => combined_class(*op, output_class(a)?, output_class(b)?)?,
+        SqlExpr::Func(name, args) if matches!(*name, "COALESCE" | "CONCATPAIR" | "LOWER" | "UPPER") => {
+            let mut sources = Vec::new();
+            for a in args {
+                sources.push(output_class(a)?);
+            }
+            mixed_types(sources)?
+        }
+        SqlExpr::Case(whens, default) => {
+            let mut sources = Vec::new();
+            for (_, v) in whens {
+                sources.push(output_class(v)?);
+            }
+            sources.push(output_class(default)?);
+            mixed_types(sources)?
+        }
+        other => other.output_kind().map(|k| match k {
+            // A foreign key's column reads as its target's primary key (`ForeignKey.get_col`).
+            FieldKind::ForeignKey("User") => "AutoField",
+            FieldKind::ForeignKey(_) => "BigAutoField",
+            k => k.class_name(),
+        }),
+    })
+}
+
+/// `Expression._resolve_output_field`: every source's field must be an instance of the first
+/// one's class (sources without a type are skipped).
+fn mixed_types(sources: Vec<Option<&'static str>>) -> SResult<Option<&'static str>> {
+    let mut it = sources.into_iter().flatten();
+    let Some(first) = it.next() else { return Ok(None) };
+    for s in it {
+        let instance = first == s || (s == "IntegerField" && matches!(first, "AutoField" | "BigAutoField"));
+        if !instance {
+            return Err(err(ErrorKind::FieldError, format!("Expression contains mixed types: {first}, {s}. You must set output_field.")));
+        }
+    }
+    Ok(Some(first))
+}
+
+/// `CombinedExpression._resolve_output_field` over the numeric rules of Django's
+/// `_connector_combinations` (dates and times are left to the engine).
+fn combined_class(op: ArithOp, l: Option<&'static str>, r: Option<&'static str>) -> SResult<Option<&'static str>> {
+    let int = |c: &str| matches!(c, "IntegerField" | "AutoField" | "BigAutoField");
+    let num = |c: &str| int(c) || c == "FloatField";
+    Ok(Some(match (l, r) {
+        (Some(a), _) | (_, Some(a)) if a.starts_with("Date") => return Ok(Some(a)),
+        (Some(a), Some(b)) if int(a) && int(b) => "IntegerField",
+        (Some("FloatField"), Some("FloatField")) => "FloatField",
+        (Some(a), Some(b)) if op != ArithOp::Pow && num(a) && num(b) => "FloatField",
+        (Some(a), None) | (None, Some(a)) if num(a) => if int(a) { "IntegerField" } else { a },
+        (None, None) => return Ok(None),
+        (a, b) => {
+            let connector = match op {
+                ArithOp::Pow => "^",
+                other => other.sql(),
+            };
+            return Err(err(
+                ErrorKind::FieldError,
+                format!(
+                    "Cannot infer type of '{connector}' expression involving these types: {}, {}. You must set output_field.",
+                    a.unwrap_or("NoneType"),
+                    b.unwrap_or("NoneType")
+                ),
+            ));
+        }
+    }))
+}
+
+/// An expression without the type a wrapper gave it (the outer `output_field` wins).
+fn untyped(e: SqlExpr) -> SqlExpr {
+    match e {
+        SqlExpr::Typed(inner, _) => *inner,
+        other => other,
+    }
 }
 
 fn agg_name(func: &str) -> &'static str {
