@@ -32,7 +32,7 @@ pub fn compile_aggregation(rt: &Rt, q: &Query, aggregates: &[(String, Expression
     let (_, having) = q.where_.split_having(false);
     let has_existing = q.annotations.values().any(SqlExpr::contains_aggregate) || having.is_some();
     let names: Vec<String> = resolved.iter().map(|(a, _)| a.clone()).collect();
-    let needs_subquery = matches!(q.group_by, GroupBy::Exprs(_)) || q.is_sliced() || has_existing || q.distinct;
+    let needs_subquery = matches!(q.group_by, GroupBy::Exprs(_)) || q.is_sliced() || has_existing || q.distinct || q.combinator.is_some();
     if needs_subquery {
         let mut inner = q.clone();
         inner.subquery = true;
@@ -78,6 +78,14 @@ pub fn compile_aggregation(rt: &Rt, q: &Query, aggregates: &[(String, Expression
                 SqlExpr::Ref(a, Box::new(col.clone()))
             });
             outer_exprs.push((alias.clone(), agg));
+        }
+        if q.combinator.is_some() && !col_refs.is_empty() {
+            // Django names such a column `"__col1"` outside a compound statement that does not
+            // select it (SQLite then reads the name as a string).
+            return Err(err(
+                ErrorKind::NotSupported,
+                "aggregate() over the columns of a union(), intersection() or difference() is not available in the sandbox; count() is",
+            ));
         }
         if inner.select.is_empty() && !inner.default_cols && inner.annotation_select_mask.as_ref().is_none_or(|m| m.is_empty()) {
             let alias = inner.get_initial_alias();

@@ -17,6 +17,10 @@ fn type_err(msg: impl Into<String>) -> crate::error::SandboxError {
 
 /// `QuerySet.__or__` (`or_ = true`) or `QuerySet.__and__`.
 pub fn combine(rt: &Rt, lhs: &QuerySetObj, rhs: &QuerySetObj, or_: bool) -> SResult<QuerySetObj> {
+    // _check_operator_queryset.
+    if lhs.query.combinator.is_some() || rhs.query.combinator.is_some() {
+        return Err(type_err(format!("Cannot use {} operator with combined queryset.", if or_ { "|" } else { "&" })));
+    }
     // _merge_sanity_check: values() querysets must select the same names.
     if lhs.is_values() {
         let same = |a: &[String], b: &[String]| {

@@ -785,6 +785,9 @@ impl<'a> Compiler<'a> {
         if self.q.alias_map.keys().all(|a| self.q.refcount(a) == 0) {
             self.q.get_initial_alias();
         }
+        if let Some(comb) = self.q.combinator.clone() {
+            return self.combinator_as_sql(&comb, with_limits);
+        }
         let (select, klass_info, col_map) = self.get_select(with_col_aliases)?;
         let order_by = self.get_order_by(&select)?;
         let must_group_by = self.q.group_by != GroupBy::None;
@@ -873,25 +876,7 @@ impl<'a> Compiler<'a> {
             }
         }
         if with_limits && self.q.is_sliced() {
-            let offset = self.q.low_mark;
-            let limit = match self.q.high_mark {
-                Some(h) => Some(h - offset),
-                None if offset != 0 => Some(-1),
-                None => None,
-            };
-            let mut parts = Vec::new();
-            if let Some(l) = limit {
-                if l != 0 {
-                    parts.push(format!("LIMIT {l}"));
-                }
-            }
-            if offset != 0 {
-                parts.push(format!("OFFSET {offset}"));
-            }
-            if !parts.is_empty() {
-                sql.push(' ');
-                sql.push_str(&parts.join(" "));
-            }
+            sql.push_str(&limit_offset_sql(self.q.low_mark, self.q.high_mark));
         }
         if self.q.subquery && !extra_select.is_empty() {
             let subs: Vec<String> = select
@@ -908,6 +893,104 @@ impl<'a> Compiler<'a> {
         }
         let n_cols = select.len();
         Ok(Compiled { sql, params, engine: None, klass_info, col_map, n_cols })
+    }
+}
+
+impl Compiler<'_> {
+    /// `as_sql` of a combined query (`get_combinator_sql`): each query compiled with its
+    /// columns aliased and joined by the set operator — on SQLite without parentheses, so
+    /// none of them may be ordered or sliced; the ordering and limits apply to the whole,
+    /// the ordering naming the result's columns (`"col1" DESC`, or a position for values()).
+    fn combinator_as_sql(&mut self, comb: &Combinator, with_limits: bool) -> CResult<Compiled> {
+        let database_error = |m: &str| CErr::Err(crate::error::exc("DatabaseError", m));
+        for part in &comb.queries {
+            if part.is_sliced() {
+                return Err(database_error("LIMIT/OFFSET not allowed in subqueries of compound statements."));
+            }
+            if !part.order_by.is_empty() || (part.default_ordering && !part.model.ordering.is_empty()) {
+                return Err(database_error("ORDER BY not allowed in subqueries of compound statements."));
+            }
+        }
+        let (select, klass_info, col_map) = self.get_select(true)?;
+        let mut parts: Vec<String> = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
+        for part in &comb.queries {
+            let mut part = part.clone();
+            // A values() list chosen after combining applies to every query.
+            if let (Some(sel), None) = (&self.q.selected, &part.selected) {
+                let names: Vec<String> = sel.keys().cloned().collect();
+                part.set_values(&names)?;
+            }
+            let mut pc = Compiler::new(self.rt, &part);
+            pc.engine_mode = self.engine_mode;
+            match pc.as_sql(true, true) {
+                Ok(c) => {
+                    self.uses_django_functions |= pc.uses_django_functions;
+                    // SQLite takes no parentheses in a compound statement.
+                    parts.push(if part.combinator.is_some() { format!("SELECT * FROM ({})", c.sql) } else { c.sql });
+                    params.extend(c.params);
+                }
+                // A query that matches nothing is left out of a union, and of a difference
+                // once there is something to take it from.
+                Err(CErr::Empty) if comb.kind == "union" || (comb.kind == "difference" && !parts.is_empty()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if parts.is_empty() {
+            return Err(CErr::Empty);
+        }
+        let mut sql = parts.join(&format!(" {} ", comb.sql()));
+        let order_by = self.get_order_by(&select)?;
+        if !order_by.is_empty() {
+            let mut terms = Vec::new();
+            for (e, term, p, is_ref) in order_by {
+                if is_ref {
+                    terms.push(term);
+                    params.extend(p);
+                    continue;
+                }
+                // The combined queries' columns are named only by their aliases.
+                let Some(item) = select.iter().find(|s| s.expr == e) else {
+                    return Err(database_error("ORDER BY term does not match any column in the result set."));
+                };
+                let (expr_sql, _) = self.compile_expr(&e)?;
+                let direction = term.strip_prefix(expr_sql.as_str()).unwrap_or(" ASC");
+                terms.push(format!("{}{direction}", qn(item.alias.as_deref().unwrap_or_default())));
+            }
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&terms.join(", "));
+        }
+        if with_limits && self.q.is_sliced() {
+            sql.push_str(&limit_offset_sql(self.q.low_mark, self.q.high_mark));
+        }
+        if self.q.subquery {
+            sql = format!("({sql})");
+        }
+        let n_cols = select.len();
+        Ok(Compiled { sql, params, engine: None, klass_info, col_map, n_cols })
+    }
+}
+
+/// ` LIMIT n OFFSET m` (`limit_offset_sql`; an offset alone is `LIMIT -1 OFFSET m`), or "".
+fn limit_offset_sql(low: i64, high: Option<i64>) -> String {
+    let limit = match high {
+        Some(h) => Some(h - low),
+        None if low != 0 => Some(-1),
+        None => None,
+    };
+    let mut parts = Vec::new();
+    if let Some(l) = limit {
+        if l != 0 {
+            parts.push(format!("LIMIT {l}"));
+        }
+    }
+    if low != 0 {
+        parts.push(format!("OFFSET {low}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", parts.join(" "))
     }
 }
 

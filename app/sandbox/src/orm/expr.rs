@@ -915,6 +915,31 @@ pub struct Query {
     pub max_depth: usize,
     /// `extra(select=...)`: raw columns selected first (`_prefetch_related_val_article_id`).
     pub extra_select: Vec<(String, String)>,
+    /// `union()`, `intersection()`, `difference()`: the queries combined (this query keeps
+    /// only its select list, ordering and limits).
+    pub combinator: Option<Box<Combinator>>,
+}
+
+/// The compound statement of `qs1.union(qs2, …)` and its kin.
+#[derive(Clone, Debug)]
+pub struct Combinator {
+    /// `union`, `intersection` or `difference` (the method's name, as messages say it).
+    pub kind: &'static str,
+    /// `union(…, all=True)`.
+    pub all: bool,
+    pub queries: Vec<Query>,
+}
+
+impl Combinator {
+    /// SQLite's set operator.
+    pub fn sql(&self) -> &'static str {
+        match (self.kind, self.all) {
+            ("union", true) => "UNION ALL",
+            ("union", false) => "UNION",
+            ("intersection", _) => "INTERSECT",
+            _ => "EXCEPT",
+        }
+    }
 }
 
 impl PartialEq for Query {

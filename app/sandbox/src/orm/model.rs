@@ -195,7 +195,7 @@ pub const QS_METHODS: &[&str] = &[
     "all", "filter", "exclude", "get", "first", "last", "count", "exists", "none", "order_by", "reverse", "select_related",
     "prefetch_related", "annotate", "alias", "aggregate", "values", "values_list", "only", "defer", "distinct", "iterator",
     "explain", "update", "delete", "create", "bulk_create", "get_or_create", "update_or_create", "in_bulk", "latest",
-    "earliest", "contains", "using", "select_for_update", "bulk_update", "datetimes", "dates",
+    "earliest", "contains", "using", "select_for_update", "bulk_update", "datetimes", "dates", "union", "intersection", "difference",
 ];
 
 /// `Article.objects`: proxies QuerySet methods; not iterable itself.

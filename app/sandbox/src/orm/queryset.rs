@@ -309,8 +309,8 @@ impl QuerySetObj {
     }
 }
 
-/// Python's `sql % tuple(params)`: each `%s` takes its parameter as str() prints it. (The
-/// compiler writes no `%%`: the remainder operator is `MOD(…)`.)
+/// Python's `sql % tuple(params)`: each `%s` takes its parameter as str() prints it, and the
+/// remainder operator's `%%` is `%`.
 fn percent_params(sql: &str, params: &[crate::engine::SqlValue]) -> String {
     use crate::engine::SqlValue;
     crate::engine::fill_params(sql, params, |p| match p {
@@ -359,7 +359,21 @@ fn truncated_values(rt: &Rt, qs: &QuerySetObj, field: &str, func: &'static str, 
 }
 
 pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    if let Some(c) = &qs.query.combinator {
+        // `_not_support_combined_queries`.
+        let refused = matches!(
+            name,
+            "filter" | "exclude" | "annotate" | "alias" | "select_related" | "prefetch_related" | "distinct" | "only" | "defer" | "update" | "delete" | "contains"
+        );
+        if refused {
+            return Err(exc("NotSupportedError", format!("Calling QuerySet.{name}() after {}() is not supported.", c.kind)));
+        }
+        if name == "get" && !(args.is_empty() && kwargs.is_empty()) {
+            return Err(exc("NotSupportedError", format!("Calling QuerySet.get(...) with filters after {}() is not supported.", c.kind)));
+        }
+    }
     match name {
+        "union" | "intersection" | "difference" => set_operation(rt, qs, name, args, kwargs),
         "all" => {
             no_kwargs(name, &kwargs)?;
             // The same query: a statement kept for it still fits.
@@ -618,6 +632,54 @@ pub fn call_qs_method(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwa
     }
 }
 
+/// `union()`, `intersection()`, `difference()`: `_combinator_query` — a copy of this query,
+/// its ordering and limits cleared, holding every query combined. An empty queryset (`none()`)
+/// drops out of a union, and is the answer of an intersection it takes part in or of a
+/// difference it starts.
+fn set_operation(rt: &Rt, qs: &QuerySetObj, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
+    let kind: &'static str = match name {
+        "union" => "union",
+        "intersection" => "intersection",
+        _ => "difference",
+    };
+    let mut all = false;
+    for (k, v) in &kwargs {
+        if kind == "union" && k == "all" {
+            all = v.truthy(rt)?;
+        } else {
+            return Err(type_err(format!("QuerySet.{kind}() got an unexpected keyword argument '{k}'")));
+        }
+    }
+    let mut others: Vec<&QuerySetObj> = Vec::new();
+    for a in &args {
+        others.push(a.as_obj::<QuerySetObj>().ok_or_else(|| err(ErrorKind::AttributeError, format!("'{}' object has no attribute 'query'", a.type_name())))?);
+    }
+    let combine = |first: &QuerySetObj, rest: &[&QuerySetObj]| -> Val {
+        let mut clone = first.chain();
+        clone.query.clear_ordering(true, true);
+        clone.query.clear_limits();
+        let mut queries = vec![first.query.clone()];
+        queries.extend(rest.iter().map(|q| q.query.clone()));
+        clone.query.combinator = Some(Box::new(Combinator { kind, all, queries }));
+        Val::obj(clone)
+    };
+    let empty = |q: &QuerySetObj| q.query.is_empty();
+    Ok(match kind {
+        "union" if empty(qs) => {
+            let rest: Vec<&QuerySetObj> = others.into_iter().filter(|q| !empty(q)).collect();
+            match rest.as_slice() {
+                [] => Val::obj(qs.chain()),
+                [one] => Val::obj(one.chain()),
+                [first, more @ ..] => combine(first, more),
+            }
+        }
+        "intersection" if empty(qs) => Val::obj(qs.chain()),
+        "intersection" if others.iter().any(|q| empty(q)) => Val::obj(others.into_iter().find(|q| empty(q)).expect("found").chain()),
+        "difference" if empty(qs) => Val::obj(qs.chain()),
+        _ => combine(qs, &others),
+    })
+}
+
 /// `empty_result_set_value`: what an aggregate is when the query can match no row (no query
 /// is sent): `0` for `Count`, the `default=` of the others (their `Coalesce`), else NULL.
 fn empty_result_set_value(rt: &Rt, e: &Expression) -> SResult<crate::engine::SqlValue> {
@@ -848,6 +910,8 @@ impl Object for QueryText {
     fn getattr(&self, _rt: &Rt, name: &str) -> SResult<Val> {
         match name {
             "model" => Ok(Val::obj(ModelClass(self.0.model))),
+            "combinator" => Ok(self.0.query.combinator.as_ref().map(|c| Val::str(c.kind)).unwrap_or(Val::None)),
+            "is_sliced" => Ok(Val::Bool(self.0.query.is_sliced())),
             _ => Err(no_attr("Query", name)),
         }
     }

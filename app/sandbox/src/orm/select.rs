@@ -351,6 +351,12 @@ impl Query {
             }
             q.clear_select_clause();
         }
+        // A union asks each of its queries for `1` too.
+        if let Some(c) = q.combinator.as_mut().filter(|c| c.kind == "union") {
+            for part in c.queries.iter_mut() {
+                *part = part.exists_query(false)?;
+            }
+        }
         q.clear_ordering(true, true);
         if limit {
             q.set_limits(None, Some(1));

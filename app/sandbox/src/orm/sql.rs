@@ -54,6 +54,7 @@ impl Query {
             lookup_joins: vec![],
             max_depth: 5,
             extra_select: vec![],
+            combinator: None,
         }
     }
 
