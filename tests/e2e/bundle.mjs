@@ -57,12 +57,18 @@
 // checks and messages, booleans typed through Value/Case, NULLS FIRST/LAST, str(qs.query) as
 // `sql % params`, a nested prefetch's row order, seeding's rollback on failure); the site
 // 3,135 → 3,144 KB. Still under the 3,167 KB of issue 24's "now" column.
+//
+// Raised from 3,150 to 3,160 KB with the QuerySet API a learner of this chapter reaches for
+// (the closing note of stop 32): the engine worker 11,890,188 → 11,935,006 bytes raw,
+// 2,762,069 → 2,771,667 brotli (+9.4 KB: union()/intersection()/difference() and their
+// compound SQL; IntegerField()/FloatField()/… as output fields, ExpressionWrapper, Cast,
+// aggregate default=, Django's type inference errors); the site 3,144 → 3,153 KB.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 import { DIST } from './harness.mjs';
 
-export const BUDGET_KB = 3150;
+export const BUDGET_KB = 3160;
 export const GOAL_KB = 2000;
 
 /** Every file a browser may fetch from dist/, raw, gzip -9 and brotli 11, in bytes. */
