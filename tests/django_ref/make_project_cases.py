@@ -2603,7 +2603,8 @@ def long_tail_cases():
             from django.db import connection
             from django.db.models import (Avg, BooleanField, Case, CharField, Count, DateField, DateTimeField,
                 ExpressionWrapper, F, FloatField, IntegerField, Max, PositiveIntegerField, Q, Sum, Value, When)
-            from django.db.models.functions import Cast, Coalesce, Lower
+            from django.contrib.auth.models import User
+            from django.db.models.functions import Cast, Coalesce, Concat, Lower
             from django.test.utils import CaptureQueriesContext
             from articles.models import Article
             ''',
@@ -2661,6 +2662,19 @@ def long_tail_cases():
                 run("list(Article.objects.annotate(s=Sum('tags__id', default=0)).values_list('id', 's').order_by('id')[:3])"),
                 run("Article.objects.aggregate(Sum('id', default=0))"),
                 run("Article.objects.aggregate(c=Count('id', default=0))"),
+                run("Article.objects.annotate(x=Concat('title', Value(' #'), 'id', output_field=CharField())).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Concat('title', 'id')).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Concat('title', Value(' '), 'slug')).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Concat('title', Value(1))).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.filter(title=Concat(Value('Article '), 'id')).count()"),
+                run("User.objects.annotate(x=Concat('username', Value(' <'), 'email', Value('>'))).values_list('x', flat=True).order_by('id')[0]"),
+                run("User.objects.annotate(x=Concat('email', Value(' '), 'username')).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Coalesce('slug', 'title')).values_list('x', flat=True).order_by('id')[0]"),
+                run("User.objects.annotate(x=Coalesce('id', 0)).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Coalesce('author', 0)).values_list('x', flat=True).order_by('id')[0]"),
+                run("Article.objects.annotate(x=Coalesce(0, 'author')).values_list('x', flat=True).order_by('id')[0]"),
+                run("User.objects.annotate(x=F('id') + F('is_staff')).values_list('x', flat=True).order_by('id')[0]"),
+                run("User.objects.annotate(x=F('id') * 2.5).values_list('x', flat=True).order_by('id')[0]"),
             ],
         ),
     ]

@@ -223,12 +223,7 @@ pub fn resolve_expression(
                     }
                 }
             }
-            let func = SqlExpr::Func(name, out);
-            if *name == "CONCATPAIR" {
-                // ConcatPair's output field is asked for as it is built.
-                output_class(&func)?;
-            }
-            func
+            SqlExpr::Func(name, out)
         }
         Expression::Case(whens, default) => {
             let mut reuse = reuse;
@@ -320,13 +315,24 @@ pub fn output_class(e: &SqlExpr) -> SResult<Option<&'static str>> {
             sources.push(output_class(default)?);
             mixed_types(sources)?
         }
-        other => other.output_kind().map(|k| match k {
-            // A foreign key's column reads as its target's primary key (`ForeignKey.get_col`).
-            FieldKind::ForeignKey("User") => "AutoField",
-            FieldKind::ForeignKey(_) => "BigAutoField",
-            k => k.class_name(),
+        // The sample app's CharField subclasses, and auth's AutoField primary key.
+        SqlExpr::Col { target, .. } => Some(match (target.kind, target.column) {
+            (FieldKind::Char, "slug") => "SlugField",
+            (FieldKind::Char, "email") => "EmailField",
+            (FieldKind::Auto, _) if target.table == "auth_user" => "AutoField",
+            (k, _) => field_class(k),
         }),
+        other => other.output_kind().map(field_class),
     })
+}
+
+fn field_class(k: FieldKind) -> &'static str {
+    match k {
+        // A foreign key's column reads as its target's primary key (`ForeignKey.get_col`).
+        FieldKind::ForeignKey("User") => "AutoField",
+        FieldKind::ForeignKey(_) => "BigAutoField",
+        k => k.class_name(),
+    }
 }
 
 /// `Expression._resolve_output_field`: every source's field must be an instance of the first
@@ -335,7 +341,9 @@ fn mixed_types(sources: Vec<Option<&'static str>>) -> SResult<Option<&'static st
     let mut it = sources.into_iter().flatten();
     let Some(first) = it.next() else { return Ok(None) };
     for s in it {
-        let instance = first == s || (s == "IntegerField" && matches!(first, "AutoField" | "BigAutoField"));
+        let instance = first == s
+            || (s == "IntegerField" && matches!(first, "AutoField" | "BigAutoField"))
+            || (s == "CharField" && matches!(first, "SlugField" | "EmailField"));
         if !instance {
             return Err(err(ErrorKind::FieldError, format!("Expression contains mixed types: {first}, {s}. You must set output_field.")));
         }
@@ -356,14 +364,11 @@ fn combined_class(op: ArithOp, l: Option<&'static str>, r: Option<&'static str>)
         (Some(a), None) | (None, Some(a)) if num(a) => if int(a) { "IntegerField" } else { a },
         (None, None) => return Ok(None),
         (a, b) => {
-            let connector = match op {
-                ArithOp::Pow => "^",
-                other => other.sql(),
-            };
             return Err(err(
                 ErrorKind::FieldError,
                 format!(
-                    "Cannot infer type of '{connector}' expression involving these types: {}, {}. You must set output_field.",
+                    "Cannot infer type of '{}' expression involving these types: {}, {}. You must set output_field.",
+                    op.sql(),
                     a.unwrap_or("NoneType"),
                     b.unwrap_or("NoneType")
                 ),
