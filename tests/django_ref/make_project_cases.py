@@ -2513,6 +2513,48 @@ def long_tail_cases():
             ],
         ),
         case(
+            "database_functions_extract_greatest_substr_round",
+            '''
+            from django.contrib.auth.models import User
+            from django.db.models import Count, F, Value
+            from django.db.models.functions import (Abs, Coalesce, Extract, ExtractDay, ExtractHour, ExtractIsoWeekDay,
+                ExtractIsoYear, ExtractMinute, ExtractMonth, ExtractQuarter, ExtractSecond, ExtractWeek, ExtractWeekDay,
+                ExtractYear, Greatest, Least, Left, Length, Lower, LTrim, NullIf, Replace, Right, Round, RTrim, StrIndex,
+                Substr, Trim, TruncDate)
+            from articles.models import Article
+            ''',
+            # Extract*/TruncDate as the datetime transforms (django_datetime_extract/_cast_date,
+            # and the year lookup's BETWEEN when filtered); Greatest/Least as SQLite's scalar
+            # MAX/MIN with Django's type check; Abs, Round (with its precision, a REAL), NullIf,
+            # Substr/Left/Right (SUBSTR), Replace, Trim, StrIndex (INSTR); their reprs.
+            steps=[
+                run("list(Article.objects.annotate(y=ExtractYear('created_at'), m=ExtractMonth('created_at'), d=ExtractDay('created_at'), w=ExtractWeekDay('created_at'), h=ExtractHour('created_at'), q=ExtractQuarter('created_at'), wk=ExtractWeek('created_at'), iw=ExtractIsoWeekDay('created_at'), iy=ExtractIsoYear('created_at'), mi=ExtractMinute('created_at'), s=ExtractSecond('created_at')).values_list('y','m','d','w','h','q','wk','iw','iy','mi','s').order_by('id')[:2])"),
+                run("list(Article.objects.annotate(y=ExtractYear('created_at')).values('y').annotate(n=Count('id')).order_by('y'))"),
+                run("list(Article.objects.annotate(y=Extract('created_at', 'month')).values_list('y', flat=True).order_by('id')[:3])"),
+                run("Article.objects.filter(created_at__year=2024).annotate(y=ExtractYear('created_at')).filter(y=2024).count()"),
+                run('list(Article.objects.annotate(d=TruncDate("created_at")).values_list("d").order_by(\'id\')[:2])'),
+                run("list(Article.objects.annotate(d=TruncDate('created_at')).values('d').annotate(n=Count('id')).order_by('-d')[:3])"),
+                run("list(Article.objects.annotate(g=Greatest('id', 'author_id'), l=Least('id', 'author_id')).values_list('g', 'l').order_by('id')[:3])"),
+                run("list(Article.objects.annotate(g=Greatest('title', 'slug')).values_list('g', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(a=Abs(F('id') - 10), r=Round(F('id') / 3.0), r2=Round(F('id') / 3.0, 2)).values_list('a', 'r', 'r2').order_by('id')[:3])"),
+                run("list(Article.objects.annotate(n=NullIf('status', Value('draft'))).values_list('n', flat=True).order_by('id')[:4])"),
+                run("list(Article.objects.annotate(s=Substr('title', 1, 4), l=Left('title', 3), r=Right('title', 2), s2=Substr('title', 3)).values_list('s', 'l', 'r', 's2').order_by('id')[:2])"),
+                run("list(Article.objects.annotate(r=Replace('title', Value('Article'), Value('Post')), r2=Replace('title', Value(' '))).values_list('r', 'r2').order_by('id')[:2])"),
+                run("list(Article.objects.annotate(t=Trim(Value('  x ')), l=LTrim(Value('  x ')), r=RTrim(Value('  x ')), i=StrIndex('title', Value('icle'))).values_list('t', 'l', 'r', 'i').order_by('id')[:1])"),
+                run("repr(ExtractYear('created_at')), repr(Greatest('id', 'author_id')), repr(Substr('title', 1, 3)), repr(Round('id', 2)), repr(NullIf('a', 'b')), repr(Abs('id'))"),
+                run("str(Article.objects.annotate(y=ExtractYear('created_at')).filter(y__gt=2023).values('y').query)"),
+                run("list(Article.objects.annotate(y=ExtractYear('title')).values_list('y', flat=True)[:1])"),
+                run("Article.objects.annotate(s=Substr('title', 0)).values_list('s', flat=True)[:1]"),
+                run("list(Article.objects.filter(title__startswith='Art').annotate(l=Left('title', 3)).values('l').annotate(n=Count('id')).order_by('l'))"),
+                run("list(User.objects.annotate(last=Greatest('last_login', 'date_joined')).values_list('last', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(g=Greatest('author_id', 'id')).values_list('g', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(y=ExtractYear('created_at')).filter(y=2024).values_list('id', flat=True).order_by('id')[:2])"),
+                run("list(Article.objects.annotate(m=ExtractMonth('created_at')).filter(m__in=[1, 2]).values_list('id', flat=True).order_by('id')[:2])"),
+                run("repr(Lower('title')), repr(Length('title')), repr(Coalesce('title', Value('x')))"),
+                run("list(Article.objects.annotate(r=Round('id')).values_list('r', flat=True).order_by('id')[:2])"),
+            ],
+        ),
+        case(
             "union_intersection_difference",
             '''
             from django.db.models import Count

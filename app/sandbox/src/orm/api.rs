@@ -439,6 +439,102 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             let default = kw(&kwargs, "default").map(|d| arg_value_expr(&d)).unwrap_or(Expression::Value(Val::None));
             Ok(Val::obj(ExprObj(with_output_field(Expression::Case(whens, Box::new(default)), kw(&kwargs, "output_field"))?)))
         }
+        "Extract" | "ExtractYear" | "ExtractIsoYear" | "ExtractMonth" | "ExtractDay" | "ExtractWeek" | "ExtractWeekDay" | "ExtractIsoWeekDay"
+        | "ExtractQuarter" | "ExtractHour" | "ExtractMinute" | "ExtractSecond" | "TruncDate" => {
+            check_kwargs(name, &kwargs, &["lookup_name", "tzinfo"])?;
+            if kw(&kwargs, "tzinfo").is_some_and(|t| !t.is_none()) {
+                return Err(err(ErrorKind::NotSupported, format!("{name}(tzinfo=…) is not supported in the sandbox (USE_TZ = False)")));
+            }
+            let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}.__init__() missing 1 required positional argument: 'expression'")))?;
+            let func: &'static str = match name {
+                "TruncDate" => "TRUNCDATE",
+                "Extract" => {
+                    let lookup = match args.get(1).cloned().or_else(|| kw(&kwargs, "lookup_name")) {
+                        Some(Val::None) | None => return Err(err(ErrorKind::ValueError, "lookup_name must be provided")),
+                        Some(l) => l.to_str(rt)?,
+                    };
+                    extract_function(&lookup).ok_or_else(|| err(ErrorKind::ValueError, format!("Unsupported lookup '{lookup}' for Extract")))?
+                }
+                other => extract_function(&camel_to_snake(other.trim_start_matches("Extract"))).expect("the classes above"),
+            };
+            Ok(Val::obj(ExprObj(Expression::Func(func, vec![arg_expr(a)?]))))
+        }
+        "Greatest" | "Least" | "NullIf" | "Abs" | "Round" | "Substr" | "Left" | "Right" | "Replace" | "Trim" | "LTrim" | "RTrim" | "StrIndex" => {
+            let allowed: &[&str] = match name {
+                "Round" => &["precision", "output_field"],
+                "Substr" => &["length", "output_field"],
+                "Replace" => &["replacement", "output_field"],
+                _ => &["output_field"],
+            };
+            check_kwargs(name, &kwargs, allowed)?;
+            let mut exprs: Vec<Expression> = args.iter().map(arg_expr).collect::<SResult<_>>()?;
+            let (min, max) = match name {
+                "Greatest" | "Least" => (2, usize::MAX),
+                "NullIf" | "Left" | "Right" | "StrIndex" => (2, 2),
+                "Round" | "Substr" | "Replace" => (1 + (name != "Round") as usize, 3 - (name == "Round") as usize),
+                _ => (1, 1),
+            };
+            if exprs.len() < min || exprs.len() > max {
+                return Err(err(
+                    if matches!(name, "Greatest" | "Least") { ErrorKind::ValueError } else { ErrorKind::TypeError },
+                    if matches!(name, "Greatest" | "Least") {
+                        format!("{name} must take at least two expressions")
+                    } else {
+                        format!("'{name}' takes {} but {} were given", if min == max { format!("exactly {min} arguments") } else { format!("{min} to {max} arguments") }, exprs.len())
+                    },
+                ));
+            }
+            // A position or a length given as a number must be positive.
+            let positive = |v: Option<&Val>, what: &str, msg_dot: bool| -> SResult<()> {
+                match v {
+                    Some(Val::Int(n)) if *n < 1 => Err(err(ErrorKind::ValueError, format!("'{what}' must be greater than 0{}", if msg_dot { "." } else { "" }))),
+                    _ => Ok(()),
+                }
+            };
+            let func: &'static str = match name {
+                "Greatest" => "GREATEST",
+                "Least" => "LEAST",
+                "NullIf" => "NULLIF",
+                "Abs" => "ABS",
+                "Round" => {
+                    if exprs.len() == 1 {
+                        exprs.push(kw(&kwargs, "precision").map(|p| arg_value_expr(&p)).unwrap_or(Expression::Value(Val::Int(0))));
+                    }
+                    "ROUND"
+                }
+                "Substr" => {
+                    positive(args.get(1), "pos", false)?;
+                    if let Some(l) = kw(&kwargs, "length").filter(|l| !l.is_none()) {
+                        exprs.push(arg_value_expr(&l));
+                    }
+                    "SUBSTR"
+                }
+                // Left/Right are SUBSTR on SQLite: from 1, or from -length.
+                "Left" | "Right" => {
+                    positive(args.get(1), "length", true)?;
+                    let length = exprs.pop().expect("two arguments");
+                    let start = if name == "Left" {
+                        Expression::Value(Val::Int(1))
+                    } else {
+                        Expression::Combined(Box::new(length.clone()), ArithOp::Mul, Box::new(Expression::Value(Val::Int(-1))))
+                    };
+                    exprs.push(start);
+                    exprs.push(length);
+                    "SUBSTR"
+                }
+                "Replace" => {
+                    if exprs.len() == 2 {
+                        exprs.push(kw(&kwargs, "replacement").map(|r| arg_value_expr(&r)).unwrap_or(Expression::Value(Val::str(""))));
+                    }
+                    "REPLACE"
+                }
+                "Trim" => "TRIM",
+                "LTrim" => "LTRIM",
+                "RTrim" => "RTRIM",
+                _ => "INSTR",
+            };
+            Ok(Val::obj(ExprObj(with_output_field(Expression::Func(func, exprs), kw(&kwargs, "output_field"))?)))
+        }
         "Lower" | "Upper" | "Length" => {
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes one expression")))?;
             let f: &'static str = match name {
@@ -490,6 +586,37 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
     }
 }
 
+/// The internal name of `Extract(…, lookup_name)` (a datetime transform, compiled as
+/// `created_at__year` is).
+fn extract_function(lookup: &str) -> Option<&'static str> {
+    Some(match lookup {
+        "year" => "EXTRACT_year",
+        "iso_year" => "EXTRACT_iso_year",
+        "month" => "EXTRACT_month",
+        "day" => "EXTRACT_day",
+        "week" => "EXTRACT_week",
+        "week_day" => "EXTRACT_week_day",
+        "iso_week_day" => "EXTRACT_iso_week_day",
+        "quarter" => "EXTRACT_quarter",
+        "hour" => "EXTRACT_hour",
+        "minute" => "EXTRACT_minute",
+        "second" => "EXTRACT_second",
+        _ => return None,
+    })
+}
+
+/// `IsoWeekDay` → `iso_week_day`.
+fn camel_to_snake(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
 /// An expression given an `output_field=` (None: as it is).
 fn with_output_field(e: Expression, output: Option<Val>) -> SResult<Expression> {
     Ok(match output {
@@ -527,7 +654,9 @@ pub const MODEL_API: &[&str] = &[
 /// `django.db.models.functions`.
 pub const FUNCTIONS: &[&str] = &[
     "Lower", "Upper", "Length", "Coalesce", "Concat", "Trunc", "TruncYear", "TruncQuarter", "TruncMonth", "TruncWeek", "TruncDay",
-    "TruncHour", "TruncMinute", "TruncSecond", "Cast",
+    "TruncHour", "TruncMinute", "TruncSecond", "Cast", "Extract", "ExtractYear", "ExtractIsoYear", "ExtractMonth", "ExtractDay",
+    "ExtractWeek", "ExtractWeekDay", "ExtractIsoWeekDay", "ExtractQuarter", "ExtractHour", "ExtractMinute", "ExtractSecond", "TruncDate",
+    "Greatest", "Least", "NullIf", "Abs", "Round", "Substr", "Left", "Right", "Replace", "Trim", "LTrim", "RTrim", "StrIndex",
 ];
 
 /// A custom QuerySet method of the model's manager (`Article.objects.published`), written in

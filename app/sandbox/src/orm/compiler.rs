@@ -242,7 +242,13 @@ impl<'a> Compiler<'a> {
                     parts.push(s);
                     params.extend(p);
                 }
-                (format!("{name}({})", parts.join(", ")), params)
+                // Greatest/Least are SQLite's scalar MAX/MIN.
+                let sql_name = match *name {
+                    "GREATEST" => "MAX",
+                    "LEAST" => "MIN",
+                    n => n,
+                };
+                (format!("{sql_name}({})", parts.join(", ")), params)
             }
             SqlExpr::Cast(e, db_type) => {
                 let (s, p) = self.compile_expr(e)?;

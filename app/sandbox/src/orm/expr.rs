@@ -225,7 +225,9 @@ impl SqlExpr {
             SqlExpr::Typed(_, k) => Some(*k),
             SqlExpr::Subquery(q) => q.single_output_kind(),
             SqlExpr::Func(name, args) => match *name {
-                "LENGTH" => Some(FieldKind::Int),
+                "LENGTH" | "INSTR" => Some(FieldKind::Int),
+                // SQLite's ROUND gives a REAL, an integer column's too.
+                "ROUND" => Some(FieldKind::Float),
                 n if n.starts_with("TRUNC_DATE_") => Some(FieldKind::Date),
                 _ => args.first().and_then(|a| a.output_kind()),
             },
@@ -457,7 +459,7 @@ impl Expression {
     pub fn describe(&self) -> String {
         match self {
             Expression::F(n) => format!("F({n})"),
-            Expression::Value(v) => format!("Value({v:?})"),
+            Expression::Value(v) => format!("Value({})", simple_repr(v)),
             Expression::Aggregate { func, arg, distinct, filter, .. } => {
                 let name = match *func {
                     "COUNT" => "Count",
@@ -481,7 +483,7 @@ impl Expression {
             Expression::Exists(_) => "Exists(<Query>)".into(),
             Expression::Subquery(_) => "Subquery(<Query>)".into(),
             Expression::Combined(a, op, b) => format!("{} {} {}", a.describe(), op.sql().replace("%%", "%"), b.describe()),
-            Expression::Func(n, args) => format!("{n}({})", args.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", ")),
+            Expression::Func(n, args) => format!("{}({})", function_class(n), args.iter().map(|a| a.describe()).collect::<Vec<_>>().join(", ")),
             Expression::Case(..) => "Case(...)".into(),
             Expression::Not(e) => format!("~{}", e.describe()),
             Expression::Output { inner, wrapper: false, .. } => inner.describe(),
@@ -490,6 +492,52 @@ impl Expression {
             Expression::Condition(_) => "<Q>".into(),
         }
     }
+}
+
+/// Python's repr() of a plain value (the ones a `Value()` holds).
+fn simple_repr(v: &Val) -> String {
+    match v {
+        Val::Str(s) | Val::SafeStr(s) => crate::pyfmt::python_str_repr(s),
+        Val::Int(i) => i.to_string(),
+        Val::Float(f) => crate::pyfmt::python_float_repr(*f),
+        Val::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Val::None => "None".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The class a learner wrote for a function the compiler knows by its SQL name (for repr).
+fn function_class(name: &str) -> String {
+    let known = match name {
+        "LOWER" => "Lower",
+        "UPPER" => "Upper",
+        "LENGTH" => "Length",
+        "COALESCE" => "Coalesce",
+        "CONCATPAIR" => "ConcatPair",
+        "GREATEST" => "Greatest",
+        "LEAST" => "Least",
+        "NULLIF" => "NullIf",
+        "ABS" => "Abs",
+        "ROUND" => "Round",
+        "SUBSTR" => "Substr",
+        "REPLACE" => "Replace",
+        "TRIM" => "Trim",
+        "LTRIM" => "LTrim",
+        "RTRIM" => "RTrim",
+        "INSTR" => "StrIndex",
+        "TRUNCDATE" => "TruncDate",
+        n => {
+            if let Some(kind) = n.strip_prefix("EXTRACT_") {
+                let camel: String = kind.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+                return format!("Extract{camel}");
+            }
+            if let Some(kind) = n.strip_prefix("TRUNC_") {
+                return format!("Trunc{}", kind[..1].to_uppercase() + &kind[1..]);
+            }
+            return n.to_string();
+        }
+    };
+    known.to_string()
 }
 
 /// The value side of a filter keyword before resolution.

@@ -215,6 +215,19 @@ pub fn resolve_expression(
             for a in args {
                 out.push(resolve_expression(rt, q, a, allow_joins, reuse.as_deref_mut(), summarize)?);
             }
+            if let Some(kind) = name.strip_prefix("EXTRACT_") {
+                // Extract.resolve_expression: only dates, datetimes (and times, durations).
+                if !matches!(out[0].output_kind(), Some(FieldKind::DateTime | FieldKind::Date)) {
+                    return Err(err(ErrorKind::ValueError, "Extract input expression must be DateField, DateTimeField, TimeField, or DurationField."));
+                }
+                return lookups::apply_transform(out.remove(0), kind);
+            }
+            if *name == "TRUNCDATE" {
+                if out[0].output_kind() != Some(FieldKind::DateTime) {
+                    return Err(err(ErrorKind::ValueError, "Cannot truncate DateField '…' to DateTimeField. "));
+                }
+                return Ok(SqlExpr::Typed(Box::new(SqlExpr::CastDate(Box::new(out.remove(0)))), FieldKind::Date));
+            }
             if name.starts_with("TRUNC_") {
                 // TruncBase.resolve_expression: only date and time fields truncate.
                 if let Some(t) = out[0].target() {
@@ -300,7 +313,7 @@ pub fn output_class(e: &SqlExpr) -> SResult<Option<&'static str>> {
         },
         SqlExpr::Ref(_, e) => output_class(e)?,
         SqlExpr::Combined(a, op, b) => combined_class(*op, output_class(a)?, output_class(b)?)?,
-        SqlExpr::Func(name, args) if matches!(*name, "COALESCE" | "CONCATPAIR" | "LOWER" | "UPPER") => {
+        SqlExpr::Func(name, args) if matches!(*name, "COALESCE" | "CONCATPAIR" | "LOWER" | "UPPER" | "GREATEST" | "LEAST" | "NULLIF" | "REPLACE") => {
             let mut sources = Vec::new();
             for a in args {
                 sources.push(output_class(a)?);
@@ -343,6 +356,8 @@ fn mixed_types(sources: Vec<Option<&'static str>>) -> SResult<Option<&'static st
     for s in it {
         let instance = first == s
             || (s == "IntegerField" && matches!(first, "AutoField" | "BigAutoField"))
+            // AutoFieldMeta counts a BigAutoField as an AutoField.
+            || (s == "AutoField" && first == "BigAutoField")
             || (s == "CharField" && matches!(first, "SlugField" | "EmailField"));
         if !instance {
             return Err(err(ErrorKind::FieldError, format!("Expression contains mixed types: {first}, {s}. You must set output_field.")));
