@@ -2513,6 +2513,32 @@ def long_tail_cases():
             ],
         ),
         case(
+            "dict_views_keys_values_items",
+            '''
+            from collections import Counter
+            from django.core.cache import cache
+            from django.template import Context, Template
+            from articles.models import Article
+            ''',
+            # A dict's keys()/values()/items() print as dict_keys([…]) and its kin (in_bulk's,
+            # get_many's, a Counter's, in a template too), iterate, count, test membership,
+            # compare as sets (keys, items), and refuse indexing.
+            steps=[
+                run('Article.objects.in_bulk([1,2]).keys()'),
+                run("d = {'a': 1, 'b': 2}\n(d.keys(), d.values(), d.items())"),
+                run("d = {'a': 1, 'b': 2}\n(list(d.keys()), sorted(d.values()), dict(d.items()), len(d.items()), 'a' in d.keys(), 2 in d.values(), ('a', 1) in d.items())"),
+                run("d = {'a': 1, 'b': 2}\nd.keys() == {'a', 'b'}, d.keys() == {'b', 'a'}, d.items() == {('a', 1), ('b', 2)}, d.values() == d.values()"),
+                run("d = {'a': 1, 'b': 2}\nd.keys()[0]"),
+                run("d = {'a': 1, 'b': 2}\n[k for k in d.keys()], [k + str(v) for k, v in d.items()], ', '.join(d.keys()), sum(d.values()), max(d.values())"),
+                run("d = {'a': 1, 'b': 2}\nstr(d.keys()), bool({}.keys()), sorted(set(d.keys())), tuple(d.values())"),
+                run("Template('{% for k, v in d.items %}{{ k }}={{ v }};{% endfor %}{{ d.keys }}|{{ d.values|length }}').render(Context({'d': {'a': 1, 'b': 2}}))"),
+                run("cache.set_many({'a': 1, 'b': 2}); cache.get_many(['a', 'b']).keys()"),
+                run("c = Counter('abca'); c.keys(), c.most_common(1)"),
+                run('Template(\'{{ d.keys|join:", " }}|{{ d.values|slice:":1" }}|{{ d.items|length }}|{% for v in d.values %}{{ v }}{% endfor %}\').render(Context({\'d\': {\'a\': 1, \'b\': 2}}))'),
+                run("Template('{{ d.keys|first }}').render(Context({'d': {'a': 1, 'b': 2}}))"),
+            ],
+        ),
+        case(
             "database_functions_extract_greatest_substr_round",
             '''
             from django.contrib.auth.models import User

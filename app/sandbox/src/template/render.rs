@@ -12,6 +12,7 @@ use super::expr::{Arg, FilterExpr, Variable};
 use super::blocks::{collect_blocks, BlockContext, BlockEntry, BlockVar};
 use super::context::Env;
 use super::filters::{self, escape};
+use crate::py::collections::DictView;
 use super::text::{py_float, py_int, py_title, str_of};
 use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag};
 use crate::error::{err, ErrorKind, SResult, SandboxError};
@@ -345,9 +346,9 @@ impl<'a> Renderer<'a> {
                 match found {
                     Some(v) => Some(v),
                     None => match bit {
-                        "items" => Some(Val::list(d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
-                        "keys" => Some(Val::list(d.borrow().keys())),
-                        "values" => Some(Val::list(d.borrow().values())),
+                        "items" => Some(DictView::val("dict_items", d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
+                        "keys" => Some(DictView::val("dict_keys", d.borrow().keys())),
+                        "values" => Some(DictView::val("dict_values", d.borrow().values())),
                         _ => match index {
                             Some(i) => d.borrow().get(&Val::Int(i as i64)).ok().flatten(),
                             None => None,
