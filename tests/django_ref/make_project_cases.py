@@ -2513,6 +2513,42 @@ def long_tail_cases():
             ],
         ),
         case(
+            "manager_raw_queryset",
+            '''
+            from django.template import Context, Template
+            from articles.models import Article, Tag
+            ''',
+            # Manager.raw(): the SQL as written with %s or %(name)s parameters, its repr and
+            # query as `sql % params`; rows read once and kept; columns that are not fields
+            # become attributes, fields left out are deferred and cost a query each (the N+1 a
+            # raw query hides); a foreign key loads lazily; prefetch_related after it; the
+            # primary key required; errors as SQLite words them.
+            steps=[
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < %s ORDER BY id', [4])\n[a.title for a in qs]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < %s ORDER BY id', [4])\nrepr(qs)"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < %s ORDER BY id', [4])\nlen(qs), qs[0].id, bool(qs), list(qs)[1].title"),
+                run("qs = Article.objects.raw('SELECT id, title FROM articles_article WHERE id < 4 ORDER BY id')\n[(a.id, a.title, a.slug) for a in qs]"),
+                run("qs = Article.objects.raw('SELECT title FROM articles_article WHERE id < 4')\nlist(qs)"),
+                run("qs = Article.objects.raw('SELECT a.id, a.title, u.username AS author_name, COUNT(t.tag_id) AS n FROM articles_article a JOIN auth_user u ON u.id = a.author_id LEFT JOIN articles_article_tags t ON t.article_id = a.id WHERE a.id < 4 GROUP BY a.id ORDER BY a.id')\n[(a.id, a.author_name, a.n) for a in qs]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < 3 ORDER BY id')\n[a.author.username for a in qs]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < 3 ORDER BY id').prefetch_related('tags')\n[len(a.tags.all()) for a in qs]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < 3 ORDER BY id')\nqs.columns, qs.model, str(qs.query)"),
+                run("qs = Article.objects.raw('SELECT * FROM nope')\nlist(qs)"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE title = %s', ['Article 1'])\nrepr(qs), [a.id for a in qs]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article ORDER BY id')\n[a.id for a in qs.iterator()][:3]"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article ORDER BY id')\nqs.count()"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < 3 ORDER BY id')\nlist(qs); list(qs); 1"),
+                run("qs = Article.objects.raw('SELECT * FROM articles_article WHERE id < 3 ORDER BY id')\nqs[0]; qs[1]; 1"),
+                run("qs = Article.objects.raw('SELECT id, created_at FROM articles_article WHERE id < 3 ORDER BY id')\n[(a.created_at, a.status) for a in qs]"),
+                run("Tag.objects.raw('SELECT id, name FROM articles_tag WHERE name = %(n)s', {'n': 'tag01'})[0].name"),
+                run("Template('{% for a in qs %}{{ a.title }};{% endfor %}').render(Context({'qs': Article.objects.raw('SELECT id, title FROM articles_article WHERE id < 3 ORDER BY id')}))"),
+                run("list(Article.objects.raw('SELECT id FROM articles_article WHERE title LIKE %s ORDER BY id', ['%icle 1%']))[:2]"),
+                run("list(Article.objects.raw('SELECT * FROM articles_article; SELECT 1'))"),
+                run("qs = Article.objects.raw('SELECT id, title, 1 + 1 AS two FROM articles_article WHERE id = 1')\n[(a.two, a.title) for a in qs]"),
+                run("qs = Article.objects.raw('SELECT id, title FROM articles_article WHERE id < 3 ORDER BY id')\n[a.title for a in qs]; [a.status for a in qs]; 1"),
+            ],
+        ),
+        case(
             "dict_views_keys_values_items",
             '''
             from collections import Counter

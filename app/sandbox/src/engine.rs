@@ -98,6 +98,18 @@ pub fn fill_params(sql: &str, params: &[SqlValue], shown: impl Fn(&SqlValue) -> 
     substitute(sql, |out| out.push_str(&it.next().map(&shown).unwrap_or_else(|| "%s".into())))
 }
 
+/// Python's `sql % tuple(params)` (`str(qs.query)`): each `%s` takes its parameter as str()
+/// prints it, unquoted, and `%%` is `%`.
+pub fn python_percent(sql: &str, params: &[SqlValue]) -> String {
+    fill_params(sql, params, |p| match p {
+        SqlValue::Text(t) => t.clone(),
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Real(f) => crate::pyfmt::python_float_repr(*f),
+        SqlValue::Null => "None".into(),
+        other => other.quoted(),
+    })
+}
+
 /// The SQL the engine runs: `%s` as `?` and `%%` as `%` (the SQLite backend's `convert_query`).
 pub fn engine_placeholders(sql: &str) -> String {
     substitute(sql, |out| out.push('?'))

@@ -584,7 +584,8 @@ pub fn db_error(msg: &str) -> SandboxError {
         // SQLite's own wording, as Django passes it on: "UNIQUE constraint failed: articles_tag.slug".
         return exc("IntegrityError", sqlite_constraint_text(msg));
     }
-    exc("OperationalError", msg.to_string())
+    // turso tells where it failed ("Parse error: no such table: x"); SQLite's text is the rest.
+    exc("OperationalError", msg.strip_prefix("Parse error: ").unwrap_or(msg).to_string())
 }
 
 fn sqlite_constraint_text(msg: &str) -> String {

@@ -13,7 +13,7 @@
 //! - [`instance`]: model classes and instances (lazy foreign keys, deferred fields);
 //! - [`write`]: `save`, `create`, `bulk_*`, `update`, the deletion `Collector`, m2m writes;
 //! - [`plan`]: `explain()` and the plan's wording;
-//! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`;
+//! - [`combine`]: `qs1 | qs2`, `qs1 & qs2`; [`raw`]: `Manager.raw()`;
 //! - [`api`]: `Q`, `F`, aggregates, `Exists`, `Prefetch`, … as Python objects ([`fields`]: the
 //!   field classes an `output_field=` or a `Cast` names).
 
@@ -32,6 +32,7 @@ pub mod model;
 pub mod plan;
 pub mod prefetch;
 pub mod queryset;
+pub mod raw;
 pub mod relations;
 pub mod resolve;
 pub mod select;

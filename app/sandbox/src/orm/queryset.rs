@@ -303,23 +303,10 @@ impl QuerySetObj {
         match super::compiler::compile_select(rt, &self.query)? {
             // Query.__str__ is `sql % params`: each parameter as Python's str() prints it, not
             // quoted (so it is not SQL one could run; connection.queries quotes them).
-            Some(c) => Ok(percent_params(&c.sql, &c.params)),
+            Some(c) => Ok(crate::engine::python_percent(&c.sql, &c.params)),
             None => Err(exc("EmptyResultSet", "")),
         }
     }
-}
-
-/// Python's `sql % tuple(params)`: each `%s` takes its parameter as str() prints it, and the
-/// remainder operator's `%%` is `%`.
-fn percent_params(sql: &str, params: &[crate::engine::SqlValue]) -> String {
-    use crate::engine::SqlValue;
-    crate::engine::fill_params(sql, params, |p| match p {
-        SqlValue::Text(t) => t.clone(),
-        SqlValue::Int(i) => i.to_string(),
-        SqlValue::Real(f) => crate::pyfmt::python_float_repr(*f),
-        SqlValue::Null => "None".into(),
-        other => other.quoted(),
-    })
 }
 
 fn str_args(method: &str, args: &[Val]) -> SResult<Vec<String>> {
@@ -939,6 +926,9 @@ impl Object for Manager {
     fn call_method(&self, rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val> {
         if name == "get_queryset" {
             return Ok(Val::obj(QuerySetObj::for_model(self.model)));
+        }
+        if name == "raw" {
+            return Ok(Val::obj(super::raw::RawQuerySetObj::new(rt, self.model, args, kwargs)?));
         }
         let qs = QuerySetObj::for_model(self.model);
         if QS_METHODS.contains(&name) || super::api::custom_qs_method(rt, self.model, name)?.is_some() {

@@ -452,9 +452,9 @@ fn dict_method(rt: &Rt, d: &crate::value::DictRef, name: &str, args: Vec<Val>, k
             arity("get", &args, 1, 2)?;
             Ok(d.borrow().get(&args[0])?.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Val::None)))
         }
-        "items" => Ok(crate::py::collections::DictView::val("dict_items", d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
-        "keys" => Ok(crate::py::collections::DictView::val("dict_keys", d.borrow().keys())),
-        "values" => Ok(crate::py::collections::DictView::val("dict_values", d.borrow().values())),
+        "items" => Ok(crate::py::dict_views::DictView::val("dict_items", d.borrow().items().into_iter().map(|(k, v)| Val::tuple(vec![k, v])).collect())),
+        "keys" => Ok(crate::py::dict_views::DictView::val("dict_keys", d.borrow().keys())),
+        "values" => Ok(crate::py::dict_views::DictView::val("dict_values", d.borrow().values())),
         "pop" => {
             arity("pop", &args, 1, 2)?;
             match d.borrow_mut().remove(&args[0])? {

@@ -18,6 +18,7 @@ pub mod builtins;
 pub mod classes;
 pub mod collections;
 pub mod dates;
+pub mod dict_views;
 pub mod format;
 pub mod host;
 pub mod import;

@@ -12,7 +12,7 @@ use super::expr::{Arg, FilterExpr, Variable};
 use super::blocks::{collect_blocks, BlockContext, BlockEntry, BlockVar};
 use super::context::Env;
 use super::filters::{self, escape};
-use crate::py::collections::DictView;
+use crate::py::dict_views::DictView;
 use super::text::{py_float, py_int, py_title, str_of};
 use super::parser::{CacheNode, Cond, CycleDef, ForNode, IfBranch, Node, Op, Tag};
 use crate::error::{err, ErrorKind, SResult, SandboxError};

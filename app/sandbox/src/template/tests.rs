@@ -176,7 +176,7 @@ fn variables_and_lookups() {
     );
     assert_eq!(
         render("{{ name.upper }} {{ d.items }} {{ d.keys }}", &ctx),
-        "ANN [(&#x27;k&#x27;, 1), (&#x27;n&#x27;, None)] [&#x27;k&#x27;, &#x27;n&#x27;]"
+        "ANN dict_items([(&#x27;k&#x27;, 1), (&#x27;n&#x27;, None)]) dict_keys([&#x27;k&#x27;, &#x27;n&#x27;])"
     );
     assert_eq!(render("{{ None }} {{ True }} {{ 5 }} {{ 1.5 }} {{ \"lit\" }} {{ 'x' }}", &[]), "None True 5 1.5 lit x");
     assert_eq!(render("{{ a }} {{ l }} {{ d }}", &ctx), "Article 7 [10, 20] {&#x27;k&#x27;: 1, &#x27;n&#x27;: None}");
