@@ -255,3 +255,26 @@ fn an_endless_counter_read_whole_is_refused_with_what_to_do_instead() {
     assert_eq!(e.kind, "NotSupported");
     assert!(e.message.contains("never ends") && e.message.contains("next()") && e.message.contains("islice()"), "{}", e.message);
 }
+
+#[test]
+fn a_raw_query_that_never_ends_or_escapes_is_stopped_and_the_next_request_works() {
+    let mut lab = seeded();
+    let views = "from django.http import HttpResponse\nfrom articles.models import Article\n\n\ndef endless(request):\n    rows = Article.objects.raw('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x AS id FROM c')\n    return HttpResponse(len(rows))\n\n\ndef attach(request):\n    return HttpResponse(len(Article.objects.raw(\"ATTACH DATABASE 'x.db' AS x\")))\n\n\ndef fine(request):\n    return HttpResponse(','.join(a.title for a in Article.objects.raw('SELECT id, title FROM articles_article WHERE id < %s ORDER BY id', [3])))\n";
+    let urls = ["endless", "attach", "fine"].iter().map(|v| (format!("{v}/"), v.to_string(), None)).collect();
+    let project = ProjectSpec { files: vec![("views.py".into(), views.into())], urls, migrations: vec![] };
+    assert!(matches!(ask(&mut lab, Request::Load { id: 1, project, fresh: false, lesson: None }), Response::Loaded { .. }));
+    let get = |lab: &mut _, id, url: &str| {
+        let Response::StepResult { report, .. } = ask(lab, Request::Step { id, step: Step::Get { url: url.into(), user: None, worker: None, into_previous: None, http: None } }) else {
+            panic!("a step result")
+        };
+        report
+    };
+    let endless = get(&mut lab, 2, "/endless/").error.expect("the recursive query cannot end");
+    assert_eq!(endless.kind, "Stopped", "{}", endless.message);
+    let attach = get(&mut lab, 3, "/attach/").error.expect("ATTACH is refused");
+    assert!(attach.message.contains("ATTACH is not available"), "{}", attach.message);
+    let fine = get(&mut lab, 4, "/fine/");
+    assert!(fine.error.is_none(), "{:?}", fine.error);
+    assert_eq!(fine.render.n_queries, 1);
+    assert_eq!(fine.render.output.split(',').count(), 2, "{}", fine.render.output);
+}
