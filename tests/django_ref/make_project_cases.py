@@ -2766,6 +2766,16 @@ def long_tail_cases():
                 run("list(Article.objects.annotate(s=Sum('tags__id', default=0)).values_list('id', 's').order_by('id')[:3])"),
                 run("Article.objects.aggregate(Sum('id', default=0))"),
                 run("Article.objects.aggregate(c=Count('id', default=0))"),
+                # The type errors come when the query is compiled (the annotation selected), not
+                # when it is built; count() and exists() do not select it.
+                run("qs = Article.objects.annotate(x=F('id') * F('title'))\n'built'"),
+                run("qs = Article.objects.annotate(x=F('id') * F('title'))\nqs.count()"),
+                run("qs = Article.objects.annotate(x=F('id') * F('title'))\nlist(qs[:1])"),
+                run("qs = Article.objects.alias(x=F('id') * F('title'))\nlist(qs.values_list('id', flat=True)[:1])"),
+                run("qs = Article.objects.annotate(x=Concat('title', 'id'))\nlen(str(qs.query)) > 0"),
+                run("qs = Article.objects.annotate(x=F('id') * F('title'))\nqs.filter(x=1)"),
+                run("qs = Article.objects.annotate(x=F('id') * F('title'))\nqs.exists()"),
+                run("qs = Article.objects.annotate(x=Case(When(id=1, then=Value('a')), default=Value(2)))\nqs.values('id')[:1]"),
                 run("Article.objects.annotate(x=Concat('title', Value(' #'), 'id', output_field=CharField())).values_list('x', flat=True).order_by('id')[0]"),
                 run("Article.objects.annotate(x=Concat('title', 'id')).values_list('x', flat=True).order_by('id')[0]"),
                 run("Article.objects.annotate(x=Concat('title', Value(' '), 'slug')).values_list('x', flat=True).order_by('id')[0]"),

@@ -483,6 +483,11 @@ impl<'a> Compiler<'a> {
         let mut out = Vec::with_capacity(select.len());
         let mut col_idx = 1;
         for (i, (e, alias)) in select.into_iter().enumerate() {
+            // `select_format` asks each selected expression for its output field: Django's
+            // "mixed types" / "Cannot infer type" errors come when the query is compiled.
+            if alias.is_some() {
+                super::resolve::output_class(&e)?;
+            }
             let (sql, params) = match self.compile_expr(&e) {
                 Ok(x) => x,
                 Err(CErr::Empty) => match &e {

@@ -222,9 +222,6 @@ impl QuerySetObj {
                 return Err(err(ErrorKind::ValueError, format!("The annotation '{alias}' conflicts with a field on the model.")));
             }
             let resolved = super::resolve::resolve_expression(rt, &mut c.query, e, true, None, false)?;
-            if select {
-                super::resolve::output_class(&resolved)?;
-            }
             c.query.add_annotation(resolved, alias, select);
         }
         if anns.iter().any(|(a, _)| c.query.annotations.get(a).is_some_and(|e| e.contains_aggregate())) {
