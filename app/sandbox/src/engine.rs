@@ -636,6 +636,12 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
+/// The one statement `sql` holds (trimmed, a final `;` dropped), or None when there are more.
+pub fn single_statement(sql: &str) -> Option<&str> {
+    let trimmed = sql.trim().trim_end_matches(';');
+    (!trimmed.contains(';')).then_some(trimmed)
+}
+
 /// SQL that must never reach the engine from a learner: it crashes the engine in wasm
 /// (time read straight from `std::time`), or reaches outside the sandbox.
 /// Returns a message pointing at the offending text.

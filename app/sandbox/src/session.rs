@@ -15,7 +15,7 @@ use crate::clock;
 use crate::django::migrations;
 use crate::django::project::Project;
 use crate::django::steps::execute_with;
-use crate::engine::{refuse_unsafe_sql, Engine, SqlValue};
+use crate::engine::{refuse_unsafe_sql, single_statement, Engine, SqlValue};
 use crate::error::{ErrorKind, SandboxError};
 use crate::runtime::{engine_error, group_queries, Rt};
 use crate::django::caches::{caches, with_backend, Entries};
@@ -401,11 +401,7 @@ pub fn plan_text(engine: &mut Engine, sql: &str) -> String {
 /// and one statement at a time.
 fn one_statement(sql: &str) -> Result<&str, SandboxError> {
     refuse_unsafe_sql(sql).map_err(engine_error)?;
-    let trimmed = sql.trim().trim_end_matches(';');
-    if trimmed.contains(';') {
-        return Err(SandboxError::new(ErrorKind::DatabaseError, "one statement at a time, please"));
-    }
-    Ok(trimmed)
+    single_statement(sql).ok_or_else(|| SandboxError::new(ErrorKind::DatabaseError, "one statement at a time, please"))
 }
 
 fn show_sql_value(v: &SqlValue) -> String {

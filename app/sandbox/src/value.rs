@@ -521,15 +521,25 @@ impl Val {
         })
     }
 
-    /// `repr(x)`.
-    pub fn repr(&self, rt: &Rt) -> SResult<String> {
-        Ok(match self {
+    /// `repr()` of the values that need no runtime: None, booleans, numbers, strings.
+    pub fn scalar_repr(&self) -> Option<String> {
+        Some(match self {
             Val::None => "None".into(),
             Val::Bool(true) => "True".into(),
             Val::Bool(false) => "False".into(),
             Val::Int(i) => i.to_string(),
             Val::Float(f) => python_float_repr(*f),
             Val::Str(s) | Val::SafeStr(s) => python_str_repr(s),
+            _ => return None,
+        })
+    }
+
+    /// `repr(x)`.
+    pub fn repr(&self, rt: &Rt) -> SResult<String> {
+        Ok(match self {
+            Val::None | Val::Bool(_) | Val::Int(_) | Val::Float(_) | Val::Str(_) | Val::SafeStr(_) => {
+                self.scalar_repr().expect("a scalar")
+            }
             Val::DateTime(d) => d.repr(),
             Val::List(v) => format!("[{}]", join_reprs(rt, &v.borrow())?),
             Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr(rt)?),

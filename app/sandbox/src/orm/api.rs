@@ -447,7 +447,7 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             }
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}.__init__() missing 1 required positional argument: 'expression'")))?;
             let func: &'static str = match name {
-                "TruncDate" => "TRUNCDATE",
+                "TruncDate" => function_sql_name(name).expect("listed in FUNCTIONS"),
                 "Extract" => {
                     let lookup = match args.get(1).cloned().or_else(|| kw(&kwargs, "lookup_name")) {
                         Some(Val::None) | None => return Err(err(ErrorKind::ValueError, "lookup_name must be provided")),
@@ -471,7 +471,8 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
             let (min, max) = match name {
                 "Greatest" | "Least" => (2, usize::MAX),
                 "NullIf" | "Left" | "Right" | "StrIndex" => (2, 2),
-                "Round" | "Substr" | "Replace" => (1 + (name != "Round") as usize, 3 - (name == "Round") as usize),
+                "Round" => (1, 2),
+                "Substr" | "Replace" => (2, 3),
                 _ => (1, 1),
             };
             if exprs.len() < min || exprs.len() > max {
@@ -491,23 +492,16 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                     _ => Ok(()),
                 }
             };
-            let func: &'static str = match name {
-                "Greatest" => "GREATEST",
-                "Least" => "LEAST",
-                "NullIf" => "NULLIF",
-                "Abs" => "ABS",
-                "Round" => {
-                    if exprs.len() == 1 {
-                        exprs.push(kw(&kwargs, "precision").map(|p| arg_value_expr(&p)).unwrap_or(Expression::Value(Val::Int(0))));
-                    }
-                    "ROUND"
+            // The arguments Django's classes fill in or rearrange.
+            match name {
+                "Round" if exprs.len() == 1 => {
+                    exprs.push(kw(&kwargs, "precision").map(|p| arg_value_expr(&p)).unwrap_or(Expression::Value(Val::Int(0))));
                 }
                 "Substr" => {
                     positive(args.get(1), "pos", false)?;
                     if let Some(l) = kw(&kwargs, "length").filter(|l| !l.is_none()) {
                         exprs.push(arg_value_expr(&l));
                     }
-                    "SUBSTR"
                 }
                 // Left/Right are SUBSTR on SQLite: from 1, or from -length.
                 "Left" | "Right" => {
@@ -520,28 +514,18 @@ fn construct(rt: &Rt, name: &str, args: Vec<Val>, kwargs: Kwargs) -> SResult<Val
                     };
                     exprs.push(start);
                     exprs.push(length);
-                    "SUBSTR"
                 }
-                "Replace" => {
-                    if exprs.len() == 2 {
-                        exprs.push(kw(&kwargs, "replacement").map(|r| arg_value_expr(&r)).unwrap_or(Expression::Value(Val::str(""))));
-                    }
-                    "REPLACE"
+                "Replace" if exprs.len() == 2 => {
+                    exprs.push(kw(&kwargs, "replacement").map(|r| arg_value_expr(&r)).unwrap_or(Expression::Value(Val::str(""))));
                 }
-                "Trim" => "TRIM",
-                "LTrim" => "LTRIM",
-                "RTrim" => "RTRIM",
-                _ => "INSTR",
-            };
+                _ => {}
+            }
+            let func = function_sql_name(if matches!(name, "Left" | "Right") { "Substr" } else { name }).expect("listed in FUNCTIONS");
             Ok(Val::obj(ExprObj(with_output_field(Expression::Func(func, exprs), kw(&kwargs, "output_field"))?)))
         }
         "Lower" | "Upper" | "Length" => {
             let a = args.first().ok_or_else(|| err(ErrorKind::TypeError, format!("{name}() takes one expression")))?;
-            let f: &'static str = match name {
-                "Lower" => "LOWER",
-                "Upper" => "UPPER",
-                _ => "LENGTH",
-            };
+            let f = function_sql_name(name).expect("listed in FUNCTIONS");
             check_kwargs(name, &kwargs, &["output_field"])?;
             Ok(Val::obj(ExprObj(with_output_field(Expression::Func(f, vec![arg_expr(a)?]), kw(&kwargs, "output_field"))?)))
         }

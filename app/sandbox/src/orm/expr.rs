@@ -459,7 +459,7 @@ impl Expression {
     pub fn describe(&self) -> String {
         match self {
             Expression::F(n) => format!("F({n})"),
-            Expression::Value(v) => format!("Value({})", simple_repr(v)),
+            Expression::Value(v) => format!("Value({})", v.scalar_repr().unwrap_or_else(|| format!("{v:?}"))),
             Expression::Aggregate { func, arg, distinct, filter, .. } => {
                 let name = match *func {
                     "COUNT" => "Count",
@@ -494,50 +494,46 @@ impl Expression {
     }
 }
 
-/// Python's repr() of a plain value (the ones a `Value()` holds).
-fn simple_repr(v: &Val) -> String {
-    match v {
-        Val::Str(s) | Val::SafeStr(s) => crate::pyfmt::python_str_repr(s),
-        Val::Int(i) => i.to_string(),
-        Val::Float(f) => crate::pyfmt::python_float_repr(*f),
-        Val::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Val::None => "None".into(),
-        other => format!("{other:?}"),
-    }
+/// The functions the compiler knows by a name of its own: (the class a learner writes, that
+/// name). `Left`/`Right` are built as `Substr`; `Extract*`/`Trunc*` carry their kind in the name.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("Lower", "LOWER"),
+    ("Upper", "UPPER"),
+    ("Length", "LENGTH"),
+    ("Coalesce", "COALESCE"),
+    ("ConcatPair", "CONCATPAIR"),
+    ("Greatest", "GREATEST"),
+    ("Least", "LEAST"),
+    ("NullIf", "NULLIF"),
+    ("Abs", "ABS"),
+    ("Round", "ROUND"),
+    ("Substr", "SUBSTR"),
+    ("Replace", "REPLACE"),
+    ("Trim", "TRIM"),
+    ("LTrim", "LTRIM"),
+    ("RTrim", "RTRIM"),
+    ("StrIndex", "INSTR"),
+    ("TruncDate", "TRUNCDATE"),
+];
+
+/// The compiler's name for a function class of [`FUNCTIONS`].
+pub fn function_sql_name(class: &str) -> Option<&'static str> {
+    FUNCTIONS.iter().find(|(c, _)| *c == class).map(|(_, n)| *n)
 }
 
-/// The class a learner wrote for a function the compiler knows by its SQL name (for repr).
+/// The class a learner wrote for a function the compiler knows by its own name (for repr).
 fn function_class(name: &str) -> String {
-    let known = match name {
-        "LOWER" => "Lower",
-        "UPPER" => "Upper",
-        "LENGTH" => "Length",
-        "COALESCE" => "Coalesce",
-        "CONCATPAIR" => "ConcatPair",
-        "GREATEST" => "Greatest",
-        "LEAST" => "Least",
-        "NULLIF" => "NullIf",
-        "ABS" => "Abs",
-        "ROUND" => "Round",
-        "SUBSTR" => "Substr",
-        "REPLACE" => "Replace",
-        "TRIM" => "Trim",
-        "LTRIM" => "LTrim",
-        "RTRIM" => "RTrim",
-        "INSTR" => "StrIndex",
-        "TRUNCDATE" => "TruncDate",
-        n => {
-            if let Some(kind) = n.strip_prefix("EXTRACT_") {
-                let camel: String = kind.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
-                return format!("Extract{camel}");
-            }
-            if let Some(kind) = n.strip_prefix("TRUNC_") {
-                return format!("Trunc{}", kind[..1].to_uppercase() + &kind[1..]);
-            }
-            return n.to_string();
-        }
-    };
-    known.to_string()
+    if let Some((class, _)) = FUNCTIONS.iter().find(|(_, n)| *n == name) {
+        return class.to_string();
+    }
+    if let Some(kind) = name.strip_prefix("EXTRACT_") {
+        let camel: String = kind.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect();
+        return format!("Extract{camel}");
+    }
+    if let Some(kind) = name.strip_prefix("TRUNC_") {
+        return format!("Trunc{}", kind[..1].to_uppercase() + &kind[1..]);
+    }
+    name.to_string()
 }
 
 /// The value side of a filter keyword before resolution.

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::model::{Instance, PrefetchSpec};
-use crate::engine::{engine_form, engine_placeholders, refuse_unsafe_sql, SqlValue};
+use crate::engine::{engine_form, engine_placeholders, refuse_unsafe_sql, single_statement, SqlValue};
 use crate::error::{err, exc, ErrorKind, SResult};
 use crate::runtime::Rt;
 use crate::schema::Model;
@@ -54,7 +54,7 @@ impl RawQuerySetObj {
     /// Sends the SQL and reads its rows as instances (every call: `iterator()`).
     fn execute(&self, rt: &Rt) -> SResult<Vec<Val>> {
         refuse_unsafe_sql(&self.sql).map_err(crate::runtime::engine_error)?;
-        if self.sql.trim().trim_end_matches(';').contains(';') {
+        if single_statement(&self.sql).is_none() {
             return Err(exc("ProgrammingError", "You can only execute one statement at a time."));
         }
         let result = rt.query(&self.sql, &self.params)?;
